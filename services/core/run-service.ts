@@ -1,0 +1,23 @@
+// The facade the HTTP layers (API v1 and the Judge0/Piston compatibility layers) use to talk to
+// the queue. One implementation (BullMQ + Redis) lives beside it; routes never touch the queue
+// directly, so every API gets the same validation, limits, backpressure and durability.
+import type { RunRequest, RunResult, LanguageInfo, RunEvent } from './schemas.ts';
+
+export interface SubmitOptions {
+  /** Wait for the result up to this many ms (bounded by config); undefined = don't wait. */
+  waitMs?: number;
+}
+
+export interface RunService {
+  /** Validates limits against config maxima, enqueues; resolves with the result (queued, or finished if waited). */
+  submit(request: RunRequest, options?: SubmitOptions): Promise<RunResult>;
+  submitBatch(requests: RunRequest[]): Promise<RunResult[]>;
+  /** null for an unknown or expired id. */
+  get(id: string): Promise<RunResult | null>;
+  getMany(ids: string[]): Promise<Array<RunResult | null>>;
+  /** Removes a queued run or kills a running one; null for an unknown id. */
+  cancel(id: string): Promise<RunResult | null>;
+  /** Progress events of one run, ending after the terminal event. */
+  events(id: string, signal?: AbortSignal): AsyncIterable<RunEvent>;
+  languages(): Promise<LanguageInfo[]>;
+}
