@@ -42,9 +42,13 @@ export interface SandboxSpec {
      * these with `dir` as its writable upper layer, so a run cannot change what the next one sees.
      */
     lowerDirs?: string[];
+    /** Overlay workdir (empty, same filesystem as dir); required with lowerDirs (Volume.workDir). */
+    workDir?: string;
   };
   /** Bytes fed to the program's stdin (default: empty, EOF at once). */
   stdin?: string | Buffer;
+  /** Send stderr into the stdout stream (Judge0's redirect_stderr_to_stdout). */
+  mergeStderr?: boolean;
   limits?: Partial<SandboxLimits>;
   /** Hostname inside the container (default "corral"). */
   hostname?: string;

@@ -1,0 +1,141 @@
+/*
+ * libcorral — the Corral container launcher.
+ *
+ * One call, corral_run(), builds a fresh container, runs one program in it, supervises it and
+ * tears everything down again. It is loaded into the Node.js worker with koffi and called on a
+ * libuv thread-pool thread, so it must never exit, print, or touch global state unsafely:
+ * every function returns < 0 and fills an error message instead.
+ *
+ * The structs below are mirrored field by field in worker/sandbox/native.ts; change both together
+ * and bump CORRAL_ABI_VERSION.
+ */
+#ifndef CORRAL_H
+#define CORRAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CORRAL_ABI_VERSION 1
+
+enum corral_status {
+	CORRAL_OK = 0,
+	CORRAL_RUNTIME_ERROR = 1,
+	CORRAL_TIME_LIMIT = 2,
+	CORRAL_MEMORY_LIMIT = 3,
+	CORRAL_OUTPUT_LIMIT = 4,
+	CORRAL_INTERNAL_ERROR = 5,
+};
+
+enum corral_limit {
+	CORRAL_LIMIT_NONE = 0,
+	CORRAL_LIMIT_CPU = 1,
+	CORRAL_LIMIT_WALL = 2,
+	CORRAL_LIMIT_MEMORY = 3,
+	CORRAL_LIMIT_OUTPUT = 4,
+};
+
+typedef struct corral_spec {
+	/* Where the run's private directory is made (<runs_root>/<name>), and the run's name,
+	 * which also names its cgroup. Both are tagged by the caller so a sweep can find leftovers. */
+	const char *runs_root;
+	const char *name;
+
+	/* Image: overlay lowerdir string, top layer first, ':'-separated (validated by the caller). */
+	const char *lowerdirs;
+	/* Job volume mounted at /box: a host directory; with box_lowerdirs, the writable upper of an
+	 * overlay whose workdir is box_workdir (same filesystem as box_dir). NULL: no /box volume. */
+	const char *box_dir;
+	const char *box_lowerdirs;
+	const char *box_workdir;
+
+	const char *const *argv;       /* NULL-terminated */
+	const char *const *envp;       /* NULL-terminated, the whole environment */
+	const char *const *exec_paths; /* NULL-terminated candidates for argv[0], tried in order */
+	const char *cwd;
+	const char *hostname;
+	const char *stdin_path;        /* NULL: stdin_data, or /dev/null when that is empty */
+	const uint8_t *stdin_data;     /* bytes fed to the program (through a sealed memfd) */
+	int64_t stdin_len;
+	int32_t merge_stderr;          /* stderr goes to the stdout pipe */
+
+	/* Host ids: container uid/gid 0..65535 map onto host [id_base, id_base + 65536). The program
+	 * runs as sandbox_uid/sandbox_gid inside. */
+	uint32_t id_base;
+	uint32_t sandbox_uid;
+	uint32_t sandbox_gid;
+
+	/* Cgroups: version 1 or 2. v1: parent directories in each controller hierarchy (cpu and
+	 * cpuacct may be the same directory when co-mounted). v2: the parent directory. */
+	int32_t cgroup_version;
+	const char *cg_memory;
+	const char *cg_cpu;
+	const char *cg_cpuacct;
+	const char *cg_pids;
+	const char *cg_unified;
+
+	/* Limits. 0 means "none" only where noted. */
+	int64_t cpu_ms;
+	int64_t wall_ms;
+	int64_t memory_bytes;
+	int64_t processes;
+	int64_t output_bytes;     /* per stream */
+	int64_t disk_bytes;       /* tmpfs size of the writable root layer */
+	int64_t shm_bytes;        /* /dev/shm tmpfs size */
+	int64_t fsize_bytes;      /* RLIMIT_FSIZE */
+	int64_t nofile;           /* RLIMIT_NOFILE */
+	int64_t stack_bytes;      /* RLIMIT_STACK, 0 = unlimited */
+	int64_t cpu_quota_us;     /* per 100 ms period; 0 = no bandwidth limit */
+	int32_t use_time_ns;      /* unshare a time namespace (kernel >= 5.6) */
+} corral_spec;
+
+typedef struct corral_outcome {
+	int32_t status;           /* enum corral_status */
+	int32_t limit;            /* enum corral_limit */
+	int32_t exited;           /* 1: exit_code is valid */
+	int32_t exit_code;
+	int32_t signal;           /* killing signal number, 0 if none */
+	int32_t stdout_truncated;
+	int32_t stderr_truncated;
+	int32_t oom_kills;
+	int64_t cpu_us;
+	int64_t wall_us;
+	int64_t memory_peak_bytes;
+	void *stdout_buf;         /* malloc'ed; release with corral_free() */
+	int64_t stdout_len;
+	void *stderr_buf;
+	int64_t stderr_len;
+	int64_t t_cgroup_us;
+	int64_t t_namespaces_us;
+	int64_t t_mounts_us;
+	int64_t t_exec_us;
+	int64_t t_teardown_us;
+	int64_t t_total_us;
+	char error[512];
+} corral_outcome;
+
+int corral_abi_version(void);
+
+/* Runs one program in a fresh container. Returns 0 when an outcome was produced (the program
+ * itself may have failed; see out->status), < 0 when the sandbox could not even be set up
+ * (out->status is CORRAL_INTERNAL_ERROR and out->error says what failed and where). */
+int corral_run(const corral_spec *spec, corral_outcome *out);
+
+void corral_free(void *p);
+
+/* Job volumes: a size-limited tmpfs (nosuid, nodev) mounted on the host at dir, owned by
+ * uid:gid, mode 0755. */
+int corral_volume_mount(const char *dir, int64_t size_bytes, uint32_t uid, uint32_t gid,
+			char *err, int32_t err_len);
+int corral_volume_umount(const char *dir, char *err, int32_t err_len);
+
+/* Files in a directory a sandbox could write to, never following a symlink anywhere on the
+ * path (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) and never opening
+ * anything but a regular file. */
+int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len,
+			 uint32_t mode, uint32_t uid, uint32_t gid, char *err, int32_t err_len);
+/* Reads at most max bytes into buf; *size gets the file's full size. Returns bytes read, -2 when
+ * the path does not exist or is not a regular file (err says which), -1 on another error. */
+int64_t corral_read_beneath(const char *root, const char *rel, uint8_t *buf, int64_t max,
+			    int64_t *size, char *err, int32_t err_len);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * One fresh cgroup per run, on cgroup v1 (one directory per controller hierarchy) or v2 (one
+ * directory). The parent creates it and writes the limits; the child joins it by writing "0"
+ * to cgroup.procs fds opened here — the kernel checks the opener's credentials (since 5.16), so
+ * the child can join after it has entered its user namespace.
+ */
+#include "internal.h"
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int cg_open(const char *dir, const char *file, int flags)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	return open(path, flags | O_CLOEXEC);
+}
+
+static int cg_write(const char *dir, const char *file, const char *value, struct cerr *e)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	return write_file_str(path, value, e);
+}
+
+static int cg_write_i64(const char *dir, const char *file, int64_t v, struct cerr *e)
+{
+	char buf[32];
+	snprintf(buf, sizeof buf, "%lld", (long long)v);
+	return cg_write(dir, file, buf, e);
+}
+
+/* Creates <parent>/<name>, remembers it for teardown; returns its index or -1. */
+static int cg_add_dir(struct cgroup_run *cg, const char *parent, const char *name, struct cerr *e)
+{
+	for (int i = 0; i < cg->ndirs; i++) {
+		char existing[512];
+		snprintf(existing, sizeof existing, "%s/%s", parent, name);
+		if (strcmp(existing, cg->dirs[i]) == 0)
+			return i; /* co-mounted controllers (cpu,cpuacct) share a directory */
+	}
+	if (cg->ndirs == CG_MAX_DIRS)
+		return cerr_set(e, 0, "cgroup: too many hierarchies");
+	int i = cg->ndirs;
+	int n = snprintf(cg->dirs[i], sizeof cg->dirs[i], "%s/%s", parent, name);
+	if (n < 0 || (size_t)n >= sizeof cg->dirs[i])
+		return cerr_set(e, ENAMETOOLONG, "cgroup path %s/%s", parent, name);
+	if (mkdir(cg->dirs[i], 0755) < 0)
+		return cerr_set(e, errno, "cgroup: mkdir %s", cg->dirs[i]);
+	cg->ndirs++;
+	cg->procs_fd[i] = cg_open(cg->dirs[i], "cgroup.procs", O_WRONLY);
+	if (cg->procs_fd[i] < 0)
+		return cerr_set(e, errno, "cgroup: open %s/cgroup.procs", cg->dirs[i]);
+	return i;
+}
+
+static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
+{
+	if (!s->cg_memory || !s->cg_cpu || !s->cg_cpuacct || !s->cg_pids)
+		return cerr_set(e, 0, "cgroup v1: a memory, cpu, cpuacct and pids parent are all required");
+	int mem = cg_add_dir(cg, s->cg_memory, s->name, e);
+	if (mem < 0)
+		return -1;
+	/* memsw is only there with swap accounting; without it there is no swap to limit. */
+	char memsw[600];
+	snprintf(memsw, sizeof memsw, "%s/memory.memsw.limit_in_bytes", cg->dirs[mem]);
+	int has_memsw = access(memsw, F_OK) == 0;
+	if (s->memory_bytes > 0) {
+		if (cg_write_i64(cg->dirs[mem], "memory.limit_in_bytes", s->memory_bytes, e) < 0)
+			return -1;
+		if (has_memsw && cg_write_i64(cg->dirs[mem], "memory.memsw.limit_in_bytes", s->memory_bytes, e) < 0)
+			return -1;
+	}
+	cg_write(cg->dirs[mem], "memory.swappiness", "0", e); /* best effort: absent on some kernels */
+	cg->peak_fd = cg_open(cg->dirs[mem], "memory.max_usage_in_bytes", O_RDONLY);
+	cg->events_fd = cg_open(cg->dirs[mem], "memory.oom_control", O_RDONLY);
+	if (cg->peak_fd < 0 || cg->events_fd < 0)
+		return cerr_set(e, errno, "cgroup v1: open memory accounting in %s", cg->dirs[mem]);
+
+	int cpu = cg_add_dir(cg, s->cg_cpu, s->name, e);
+	if (cpu < 0)
+		return -1;
+	if (s->cpu_quota_us > 0) {
+		if (cg_write(cg->dirs[cpu], "cpu.cfs_period_us", "100000", e) < 0 ||
+		    cg_write_i64(cg->dirs[cpu], "cpu.cfs_quota_us", s->cpu_quota_us, e) < 0)
+			return -1;
+	}
+	int acct = cg_add_dir(cg, s->cg_cpuacct, s->name, e);
+	if (acct < 0)
+		return -1;
+	cg->cpu_fd = cg_open(cg->dirs[acct], "cpuacct.usage", O_RDONLY);
+	if (cg->cpu_fd < 0)
+		return cerr_set(e, errno, "cgroup v1: open %s/cpuacct.usage", cg->dirs[acct]);
+
+	int pids = cg_add_dir(cg, s->cg_pids, s->name, e);
+	if (pids < 0)
+		return -1;
+	if (s->processes > 0 && cg_write_i64(cg->dirs[pids], "pids.max", s->processes, e) < 0)
+		return -1;
+	return 0;
+}
+
+static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
+{
+	if (!s->cg_unified)
+		return cerr_set(e, 0, "cgroup v2: a parent directory is required");
+	int i = cg_add_dir(cg, s->cg_unified, s->name, e);
+	if (i < 0)
+		return -1;
+	const char *dir = cg->dirs[i];
+	if (s->memory_bytes > 0) {
+		if (cg_write_i64(dir, "memory.max", s->memory_bytes, e) < 0)
+			return -1;
+		/* memory.swap.max is absent when the kernel has no swap accounting: nothing to disable. */
+		char swap[600];
+		snprintf(swap, sizeof swap, "%s/memory.swap.max", dir);
+		if (access(swap, F_OK) == 0 && cg_write(dir, "memory.swap.max", "0", e) < 0)
+			return -1;
+	}
+	if (s->processes > 0 && cg_write_i64(dir, "pids.max", s->processes, e) < 0)
+		return -1;
+	if (s->cpu_quota_us > 0) {
+		char v[64];
+		snprintf(v, sizeof v, "%lld 100000", (long long)s->cpu_quota_us);
+		if (cg_write(dir, "cpu.max", v, e) < 0)
+			return -1;
+	}
+	cg->cpu_fd = cg_open(dir, "cpu.stat", O_RDONLY);
+	cg->peak_fd = cg_open(dir, "memory.peak", O_RDONLY); /* Linux >= 5.19 */
+	cg->events_fd = cg_open(dir, "memory.events", O_RDONLY);
+	cg->kill_fd = cg_open(dir, "cgroup.kill", O_WRONLY); /* Linux >= 5.14 */
+	if (cg->cpu_fd < 0 || cg->events_fd < 0)
+		return cerr_set(e, errno, "cgroup v2: open accounting files in %s (are the cpu and memory controllers enabled in the parent's cgroup.subtree_control?)", dir);
+	return 0;
+}
+
+int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e)
+{
+	memset(cg, 0, sizeof *cg);
+	cg->version = spec->cgroup_version;
+	for (int i = 0; i < CG_MAX_DIRS; i++)
+		cg->procs_fd[i] = -1;
+	cg->cpu_fd = cg->peak_fd = cg->events_fd = cg->kill_fd = -1;
+	if (spec->cgroup_version == 1)
+		return cg_create_v1(cg, spec, e);
+	if (spec->cgroup_version == 2)
+		return cg_create_v2(cg, spec, e);
+	return cerr_set(e, 0, "cgroup: unknown version %d", spec->cgroup_version);
+}
+
+static ssize_t pread_all(int fd, char *buf, size_t len)
+{
+	if (fd < 0)
+		return -1;
+	ssize_t n = pread(fd, buf, len - 1, 0);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return n;
+}
+
+/* "key value" lines (cpu.stat, memory.events, memory.oom_control). */
+static int64_t keyed_value(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
+			return strtoll(p + klen + 1, NULL, 10);
+	return -1;
+}
+
+int64_t cg_cpu_us(const struct cgroup_run *cg)
+{
+	char buf[1024];
+	if (pread_all(cg->cpu_fd, buf, sizeof buf) < 0)
+		return -1;
+	if (cg->version == 1)
+		return strtoll(buf, NULL, 10) / 1000;
+	return keyed_value(buf, "usage_usec");
+}
+
+int64_t cg_peak_bytes(const struct cgroup_run *cg)
+{
+	char buf[64];
+	if (pread_all(cg->peak_fd, buf, sizeof buf) < 0)
+		return -1;
+	return strtoll(buf, NULL, 10);
+}
+
+int cg_oom_kills(const struct cgroup_run *cg)
+{
+	char buf[512];
+	if (pread_all(cg->events_fd, buf, sizeof buf) < 0)
+		return 0;
+	int64_t v = keyed_value(buf, "oom_kill");
+	return v > 0 ? (int)v : 0;
+}
+
+/* Last resort at teardown: normally the pid namespace is gone with its init. */
+void cg_kill_all(const struct cgroup_run *cg)
+{
+	if (cg->kill_fd >= 0) {
+		if (pwrite(cg->kill_fd, "1", 1, 0) == 1)
+			return;
+	}
+	for (int i = 0; i < cg->ndirs; i++) {
+		char path[600];
+		snprintf(path, sizeof path, "%s/cgroup.procs", cg->dirs[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		char buf[4096];
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		for (char *p = buf; *p;) {
+			long pid = strtol(p, &p, 10);
+			if (pid > 0)
+				kill((pid_t)pid, SIGKILL);
+			while (*p == '\n')
+				p++;
+		}
+	}
+}
+
+int cg_destroy(struct cgroup_run *cg, struct cerr *e)
+{
+	int rc = 0;
+	int fds[] = { cg->cpu_fd, cg->peak_fd, cg->events_fd, cg->kill_fd };
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	cg->cpu_fd = cg->peak_fd = cg->events_fd = cg->kill_fd = -1;
+	for (int i = cg->ndirs - 1; i >= 0; i--) {
+		if (cg->procs_fd[i] >= 0)
+			close(cg->procs_fd[i]);
+		cg->procs_fd[i] = -1;
+		/* A cgroup whose last task just exited can report EBUSY for a moment (v1). */
+		int tries = 0;
+		while (rmdir(cg->dirs[i]) < 0) {
+			if (errno == ENOENT)
+				break;
+			if (errno != EBUSY || ++tries > 200) {
+				if (rc == 0)
+					rc = cerr_set(e, errno, "cgroup: rmdir %s", cg->dirs[i]);
+				break;
+			}
+			if (tries == 20)
+				cg_kill_all(cg);
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	cg->ndirs = 0;
+	return rc;
+}

@@ -1,0 +1,131 @@
+/* Shared between the launcher's modules; not part of the library's ABI. */
+#ifndef CORRAL_INTERNAL_H
+#define CORRAL_INTERNAL_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <linux/filter.h>
+#include "../include/corral.h"
+
+/* ---- errors (error.c): the parent side fills a message, never prints ---- */
+struct cerr {
+	char msg[512];
+};
+int cerr_set(struct cerr *e, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int64_t now_us(void);
+int write_file_str(const char *path, const char *value, struct cerr *e);
+
+/* ---- child → parent reports over a CLOEXEC pipe (launcher.c) ---- */
+enum report_kind { REP_FAIL = 1, REP_READY = 2, REP_EXECING = 3, REP_EXIT = 4 };
+
+enum step {
+	STEP_SIGNALS = 1, STEP_FDS, STEP_SYNC, STEP_SETID, STEP_HOSTNAME, STEP_LOOPBACK,
+	STEP_TIMENS, STEP_SPAWN, STEP_SETSID, STEP_CG_ATTACH, STEP_CGROUPNS, STEP_RLIMIT,
+	STEP_CHDIR, STEP_GROUPS, STEP_SETGID, STEP_CAPBSET, STEP_SETUID, STEP_CAPS,
+	STEP_NO_NEW_PRIVS, STEP_SECCOMP, STEP_EXEC, STEP_PIVOT,
+	STEP_MOUNT_BASE = 100, /* + index of the mount op */
+};
+
+struct report {
+	int32_t kind;
+	int32_t step;
+	int32_t err;
+	int32_t value;
+	int64_t t_us;
+};
+
+/* ---- mount plan (mount.c): data built in the parent, executed by the child ---- */
+enum mount_op_kind {
+	MOP_PRIVATE,   /* make every mount private, recursively */
+	MOP_MOUNT,     /* mount(src, dst, fstype, flags, data) */
+	MOP_MKDIR,     /* mkdir(dst, mode), EEXIST is fine */
+	MOP_BIND,      /* bind src on dst, then remount with flags */
+	MOP_MKFILE,    /* create an empty file dst (a bind target) */
+	MOP_SYMLINK,   /* symlink(src, dst) */
+	MOP_MASK,      /* bind /dev/null over dst if it exists (proc masking) */
+	MOP_PIVOT,     /* pivot_root into dst and detach the old root */
+};
+
+struct mount_op {
+	int kind;
+	const char *src;
+	const char *dst;
+	const char *fstype;
+	unsigned long flags;
+	const char *data;
+	unsigned mode;
+};
+
+#define MAX_MOUNT_OPS 64
+
+struct mount_plan {
+	struct mount_op ops[MAX_MOUNT_OPS];
+	int n;
+	char arena[16384]; /* every path and option string of the plan */
+	size_t used;
+	int overflow;
+};
+
+int mount_plan_build(struct mount_plan *plan, const corral_spec *spec, const char *run_dir,
+		     struct cerr *e);
+/* Child side: returns 0, or -1 with *failed_op set and errno preserved. */
+int mount_plan_apply(const struct mount_plan *plan, int *failed_op);
+const char *mount_op_name(int kind);
+
+/* ---- cgroups (cgroup.c) ---- */
+#define CG_MAX_DIRS 4
+
+struct cgroup_run {
+	int version;
+	int ndirs;
+	char dirs[CG_MAX_DIRS][512]; /* created directories, removed at teardown */
+	int procs_fd[CG_MAX_DIRS];   /* cgroup.procs of each, written by the child ("0") */
+	int cpu_fd;                  /* cpuacct.usage (v1, ns) or cpu.stat (v2) */
+	int peak_fd;                 /* memory.max_usage_in_bytes (v1) or memory.peak (v2) */
+	int events_fd;               /* memory.oom_control (v1) or memory.events (v2) */
+	int kill_fd;                 /* cgroup.kill (v2, when present) */
+};
+
+int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
+int64_t cg_cpu_us(const struct cgroup_run *cg);
+int64_t cg_peak_bytes(const struct cgroup_run *cg);
+int cg_oom_kills(const struct cgroup_run *cg);
+void cg_kill_all(const struct cgroup_run *cg);
+int cg_destroy(struct cgroup_run *cg, struct cerr *e);
+
+/* ---- user namespace (userns.c) ---- */
+int userns_write_maps(pid_t pid, uint32_t id_base, struct cerr *e);
+
+/* ---- hardening (seccomp.c, caps.c) ---- */
+const struct sock_fprog *seccomp_program(void);
+int caps_last_cap(void);
+/* Child side, in this order: rlimits, then drop to the sandbox ids with no capabilities. */
+int rlimits_apply(const corral_spec *spec);
+int caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step);
+
+/* ---- network (net.c) ---- */
+int net_loopback_up(void);
+
+/* ---- supervision (supervise.c) ---- */
+struct supervision {
+	int pidfd;
+	int out_fd, err_fd, report_fd;
+	const corral_spec *spec;
+	const struct cgroup_run *cg;
+	corral_outcome *out;
+	/* filled in */
+	struct report fail;      /* first REP_FAIL, kind == 0 if none */
+	int got_exit;
+	int exit_status;         /* wait status of the main program */
+	int64_t t_go_us, t_ready_us, t_exec_us, t_end_us;
+	int killed_for;          /* enum corral_limit, or -1 for a setup timeout */
+	size_t out_cap, err_cap;
+};
+
+int supervise(struct supervision *s, struct cerr *e);
+
+#endif

@@ -1,0 +1,552 @@
+/*
+ * corral_run(): one program in one fresh container.
+ *
+ * Theory of operation
+ * -------------------
+ * Three parties, no helper binary and no fork of the (large) Node.js process:
+ *
+ *   parent  the calling thread (a libuv thread-pool thread). Prepares everything — cgroup and
+ *           limits, run directory, mount plan, pipes, stacks — then clone()s the init with
+ *           CLONE_VM (no page-table copy) and every namespace. It writes the init's uid/gid
+ *           maps, releases it through the sync pipe and supervises: stdout/stderr pipes, the
+ *           report pipe, the init's pidfd, wall and CPU limits. To stop a run it SIGKILLs the
+ *           init; the kernel then kills everything else in the pid namespace.
+ *   init    pid 1 of the new pid namespace, sharing the parent's memory but touching only its
+ *           own stack and the prepared, read-only data. It waits for release, becomes root of
+ *           its user namespace, sets the hostname, brings up lo, walks the mount plan and
+ *           pivot_roots. It then clone(CLONE_VM|CLONE_VFORK)s the program, reaps every process
+ *           of the namespace, and when the program ends kills whatever is left, reports the
+ *           program's wait status and exits. It is not in the run's cgroup, so the cgroup's OOM
+ *           killer can never pick it (its mm is the Node process's).
+ *   program joins the run's cgroup through fds the parent opened, enters a new cgroup
+ *           namespace, applies rlimits, drops to the sandbox uid with no capabilities,
+ *           no_new_privs and the seccomp filter, reports the moment it execs, and execve()s.
+ *
+ * Child-to-parent reports ({kind, step, errno, value, time}) go through a CLOEXEC pipe, so a
+ * setup failure says exactly which step failed and why, and a successful execve says nothing.
+ */
+#include "internal.h"
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+#define STACK_SIZE (256 * 1024)
+
+/* Fixed descriptor numbers inside the container's init and program. */
+enum { FD_REPORT = 3, FD_SYNC = 4, FD_CGROUP = 5 };
+
+struct child_ctx {
+	const corral_spec *spec;
+	const struct mount_plan *plan;
+	int report_w, sync_r, stdin_fd, out_w, err_w;
+	int cg_fds[CG_MAX_DIRS];
+	int ncg;
+	char *exec_stack;
+	int last_cap;
+	const struct sock_fprog *seccomp;
+};
+
+int corral_abi_version(void)
+{
+	return CORRAL_ABI_VERSION;
+}
+
+void corral_free(void *p)
+{
+	free(p);
+}
+
+/* ---- child side: no malloc, no locks, no stdio; only syscalls ---- */
+
+static void report(int kind, int step, int err, int value)
+{
+	struct report r = { kind, step, err, value, now_us() };
+	ssize_t n;
+	do
+		n = write(FD_REPORT, &r, sizeof r);
+	while (n < 0 && errno == EINTR);
+}
+
+static __attribute__((noreturn)) void fail(int step)
+{
+	report(REP_FAIL, step, errno, 0);
+	_exit(127);
+}
+
+/* Places the descriptors the container needs at fixed numbers and closes every other one the
+ * Node.js process had (the fd table was copied by clone). */
+static int arrange_fds(struct child_ctx *c)
+{
+	int src[5 + CG_MAX_DIRS], dst[5 + CG_MAX_DIRS];
+	int n = 0;
+	src[n] = c->stdin_fd, dst[n++] = 0;
+	src[n] = c->out_w, dst[n++] = 1;
+	src[n] = c->err_w, dst[n++] = 2;
+	src[n] = c->report_w, dst[n++] = FD_REPORT;
+	src[n] = c->sync_r, dst[n++] = FD_SYNC;
+	for (int i = 0; i < c->ncg; i++)
+		src[n] = c->cg_fds[i], dst[n++] = FD_CGROUP + i;
+	/* First out of the way (above anything we place), then into place. */
+	for (int i = 0; i < n; i++)
+		if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64)) < 0)
+			return -1;
+	for (int i = 0; i < n; i++)
+		if (dup3(src[i], dst[i], dst[i] > 2 ? O_CLOEXEC : 0) < 0)
+			return -1;
+	return (int)syscall(SYS_close_range, FD_CGROUP + c->ncg, ~0U, 0);
+}
+
+static int child_exec(void *arg)
+{
+	struct child_ctx *c = arg;
+	const corral_spec *s = c->spec;
+	if (setsid() < 0)
+		fail(STEP_SETSID);
+	for (int i = 0; i < c->ncg; i++)
+		if (write(FD_CGROUP + i, "0", 1) != 1)
+			fail(STEP_CG_ATTACH);
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		fail(STEP_CGROUPNS);
+	if (rlimits_apply(s) < 0)
+		fail(STEP_RLIMIT);
+	if (chdir(s->cwd) < 0)
+		fail(STEP_CHDIR);
+	umask(022);
+	int step;
+	if (caps_drop_to(s->sandbox_uid, s->sandbox_gid, c->last_cap, &step) < 0)
+		fail(step);
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c->seccomp) < 0)
+		fail(STEP_SECCOMP);
+	report(REP_EXECING, 0, 0, 0);
+	int err = ENOENT;
+	for (const char *const *p = s->exec_paths; *p; p++) {
+		execve(*p, (char *const *)s->argv, (char *const *)s->envp);
+		if (errno != ENOENT && errno != ENOTDIR)
+			err = errno; /* e.g. EACCES: more useful than "not found" */
+	}
+	errno = err;
+	fail(STEP_EXEC);
+}
+
+static int child_init(void *arg)
+{
+	struct child_ctx *c = arg;
+	const corral_spec *s = c->spec;
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < _NSIG; sig++)
+		sigaction(sig, &dfl, NULL); /* Node's handlers must not run here; EINVAL for some is fine */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the worker thread dies, so does the container */
+	umask(0);
+	if (arrange_fds(c) < 0) {
+		struct report r = { REP_FAIL, STEP_FDS, errno, 0, now_us() };
+		if (write(c->report_w, &r, sizeof r) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	char go;
+	ssize_t n;
+	do
+		n = read(FD_SYNC, &go, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(127); /* the parent gave up before releasing us */
+	close(FD_SYNC);
+
+	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		fail(STEP_SETID);
+	if (sethostname(s->hostname, strlen(s->hostname)) < 0)
+		fail(STEP_HOSTNAME);
+	if (net_loopback_up() < 0)
+		fail(STEP_LOOPBACK);
+	int op;
+	if (mount_plan_apply(c->plan, &op) < 0)
+		fail(STEP_MOUNT_BASE + op);
+	if (s->use_time_ns && unshare(CLONE_NEWTIME) < 0)
+		fail(STEP_TIMENS);
+	report(REP_READY, 0, 0, 0);
+
+	pid_t main_pid = clone(child_exec, c->exec_stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+	if (main_pid < 0)
+		fail(STEP_SPAWN);
+	/* The program has exec'd (or failed to): drop our copies of its stdio and cgroup fds. */
+	close(0);
+	close(1);
+	close(2);
+	for (int i = 0; i < c->ncg; i++)
+		close(FD_CGROUP + i);
+
+	int main_status = 0, main_done = 0;
+	for (;;) {
+		int st;
+		pid_t pid = waitpid(-1, &st, __WALL);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* ECHILD: nobody left */
+		}
+		if (pid == main_pid && !main_done) {
+			main_done = 1;
+			main_status = st;
+			kill(-1, SIGKILL); /* daemons and stray children end with the program */
+		}
+	}
+	report(REP_EXIT, 0, 0, main_status);
+	_exit(0);
+}
+
+/* ---- parent side ---- */
+
+/* A read-only descriptor of the same memfd, offset 0. */
+static int open_readonly_copy(int fd)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static const char *step_name(int step)
+{
+	static const char *const names[] = {
+		[STEP_SIGNALS] = "reset signals", [STEP_FDS] = "arrange descriptors",
+		[STEP_SYNC] = "wait for release", [STEP_SETID] = "become namespace root",
+		[STEP_HOSTNAME] = "sethostname", [STEP_LOOPBACK] = "bring up lo",
+		[STEP_TIMENS] = "unshare time namespace", [STEP_SPAWN] = "spawn program",
+		[STEP_SETSID] = "setsid", [STEP_CG_ATTACH] = "join cgroup",
+		[STEP_CGROUPNS] = "unshare cgroup namespace", [STEP_RLIMIT] = "setrlimit",
+		[STEP_CHDIR] = "chdir to working directory", [STEP_GROUPS] = "setgroups",
+		[STEP_SETGID] = "setresgid", [STEP_CAPBSET] = "drop bounding capabilities",
+		[STEP_SETUID] = "setresuid", [STEP_CAPS] = "clear capabilities",
+		[STEP_NO_NEW_PRIVS] = "no_new_privs", [STEP_SECCOMP] = "install seccomp filter",
+		[STEP_EXEC] = "execve", [STEP_PIVOT] = "pivot_root",
+	};
+	if (step > 0 && step < (int)(sizeof names / sizeof *names) && names[step])
+		return names[step];
+	return "setup";
+}
+
+static void describe_failure(char *buf, size_t len, const struct report *r, const struct mount_plan *plan,
+			     const corral_spec *s)
+{
+	if (r->step >= STEP_MOUNT_BASE && r->step - STEP_MOUNT_BASE < plan->n) {
+		const struct mount_op *op = &plan->ops[r->step - STEP_MOUNT_BASE];
+		snprintf(buf, len, "container setup: %s %s%s%s: %s", mount_op_name(op->kind),
+			 op->fstype ? op->fstype : "", op->fstype ? " on " : "", op->dst, strerror(r->err));
+	} else if (r->step == STEP_EXEC) {
+		snprintf(buf, len, "execve %s: %s", s->argv[0], strerror(r->err));
+	} else {
+		snprintf(buf, len, "container setup: %s: %s", step_name(r->step), strerror(r->err));
+	}
+}
+
+static int validate(const corral_spec *s, struct cerr *e)
+{
+	if (!s->runs_root || !s->name || !s->lowerdirs || !s->argv || !s->argv[0] || !s->envp ||
+	    !s->exec_paths || !s->exec_paths[0] || !s->cwd || !s->hostname)
+		return cerr_set(e, EINVAL, "spec: runs_root, name, lowerdirs, argv, envp, exec_paths, cwd and hostname are required");
+	if (strchr(s->name, '/') || s->name[0] == '.' || s->name[0] == 0)
+		return cerr_set(e, EINVAL, "spec: bad run name '%s'", s->name);
+	if (s->box_lowerdirs && !s->box_workdir)
+		return cerr_set(e, EINVAL, "spec: box_lowerdirs needs box_workdir");
+	if (s->disk_bytes <= 0 || s->shm_bytes <= 0 || s->output_bytes <= 0)
+		return cerr_set(e, EINVAL, "spec: disk, shm and output sizes must be positive");
+	return 0;
+}
+
+/* The program's stdin: a file, or the request's bytes in a memfd (no disk, no pipe to feed),
+ * or /dev/null. A file descriptor, so the program may seek and mmap it like a judge's input. */
+static int open_stdin(const corral_spec *s, struct cerr *e)
+{
+	if (s->stdin_path) {
+		int fd = open(s->stdin_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		return fd < 0 ? cerr_set(e, errno, "open stdin %s", s->stdin_path) : fd;
+	}
+	if (s->stdin_len <= 0 || !s->stdin_data) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return fd < 0 ? cerr_set(e, errno, "open /dev/null") : fd;
+	}
+	int fd = memfd_create("stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return cerr_set(e, errno, "memfd_create stdin");
+	for (int64_t done = 0; done < s->stdin_len;) {
+		ssize_t n = write(fd, s->stdin_data + done, (size_t)(s->stdin_len - done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int saved = errno;
+			close(fd);
+			return cerr_set(e, saved, "write stdin memfd");
+		}
+		done += n;
+	}
+	/* Sealed and read-only: the program cannot change the input it shares with nobody else. */
+	fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+	int ro = open_readonly_copy(fd);
+	close(fd);
+	if (ro < 0)
+		return cerr_set(e, errno, "reopen stdin memfd read-only");
+	return ro;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static int make_run_dir(char *run, size_t len, const corral_spec *s, int *created, struct cerr *e)
+{
+	int n = snprintf(run, len, "%s/%s", s->runs_root, s->name);
+	if (n < 0 || (size_t)n >= len - 16)
+		return cerr_set(e, ENAMETOOLONG, "run directory %s/%s", s->runs_root, s->name);
+	if (mkdir(run, 0755) < 0)
+		return cerr_set(e, errno, "mkdir %s", run);
+	*created = 1;
+	char sub[600];
+	snprintf(sub, sizeof sub, "%s/root", run);
+	if (mkdir(sub, 0755) < 0)
+		return cerr_set(e, errno, "mkdir %s", sub);
+	snprintf(sub, sizeof sub, "%s/scratch", run);
+	if (mkdir(sub, 0755) < 0)
+		return cerr_set(e, errno, "mkdir %s", sub);
+	return 0;
+}
+
+static void remove_run_dir(const char *run)
+{
+	char sub[600];
+	snprintf(sub, sizeof sub, "%s/root", run);
+	rmdir(sub);
+	snprintf(sub, sizeof sub, "%s/scratch", run);
+	rmdir(sub);
+	rmdir(run);
+}
+
+static void fill_result(corral_outcome *o, const struct supervision *sv, const struct mount_plan *plan,
+			const corral_spec *s)
+{
+	o->wall_us = sv->t_exec_us ? sv->t_end_us - sv->t_exec_us : 0;
+	if (sv->got_exit) {
+		if (WIFEXITED(sv->exit_status)) {
+			o->exited = 1;
+			o->exit_code = WEXITSTATUS(sv->exit_status);
+		} else if (WIFSIGNALED(sv->exit_status)) {
+			o->signal = WTERMSIG(sv->exit_status);
+		}
+	} else if (sv->killed_for) {
+		o->signal = SIGKILL;
+	}
+	if (sv->fail.kind && sv->fail.step != STEP_EXEC) {
+		o->status = CORRAL_INTERNAL_ERROR;
+		describe_failure(o->error, sizeof o->error, &sv->fail, plan, s);
+		o->exited = 0, o->signal = 0;
+		return;
+	}
+	if (sv->killed_for == -1) {
+		o->status = CORRAL_INTERNAL_ERROR;
+		snprintf(o->error, sizeof o->error, "container setup did not finish within %lld s",
+			 (long long)(10));
+		return;
+	}
+	if (sv->killed_for == CORRAL_LIMIT_OUTPUT) {
+		o->status = CORRAL_OUTPUT_LIMIT, o->limit = CORRAL_LIMIT_OUTPUT;
+		return;
+	}
+	if (sv->killed_for == CORRAL_LIMIT_CPU || sv->killed_for == CORRAL_LIMIT_WALL) {
+		o->status = CORRAL_TIME_LIMIT, o->limit = sv->killed_for;
+		return;
+	}
+	if (o->oom_kills > 0) {
+		o->status = CORRAL_MEMORY_LIMIT, o->limit = CORRAL_LIMIT_MEMORY;
+		return;
+	}
+	if (sv->fail.kind) { /* execve failed: the program could not start */
+		o->status = CORRAL_RUNTIME_ERROR;
+		o->exited = 1, o->exit_code = 127, o->signal = 0;
+		describe_failure(o->error, sizeof o->error, &sv->fail, plan, s);
+		return;
+	}
+	if (!sv->got_exit) {
+		o->status = CORRAL_INTERNAL_ERROR;
+		snprintf(o->error, sizeof o->error, "container init ended without reporting the program's status");
+		return;
+	}
+	/* Limits overshot between two samples still count. */
+	if (s->cpu_ms > 0 && o->cpu_us > s->cpu_ms * 1000) {
+		o->status = CORRAL_TIME_LIMIT, o->limit = CORRAL_LIMIT_CPU;
+		return;
+	}
+	if (s->wall_ms > 0 && o->wall_us > s->wall_ms * 1000) {
+		o->status = CORRAL_TIME_LIMIT, o->limit = CORRAL_LIMIT_WALL;
+		return;
+	}
+	o->status = (o->exited && o->exit_code == 0) ? CORRAL_OK : CORRAL_RUNTIME_ERROR;
+}
+
+int corral_run(const corral_spec *s, corral_outcome *o)
+{
+	memset(o, 0, sizeof *o);
+	int64_t t0 = now_us();
+	struct cerr e = { { 0 } };
+	struct cgroup_run cg;
+	memset(&cg, 0, sizeof cg);
+	cg.ndirs = 0;
+	cg.cpu_fd = cg.peak_fd = cg.events_fd = cg.kill_fd = -1;
+	struct mount_plan *plan = NULL;
+	char *stacks = MAP_FAILED;
+	char run[512] = { 0 };
+	int have_run_dir = 0;
+	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, rep_p[2] = { -1, -1 }, sync_p[2] = { -1, -1 };
+	int stdin_fd = -1, pidfd = -1;
+	int rc = -1;
+
+	if (validate(s, &e) < 0)
+		goto out;
+	if (make_run_dir(run, sizeof run, s, &have_run_dir, &e) < 0)
+		goto out;
+	if (cg_create(&cg, s, &e) < 0)
+		goto out;
+	int64_t t_cg = now_us();
+
+	plan = malloc(sizeof *plan);
+	if (!plan) {
+		cerr_set(&e, ENOMEM, "mount plan");
+		goto out;
+	}
+	if (mount_plan_build(plan, s, run, &e) < 0)
+		goto out;
+	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(rep_p, O_CLOEXEC | O_DIRECT) < 0 || pipe2(sync_p, O_CLOEXEC) < 0 ||
+	    (!s->merge_stderr && pipe2(err_p, O_CLOEXEC) < 0)) {
+		cerr_set(&e, errno, "pipe2");
+		goto out;
+	}
+	fcntl(out_p[0], F_SETFL, O_NONBLOCK);
+	fcntl(rep_p[0], F_SETFL, O_NONBLOCK);
+	if (err_p[0] >= 0)
+		fcntl(err_p[0], F_SETFL, O_NONBLOCK);
+	stdin_fd = open_stdin(s, &e);
+	if (stdin_fd < 0)
+		goto out;
+	stacks = mmap(NULL, 2 * STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stacks == MAP_FAILED) {
+		cerr_set(&e, errno, "mmap stacks");
+		goto out;
+	}
+
+	struct child_ctx ctx = {
+		.spec = s, .plan = plan,
+		.report_w = rep_p[1], .sync_r = sync_p[0], .stdin_fd = stdin_fd,
+		.out_w = out_p[1], .err_w = s->merge_stderr ? out_p[1] : err_p[1],
+		.ncg = cg.ndirs, .exec_stack = stacks + STACK_SIZE,
+		.last_cap = caps_last_cap(), .seccomp = seccomp_program(),
+	};
+	for (int i = 0; i < cg.ndirs; i++)
+		ctx.cg_fds[i] = cg.procs_fd[i];
+
+	int flags = CLONE_VM | CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+		    CLONE_NEWIPC | CLONE_NEWNET;
+	pid_t pid = clone(child_init, stacks + STACK_SIZE, flags, &ctx, &pidfd);
+	if (pid < 0) {
+		cerr_set(&e, errno, "clone container init");
+		goto out;
+	}
+	close_fd(&out_p[1]);
+	close_fd(&err_p[1]);
+	close_fd(&rep_p[1]);
+	close_fd(&sync_p[0]);
+	close_fd(&stdin_fd);
+
+	struct supervision sv;
+	memset(&sv, 0, sizeof sv);
+	sv.pidfd = pidfd, sv.out_fd = out_p[0], sv.err_fd = err_p[0], sv.report_fd = rep_p[0];
+	sv.spec = s, sv.cg = &cg, sv.out = o;
+	sv.out_cap = (size_t)s->output_bytes, sv.err_cap = (size_t)s->output_bytes;
+
+	if (userns_write_maps(pid, s->id_base, &e) < 0 || write(sync_p[1], "g", 1) != 1) {
+		if (!e.msg[0])
+			cerr_set(&e, errno, "release container init");
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL);
+		goto out;
+	}
+	close_fd(&sync_p[1]);
+	sv.t_go_us = now_us();
+	o->t_cgroup_us = t_cg - t0;
+	o->t_namespaces_us = sv.t_go_us - t_cg;
+
+	if (supervise(&sv, &e) < 0) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL);
+		goto out;
+	}
+	int64_t t_td = now_us();
+	o->cpu_us = cg_cpu_us(&cg);
+	o->memory_peak_bytes = cg_peak_bytes(&cg);
+	o->oom_kills = cg_oom_kills(&cg);
+	if (o->cpu_us < 0)
+		o->cpu_us = 0;
+	if (o->memory_peak_bytes < 0)
+		o->memory_peak_bytes = 0;
+	o->t_mounts_us = sv.t_ready_us ? sv.t_ready_us - sv.t_go_us : 0;
+	o->t_exec_us = sv.t_exec_us && sv.t_ready_us ? sv.t_exec_us - sv.t_ready_us : 0;
+	fill_result(o, &sv, plan, s);
+	rc = o->status == CORRAL_INTERNAL_ERROR ? -1 : 0;
+	if (cg_destroy(&cg, &e) < 0) {
+		/* The outcome stands, but say that a cgroup was left behind. */
+		if (!o->error[0])
+			snprintf(o->error, sizeof o->error, "teardown: %s", e.msg);
+	}
+	o->t_teardown_us = now_us() - t_td;
+
+out:
+	if (rc < 0 && o->status != CORRAL_INTERNAL_ERROR) {
+		o->status = CORRAL_INTERNAL_ERROR;
+		snprintf(o->error, sizeof o->error, "%s", e.msg[0] ? e.msg : "unknown failure");
+	}
+	int64_t t_cleanup = now_us();
+	if (cg.ndirs) {
+		cg_kill_all(&cg);
+		struct cerr ignored;
+		cg_destroy(&cg, &ignored);
+	}
+	close_fd(&cg.cpu_fd);
+	close_fd(&cg.peak_fd);
+	close_fd(&cg.events_fd);
+	close_fd(&cg.kill_fd);
+	int *fds[] = { &out_p[0], &out_p[1], &err_p[0], &err_p[1], &rep_p[0], &rep_p[1],
+		       &sync_p[0], &sync_p[1], &stdin_fd, &pidfd };
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+		close_fd(fds[i]);
+	if (stacks != MAP_FAILED)
+		munmap(stacks, 2 * STACK_SIZE);
+	free(plan);
+	if (have_run_dir)
+		remove_run_dir(run);
+	o->t_teardown_us += now_us() - t_cleanup;
+	o->t_total_us = now_us() - t0;
+	return rc;
+}

@@ -1,0 +1,209 @@
+/*
+ * The container's filesystem, as data. The parent builds an ordered list of mount operations
+ * (every path and option string prepared in an arena); the child, inside its new mount and user
+ * namespaces, only walks the list and makes syscalls.
+ *
+ *   <run>/scratch   tmpfs (the run's disk limit): upper + work of the root overlay
+ *   <run>/root      overlay: lowerdir = image layers (top first), upper on the tmpfs
+ *   root/proc       a fresh, read-only procfs of the run's pid namespace, sensitive files masked
+ *   root/dev        tmpfs with null, zero, full, random, urandom bound from the host; size-limited shm
+ *   root/box        the job volume (bind), or an overlay with the volume as its upper layer
+ *   pivot_root into <run>/root, old root detached.
+ */
+#include "internal.h"
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const char *arena_printf(struct mount_plan *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static const char *arena_printf(struct mount_plan *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t room = sizeof p->arena - p->used;
+	int n = vsnprintf(p->arena + p->used, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room) {
+		p->overflow = 1;
+		return "";
+	}
+	const char *s = p->arena + p->used;
+	p->used += (size_t)n + 1;
+	return s;
+}
+
+static void add(struct mount_plan *p, int kind, const char *src, const char *dst, const char *fstype,
+		unsigned long flags, const char *data, unsigned mode)
+{
+	if (p->n == MAX_MOUNT_OPS) {
+		p->overflow = 1;
+		return;
+	}
+	p->ops[p->n++] = (struct mount_op){ kind, src, dst, fstype, flags, data, mode };
+}
+
+/* Files of /proc that leak host information or offer knobs; masked with /dev/null (files)
+ * or an empty read-only tmpfs (directories), as runc and bubblewrap do. */
+static const char *const proc_masked[] = {
+	"kcore", "sysrq-trigger", "keys", "key-users", "timer_list", "sched_debug", "latency_stats",
+	"kallsyms", "kmsg", "config.gz", "acpi", "scsi", "irq", "bus", "fs", "sysvipc", "driver", "tty",
+};
+
+static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
+
+int mount_plan_build(struct mount_plan *p, const corral_spec *s, const char *run, struct cerr *e)
+{
+	memset(p, 0, sizeof *p);
+	const unsigned long safe = MS_NOSUID | MS_NODEV;
+	const char *scratch = arena_printf(p, "%s/scratch", run);
+	const char *root = arena_printf(p, "%s/root", run);
+
+	add(p, MOP_PRIVATE, NULL, "/", NULL, 0, NULL, 0);
+	add(p, MOP_MOUNT, "corral", scratch, "tmpfs", safe,
+	    arena_printf(p, "size=%lld,mode=0755", (long long)s->disk_bytes), 0);
+	add(p, MOP_MKDIR, NULL, arena_printf(p, "%s/upper", scratch), NULL, 0, NULL, 0755);
+	add(p, MOP_MKDIR, NULL, arena_printf(p, "%s/work", scratch), NULL, 0, NULL, 0755);
+	add(p, MOP_MOUNT, "corral", root, "overlay", safe,
+	    arena_printf(p, "userxattr,lowerdir=%s,upperdir=%s/upper,workdir=%s/work", s->lowerdirs,
+			 scratch, scratch), 0);
+	static const char *const dirs[] = { "proc", "dev", "box", "tmp" };
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
+		add(p, MOP_MKDIR, NULL, arena_printf(p, "%s/%s", root, dirs[i]), NULL, 0, NULL,
+		    strcmp(dirs[i], "tmp") == 0 ? 01777 : 0755);
+
+	const char *proc = arena_printf(p, "%s/proc", root);
+	/* hidepid: the program sees only its own processes, not the init (whose cmdline is the worker's). */
+	add(p, MOP_MOUNT, "proc", proc, "proc", safe | MS_NOEXEC | MS_RDONLY, "hidepid=invisible", 0);
+	for (size_t i = 0; i < sizeof proc_masked / sizeof *proc_masked; i++)
+		add(p, MOP_MASK, NULL, arena_printf(p, "%s/%s", proc, proc_masked[i]), NULL, 0, NULL, 0);
+
+	const char *dev = arena_printf(p, "%s/dev", root);
+	add(p, MOP_MOUNT, "corral", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=65536,mode=0755", 0);
+	for (size_t i = 0; i < sizeof dev_nodes / sizeof *dev_nodes; i++) {
+		const char *node = arena_printf(p, "%s/%s", dev, dev_nodes[i]);
+		add(p, MOP_MKFILE, NULL, node, NULL, 0, NULL, 0666);
+		add(p, MOP_BIND, arena_printf(p, "/dev/%s", dev_nodes[i]), node, NULL,
+		    MS_NOSUID | MS_NOEXEC, NULL, 0);
+	}
+	add(p, MOP_SYMLINK, "/proc/self/fd", arena_printf(p, "%s/fd", dev), NULL, 0, NULL, 0);
+	add(p, MOP_SYMLINK, "/proc/self/fd/0", arena_printf(p, "%s/stdin", dev), NULL, 0, NULL, 0);
+	add(p, MOP_SYMLINK, "/proc/self/fd/1", arena_printf(p, "%s/stdout", dev), NULL, 0, NULL, 0);
+	add(p, MOP_SYMLINK, "/proc/self/fd/2", arena_printf(p, "%s/stderr", dev), NULL, 0, NULL, 0);
+	const char *shm = arena_printf(p, "%s/shm", dev);
+	add(p, MOP_MKDIR, NULL, shm, NULL, 0, NULL, 01777);
+	add(p, MOP_MOUNT, "corral", shm, "tmpfs", safe,
+	    arena_printf(p, "size=%lld,mode=1777", (long long)s->shm_bytes), 0);
+	/* /dev itself read-only: nothing may be created beside the nodes. */
+	add(p, MOP_MOUNT, NULL, dev, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+	    "size=65536,mode=0755", 0);
+
+	if (s->box_dir) {
+		const char *box = arena_printf(p, "%s/box", root);
+		if (s->box_lowerdirs)
+			add(p, MOP_MOUNT, "corral", box, "overlay", safe,
+			    arena_printf(p, "userxattr,lowerdir=%s,upperdir=%s,workdir=%s", s->box_lowerdirs,
+					 s->box_dir, s->box_workdir), 0);
+		else
+			add(p, MOP_BIND, s->box_dir, box, NULL, safe, NULL, 0);
+	}
+	add(p, MOP_PIVOT, NULL, root, NULL, 0, NULL, 0);
+	if (p->overflow)
+		return cerr_set(e, E2BIG, "mount plan: paths or options too long");
+	return 0;
+}
+
+const char *mount_op_name(int kind)
+{
+	switch (kind) {
+	case MOP_PRIVATE: return "make-private";
+	case MOP_MOUNT: return "mount";
+	case MOP_MKDIR: return "mkdir";
+	case MOP_BIND: return "bind";
+	case MOP_MKFILE: return "create";
+	case MOP_SYMLINK: return "symlink";
+	case MOP_MASK: return "mask";
+	case MOP_PIVOT: return "pivot_root";
+	}
+	return "?";
+}
+
+/* ---- child side: syscalls only from here on ---- */
+
+static int do_bind(const char *src, const char *dst, unsigned long flags)
+{
+	if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+		return -1;
+	return mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL);
+}
+
+static int do_mask(const char *dst)
+{
+	struct stat st;
+	if (lstat(dst, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (S_ISDIR(st.st_mode))
+		return mount("corral", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			     "size=0,mode=0555");
+	return mount("/dev/null", dst, NULL, MS_BIND, NULL);
+}
+
+static int do_pivot(const char *root)
+{
+	if (chdir(root) < 0)
+		return -1;
+	/* pivot_root(".", "."): the old root ends up on top of the new one, then is detached. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return -1;
+	if (umount2(".", MNT_DETACH) < 0)
+		return -1;
+	return chdir("/");
+}
+
+int mount_plan_apply(const struct mount_plan *p, int *failed_op)
+{
+	for (int i = 0; i < p->n; i++) {
+		const struct mount_op *op = &p->ops[i];
+		int rc = 0;
+		switch (op->kind) {
+		case MOP_PRIVATE:
+			rc = mount(NULL, op->dst, NULL, MS_REC | MS_PRIVATE, NULL);
+			break;
+		case MOP_MOUNT:
+			rc = mount(op->src, op->dst, op->fstype, op->flags, op->data);
+			break;
+		case MOP_MKDIR:
+			rc = mkdir(op->dst, op->mode);
+			if (rc < 0 && errno == EEXIST)
+				rc = 0;
+			break;
+		case MOP_MKFILE: {
+			int fd = open(op->dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, op->mode);
+			rc = fd < 0 ? -1 : close(fd);
+			break;
+		}
+		case MOP_BIND:
+			rc = do_bind(op->src, op->dst, op->flags);
+			break;
+		case MOP_SYMLINK:
+			rc = symlink(op->src, op->dst);
+			break;
+		case MOP_MASK:
+			rc = do_mask(op->dst);
+			break;
+		case MOP_PIVOT:
+			rc = do_pivot(op->dst);
+			break;
+		}
+		if (rc < 0) {
+			*failed_op = i;
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,166 @@
+/*
+ * Supervision, parent side: one poll loop over the init's pidfd, the program's stdout/stderr
+ * pipes and the report pipe. It enforces the wall-clock limit, the CPU limit (summed over the
+ * whole cgroup, sampled no more often than the remaining budget could run out) and the output
+ * caps, and stops the run by killing the container's init — which takes every process of the
+ * pid namespace with it.
+ */
+#include "internal.h"
+#include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SETUP_TIMEOUT_US (10 * 1000000LL) /* from release to execve; generous for a loaded host */
+#define CHUNK 65536
+
+static void kill_init(struct supervision *s, int reason)
+{
+	if (s->killed_for != 0)
+		return;
+	s->killed_for = reason;
+	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+}
+
+/* Appends what the pipe has to the stream's buffer, up to cap; returns 0 at EOF, 1 otherwise. */
+static int drain(int fd, void **buf, int64_t *len, int32_t *truncated, size_t cap, struct supervision *s)
+{
+	char tmp[CHUNK];
+	for (;;) {
+		ssize_t n = read(fd, tmp, sizeof tmp);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return (errno == EAGAIN || errno == EINTR) ? 1 : 0;
+		size_t keep = (size_t)n;
+		if ((size_t)*len + keep > cap) {
+			keep = cap - (size_t)*len;
+			*truncated = 1;
+			kill_init(s, CORRAL_LIMIT_OUTPUT);
+		}
+		if (keep == 0)
+			continue;
+		size_t want = (size_t)*len + keep;
+		/* grow by doubling, never beyond the cap */
+		size_t have = *buf ? (size_t)malloc_usable_size(*buf) : 0;
+		if (want > have) {
+			size_t size = have ? have : 4096;
+			while (size < want)
+				size *= 2;
+			if (size > cap)
+				size = cap;
+			void *grown = realloc(*buf, size);
+			if (!grown)
+				return 1; /* keep what we have; the cap still holds */
+			*buf = grown;
+		}
+		memcpy((char *)*buf + *len, tmp, keep);
+		*len += (int64_t)keep;
+	}
+}
+
+static void read_reports(struct supervision *s)
+{
+	struct report r;
+	for (;;) {
+		ssize_t n = read(s->report_fd, &r, sizeof r);
+		if (n != (ssize_t)sizeof r)
+			return;
+		switch (r.kind) {
+		case REP_FAIL:
+			if (s->fail.kind == 0)
+				s->fail = r;
+			break;
+		case REP_READY:
+			s->t_ready_us = r.t_us;
+			break;
+		case REP_EXECING:
+			s->t_exec_us = r.t_us;
+			break;
+		case REP_EXIT:
+			s->got_exit = 1;
+			s->exit_status = r.value;
+			break;
+		}
+	}
+}
+
+int supervise(struct supervision *s, struct cerr *e)
+{
+	const corral_spec *spec = s->spec;
+	corral_outcome *o = s->out;
+	int out_open = 1, err_open = s->err_fd >= 0;
+	int64_t cpu_limit_us = spec->cpu_ms > 0 ? spec->cpu_ms * 1000 : -1;
+	int64_t wall_limit_us = spec->wall_ms > 0 ? spec->wall_ms * 1000 : -1;
+	int64_t cpus = spec->cpu_quota_us > 0 ? (spec->cpu_quota_us + 99999) / 100000 : sysconf(_SC_NPROCESSORS_ONLN);
+	if (cpus < 1)
+		cpus = 1;
+	int64_t next_cpu_check = 0;
+	int exited = 0;
+
+	while (!exited) {
+		int64_t now = now_us();
+		int64_t timeout_us = 100000;
+		if (s->killed_for == 0) {
+			if (s->t_exec_us == 0 && now - s->t_go_us > SETUP_TIMEOUT_US)
+				kill_init(s, -1);
+			if (s->t_exec_us && wall_limit_us > 0) {
+				int64_t left = s->t_exec_us + wall_limit_us - now;
+				if (left <= 0)
+					kill_init(s, CORRAL_LIMIT_WALL);
+				else if (left < timeout_us)
+					timeout_us = left;
+			}
+			if (s->t_exec_us && cpu_limit_us > 0 && now >= next_cpu_check) {
+				int64_t used = cg_cpu_us(s->cg);
+				if (used > cpu_limit_us)
+					kill_init(s, CORRAL_LIMIT_CPU);
+				/* The budget cannot run out sooner than (left / cpus) from now. */
+				int64_t wait = (cpu_limit_us - used) / cpus;
+				if (wait < 2000)
+					wait = 2000;
+				if (wait > 100000)
+					wait = 100000;
+				next_cpu_check = now + wait;
+			}
+			if (s->t_exec_us && cpu_limit_us > 0 && next_cpu_check - now < timeout_us)
+				timeout_us = next_cpu_check - now;
+		}
+		struct pollfd fds[4] = {
+			{ s->pidfd, POLLIN, 0 },
+			{ out_open ? s->out_fd : -1, POLLIN, 0 },
+			{ err_open ? s->err_fd : -1, POLLIN, 0 },
+			{ s->report_fd, POLLIN, 0 },
+		};
+		int ms = (int)((timeout_us + 999) / 1000);
+		int rc = poll(fds, 4, ms < 1 ? 1 : ms);
+		if (rc < 0 && errno != EINTR)
+			return cerr_set(e, errno, "supervise: poll");
+		if (fds[3].revents)
+			read_reports(s);
+		if (out_open && fds[1].revents)
+			out_open = drain(s->out_fd, &o->stdout_buf, &o->stdout_len, &o->stdout_truncated, s->out_cap, s);
+		if (err_open && fds[2].revents)
+			err_open = drain(s->err_fd, &o->stderr_buf, &o->stderr_len, &o->stderr_truncated, s->err_cap, s);
+		if (fds[0].revents)
+			exited = 1;
+	}
+	s->t_end_us = now_us();
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	while (waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED | __WALL) < 0 && errno == EINTR)
+		;
+	/* Every process of the pid namespace is gone once its init is: the pipes hold what is
+	 * left and then report EOF. */
+	read_reports(s);
+	if (out_open)
+		drain(s->out_fd, &o->stdout_buf, &o->stdout_len, &o->stdout_truncated, s->out_cap, s);
+	if (err_open)
+		drain(s->err_fd, &o->stderr_buf, &o->stderr_len, &o->stderr_truncated, s->err_cap, s);
+	return 0;
+}

@@ -1,0 +1,169 @@
+// The host side of the sandbox: where run directories, job volumes and init layers live, which
+// cgroup hierarchy runs go into, and the sweep that removes what a killed worker left behind.
+// Everything a run creates is named `corral-<owner pid>-<owner start time>-<n>`, so a sweep can
+// tell a live worker's runs from a dead one's.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
+import { loadNative } from './native.ts';
+
+export interface SandboxHostOptions {
+  /** Root of Corral's host state (runs, volumes, init layers). Default /var/lib/corral. */
+  stateDir?: string;
+  /** Name of the parent cgroup in each hierarchy. Default "corral". */
+  cgroupParent?: string;
+  /** Force cgroup v1 or v2 instead of detecting. */
+  cgroupVersion?: 1 | 2;
+  /** Host uid/gid that container id 0 maps to; container ids 0..65535 map onto [idBase, idBase+65536). */
+  idBase?: number;
+}
+
+/** The program's uid and gid inside the container. */
+export const SANDBOX_ID = 1000;
+
+export class SandboxHost {
+  readonly stateDir: string;
+  readonly runsDir: string;
+  readonly volumesDir: string;
+  readonly initDir: string;
+  readonly cgroups: CgroupLayout;
+  readonly idBase: number;
+  /** Host uid/gid of the sandbox user, owner of job volumes. */
+  readonly sandboxHostId: number;
+  readonly hasTimeNamespace: boolean;
+  readonly tag: string;
+  private counter = 0;
+
+  private constructor(options: SandboxHostOptions) {
+    this.stateDir = options.stateDir ?? '/var/lib/corral';
+    this.runsDir = join(this.stateDir, 'runs');
+    this.volumesDir = join(this.stateDir, 'volumes');
+    this.initDir = join(this.stateDir, 'init-layers');
+    this.idBase = options.idBase ?? 1_000_000;
+    this.sandboxHostId = this.idBase + SANDBOX_ID;
+    this.cgroups = detectCgroups(options.cgroupParent ?? 'corral', options.cgroupVersion);
+    this.hasTimeNamespace = existsSync('/proc/self/ns/time');
+    this.tag = `${process.pid}-${processStartTime(process.pid)}`;
+  }
+
+  /** Creates the directories and parent cgroups, and sweeps what dead owners left. */
+  static open(options: SandboxHostOptions = {}): SandboxHost {
+    if (process.getuid?.() !== 0) throw new Error('the sandbox needs root (it creates namespaces, cgroups and mounts)');
+    loadNative();
+    const host = new SandboxHost(options);
+    for (const dir of [host.stateDir, host.runsDir, host.volumesDir, host.initDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    ensureCgroupParents(host.cgroups);
+    host.sweep();
+    return host;
+  }
+
+  nextName(): string {
+    return `corral-${this.tag}-${++this.counter}`;
+  }
+
+  /** Removes run cgroups, run directories and volumes whose owning process is gone. */
+  sweep(): { cgroups: number; runDirs: number; volumes: number } {
+    const swept = { cgroups: 0, runDirs: 0, volumes: 0 };
+    for (const parent of cgroupParentDirs(this.cgroups)) {
+      for (const name of staleEntries(parent)) {
+        const dir = join(parent, name);
+        killCgroup(dir);
+        if (removeCgroup(dir)) swept.cgroups++;
+      }
+    }
+    for (const name of staleEntries(this.runsDir)) {
+      for (const sub of ['root', 'scratch', '']) tryRmdir(join(this.runsDir, name, sub));
+      swept.runDirs++;
+    }
+    const mounted = mountPoints();
+    for (const name of staleEntries(this.volumesDir)) {
+      const dir = join(this.volumesDir, name);
+      if (mounted.has(dir)) loadNative().volumeUmount(dir);
+      tryRmdir(dir);
+      swept.volumes++;
+    }
+    return swept;
+  }
+}
+
+let defaultHost: SandboxHost | undefined;
+
+/** The process-wide host, opened with default options on first use. */
+export function defaultSandboxHost(): SandboxHost {
+  defaultHost ??= SandboxHost.open();
+  return defaultHost;
+}
+
+export function setDefaultSandboxHost(host: SandboxHost): void {
+  defaultHost = host;
+}
+
+function processStartTime(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '0';
+  } catch {
+    return '';
+  }
+}
+
+/** corral-<pid>-<start>-<n> entries whose owner is not this live process any more. */
+function staleEntries(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((name) => {
+    const m = /^corral-(\d+)-(\d*)-\d+$/.exec(name);
+    if (!m) return false;
+    const start = processStartTime(Number(m[1]));
+    return start === '' || (m[2] !== '0' && start !== m[2]);
+  });
+}
+
+function killCgroup(dir: string): void {
+  try {
+    for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  } catch {
+    /* no such cgroup any more */
+  }
+}
+
+function removeCgroup(dir: string): boolean {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      rmdirSync(dir);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // tasks are still exiting
+    }
+  }
+  throw new Error(`sweep: cgroup ${dir} stays busy`);
+}
+
+function tryRmdir(dir: string): void {
+  try {
+    if (statSync(dir).isDirectory()) rmdirSync(dir);
+  } catch {
+    /* absent */
+  }
+}
+
+export function mountPoints(): Set<string> {
+  const set = new Set<string>();
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4]) set.add(fields[4].replace(/\\040/g, ' '));
+  }
+  return set;
+}

@@ -1,0 +1,5 @@
+// The sandbox core's public surface. See docs/sandbox.md for the container model.
+export { runInSandbox, DEFAULT_LIMITS, DEFAULT_PATH } from './run.ts';
+export { createVolume, collectFiles, Volume, type CollectCaps, type CollectedFile } from './volume.ts';
+export { SandboxHost, defaultSandboxHost, setDefaultSandboxHost, SANDBOX_ID, type SandboxHostOptions } from './host.ts';
+export type { SandboxSpec, SandboxOutcome, SandboxLimits, SandboxStatus, SandboxTimings } from './types.ts';

@@ -1,0 +1,161 @@
+// koffi bindings to native/build/libcorral.so. The struct layouts mirror native/include/corral.h
+// field by field; the ABI version check catches a stale build.
+import koffi from 'koffi';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const ABI_VERSION = 1;
+
+export const LIBRARY_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../native/build/libcorral.so');
+
+export interface NativeSpec {
+  runs_root: string;
+  name: string;
+  lowerdirs: string;
+  box_dir: string | null;
+  box_lowerdirs: string | null;
+  box_workdir: string | null;
+  argv: Array<string | null>;
+  envp: Array<string | null>;
+  exec_paths: Array<string | null>;
+  cwd: string;
+  hostname: string;
+  stdin_path: string | null;
+  stdin_data: Buffer | null;
+  stdin_len: number;
+  merge_stderr: number;
+  id_base: number;
+  sandbox_uid: number;
+  sandbox_gid: number;
+  cgroup_version: number;
+  cg_memory: string | null;
+  cg_cpu: string | null;
+  cg_cpuacct: string | null;
+  cg_pids: string | null;
+  cg_unified: string | null;
+  cpu_ms: number;
+  wall_ms: number;
+  memory_bytes: number;
+  processes: number;
+  output_bytes: number;
+  disk_bytes: number;
+  shm_bytes: number;
+  fsize_bytes: number;
+  nofile: number;
+  stack_bytes: number;
+  cpu_quota_us: number;
+  use_time_ns: number;
+}
+
+export interface NativeOutcome {
+  status: number;
+  limit: number;
+  exited: number;
+  exit_code: number;
+  signal: number;
+  stdout_truncated: number;
+  stderr_truncated: number;
+  oom_kills: number;
+  cpu_us: number;
+  wall_us: number;
+  memory_peak_bytes: number;
+  stdout_buf: unknown;
+  stdout_len: number;
+  stderr_buf: unknown;
+  stderr_len: number;
+  t_cgroup_us: number;
+  t_namespaces_us: number;
+  t_mounts_us: number;
+  t_exec_us: number;
+  t_teardown_us: number;
+  t_total_us: number;
+  error: string;
+}
+
+interface Bindings {
+  run(spec: NativeSpec, out: Partial<NativeOutcome>): Promise<number>;
+  free(ptr: unknown): void;
+  view(ptr: unknown, len: number): Buffer;
+  volumeMount(dir: string, sizeBytes: number, uid: number, gid: number): void;
+  volumeUmount(dir: string): void;
+  writeBeneath(root: string, rel: string, data: Buffer, mode: number, uid: number, gid: number): void;
+  /** null when absent / not a regular file / behind a symlink. */
+  readBeneath(root: string, rel: string, maxBytes: number): { data: Buffer; size: number } | null;
+}
+
+let bindings: Bindings | undefined;
+
+export class NativeLibraryError extends Error {}
+
+export function loadNative(): Bindings {
+  if (bindings) return bindings;
+  if (!existsSync(LIBRARY_PATH)) {
+    throw new NativeLibraryError(
+      `the sandbox library ${LIBRARY_PATH} is not built: run \`npm run build:native\` (needs a C compiler: apt-get install build-essential)`,
+    );
+  }
+  const lib = koffi.load(LIBRARY_PATH);
+  const abi = lib.func('int corral_abi_version(void)')() as number;
+  if (abi !== ABI_VERSION) {
+    throw new NativeLibraryError(`${LIBRARY_PATH} has ABI ${abi}, this code expects ${ABI_VERSION}: rebuild with \`npm run build:native\``);
+  }
+  const str = 'const char *';
+  koffi.struct('corral_spec', {
+    runs_root: str, name: str, lowerdirs: str, box_dir: str, box_lowerdirs: str, box_workdir: str,
+    argv: 'const char **', envp: 'const char **', exec_paths: 'const char **',
+    cwd: str, hostname: str, stdin_path: str, stdin_data: 'const uint8_t *', stdin_len: 'int64_t',
+    merge_stderr: 'int32_t', id_base: 'uint32_t', sandbox_uid: 'uint32_t', sandbox_gid: 'uint32_t',
+    cgroup_version: 'int32_t', cg_memory: str, cg_cpu: str, cg_cpuacct: str, cg_pids: str, cg_unified: str,
+    cpu_ms: 'int64_t', wall_ms: 'int64_t', memory_bytes: 'int64_t', processes: 'int64_t',
+    output_bytes: 'int64_t', disk_bytes: 'int64_t', shm_bytes: 'int64_t', fsize_bytes: 'int64_t',
+    nofile: 'int64_t', stack_bytes: 'int64_t', cpu_quota_us: 'int64_t', use_time_ns: 'int32_t',
+  });
+  koffi.struct('corral_outcome', {
+    status: 'int32_t', limit: 'int32_t', exited: 'int32_t', exit_code: 'int32_t', signal: 'int32_t',
+    stdout_truncated: 'int32_t', stderr_truncated: 'int32_t', oom_kills: 'int32_t',
+    cpu_us: 'int64_t', wall_us: 'int64_t', memory_peak_bytes: 'int64_t',
+    stdout_buf: 'void *', stdout_len: 'int64_t', stderr_buf: 'void *', stderr_len: 'int64_t',
+    t_cgroup_us: 'int64_t', t_namespaces_us: 'int64_t', t_mounts_us: 'int64_t', t_exec_us: 'int64_t',
+    t_teardown_us: 'int64_t', t_total_us: 'int64_t', error: koffi.array('char', 512),
+  });
+  const run = lib.func('int corral_run(const corral_spec *spec, _Out_ corral_outcome *out)');
+  const free = lib.func('void corral_free(void *p)');
+  const volumeMount = lib.func('int corral_volume_mount(const char *dir, int64_t size, uint32_t uid, uint32_t gid, _Out_ uint8_t *err, int32_t errLen)');
+  const volumeUmount = lib.func('int corral_volume_umount(const char *dir, _Out_ uint8_t *err, int32_t errLen)');
+  const writeBeneath = lib.func('int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len, uint32_t mode, uint32_t uid, uint32_t gid, _Out_ uint8_t *err, int32_t errLen)');
+  const readBeneath = lib.func('int64_t corral_read_beneath(const char *root, const char *rel, _Out_ uint8_t *buf, int64_t max, _Out_ int64_t *size, _Out_ uint8_t *err, int32_t errLen)');
+
+  const errText = (buf: Buffer) => buf.subarray(0, Math.max(0, buf.indexOf(0))).toString();
+  bindings = {
+    run: (spec, out) =>
+      new Promise((resolve, reject) => {
+        run.async(spec, out, (err: unknown, rc: number) => (err ? reject(err) : resolve(rc)));
+      }),
+    free: (ptr) => free(ptr),
+    // A copy: the C memory is freed right after.
+    view: (ptr, len) => (len > 0 && ptr ? Buffer.from(new Uint8Array(koffi.view(ptr as never, len) as ArrayBuffer)) : Buffer.alloc(0)),
+    volumeMount(dir, sizeBytes, uid, gid) {
+      const err = Buffer.alloc(512);
+      if (volumeMount(dir, sizeBytes, uid, gid, err, err.length) < 0) throw new Error(errText(err));
+    },
+    volumeUmount(dir) {
+      const err = Buffer.alloc(512);
+      if (volumeUmount(dir, err, err.length) < 0) throw new Error(errText(err));
+    },
+    writeBeneath(root, rel, data, mode, uid, gid) {
+      const err = Buffer.alloc(512);
+      if (writeBeneath(root, rel, data, data.length, mode, uid, gid, err, err.length) < 0) throw new Error(errText(err));
+    },
+    readBeneath(root, rel, maxBytes) {
+      const err = Buffer.alloc(512);
+      const buf = Buffer.alloc(maxBytes);
+      const size = [0];
+      const n = Number(readBeneath(root, rel, buf, maxBytes, size, err, err.length));
+      if (n === -2) return null;
+      if (n < 0) throw new Error(errText(err));
+      return { data: buf.subarray(0, n), size: Number(size[0]) };
+    },
+  };
+  return bindings;
+}
