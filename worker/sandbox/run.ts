@@ -26,7 +26,9 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 const STATUS: SandboxStatus[] = ['ok', 'runtime_error', 'time_limit', 'memory_limit', 'output_limit', 'internal_error'];
 const LIMIT = [undefined, 'cpu', 'wall', 'memory', 'output'] as const;
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, num]) => [num as number, name]));
+// First name wins: SIGABRT rather than its alias SIGIOT.
+const SIGNAL_NAMES = new Map<number, string>();
+for (const [name, num] of Object.entries(constants.signals)) if (!SIGNAL_NAMES.has(num)) SIGNAL_NAMES.set(num, name);
 
 /** Paths overlayfs options can carry: absolute, no ':' ',' or newline. */
 function checkLayerPath(path: string): string {

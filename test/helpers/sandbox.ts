@@ -1,0 +1,69 @@
+// Shared by the sandbox tests: the host, the busybox image, and before/after snapshots of
+// everything a run could leave behind (mounts, cgroups, run dirs, volumes, processes).
+import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { SandboxHost, setDefaultSandboxHost } from '../../worker/sandbox/index.ts';
+import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
+import { ImageStore } from '../../worker/images/store.ts';
+import { buildImage } from '../../rootfs-images/builder.ts';
+
+let host: SandboxHost | undefined;
+
+export function testHost(): SandboxHost {
+  if (!host) {
+    host = SandboxHost.open();
+    setDefaultSandboxHost(host);
+  }
+  return host;
+}
+
+/** The busybox test image's layers, built on first use (a second or two). */
+export async function busyboxLayers(): Promise<string[]> {
+  const store = new ImageStore();
+  try {
+    return (await store.resolve('busybox')).layerDirs;
+  } catch {
+    await buildImage('busybox', { store });
+    return (await store.resolve('busybox')).layerDirs;
+  }
+}
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Processes whose cgroup is one of this host's runs. */
+export function processesInOurRuns(h: SandboxHost): number[] {
+  const pids: number[] = [];
+  for (const pid of list('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`corral-${h.tag}-`)) pids.push(Number(pid));
+    } catch {
+      /* exited while we looked */
+    }
+  }
+  return pids;
+}
+
+/** Everything named after this process's runs: identical before and after a clean run. */
+export function snapshot(h: SandboxHost): string {
+  const mine = (name: string) => name.includes(`corral-${h.tag}-`);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter(mine);
+  const cgroups = cgroupParentDirs(h.cgroups).flatMap((d) => list(d).filter(mine).map((n) => join(d, n)));
+  const runs = list(h.runsDir).filter(mine);
+  const volumes = list(h.volumesDir).filter(mine);
+  return JSON.stringify({ mounts, cgroups, runs, volumes, processes: processesInOurRuns(h) });
+}
+
+export const NAMESPACES = ['pid', 'mnt', 'uts', 'ipc', 'net', 'user', 'cgroup', 'time'] as const;
+
+/** The host's namespace ids, e.g. { pid: 'pid:[4026531836]', … }. */
+export function hostNamespaces(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const ns of NAMESPACES) if (existsSync(`/proc/self/ns/${ns}`)) out[ns] = readlinkSync(`/proc/self/ns/${ns}`);
+  return out;
+}

@@ -1,0 +1,110 @@
+// Cleanup and concurrency: nothing a run starts outlives it, concurrent runs cannot see each
+// other, and a worker killed mid-run is swept by the next start.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runInSandbox, createVolume, SandboxHost } from '../../worker/sandbox/index.ts';
+import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
+import { busyboxLayers, snapshot, testHost } from '../helpers/sandbox.ts';
+
+let layers: string[];
+let before_: string;
+
+function processesWithToken(token: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(token);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+describe('lifecycle', () => {
+  before(async () => {
+    layers = await busyboxLayers();
+    before_ = snapshot(testHost());
+  });
+  after(() => assert.equal(snapshot(testHost()), before_, 'a run left something behind'));
+
+  it('kills a daemon that double-forks and setsids when the program ends', async () => {
+    const token = `daemon-${process.pid}-${Date.now()}`;
+    const r = await runInSandbox({
+      layers,
+      argv: ['/bin/sh', '-c', `(setsid sh -c "while :; do sleep 1; done # ${token}" &) ; sleep 0.3; echo started`],
+    });
+    assert.equal(r.status, 'ok', r.stderr.toString());
+    assert.equal(r.stdout.toString(), 'started\n');
+    assert.deepEqual(processesWithToken(token), []);
+  });
+
+  it('isolates 8 concurrent runs from each other', async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        runInSandbox({
+          layers,
+          hostname: `box-${i}`,
+          argv: ['/bin/sh', '-c', `echo ${i} > /tmp/mine-${i}; echo ${i} > /dev/shm/mine-${i}; sleep 0.3; hostname; ls /tmp /dev/shm | grep mine | tr "\\n" " "; echo; ls /proc | grep -cE "^[0-9]+$"`],
+        }),
+      ),
+    );
+    runs.forEach((r, i) => {
+      assert.equal(r.status, 'ok', r.stderr.toString());
+      const [hostname, files, procs] = r.stdout.toString().trim().split('\n');
+      assert.equal(hostname, `box-${i}`);
+      assert.deepEqual(files!.trim().split(' '), [`mine-${i}`, `mine-${i}`]);
+      assert.ok(Number(procs) <= 4, `run ${i} sees ${procs} processes`);
+    });
+  });
+
+  it('leaves no mount, cgroup, directory or process after success, failure and timeout', async () => {
+    const host = testHost();
+    const snap = snapshot(host);
+    const volume = await createVolume({ sizeBytes: 1 << 20 });
+    await Promise.all([
+      runInSandbox({ layers, argv: ['true'], box: { dir: volume.dir } }),
+      runInSandbox({ layers, argv: ['false'] }),
+      runInSandbox({ layers, argv: ['sleep', '10'], limits: { wallMs: 200 } }),
+      runInSandbox({ layers: ['/nonexistent'], argv: ['true'] }),
+      runInSandbox({ layers, argv: ['yes'], limits: { outputBytes: 1000 } }),
+    ]);
+    await volume.destroy();
+    assert.equal(snapshot(host), snap);
+  });
+
+  it('sweeps the cgroups, run directories and volumes of a worker killed mid-run', async () => {
+    const host = testHost();
+    // A separate worker process starts a long run with a volume, and is SIGKILLed mid-run.
+    const script = `
+      import { runInSandbox, createVolume, SandboxHost, setDefaultSandboxHost } from '${join(import.meta.dirname, '../../worker/sandbox/index.ts')}';
+      const host = SandboxHost.open(); setDefaultSandboxHost(host);
+      const v = await createVolume({ sizeBytes: 1 << 20 });
+      console.log(host.tag);
+      await runInSandbox({ layers: ${JSON.stringify(layers)}, argv: ['sleep', '1000'], box: { dir: v.dir }, limits: { wallMs: 60000 } });
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const tag: string = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(String(d).trim())));
+    const mine = (n: string) => n.includes(`corral-${tag}-`);
+    const leftovers = () => ({
+      cgroups: cgroupParentDirs(host.cgroups).flatMap((d) => readdirSync(d).filter(mine)),
+      volumes: readdirSync(host.volumesDir).filter(mine),
+      runs: readdirSync(host.runsDir).filter(mine),
+    });
+    for (let i = 0; i < 200 && leftovers().runs.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(leftovers().runs.length === 1 && leftovers().cgroups.length > 0, JSON.stringify(leftovers()));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const swept = host.sweep();
+    assert.ok(swept.cgroups > 0 && swept.runDirs === 1 && swept.volumes === 1, JSON.stringify(swept));
+    assert.deepEqual(leftovers(), { cgroups: [], volumes: [], runs: [] });
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(`corral-${tag}-`));
+    assert.deepEqual(processesWithToken('sleep\x001000'), []);
+  });
+
+  it('refuses to open without root, with a clear message', { skip: process.getuid?.() === 0 ? 'running as root' : false }, () => {
+    assert.throws(() => SandboxHost.open(), /needs root/);
+  });
+});

@@ -1,0 +1,130 @@
+// Copy-in and copy-out of job volumes treat every byte the sandbox wrote as hostile: planted
+// symlinks (to files or directories), FIFOs and device-like files are never followed or opened.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runInSandbox, createVolume, collectFiles, type Volume } from '../../worker/sandbox/index.ts';
+import { checkRelative, globToRegExp } from '../../worker/sandbox/volume.ts';
+import { busyboxLayers, snapshot, testHost } from '../helpers/sandbox.ts';
+
+let layers: string[];
+let before_: string;
+const caps = { maxFiles: 100, maxFileBytes: 1 << 20, maxTotalBytes: 4 << 20 };
+
+describe('job volumes', () => {
+  let secretDir: string;
+  before(async () => {
+    layers = await busyboxLayers();
+    before_ = snapshot(testHost());
+    secretDir = mkdtempSync(join(tmpdir(), 'corral-secret-'));
+    writeFileSync(join(secretDir, 'secret'), 'host secret\n');
+  });
+  after(() => {
+    rmSync(secretDir, { recursive: true, force: true });
+    assert.equal(snapshot(testHost()), before_);
+  });
+
+  async function withVolume(fn: (v: Volume) => Promise<void>) {
+    const v = await createVolume({ sizeBytes: 4 << 20 });
+    try {
+      await fn(v);
+    } finally {
+      await v.destroy();
+    }
+  }
+
+  it('writes inputs the program can read and outputs the host can read', () =>
+    withVolume(async (v) => {
+      await v.writeFile('src/main.sh', 'echo from-input\n');
+      await v.writeFile('data.bin', Buffer.from([1, 2, 3]), { mode: 0o600 });
+      const r = await runInSandbox({ layers, argv: ['sh', '-c', 'sh src/main.sh; wc -c < data.bin; echo result > out.txt; mkdir -p o/p; echo deep > o/p/q.txt'], box: { dir: v.dir } });
+      assert.equal(r.status, 'ok', r.stderr.toString());
+      assert.equal(r.stdout.toString(), 'from-input\n3\n');
+      assert.equal((await v.readFile('out.txt', 100))!.data.toString(), 'result\n');
+      const files = await v.collect(['*.txt', 'o/**'], caps);
+      assert.deepEqual(files.map((f) => [f.path, f.content.toString()]), [['o/p/q.txt', 'deep\n'], ['out.txt', 'result\n']]);
+    }));
+
+  it('never follows a symlink the program planted, to a file or a directory, on copy-out', () =>
+    withVolume(async (v) => {
+      const target = join(secretDir, 'secret');
+      const r = await runInSandbox({
+        layers,
+        argv: ['sh', '-c', `ln -s ${target} out.txt; ln -s ${secretDir} dir; ln -s /etc/passwd pw; mkfifo fifo; echo ok`],
+        box: { dir: v.dir },
+      });
+      assert.equal(r.status, 'ok', r.stderr.toString());
+      assert.equal(await v.readFile('out.txt', 100), null);
+      assert.equal(await v.readFile('dir/secret', 100), null);
+      assert.equal(await v.readFile('fifo', 100), null); // and does not hang on it
+      const files = await v.collect(['**'], caps);
+      assert.deepEqual(files, []);
+    }));
+
+  it('never follows a planted symlink on copy-in either', () =>
+    withVolume(async (v) => {
+      const target = join(secretDir, 'secret');
+      await runInSandbox({ layers, argv: ['sh', '-c', `ln -s ${target} input.txt; ln -s ${secretDir} sub`], box: { dir: v.dir } });
+      await assert.rejects(v.writeFile('input.txt', 'overwrite'), /input\.txt/);
+      await assert.rejects(v.writeFile('sub/secret', 'overwrite'), /sub\/secret/);
+      assert.equal(readFileSync(target, 'utf8'), 'host secret\n');
+    }));
+
+  it('caps the size of each collected file and of all together', () =>
+    withVolume(async (v) => {
+      await runInSandbox({ layers, argv: ['sh', '-c', 'head -c 5000 /dev/zero > a.out; head -c 5000 /dev/zero > b.out; head -c 5000 /dev/zero > c.out'], box: { dir: v.dir } });
+      const files = await v.collect(['*.out'], { maxFiles: 2, maxFileBytes: 3000, maxTotalBytes: 4000 });
+      assert.deepEqual(files.map((f) => [f.path, f.size, f.content.length, f.truncated]), [['a.out', 5000, 3000, true], ['b.out', 5000, 1000, true]]);
+    }));
+
+  it('bounds the volume size (a tmpfs), so a program cannot fill the host disk', () =>
+    withVolume(async (v) => {
+      const r = await runInSandbox({ layers, argv: ['sh', '-c', 'head -c 8000000 /dev/zero > big 2>&1; echo rc=$?'], box: { dir: v.dir }, limits: { memoryBytes: 128 << 20 } });
+      assert.match(r.stdout.toString() + r.stderr.toString(), /No space left on device|rc=1/);
+    }));
+
+  it('layers a fresh writable volume over a read-only one, so a run cannot change what the next one sees', async () => {
+    const base = await createVolume({ sizeBytes: 4 << 20 });
+    const layer1 = await createVolume({ sizeBytes: 4 << 20 });
+    const layer2 = await createVolume({ sizeBytes: 4 << 20 });
+    try {
+      await base.writeFile('prog.txt', 'compiled\n');
+      await base.writeFile('gone.txt', 'x');
+      const first = await runInSandbox({
+        layers,
+        argv: ['sh', '-c', 'cat prog.txt; echo changed > prog.txt; rm gone.txt; echo new > new.txt'],
+        box: { dir: layer1.dir, lowerDirs: [base.dir], workDir: layer1.workDir },
+      });
+      assert.equal(first.status, 'ok', first.stderr.toString() + (first.error ?? ''));
+      const seen = await collectFiles([layer1.dir, base.dir], ['*.txt'], caps);
+      assert.deepEqual(seen.map((f) => [f.path, f.content.toString()]), [['new.txt', 'new\n'], ['prog.txt', 'changed\n']]);
+      const second = await runInSandbox({
+        layers,
+        argv: ['sh', '-c', 'cat prog.txt; ls'],
+        box: { dir: layer2.dir, lowerDirs: [base.dir], workDir: layer2.workDir },
+      });
+      assert.equal(second.stdout.toString(), 'compiled\ngone.txt\nprog.txt\n');
+      assert.equal((await base.readFile('prog.txt', 100))!.data.toString(), 'compiled\n');
+    } finally {
+      for (const v of [layer2, layer1, base]) await v.destroy();
+    }
+  });
+
+  it('rejects paths that leave /box', () => {
+    for (const bad of ['../x', '/etc/passwd', 'a/../../b', '', 'a//b', 'a\0b']) assert.throws(() => checkRelative(bad), RangeError, bad);
+    assert.equal(checkRelative('/box/a/b.txt'), 'a/b.txt');
+    assert.equal(checkRelative('./a'), 'a');
+  });
+
+  it('matches globs the way users expect', () => {
+    assert.ok(globToRegExp('*.txt').test('a.txt'));
+    assert.ok(!globToRegExp('*.txt').test('d/a.txt'));
+    assert.ok(globToRegExp('**/*.txt').test('d/e/a.txt'));
+    assert.ok(globToRegExp('**/*.txt').test('a.txt'));
+    assert.ok(globToRegExp('/box/out/**').test('out/x/y'));
+    assert.ok(globToRegExp('a?.c').test('ab.c'));
+    assert.ok(!globToRegExp('a.c').test('abc'));
+  });
+});
