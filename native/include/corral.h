@@ -138,4 +138,7 @@ int corral_write_beneath(const char *root, const char *rel, const uint8_t *data,
 int64_t corral_read_beneath(const char *root, const char *rel, uint8_t *buf, int64_t max,
 			    int64_t *size, char *err, int32_t err_len);
 
+/* Benchmark floor: CLONE_VM spawn + execve + wait, no isolation. Returns the wait status. */
+int corral_bare_spawn(const char *path, const char *argv0);
+
 #endif

@@ -121,7 +121,7 @@ struct supervision {
 	struct report fail;      /* first REP_FAIL, kind == 0 if none */
 	int got_exit;
 	int exit_status;         /* wait status of the main program */
-	int64_t t_go_us, t_ready_us, t_exec_us, t_end_us;
+	int64_t t_go_us, t_ready_us, t_exec_us, t_exit_us, t_end_us;
 	int killed_for;          /* enum corral_limit, or -1 for a setup timeout */
 	size_t out_cap, err_cap;
 };

@@ -75,13 +75,18 @@ void corral_free(void *p)
 
 /* ---- child side: no malloc, no locks, no stdio; only syscalls ---- */
 
-static void report(int kind, int step, int err, int value)
+static void report_at(int kind, int step, int err, int value, int64_t t_us)
 {
-	struct report r = { kind, step, err, value, now_us() };
+	struct report r = { kind, step, err, value, t_us };
 	ssize_t n;
 	do
 		n = write(FD_REPORT, &r, sizeof r);
 	while (n < 0 && errno == EINTR);
+}
+
+static void report(int kind, int step, int err, int value)
+{
+	report_at(kind, step, err, value, now_us());
 }
 
 static __attribute__((noreturn)) void fail(int step)
@@ -198,6 +203,7 @@ static int child_init(void *arg)
 		close(FD_CGROUP + i);
 
 	int main_status = 0, main_done = 0;
+	int64_t main_end_us = 0;
 	for (;;) {
 		int st;
 		pid_t pid = waitpid(-1, &st, __WALL);
@@ -209,10 +215,11 @@ static int child_init(void *arg)
 		if (pid == main_pid && !main_done) {
 			main_done = 1;
 			main_status = st;
+			main_end_us = now_us(); /* the program's wall time ends here, not after the reaping */
 			kill(-1, SIGKILL); /* daemons and stray children end with the program */
 		}
 	}
-	report(REP_EXIT, 0, 0, main_status);
+	report_at(REP_EXIT, 0, 0, main_status, main_end_us ? main_end_us : now_us());
 	_exit(0);
 }
 
@@ -347,7 +354,8 @@ static void remove_run_dir(const char *run)
 static void fill_result(corral_outcome *o, const struct supervision *sv, const struct mount_plan *plan,
 			const corral_spec *s)
 {
-	o->wall_us = sv->t_exec_us ? sv->t_end_us - sv->t_exec_us : 0;
+	int64_t end = sv->got_exit && sv->t_exit_us ? sv->t_exit_us : sv->t_end_us;
+	o->wall_us = sv->t_exec_us ? end - sv->t_exec_us : 0;
 	if (sv->got_exit) {
 		if (WIFEXITED(sv->exit_status)) {
 			o->exited = 1;
@@ -518,7 +526,7 @@ int corral_run(const corral_spec *s, corral_outcome *o)
 	if (cg_destroy(&cg, &e) < 0) {
 		/* The outcome stands, but say that a cgroup was left behind. */
 		if (!o->error[0])
-			snprintf(o->error, sizeof o->error, "teardown: %s", e.msg);
+			snprintf(o->error, sizeof o->error, "teardown: %.480s", e.msg);
 	}
 	o->t_teardown_us = now_us() - t_td;
 

@@ -85,6 +85,7 @@ static void read_reports(struct supervision *s)
 		case REP_EXIT:
 			s->got_exit = 1;
 			s->exit_status = r.value;
+			s->t_exit_us = r.t_us;
 			break;
 		}
 	}

@@ -82,6 +82,8 @@ interface Bindings {
   writeBeneath(root: string, rel: string, data: Buffer, mode: number, uid: number, gid: number): void;
   /** null when absent / not a regular file / behind a symlink. */
   readBeneath(root: string, rel: string, maxBytes: number): { data: Buffer; size: number } | null;
+  /** Benchmark floor: the same CLONE_VM spawn without any isolation; resolves to the wait status. */
+  bareSpawn(path: string, argv0: string): Promise<number>;
 }
 
 let bindings: Bindings | undefined;
@@ -126,6 +128,7 @@ export function loadNative(): Bindings {
   const writeBeneath = lib.func('int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len, uint32_t mode, uint32_t uid, uint32_t gid, _Out_ uint8_t *err, int32_t errLen)');
   const readBeneath = lib.func('int64_t corral_read_beneath(const char *root, const char *rel, _Out_ uint8_t *buf, int64_t max, _Out_ int64_t *size, _Out_ uint8_t *err, int32_t errLen)');
 
+  const bareSpawn = lib.func('int corral_bare_spawn(const char *path, const char *argv0)');
   const errText = (buf: Buffer) => buf.subarray(0, Math.max(0, buf.indexOf(0))).toString();
   bindings = {
     run: (spec, out) =>
@@ -133,6 +136,10 @@ export function loadNative(): Bindings {
         run.async(spec, out, (err: unknown, rc: number) => (err ? reject(err) : resolve(rc)));
       }),
     free: (ptr) => free(ptr),
+    bareSpawn: (path, argv0) =>
+      new Promise((resolve, reject) => {
+        bareSpawn.async(path, argv0, (err: unknown, status: number) => (err ? reject(err) : resolve(status)));
+      }),
     // A copy: the C memory is freed right after.
     view: (ptr, len) => (len > 0 && ptr ? Buffer.from(new Uint8Array(koffi.view(ptr as never, len) as ArrayBuffer)) : Buffer.alloc(0)),
     volumeMount(dir, sizeBytes, uid, gid) {

@@ -1,0 +1,10 @@
+#!/bin/sh
+# The whole test suite (after `scripts/setup.sh --tests`): unit, integration, end-to-end and
+# security tests, on the real kernel sandbox, a real redis-server and real HTTP. The cgroup v2
+# sandbox tests run inside a throw-away cgroup-v2 kernel (test/sandbox/cgroup-v2.test.ts).
+set -eu
+cd "$(dirname "$0")/.."
+# Each running sandbox occupies a libuv thread-pool thread.
+export UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-32}"
+# shellcheck disable=SC2046
+exec node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" $(find test -name '*.test.ts' | sort)
