@@ -101,3 +101,11 @@ describe('cgroup driver on this host', () => {
     assert.ok(r.cpuMs < 600, `a 20% quota over 1 s wall used ${r.cpuMs} ms of CPU`);
   });
 });
+
+describe('kernel check', () => {
+  it('names what an old kernel lacks', async () => {
+    const { checkKernel } = await import('../../worker/sandbox/host.ts');
+    assert.throws(() => checkKernel('5.4.0-150-generic'), /Linux 5\.4\.0-150-generic is too old.*5\.11/);
+    assert.doesNotThrow(() => checkKernel('6.1.0'));
+  });
+});

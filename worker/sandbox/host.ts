@@ -4,6 +4,7 @@
 // tell a live worker's runs from a dead one's.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { release as osRelease } from 'node:os';
 import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
 import { loadNative } from './native.ts';
 
@@ -49,6 +50,7 @@ export class SandboxHost {
   /** Creates the directories and parent cgroups, and sweeps what dead owners left. */
   static open(options: SandboxHostOptions = {}): SandboxHost {
     if (process.getuid?.() !== 0) throw new Error('the sandbox needs root (it creates namespaces, cgroups and mounts)');
+    checkKernel();
     loadNative();
     const host = new SandboxHost(options);
     for (const dir of [host.stateDir, host.runsDir, host.volumesDir, host.initDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -96,6 +98,20 @@ export function defaultSandboxHost(): SandboxHost {
 
 export function setDefaultSandboxHost(host: SandboxHost): void {
   defaultHost = host;
+}
+
+/** The kernel features the launcher relies on, each named when missing. */
+export function checkKernel(release = osRelease()): void {
+  const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
+  if (major < 5 || (major === 5 && minor < 11)) {
+    throw new Error(`Linux ${release} is too old for the sandbox: it needs 5.11 or newer (overlayfs inside a user namespace)`);
+  }
+  for (const ns of ['user', 'pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup']) {
+    if (!existsSync(`/proc/self/ns/${ns}`)) throw new Error(`this kernel has no ${ns} namespaces (CONFIG_${ns.toUpperCase()}_NS)`);
+  }
+  const maxUserNs = Number(readFileSync('/proc/sys/user/max_user_namespaces', 'utf8'));
+  if (!(maxUserNs > 0)) throw new Error('user namespaces are disabled: sysctl user.max_user_namespaces is 0');
+  if (!/\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8'))) throw new Error('this kernel has no overlayfs (modprobe overlay)');
 }
 
 function processStartTime(pid: number): string {
