@@ -18,6 +18,8 @@ int main(int argc, char **argv)
 	s.runs_root = "/var/lib/corral/runs";
 	s.cwd = "/";
 	s.hostname = "corral";
+	s.dev_dir = "/var/lib/corral/dev";
+	s.empty_dir = "/var/lib/corral/empty";
 	s.id_base = 1000000, s.sandbox_uid = 1000, s.sandbox_gid = 1000;
 	s.cgroup_version = 1;
 	s.cg_memory = "/sys/fs/cgroup/memory/corral";

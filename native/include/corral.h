@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 1
+#define CORRAL_ABI_VERSION 2
 
 enum corral_status {
 	CORRAL_OK = 0,
@@ -53,6 +53,10 @@ typedef struct corral_spec {
 	const char *const *exec_paths; /* NULL-terminated candidates for argv[0], tried in order */
 	const char *cwd;
 	const char *hostname;
+	/* Prepared once on the host: a /dev template (device nodes, fd links, shm mount point),
+	 * bound read-only as the container's /dev, and an empty directory that hides /proc dirs. */
+	const char *dev_dir;
+	const char *empty_dir;
 	const char *stdin_path;        /* NULL: stdin_data, or /dev/null when that is empty */
 	const uint8_t *stdin_data;     /* bytes fed to the program (through a sealed memfd) */
 	int64_t stdin_len;

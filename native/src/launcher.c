@@ -270,8 +270,8 @@ static void describe_failure(char *buf, size_t len, const struct report *r, cons
 static int validate(const corral_spec *s, struct cerr *e)
 {
 	if (!s->runs_root || !s->name || !s->lowerdirs || !s->argv || !s->argv[0] || !s->envp ||
-	    !s->exec_paths || !s->exec_paths[0] || !s->cwd || !s->hostname)
-		return cerr_set(e, EINVAL, "spec: runs_root, name, lowerdirs, argv, envp, exec_paths, cwd and hostname are required");
+	    !s->exec_paths || !s->exec_paths[0] || !s->cwd || !s->hostname || !s->dev_dir || !s->empty_dir)
+		return cerr_set(e, EINVAL, "spec: runs_root, name, lowerdirs, argv, envp, exec_paths, cwd, hostname, dev_dir and empty_dir are required");
 	if (strchr(s->name, '/') || s->name[0] == '.' || s->name[0] == 0)
 		return cerr_set(e, EINVAL, "spec: bad run name '%s'", s->name);
 	if (s->box_lowerdirs && !s->box_workdir)

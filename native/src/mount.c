@@ -6,7 +6,8 @@
  *   <run>/scratch   tmpfs (the run's disk limit): upper + work of the root overlay
  *   <run>/root      overlay: lowerdir = image layers (top first), upper on the tmpfs
  *   root/proc       a fresh, read-only procfs of the run's pid namespace, sensitive files masked
- *   root/dev        tmpfs with null, zero, full, random, urandom bound from the host; size-limited shm
+ *   root/dev        the host's /dev template (null, zero, full, random, urandom, fd links), read-only;
+ *                   a size-limited tmpfs on /dev/shm
  *   root/box        the job volume (bind), or an overlay with the volume as its upper layer
  *   pivot_root into <run>/root, old root detached.
  */
@@ -55,8 +56,6 @@ static const char *const proc_masked[] = {
 	"kallsyms", "kmsg", "config.gz", "acpi", "scsi", "irq", "bus", "fs", "sysvipc", "driver", "tty",
 };
 
-static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
-
 int mount_plan_build(struct mount_plan *p, const corral_spec *s, const char *run, struct cerr *e)
 {
 	memset(p, 0, sizeof *p);
@@ -72,7 +71,7 @@ int mount_plan_build(struct mount_plan *p, const corral_spec *s, const char *run
 	add(p, MOP_MOUNT, "corral", root, "overlay", safe,
 	    arena_printf(p, "userxattr,lowerdir=%s,upperdir=%s/upper,workdir=%s/work", s->lowerdirs,
 			 scratch, scratch), 0);
-	static const char *const dirs[] = { "proc", "dev", "box", "tmp" };
+	static const char *const dirs[] = { "proc", "dev", "box" };
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
 		add(p, MOP_MKDIR, NULL, arena_printf(p, "%s/%s", root, dirs[i]), NULL, 0, NULL,
 		    strcmp(dirs[i], "tmp") == 0 ? 01777 : 0755);
@@ -81,27 +80,13 @@ int mount_plan_build(struct mount_plan *p, const corral_spec *s, const char *run
 	/* hidepid: the program sees only its own processes, not the init (whose cmdline is the worker's). */
 	add(p, MOP_MOUNT, "proc", proc, "proc", safe | MS_NOEXEC | MS_RDONLY, "hidepid=invisible", 0);
 	for (size_t i = 0; i < sizeof proc_masked / sizeof *proc_masked; i++)
-		add(p, MOP_MASK, NULL, arena_printf(p, "%s/%s", proc, proc_masked[i]), NULL, 0, NULL, 0);
+		add(p, MOP_MASK, s->empty_dir, arena_printf(p, "%s/%s", proc, proc_masked[i]), NULL, 0, NULL, 0);
 
+	/* /dev: the host's template, read-only — one bind instead of a tmpfs and a bind per node. */
 	const char *dev = arena_printf(p, "%s/dev", root);
-	add(p, MOP_MOUNT, "corral", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=65536,mode=0755", 0);
-	for (size_t i = 0; i < sizeof dev_nodes / sizeof *dev_nodes; i++) {
-		const char *node = arena_printf(p, "%s/%s", dev, dev_nodes[i]);
-		add(p, MOP_MKFILE, NULL, node, NULL, 0, NULL, 0666);
-		add(p, MOP_BIND, arena_printf(p, "/dev/%s", dev_nodes[i]), node, NULL,
-		    MS_NOSUID | MS_NOEXEC, NULL, 0);
-	}
-	add(p, MOP_SYMLINK, "/proc/self/fd", arena_printf(p, "%s/fd", dev), NULL, 0, NULL, 0);
-	add(p, MOP_SYMLINK, "/proc/self/fd/0", arena_printf(p, "%s/stdin", dev), NULL, 0, NULL, 0);
-	add(p, MOP_SYMLINK, "/proc/self/fd/1", arena_printf(p, "%s/stdout", dev), NULL, 0, NULL, 0);
-	add(p, MOP_SYMLINK, "/proc/self/fd/2", arena_printf(p, "%s/stderr", dev), NULL, 0, NULL, 0);
-	const char *shm = arena_printf(p, "%s/shm", dev);
-	add(p, MOP_MKDIR, NULL, shm, NULL, 0, NULL, 01777);
-	add(p, MOP_MOUNT, "corral", shm, "tmpfs", safe,
+	add(p, MOP_BIND, s->dev_dir, dev, NULL, MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL, 0);
+	add(p, MOP_MOUNT, "corral", arena_printf(p, "%s/shm", dev), "tmpfs", safe,
 	    arena_printf(p, "size=%lld,mode=1777", (long long)s->shm_bytes), 0);
-	/* /dev itself read-only: nothing may be created beside the nodes. */
-	add(p, MOP_MOUNT, NULL, dev, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
-	    "size=65536,mode=0755", 0);
 
 	if (s->box_dir) {
 		const char *box = arena_printf(p, "%s/box", root);
@@ -142,14 +127,15 @@ static int do_bind(const char *src, const char *dst, unsigned long flags)
 	return mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL);
 }
 
-static int do_mask(const char *dst)
+/* Files are hidden behind /dev/null, directories behind the host's empty directory (a bind
+ * is cheaper than a new tmpfs superblock). */
+static int do_mask(const char *empty, const char *dst)
 {
 	struct stat st;
 	if (lstat(dst, &st) < 0)
 		return errno == ENOENT ? 0 : -1;
 	if (S_ISDIR(st.st_mode))
-		return mount("corral", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			     "size=0,mode=0555");
+		return do_bind(empty, dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
 	return mount("/dev/null", dst, NULL, MS_BIND, NULL);
 }
 
@@ -194,7 +180,7 @@ int mount_plan_apply(const struct mount_plan *p, int *failed_op)
 			rc = symlink(op->src, op->dst);
 			break;
 		case MOP_MASK:
-			rc = do_mask(op->dst);
+			rc = do_mask(op->src, op->dst);
 			break;
 		case MOP_PIVOT:
 			rc = do_pivot(op->dst);

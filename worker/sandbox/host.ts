@@ -2,7 +2,8 @@
 // cgroup hierarchy runs go into, and the sweep that removes what a killed worker left behind.
 // Everything a run creates is named `corral-<owner pid>-<owner start time>-<n>`, so a sweep can
 // tell a live worker's runs from a dead one's.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { release as osRelease } from 'node:os';
 import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
@@ -27,6 +28,10 @@ export class SandboxHost {
   readonly runsDir: string;
   readonly volumesDir: string;
   readonly initDir: string;
+  /** The container's /dev, bound read-only into every run. */
+  readonly devDir: string;
+  /** An empty read-only directory that hides /proc subdirectories. */
+  readonly emptyDir: string;
   readonly cgroups: CgroupLayout;
   readonly idBase: number;
   /** Host uid/gid of the sandbox user, owner of job volumes. */
@@ -40,6 +45,8 @@ export class SandboxHost {
     this.runsDir = join(this.stateDir, 'runs');
     this.volumesDir = join(this.stateDir, 'volumes');
     this.initDir = join(this.stateDir, 'init-layers');
+    this.devDir = join(this.stateDir, 'dev');
+    this.emptyDir = join(this.stateDir, 'empty');
     this.idBase = options.idBase ?? 1_000_000;
     this.sandboxHostId = this.idBase + SANDBOX_ID;
     this.cgroups = detectCgroups(options.cgroupParent ?? 'corral', options.cgroupVersion);
@@ -55,6 +62,8 @@ export class SandboxHost {
     const host = new SandboxHost(options);
     for (const dir of [host.stateDir, host.runsDir, host.volumesDir, host.initDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
     ensureCgroupParents(host.cgroups);
+    makeDevTemplate(host.devDir);
+    mkdirSync(host.emptyDir, { recursive: true, mode: 0o555 });
     host.sweep();
     return host;
   }
@@ -98,6 +107,31 @@ export function defaultSandboxHost(): SandboxHost {
 
 export function setDefaultSandboxHost(host: SandboxHost): void {
   defaultHost = host;
+}
+
+const DEVICES: Array<[name: string, major: number, minor: number]> = [
+  ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9],
+];
+const DEV_LINKS: Array<[name: string, target: string]> = [
+  ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'],
+];
+
+/** The /dev every container gets: made once (atomically), then only bound read-only. */
+function makeDevTemplate(dir: string): void {
+  if (existsSync(join(dir, 'urandom'))) return;
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(join(tmp, 'shm'), { recursive: true, mode: 0o755 });
+  for (const [name, major, minor] of DEVICES) {
+    execFileSync('mknod', ['-m', '0666', join(tmp, name), 'c', String(major), String(minor)]);
+  }
+  for (const [name, target] of DEV_LINKS) symlinkSync(target, join(tmp, name));
+  try {
+    renameSync(tmp, dir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(join(dir, 'urandom'))) throw err;
+  }
 }
 
 /** The kernel features the launcher relies on, each named when missing. */

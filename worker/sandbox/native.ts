@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 export const LIBRARY_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../native/build/libcorral.so');
 
@@ -21,6 +21,8 @@ export interface NativeSpec {
   exec_paths: Array<string | null>;
   cwd: string;
   hostname: string;
+  dev_dir: string;
+  empty_dir: string;
   stdin_path: string | null;
   stdin_data: Buffer | null;
   stdin_len: number;
@@ -106,7 +108,7 @@ export function loadNative(): Bindings {
   koffi.struct('corral_spec', {
     runs_root: str, name: str, lowerdirs: str, box_dir: str, box_lowerdirs: str, box_workdir: str,
     argv: 'const char **', envp: 'const char **', exec_paths: 'const char **',
-    cwd: str, hostname: str, stdin_path: str, stdin_data: 'const uint8_t *', stdin_len: 'int64_t',
+    cwd: str, hostname: str, dev_dir: str, empty_dir: str, stdin_path: str, stdin_data: 'const uint8_t *', stdin_len: 'int64_t',
     merge_stderr: 'int32_t', id_base: 'uint32_t', sandbox_uid: 'uint32_t', sandbox_gid: 'uint32_t',
     cgroup_version: 'int32_t', cg_memory: str, cg_cpu: str, cg_cpuacct: str, cg_pids: str, cg_unified: str,
     cpu_ms: 'int64_t', wall_ms: 'int64_t', memory_bytes: 'int64_t', processes: 'int64_t',

@@ -74,6 +74,8 @@ export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaul
     exec_paths: [...execCandidates(spec.argv[0]!, env), null],
     cwd: spec.cwd ?? (spec.box ? '/box' : '/'),
     hostname,
+    dev_dir: host.devDir,
+    empty_dir: host.emptyDir,
     stdin_path: null,
     stdin_data: stdin?.length ? stdin : null,
     stdin_len: stdin?.length ?? 0,
