@@ -5,10 +5,6 @@ import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Long runs occupy a libuv thread-pool thread each (koffi async calls); a small pool
-// would starve fs and dns work. Must be set before the pool is first used.
-process.env.UV_THREADPOOL_SIZE ??= String(64);
-
 const COMMANDS = ['up', 'api', 'worker', 'sandbox', 'images'] as const;
 
 interface CommandModule {
