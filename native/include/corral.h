@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 2
+#define CORRAL_ABI_VERSION 3
 
 enum corral_status {
 	CORRAL_OK = 0,
@@ -125,6 +125,17 @@ int corral_abi_version(void);
 int corral_run(const corral_spec *spec, corral_outcome *out);
 
 void corral_free(void *p);
+
+/* The same run in three steps, for a warm pool: build a container ahead of need (everything but
+ * the job: namespaces, cgroup with the program's process already in it, overlay root, /proc,
+ * /dev), give it exactly one job, then remove it. corral_run() is the three in a row.
+ * prepare reads the container fields of spec (image, hostname, cgroups, disk); dispatch the job
+ * fields (argv, env, cwd, stdin, box, limits). */
+typedef struct corral_container corral_container;
+int corral_prepare(const corral_spec *spec, int32_t wait_until_ready, corral_container **out,
+		   char *err, int32_t err_len);
+int corral_dispatch(corral_container *c, const corral_spec *spec, corral_outcome *out);
+void corral_discard(corral_container *c);
 
 /* Job volumes: a size-limited tmpfs (nosuid, nodev) mounted on the host at dir, owned by
  * uid:gid, mode 0755. */

@@ -67,15 +67,10 @@ static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, struct cerr
 	if (mem < 0)
 		return -1;
 	/* memsw is only there with swap accounting; without it there is no swap to limit. */
+	cg->mem_dir = mem;
 	char memsw[600];
 	snprintf(memsw, sizeof memsw, "%s/memory.memsw.limit_in_bytes", cg->dirs[mem]);
-	int has_memsw = access(memsw, F_OK) == 0;
-	if (s->memory_bytes > 0) {
-		if (cg_write_i64(cg->dirs[mem], "memory.limit_in_bytes", s->memory_bytes, e) < 0)
-			return -1;
-		if (has_memsw && cg_write_i64(cg->dirs[mem], "memory.memsw.limit_in_bytes", s->memory_bytes, e) < 0)
-			return -1;
-	}
+	cg->has_swap_file = access(memsw, F_OK) == 0;
 	cg_write(cg->dirs[mem], "memory.swappiness", "0", e); /* best effort: absent on some kernels */
 	cg->peak_fd = cg_open(cg->dirs[mem], "memory.max_usage_in_bytes", O_RDONLY);
 	cg->events_fd = cg_open(cg->dirs[mem], "memory.oom_control", O_RDONLY);
@@ -85,11 +80,9 @@ static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, struct cerr
 	int cpu = cg_add_dir(cg, s->cg_cpu, s->name, e);
 	if (cpu < 0)
 		return -1;
-	if (s->cpu_quota_us > 0) {
-		if (cg_write(cg->dirs[cpu], "cpu.cfs_period_us", "100000", e) < 0 ||
-		    cg_write_i64(cg->dirs[cpu], "cpu.cfs_quota_us", s->cpu_quota_us, e) < 0)
-			return -1;
-	}
+	cg->cpu_dir = cpu;
+	if (cg_write(cg->dirs[cpu], "cpu.cfs_period_us", "100000", e) < 0)
+		return -1;
 	int acct = cg_add_dir(cg, s->cg_cpuacct, s->name, e);
 	if (acct < 0)
 		return -1;
@@ -100,8 +93,7 @@ static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, struct cerr
 	int pids = cg_add_dir(cg, s->cg_pids, s->name, e);
 	if (pids < 0)
 		return -1;
-	if (s->processes > 0 && cg_write_i64(cg->dirs[pids], "pids.max", s->processes, e) < 0)
-		return -1;
+	cg->pids_dir = pids;
 	return 0;
 }
 
@@ -113,23 +105,13 @@ static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, struct cerr
 	if (i < 0)
 		return -1;
 	const char *dir = cg->dirs[i];
-	if (s->memory_bytes > 0) {
-		if (cg_write_i64(dir, "memory.max", s->memory_bytes, e) < 0)
-			return -1;
-		/* memory.swap.max is absent when the kernel has no swap accounting: nothing to disable. */
-		char swap[600];
-		snprintf(swap, sizeof swap, "%s/memory.swap.max", dir);
-		if (access(swap, F_OK) == 0 && cg_write(dir, "memory.swap.max", "0", e) < 0)
-			return -1;
-	}
-	if (s->processes > 0 && cg_write_i64(dir, "pids.max", s->processes, e) < 0)
+	cg->mem_dir = cg->cpu_dir = cg->pids_dir = i;
+	/* memory.swap.max is absent when the kernel has no swap accounting: nothing to disable. */
+	char swap[600];
+	snprintf(swap, sizeof swap, "%s/memory.swap.max", dir);
+	cg->has_swap_file = access(swap, F_OK) == 0;
+	if (cg->has_swap_file && cg_write(dir, "memory.swap.max", "0", e) < 0)
 		return -1;
-	if (s->cpu_quota_us > 0) {
-		char v[64];
-		snprintf(v, sizeof v, "%lld 100000", (long long)s->cpu_quota_us);
-		if (cg_write(dir, "cpu.max", v, e) < 0)
-			return -1;
-	}
 	cg->cpu_fd = cg_open(dir, "cpu.stat", O_RDONLY);
 	cg->peak_fd = cg_open(dir, "memory.peak", O_RDONLY); /* Linux >= 5.19 */
 	cg->events_fd = cg_open(dir, "memory.events", O_RDONLY);
@@ -137,6 +119,46 @@ static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, struct cerr
 	if (cg->cpu_fd < 0 || cg->events_fd < 0)
 		return cerr_set(e, errno, "cgroup v2: open accounting files in %s (are the cpu and memory controllers enabled in the parent's cgroup.subtree_control?)", dir);
 	return 0;
+}
+
+static int v1_set_memory(const char *mem, int64_t bytes, int has_memsw, struct cerr *e)
+{
+	if (!has_memsw)
+		return cg_write_i64(mem, "memory.limit_in_bytes", bytes, e);
+	/* memsw must stay >= the memory limit: lower the memory limit first, raise memsw first. */
+	if (cg_write_i64(mem, "memory.limit_in_bytes", bytes, e) == 0)
+		return cg_write_i64(mem, "memory.memsw.limit_in_bytes", bytes, e);
+	if (cg_write_i64(mem, "memory.memsw.limit_in_bytes", bytes, e) < 0)
+		return -1;
+	return cg_write_i64(mem, "memory.limit_in_bytes", bytes, e);
+}
+
+/* The job's limits, written at dispatch (a pooled container's cgroup exists before its job). */
+int cg_apply_limits(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
+{
+	const char *mem = cg->dirs[cg->mem_dir], *cpu = cg->dirs[cg->cpu_dir], *pids = cg->dirs[cg->pids_dir];
+	int64_t memory = s->memory_bytes > 0 ? s->memory_bytes : -1;
+	if (cg->version == 1) {
+		if (memory > 0 && v1_set_memory(mem, memory, cg->has_swap_file, e) < 0)
+			return -1;
+		if (s->processes > 0 && cg_write_i64(pids, "pids.max", s->processes, e) < 0)
+			return -1;
+		if (cg_write_i64(cpu, "cpu.cfs_quota_us", s->cpu_quota_us > 0 ? s->cpu_quota_us : -1, e) < 0)
+			return -1;
+		/* The peak so far is the container's setup, not the program's. */
+		cg_write(mem, "memory.max_usage_in_bytes", "0", e);
+		return 0;
+	}
+	if (memory > 0 && cg_write_i64(mem, "memory.max", memory, e) < 0)
+		return -1;
+	if (s->processes > 0 && cg_write_i64(pids, "pids.max", s->processes, e) < 0)
+		return -1;
+	char v[64];
+	if (s->cpu_quota_us > 0)
+		snprintf(v, sizeof v, "%lld 100000", (long long)s->cpu_quota_us);
+	else
+		snprintf(v, sizeof v, "max 100000");
+	return cg_write(cpu, "cpu.max", v, e);
 }
 
 int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e)

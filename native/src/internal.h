@@ -26,7 +26,7 @@ enum step {
 	STEP_SIGNALS = 1, STEP_FDS, STEP_SYNC, STEP_SETID, STEP_HOSTNAME, STEP_LOOPBACK,
 	STEP_TIMENS, STEP_SPAWN, STEP_SETSID, STEP_CG_ATTACH, STEP_CGROUPNS, STEP_RLIMIT,
 	STEP_CHDIR, STEP_GROUPS, STEP_SETGID, STEP_CAPBSET, STEP_SETUID, STEP_CAPS,
-	STEP_NO_NEW_PRIVS, STEP_SECCOMP, STEP_EXEC, STEP_PIVOT,
+	STEP_NO_NEW_PRIVS, STEP_SECCOMP, STEP_EXEC, STEP_PIVOT, STEP_DISPATCH, STEP_BOX, STEP_STDIO,
 	STEP_MOUNT_BASE = 100, /* + index of the mount op */
 };
 
@@ -88,9 +88,12 @@ struct cgroup_run {
 	int peak_fd;                 /* memory.max_usage_in_bytes (v1) or memory.peak (v2) */
 	int events_fd;               /* memory.oom_control (v1) or memory.events (v2) */
 	int kill_fd;                 /* cgroup.kill (v2, when present) */
+	int mem_dir, cpu_dir, pids_dir; /* indexes into dirs */
+	int has_swap_file;           /* memory.memsw.limit_in_bytes (v1) / memory.swap.max (v2) */
 };
 
 int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
+int cg_apply_limits(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
 int64_t cg_cpu_us(const struct cgroup_run *cg);
 int64_t cg_peak_bytes(const struct cgroup_run *cg);
 int cg_oom_kills(const struct cgroup_run *cg);
@@ -106,6 +109,9 @@ int caps_last_cap(void);
 /* Child side, in this order: rlimits, then drop to the sandbox ids with no capabilities. */
 int rlimits_apply(const corral_spec *spec);
 int caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step);
+
+/* ---- the job volume at /box (box.c): a detached mount made by the parent ---- */
+int box_mount_fd(const corral_spec *spec, struct cerr *e);
 
 /* ---- network (net.c) ---- */
 int net_loopback_up(void);

@@ -33,7 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <linux/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -50,17 +53,37 @@
 #define STACK_SIZE (256 * 1024)
 
 /* Fixed descriptor numbers inside the container's init and program. */
-enum { FD_REPORT = 3, FD_SYNC = 4, FD_CGROUP = 5 };
+enum { FD_REPORT = 3, FD_SYNC = 4, FD_CTL = 5, FD_CGROUP = 6 };
 
 struct child_ctx {
+	/* Read by the init during setup only (valid until it reports READY). */
 	const corral_spec *spec;
 	const struct mount_plan *plan;
-	int report_w, sync_r, stdin_fd, out_w, err_w;
+	int report_w, sync_r, ctl_r, null_fd, out_w, err_w;
 	int cg_fds[CG_MAX_DIRS];
 	int ncg;
 	char *exec_stack;
 	int last_cap;
 	const struct sock_fprog *seccomp;
+	/* The job, published by the parent right before it sends the dispatch message. */
+	const corral_spec *job;
+};
+
+/* A container: built by corral_prepare(), used by one corral_dispatch(), removed by
+ * corral_discard(). Shared with the container's processes (CLONE_VM): they read ctx. */
+struct corral_container {
+	struct child_ctx ctx;
+	struct cgroup_run cg;
+	struct mount_plan *plan;
+	char *stacks;
+	char run[512];
+	int have_run_dir;
+	int out_r, err_r, rep_r, ctl_w, pidfd;
+	pid_t pid;
+	int dispatched, exited;
+	struct report fail;        /* a setup failure reported before dispatch */
+	int64_t t_ready_us;
+	int64_t t_created_us, t_cgroup_us, t_released_us;
 };
 
 int corral_abi_version(void)
@@ -99,13 +122,14 @@ static __attribute__((noreturn)) void fail(int step)
  * Node.js process had (the fd table was copied by clone). */
 static int arrange_fds(struct child_ctx *c)
 {
-	int src[5 + CG_MAX_DIRS], dst[5 + CG_MAX_DIRS];
+	int src[6 + CG_MAX_DIRS], dst[6 + CG_MAX_DIRS];
 	int n = 0;
-	src[n] = c->stdin_fd, dst[n++] = 0;
+	src[n] = c->null_fd, dst[n++] = 0; /* the job's stdin arrives at dispatch */
 	src[n] = c->out_w, dst[n++] = 1;
 	src[n] = c->err_w, dst[n++] = 2;
 	src[n] = c->report_w, dst[n++] = FD_REPORT;
 	src[n] = c->sync_r, dst[n++] = FD_SYNC;
+	src[n] = c->ctl_r, dst[n++] = FD_CTL;
 	for (int i = 0; i < c->ncg; i++)
 		src[n] = c->cg_fds[i], dst[n++] = FD_CGROUP + i;
 	/* First out of the way (above anything we place), then into place. */
@@ -118,10 +142,37 @@ static int arrange_fds(struct child_ctx *c)
 	return (int)syscall(SYS_close_range, FD_CGROUP + c->ncg, ~0U, 0);
 }
 
+/* Waits for the dispatch message; returns the job and the descriptors it carries. */
+static const corral_spec *wait_dispatch(struct child_ctx *c, int *stdin_fd, int *box_fd)
+{
+	char byte;
+	char control[CMSG_SPACE(2 * sizeof(int))];
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+	ssize_t n;
+	do
+		n = recvmsg(FD_CTL, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		return NULL; /* discarded unused: the parent closed the socket */
+	*stdin_fd = *box_fd = -1;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		int fds[2] = { -1, -1 };
+		size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		memcpy(fds, CMSG_DATA(cm), count * sizeof(int));
+		*stdin_fd = fds[0];
+		if (byte == 'b' && count > 1)
+			*box_fd = fds[1];
+	}
+	return __atomic_load_n(&c->job, __ATOMIC_ACQUIRE);
+}
+
+/* The program's process. Before the job is known it joins the cgroup and its namespace (the
+ * costly attach happens while the container is built); then it waits for the job. */
 static int child_exec(void *arg)
 {
 	struct child_ctx *c = arg;
-	const corral_spec *s = c->spec;
 	if (setsid() < 0)
 		fail(STEP_SETSID);
 	for (int i = 0; i < c->ncg; i++)
@@ -129,6 +180,22 @@ static int child_exec(void *arg)
 			fail(STEP_CG_ATTACH);
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		fail(STEP_CGROUPNS);
+	for (int i = 0; i < c->ncg; i++)
+		close(FD_CGROUP + i);
+	report(REP_READY, 0, 0, 0);
+
+	int stdin_fd, box_fd;
+	const corral_spec *s = wait_dispatch(c, &stdin_fd, &box_fd);
+	if (!s)
+		_exit(0);
+	close(FD_CTL);
+	if (box_fd >= 0 && syscall(SYS_move_mount, box_fd, "", AT_FDCWD, "/box", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		fail(STEP_BOX);
+	if (stdin_fd < 0 || dup2(stdin_fd, 0) < 0 || (s->merge_stderr && dup2(1, 2) < 0))
+		fail(STEP_STDIO);
+	if (box_fd >= 0)
+		close(box_fd);
+	close(stdin_fd);
 	if (rlimits_apply(s) < 0)
 		fail(STEP_RLIMIT);
 	if (chdir(s->cwd) < 0)
@@ -190,15 +257,16 @@ static int child_init(void *arg)
 		fail(STEP_MOUNT_BASE + op);
 	if (s->use_time_ns && unshare(CLONE_NEWTIME) < 0)
 		fail(STEP_TIMENS);
-	report(REP_READY, 0, 0, 0);
 
 	pid_t main_pid = clone(child_exec, c->exec_stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
 	if (main_pid < 0)
 		fail(STEP_SPAWN);
-	/* The program has exec'd (or failed to): drop our copies of its stdio and cgroup fds. */
+	/* The program has exec'd (or failed to, or the container was discarded unused): drop our
+	 * copies of its stdio, control and cgroup fds. */
 	close(0);
 	close(1);
 	close(2);
+	close(FD_CTL);
 	for (int i = 0; i < c->ncg; i++)
 		close(FD_CGROUP + i);
 
@@ -246,7 +314,8 @@ static const char *step_name(int step)
 		[STEP_SETGID] = "setresgid", [STEP_CAPBSET] = "drop bounding capabilities",
 		[STEP_SETUID] = "setresuid", [STEP_CAPS] = "clear capabilities",
 		[STEP_NO_NEW_PRIVS] = "no_new_privs", [STEP_SECCOMP] = "install seccomp filter",
-		[STEP_EXEC] = "execve", [STEP_PIVOT] = "pivot_root",
+		[STEP_EXEC] = "execve", [STEP_PIVOT] = "pivot_root", [STEP_DISPATCH] = "receive the job",
+		[STEP_BOX] = "attach /box", [STEP_STDIO] = "set up stdin/stderr",
 	};
 	if (step > 0 && step < (int)(sizeof names / sizeof *names) && names[step])
 		return names[step];
@@ -260,24 +329,34 @@ static void describe_failure(char *buf, size_t len, const struct report *r, cons
 		const struct mount_op *op = &plan->ops[r->step - STEP_MOUNT_BASE];
 		snprintf(buf, len, "container setup: %s %s%s%s: %s", mount_op_name(op->kind),
 			 op->fstype ? op->fstype : "", op->fstype ? " on " : "", op->dst, strerror(r->err));
-	} else if (r->step == STEP_EXEC) {
+	} else if (r->step == STEP_EXEC && s) {
 		snprintf(buf, len, "execve %s: %s", s->argv[0], strerror(r->err));
 	} else {
 		snprintf(buf, len, "container setup: %s: %s", step_name(r->step), strerror(r->err));
 	}
 }
 
+/* What corral_prepare needs: the container. */
 static int validate(const corral_spec *s, struct cerr *e)
 {
-	if (!s->runs_root || !s->name || !s->lowerdirs || !s->argv || !s->argv[0] || !s->envp ||
-	    !s->exec_paths || !s->exec_paths[0] || !s->cwd || !s->hostname || !s->dev_dir || !s->empty_dir)
-		return cerr_set(e, EINVAL, "spec: runs_root, name, lowerdirs, argv, envp, exec_paths, cwd, hostname, dev_dir and empty_dir are required");
+	if (!s->runs_root || !s->name || !s->lowerdirs || !s->hostname || !s->dev_dir || !s->empty_dir)
+		return cerr_set(e, EINVAL, "spec: runs_root, name, lowerdirs, hostname, dev_dir and empty_dir are required");
 	if (strchr(s->name, '/') || s->name[0] == '.' || s->name[0] == 0)
 		return cerr_set(e, EINVAL, "spec: bad run name '%s'", s->name);
-	if (s->box_lowerdirs && !s->box_workdir)
-		return cerr_set(e, EINVAL, "spec: box_lowerdirs needs box_workdir");
-	if (s->disk_bytes <= 0 || s->shm_bytes <= 0 || s->output_bytes <= 0)
-		return cerr_set(e, EINVAL, "spec: disk, shm and output sizes must be positive");
+	if (s->disk_bytes <= 0 || s->shm_bytes <= 0)
+		return cerr_set(e, EINVAL, "spec: disk and shm sizes must be positive");
+	return 0;
+}
+
+/* What corral_dispatch needs: the job. */
+static int validate_job(const corral_spec *s, struct cerr *e)
+{
+	if (!s->argv || !s->argv[0] || !s->envp || !s->exec_paths || !s->exec_paths[0] || !s->cwd)
+		return cerr_set(e, EINVAL, "job: argv, envp, exec_paths and cwd are required");
+	if (s->box_lowerdirs && (!s->box_dir || !s->box_workdir))
+		return cerr_set(e, EINVAL, "job: box_lowerdirs needs box_dir and box_workdir");
+	if (s->output_bytes <= 0)
+		return cerr_set(e, EINVAL, "job: the output cap must be positive");
 	return 0;
 }
 
@@ -413,148 +492,282 @@ static void fill_result(corral_outcome *o, const struct supervision *sv, const s
 	o->status = (o->exited && o->exit_code == 0) ? CORRAL_OK : CORRAL_RUNTIME_ERROR;
 }
 
-int corral_run(const corral_spec *s, corral_outcome *o)
+static void container_free(struct corral_container *c)
+{
+	if (c->cg.ndirs) {
+		cg_kill_all(&c->cg);
+		struct cerr ignored;
+		cg_destroy(&c->cg, &ignored);
+	}
+	int *fds[] = { &c->cg.cpu_fd, &c->cg.peak_fd, &c->cg.events_fd, &c->cg.kill_fd, &c->out_r, &c->err_r,
+		       &c->rep_r, &c->ctl_w, &c->pidfd };
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+		close_fd(fds[i]);
+	for (int i = 0; i < CG_MAX_DIRS; i++)
+		if (c->cg.procs_fd[i] >= 0)
+			close(c->cg.procs_fd[i]);
+	if (c->stacks && c->stacks != MAP_FAILED)
+		munmap(c->stacks, 2 * STACK_SIZE);
+	free(c->plan);
+	if (c->have_run_dir)
+		remove_run_dir(c->run);
+	free(c);
+}
+
+static void kill_and_reap(struct corral_container *c)
+{
+	if (c->pidfd < 0 || c->exited)
+		return;
+	syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+	siginfo_t si;
+	while (waitid((idtype_t)P_PIDFD, (id_t)c->pidfd, &si, WEXITED | __WALL) < 0 && errno == EINTR)
+		;
+	c->exited = 1;
+}
+
+/* Waits (bounded) until the container is built: READY, a setup failure, or its end. */
+static int wait_ready(struct corral_container *c, struct cerr *e)
+{
+	int64_t deadline = now_us() + 10 * 1000000LL;
+	for (;;) {
+		struct report r;
+		ssize_t n = read(c->rep_r, &r, sizeof r);
+		if (n == (ssize_t)sizeof r) {
+			if (r.kind == REP_READY) {
+				c->t_ready_us = r.t_us;
+				return 0;
+			}
+			if (r.kind == REP_FAIL) {
+				c->fail = r;
+				describe_failure(e->msg, sizeof e->msg, &r, c->plan, NULL);
+				return -1;
+			}
+			continue;
+		}
+		int64_t left = deadline - now_us();
+		if (left <= 0)
+			return cerr_set(e, ETIMEDOUT, "container setup did not finish within 10 s");
+		struct pollfd fds[2] = { { c->rep_r, POLLIN, 0 }, { c->pidfd, POLLIN, 0 } };
+		if (poll(fds, 2, (int)(left / 1000) + 1) < 0 && errno != EINTR)
+			return cerr_set(e, errno, "poll while building the container");
+		if (fds[1].revents && !(fds[0].revents & POLLIN))
+			return cerr_set(e, 0, "the container's init ended during setup");
+	}
+}
+
+int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_container **out, char *err, int32_t err_len)
+{
+	struct cerr e = { { 0 } };
+	*out = NULL;
+	struct corral_container *c = calloc(1, sizeof *c);
+	if (!c) {
+		snprintf(err, (size_t)err_len, "out of memory");
+		return -1;
+	}
+	c->out_r = c->err_r = c->rep_r = c->ctl_w = c->pidfd = -1;
+	c->cg.cpu_fd = c->cg.peak_fd = c->cg.events_fd = c->cg.kill_fd = -1;
+	for (int i = 0; i < CG_MAX_DIRS; i++)
+		c->cg.procs_fd[i] = -1;
+	c->stacks = MAP_FAILED;
+	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, rep_p[2] = { -1, -1 }, sync_p[2] = { -1, -1 };
+	int ctl[2] = { -1, -1 }, null_fd = -1;
+	c->t_created_us = now_us();
+
+	if (validate(s, &e) < 0 || make_run_dir(c->run, sizeof c->run, s, &c->have_run_dir, &e) < 0 ||
+	    cg_create(&c->cg, s, &e) < 0)
+		goto fail;
+	c->t_cgroup_us = now_us();
+	c->plan = malloc(sizeof *c->plan);
+	if (!c->plan) {
+		cerr_set(&e, ENOMEM, "mount plan");
+		goto fail;
+	}
+	if (mount_plan_build(c->plan, s, c->run, &e) < 0)
+		goto fail;
+	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 || pipe2(rep_p, O_CLOEXEC | O_DIRECT) < 0 ||
+	    pipe2(sync_p, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
+		cerr_set(&e, errno, "pipes");
+		goto fail;
+	}
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	c->stacks = mmap(NULL, 2 * STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (null_fd < 0 || c->stacks == MAP_FAILED) {
+		cerr_set(&e, errno, "open /dev/null or map stacks");
+		goto fail;
+	}
+	c->out_r = out_p[0], c->err_r = err_p[0], c->rep_r = rep_p[0], c->ctl_w = ctl[0];
+	fcntl(c->out_r, F_SETFL, O_NONBLOCK);
+	fcntl(c->err_r, F_SETFL, O_NONBLOCK);
+	fcntl(c->rep_r, F_SETFL, O_NONBLOCK);
+	c->ctx = (struct child_ctx){
+		.spec = s, .plan = c->plan,
+		.report_w = rep_p[1], .sync_r = sync_p[0], .ctl_r = ctl[1], .null_fd = null_fd,
+		.out_w = out_p[1], .err_w = err_p[1],
+		.ncg = c->cg.ndirs, .exec_stack = c->stacks + STACK_SIZE,
+		.last_cap = caps_last_cap(), .seccomp = seccomp_program(),
+	};
+	for (int i = 0; i < c->cg.ndirs; i++)
+		c->ctx.cg_fds[i] = c->cg.procs_fd[i];
+
+	int flags = CLONE_VM | CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+		    CLONE_NEWIPC | CLONE_NEWNET;
+	c->pid = clone(child_init, c->stacks + STACK_SIZE, flags, &c->ctx, &c->pidfd);
+	if (c->pid < 0) {
+		cerr_set(&e, errno, "clone container init");
+		goto fail;
+	}
+	int *child_ends[] = { &out_p[1], &err_p[1], &rep_p[1], &sync_p[0], &ctl[1], &null_fd };
+	for (size_t i = 0; i < sizeof child_ends / sizeof *child_ends; i++)
+		close_fd(child_ends[i]);
+	/* The program process keeps its cgroup.procs fds; ours are not needed any more. */
+	for (int i = 0; i < c->cg.ndirs; i++)
+		close_fd(&c->cg.procs_fd[i]);
+	if (userns_write_maps(c->pid, s->id_base, &e) < 0 || write(sync_p[1], "g", 1) != 1) {
+		if (!e.msg[0])
+			cerr_set(&e, errno, "release container init");
+		goto fail;
+	}
+	close_fd(&sync_p[1]);
+	c->t_released_us = now_us();
+	if (wait_until_ready && wait_ready(c, &e) < 0)
+		goto fail;
+	*out = c;
+	return 0;
+
+fail:
+	snprintf(err, (size_t)err_len, "%s", e.msg[0] ? e.msg : "container setup failed");
+	{
+		int *fds[] = { &out_p[0], &out_p[1], &err_p[0], &err_p[1], &rep_p[0], &rep_p[1], &sync_p[0],
+			       &sync_p[1], &ctl[0], &ctl[1], &null_fd };
+		for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+			if (*fds[i] != c->out_r && *fds[i] != c->err_r && *fds[i] != c->rep_r && *fds[i] != c->ctl_w)
+				close_fd(fds[i]);
+	}
+	kill_and_reap(c);
+	container_free(c);
+	return -1;
+}
+
+/* Sends the job; the descriptors ride along (SCM_RIGHTS). */
+static int send_dispatch(struct corral_container *c, const corral_spec *job, int stdin_fd, int box_fd, struct cerr *e)
+{
+	__atomic_store_n(&c->ctx.job, job, __ATOMIC_RELEASE);
+	char byte = box_fd >= 0 ? 'b' : 'd';
+	int fds[2] = { stdin_fd, box_fd };
+	int nfds = box_fd >= 0 ? 2 : 1;
+	char control[CMSG_SPACE(2 * sizeof(int))];
+	memset(control, 0, sizeof control);
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			      .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(c->ctl_w, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	/* A container that already failed its setup cannot take the job; supervision reports why. */
+	if (n != 1 && errno != EPIPE && errno != ECONNREFUSED && errno != ECONNRESET)
+		return cerr_set(e, errno, "send the job to the container");
+	return 0;
+}
+
+int corral_dispatch(corral_container *c, const corral_spec *s, corral_outcome *o)
 {
 	memset(o, 0, sizeof *o);
 	int64_t t0 = now_us();
 	struct cerr e = { { 0 } };
-	struct cgroup_run cg;
-	memset(&cg, 0, sizeof cg);
-	cg.ndirs = 0;
-	cg.cpu_fd = cg.peak_fd = cg.events_fd = cg.kill_fd = -1;
-	struct mount_plan *plan = NULL;
-	char *stacks = MAP_FAILED;
-	char run[512] = { 0 };
-	int have_run_dir = 0;
-	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, rep_p[2] = { -1, -1 }, sync_p[2] = { -1, -1 };
-	int stdin_fd = -1, pidfd = -1;
-	int rc = -1;
-
-	if (validate(s, &e) < 0)
-		goto out;
-	if (make_run_dir(run, sizeof run, s, &have_run_dir, &e) < 0)
-		goto out;
-	if (cg_create(&cg, s, &e) < 0)
-		goto out;
-	int64_t t_cg = now_us();
-
-	plan = malloc(sizeof *plan);
-	if (!plan) {
-		cerr_set(&e, ENOMEM, "mount plan");
-		goto out;
+	int stdin_fd = -1, box_fd = -1, rc = -1;
+	if (c->dispatched) {
+		snprintf(o->error, sizeof o->error, "container already used: each serves exactly one run");
+		o->status = CORRAL_INTERNAL_ERROR;
+		return -1;
 	}
-	if (mount_plan_build(plan, s, run, &e) < 0)
+	c->dispatched = 1;
+	int64_t cpu_before = 0;
+	if (validate_job(s, &e) < 0 || cg_apply_limits(&c->cg, s, &e) < 0)
 		goto out;
-	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(rep_p, O_CLOEXEC | O_DIRECT) < 0 || pipe2(sync_p, O_CLOEXEC) < 0 ||
-	    (!s->merge_stderr && pipe2(err_p, O_CLOEXEC) < 0)) {
-		cerr_set(&e, errno, "pipe2");
-		goto out;
-	}
-	fcntl(out_p[0], F_SETFL, O_NONBLOCK);
-	fcntl(rep_p[0], F_SETFL, O_NONBLOCK);
-	if (err_p[0] >= 0)
-		fcntl(err_p[0], F_SETFL, O_NONBLOCK);
+	cpu_before = cg_cpu_us(&c->cg);
+	if (cpu_before < 0)
+		cpu_before = 0;
 	stdin_fd = open_stdin(s, &e);
 	if (stdin_fd < 0)
 		goto out;
-	stacks = mmap(NULL, 2 * STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stacks == MAP_FAILED) {
-		cerr_set(&e, errno, "mmap stacks");
+	if (s->box_dir && (box_fd = box_mount_fd(s, &e)) < 0)
 		goto out;
-	}
-
-	struct child_ctx ctx = {
-		.spec = s, .plan = plan,
-		.report_w = rep_p[1], .sync_r = sync_p[0], .stdin_fd = stdin_fd,
-		.out_w = out_p[1], .err_w = s->merge_stderr ? out_p[1] : err_p[1],
-		.ncg = cg.ndirs, .exec_stack = stacks + STACK_SIZE,
-		.last_cap = caps_last_cap(), .seccomp = seccomp_program(),
-	};
-	for (int i = 0; i < cg.ndirs; i++)
-		ctx.cg_fds[i] = cg.procs_fd[i];
-
-	int flags = CLONE_VM | CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
-		    CLONE_NEWIPC | CLONE_NEWNET;
-	pid_t pid = clone(child_init, stacks + STACK_SIZE, flags, &ctx, &pidfd);
-	if (pid < 0) {
-		cerr_set(&e, errno, "clone container init");
+	if (send_dispatch(c, s, stdin_fd, box_fd, &e) < 0)
 		goto out;
-	}
-	close_fd(&out_p[1]);
-	close_fd(&err_p[1]);
-	close_fd(&rep_p[1]);
-	close_fd(&sync_p[0]);
 	close_fd(&stdin_fd);
+	close_fd(&box_fd);
+	close_fd(&c->ctl_w);
 
 	struct supervision sv;
 	memset(&sv, 0, sizeof sv);
-	sv.pidfd = pidfd, sv.out_fd = out_p[0], sv.err_fd = err_p[0], sv.report_fd = rep_p[0];
-	sv.spec = s, sv.cg = &cg, sv.out = o;
+	sv.pidfd = c->pidfd, sv.out_fd = c->out_r, sv.err_fd = c->err_r, sv.report_fd = c->rep_r;
+	sv.spec = s, sv.cg = &c->cg, sv.out = o;
 	sv.out_cap = (size_t)s->output_bytes, sv.err_cap = (size_t)s->output_bytes;
-
-	if (userns_write_maps(pid, s->id_base, &e) < 0 || write(sync_p[1], "g", 1) != 1) {
-		if (!e.msg[0])
-			cerr_set(&e, errno, "release container init");
-		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-		siginfo_t si;
-		waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL);
-		goto out;
-	}
-	close_fd(&sync_p[1]);
-	sv.t_go_us = now_us();
-	o->t_cgroup_us = t_cg - t0;
-	o->t_namespaces_us = sv.t_go_us - t_cg;
-
+	sv.t_go_us = t0;
+	sv.t_ready_us = c->t_ready_us;
+	sv.fail = c->fail;
 	if (supervise(&sv, &e) < 0) {
-		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-		siginfo_t si;
-		waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL);
+		kill_and_reap(c);
 		goto out;
 	}
-	int64_t t_td = now_us();
-	o->cpu_us = cg_cpu_us(&cg);
-	o->memory_peak_bytes = cg_peak_bytes(&cg);
-	o->oom_kills = cg_oom_kills(&cg);
-	if (o->cpu_us < 0)
-		o->cpu_us = 0;
+	c->exited = 1;
+	int64_t cpu = cg_cpu_us(&c->cg);
+	o->cpu_us = cpu > cpu_before ? cpu - cpu_before : 0;
+	o->memory_peak_bytes = cg_peak_bytes(&c->cg);
 	if (o->memory_peak_bytes < 0)
 		o->memory_peak_bytes = 0;
-	o->t_mounts_us = sv.t_ready_us ? sv.t_ready_us - sv.t_go_us : 0;
-	o->t_exec_us = sv.t_exec_us && sv.t_ready_us ? sv.t_exec_us - sv.t_ready_us : 0;
-	fill_result(o, &sv, plan, s);
+	o->oom_kills = cg_oom_kills(&c->cg);
+	o->t_cgroup_us = c->t_cgroup_us - c->t_created_us;
+	o->t_namespaces_us = c->t_released_us - c->t_cgroup_us;
+	/* Built ahead (pool) or while the job was on its way (cold): exec counts from whichever
+	 * came last, the container being ready or the job arriving. */
+	int64_t ready = c->t_ready_us ? c->t_ready_us : sv.t_ready_us;
+	o->t_mounts_us = ready ? ready - c->t_released_us : 0;
+	int64_t exec_from = ready > t0 ? ready : t0;
+	o->t_exec_us = sv.t_exec_us && sv.t_exec_us > exec_from ? sv.t_exec_us - exec_from : 0;
+	fill_result(o, &sv, c->plan, s);
 	rc = o->status == CORRAL_INTERNAL_ERROR ? -1 : 0;
-	if (cg_destroy(&cg, &e) < 0) {
-		/* The outcome stands, but say that a cgroup was left behind. */
-		if (!o->error[0])
-			snprintf(o->error, sizeof o->error, "teardown: %.480s", e.msg);
-	}
-	o->t_teardown_us = now_us() - t_td;
-
 out:
+	close_fd(&stdin_fd);
+	close_fd(&box_fd);
 	if (rc < 0 && o->status != CORRAL_INTERNAL_ERROR) {
 		o->status = CORRAL_INTERNAL_ERROR;
 		snprintf(o->error, sizeof o->error, "%s", e.msg[0] ? e.msg : "unknown failure");
+		kill_and_reap(c);
 	}
-	int64_t t_cleanup = now_us();
-	if (cg.ndirs) {
-		cg_kill_all(&cg);
-		struct cerr ignored;
-		cg_destroy(&cg, &ignored);
+	return rc;
+}
+
+void corral_discard(corral_container *c)
+{
+	if (!c)
+		return;
+	kill_and_reap(c);
+	container_free(c);
+}
+
+int corral_run(const corral_spec *s, corral_outcome *o)
+{
+	int64_t t0 = now_us();
+	corral_container *c;
+	char err[512];
+	if (corral_prepare(s, 0, &c, err, sizeof err) < 0) {
+		memset(o, 0, sizeof *o);
+		o->status = CORRAL_INTERNAL_ERROR;
+		snprintf(o->error, sizeof o->error, "%s", err);
+		o->t_total_us = now_us() - t0;
+		return -1;
 	}
-	close_fd(&cg.cpu_fd);
-	close_fd(&cg.peak_fd);
-	close_fd(&cg.events_fd);
-	close_fd(&cg.kill_fd);
-	int *fds[] = { &out_p[0], &out_p[1], &err_p[0], &err_p[1], &rep_p[0], &rep_p[1],
-		       &sync_p[0], &sync_p[1], &stdin_fd, &pidfd };
-	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
-		close_fd(fds[i]);
-	if (stacks != MAP_FAILED)
-		munmap(stacks, 2 * STACK_SIZE);
-	free(plan);
-	if (have_run_dir)
-		remove_run_dir(run);
-	o->t_teardown_us += now_us() - t_cleanup;
+	int rc = corral_dispatch(c, s, o);
+	int64_t t_td = now_us();
+	corral_discard(c);
+	o->t_teardown_us = now_us() - t_td;
 	o->t_total_us = now_us() - t0;
 	return rc;
 }

@@ -8,8 +8,9 @@
  *   root/proc       a fresh, read-only procfs of the run's pid namespace, sensitive files masked
  *   root/dev        the host's /dev template (null, zero, full, random, urandom, fd links), read-only;
  *                   a size-limited tmpfs on /dev/shm
- *   root/box        the job volume (bind), or an overlay with the volume as its upper layer
  *   pivot_root into <run>/root, old root detached.
+ * The job volume is attached at /box later, at dispatch, from a detached mount (box.c), so a
+ * container can be built before its job is known.
  */
 #include "internal.h"
 #include <fcntl.h>
@@ -77,26 +78,18 @@ int mount_plan_build(struct mount_plan *p, const corral_spec *s, const char *run
 		    strcmp(dirs[i], "tmp") == 0 ? 01777 : 0755);
 
 	const char *proc = arena_printf(p, "%s/proc", root);
+	const char *empty = arena_printf(p, "%s", s->empty_dir);
 	/* hidepid: the program sees only its own processes, not the init (whose cmdline is the worker's). */
 	add(p, MOP_MOUNT, "proc", proc, "proc", safe | MS_NOEXEC | MS_RDONLY, "hidepid=invisible", 0);
 	for (size_t i = 0; i < sizeof proc_masked / sizeof *proc_masked; i++)
-		add(p, MOP_MASK, s->empty_dir, arena_printf(p, "%s/%s", proc, proc_masked[i]), NULL, 0, NULL, 0);
+		add(p, MOP_MASK, empty, arena_printf(p, "%s/%s", proc, proc_masked[i]), NULL, 0, NULL, 0);
 
 	/* /dev: the host's template, read-only — one bind instead of a tmpfs and a bind per node. */
 	const char *dev = arena_printf(p, "%s/dev", root);
-	add(p, MOP_BIND, s->dev_dir, dev, NULL, MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL, 0);
+	add(p, MOP_BIND, arena_printf(p, "%s", s->dev_dir), dev, NULL, MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL, 0);
 	add(p, MOP_MOUNT, "corral", arena_printf(p, "%s/shm", dev), "tmpfs", safe,
 	    arena_printf(p, "size=%lld,mode=1777", (long long)s->shm_bytes), 0);
 
-	if (s->box_dir) {
-		const char *box = arena_printf(p, "%s/box", root);
-		if (s->box_lowerdirs)
-			add(p, MOP_MOUNT, "corral", box, "overlay", safe,
-			    arena_printf(p, "userxattr,lowerdir=%s,upperdir=%s,workdir=%s", s->box_lowerdirs,
-					 s->box_dir, s->box_workdir), 0);
-		else
-			add(p, MOP_BIND, s->box_dir, box, NULL, safe, NULL, 0);
-	}
 	add(p, MOP_PIVOT, NULL, root, NULL, 0, NULL, 0);
 	if (p->overflow)
 		return cerr_set(e, E2BIG, "mount plan: paths or options too long");

@@ -8,12 +8,15 @@ import { join } from 'node:path';
 import { release as osRelease } from 'node:os';
 import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
 import { loadNative } from './native.ts';
+import { WarmPool, type WarmPoolOptions } from './pool.ts';
 
 export interface SandboxHostOptions {
   /** Root of Corral's host state (runs, volumes, init layers). Default /var/lib/corral. */
   stateDir?: string;
   /** Name of the parent cgroup in each hierarchy. Default "corral". */
   cgroupParent?: string;
+  /** Keep containers warm (built ahead, used once); false or absent = every run cold. */
+  pool?: WarmPoolOptions | boolean;
   /** Force cgroup v1 or v2 instead of detecting. */
   cgroupVersion?: 1 | 2;
   /** Host uid/gid that container id 0 maps to; container ids 0..65535 map onto [idBase, idBase+65536). */
@@ -38,6 +41,8 @@ export class SandboxHost {
   readonly sandboxHostId: number;
   readonly hasTimeNamespace: boolean;
   readonly tag: string;
+  /** The warm pool, when enabled. */
+  readonly pool: WarmPool | undefined;
   private counter = 0;
 
   private constructor(options: SandboxHostOptions) {
@@ -52,6 +57,12 @@ export class SandboxHost {
     this.cgroups = detectCgroups(options.cgroupParent ?? 'corral', options.cgroupVersion);
     this.hasTimeNamespace = existsSync('/proc/self/ns/time');
     this.tag = `${process.pid}-${processStartTime(process.pid)}`;
+    this.pool = options.pool ? new WarmPool(() => this.nextName(), options.pool === true ? {} : options.pool) : undefined;
+  }
+
+  /** Destroys the warm pool's containers (on SIGTERM); the host stays usable cold. */
+  async close(): Promise<void> {
+    await this.pool?.close();
   }
 
   /** Creates the directories and parent cgroups, and sweeps what dead owners left. */

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 export const LIBRARY_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../native/build/libcorral.so');
 
@@ -75,8 +75,15 @@ export interface NativeOutcome {
   error: string;
 }
 
+/** A prepared container (native pointer), good for exactly one dispatch. */
+export type NativeContainer = { readonly __brand: 'corral_container' };
+
 interface Bindings {
   run(spec: NativeSpec, out: Partial<NativeOutcome>): Promise<number>;
+  /** Builds a container ahead of its job; rejects with what failed. */
+  prepare(spec: NativeSpec): Promise<NativeContainer>;
+  dispatch(container: NativeContainer, spec: NativeSpec, out: Partial<NativeOutcome>): Promise<number>;
+  discard(container: NativeContainer): Promise<void>;
   free(ptr: unknown): void;
   view(ptr: unknown, len: number): Buffer;
   volumeMount(dir: string, sizeBytes: number, uid: number, gid: number): void;
@@ -124,6 +131,11 @@ export function loadNative(): Bindings {
     t_teardown_us: 'int64_t', t_total_us: 'int64_t', error: koffi.array('char', 512),
   });
   const run = lib.func('int corral_run(const corral_spec *spec, _Out_ corral_outcome *out)');
+  koffi.opaque('corral_container');
+  koffi.struct('corral_error', { msg: koffi.array('char', 512) });
+  const prepare = lib.func('int corral_prepare(const corral_spec *spec, int32_t wait, _Out_ corral_container **out, _Out_ corral_error *err, int32_t errLen)');
+  const dispatch = lib.func('int corral_dispatch(corral_container *c, const corral_spec *spec, _Out_ corral_outcome *out)');
+  const discard = lib.func('void corral_discard(corral_container *c)');
   const free = lib.func('void corral_free(void *p)');
   const volumeMount = lib.func('int corral_volume_mount(const char *dir, int64_t size, uint32_t uid, uint32_t gid, _Out_ uint8_t *err, int32_t errLen)');
   const volumeUmount = lib.func('int corral_volume_umount(const char *dir, _Out_ uint8_t *err, int32_t errLen)');
@@ -138,6 +150,24 @@ export function loadNative(): Bindings {
         run.async(spec, out, (err: unknown, rc: number) => (err ? reject(err) : resolve(rc)));
       }),
     free: (ptr) => free(ptr),
+    prepare: (spec) =>
+      new Promise((resolve, reject) => {
+        const handle: unknown[] = [null];
+        const err: { msg?: string } = {};
+        prepare.async(spec, 1, handle, err, 512, (e: unknown, rc: number) => {
+          if (e) reject(e);
+          else if (rc < 0) reject(new Error(err.msg || 'container setup failed'));
+          else resolve(handle[0] as NativeContainer);
+        });
+      }),
+    dispatch: (container, spec, out) =>
+      new Promise((resolve, reject) => {
+        dispatch.async(container, spec, out, (e: unknown, rc: number) => (e ? reject(e) : resolve(rc)));
+      }),
+    discard: (container) =>
+      new Promise((resolve, reject) => {
+        discard.async(container, (e: unknown) => (e ? reject(e) : resolve()));
+      }),
     bareSpawn: (path, argv0) =>
       new Promise((resolve, reject) => {
         bareSpawn.async(path, argv0, (err: unknown, status: number) => (err ? reject(err) : resolve(status)));

@@ -51,9 +51,9 @@ function checkSpec(spec: SandboxSpec): void {
   if (spec.box?.lowerDirs?.length && !spec.box.workDir) throw new RangeError('spec.box.workDir is required with lowerDirs');
 }
 
-export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaultSandboxHost()): Promise<SandboxOutcome> {
+/** The launcher's spec for this run: container fields (image, hostname, disk) and job fields. */
+export function nativeSpecFor(spec: SandboxSpec, host: SandboxHost): NativeSpec {
   checkSpec(spec);
-  const native = loadNative();
   const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...spec.limits };
   const hostname = spec.hostname ?? 'corral';
   const env = spec.env ?? { PATH: DEFAULT_PATH, HOME: spec.box ? '/box' : '/tmp', LANG: 'C.UTF-8' };
@@ -61,8 +61,7 @@ export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaul
   const initLayer = initLayerFor(host, layers, hostname);
   const cg = host.cgroups;
   const stdin = typeof spec.stdin === 'string' ? Buffer.from(spec.stdin) : spec.stdin;
-
-  const nativeSpec: NativeSpec = {
+  return {
     runs_root: host.runsDir,
     name: host.nextName(),
     lowerdirs: [initLayer, ...[...layers].reverse()].join(':'),
@@ -95,16 +94,22 @@ export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaul
     processes: limits.processes,
     output_bytes: limits.outputBytes,
     disk_bytes: limits.diskBytes,
-    shm_bytes: Math.min(limits.diskBytes, 64 * MiB),
+    shm_bytes: shmBytes(limits.diskBytes),
     fsize_bytes: limits.fileSizeBytes,
     nofile: limits.openFiles,
     stack_bytes: limits.stackBytes,
     cpu_quota_us: Math.round(limits.cpus * 100_000),
     use_time_ns: host.hasTimeNamespace ? 1 : 0,
   };
-  const out: Partial<NativeOutcome> = {};
-  await native.run(nativeSpec, out);
-  const o = out as NativeOutcome;
+}
+
+export function shmBytes(diskBytes: number): number {
+  return Math.min(diskBytes, 64 * MiB);
+}
+
+/** Copies the native outcome (and frees its buffers). */
+export function toOutcome(o: NativeOutcome): SandboxOutcome {
+  const native = loadNative();
   const stdout = native.view(o.stdout_buf, Number(o.stdout_len));
   const stderr = native.view(o.stderr_buf, Number(o.stderr_len));
   native.free(o.stdout_buf);
@@ -133,5 +138,29 @@ export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaul
   const limit = LIMIT[o.limit];
   if (limit) outcome.limit = limit;
   if (o.error) outcome.error = o.error;
+  return outcome;
+}
+
+/**
+ * Runs one program in a fresh container: a warm one from the host's pool when it has one for
+ * this image (built ahead, used once, destroyed after), else one built now (the cold path).
+ */
+export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaultSandboxHost()): Promise<SandboxOutcome> {
+  const nativeSpec = nativeSpecFor(spec, host);
+  const started = performance.now();
+  const pooled = host.pool?.take(nativeSpec, spec.imageName);
+  const out: Partial<NativeOutcome> = {};
+  if (pooled) {
+    await loadNative().dispatch(pooled, nativeSpec, out);
+    host.pool!.release(pooled); // destroyed in the background, off the request path
+  } else {
+    await loadNative().run(nativeSpec, out);
+  }
+  const outcome = toOutcome(out as NativeOutcome);
+  if (pooled) {
+    outcome.timings.totalMs = Math.round((performance.now() - started) * 100) / 100;
+    outcome.timings.pooled = true;
+  }
+  host.pool?.recordRun(nativeSpec, outcome.wallMs);
   return outcome;
 }

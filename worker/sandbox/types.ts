@@ -50,6 +50,8 @@ export interface SandboxSpec {
   /** Send stderr into the stdout stream (Judge0's redirect_stderr_to_stdout). */
   mergeStderr?: boolean;
   limits?: Partial<SandboxLimits>;
+  /** The image's name, for the warm pool's metrics. */
+  imageName?: string;
   /** Hostname inside the container (default "corral"). */
   hostname?: string;
 }
@@ -75,6 +77,8 @@ export interface SandboxTimings {
   teardownMs: number;
   /** Everything, from the call to the outcome. */
   totalMs: number;
+  /** The container came from the warm pool: namespaces, cgroup and mounts were built ahead. */
+  pooled?: boolean;
 }
 
 export interface SandboxOutcome {

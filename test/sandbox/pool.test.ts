@@ -1,0 +1,118 @@
+// The warm pool: containers built ahead and used exactly once. Same guarantees as the cold
+// path — a pooled run sees nothing of the previous one — and nothing is left after close().
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { runInSandbox, createVolume, SandboxHost, type SandboxSpec } from '../../worker/sandbox/index.ts';
+import { loadNative } from '../../worker/sandbox/native.ts';
+import { nativeSpecFor, toOutcome } from '../../worker/sandbox/run.ts';
+import { busyboxLayers, snapshot } from '../helpers/sandbox.ts';
+
+let layers: string[];
+let host: SandboxHost;
+let before_: string;
+
+async function warmRun(spec: Omit<SandboxSpec, 'layers'>) {
+  // Wait until the pool has one ready, so the run is a hit, not a cold fallback.
+  for (let i = 0; i < 300; i++) {
+    const s = host.pool!.stats().find((e) => e.warm > 0);
+    if (s) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return runInSandbox({ layers, ...spec }, host);
+}
+
+describe('warm pool', () => {
+  before(async () => {
+    layers = await busyboxLayers();
+    host = SandboxHost.open({ pool: { maxWarm: 2, maxPerImage: 2 } });
+    before_ = snapshot(host);
+  });
+  after(async () => {
+    await host.close();
+    assert.equal(snapshot(host), before_, 'the pool left a container behind');
+  });
+
+  it('falls back to a cold container when the pool is empty, then serves warm ones', async () => {
+    const first = await runInSandbox({ layers, argv: ['true'] }, host);
+    assert.equal(first.status, 'ok');
+    assert.equal(first.timings.pooled, undefined);
+    const second = await warmRun({ argv: ['true'] });
+    assert.equal(second.status, 'ok');
+    assert.equal(second.timings.pooled, true);
+    const [stats] = host.pool!.stats();
+    assert.ok(stats!.misses >= 1 && stats!.hits >= 1, JSON.stringify(stats));
+  });
+
+  it('never lets a run see anything of the previous one: files, shm, processes', async () => {
+    const token = `pool-${process.pid}-${Date.now()}`;
+    const marker = await warmRun({ argv: ['sh', '-c', `echo x > /tmp/${token}; echo x > /dev/shm/${token}; (setsid sh -c "sleep 1000 # ${token}" &); echo marked`] });
+    assert.equal(marker.timings.pooled, true);
+    assert.equal(marker.stdout.toString(), 'marked\n');
+    for (let i = 0; i < 3; i++) {
+      const next = await warmRun({ argv: ['sh', '-c', 'ls /tmp /dev/shm; echo sleepers=$(ps -o comm | grep -cx sleep)'] });
+      assert.equal(next.timings.pooled, true);
+      assert.doesNotMatch(next.stdout.toString(), new RegExp(`^${token}$`, 'm'));
+      assert.match(next.stdout.toString(), /^sleepers=0$/m);
+    }
+    // And on the host: the marker's daemon died with its container.
+    const alive = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(token);
+      } catch {
+        return false;
+      }
+    });
+    assert.equal(alive, false);
+  });
+
+  it('refuses to dispatch a container twice', async () => {
+    const native = loadNative();
+    const spec = nativeSpecFor({ layers, argv: ['true'] }, host);
+    const container = await native.prepare(spec);
+    const out1 = {};
+    await native.dispatch(container, spec, out1);
+    assert.equal(toOutcome(out1 as never).status, 'ok');
+    const out2 = {};
+    await native.dispatch(container, spec, out2);
+    const second = toOutcome(out2 as never);
+    assert.equal(second.status, 'internal_error');
+    assert.match(second.error ?? '', /already used/);
+    await native.discard(container);
+  });
+
+  it('applies each job\'s own limits, stdin and volume in a warm container', async () => {
+    const volume = await createVolume({ sizeBytes: 1 << 20 });
+    try {
+      await volume.writeFile('in.txt', 'from the volume\n');
+      const ok = await warmRun({ argv: ['sh', '-c', 'cat in.txt; cat; echo out > out.txt'], stdin: 'from stdin\n', box: { dir: volume.dir } });
+      assert.equal(ok.timings.pooled, true);
+      assert.equal(ok.stdout.toString(), 'from the volume\nfrom stdin\n');
+      assert.equal((await volume.readFile('out.txt', 10))!.data.toString(), 'out\n');
+      const cpu = await warmRun({ argv: ['sh', '-c', 'while :; do :; done'], limits: { cpuMs: 200 } });
+      assert.equal(cpu.status, 'time_limit');
+      assert.equal(cpu.limit, 'cpu');
+      const mem = await warmRun({ argv: ['awk', 'BEGIN { s = "xxxxxxxxxxxxxxxx"; while (1) s = s s }'], limits: { memoryBytes: 24 << 20 } });
+      assert.equal(mem.status, 'memory_limit');
+      const out = await warmRun({ argv: ['yes'], limits: { outputBytes: 5000 } });
+      assert.equal(out.status, 'output_limit');
+      assert.equal(out.stdout.length, 5000);
+    } finally {
+      await volume.destroy();
+    }
+  });
+
+  it('stays empty for an image nobody asks for', () => {
+    for (const s of host.pool!.stats()) assert.ok(s.warm <= 2, JSON.stringify(s));
+  });
+});
+
+describe('no pool', () => {
+  it('is off unless asked for, and runs cold', async () => {
+    const cold = SandboxHost.open();
+    assert.equal(cold.pool, undefined);
+    const r = await runInSandbox({ layers: await busyboxLayers(), argv: ['true'] }, cold);
+    assert.equal(r.status, 'ok');
+    assert.equal(r.timings.pooled, undefined);
+  });
+});

@@ -1,0 +1,210 @@
+// The warm pool: containers built ahead of need — namespaces, the program's process already in
+// its cgroup, network namespace with lo up, overlay root, /proc, /dev — so that a run only
+// sends its job (volume, stdin, limits, argv) and execve()s. Each container serves exactly one
+// run and is then destroyed in the background; nothing of one run can reach another.
+//
+// Sizing follows demand per image (per key: layers, hostname, disk size): by Little's law the
+// containers a key needs warm are its arrival rate × its run time, with headroom; a key nobody
+// asked for recently gets none. A total budget bounds what the pool holds; when a key's queue is
+// empty the run takes the cold path, transparently.
+import { loadNative, type NativeContainer, type NativeSpec } from './native.ts';
+
+export interface WarmPoolOptions {
+  /** Most containers held warm across all images. Default 8. */
+  maxWarm?: number;
+  /** Most containers warm for one image. Default 4. */
+  maxPerImage?: number;
+  /** Builds running at once (each takes a libuv thread for ~1-3 ms). Default 2. */
+  maxBuilding?: number;
+  /** Demand window: arrivals within it set the rate. Default 30 s. */
+  windowMs?: number;
+}
+
+export interface WarmPoolStats {
+  image: string;
+  warm: number;
+  building: number;
+  target: number;
+  hits: number;
+  misses: number;
+  builds: number;
+  buildErrors: number;
+  buildMsAvg: number;
+  lastError?: string;
+}
+
+interface Entry {
+  key: string;
+  image: string;
+  template: NativeSpec;
+  ready: NativeContainer[];
+  building: number;
+  arrivals: number[];
+  runSecondsAvg: number;
+  hits: number;
+  misses: number;
+  builds: number;
+  buildErrors: number;
+  buildMsTotal: number;
+  lastError?: string;
+  backoffUntil: number;
+}
+
+const keyOf = (s: NativeSpec) => `${s.lowerdirs}|${s.hostname}|${s.disk_bytes}|${s.cgroup_version}`;
+
+export class WarmPool {
+  private readonly entries = new Map<string, Entry>();
+  private readonly discarding = new Set<Promise<void>>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly maxWarm: number;
+  private readonly maxPerImage: number;
+  private readonly maxBuilding: number;
+  private readonly windowMs: number;
+  private closed = false;
+
+  constructor(private readonly nextName: () => string, options: WarmPoolOptions = {}) {
+    this.maxWarm = options.maxWarm ?? 8;
+    this.maxPerImage = options.maxPerImage ?? 4;
+    this.maxBuilding = options.maxBuilding ?? 2;
+    this.windowMs = options.windowMs ?? 30_000;
+    this.timer = setInterval(() => this.rebalance(), 1000);
+    this.timer.unref();
+  }
+
+  /** A warm container for this spec's image, or undefined (the caller goes cold). */
+  take(spec: NativeSpec, image = imageLabel(spec)): NativeContainer | undefined {
+    if (this.closed) return undefined;
+    const entry = this.entryFor(spec, image);
+    entry.arrivals.push(Date.now());
+    const container = entry.ready.shift();
+    if (container) entry.hits++;
+    else entry.misses++;
+    this.refill();
+    return container;
+  }
+
+  /** Destroys a used container off the request path. */
+  release(container: NativeContainer): void {
+    const done = loadNative().discard(container).finally(() => this.discarding.delete(done));
+    this.discarding.add(done);
+  }
+
+  /** Feeds the run time into the sizing. */
+  recordRun(spec: NativeSpec, wallMs: number): void {
+    const entry = this.entries.get(keyOf(spec));
+    if (entry) entry.runSecondsAvg = entry.runSecondsAvg * 0.8 + (wallMs / 1000) * 0.2;
+  }
+
+  /** How many containers this image should have warm now. */
+  private targetOf(entry: Entry, now = Date.now()): number {
+    entry.arrivals = entry.arrivals.filter((t) => now - t < this.windowMs);
+    if (entry.arrivals.length === 0) return 0;
+    const ratePerSecond = entry.arrivals.length / (this.windowMs / 1000);
+    const inFlight = ratePerSecond * Math.max(entry.runSecondsAvg, 0.005);
+    return Math.min(this.maxPerImage, Math.max(1, Math.ceil(inFlight * 2)));
+  }
+
+  private get warmTotal(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.ready.length + e.building;
+    return n;
+  }
+
+  private refill(): void {
+    if (this.closed) return;
+    let building = 0;
+    for (const e of this.entries.values()) building += e.building;
+    // Busiest images first, so the budget goes where the demand is.
+    const byDemand = [...this.entries.values()].sort((a, b) => b.arrivals.length - a.arrivals.length);
+    for (const entry of byDemand) {
+      while (
+        building < this.maxBuilding &&
+        this.warmTotal < this.maxWarm &&
+        entry.ready.length + entry.building < this.targetOf(entry) &&
+        Date.now() >= entry.backoffUntil
+      ) {
+        building++;
+        this.build(entry);
+      }
+    }
+  }
+
+  private build(entry: Entry): void {
+    entry.building++;
+    const started = performance.now();
+    loadNative()
+      .prepare({ ...entry.template, name: this.nextName() })
+      .then(
+        (container) => {
+          entry.builds++;
+          entry.buildMsTotal += performance.now() - started;
+          if (this.closed) this.release(container);
+          else entry.ready.push(container);
+        },
+        (err: Error) => {
+          entry.buildErrors++;
+          entry.lastError = err.message;
+          entry.backoffUntil = Date.now() + 5000; // a broken image must not spin the CPU
+        },
+      )
+      .finally(() => {
+        entry.building--;
+        this.refill();
+      });
+  }
+
+  /** Drops what demand no longer justifies; builds what it does. */
+  private rebalance(): void {
+    for (const entry of this.entries.values()) {
+      const surplus = entry.ready.length - this.targetOf(entry);
+      for (let i = 0; i < surplus; i++) this.release(entry.ready.shift()!);
+    }
+    this.refill();
+  }
+
+  private entryFor(spec: NativeSpec, image: string): Entry {
+    const key = keyOf(spec);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = {
+        key, image, template: { ...spec, stdin_data: null, stdin_len: 0 }, ready: [], building: 0, arrivals: [],
+        runSecondsAvg: 0.01, hits: 0, misses: 0, builds: 0, buildErrors: 0, buildMsTotal: 0, backoffUntil: 0,
+      };
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  stats(): WarmPoolStats[] {
+    return [...this.entries.values()].map((e) => ({
+      image: e.image,
+      warm: e.ready.length,
+      building: e.building,
+      target: this.targetOf(e),
+      hits: e.hits,
+      misses: e.misses,
+      builds: e.builds,
+      buildErrors: e.buildErrors,
+      buildMsAvg: e.builds ? Math.round((e.buildMsTotal / e.builds) * 100) / 100 : 0,
+      ...(e.lastError ? { lastError: e.lastError } : {}),
+    }));
+  }
+
+  /** Destroys every warm container and waits for pending teardowns (SIGTERM, tests). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const entry of this.entries.values()) for (const c of entry.ready.splice(0)) this.release(c);
+    while (this.discarding.size || [...this.entries.values()].some((e) => e.building > 0)) {
+      await Promise.all([...this.discarding]);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+/** The image's top layer directory name, for metrics when the caller gave no name. */
+function imageLabel(spec: NativeSpec): string {
+  const layers = spec.lowerdirs.split(':');
+  const top = layers[1] ?? layers[0]!; // [0] is the generated init layer
+  return top.split('/').filter(Boolean).slice(-2, -1)[0] ?? top;
+}
