@@ -69,9 +69,9 @@ describe('isolation', () => {
     assert.ok(host.idBase >= 65536, 'container root maps onto an unprivileged host uid');
 
     // Seen from the host while it runs: the process's real uid is idBase + 1000.
-    const running = sh('sleep 2');
+    const running = sh('sleep 6');
     let hostUid: number | undefined;
-    for (let i = 0; i < 100 && hostUid === undefined; i++) {
+    for (let i = 0; i < 250 && hostUid === undefined; i++) {
       await new Promise((r) => setTimeout(r, 20));
       for (const pid of processesInOurRuns(host)) {
         // Only once it has exec'd: before that the launcher is still dropping privileges.
