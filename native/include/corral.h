@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 3
+#define CORRAL_ABI_VERSION 4
 
 enum corral_status {
 	CORRAL_OK = 0,
@@ -24,6 +24,7 @@ enum corral_status {
 	CORRAL_MEMORY_LIMIT = 3,
 	CORRAL_OUTPUT_LIMIT = 4,
 	CORRAL_INTERNAL_ERROR = 5,
+	CORRAL_CANCELLED = 6,
 };
 
 enum corral_limit {
@@ -136,6 +137,9 @@ int corral_prepare(const corral_spec *spec, int32_t wait_until_ready, corral_con
 		   char *err, int32_t err_len);
 int corral_dispatch(corral_container *c, const corral_spec *spec, corral_outcome *out);
 void corral_discard(corral_container *c);
+/* Stops a dispatched run from another thread (the run's outcome says cancelled). Call only
+ * between corral_dispatch's start and corral_discard. */
+void corral_cancel(corral_container *c);
 
 /* Job volumes: a size-limited tmpfs (nosuid, nodev) mounted on the host at dir, owned by
  * uid:gid, mode 0755. */

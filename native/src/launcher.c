@@ -56,8 +56,9 @@
 enum { FD_REPORT = 3, FD_SYNC = 4, FD_CTL = 5, FD_CGROUP = 6 };
 
 struct child_ctx {
-	/* Read by the init during setup only (valid until it reports READY). */
-	const corral_spec *spec;
+	/* Copied from the spec: a pooled or cold container outlives the prepare call's memory. */
+	char hostname[65];
+	int use_time_ns;
 	const struct mount_plan *plan;
 	int report_w, sync_r, ctl_r, null_fd, out_w, err_w;
 	int cg_fds[CG_MAX_DIRS];
@@ -81,6 +82,7 @@ struct corral_container {
 	int out_r, err_r, rep_r, ctl_w, pidfd;
 	pid_t pid;
 	int dispatched, exited;
+	int cancelled;             /* set by corral_cancel from another thread */
 	struct report fail;        /* a setup failure reported before dispatch */
 	int64_t t_ready_us;
 	int64_t t_created_us, t_cgroup_us, t_released_us;
@@ -220,7 +222,6 @@ static int child_exec(void *arg)
 static int child_init(void *arg)
 {
 	struct child_ctx *c = arg;
-	const corral_spec *s = c->spec;
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
@@ -248,14 +249,14 @@ static int child_init(void *arg)
 
 	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 		fail(STEP_SETID);
-	if (sethostname(s->hostname, strlen(s->hostname)) < 0)
+	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
 		fail(STEP_HOSTNAME);
 	if (net_loopback_up() < 0)
 		fail(STEP_LOOPBACK);
 	int op;
 	if (mount_plan_apply(c->plan, &op) < 0)
 		fail(STEP_MOUNT_BASE + op);
-	if (s->use_time_ns && unshare(CLONE_NEWTIME) < 0)
+	if (c->use_time_ns && unshare(CLONE_NEWTIME) < 0)
 		fail(STEP_TIMENS);
 
 	pid_t main_pid = clone(child_exec, c->exec_stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
@@ -343,6 +344,8 @@ static int validate(const corral_spec *s, struct cerr *e)
 		return cerr_set(e, EINVAL, "spec: runs_root, name, lowerdirs, hostname, dev_dir and empty_dir are required");
 	if (strchr(s->name, '/') || s->name[0] == '.' || s->name[0] == 0)
 		return cerr_set(e, EINVAL, "spec: bad run name '%s'", s->name);
+	if (strlen(s->hostname) == 0 || strlen(s->hostname) > 64)
+		return cerr_set(e, EINVAL, "spec: a hostname has 1 to 64 characters");
 	if (s->disk_bytes <= 0 || s->shm_bytes <= 0)
 		return cerr_set(e, EINVAL, "spec: disk and shm sizes must be positive");
 	return 0;
@@ -600,12 +603,13 @@ int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_contai
 	fcntl(c->err_r, F_SETFL, O_NONBLOCK);
 	fcntl(c->rep_r, F_SETFL, O_NONBLOCK);
 	c->ctx = (struct child_ctx){
-		.spec = s, .plan = c->plan,
+		.use_time_ns = s->use_time_ns, .plan = c->plan,
 		.report_w = rep_p[1], .sync_r = sync_p[0], .ctl_r = ctl[1], .null_fd = null_fd,
 		.out_w = out_p[1], .err_w = err_p[1],
 		.ncg = c->cg.ndirs, .exec_stack = c->stacks + STACK_SIZE,
 		.last_cap = caps_last_cap(), .seccomp = seccomp_program(),
 	};
+	snprintf(c->ctx.hostname, sizeof c->ctx.hostname, "%s", s->hostname);
 	for (int i = 0; i < c->cg.ndirs; i++)
 		c->ctx.cg_fds[i] = c->cg.procs_fd[i];
 
@@ -732,6 +736,10 @@ int corral_dispatch(corral_container *c, const corral_spec *s, corral_outcome *o
 	int64_t exec_from = ready > t0 ? ready : t0;
 	o->t_exec_us = sv.t_exec_us && sv.t_exec_us > exec_from ? sv.t_exec_us - exec_from : 0;
 	fill_result(o, &sv, c->plan, s);
+	if (__atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE)) {
+		o->status = CORRAL_CANCELLED, o->limit = CORRAL_LIMIT_NONE;
+		snprintf(o->error, sizeof o->error, "cancelled");
+	}
 	rc = o->status == CORRAL_INTERNAL_ERROR ? -1 : 0;
 out:
 	close_fd(&stdin_fd);
@@ -742,6 +750,13 @@ out:
 		kill_and_reap(c);
 	}
 	return rc;
+}
+
+void corral_cancel(corral_container *c)
+{
+	if (!c || __atomic_exchange_n(&c->cancelled, 1, __ATOMIC_ACQ_REL))
+		return;
+	syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
 }
 
 void corral_discard(corral_container *c)

@@ -59,6 +59,12 @@ export function snapshot(h: SandboxHost): string {
   return JSON.stringify({ mounts, cgroups, runs, volumes, processes: processesInOurRuns(h) });
 }
 
+/** The snapshot once every background teardown of the host has finished. */
+export async function settledSnapshot(h: SandboxHost): Promise<string> {
+  await h.settle();
+  return snapshot(h);
+}
+
 export const NAMESPACES = ['pid', 'mnt', 'uts', 'ipc', 'net', 'user', 'cgroup', 'time'] as const;
 
 /** The host's namespace ids, e.g. { pid: 'pid:[4026531836]', … }. */

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInSandbox } from '../../worker/sandbox/index.ts';
 import { detectCgroups, parseCgroupMounts } from '../../worker/sandbox/cgroups.ts';
-import { busyboxLayers, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
 
 const V1_MOUNTINFO = `
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -53,7 +53,7 @@ describe('cgroup driver on this host', () => {
     layers = await busyboxLayers();
     before_ = snapshot(testHost());
   });
-  after(() => assert.equal(snapshot(testHost()), before_));
+  after(async () => assert.equal(await settledSnapshot(testHost()), before_));
 
   it(`runs on cgroup v${process.env.CG2_VM ? 2 : 'detected'} (v2 inside the cg2 kernel)`, () => {
     if (process.env.CG2_VM) assert.equal(testHost().cgroups.version, 2);

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInSandbox, createVolume, SandboxHost } from '../../worker/sandbox/index.ts';
 import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
-import { busyboxLayers, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
 let before_: string;
@@ -27,7 +27,7 @@ describe('lifecycle', () => {
     layers = await busyboxLayers();
     before_ = snapshot(testHost());
   });
-  after(() => assert.equal(snapshot(testHost()), before_, 'a run left something behind'));
+  after(async () => assert.equal(await settledSnapshot(testHost()), before_, 'a run left something behind'));
 
   it('kills a daemon that double-forks and setsids when the program ends', async () => {
     const token = `daemon-${process.pid}-${Date.now()}`;
@@ -71,7 +71,7 @@ describe('lifecycle', () => {
       runInSandbox({ layers, argv: ['yes'], limits: { outputBytes: 1000 } }),
     ]);
     await volume.destroy();
-    assert.equal(snapshot(host), snap);
+    assert.equal(await settledSnapshot(host), snap);
   });
 
   it('sweeps the cgroups, run directories and volumes of a worker killed mid-run', async () => {
@@ -92,7 +92,9 @@ describe('lifecycle', () => {
       volumes: readdirSync(host.volumesDir).filter(mine),
       runs: readdirSync(host.runsDir).filter(mine),
     });
-    for (let i = 0; i < 200 && leftovers().runs.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    // Wait until the run is fully set up (run directory and every cgroup hierarchy).
+    const expected = cgroupParentDirs(host.cgroups).length;
+    for (let i = 0; i < 400 && !(leftovers().runs.length === 1 && leftovers().cgroups.length === expected); i++) await new Promise((r) => setTimeout(r, 25));
     assert.ok(leftovers().runs.length === 1 && leftovers().cgroups.length > 0, JSON.stringify(leftovers()));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));

@@ -2,7 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runInSandbox, type SandboxSpec } from '../../worker/sandbox/index.ts';
-import { busyboxLayers, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
 let before_: string;
@@ -13,7 +13,7 @@ describe('limits and outcomes', () => {
     layers = await busyboxLayers();
     before_ = snapshot(testHost());
   });
-  after(() => assert.equal(snapshot(testHost()), before_, 'a run left something behind'));
+  after(async () => assert.equal(await settledSnapshot(testHost()), before_, 'a run left something behind'));
 
   it('reports ok with exit code 0, and runtime_error with the exit code', async () => {
     const ok = await sh('echo out; echo err >&2');
@@ -105,6 +105,16 @@ describe('limits and outcomes', () => {
     const r = await sh('head -c 200000 /dev/zero > /tmp/f', { limits: { fileSizeBytes: 100_000 } });
     assert.equal(r.status, 'runtime_error');
     assert.equal(r.signal, 'SIGXFSZ');
+  });
+
+  it('kills a run when its signal aborts, and says cancelled', async () => {
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 200);
+    const r = await sh('sleep 100', { signal: abort.signal, limits: { wallMs: 60_000 } });
+    assert.equal(r.status, 'cancelled');
+    assert.ok(r.wallMs < 30_000, `wall ${r.wallMs}`);
+    const early = await sh('true', { signal: AbortSignal.abort() });
+    assert.equal(early.status, 'cancelled');
   });
 
   it('reports a missing program as a runtime error with exit 127 and the reason', async () => {

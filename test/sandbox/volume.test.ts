@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInSandbox, createVolume, collectFiles, type Volume } from '../../worker/sandbox/index.ts';
 import { checkRelative, globToRegExp } from '../../worker/sandbox/volume.ts';
-import { busyboxLayers, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
 let before_: string;
@@ -21,9 +21,9 @@ describe('job volumes', () => {
     secretDir = mkdtempSync(join(tmpdir(), 'corral-secret-'));
     writeFileSync(join(secretDir, 'secret'), 'host secret\n');
   });
-  after(() => {
+  after(async () => {
     rmSync(secretDir, { recursive: true, force: true });
-    assert.equal(snapshot(testHost()), before_);
+    assert.equal(await settledSnapshot(testHost()), before_);
   });
 
   async function withVolume(fn: (v: Volume) => Promise<void>) {
@@ -82,7 +82,7 @@ describe('job volumes', () => {
   it('bounds the volume size (a tmpfs), so a program cannot fill the host disk', () =>
     withVolume(async (v) => {
       const r = await runInSandbox({ layers, argv: ['sh', '-c', 'head -c 8000000 /dev/zero > big 2>&1; echo rc=$?'], box: { dir: v.dir }, limits: { memoryBytes: 128 << 20 } });
-      assert.match(r.stdout.toString() + r.stderr.toString(), /No space left on device|rc=1/);
+      assert.match(r.stdout.toString() + r.stderr.toString(), /No space left on device|rc=1/, JSON.stringify({ ...r, stdout: r.stdout.toString(), stderr: r.stderr.toString() }));
     }));
 
   it('layers a fresh writable volume over a read-only one, so a run cannot change what the next one sees', async () => {

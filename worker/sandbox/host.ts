@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { release as osRelease } from 'node:os';
 import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
-import { loadNative } from './native.ts';
+import { loadNative, type NativeContainer } from './native.ts';
 import { WarmPool, type WarmPoolOptions } from './pool.ts';
 
 export interface SandboxHostOptions {
@@ -44,6 +44,9 @@ export class SandboxHost {
   /** The warm pool, when enabled. */
   readonly pool: WarmPool | undefined;
   private counter = 0;
+  private readonly discarding = new Set<Promise<void>>();
+  /** Average time a container's teardown takes, in the background. */
+  teardownMsAvg = 0;
 
   private constructor(options: SandboxHostOptions) {
     this.stateDir = options.stateDir ?? '/var/lib/corral';
@@ -57,12 +60,32 @@ export class SandboxHost {
     this.cgroups = detectCgroups(options.cgroupParent ?? 'corral', options.cgroupVersion);
     this.hasTimeNamespace = existsSync('/proc/self/ns/time');
     this.tag = `${process.pid}-${processStartTime(process.pid)}`;
-    this.pool = options.pool ? new WarmPool(() => this.nextName(), options.pool === true ? {} : options.pool) : undefined;
+    this.pool = options.pool
+      ? new WarmPool(() => this.nextName(), (c) => this.discard(c), options.pool === true ? {} : options.pool)
+      : undefined;
   }
 
-  /** Destroys the warm pool's containers (on SIGTERM); the host stays usable cold. */
+  /** Destroys a used (or unused) container in the background. */
+  discard(container: NativeContainer): void {
+    const started = performance.now();
+    const done: Promise<void> = loadNative()
+      .discard(container)
+      .then(() => {
+        this.teardownMsAvg = this.teardownMsAvg * 0.9 + (performance.now() - started) * 0.1;
+      })
+      .finally(() => this.discarding.delete(done));
+    this.discarding.add(done);
+  }
+
+  /** Resolves once every background teardown has finished. */
+  async settle(): Promise<void> {
+    while (this.discarding.size) await Promise.all([...this.discarding]);
+  }
+
+  /** Destroys the warm pool's containers and waits for every teardown (on SIGTERM). */
   async close(): Promise<void> {
     await this.pool?.close();
+    await this.settle();
   }
 
   /** Creates the directories and parent cgroups, and sweeps what dead owners left. */

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 
 export const LIBRARY_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../native/build/libcorral.so');
 
@@ -84,6 +84,10 @@ interface Bindings {
   prepare(spec: NativeSpec): Promise<NativeContainer>;
   dispatch(container: NativeContainer, spec: NativeSpec, out: Partial<NativeOutcome>): Promise<number>;
   discard(container: NativeContainer): Promise<void>;
+  /** Kills a dispatched run (synchronous, from the event loop). */
+  cancel(container: NativeContainer): void;
+  /** prepare without waiting for the container to be built: for a run that dispatches at once. */
+  prepareNow(spec: NativeSpec): Promise<NativeContainer>;
   free(ptr: unknown): void;
   view(ptr: unknown, len: number): Buffer;
   volumeMount(dir: string, sizeBytes: number, uid: number, gid: number): void;
@@ -136,6 +140,7 @@ export function loadNative(): Bindings {
   const prepare = lib.func('int corral_prepare(const corral_spec *spec, int32_t wait, _Out_ corral_container **out, _Out_ corral_error *err, int32_t errLen)');
   const dispatch = lib.func('int corral_dispatch(corral_container *c, const corral_spec *spec, _Out_ corral_outcome *out)');
   const discard = lib.func('void corral_discard(corral_container *c)');
+  const cancel = lib.func('void corral_cancel(corral_container *c)');
   const free = lib.func('void corral_free(void *p)');
   const volumeMount = lib.func('int corral_volume_mount(const char *dir, int64_t size, uint32_t uid, uint32_t gid, _Out_ uint8_t *err, int32_t errLen)');
   const volumeUmount = lib.func('int corral_volume_umount(const char *dir, _Out_ uint8_t *err, int32_t errLen)');
@@ -143,6 +148,16 @@ export function loadNative(): Bindings {
   const readBeneath = lib.func('int64_t corral_read_beneath(const char *root, const char *rel, _Out_ uint8_t *buf, int64_t max, _Out_ int64_t *size, _Out_ uint8_t *err, int32_t errLen)');
 
   const bareSpawn = lib.func('int corral_bare_spawn(const char *path, const char *argv0)');
+  const prepareAsync = (spec: NativeSpec, wait: number) =>
+    new Promise<NativeContainer>((resolve, reject) => {
+      const handle: unknown[] = [null];
+      const err: { msg?: string } = {};
+      prepare.async(spec, wait, handle, err, 512, (e: unknown, rc: number) => {
+        if (e) reject(e);
+        else if (rc < 0) reject(new Error(err.msg || 'container setup failed'));
+        else resolve(handle[0] as NativeContainer);
+      });
+    });
   const errText = (buf: Buffer) => buf.subarray(0, Math.max(0, buf.indexOf(0))).toString();
   bindings = {
     run: (spec, out) =>
@@ -150,16 +165,9 @@ export function loadNative(): Bindings {
         run.async(spec, out, (err: unknown, rc: number) => (err ? reject(err) : resolve(rc)));
       }),
     free: (ptr) => free(ptr),
-    prepare: (spec) =>
-      new Promise((resolve, reject) => {
-        const handle: unknown[] = [null];
-        const err: { msg?: string } = {};
-        prepare.async(spec, 1, handle, err, 512, (e: unknown, rc: number) => {
-          if (e) reject(e);
-          else if (rc < 0) reject(new Error(err.msg || 'container setup failed'));
-          else resolve(handle[0] as NativeContainer);
-        });
-      }),
+    prepare: (spec) => prepareAsync(spec, 1),
+    prepareNow: (spec) => prepareAsync(spec, 0),
+    cancel: (container) => cancel(container),
     dispatch: (container, spec, out) =>
       new Promise((resolve, reject) => {
         dispatch.async(container, spec, out, (e: unknown, rc: number) => (e ? reject(e) : resolve(rc)));

@@ -54,7 +54,6 @@ const keyOf = (s: NativeSpec) => `${s.lowerdirs}|${s.hostname}|${s.disk_bytes}|$
 
 export class WarmPool {
   private readonly entries = new Map<string, Entry>();
-  private readonly discarding = new Set<Promise<void>>();
   private readonly timer: NodeJS.Timeout;
   private readonly maxWarm: number;
   private readonly maxPerImage: number;
@@ -62,7 +61,11 @@ export class WarmPool {
   private readonly windowMs: number;
   private closed = false;
 
-  constructor(private readonly nextName: () => string, options: WarmPoolOptions = {}) {
+  constructor(
+    private readonly nextName: () => string,
+    private readonly discard: (container: NativeContainer) => void,
+    options: WarmPoolOptions = {},
+  ) {
     this.maxWarm = options.maxWarm ?? 8;
     this.maxPerImage = options.maxPerImage ?? 4;
     this.maxBuilding = options.maxBuilding ?? 2;
@@ -81,12 +84,6 @@ export class WarmPool {
     else entry.misses++;
     this.refill();
     return container;
-  }
-
-  /** Destroys a used container off the request path. */
-  release(container: NativeContainer): void {
-    const done = loadNative().discard(container).finally(() => this.discarding.delete(done));
-    this.discarding.add(done);
   }
 
   /** Feeds the run time into the sizing. */
@@ -138,7 +135,7 @@ export class WarmPool {
         (container) => {
           entry.builds++;
           entry.buildMsTotal += performance.now() - started;
-          if (this.closed) this.release(container);
+          if (this.closed) this.discard(container);
           else entry.ready.push(container);
         },
         (err: Error) => {
@@ -157,7 +154,7 @@ export class WarmPool {
   private rebalance(): void {
     for (const entry of this.entries.values()) {
       const surplus = entry.ready.length - this.targetOf(entry);
-      for (let i = 0; i < surplus; i++) this.release(entry.ready.shift()!);
+      for (let i = 0; i < surplus; i++) this.discard(entry.ready.shift()!);
     }
     this.refill();
   }
@@ -190,15 +187,12 @@ export class WarmPool {
     }));
   }
 
-  /** Destroys every warm container and waits for pending teardowns (SIGTERM, tests). */
+  /** Destroys every warm container, once the builds under way have finished. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    for (const entry of this.entries.values()) for (const c of entry.ready.splice(0)) this.release(c);
-    while (this.discarding.size || [...this.entries.values()].some((e) => e.building > 0)) {
-      await Promise.all([...this.discarding]);
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    while ([...this.entries.values()].some((e) => e.building > 0)) await new Promise((r) => setTimeout(r, 5));
+    for (const entry of this.entries.values()) for (const c of entry.ready.splice(0)) this.discard(c);
   }
 }
 

@@ -24,7 +24,7 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const STATUS: SandboxStatus[] = ['ok', 'runtime_error', 'time_limit', 'memory_limit', 'output_limit', 'internal_error'];
+const STATUS: SandboxStatus[] = ['ok', 'runtime_error', 'time_limit', 'memory_limit', 'output_limit', 'internal_error', 'cancelled'];
 const LIMIT = [undefined, 'cpu', 'wall', 'memory', 'output'] as const;
 // First name wins: SIGABRT rather than its alias SIGIOT.
 const SIGNAL_NAMES = new Map<number, string>();
@@ -49,6 +49,7 @@ function checkSpec(spec: SandboxSpec): void {
   }
   if (Object.keys(spec.env ?? {}).some((k) => !k || k.includes('='))) throw new RangeError('spec.env: bad variable name');
   if (spec.box?.lowerDirs?.length && !spec.box.workDir) throw new RangeError('spec.box.workDir is required with lowerDirs');
+  if (spec.hostname !== undefined && !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(spec.hostname)) throw new RangeError('spec.hostname: 1 to 64 letters, digits, dots and dashes');
 }
 
 /** The launcher's spec for this run: container fields (image, hostname, disk) and job fields. */
@@ -141,26 +142,48 @@ export function toOutcome(o: NativeOutcome): SandboxOutcome {
   return outcome;
 }
 
+function failedOutcome(status: 'internal_error' | 'cancelled', error: string, totalMs: number): SandboxOutcome {
+  return {
+    status, exitCode: null, signal: null, cpuMs: 0, wallMs: 0, memoryKb: 0,
+    stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), stdoutTruncated: false, stderrTruncated: false, error,
+    timings: { cgroupMs: 0, namespacesMs: 0, mountsMs: 0, execMs: 0, teardownMs: 0, totalMs },
+  };
+}
+
 /**
  * Runs one program in a fresh container: a warm one from the host's pool when it has one for
- * this image (built ahead, used once, destroyed after), else one built now (the cold path).
+ * this image (built ahead, used once), else one built now (the cold path). Either way the
+ * container is destroyed in the background after the outcome is known, off the request path.
+ * `spec.signal` aborts the run: the container is killed and the outcome says `cancelled`.
  */
 export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaultSandboxHost()): Promise<SandboxOutcome> {
   const nativeSpec = nativeSpecFor(spec, host);
+  const native = loadNative();
   const started = performance.now();
-  const pooled = host.pool?.take(nativeSpec, spec.imageName);
+  const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
+  if (spec.signal?.aborted) return failedOutcome('cancelled', 'cancelled before it started', 0);
+  let container = host.pool?.take(nativeSpec, spec.imageName);
+  const pooled = container !== undefined;
+  if (!container) {
+    try {
+      container = await native.prepareNow(nativeSpec);
+    } catch (err) {
+      return failedOutcome('internal_error', (err as Error).message, elapsed());
+    }
+  }
+  const prepared = container;
+  const cancel = () => native.cancel(prepared);
+  spec.signal?.addEventListener('abort', cancel, { once: true });
   const out: Partial<NativeOutcome> = {};
-  if (pooled) {
-    await loadNative().dispatch(pooled, nativeSpec, out);
-    host.pool!.release(pooled); // destroyed in the background, off the request path
-  } else {
-    await loadNative().run(nativeSpec, out);
+  try {
+    await native.dispatch(prepared, nativeSpec, out);
+  } finally {
+    spec.signal?.removeEventListener('abort', cancel);
+    host.discard(prepared);
   }
   const outcome = toOutcome(out as NativeOutcome);
-  if (pooled) {
-    outcome.timings.totalMs = Math.round((performance.now() - started) * 100) / 100;
-    outcome.timings.pooled = true;
-  }
+  outcome.timings.totalMs = elapsed();
+  if (pooled) outcome.timings.pooled = true;
   host.pool?.recordRun(nativeSpec, outcome.wallMs);
   return outcome;
 }

@@ -47,6 +47,8 @@ export interface SandboxSpec {
   };
   /** Bytes fed to the program's stdin (default: empty, EOF at once). */
   stdin?: string | Buffer;
+  /** Aborting it kills the run; its outcome then says `cancelled`. */
+  signal?: AbortSignal;
   /** Send stderr into the stdout stream (Judge0's redirect_stderr_to_stdout). */
   mergeStderr?: boolean;
   limits?: Partial<SandboxLimits>;
@@ -62,7 +64,9 @@ export type SandboxStatus =
   | 'time_limit'
   | 'memory_limit'
   | 'output_limit'
-  | 'internal_error';
+  | 'internal_error'
+  /** The caller aborted it (spec.signal). */
+  | 'cancelled';
 
 export interface SandboxTimings {
   /** Creating the cgroup and writing its limits. */
@@ -73,7 +77,8 @@ export interface SandboxTimings {
   mountsMs: number;
   /** From release to the program's execve (attach, caps, seccomp, rlimits). */
   execMs: number;
-  /** Reaping, reading accounting, removing the cgroup and run directory. */
+  /** Removing the cgroup and run directory: 0 here, because it happens after the outcome, in
+   * the background (SandboxHost.teardownMsAvg has the figure). */
   teardownMs: number;
   /** Everything, from the call to the outcome. */
   totalMs: number;
