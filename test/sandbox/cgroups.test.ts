@@ -65,6 +65,9 @@ describe('cgroup driver on this host', () => {
     const host = testHost();
     const run = runInSandbox({ layers, argv: ['sleep', '1'], limits: { memoryBytes: 48 << 20, processes: 17, cpus: 0.5 } });
     const mine = (d: string) => readdirSync(d).filter((n) => n.startsWith(`corral-${host.tag}-`));
+    // Limits are written when the job is dispatched, so read them once the program runs.
+    const running = (dir: string) => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)
+      .some((pid) => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep'; } catch { return false; } });
     let seen: Record<string, string> | undefined;
     for (let i = 0; i < 200 && !seen; i++) {
       await new Promise((r) => setTimeout(r, 10));
@@ -72,7 +75,7 @@ describe('cgroup driver on this host', () => {
       try {
         if (c.version === 1) {
           const [name] = mine(c.memory);
-          if (!name) continue;
+          if (!name || !running(join(c.pids, name))) continue;
           seen = {
             memory: readFileSync(join(c.memory, name, 'memory.limit_in_bytes'), 'utf8').trim(),
             pids: readFileSync(join(c.pids, name, 'pids.max'), 'utf8').trim(),
@@ -80,7 +83,7 @@ describe('cgroup driver on this host', () => {
           };
         } else {
           const [name] = mine(c.unified);
-          if (!name) continue;
+          if (!name || !running(join(c.unified, name))) continue;
           seen = {
             memory: readFileSync(join(c.unified, name, 'memory.max'), 'utf8').trim(),
             pids: readFileSync(join(c.unified, name, 'pids.max'), 'utf8').trim(),

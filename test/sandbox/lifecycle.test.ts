@@ -61,7 +61,7 @@ describe('lifecycle', () => {
 
   it('leaves no mount, cgroup, directory or process after success, failure and timeout', async () => {
     const host = testHost();
-    const snap = snapshot(host);
+    const snap = await settledSnapshot(host);
     const volume = await createVolume({ sizeBytes: 1 << 20 });
     await Promise.all([
       runInSandbox({ layers, argv: ['true'], box: { dir: volume.dir } }),
@@ -100,7 +100,8 @@ describe('lifecycle', () => {
     await new Promise((r) => child.once('exit', r));
 
     const swept = host.sweep();
-    assert.ok(swept.cgroups > 0 && swept.runDirs === 1 && swept.volumes === 1, JSON.stringify(swept));
+    // At least the dead worker's (a sweep also takes other dead owners' leftovers).
+    assert.ok(swept.cgroups > 0 && swept.runDirs >= 1 && swept.volumes >= 1, JSON.stringify(swept));
     assert.deepEqual(leftovers(), { cgroups: [], volumes: [], runs: [] });
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(`corral-${tag}-`));
     assert.deepEqual(processesWithToken('sleep\x001000'), []);
