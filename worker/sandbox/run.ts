@@ -174,6 +174,7 @@ export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaul
   const prepared = container;
   const cancel = () => native.cancel(prepared);
   spec.signal?.addEventListener('abort', cancel, { once: true });
+  if (spec.signal?.aborted) cancel(); // aborted while the container was being prepared
   const out: Partial<NativeOutcome> = {};
   try {
     await native.dispatch(prepared, nativeSpec, out);

@@ -1,0 +1,87 @@
+// /v1/runs: submit (optionally waiting), get, list by ids, events (SSE), cancel, batch.
+import type { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import { CorralError } from '../core/errors.ts';
+import type { RunService } from '../core/run-service.ts';
+import { isTerminal } from '../core/run-store.ts';
+import type { RunRequest, RunResult } from '../core/schemas.ts';
+import { jsonBody, parseWith } from './validate.ts';
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+export const SubmitQuery = z.object({ wait: bool.optional() }).strict();
+export const ListQuery = z.object({ ids: z.string().min(1).max(100_000) }).strict();
+export const RunId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+const BatchBody = z.object({ runs: z.array(z.unknown()).min(1) }).strict();
+
+const accepted = (r: RunResult) => ({ id: r.id, status: r.status });
+
+export interface RunRoutesDeps {
+  runService: RunService;
+  maxWaitMs: number;
+}
+
+function runIdOr404(raw: string): string {
+  if (!RunId.safeParse(raw).success) throw new CorralError('run_not_found', `no run with id ${JSON.stringify(raw.slice(0, 130))}`);
+  return raw;
+}
+
+export function mountRunRoutes(app: Hono, deps: RunRoutesDeps): void {
+  const { runService } = deps;
+
+  app.post('/v1/runs/batch', async (c) => {
+    const body = parseWith(BatchBody, await jsonBody(c), 'batch body');
+    const results = await runService.submitBatch(body.runs as RunRequest[]);
+    return c.json({ runs: results.map(accepted) }, 202);
+  });
+
+  app.post('/v1/runs', async (c) => {
+    const q = parseWith(SubmitQuery, c.req.query(), 'query');
+    const body = await jsonBody(c);
+    const result = await runService.submit(body as RunRequest, q.wait ? { waitMs: deps.maxWaitMs } : {});
+    if (q.wait && isTerminal(result.status)) return c.json(result, 200);
+    return c.json(accepted(result), 202);
+  });
+
+  app.get('/v1/runs', async (c) => {
+    const q = parseWith(ListQuery, c.req.query(), 'query');
+    const ids = q.ids.split(',').map((s) => s.trim()).filter(Boolean);
+    const valid = ids.map((id) => RunId.safeParse(id).success);
+    const found = await runService.getMany(ids.filter((_, i) => valid[i]));
+    let k = 0;
+    return c.json({ runs: ids.map((_, i) => (valid[i] ? found[k++] ?? null : null)) });
+  });
+
+  app.get('/v1/runs/:id', async (c) => {
+    const id = runIdOr404(c.req.param('id'));
+    const result = await runService.get(id);
+    if (!result) throw new CorralError('run_not_found', `no run with id ${id} (unknown or expired)`);
+    return c.json(result);
+  });
+
+  app.delete('/v1/runs/:id', async (c) => {
+    const id = runIdOr404(c.req.param('id'));
+    const result = await runService.cancel(id);
+    if (!result) throw new CorralError('run_not_found', `no run with id ${id} (unknown or expired)`);
+    return c.json(result);
+  });
+
+  app.get('/v1/runs/:id/events', async (c) => {
+    const id = runIdOr404(c.req.param('id'));
+    if (!(await runService.get(id))) throw new CorralError('run_not_found', `no run with id ${id} (unknown or expired)`);
+    const lastSeen = Number(c.req.header('last-event-id') ?? 0) || 0;
+    return streamSSE(c, async (stream) => {
+      const abort = new AbortController();
+      stream.onAbort(() => abort.abort());
+      const ping = setInterval(() => { void stream.write(': ping\n\n').catch(() => abort.abort()); }, 15_000);
+      try {
+        for await (const ev of runService.events(id, abort.signal)) {
+          if (ev.seq <= lastSeen) continue;
+          await stream.writeSSE({ id: String(ev.seq), event: ev.type, data: JSON.stringify(ev) });
+        }
+      } finally {
+        clearInterval(ping);
+      }
+    });
+  });
+}

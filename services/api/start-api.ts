@@ -1,0 +1,38 @@
+// Starts the HTTP API over a core context: builds the app and listens.
+import type { Hono } from 'hono';
+import type { CoreContext } from '../core/context.ts';
+import type { RunService } from '../core/run-service.ts';
+import type { Logger } from '../core/logger.ts';
+import { createApp } from './app.ts';
+import { listen, type RunningServer } from './server.ts';
+import { mountCompat } from './compat/mount-compat.ts';
+
+/** A compatibility layer mounted beside v1, e.g. `(app, rs) => mountJudge0(app, rs, opts)`. */
+export type Mount = (app: Hono, runService: RunService) => void;
+
+export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] = []): Promise<RunningServer> {
+  const app = createApp({
+    config: core.config,
+    runService: core.runService,
+    readiness: core.readiness,
+    log,
+    ...(core.metrics ? { metrics: core.metrics } : {}),
+  });
+  // Judge0 CE and Piston v2 beside API v1, on the same RunService (docs/compat.md).
+  const compat = mountCompat(app, {
+    runService: core.runService,
+    config: core.config,
+    log,
+    workers: () => core.directory.fresh(),
+  });
+  for (const mount of mounts) mount(app, core.runService);
+  const server = await listen(app, core.config.host, core.config.port);
+  log.info({ url: server.url }, 'API listening');
+  return {
+    ...server,
+    close: async () => {
+      compat.close();
+      await server.close();
+    },
+  };
+}

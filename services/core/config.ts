@@ -1,0 +1,223 @@
+// Corral's configuration: every environment variable is parsed once, here, by one zod schema into
+// a frozen typed object that is passed down explicitly. Nothing else reads process.env.
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const bool = () => z.stringbool();
+
+/** The per-run limit fields a request may set (units in the names). */
+export const LIMIT_FIELDS = [
+  'cpuMs', 'wallMs', 'memoryMb', 'processes', 'outputBytes', 'diskMb', 'stackMb', 'fileSizeMb', 'extraCpuMs',
+] as const;
+export type LimitField = (typeof LIMIT_FIELDS)[number];
+export type Limits = Record<LimitField, number>;
+
+const LIMIT_DOCS: Record<LimitField, string> = {
+  cpuMs: 'CPU time of all processes of a run, ms',
+  wallMs: 'wall-clock time of a run, ms',
+  memoryMb: 'memory of a run (RSS + page cache), MiB',
+  processes: 'processes + threads alive at once',
+  outputBytes: 'captured bytes per stream (stdout, stderr)',
+  diskMb: 'size of the writable /box and /tmp, MiB',
+  stackMb: 'stack size limit, MiB (0 = unlimited)',
+  fileSizeMb: 'largest file the program may write, MiB',
+  extraCpuMs: 'grace CPU time beyond cpuMs before the kill, ms (the verdict still uses cpuMs)',
+};
+
+//                                run default, run max, compile default, compile max
+const LIMIT_DEFAULTS: Record<LimitField, [number, number, number, number]> = {
+  cpuMs: [2_000, 30_000, 10_000, 60_000],
+  wallMs: [5_000, 60_000, 20_000, 120_000],
+  memoryMb: [256, 2_048, 512, 2_048],
+  processes: [64, 256, 128, 256],
+  outputBytes: [1_048_576, 16_777_216, 1_048_576, 16_777_216],
+  diskMb: [64, 1_024, 256, 1_024],
+  stackMb: [0, 1_024, 0, 1_024],
+  fileSizeMb: [64, 1_024, 256, 1_024],
+  extraCpuMs: [0, 5_000, 0, 5_000],
+};
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+
+function limitVars(): Record<string, z.ZodType> {
+  const out: Record<string, z.ZodType> = {};
+  for (const f of LIMIT_FIELDS) {
+    const [rd, rm, cd, cm] = LIMIT_DEFAULTS[f];
+    const min = f === 'stackMb' || f === 'extraCpuMs' ? 0 : 1;
+    out[`CORRAL_RUN_${snake(f)}_DEFAULT`] = int(min).default(rd).describe(`Default run limit: ${LIMIT_DOCS[f]}.`);
+    out[`CORRAL_RUN_${snake(f)}_MAX`] = int(min).default(rm).describe(`Largest run limit a request may ask for: ${LIMIT_DOCS[f]}.`);
+    out[`CORRAL_COMPILE_${snake(f)}_DEFAULT`] = int(min).default(cd).describe(`Default compile limit: ${LIMIT_DOCS[f]}.`);
+    out[`CORRAL_COMPILE_${snake(f)}_MAX`] = int(min).default(cm).describe(`Largest compile limit a request may ask for: ${LIMIT_DOCS[f]}.`);
+  }
+  return out;
+}
+
+/** Every environment variable Corral reads, with its default and its doc line. */
+export const ENV_SCHEMA = z.object({
+  REDIS_URL: z.url({ protocol: /^(redis|rediss|unix)$/ }).optional()
+    .describe('Redis to use (redis://host:port/db, rediss://…, unix:///path/redis.sock). Unset: `corral up` starts an embedded redis-server.'),
+  CORRAL_REDIS_BIN: z.string().min(1).default('redis-server').describe('redis-server binary for the embedded Redis.'),
+  CORRAL_DATA_DIR: z.string().min(1).default('/var/lib/corral/data').describe('Data directory (embedded Redis socket and AOF live in <dir>/redis).'),
+  CORRAL_IMAGES_DIR: z.string().min(1).default('/var/lib/corral/images').describe('Image store root used by workers.'),
+  CORRAL_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('corral').describe('Prefix of every Redis key (one Redis can host several Corrals).'),
+  CORRAL_HOST: z.string().min(1).default('127.0.0.1').describe('Address the HTTP API listens on.'),
+  CORRAL_PORT: int(0, 65_535).default(8080).describe('Port the HTTP API listens on (0 = any free port).'),
+  CORRAL_API_KEYS: z.string().default('').describe('Comma-separated API keys; when set, every /v1 request needs `Authorization: Bearer <key>` or `X-Auth-Token: <key>`.'),
+  CORRAL_BODY_LIMIT_BYTES: int(1024).default(10 * 1024 * 1024).describe('Largest request body; larger bodies get 413.'),
+  CORRAL_MAX_WAIT_MS: int(0).default(60_000).describe('Longest `?wait=true` hold before answering 202 with the id.'),
+  CORRAL_QUEUE_MAX_DEPTH: int(1).default(10_000).describe('Queued runs beyond which POST /v1/runs answers 503 with Retry-After.'),
+  CORRAL_RETRY_AFTER_SECONDS: int(1).default(5).describe('Retry-After sent with a queue-full 503.'),
+  CORRAL_RESULT_TTL_SECONDS: int(1).default(86_400).describe('How long results (and their events) are kept after a run finishes.'),
+  CORRAL_BATCH_MAX: int(1).default(100).describe('Most runs in one POST /v1/runs/batch or GET /v1/runs?ids=.'),
+  CORRAL_FILES_MAX: int(1).default(100).describe('Most files in one request (files[] and collect[] each).'),
+  CORRAL_COLLECT_FILE_MAX_BYTES: int(1).default(1_048_576).describe('Largest collected file returned in a result (bigger ones are truncated).'),
+  CORRAL_COLLECT_TOTAL_MAX_BYTES: int(1).default(8_388_608).describe('Largest total of collected files in one result.'),
+  CORRAL_TESTS_MAX: int(1).default(500).describe('Most test cases in one request.'),
+  CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
+  CORRAL_WORKER_NAME: z.string().min(1).optional().describe('Name of this worker in heartbeats and job records (default: hostname:pid).'),
+  CORRAL_JOB_ATTEMPTS: int(1, 20).default(3).describe('Attempts of a run whose pipeline throws (sandbox failures), with exponential backoff.'),
+  CORRAL_JOB_BACKOFF_MS: int(0).default(1_000).describe('Delay before the second attempt of a failed run; doubles each attempt.'),
+  CORRAL_LOCK_DURATION_MS: int(1_000).default(30_000).describe('BullMQ job lock; a dead worker\'s run is picked up again after about this long.'),
+  CORRAL_STALLED_INTERVAL_MS: int(500).default(30_000).describe('How often workers look for runs of dead workers.'),
+  CORRAL_MAX_STALLED_COUNT: int(0, 100).default(2).describe('How often one run may be recovered from a dead worker before it fails.'),
+  CORRAL_SHUTDOWN_GRACE_MS: int(0).default(30_000).describe('On SIGTERM, how long active runs may finish before they are left to be requeued.'),
+  CORRAL_WORKER_METRICS_PORT: int(0, 65_535).optional().describe('`corral worker` only: serve its Prometheus metrics on this port at /metrics (unset = off; `corral up` serves them with the API).'),
+  CORRAL_HEARTBEAT_MS: int(100).default(5_000).describe('How often a worker reports itself (for /readyz and /v1/languages).'),
+  CORRAL_WORKER_STALE_MS: int(100).default(20_000).describe('A worker not heard from for this long no longer counts for /readyz.'),
+  CORRAL_CALLBACK_TIMEOUT_MS: int(100).default(10_000).describe('Timeout of one callback request.'),
+  CORRAL_CALLBACK_ATTEMPTS: int(1, 50).default(5).describe('Attempts of a callback (non-2xx or network error retries).'),
+  CORRAL_CALLBACK_BACKOFF_MS: int(1).default(1_000).describe('First callback retry delay; doubles each attempt.'),
+  CORRAL_CALLBACK_CONCURRENCY: int(1).default(16).describe('Callbacks sent at once per worker process (separate from sandbox slots).'),
+  CORRAL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino log level.'),
+  CORRAL_METRICS: bool().default(true).describe('Serve Prometheus metrics at /metrics.'),
+  ...limitVars(),
+});
+
+export interface Config {
+  redisUrl: string | undefined;
+  redisBin: string;
+  dataDir: string;
+  imagesDir: string;
+  keyPrefix: string;
+  host: string;
+  port: number;
+  apiKeys: readonly string[];
+  bodyLimitBytes: number;
+  maxWaitMs: number;
+  queueMaxDepth: number;
+  retryAfterSeconds: number;
+  resultTtlSeconds: number;
+  batchMax: number;
+  filesMax: number;
+  testsMax: number;
+  collect: { maxFileBytes: number; maxTotalBytes: number };
+  worker: {
+    slots: number; name: string | undefined; metricsPort: number | undefined; jobAttempts: number; jobBackoffMs: number; lockDurationMs: number;
+    stalledIntervalMs: number; maxStalledCount: number; shutdownGraceMs: number;
+    heartbeatMs: number; staleMs: number;
+  };
+  callback: { timeoutMs: number; attempts: number; backoffMs: number; concurrency: number };
+  logLevel: string;
+  metrics: boolean;
+  limits: {
+    run: { defaults: Limits; max: Limits };
+    compile: { defaults: Limits; max: Limits };
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** Parses an environment (default: process.env) into a frozen Config; throws ConfigError listing every bad value. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(ENV_SCHEMA.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const parsed = ENV_SCHEMA.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => {
+      const key = String(i.path[0]);
+      return `${key}=${JSON.stringify(input[key])}: ${i.message}`;
+    }));
+  }
+  const e = parsed.data as Record<string, any>;
+  const limits = (kind: 'RUN' | 'COMPILE', which: 'DEFAULT' | 'MAX') =>
+    Object.fromEntries(LIMIT_FIELDS.map((f) => [f, e[`CORRAL_${kind}_${snake(f)}_${which}`] as number])) as Limits;
+  const problems: string[] = [];
+  for (const kind of ['RUN', 'COMPILE'] as const) {
+    const d = limits(kind, 'DEFAULT');
+    const m = limits(kind, 'MAX');
+    for (const f of LIMIT_FIELDS) {
+      if (d[f] > m[f]) problems.push(`CORRAL_${kind}_${snake(f)}_DEFAULT=${d[f]}: larger than CORRAL_${kind}_${snake(f)}_MAX=${m[f]}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return deepFreeze({
+    redisUrl: e.REDIS_URL,
+    redisBin: e.CORRAL_REDIS_BIN,
+    dataDir: e.CORRAL_DATA_DIR,
+    imagesDir: e.CORRAL_IMAGES_DIR,
+    keyPrefix: e.CORRAL_KEY_PREFIX,
+    host: e.CORRAL_HOST,
+    port: e.CORRAL_PORT,
+    apiKeys: (e.CORRAL_API_KEYS as string).split(',').map((k) => k.trim()).filter(Boolean),
+    bodyLimitBytes: e.CORRAL_BODY_LIMIT_BYTES,
+    maxWaitMs: e.CORRAL_MAX_WAIT_MS,
+    queueMaxDepth: e.CORRAL_QUEUE_MAX_DEPTH,
+    retryAfterSeconds: e.CORRAL_RETRY_AFTER_SECONDS,
+    resultTtlSeconds: e.CORRAL_RESULT_TTL_SECONDS,
+    batchMax: e.CORRAL_BATCH_MAX,
+    filesMax: e.CORRAL_FILES_MAX,
+    testsMax: e.CORRAL_TESTS_MAX,
+    collect: { maxFileBytes: e.CORRAL_COLLECT_FILE_MAX_BYTES, maxTotalBytes: e.CORRAL_COLLECT_TOTAL_MAX_BYTES },
+    worker: {
+      slots: e.CORRAL_WORKER_SLOTS,
+      name: e.CORRAL_WORKER_NAME,
+      metricsPort: e.CORRAL_WORKER_METRICS_PORT,
+      jobAttempts: e.CORRAL_JOB_ATTEMPTS,
+      jobBackoffMs: e.CORRAL_JOB_BACKOFF_MS,
+      lockDurationMs: e.CORRAL_LOCK_DURATION_MS,
+      stalledIntervalMs: e.CORRAL_STALLED_INTERVAL_MS,
+      maxStalledCount: e.CORRAL_MAX_STALLED_COUNT,
+      shutdownGraceMs: e.CORRAL_SHUTDOWN_GRACE_MS,
+      heartbeatMs: e.CORRAL_HEARTBEAT_MS,
+      staleMs: e.CORRAL_WORKER_STALE_MS,
+    },
+    callback: {
+      timeoutMs: e.CORRAL_CALLBACK_TIMEOUT_MS,
+      attempts: e.CORRAL_CALLBACK_ATTEMPTS,
+      backoffMs: e.CORRAL_CALLBACK_BACKOFF_MS,
+      concurrency: e.CORRAL_CALLBACK_CONCURRENCY,
+    },
+    logLevel: e.CORRAL_LOG_LEVEL,
+    metrics: e.CORRAL_METRICS,
+    limits: {
+      run: { defaults: limits('RUN', 'DEFAULT'), max: limits('RUN', 'MAX') },
+      compile: { defaults: limits('COMPILE', 'DEFAULT'), max: limits('COMPILE', 'MAX') },
+    },
+  } satisfies Config);
+}
+
+/** Rows for the configuration table in docs/configuration.md: name, default, doc line. */
+export function configTable(): Array<{ name: string; default: string; doc: string }> {
+  return Object.entries(ENV_SCHEMA.shape).map(([name, schema]) => {
+    const s = schema as z.ZodType;
+    const d = name === 'CORRAL_WORKER_SLOTS' ? 'CPU count' : s.safeParse(undefined).data;
+    return { name, default: d === undefined ? '(unset)' : String(d), doc: s.description ?? '' };
+  });
+}

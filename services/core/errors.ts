@@ -1,0 +1,47 @@
+// One registry of API errors with stable codes. Routes throw CorralError; one onError turns it into
+// `{"error":{"code","message","details"}}` with the registered HTTP status.
+export const ERRORS = {
+  invalid_json: { status: 400, message: 'The request body is not valid JSON' },
+  validation_failed: { status: 422, message: 'The request is invalid' },
+  limit_exceeded: { status: 422, message: 'A limit is beyond the configured maximum' },
+  unknown_language: { status: 422, message: 'Unknown language' },
+  too_many: { status: 422, message: 'Too many items in one request' },
+  unauthorized: { status: 401, message: 'A valid API key is required (Authorization: Bearer <key> or X-Auth-Token: <key>)' },
+  not_found: { status: 404, message: 'No such route' },
+  run_not_found: { status: 404, message: 'No run with this id (unknown or expired)' },
+  method_not_allowed: { status: 405, message: 'Method not allowed' },
+  payload_too_large: { status: 413, message: 'The request body is too large' },
+  unsupported_media_type: { status: 415, message: 'The request body must be application/json' },
+  queue_full: { status: 503, message: 'The queue is full; retry later' },
+  not_ready: { status: 503, message: 'The service is not ready' },
+  internal: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class CorralError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly details: unknown = null,
+    readonly headers: Record<string, string> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message ?? ERRORS[code].message, options);
+    this.name = 'CorralError';
+    this.status = ERRORS[code].status;
+  }
+
+  toBody(): { error: { code: string; message: string; details: unknown } } {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+/** zod issues → a details list naming each bad field as a dotted path. */
+export function zodDetails(issues: ReadonlyArray<{ path: PropertyKey[]; message: string; code?: string }>, prefix = ''): Array<{ field: string; message: string }> {
+  return issues.map((i) => ({
+    field: [prefix, ...i.path.map(String)].filter(Boolean).join('.').replace(/\.(\d+)(?=\.|$)/g, '[$1]') || '(root)',
+    message: i.message,
+  }));
+}

@@ -1,0 +1,47 @@
+// Prometheus metrics (prom-client), one registry per process, passed down explicitly.
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export interface Metrics {
+  registry: Registry;
+  queueDepth: Gauge<'state'>;
+  runsTotal: Counter<'language' | 'verdict' | 'status'>;
+  queueWaitSeconds: Histogram<'language'>;
+  compileSeconds: Histogram<'language'>;
+  runSeconds: Histogram<'language'>;
+  totalSeconds: Histogram<'language'>;
+  sandboxSetupSeconds: Histogram;
+  activeRuns: Gauge;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  callbacksTotal: Counter<'outcome'>;
+}
+
+/** `queueCounts` is called at scrape time to fill the queue-depth gauge. */
+export function createMetrics(queueCounts?: () => Promise<Record<string, number>>): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'corral_process_' });
+  const h = (name: string, help: string) =>
+    new Histogram({ name, help, labelNames: ['language'], buckets: SECONDS, registers: [registry] });
+  return {
+    registry,
+    queueDepth: new Gauge({
+      name: 'corral_queue_depth', help: 'Runs in the queue by state', labelNames: ['state'], registers: [registry],
+      async collect() {
+        if (!queueCounts) return;
+        try {
+          for (const [state, n] of Object.entries(await queueCounts())) this.set({ state }, n);
+        } catch { /* Redis down: leave the last values */ }
+      },
+    }),
+    runsTotal: new Counter({ name: 'corral_runs_total', help: 'Finished runs by language, verdict and status', labelNames: ['language', 'verdict', 'status'], registers: [registry] }),
+    queueWaitSeconds: h('corral_queue_wait_seconds', 'Time from submit to a worker starting the run'),
+    compileSeconds: h('corral_compile_seconds', 'Wall time of the compile phase'),
+    runSeconds: h('corral_run_seconds', 'Wall time of the run phase (all tests)'),
+    totalSeconds: h('corral_total_seconds', 'Time from submit to the result'),
+    sandboxSetupSeconds: new Histogram({ name: 'corral_sandbox_setup_seconds', help: 'Sandbox setup per launch (cgroup, namespaces, mounts, exec)', buckets: SECONDS, registers: [registry] }),
+    activeRuns: new Gauge({ name: 'corral_active_runs', help: 'Runs being executed by this process', registers: [registry] }),
+    httpRequests: new Counter({ name: 'corral_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers: [registry] }),
+    callbacksTotal: new Counter({ name: 'corral_callbacks_total', help: 'Callback deliveries by outcome', labelNames: ['outcome'], registers: [registry] }),
+  };
+}

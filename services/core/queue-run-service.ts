@@ -1,0 +1,245 @@
+// RunService over BullMQ + Redis. Every API (v1, Judge0, Piston) goes through here, so validation,
+// limits, backpressure and durability are the same for all of them.
+import { randomUUID } from 'node:crypto';
+import type { Config } from './config.ts';
+import { CorralError, zodDetails } from './errors.ts';
+import type { EventHub } from './event-hub.ts';
+import { assertWithin, findViolations, resolveLimits } from './limits.ts';
+import type { Logger } from './logger.ts';
+import { queueDepth, runJobOptions, type RunQueue } from './queue.ts';
+import { isTerminal, type RunStore } from './run-store.ts';
+import type { RunService, SubmitOptions } from './run-service.ts';
+import {
+  RunRequest, type JobData, type LanguageInfo, type ParsedRunRequest, type RunEvent, type RunResult,
+} from './schemas.ts';
+
+export interface QueueRunServiceDeps {
+  config: Config;
+  queue: RunQueue;
+  store: RunStore;
+  hub: EventHub;
+  log: Logger;
+  /** Known languages (from worker heartbeats); an empty list means "unknown yet", not "none". */
+  languages: () => Promise<LanguageInfo[]>;
+}
+
+const TERMINAL_EVENTS = new Set<RunEvent['type']>(['completed', 'cancelled', 'failed']);
+
+export function queuedResult(id: string, language: string, createdAt: string): RunResult {
+  return {
+    id, status: 'queued', language, verdict: null, compile: null, run: null, tests: null, files: [],
+    error: null, createdAt, startedAt: null, finishedAt: null, queueWaitMs: null,
+  };
+}
+
+/** How long the language list and the queue depth are reused before asking Redis again. */
+const LANGUAGES_CACHE_MS = 1_000;
+const DEPTH_CACHE_MS = 50;
+
+export class QueueRunService implements RunService {
+  private languagesCache: { at: number; value: Promise<LanguageInfo[]> } | undefined;
+  private depthCache: { at: number; depth: number } | undefined;
+
+  constructor(private readonly deps: QueueRunServiceDeps) {}
+
+  private knownLanguages(): Promise<LanguageInfo[]> {
+    const now = Date.now();
+    if (!this.languagesCache || now - this.languagesCache.at > LANGUAGES_CACHE_MS) {
+      const value = this.deps.languages();
+      this.languagesCache = { at: now, value };
+      value.catch(() => { this.languagesCache = undefined; });
+    }
+    return this.languagesCache.value;
+  }
+
+  /** Validates a request (schema, counts, limits, language) and builds the job data. */
+  async prepare(input: unknown, field = ''): Promise<{ data: JobData; priority: number }> {
+    const { config } = this.deps;
+    const parsed = RunRequest.safeParse(input);
+    if (!parsed.success) {
+      throw new CorralError('validation_failed', `invalid run request: ${zodDetails(parsed.error.issues, field).map((d) => `${d.field}: ${d.message}`).join('; ')}`,
+        zodDetails(parsed.error.issues, field));
+    }
+    const r: ParsedRunRequest = parsed.data;
+    const at = (f: string) => (field ? `${field}.${f}` : f);
+    if ((r.files?.length ?? 0) > config.filesMax) throw new CorralError('too_many', `${at('files')}: at most ${config.filesMax} files`, { field: at('files'), maximum: config.filesMax });
+    if ((r.collect?.length ?? 0) > config.filesMax) throw new CorralError('too_many', `${at('collect')}: at most ${config.filesMax} patterns`, { field: at('collect'), maximum: config.filesMax });
+    if ((r.tests?.length ?? 0) > config.testsMax) throw new CorralError('too_many', `${at('tests')}: at most ${config.testsMax} tests`, { field: at('tests'), maximum: config.testsMax });
+    assertWithin([
+      ...findViolations(r.limits, config.limits.run.max, at('limits')),
+      ...findViolations(r.compileLimits, config.limits.compile.max, at('compileLimits')),
+    ]);
+    const known = await this.knownLanguages();
+    if (known.length > 0 && !known.some((l) => l.id === r.language)) {
+      throw new CorralError('unknown_language', `${at('language')}: unknown language "${r.language}"`, { field: at('language'), known: known.map((l) => l.id) });
+    }
+    const id = randomUUID();
+    const data: JobData = {
+      id,
+      createdAt: new Date().toISOString(),
+      request: {
+        language: r.language,
+        ...(r.source !== undefined ? { source: r.source } : {}),
+        files: r.files ?? [],
+        ...(r.stdin !== undefined ? { stdin: r.stdin } : {}),
+        args: r.args ?? [],
+        env: r.env ?? {},
+        limits: resolveLimits(r.limits, config.limits.run.defaults),
+        compileLimits: resolveLimits(r.compileLimits, config.limits.compile.defaults),
+        compilerArgs: r.compilerArgs ?? [],
+        ...(r.expectedOutput !== undefined ? { expectedOutput: r.expectedOutput } : {}),
+        ...(r.tests ? { tests: r.tests } : {}),
+        stopOnFirstFailure: r.stopOnFirstFailure,
+        compare: r.compare,
+        collect: r.collect ?? [],
+        redirectStderrToStdout: r.redirectStderrToStdout,
+        repeat: r.repeat,
+        ...(r.callbackUrl ? { callbackUrl: r.callbackUrl } : {}),
+        callbackMethod: r.callbackMethod,
+      },
+    };
+    return { data, priority: r.priority };
+  }
+
+  /**
+   * Refuses when the queue would hold more than the maximum. The depth is read from Redis at most
+   * every DEPTH_CACHE_MS and counted up locally in between (other API instances' submits in that
+   * window are not seen: the bound is approximate by that much).
+   */
+  private async checkBackpressure(adding: number): Promise<void> {
+    const now = Date.now();
+    if (!this.depthCache || now - this.depthCache.at > DEPTH_CACHE_MS) {
+      this.depthCache = { at: now, depth: await queueDepth(this.deps.queue) };
+    }
+    const depth = this.depthCache.depth;
+    if (depth + adding <= this.deps.config.queueMaxDepth) {
+      this.depthCache.depth += adding;
+      return;
+    }
+    const s = this.deps.config.retryAfterSeconds;
+    throw new CorralError('queue_full', `the queue holds ${depth} runs (maximum ${this.deps.config.queueMaxDepth}); retry in ${s} s`,
+      { depth, maximum: this.deps.config.queueMaxDepth, retryAfterSeconds: s }, { 'Retry-After': String(s) });
+  }
+
+  private async enqueue(data: JobData, priority: number): Promise<RunResult> {
+    const result = queuedResult(data.id, data.request.language, data.createdAt);
+    await this.deps.store.transition(data.id, [], 'queued', result, { type: 'queued', at: data.createdAt });
+    try {
+      await this.deps.queue.add('run', data, runJobOptions(this.deps.config, data.id, priority));
+    } catch (err) {
+      // The record must not claim "queued" for a run no worker will ever see.
+      const failed: RunResult = { ...result, status: 'failed', finishedAt: new Date().toISOString(), error: { code: 'enqueue_failed', message: (err as Error).message } };
+      await this.deps.store.transition(data.id, ['queued'], 'failed', failed, { type: 'failed', result: failed }).catch(() => {});
+      throw err;
+    }
+    this.deps.log.info({ runId: data.id, language: data.request.language }, 'run queued');
+    return result;
+  }
+
+  async submit(request: RunRequest, options: SubmitOptions = {}): Promise<RunResult> {
+    const { data, priority } = await this.prepare(request);
+    await this.checkBackpressure(1);
+    const waitMs = Math.min(options.waitMs ?? 0, this.deps.config.maxWaitMs);
+    if (waitMs <= 0) return this.enqueue(data, priority);
+    const done = this.waitForTerminal(data.id, waitMs);
+    try {
+      const queued = await this.enqueue(data, priority);
+      return (await done.promise) ?? queued;
+    } finally {
+      done.cancel();
+    }
+  }
+
+  async submitBatch(requests: RunRequest[]): Promise<RunResult[]> {
+    if (requests.length > this.deps.config.batchMax) {
+      throw new CorralError('too_many', `runs: at most ${this.deps.config.batchMax} runs per batch`, { field: 'runs', maximum: this.deps.config.batchMax });
+    }
+    const prepared = [];
+    for (let i = 0; i < requests.length; i++) prepared.push(await this.prepare(requests[i], `runs[${i}]`));
+    await this.checkBackpressure(prepared.length);
+    const out: RunResult[] = [];
+    for (const p of prepared) out.push(await this.enqueue(p.data, p.priority));
+    return out;
+  }
+
+  /**
+   * Resolves with the terminal result, or null after `ms`. Subscribes before checking the store,
+   * so a run finishing in between is not missed.
+   */
+  private waitForTerminal(id: string, ms: number): { promise: Promise<RunResult | null>; cancel: () => void } {
+    let off = () => {};
+    let timer: NodeJS.Timeout | undefined;
+    const promise = new Promise<RunResult | null>((resolve, reject) => {
+      off = this.deps.hub.on(id, (ev) => { if (TERMINAL_EVENTS.has(ev.type)) this.deps.store.get(id).then(resolve, reject); });
+      timer = setTimeout(() => resolve(null), ms);
+    });
+    return { promise, cancel: () => { off(); clearTimeout(timer); } };
+  }
+
+  get(id: string): Promise<RunResult | null> {
+    return this.deps.store.get(id);
+  }
+
+  async getMany(ids: string[]): Promise<Array<RunResult | null>> {
+    if (ids.length > this.deps.config.batchMax) {
+      throw new CorralError('too_many', `ids: at most ${this.deps.config.batchMax} ids`, { field: 'ids', maximum: this.deps.config.batchMax });
+    }
+    return this.deps.store.getMany(ids);
+  }
+
+  async cancel(id: string): Promise<RunResult | null> {
+    const { store, queue, log } = this.deps;
+    const current = await store.get(id);
+    if (!current) return null;
+    if (isTerminal(current.status)) return current;
+    const waiter = this.waitForTerminal(id, 10_000);
+    this.depthCache = undefined;
+    try {
+      await store.requestCancel(id);
+      // remove() refuses a job that a worker holds (returns 0): that one is killed by its worker.
+      const removed = await queue.remove(id).catch(() => 0);
+      if (removed === 1) {
+        // The job left the queue, so no worker holds it: also a run waiting for a retry or
+        // recovered from a dead worker (its record may say running).
+        const cancelled: RunResult = { ...current, status: 'cancelled', error: { code: 'cancelled', message: 'cancelled while queued' }, finishedAt: new Date().toISOString() };
+        if (await store.transition(id, ['queued', 'running'], 'cancelled', cancelled, { type: 'cancelled', result: cancelled })) {
+          log.info({ runId: id }, 'queued run cancelled');
+          return cancelled;
+        }
+      }
+      log.info({ runId: id }, 'cancel requested for a running run');
+      return (await waiter.promise) ?? (await store.get(id));
+    } finally {
+      waiter.cancel();
+    }
+  }
+
+  async *events(id: string, signal?: AbortSignal): AsyncIterable<RunEvent> {
+    // Subscribe first, then read the list: a notice arriving in between only marks it "dirty".
+    let dirty = false;
+    let wake: (() => void) | undefined;
+    const off = this.deps.hub.on(id, () => { dirty = true; wake?.(); });
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      let last = 0;
+      while (!signal?.aborted) {
+        dirty = false;
+        for (const ev of await this.deps.store.events(id, last)) {
+          last = ev.seq;
+          yield ev;
+          if (TERMINAL_EVENTS.has(ev.type)) return;
+        }
+        if (!dirty && !signal?.aborted) await new Promise<void>((r) => { wake = r; });
+        wake = undefined;
+      }
+    } finally {
+      off();
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  languages(): Promise<LanguageInfo[]> {
+    return this.knownLanguages();
+  }
+}

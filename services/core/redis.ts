@@ -1,0 +1,152 @@
+// Redis connections and the embedded redis-server that `corral up` starts when REDIS_URL is unset.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** ioredis options for a redis://, rediss:// or unix:// URL. BullMQ needs maxRetriesPerRequest: null. */
+export function redisOptions(url: string): RedisOptions {
+  const u = new URL(url);
+  const base: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false };
+  if (u.protocol === 'unix:') {
+    const db = u.searchParams.get('db');
+    return { ...base, path: decodeURIComponent(u.pathname), ...(db ? { db: Number(db) } : {}) };
+  }
+  return {
+    ...base,
+    host: u.hostname || '127.0.0.1',
+    port: u.port ? Number(u.port) : 6379,
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}
+
+/**
+ * `failFast`: commands fail after a few reconnect attempts instead of waiting for Redis forever
+ * (for the API, which should answer 503 in an outage; workers keep waiting, as BullMQ needs).
+ */
+export function connectRedis(url: string, name: string, opts: { failFast?: boolean } = {}): Redis {
+  return new Redis({ ...redisOptions(url), connectionName: name, ...(opts.failFast ? { maxRetriesPerRequest: 2 } : {}) });
+}
+
+/** True for errors that mean "Redis is unreachable" (as opposed to a bug). */
+export function isRedisUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; code?: string };
+  return e?.name === 'MaxRetriesPerRequestError'
+    || /Connection is closed|Stream isn't writeable|ECONNREFUSED|ENOENT|ECONNRESET|EPIPE/.test(`${e?.message ?? ''} ${e?.code ?? ''}`);
+}
+
+/** Redis key names, all under one prefix. */
+export function redisKeys(prefix: string) {
+  return {
+    queue: `${prefix}-runs`,
+    callbackQueue: `${prefix}-callbacks`,
+    bullPrefix: `${prefix}:bull`,
+    run: (id: string) => `${prefix}:run:${id}`,
+    events: (id: string) => `${prefix}:run:${id}:events`,
+    cancel: (id: string) => `${prefix}:run:${id}:cancel`,
+    eventsChannel: `${prefix}:events`,
+    cancelChannel: `${prefix}:cancels`,
+    workers: `${prefix}:workers`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+export interface EmbeddedRedisOptions {
+  /** Directory for the socket, AOF and config (created if missing). */
+  dir: string;
+  bin?: string;
+}
+
+/** A redis-server child on a unix socket (no TCP port) with AOF persistence. */
+export class EmbeddedRedis {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> | undefined;
+  private stderr = '';
+  readonly socketPath: string;
+
+  constructor(private readonly opts: EmbeddedRedisOptions) {
+    this.socketPath = join(opts.dir, 'redis.sock');
+  }
+
+  get url(): string {
+    return `unix://${this.socketPath}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get pidFile(): string {
+    return join(this.opts.dir, 'redis.pid');
+  }
+
+  /**
+   * A redis-server left running by a Corral that was SIGKILLed would share this directory's AOF
+   * with the new one: stop it first (only if its pid file names a live redis-server).
+   */
+  private async stopLeftover(): Promise<void> {
+    const pid = Number((await readFile(this.pidFile, 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(pid) || pid <= 1) return;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.includes('redis-server') || !cmdline.includes(this.socketPath)) return;
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 400; i++) {
+      try { process.kill(pid, 0); } catch { return; }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    process.kill(pid, 'SIGKILL');
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
+    await this.stopLeftover();
+    const args = [
+      '--port', '0',
+      '--unixsocket', this.socketPath,
+      '--unixsocketperm', '700',
+      '--dir', this.opts.dir,
+      '--appendonly', 'yes',
+      '--appendfsync', 'everysec',
+      '--save', '',
+      '--daemonize', 'no',
+      '--pidfile', this.pidFile,
+      '--maxmemory-policy', 'noeviction',
+      '--loglevel', 'warning',
+    ];
+    const child = spawn(this.opts.bin ?? 'redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new Error(`embedded redis: cannot start ${this.opts.bin ?? 'redis-server'}: ${e.message}`))));
+    const early = this.exited.then(() => { throw new Error(`embedded redis exited at start: ${this.stderr.trim() || 'no output'}`); });
+    await Promise.race([this.waitReady(), spawnError, early]);
+  }
+
+  private async waitReady(): Promise<void> {
+    for (let i = 0; i < 400; i++) {
+      const c = new Redis({ path: this.socketPath, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      c.on('error', () => {});
+      try {
+        await c.connect();
+        // Loading the AOF answers LOADING until done.
+        if ((await c.ping()) === 'PONG') { c.disconnect(); return; }
+      } catch { /* not up yet */ }
+      c.disconnect();
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`embedded redis did not answer on ${this.socketPath}`);
+  }
+
+  /** Stops the server (SIGTERM makes redis flush the AOF and exit). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,206 @@
+// The wire types of API v1 (and of the queue's job data), as zod schemas. The OpenAPI document is
+// generated from these same schemas, so validation and documentation cannot drift apart.
+import { z } from 'zod';
+import { LIMIT_FIELDS } from './config.ts';
+
+const noNul = (s: string) => !s.includes('\0');
+const MAX_PATH_CHARS = 255;
+
+/** A path relative to /box: no absolute path, no `.`/`..`/empty segment, no NUL, bounded length. */
+export const BoxPath = z.string().min(1).max(MAX_PATH_CHARS)
+  .refine(noNul, 'must not contain NUL')
+  .refine((p) => !p.startsWith('/'), 'must be relative to /box, not absolute')
+  .refine((p) => p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..'), 'must not contain empty, "." or ".." segments')
+  .describe('A path relative to /box');
+
+/** A collect pattern: a path or glob (`*`, `**`, `?`) under /box, same rules as BoxPath. */
+export const CollectPattern = BoxPath.describe('A path or glob (*, **, ?) relative to /box');
+
+export const FileInput = z.object({
+  path: BoxPath,
+  content: z.string(),
+  encoding: z.enum(['utf8', 'base64']).default('utf8'),
+}).strict();
+export type FileInput = z.infer<typeof FileInput>;
+
+const limitField = (name: string) => {
+  const min = name === 'stackMb' || name === 'extraCpuMs' ? 0 : 1;
+  return z.number().int().min(min).optional();
+};
+export const LimitsInput = z.object(
+  Object.fromEntries(LIMIT_FIELDS.map((f) => [f, limitField(f)])) as Record<(typeof LIMIT_FIELDS)[number], z.ZodOptional<z.ZodNumber>>,
+).strict().describe('Per-run limits; omitted fields take the configured defaults; beyond a configured maximum → 422');
+export type LimitsInput = z.infer<typeof LimitsInput>;
+export const ResolvedLimits = z.object(
+  Object.fromEntries(LIMIT_FIELDS.map((f) => [f, z.number().int().min(0)])) as Record<(typeof LIMIT_FIELDS)[number], z.ZodNumber>,
+).strict();
+export type ResolvedLimits = z.infer<typeof ResolvedLimits>;
+
+export const CompareMode = z.union([
+  z.enum(['exact', 'trailing-whitespace', 'tokens']),
+  z.object({
+    float: z.object({
+      absolute: z.number().min(0).default(0),
+      relative: z.number().min(0).default(0),
+    }).strict(),
+  }).strict(),
+]).describe('How output is compared with expected output (default trailing-whitespace)');
+export type CompareMode = z.infer<typeof CompareMode>;
+
+export const TestCase = z.object({
+  stdin: z.string().default(''),
+  expectedOutput: z.string().optional(),
+}).strict();
+export type TestCase = z.infer<typeof TestCase>;
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name').max(128);
+const Arg = z.string().max(4096).refine(noNul, 'must not contain NUL');
+
+export const RunRequest = z.object({
+  language: z.string().min(1).max(64).describe('Language id from GET /v1/languages'),
+  source: z.string().optional().describe('One source file, written as the language\'s file name'),
+  files: z.array(FileInput).max(1000).optional().describe('Files written under /box (instead of source)'),
+  stdin: z.string().optional(),
+  args: z.array(Arg).max(256).optional().describe('Program arguments, passed literally (never through a shell)'),
+  env: z.record(EnvName, z.string().max(4096).refine(noNul, 'must not contain NUL')).optional(),
+  limits: LimitsInput.optional(),
+  compileLimits: LimitsInput.optional(),
+  compilerArgs: z.array(Arg).max(256).optional().describe('Extra compiler arguments (compiled languages only)'),
+  expectedOutput: z.string().optional(),
+  tests: z.array(TestCase).min(1).optional(),
+  stopOnFirstFailure: z.boolean().default(true),
+  compare: CompareMode.default('trailing-whitespace'),
+  collect: z.array(CollectPattern).max(1000).optional().describe('Files to return after the run'),
+  redirectStderrToStdout: z.boolean().default(false),
+  repeat: z.number().int().min(1).max(20).default(1).describe('Run the program this many times (timings are averaged)'),
+  callbackUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+  callbackMethod: z.enum(['POST', 'PUT']).default('POST'),
+  priority: z.number().int().min(0).max(10).default(5).describe('0 (lowest) … 10 (highest)'),
+}).strict().superRefine((r, ctx) => {
+  if ((r.source === undefined) === (r.files === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['source'], message: 'give exactly one of source or files' });
+  }
+  if (r.tests && (r.stdin !== undefined || r.expectedOutput !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['tests'], message: 'with tests, put stdin and expectedOutput in each test, not at the top level' });
+  }
+  if (r.files) {
+    const seen = new Set<string>();
+    r.files.forEach((f, i) => {
+      if (seen.has(f.path)) ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `duplicate path ${f.path}` });
+      seen.add(f.path);
+    });
+  }
+});
+export type RunRequest = z.input<typeof RunRequest>;
+export type ParsedRunRequest = z.output<typeof RunRequest>;
+
+export const RunStatus = z.enum(['queued', 'running', 'completed', 'cancelled', 'failed']);
+export type RunStatus = z.infer<typeof RunStatus>;
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'cancelled', 'failed'];
+
+export const Verdict = z.enum([
+  'accepted', 'wrong_answer', 'compile_error', 'time_limit', 'memory_limit', 'runtime_error', 'output_limit', 'internal_error',
+]);
+export type Verdict = z.infer<typeof Verdict>;
+
+export const PhaseResult = z.object({
+  status: z.enum(['ok', 'runtime_error', 'time_limit', 'memory_limit', 'output_limit', 'internal_error']),
+  limit: z.enum(['cpu', 'wall', 'memory', 'output']).nullable(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  encoding: z.enum(['utf8', 'base64']).describe('base64 when stdout or stderr is not valid UTF-8'),
+  truncated: z.boolean(),
+  cpuMs: z.number(),
+  wallMs: z.number(),
+  memoryKb: z.number(),
+  verdict: Verdict.optional(),
+  index: z.number().int().optional().describe('Test index (tests only)'),
+  error: z.string().optional().describe('For internal_error: what failed'),
+});
+export type PhaseResult = z.infer<typeof PhaseResult>;
+
+export const FileOutput = z.object({
+  path: z.string(),
+  size: z.number().int(),
+  content: z.string().describe('base64'),
+  truncated: z.boolean(),
+});
+export type FileOutput = z.infer<typeof FileOutput>;
+
+export const RunError = z.object({ code: z.string(), message: z.string() });
+
+export const RunResult = z.object({
+  id: z.string(),
+  status: RunStatus,
+  language: z.string(),
+  verdict: Verdict.nullable(),
+  compile: PhaseResult.nullable(),
+  run: PhaseResult.nullable(),
+  tests: z.array(PhaseResult).nullable(),
+  files: z.array(FileOutput),
+  error: RunError.nullable().describe('Why a run failed or was cancelled'),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  queueWaitMs: z.number().nullable(),
+});
+export type RunResult = z.infer<typeof RunResult>;
+
+export const RunEvent = z.object({
+  id: z.string(),
+  seq: z.number().int(),
+  type: z.enum(['queued', 'started', 'phase', 'completed', 'cancelled', 'failed']),
+  at: z.string(),
+  phase: z.object({ name: z.enum(['compile', 'run', 'test']), index: z.number().int().optional(), result: PhaseResult }).optional(),
+  result: RunResult.optional().describe('The final result (terminal events only)'),
+});
+export type RunEvent = z.infer<typeof RunEvent>;
+
+export const LanguageInfo = z.object({
+  id: z.string(),
+  name: z.string(),
+  version: z.string(),
+  compiled: z.boolean(),
+  fileName: z.string(),
+  available: z.boolean(),
+});
+export type LanguageInfo = z.infer<typeof LanguageInfo>;
+
+/** What the queue carries: the validated request with every limit resolved. Re-validated by the worker. */
+export const JobData = z.object({
+  id: z.string(),
+  createdAt: z.string(),
+  request: z.object({
+    language: z.string(),
+    source: z.string().optional(),
+    files: z.array(FileInput),
+    stdin: z.string().optional(),
+    args: z.array(z.string()),
+    env: z.record(z.string(), z.string()),
+    limits: ResolvedLimits,
+    compileLimits: ResolvedLimits,
+    compilerArgs: z.array(z.string()),
+    expectedOutput: z.string().optional(),
+    tests: z.array(TestCase).optional(),
+    stopOnFirstFailure: z.boolean(),
+    compare: CompareMode,
+    collect: z.array(z.string()),
+    redirectStderrToStdout: z.boolean(),
+    repeat: z.number().int().min(1),
+    callbackUrl: z.string().optional(),
+    callbackMethod: z.enum(['POST', 'PUT']),
+  }),
+});
+export type JobData = z.infer<typeof JobData>;
+export type JobRequest = JobData['request'];
+
+export const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown() }),
+});
+
+export const Accepted = z.object({ id: z.string(), status: RunStatus });
+export const BatchRequest = z.object({ runs: z.array(RunRequest).min(1) }).strict();
+export const BatchAccepted = z.object({ runs: z.array(Accepted) });
+export const RunList = z.object({ runs: z.array(RunResult.nullable()) });

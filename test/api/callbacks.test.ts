@@ -1,0 +1,99 @@
+// Callbacks to local HTTP servers: delivered once with the result, retried after failures, given
+// up on a dead receiver without losing the run, and never holding a sandbox slot.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { api, startStack, until, waitFor, type Stack } from '../e2e/harness.ts';
+import { fakeLauncher, fakeRegistry } from '../worker/fakes.ts';
+
+interface Receiver { url: string; hits: Array<{ method: string; body: any }>; server: Server; pending: ServerResponse[] }
+
+async function receiver(handle: (n: number, res: ServerResponse, r: Receiver) => void): Promise<Receiver> {
+  const r: Receiver = { url: '', hits: [], server: undefined as unknown as Server, pending: [] };
+  r.server = createServer((req: IncomingMessage, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      r.hits.push({ method: req.method!, body: JSON.parse(body) });
+      handle(r.hits.length, res, r);
+    });
+  });
+  await new Promise<void>((res) => r.server.listen(0, '127.0.0.1', res));
+  r.url = `http://127.0.0.1:${(r.server.address() as AddressInfo).port}/hook`;
+  return r;
+}
+const close = (r: Receiver) => new Promise<void>((res) => { for (const p of r.pending) p.destroy(); r.server.close(() => res()); r.server.closeAllConnections(); });
+
+let s: Stack;
+before(async () => {
+  s = await startStack({ launcher: fakeLauncher(), registry: fakeRegistry(), env: { CORRAL_CALLBACK_ATTEMPTS: '3', CORRAL_WORKER_SLOTS: '1', CORRAL_CALLBACK_TIMEOUT_MS: '60000' } });
+});
+after(async () => { await s.stop(); });
+
+test('callback: POSTed once with the final result', async () => {
+  const rx = await receiver((_n, res) => res.end('ok'));
+  try {
+    const r = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{"stdout":"cb"}', callbackUrl: rx.url });
+    await until(s, r.body.id);
+    await waitFor(async () => rx.hits.length >= 1, 'the callback');
+    assert.equal(rx.hits[0]!.method, 'POST');
+    assert.equal(rx.hits[0]!.body.id, r.body.id);
+    assert.equal(rx.hits[0]!.body.status, 'completed');
+    assert.equal(rx.hits[0]!.body.run.stdout, 'cb');
+    // A second run proves the queue moved on; the first callback was not repeated.
+    const r2 = await api(s, 'POST', '/v1/runs?wait=true', { language: 'fake', source: '{}', callbackUrl: rx.url, callbackMethod: 'PUT' });
+    await waitFor(async () => rx.hits.length >= 2, 'the second callback');
+    assert.equal(rx.hits.filter((h) => h.body.id === r.body.id).length, 1);
+    assert.equal(rx.hits[1]!.method, 'PUT');
+    assert.equal(rx.hits[1]!.body.id, r2.body.id);
+  } finally { await close(rx); }
+});
+
+test('callback: retried with backoff after 500s until it succeeds', async () => {
+  const rx = await receiver((n, res) => { res.statusCode = n < 3 ? 500 : 204; res.end(); });
+  try {
+    const r = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{}', callbackUrl: rx.url });
+    await waitFor(async () => rx.hits.length >= 3, 'three callback attempts');
+    assert.ok(rx.hits.every((h) => h.body.id === r.body.id));
+    const m = await api(s, 'GET', '/metrics');
+    await waitFor(async () => /corral_callbacks_total\{outcome="delivered"\} [1-9]/.test((await api(s, 'GET', '/metrics')).body), 'delivered metric');
+    assert.match(m.body, /corral_callbacks_total\{outcome="retried"\} [1-9]/);
+  } finally { await close(rx); }
+});
+
+test('callback to a receiver that is down: the run is complete, the callback is given up after its attempts', async () => {
+  const rx = await receiver((_n, res) => res.end());
+  const deadUrl = rx.url;
+  await close(rx);
+  const r = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{}', callbackUrl: deadUrl });
+  const done = await until(s, r.body.id);
+  assert.equal(done.status, 'completed');
+  await waitFor(async () => /corral_callbacks_total\{outcome="given_up"\} [1-9]/.test((await api(s, 'GET', '/metrics')).body), 'given-up metric');
+});
+
+test('a hanging receiver does not hold the only sandbox slot', async () => {
+  const rx = await receiver((_n, res, r) => { r.pending.push(res); });
+  try {
+    const a = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{}', callbackUrl: rx.url });
+    await until(s, a.body.id);
+    await waitFor(async () => rx.hits.length >= 1, 'the hanging callback');
+    const b = await api(s, 'POST', '/v1/runs?wait=true', { language: 'fake', source: '{"stdout":"b"}' });
+    assert.equal(b.status, 200);
+    assert.equal(b.body.run.stdout, 'b');
+    assert.equal(rx.pending.length, 1, 'the first callback is still unanswered');
+  } finally { await close(rx); }
+});
+
+test('results expire after CORRAL_RESULT_TTL_SECONDS', async () => {
+  const s2 = await startStack({ launcher: fakeLauncher(), registry: fakeRegistry(), env: { CORRAL_RESULT_TTL_SECONDS: '1' } });
+  try {
+    const r = await api(s2, 'POST', '/v1/runs?wait=true', { language: 'fake', source: '{}' });
+    assert.equal(r.status, 200);
+    assert.equal((await api(s2, 'GET', `/v1/runs/${r.body.id}`)).status, 200);
+    await waitFor(async () => (await api(s2, 'GET', `/v1/runs/${r.body.id}`)).status === 404, 'the result to expire');
+    assert.equal(await s2.core.redis.exists(s2.core.keys.events(r.body.id)), 0, 'its events expired too');
+  } finally {
+    await s2.stop();
+  }
+});

@@ -1,0 +1,202 @@
+// API v1 over real Redis, real BullMQ and a real worker host; the sandbox is the fake launcher
+// (the HTTP layer is under test here; test/e2e/ runs the same paths through the real sandbox).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, readSse, startStack, until, waitFor, type Stack } from '../e2e/harness.ts';
+import { fakeLauncher, fakeRegistry } from '../worker/fakes.ts';
+
+let s: Stack;
+before(async () => { s = await startStack({ launcher: fakeLauncher(), registry: fakeRegistry(), env: { CORRAL_JOB_ATTEMPTS: '2' } }); });
+after(async () => { await s.stop(); });
+
+const prog = (p: object) => JSON.stringify(p);
+
+test('POST /v1/runs → 202 queued, then GET shows the completed result', async () => {
+  const r = await api(s, 'POST', '/v1/runs', { language: 'fake', source: prog({ stdout: 'hi\n' }) });
+  assert.equal(r.status, 202);
+  assert.equal(r.body.status, 'queued');
+  assert.match(r.body.id, /^[0-9a-f-]{36}$/);
+  const done = await until(s, r.body.id);
+  assert.equal(done.status, 'completed');
+  assert.equal(done.verdict, 'accepted');
+  assert.equal(done.run.stdout, 'hi\n');
+  assert.ok(done.startedAt && done.finishedAt && done.createdAt);
+  assert.equal(typeof done.queueWaitMs, 'number');
+});
+
+test('POST /v1/runs?wait=true → 200 with the finished result', async () => {
+  const r = await api(s, 'POST', '/v1/runs?wait=true', { language: 'fake', source: prog({ stdout: '42' }), expectedOutput: '42\n' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.status, 'completed');
+  assert.equal(r.body.verdict, 'accepted');
+});
+
+test('GET /v1/runs/:id is 404 with the error body for an unknown id', async () => {
+  for (const id of ['0f1e2d3c-0000-4000-8000-000000000000', 'x'.repeat(200), 'a%2F..%2Fb']) {
+    const r = await api(s, 'GET', `/v1/runs/${id}`);
+    assert.equal(r.status, 404, id);
+    assert.equal(r.body.error.code, 'run_not_found');
+    assert.equal(typeof r.body.error.message, 'string');
+    assert.ok('details' in r.body.error);
+  }
+  assert.equal((await api(s, 'DELETE', '/v1/runs/0f1e2d3c-0000-4000-8000-000000000000')).status, 404);
+  assert.equal((await api(s, 'GET', '/v1/runs/0f1e2d3c-0000-4000-8000-000000000000/events')).status, 404);
+});
+
+test('SSE: queued, started, phase, completed in order', async () => {
+  const r = await api(s, 'POST', '/v1/runs', { language: 'fakec', source: prog({ stdout: 'x' }), tests: [{ stdin: '1' }, { stdin: '2' }] });
+  const events = await readSse(`${s.url}/v1/runs/${r.body.id}/events`);
+  assert.deepEqual(events.map((e) => e.event), ['queued', 'started', 'phase', 'phase', 'phase', 'completed']);
+  assert.deepEqual(events.map((e) => Number(e.id)), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(events.filter((e) => e.event === 'phase').map((e) => `${e.data.phase.name}${e.data.phase.index ?? ''}`), ['compile', 'test0', 'test1']);
+  assert.equal(events.at(-1)!.data.result.verdict, 'accepted');
+  // Replaying a finished run gives the same events; Last-Event-ID skips the seen ones.
+  const again = await readSse(`${s.url}/v1/runs/${r.body.id}/events`, { 'last-event-id': '4' });
+  assert.deepEqual(again.map((e) => e.event), ['phase', 'completed']);
+});
+
+test('batch submit and GET /v1/runs?ids=', async () => {
+  const r = await api(s, 'POST', '/v1/runs/batch', { runs: [
+    { language: 'fake', source: prog({ stdout: 'a' }) },
+    { language: 'fake', source: prog({ exitCode: 2 }) },
+  ] });
+  assert.equal(r.status, 202);
+  assert.equal(r.body.runs.length, 2);
+  const ids = r.body.runs.map((x: any) => x.id);
+  for (const id of ids) await until(s, id);
+  const list = await api(s, 'GET', `/v1/runs?ids=${ids.join(',')},nope`);
+  assert.equal(list.status, 200);
+  assert.deepEqual(list.body.runs.map((x: any) => x?.verdict ?? null), ['accepted', 'runtime_error', null]);
+  assert.equal(list.body.runs[1].run.exitCode, 2);
+});
+
+test('batch: one invalid run rejects the batch naming its index; nothing is queued', async () => {
+  const before = (await api(s, 'GET', '/metrics')).body as string;
+  const r = await api(s, 'POST', '/v1/runs/batch', { runs: [{ language: 'fake', source: 'x' }, { language: 'fake' }] });
+  assert.equal(r.status, 422);
+  assert.ok(r.body.error.details.some((d: any) => d.field.startsWith('runs[1]')), JSON.stringify(r.body));
+  assert.equal(typeof before, 'string');
+});
+
+test('DELETE a running run → cancelled', async () => {
+  const r = await api(s, 'POST', '/v1/runs', { language: 'fake', source: prog({ sleepMs: 600_000 }) });
+  const events = readSse(`${s.url}/v1/runs/${r.body.id}/events`);
+  for (;;) {
+    const g = await api(s, 'GET', `/v1/runs/${r.body.id}`);
+    if (g.body.status === 'running') break;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  const d = await api(s, 'DELETE', `/v1/runs/${r.body.id}`);
+  assert.equal(d.status, 200);
+  assert.equal(d.body.status, 'cancelled');
+  assert.equal((await until(s, r.body.id)).status, 'cancelled');
+  assert.equal((await events).at(-1)!.event, 'cancelled');
+});
+
+test('GET /v1/languages lists the workers\' languages', async () => {
+  const r = await api(s, 'GET', '/v1/languages');
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.map((l: any) => l.id), ['broken', 'fake', 'fakec']);
+  assert.deepEqual(Object.keys(r.body[0]).sort(), ['available', 'compiled', 'fileName', 'id', 'name', 'version']);
+});
+
+test('healthz, readyz, metrics, openapi, docs', async () => {
+  assert.equal((await api(s, 'GET', '/healthz')).status, 200);
+  const ready = await api(s, 'GET', '/readyz');
+  assert.equal(ready.status, 200, JSON.stringify(ready.body));
+  assert.equal(ready.body.checks.redis.ok, true);
+  const m = await api(s, 'GET', '/metrics');
+  assert.equal(m.status, 200);
+  for (const name of ['corral_queue_depth', 'corral_runs_total', 'corral_queue_wait_seconds', 'corral_total_seconds', 'corral_active_runs', 'corral_sandbox_setup_seconds', 'corral_compile_seconds', 'corral_run_seconds']) {
+    assert.ok(m.body.includes(name), `${name} missing`);
+  }
+  assert.match(m.body, /corral_runs_total\{language="fake",verdict="accepted",status="completed"\} \d+/);
+  const o = await api(s, 'GET', '/openapi.json');
+  assert.equal(o.status, 200);
+  assert.equal(o.body.openapi, '3.0.3');
+  assert.ok(o.body.paths['/v1/runs'].post);
+  assert.ok(o.body.components.schemas.RunRequest.properties.language);
+  assert.ok(o.body.components.schemas.RunResult.properties.verdict);
+  const d = await fetch(`${s.url}/docs`);
+  assert.match(await d.text(), /Corral API v1/);
+});
+
+test('an unknown language is refused once workers have reported theirs', async () => {
+  const r = await api(s, 'POST', '/v1/runs', { language: 'cobol', source: 'x' });
+  assert.equal(r.status, 422);
+  assert.equal(r.body.error.code, 'unknown_language');
+  assert.deepEqual(r.body.error.details.known, ['broken', 'fake', 'fakec']);
+});
+
+test('a pipeline that keeps throwing is retried, then failed with the reason (never lost)', async () => {
+  const r = await api(s, 'POST', '/v1/runs', { language: 'broken', source: 'x' });
+  const done = await until(s, r.body.id);
+  assert.equal(done.status, 'failed');
+  assert.equal(done.verdict, 'internal_error');
+  assert.equal(done.error.code, 'pipeline_error');
+  assert.match(done.error.message, /volume setup failed/);
+  const events = await s.core.store.events(r.body.id);
+  assert.equal(events.filter((e) => e.type === 'started').length, 2, 'two attempts');
+  assert.equal(events.at(-1)!.type, 'failed');
+});
+
+test('priority: higher priority runs first', async () => {
+  const { fakeLauncher: fl, fakeRegistry: fr } = await import('../worker/fakes.ts');
+  const s2 = await startStack({ launcher: fl(), registry: fr(), worker: false, env: { CORRAL_WORKER_SLOTS: '1' } });
+  try {
+    const ids: Record<string, string> = {};
+    for (const [name, priority] of [['low', 0], ['mid', 5], ['high', 10]] as const) {
+      ids[name] = (await api(s2, 'POST', '/v1/runs', { language: 'fake', source: '{}', priority })).body.id;
+    }
+    await s2.startWorker();
+    const started: Record<string, number> = {};
+    for (const [name, id] of Object.entries(ids)) {
+      const events = await s2.core.store.events((await until(s2, id)).id);
+      started[name] = Date.parse(events.find((e) => e.type === 'started')!.at);
+    }
+    assert.ok(started.high! <= started.mid! && started.mid! <= started.low!, JSON.stringify(started));
+    const seqOf = async (id: string) => (await s2.core.store.events(id)).find((e) => e.type === 'completed')!.at;
+    assert.ok(await seqOf(ids.high!) <= await seqOf(ids.low!));
+  } finally {
+    await s2.stop();
+  }
+});
+
+test('cancel of a run waiting for its retry (record says running) removes it and says cancelled', async () => {
+  const { fakeLauncher: fl, fakeRegistry: fr } = await import('../worker/fakes.ts');
+  // A long backoff keeps the run in its retry wait for the whole test.
+  const s2 = await startStack({ launcher: fl(), registry: fr(), env: { CORRAL_JOB_ATTEMPTS: '2', CORRAL_JOB_BACKOFF_MS: '600000' } });
+  try {
+    const r = await api(s2, 'POST', '/v1/runs', { language: 'broken', source: 'x' });
+    const job = () => s2.core.queue.getJob(r.body.id);
+    await waitFor(async () => (await job())?.attemptsMade === 1 && await (await job())?.getState() === 'delayed', 'the first attempt to fail');
+    assert.equal((await api(s2, 'GET', `/v1/runs/${r.body.id}`)).body.status, 'running');
+    const d = await api(s2, 'DELETE', `/v1/runs/${r.body.id}`);
+    assert.equal(d.status, 200);
+    assert.equal(d.body.status, 'cancelled');
+    assert.equal(await job(), undefined);
+  } finally {
+    await s2.stop();
+  }
+});
+
+test('event notices broadcast to API instances are small; the events themselves carry the output', async () => {
+  const { connectRedis } = await import('../../services/core/redis.ts');
+  const sub = connectRedis(s.core.redisUrl, 'test-sub');
+  const messages: string[] = [];
+  try {
+    await sub.subscribe(s.core.keys.eventsChannel);
+    sub.on('message', (_c: string, m: string) => messages.push(m));
+    const big = 'x'.repeat(20_000);
+    const r = await api(s, 'POST', '/v1/runs?wait=true', { language: 'fake', source: JSON.stringify({ stdout: big }) });
+    assert.equal(r.body.run.stdout, big);
+    await waitFor(async () => messages.some((m) => JSON.parse(m).id === r.body.id && JSON.parse(m).type === 'completed'), 'the completed notice');
+    const mine = messages.filter((m) => JSON.parse(m).id === r.body.id);
+    assert.deepEqual(mine.map((m) => JSON.parse(m).type), ['queued', 'started', 'phase', 'completed']);
+    for (const m of mine) assert.ok(m.length < 200, m.slice(0, 80));
+    const events = await readSse(`${s.url}/v1/runs/${r.body.id}/events`);
+    assert.equal(events.find((e) => e.event === 'phase')!.data.phase.result.stdout, big);
+  } finally {
+    sub.disconnect();
+  }
+});

@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RunRequest } from '../../services/core/schemas.ts';
+import { findViolations, resolveLimits } from '../../services/core/limits.ts';
+import { loadConfig } from '../../services/core/config.ts';
+
+const ok = (r: unknown) => RunRequest.safeParse(r).success;
+
+test('RunRequest accepts source or files, not both or neither', () => {
+  assert.ok(ok({ language: 'c', source: 'x' }));
+  assert.ok(ok({ language: 'c', files: [{ path: 'a/b.c', content: 'x' }] }));
+  assert.ok(!ok({ language: 'c' }));
+  assert.ok(!ok({ language: 'c', source: 'x', files: [] }));
+});
+
+for (const path of ['/etc/passwd', '../x', 'a/../b', 'a//b', './a', 'a\0b', 'x'.repeat(300), '']) {
+  test(`RunRequest rejects file path ${JSON.stringify(path.slice(0, 20))}`, () => {
+    assert.ok(!ok({ language: 'c', files: [{ path, content: '' }] }));
+  });
+}
+
+test('RunRequest rejects unknown fields, bad env names, NUL in args, duplicates, stdin with tests', () => {
+  assert.ok(!ok({ language: 'c', source: 'x', bogus: 1 }));
+  assert.ok(!ok({ language: 'c', source: 'x', env: { 'A=B': '1' } }));
+  assert.ok(!ok({ language: 'c', source: 'x', args: ['a\0'] }));
+  assert.ok(!ok({ language: 'c', files: [{ path: 'a', content: '' }, { path: 'a', content: '' }] }));
+  assert.ok(!ok({ language: 'c', source: 'x', stdin: '', tests: [{ stdin: '' }] }));
+  assert.ok(!ok({ language: 'c', source: 'x', callbackUrl: 'ftp://x/' }));
+  assert.ok(!ok({ language: 'c', source: 'x', limits: { cpuMs: -1 } }));
+  assert.ok(!ok({ language: 'c', source: 'x', compare: { float: { absolute: -1 } } }));
+});
+
+test('defaults are applied', () => {
+  const r = RunRequest.parse({ language: 'c', source: 'x' });
+  assert.equal(r.compare, 'trailing-whitespace');
+  assert.equal(r.stopOnFirstFailure, true);
+  assert.equal(r.priority, 5);
+  assert.equal(r.repeat, 1);
+});
+
+test('limits: defaults filled in, maxima named', () => {
+  const c = loadConfig({});
+  assert.equal(resolveLimits({ cpuMs: 5 }, c.limits.run.defaults).cpuMs, 5);
+  assert.equal(resolveLimits({}, c.limits.run.defaults).wallMs, c.limits.run.defaults.wallMs);
+  assert.deepEqual(findViolations({ cpuMs: 10 ** 9 }, c.limits.run.max, 'limits'), [{ field: 'limits.cpuMs', value: 10 ** 9, maximum: c.limits.run.max.cpuMs }]);
+});

@@ -1,0 +1,128 @@
+// Test harness: a whole Corral stack in this process on a private redis-server (unix socket in a
+// temp dir, stopped by pid), the API on port 0, and optionally a worker host with a given launcher.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { loadConfig, type Config } from '../../services/core/config.ts';
+import { createCoreContext, type CoreContext } from '../../services/core/context.ts';
+import { createLogger } from '../../services/core/logger.ts';
+import { EmbeddedRedis } from '../../services/core/redis.ts';
+import { startApi } from '../../services/api/start-api.ts';
+import type { RunningServer } from '../../services/api/server.ts';
+import type { Launcher } from '../../worker/launcher.ts';
+import type { LanguageRegistry } from '../../worker/language-registry.ts';
+import { startWorkerHost, type WorkerHost } from '../../worker/worker-host.ts';
+
+export interface Stack {
+  url: string;
+  dir: string;
+  config: Config;
+  core: CoreContext;
+  redis: EmbeddedRedis;
+  server: RunningServer;
+  worker: WorkerHost | undefined;
+  startWorker(): Promise<WorkerHost>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  env?: Record<string, string>;
+  launcher?: Launcher;
+  registry?: LanguageRegistry;
+  /** Start a worker host now (default: true when a launcher is given). */
+  worker?: boolean;
+  selfTest?: () => Promise<void>;
+  /** Reuse a redis (e.g. to restart the API around it). */
+  redis?: EmbeddedRedis;
+}
+
+export async function startRedis(dir?: string): Promise<EmbeddedRedis> {
+  const d = dir ?? await mkdtemp(join(tmpdir(), 'corral-redis-'));
+  const r = new EmbeddedRedis({ dir: d, bin: '/usr/bin/redis-server' });
+  await r.start();
+  return r;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), 'corral-test-'));
+  const redis = opts.redis ?? await startRedis(join(dir, 'redis'));
+  const config = loadConfig({
+    REDIS_URL: redis.url,
+    CORRAL_PORT: '0',
+    CORRAL_LOG_LEVEL: process.env.CORRAL_TEST_LOG ?? 'silent',
+    CORRAL_KEY_PREFIX: `t${randomUUID().slice(0, 8)}`,
+    CORRAL_WORKER_SLOTS: '2',
+    CORRAL_HEARTBEAT_MS: '200',
+    CORRAL_CALLBACK_BACKOFF_MS: '50',
+    CORRAL_CALLBACK_TIMEOUT_MS: '2000',
+    ...opts.env,
+  });
+  const log = createLogger(config.logLevel, 'corral-test');
+  const core = await createCoreContext(config, redis.url, log);
+  const server = await startApi(core, log);
+  const workers: WorkerHost[] = [];
+  const startWorker = async () => {
+    if (!opts.launcher || !opts.registry) throw new Error('startWorker needs a launcher and a registry');
+    const w = await startWorkerHost({
+      config, redisUrl: redis.url, log, launcher: opts.launcher, registry: opts.registry,
+      ...(core.metrics ? { metrics: core.metrics } : {}),
+      selfTest: opts.selfTest ?? (async () => {}),
+    });
+    workers.push(w);
+    return w;
+  };
+  const worker = (opts.worker ?? !!opts.launcher) ? await startWorker() : undefined;
+  return {
+    url: server.url, dir, config, core, redis, server, worker, startWorker,
+    async stop() {
+      await server.close();
+      for (const w of workers) await w.close(true).catch(() => {});
+      await core.close();
+      if (!opts.redis) await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function api(stack: { url: string }, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(stack.url + path, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let parsed: any = text;
+  try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** Polls GET /v1/runs/:id until the run is terminal (no time assertion: bounded only by the test runner). */
+export async function until(stack: { url: string }, id: string, headers: Record<string, string> = {}): Promise<any> {
+  for (;;) {
+    const r = await api(stack, 'GET', `/v1/runs/${id}`, undefined, headers);
+    if (r.status !== 200) throw new Error(`GET /v1/runs/${id}: ${r.status} ${JSON.stringify(r.body)}`);
+    if (['completed', 'cancelled', 'failed'].includes(r.body.status)) return r.body;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+/** Reads an SSE stream to its end; returns the events. */
+export async function readSse(url: string, headers: Record<string, string> = {}): Promise<Array<{ event: string; data: any; id: string }>> {
+  const res = await fetch(url, { headers });
+  if (res.status !== 200) throw new Error(`SSE ${url}: ${res.status}`);
+  const text = await res.text();
+  return text.split('\n\n').filter((b) => b.includes('data:')).map((block) => {
+    const get = (k: string) => block.split('\n').filter((l) => l.startsWith(`${k}:`)).map((l) => l.slice(k.length + 1).trimStart()).join('\n');
+    return { event: get('event'), id: get('id'), data: JSON.parse(get('data')) };
+  });
+}
+
+export async function waitFor<T>(f: () => Promise<T | undefined | null | false>, what: string, tries = 2000): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await f();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}

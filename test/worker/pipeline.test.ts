@@ -1,0 +1,136 @@
+// The pipeline's logic with a fake launcher: phases, verdicts, stop-at-first-failure, isolation
+// layering, collect, cancel, volume cleanup. (The real sandbox runs in test/e2e/.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '../../services/core/config.ts';
+import type { JobRequest } from '../../services/core/schemas.ts';
+import { CancelledError, runPipeline, sandboxLimits } from '../../worker/pipeline.ts';
+import { fakeLauncher, fakeRegistry, type FakeProgram } from './fakes.ts';
+
+const config = loadConfig({});
+function req(program: FakeProgram, over: Partial<JobRequest> = {}): JobRequest {
+  return {
+    language: 'fake', source: JSON.stringify(program), files: [], args: [], env: {},
+    limits: { ...config.limits.run.defaults }, compileLimits: { ...config.limits.compile.defaults },
+    compilerArgs: [], stopOnFirstFailure: true, compare: 'trailing-whitespace', collect: [],
+    redirectStderrToStdout: false, repeat: 1, callbackMethod: 'POST', ...over,
+  };
+}
+const caps = { maxFiles: 10, maxFileBytes: 1000, maxTotalBytes: 10_000 };
+
+test('plain run: accepted, output returned, one volume, cleaned up', async () => {
+  const launcher = fakeLauncher();
+  const r = await runPipeline(req({ stdout: 'hello\n' }), { launcher, registry: fakeRegistry(), collectCaps: caps });
+  assert.equal(r.verdict, 'accepted');
+  assert.equal(r.run?.stdout, 'hello\n');
+  assert.equal(r.compile, null);
+  assert.equal(r.tests, null);
+  assert.equal(launcher.specs.length, 1);
+  assert.equal(launcher.specs[0]!.box!.lowerDirs, undefined);
+  assert.equal(launcher.volumes, 1);
+  assert.equal(launcher.destroyed, 1);
+});
+
+test('expected output: wrong answer vs accepted', async () => {
+  const reg = fakeRegistry();
+  assert.equal((await runPipeline(req({ stdout: '42\n' }, { expectedOutput: '42' }), { launcher: fakeLauncher(), registry: reg, collectCaps: caps })).verdict, 'accepted');
+  assert.equal((await runPipeline(req({ stdout: '41\n' }, { expectedOutput: '42' }), { launcher: fakeLauncher(), registry: reg, collectCaps: caps })).verdict, 'wrong_answer');
+});
+
+test('runtime error keeps exit code and signal', async () => {
+  const a = await runPipeline(req({ exitCode: 3 }), { launcher: fakeLauncher(), registry: fakeRegistry(), collectCaps: caps });
+  assert.equal(a.verdict, 'runtime_error');
+  assert.equal(a.run?.exitCode, 3);
+  const b = await runPipeline(req({ signal: 'SIGSEGV' }), { launcher: fakeLauncher(), registry: fakeRegistry(), collectCaps: caps });
+  assert.equal(b.run?.signal, 'SIGSEGV');
+  assert.equal(b.run?.exitCode, null);
+});
+
+test('compile error stops before running and reports the compiler output', async () => {
+  const launcher = fakeLauncher();
+  const r = await runPipeline(req({ compileError: 'main.c:1: error' }, { language: 'fakec', compilerArgs: ['-O2'] }), { launcher, registry: fakeRegistry(), collectCaps: caps });
+  assert.equal(r.verdict, 'compile_error');
+  assert.equal(r.compile?.stderr, 'main.c:1: error');
+  assert.equal(r.run, null);
+  assert.equal(launcher.specs.length, 1);
+  assert.deepEqual(launcher.specs[0]!.argv, ['fakecc', 'main.json', '-O2']);
+});
+
+test('tests: each in a fresh layer over the compiled volume; stop at first failure', async () => {
+  const launcher = fakeLauncher();
+  const phases: string[] = [];
+  const program: FakeProgram = { echo: true };
+  const r = await runPipeline(req(program, {
+    language: 'fakec',
+    tests: [{ stdin: 'a', expectedOutput: 'a' }, { stdin: 'b', expectedOutput: 'x' }, { stdin: 'c', expectedOutput: 'c' }],
+  }), { launcher, registry: fakeRegistry(), collectCaps: caps, onPhase: async (n, _r, i) => { phases.push(`${n}${i ?? ''}`); } });
+  assert.equal(r.verdict, 'wrong_answer');
+  assert.equal(r.tests?.length, 2);
+  assert.deepEqual(r.tests!.map((t) => t.verdict), ['accepted', 'wrong_answer']);
+  assert.deepEqual(r.tests!.map((t) => t.index), [0, 1]);
+  assert.deepEqual(phases, ['compile', 'test0', 'test1']);
+  const compileDir = launcher.specs[0]!.box!.dir;
+  for (const s of launcher.specs.slice(1)) {
+    assert.deepEqual(s.box!.lowerDirs, [compileDir]);
+    assert.ok(s.box!.workDir);
+    assert.notEqual(s.box!.dir, compileDir);
+  }
+  assert.notEqual(launcher.specs[1]!.box!.dir, launcher.specs[2]!.box!.dir);
+  assert.equal(launcher.destroyed, launcher.volumes);
+});
+
+test('tests: stopOnFirstFailure=false runs all', async () => {
+  const r = await runPipeline(req({ echo: true }, {
+    stopOnFirstFailure: false,
+    tests: [{ stdin: 'a', expectedOutput: 'x' }, { stdin: 'b', expectedOutput: 'b' }, { stdin: 'c', expectedOutput: 'y' }],
+  }), { launcher: fakeLauncher(), registry: fakeRegistry(), collectCaps: caps });
+  assert.deepEqual(r.tests!.map((t) => t.verdict), ['wrong_answer', 'accepted', 'wrong_answer']);
+  assert.equal(r.verdict, 'wrong_answer');
+});
+
+test('limits are converted with units and extraCpuMs added to the kill limit', async () => {
+  const launcher = fakeLauncher();
+  await runPipeline(req({}, { limits: { ...config.limits.run.defaults, cpuMs: 1000, extraCpuMs: 500, memoryMb: 64, stackMb: 8 } }), { launcher, registry: fakeRegistry(), collectCaps: caps });
+  const l = launcher.specs[0]!.limits!;
+  assert.equal(l.cpuMs, 1500);
+  assert.equal(l.memoryBytes, 64 * 1024 * 1024);
+  assert.equal(l.stackBytes, 8 * 1024 * 1024);
+  assert.deepEqual(sandboxLimits({ ...config.limits.run.defaults, diskMb: 2 }).diskBytes, 2 * 1024 * 1024);
+});
+
+test('args, env, stdin and mergeStderr reach the sandbox; args stay literal', async () => {
+  const launcher = fakeLauncher();
+  await runPipeline(req({}, { args: ['$(rm -rf /)', 'b c'], env: { A: '1' }, stdin: 'in', redirectStderrToStdout: true }), { launcher, registry: fakeRegistry(), collectCaps: caps });
+  assert.equal(launcher.specs[0]!.mergeStderr, true);
+  assert.deepEqual(launcher.specs[0]!.argv, ['fakerun', 'main.json', '$(rm -rf /)', 'b c']);
+  assert.equal(launcher.specs[0]!.env!.A, '1');
+  assert.equal(launcher.specs[0]!.env!.PATH, '/bin');
+  assert.equal(launcher.specs[0]!.stdin, 'in');
+});
+
+test('collect returns files written by the run', async () => {
+  const r = await runPipeline(req({ writes: { 'out.txt': 'data' } }, { collect: ['out.txt', 'missing.txt'] }), { launcher: fakeLauncher(), registry: fakeRegistry(), collectCaps: caps });
+  assert.equal(r.files.length, 1);
+  assert.equal(Buffer.from(r.files[0]!.content, 'base64').toString(), 'data');
+});
+
+test('repeat runs the program n times in fresh layers and averages', async () => {
+  const launcher = fakeLauncher();
+  const r = await runPipeline(req({ stdout: 'x' }, { repeat: 3 }), { launcher, registry: fakeRegistry(), collectCaps: caps });
+  assert.equal(launcher.specs.length, 3);
+  assert.equal(r.verdict, 'accepted');
+  assert.equal(launcher.destroyed, launcher.volumes);
+});
+
+test('abort while running → CancelledError and volumes destroyed', async () => {
+  const launcher = fakeLauncher();
+  const ac = new AbortController();
+  const p = runPipeline(req({ sleepMs: 60_000 }), { launcher, registry: fakeRegistry(), collectCaps: caps, signal: ac.signal });
+  setTimeout(() => ac.abort(), 50);
+  await assert.rejects(p, CancelledError);
+  assert.equal(launcher.destroyed, launcher.volumes);
+});
+
+test('unknown language → error naming it', async () => {
+  await assert.rejects(runPipeline(req({}, { language: 'cobol' }), { launcher: fakeLauncher(), registry: fakeRegistry(), collectCaps: caps }), /cobol/);
+});

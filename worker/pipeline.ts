@@ -1,0 +1,148 @@
+// The judge pipeline: write inputs → compile once → run (or each test in its own fresh layer over
+// the compiled state) → collect files. Orchestration only; verdicts and comparison are pure
+// functions in verdict.ts / compare.ts, and the sandbox is behind the Launcher seam.
+import type { FileOutput, JobRequest, PhaseResult, Verdict } from '../services/core/schemas.ts';
+import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
+import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
+import { applyCpuLimit, mergeRepeats, toPhaseResult } from './phase-result.ts';
+import type { SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/types.ts';
+import { compileVerdict, outcomeVerdict, overallVerdict, shouldContinue } from './verdict.ts';
+
+const MiB = 1024 * 1024;
+
+export interface PipelineDeps {
+  launcher: Launcher;
+  registry: LanguageRegistry;
+  collectCaps: Omit<CollectCaps, 'maxFiles'> & { maxFiles: number };
+  /** Called after each phase (for progress events); awaited. */
+  onPhase?: (name: 'compile' | 'run' | 'test', result: PhaseResult, index?: number) => Promise<void>;
+  /** Sandbox setup time of each launch (for metrics). */
+  onLaunch?: (outcome: SandboxOutcome) => void;
+  signal?: AbortSignal;
+}
+
+export interface PipelineResult {
+  verdict: Verdict;
+  compile: PhaseResult | null;
+  run: PhaseResult | null;
+  tests: PhaseResult[] | null;
+  files: FileOutput[];
+  /** Set when the sandbox itself failed (verdict internal_error). */
+  error?: string;
+}
+
+/** An outcome of a run that was not cancelled (a cancelled one ends the pipeline). */
+export type FinishedOutcome = SandboxOutcome & { status: Exclude<SandboxOutcome['status'], 'cancelled'> };
+
+export class CancelledError extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'CancelledError';
+  }
+}
+
+export function sandboxLimits(l: JobRequest['limits']): Partial<SandboxLimits> {
+  return {
+    cpuMs: l.cpuMs + l.extraCpuMs,
+    wallMs: l.wallMs,
+    memoryBytes: l.memoryMb * MiB,
+    processes: l.processes,
+    outputBytes: l.outputBytes,
+    diskBytes: l.diskMb * MiB,
+    fileSizeBytes: l.fileSizeMb * MiB,
+    stackBytes: l.stackMb * MiB,
+  };
+}
+
+async function writeInputs(volume: JobVolume, req: JobRequest, lang: ResolvedLanguage): Promise<void> {
+  if (req.source !== undefined) await volume.writeFile(lang.fileName, req.source, { mode: 0o644 });
+  for (const f of req.files) {
+    await volume.writeFile(f.path, f.encoding === 'base64' ? Buffer.from(f.content, 'base64') : f.content, { mode: 0o644 });
+  }
+}
+
+export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<PipelineResult> {
+  const { launcher, signal } = deps;
+  const checkCancel = () => { if (signal?.aborted) throw new CancelledError(); };
+  const lang = await deps.registry.resolve(req.language, { flags: req.compilerArgs, args: req.args });
+  const env = { ...lang.env, ...req.env };
+  const launch = async (spec: SandboxSpec): Promise<FinishedOutcome> => {
+    checkCancel();
+    const outcome = await launcher.run(spec, signal);
+    deps.onLaunch?.(outcome);
+    checkCancel();
+    if (outcome.status === 'cancelled') throw new CancelledError();
+    return outcome as FinishedOutcome;
+  };
+
+  const volumes: JobVolume[] = [];
+  const newVolume = async (diskMb: number) => {
+    const v = await launcher.createVolume({ sizeBytes: diskMb * MiB });
+    volumes.push(v);
+    return v;
+  };
+  try {
+    const base = await newVolume(req.compileLimits.diskMb);
+    await writeInputs(base, req, lang);
+
+    let compile: PhaseResult | null = null;
+    if (lang.compile) {
+      const out = await launch({ layers: lang.layers, argv: lang.compile, env, box: { dir: base.dir }, limits: sandboxLimits(req.compileLimits) });
+      const failed = compileVerdict(out);
+      compile = toPhaseResult(out, failed ? { verdict: failed } : {});
+      await deps.onPhase?.('compile', compile);
+      if (failed) return { verdict: failed, compile, run: null, tests: null, files: [], ...(out.error ? { error: out.error } : {}) };
+    }
+
+    const cases = req.tests ?? [{ stdin: req.stdin ?? '', expectedOutput: req.expectedOutput }];
+    const isolated = req.tests !== undefined || req.repeat > 1;
+    const results: PhaseResult[] = [];
+    let lastVolume: JobVolume = base;
+    let error: string | undefined;
+    for (let i = 0; i < cases.length; i++) {
+      const tc = cases[i]!;
+      const outcomes: FinishedOutcome[] = [];
+      for (let r = 0; r < req.repeat; r++) {
+        let box: SandboxSpec['box'] = { dir: base.dir };
+        if (isolated) {
+          lastVolume = await newVolume(req.limits.diskMb);
+          box = { dir: lastVolume.dir, workDir: lastVolume.workDir, lowerDirs: [base.dir] };
+        }
+        const o = applyCpuLimit(await launch({
+          layers: lang.layers, argv: lang.run, env, box, stdin: tc.stdin, limits: sandboxLimits(req.limits),
+          ...(req.redirectStderrToStdout ? { mergeStderr: true } : {}),
+        }), req.limits.cpuMs);
+        outcomes.push(o);
+        if (o.status !== 'ok' || o.exitCode !== 0) break;
+        // Only the last volume is kept for collecting; drop the ones before it early.
+        if (isolated && r < req.repeat - 1) await volumes.pop()!.destroy();
+      }
+      const merged = mergeRepeats(outcomes);
+      if (merged.error) error = merged.error;
+      const verdict = outcomeVerdict(merged, merged.stdout.toString('utf8'), tc.expectedOutput, req.compare);
+      const phase = toPhaseResult(merged, { verdict, ...(req.tests ? { index: i } : {}) });
+      results.push(phase);
+      await deps.onPhase?.(req.tests ? 'test' : 'run', phase, req.tests ? i : undefined);
+      if (!shouldContinue(verdict, req.stopOnFirstFailure)) break;
+      if (isolated && i < cases.length - 1 && lastVolume !== base) {
+        volumes.splice(volumes.indexOf(lastVolume), 1);
+        await lastVolume.destroy();
+      }
+    }
+
+    checkCancel();
+    const files = req.collect.length === 0 ? [] : (await lastVolume.collect(req.collect, deps.collectCaps)).map((f) => ({
+      path: f.path, size: f.size, content: f.content.toString('base64'), truncated: f.truncated,
+    }));
+    return {
+      verdict: overallVerdict(results.map((r) => r.verdict!)),
+      compile,
+      run: req.tests ? null : results[0]!,
+      tests: req.tests ? results : null,
+      files,
+      ...(error ? { error } : {}),
+    };
+  } finally {
+    await Promise.allSettled(volumes.map((v) => v.destroy()));
+  }
+}

@@ -1,0 +1,129 @@
+// One BullMQ job → one run: state transitions in the run store, the pipeline, the final result
+// (written exactly once, however often the job is picked up), metrics and the callback.
+import type { Job } from 'bullmq';
+import type { Logger } from '../services/core/logger.ts';
+import type { Metrics } from '../services/core/metrics.ts';
+import type { RunStore } from '../services/core/run-store.ts';
+import { isTerminal } from '../services/core/run-store.ts';
+import { queuedResult } from '../services/core/queue-run-service.ts';
+import { JobData, type RunResult, type RunStatus } from '../services/core/schemas.ts';
+import type { CancelListener } from './cancels.ts';
+import { UnknownLanguageError } from './language-registry.ts';
+import { CancelledError, runPipeline, type PipelineDeps } from './pipeline.ts';
+
+export interface RunProcessorDeps {
+  store: RunStore;
+  cancels: CancelListener;
+  log: Logger;
+  metrics?: Metrics;
+  pipeline: Omit<PipelineDeps, 'onPhase' | 'signal'>;
+  /** Enqueues the callback of a finished run (never awaited by the slot beyond the enqueue). */
+  callback?: (url: string, method: 'POST' | 'PUT', result: RunResult) => Promise<void>;
+}
+
+const now = () => new Date().toISOString();
+
+export function createRunProcessor(deps: RunProcessorDeps) {
+  const { store, log, metrics } = deps;
+
+  async function finish(id: string, result: RunResult, callbackUrl: string | undefined, method: 'POST' | 'PUT', runLog: Logger): Promise<boolean> {
+    const seq = await store.transition(id, ['queued', 'running'], result.status, result, { type: result.status as 'completed', result });
+    if (!seq) {
+      runLog.info('run already finished elsewhere; result kept as it was');
+      return false;
+    }
+    runLog.info({ status: result.status, verdict: result.verdict }, 'run finished');
+    metrics?.runsTotal.inc({ language: result.language, verdict: result.verdict ?? 'none', status: result.status });
+    if (result.finishedAt) metrics?.totalSeconds.observe({ language: result.language }, (Date.parse(result.finishedAt) - Date.parse(result.createdAt)) / 1000);
+    if (callbackUrl && deps.callback) {
+      await deps.callback(callbackUrl, method, result).catch((err: Error) => runLog.warn({ err: err.message }, 'callback could not be queued'));
+    }
+    return true;
+  }
+
+  return async function processRun(job: Job): Promise<void> {
+    const id = String(job.id);
+    const runLog = log.child({ runId: id, attempt: job.attemptsMade + 1 });
+    const parsed = JobData.safeParse(job.data);
+    if (!parsed.success) {
+      runLog.error({ problem: parsed.error.message }, 'invalid job; failing the run');
+      const current = await store.get(id);
+      if (current) {
+        await finish(id, { ...current, status: 'failed', verdict: 'internal_error', finishedAt: now(), error: { code: 'invalid_job', message: 'the queued job data is invalid' } }, undefined, 'POST', runLog);
+      }
+      return;
+    }
+    const { request } = parsed.data;
+    // The record as queued follows from the job data; the transition below refuses a run that is
+    // already finished (or unknown), so no read is needed first.
+    const current = queuedResult(id, request.language, parsed.data.createdAt);
+    const startedAt = now();
+    const queueWaitMs = Date.parse(startedAt) - Date.parse(current.createdAt);
+    const running: RunResult = { ...current, status: 'running', startedAt, queueWaitMs };
+    // Listen for a cancel before the run shows as running, so none is missed in between.
+    const abort = deps.cancels.register(id);
+    const started = await store.transition(id, ['queued', 'running'], 'running', running, { type: 'started' }, true)
+      .catch((err: Error) => { deps.cancels.release(id); throw err; });
+    if (started === -1 || !started) {
+      deps.cancels.release(id);
+      if (started === -1) {
+        await finish(id, { ...current, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled before it started' } }, request.callbackUrl, request.callbackMethod, runLog);
+      }
+      return;
+    }
+    runLog.info({ language: request.language, queueWaitMs }, 'run started');
+    metrics?.queueWaitSeconds.observe({ language: request.language }, queueWaitMs / 1000);
+    metrics?.activeRuns.inc();
+    // The result says cancelled at once; the abort also kills the program in the sandbox.
+    const cancelledNow = () => finish(id, { ...running, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled while running' } }, request.callbackUrl, request.callbackMethod, runLog);
+    abort.signal.addEventListener('abort', () => { void cancelledNow().catch((err: Error) => runLog.warn({ err: err.message }, 'cannot record the cancel')); }, { once: true });
+    const t0 = performance.now();
+    try {
+      const out = await runPipeline(request, {
+        ...deps.pipeline,
+        signal: abort.signal,
+        onPhase: async (name, result, index) => {
+          if (name === 'compile') metrics?.compileSeconds.observe({ language: request.language }, result.wallMs / 1000);
+          await store.transition(id, ['running'], null, null, { type: 'phase', phase: { name, ...(index !== undefined ? { index } : {}), result } });
+        },
+      });
+      metrics?.runSeconds.observe({ language: request.language }, (performance.now() - t0) / 1000);
+      const status: RunStatus = out.verdict === 'internal_error' ? 'failed' : 'completed';
+      if (status === 'failed' && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
+        throw new Error(`sandbox failed: ${out.error ?? 'internal error'}`);
+      }
+      await finish(id, {
+        ...running, status, verdict: out.verdict, compile: out.compile, run: out.run, tests: out.tests, files: out.files,
+        error: status === 'failed' ? { code: 'sandbox_error', message: out.error ?? 'the sandbox failed' } : null,
+        finishedAt: now(),
+      }, request.callbackUrl, request.callbackMethod, runLog);
+    } catch (err) {
+      if (err instanceof CancelledError) {
+        await cancelledNow();
+        return;
+      }
+      if (!(err instanceof UnknownLanguageError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
+        runLog.warn({ err: (err as Error).message }, 'run attempt failed; will retry');
+        throw err;
+      }
+      runLog.error({ err: (err as Error).message }, 'run failed');
+      await finish(id, {
+        ...running, status: 'failed', verdict: 'internal_error', finishedAt: now(),
+        error: { code: err instanceof UnknownLanguageError ? 'language_unavailable' : 'pipeline_error', message: (err as Error).message },
+      }, request.callbackUrl, request.callbackMethod, runLog);
+    } finally {
+      deps.cancels.release(id);
+      metrics?.activeRuns.dec();
+    }
+  };
+}
+
+/** BullMQ gave up on a job without our processor finishing it (e.g. stalled too often): fail the run. */
+export async function failAbandoned(store: RunStore, id: string, reason: string, log: Logger): Promise<void> {
+  const current = await store.get(id);
+  if (!current || isTerminal(current.status)) return;
+  const result: RunResult = { ...current, status: 'failed', verdict: 'internal_error', finishedAt: now(), error: { code: 'abandoned', message: reason } };
+  if (await store.transition(id, ['queued', 'running'], 'failed', result, { type: 'failed', result })) {
+    log.error({ runId: id, reason }, 'run abandoned by the queue');
+  }
+}
