@@ -1,0 +1,102 @@
+// Corral languages as Piston runtimes: Piston's language names and aliases (what Piston clients
+// send), and semver versions with Piston's selector rule: among the runtimes whose name or alias
+// matches, the highest version satisfying the request's semver range (`*`, `3.x`, `3.11.2`) wins.
+import semver from 'semver';
+import type { LanguageInfo } from '../../../core/schemas.ts';
+
+interface PistonName {
+  /** Piston's language name. */
+  language: string;
+  aliases: readonly string[];
+  /** Piston's `runtime` field, for languages Piston reports one for. */
+  runtime?: string;
+}
+
+/** Corral language id → Piston name and aliases (Piston's published package names). */
+export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
+  bash: { language: 'bash', aliases: ['sh'] },
+  c: { language: 'c', aliases: ['gcc'], runtime: 'gcc' },
+  cpp: { language: 'c++', aliases: ['cpp', 'g++'], runtime: 'gcc' },
+  csharp: { language: 'csharp', aliases: ['mono', 'mono-csharp', 'mono-c#', 'mono-cs', 'c#', 'cs'], runtime: 'mono' },
+  d: { language: 'd', aliases: ['gdc'] },
+  dart: { language: 'dart', aliases: [] },
+  elixir: { language: 'elixir', aliases: ['exs'] },
+  erlang: { language: 'erlang', aliases: ['erl', 'escript'] },
+  fortran: { language: 'fortran', aliases: ['fortran', 'f90', 'f95'] },
+  go: { language: 'go', aliases: ['go', 'golang'] },
+  groovy: { language: 'groovy', aliases: ['gvy'] },
+  haskell: { language: 'haskell', aliases: ['haskell', 'hs'] },
+  java: { language: 'java', aliases: [] },
+  javascript: { language: 'javascript', aliases: ['node-javascript', 'node-js', 'javascript', 'js'], runtime: 'node' },
+  julia: { language: 'julia', aliases: ['jl'] },
+  kotlin: { language: 'kotlin', aliases: ['kt'] },
+  lua: { language: 'lua', aliases: [] },
+  nasm: { language: 'nasm', aliases: ['asm', 'nasm32'] },
+  ocaml: { language: 'ocaml', aliases: ['ocaml', 'ml'] },
+  pascal: { language: 'pascal', aliases: ['freepascal', 'pp', 'pas'] },
+  perl: { language: 'perl', aliases: ['pl'] },
+  php: { language: 'php', aliases: [] },
+  prolog: { language: 'prolog', aliases: ['prolog', 'plg'] },
+  python: { language: 'python', aliases: ['py', 'py3', 'python3'] },
+  python3: { language: 'python', aliases: ['py', 'py3', 'python3'] },
+  python2: { language: 'python2', aliases: ['py2'] },
+  r: { language: 'rscript', aliases: ['r'] },
+  ruby: { language: 'ruby', aliases: ['ruby3', 'rb'] },
+  rust: { language: 'rust', aliases: ['rs'] },
+  scala: { language: 'scala', aliases: ['sc'] },
+  sqlite: { language: 'sqlite3', aliases: ['sqlite', 'sql'] },
+  swift: { language: 'swift', aliases: [] },
+  typescript: { language: 'typescript', aliases: ['ts', 'node-ts', 'tsc'] },
+  zig: { language: 'zig', aliases: [] },
+  nim: { language: 'nim', aliases: [] },
+  crystal: { language: 'crystal', aliases: ['cr'] },
+  clojure: { language: 'clojure', aliases: ['clojure', 'clj'] },
+  commonlisp: { language: 'lisp', aliases: ['lisp', 'cl', 'sbcl', 'commonlisp'] },
+  cobol: { language: 'cobol', aliases: ['cob'] },
+  fsharp: { language: 'fsharp', aliases: ['fs', 'f#', 'fsi'] },
+  octave: { language: 'octave', aliases: ['matlab', 'm'] },
+  racket: { language: 'racket', aliases: ['rkt'] },
+  tcl: { language: 'tcl', aliases: [] },
+};
+
+export interface PistonRuntime {
+  language: string;
+  version: string;
+  aliases: string[];
+  runtime?: string;
+  /** The Corral language it runs as. */
+  corral: LanguageInfo;
+}
+
+/** A Corral version string as semver ("21" → "21.0.0", "3.11.2" stays); "0.0.0" if it has no number. */
+export function pistonVersion(version: string): string {
+  return semver.valid(version) ?? semver.coerce(version)?.version ?? '0.0.0';
+}
+
+/** The runtimes Piston clients see: every available Corral language, named Piston's way. */
+export function pistonRuntimes(offered: readonly LanguageInfo[]): PistonRuntime[] {
+  return offered.filter((l) => l.available).map((l) => {
+    const name = PISTON_NAMES[l.id];
+    const rt: PistonRuntime = {
+      language: name?.language ?? l.id,
+      version: pistonVersion(l.version),
+      aliases: [...(name?.aliases ?? [])],
+      corral: l,
+    };
+    if (name?.runtime) rt.runtime = name.runtime;
+    return rt;
+  });
+}
+
+/** Piston's get_latest_runtime_matching_language_version; undefined when none matches. */
+export function selectRuntime(runtimes: readonly PistonRuntime[], language: string, versionRange: string): PistonRuntime | undefined {
+  const matching = runtimes.filter((rt) => {
+    if (rt.language !== language && !rt.aliases.includes(language)) return false;
+    try {
+      return semver.satisfies(rt.version, versionRange);
+    } catch {
+      return false;
+    }
+  });
+  return matching.sort((a, b) => semver.rcompare(a.version, b.version))[0];
+}
