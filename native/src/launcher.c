@@ -720,7 +720,7 @@ int corral_dispatch(corral_container *c, const corral_spec *s, corral_outcome *o
 		kill_and_reap(c);
 		goto out;
 	}
-	c->exited = 1;
+	c->exited = sv.init_reaped;
 	int64_t cpu = cg_cpu_us(&c->cg);
 	o->cpu_us = cpu > cpu_before ? cpu - cpu_before : 0;
 	o->memory_peak_bytes = cg_peak_bytes(&c->cg);

@@ -104,7 +104,10 @@ int supervise(struct supervision *s, struct cerr *e)
 	int64_t next_cpu_check = 0;
 	int exited = 0;
 
-	while (!exited) {
+	/* The run is over when the init reports the program's end (it has killed and reaped every
+	 * other process by then) or when the init itself is gone. The init's own exit — tearing down
+	 * its namespaces, which can take milliseconds — is left to discard, off the request path. */
+	while (!exited && !s->got_exit) {
 		int64_t now = now_us();
 		int64_t timeout_us = 100000;
 		if (s->killed_for == 0) {
@@ -152,12 +155,15 @@ int supervise(struct supervision *s, struct cerr *e)
 			exited = 1;
 	}
 	s->t_end_us = now_us();
-	siginfo_t si;
-	memset(&si, 0, sizeof si);
-	while (waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED | __WALL) < 0 && errno == EINTR)
-		;
-	/* Every process of the pid namespace is gone once its init is: the pipes hold what is
-	 * left and then report EOF. */
+	if (exited) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		while (waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED | __WALL) < 0 && errno == EINTR)
+			;
+		s->init_reaped = 1;
+	}
+	/* Every process that could write to the pipes is gone (the init closed its copies before
+	 * the program started): they hold what is left and then report EOF. */
 	read_reports(s);
 	if (out_open)
 		drain(s->out_fd, &o->stdout_buf, &o->stdout_len, &o->stdout_truncated, s->out_cap, s);
