@@ -13,6 +13,10 @@ import type { SandboxTimings } from '../worker/sandbox/types.ts';
 
 const N = Number(process.env.BENCH_N ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
+// A worker is a long-lived Node process with a real heap, and the cost of fork-based spawning
+// grows with it (page tables are copied): measure with one, as the reference figures were.
+const HEAP_MB = Number(process.env.BENCH_HEAP_MB ?? 200);
+const heap: unknown[] = [];
 
 function stats(samples: number[]) {
   const s = [...samples].sort((a, b) => a - b);
@@ -39,7 +43,12 @@ async function measure(label: string, once: () => Promise<unknown>, n: number, c
   return { label, concurrency, gapMs, ...stats(latencies), runsPerSecond: gapMs ? NaN : n / seconds };
 }
 
+function allocateHeap(mb: number): void {
+  for (let i = 0; i < mb; i++) heap.push(Array.from({ length: 1024 * 16 }, (_, j) => ({ j }))); // ~1 MiB each, touched
+}
+
 async function main() {
+  allocateHeap(HEAP_MB);
   const host = SandboxHost.open();
   setDefaultSandboxHost(host);
   const store = new ImageStore();
@@ -70,7 +79,8 @@ async function main() {
       child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
     });
 
-  console.log(`bench:sandbox — ${N} runs of a static \`true\` (busybox) per row; cgroup v${host.cgroups.version}; ${process.env.UV_THREADPOOL_SIZE ?? 4} libuv threads`);
+  const heapMb = Math.round(process.memoryUsage().heapUsed / 2 ** 20);
+  console.log(`bench:sandbox — ${N} runs of a static \`true\` (busybox) per row; cgroup v${host.cgroups.version}; ${process.env.UV_THREADPOOL_SIZE ?? 4} libuv threads; Node heap ${heapMb} MiB (BENCH_HEAP_MB)`);
   const rows = [];
   for (const concurrency of [1, CONCURRENCY]) {
     rows.push(await measure('bare CLONE_VM spawn (floor)', bare, N, concurrency));
