@@ -1,18 +1,37 @@
 // Starts a worker host with the production pieces: the real sandbox and the image registry.
 import type { Config } from '../services/core/config.ts';
 import type { Logger } from '../services/core/logger.ts';
-import type { Metrics } from '../services/core/metrics.ts';
+import { registerPoolMetrics, type Metrics } from '../services/core/metrics.ts';
 import { imagesRegistry } from './language-registry.ts';
 import { sandboxLauncher } from './launcher.ts';
 import { sandboxSelfTest } from './self-test.ts';
 import { startWorkerHost, type WorkerHost } from './worker-host.ts';
 
 export async function startWorker(config: Config, redisUrl: string, log: Logger, metrics?: Metrics): Promise<WorkerHost> {
+  const pool = config.worker.pool.maxWarm > 0 ? await openPooledSandbox(config, metrics) : undefined;
   const launcher = sandboxLauncher();
   const registry = await imagesRegistry(config.imagesDir);
-  return startWorkerHost({
+  const host = await startWorkerHost({
     config, redisUrl, log, launcher, registry,
     ...(metrics ? { metrics } : {}),
     selfTest: () => sandboxSelfTest(launcher, config.imagesDir),
   });
+  if (!pool) return host;
+  log.info({ maxWarm: config.worker.pool.maxWarm, maxPerImage: config.worker.pool.maxPerImage }, 'warm pool on');
+  return {
+    ...host,
+    async close(force) {
+      await host.close(force);
+      await pool.close(); // warm containers are destroyed, never left for the next start's sweep
+    },
+  };
+}
+
+/** The process-wide sandbox host with a warm pool, and its figures in /metrics. */
+async function openPooledSandbox(config: Config, metrics?: Metrics): Promise<{ close(): Promise<void> }> {
+  const { SandboxHost, setDefaultSandboxHost } = await import('./sandbox/index.ts');
+  const sandbox = SandboxHost.open({ pool: { maxWarm: config.worker.pool.maxWarm, maxPerImage: config.worker.pool.maxPerImage } });
+  setDefaultSandboxHost(sandbox);
+  if (metrics) registerPoolMetrics(metrics, () => sandbox.pool?.stats() ?? []);
+  return sandbox;
 }

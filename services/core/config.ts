@@ -75,6 +75,8 @@ export const ENV_SCHEMA = z.object({
   CORRAL_COLLECT_TOTAL_MAX_BYTES: int(1).default(8_388_608).describe('Largest total of collected files in one result.'),
   CORRAL_TESTS_MAX: int(1).default(500).describe('Most test cases in one request.'),
   CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
+  CORRAL_POOL_MAX_WARM: int(0, 1024).default(0).describe('Warm pool: most containers a worker keeps built ahead of need, across images (0 = off: every run builds its container when it starts).'),
+  CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(4).describe('Warm pool: most containers kept warm for one image.'),
   CORRAL_WORKER_NAME: z.string().min(1).optional().describe('Name of this worker in heartbeats and job records (default: hostname:pid).'),
   CORRAL_JOB_ATTEMPTS: int(1, 20).default(3).describe('Attempts of a run whose pipeline throws (sandbox failures), with exponential backoff.'),
   CORRAL_JOB_BACKOFF_MS: int(0).default(1_000).describe('Delay before the second attempt of a failed run; doubles each attempt.'),
@@ -116,6 +118,7 @@ export interface Config {
     slots: number; name: string | undefined; metricsPort: number | undefined; jobAttempts: number; jobBackoffMs: number; lockDurationMs: number;
     stalledIntervalMs: number; maxStalledCount: number; shutdownGraceMs: number;
     heartbeatMs: number; staleMs: number;
+    pool: { maxWarm: number; maxPerImage: number };
   };
   callback: { timeoutMs: number; attempts: number; backoffMs: number; concurrency: number };
   logLevel: string;
@@ -197,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       shutdownGraceMs: e.CORRAL_SHUTDOWN_GRACE_MS,
       heartbeatMs: e.CORRAL_HEARTBEAT_MS,
       staleMs: e.CORRAL_WORKER_STALE_MS,
+      pool: { maxWarm: e.CORRAL_POOL_MAX_WARM, maxPerImage: e.CORRAL_POOL_MAX_PER_IMAGE },
     },
     callback: {
       timeoutMs: e.CORRAL_CALLBACK_TIMEOUT_MS,

@@ -45,3 +45,23 @@ export function createMetrics(queueCounts?: () => Promise<Record<string, number>
     callbacksTotal: new Counter({ name: 'corral_callbacks_total', help: 'Callback deliveries by outcome', labelNames: ['outcome'], registers: [registry] }),
   };
 }
+
+/** One image's warm-pool figures, as the sandbox reports them (worker/sandbox/pool.ts). */
+export interface PoolFigures { image: string; warm: number; building: number; target: number; hits: number; misses: number; buildMsAvg: number }
+
+/** Warm-pool gauges, read from the pool at scrape time. */
+export function registerPoolMetrics(metrics: Metrics, stats: () => PoolFigures[]): void {
+  const gauge = (name: string, help: string, pick: (s: PoolFigures) => number) =>
+    new Gauge({
+      name, help, labelNames: ['image'], registers: [metrics.registry],
+      collect() {
+        for (const s of stats()) this.set({ image: s.image }, pick(s));
+      },
+    });
+  gauge('corral_pool_warm', 'Containers built and waiting for a run, per image', (s) => s.warm);
+  gauge('corral_pool_building', 'Containers being built ahead of need, per image', (s) => s.building);
+  gauge('corral_pool_target', 'Containers the pool wants warm for the recent demand, per image', (s) => s.target);
+  gauge('corral_pool_hits', 'Runs that got a warm container (since start), per image', (s) => s.hits);
+  gauge('corral_pool_misses', 'Runs that built their container cold (since start), per image', (s) => s.misses);
+  gauge('corral_pool_build_ms', 'Average time to build a warm container, ms, per image', (s) => s.buildMsAvg);
+}

@@ -7,6 +7,8 @@
 // containers a key needs warm are its arrival rate × its run time, with headroom; a key nobody
 // asked for recently gets none. A total budget bounds what the pool holds; when a key's queue is
 // empty the run takes the cold path, transparently.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadNative, type NativeContainer, type NativeSpec } from './native.ts';
 
 export interface WarmPoolOptions {
@@ -196,9 +198,21 @@ export class WarmPool {
   }
 }
 
-/** The image's top layer directory name, for metrics when the caller gave no name. */
+/** The image a layer belongs to, from the layer store's metadata (<layer>/layer.json, beside
+ * its fs/), else the top layer directory's name — for metrics when the caller gave no name. */
+const labels = new Map<string, string>();
 function imageLabel(spec: NativeSpec): string {
   const layers = spec.lowerdirs.split(':');
   const top = layers[1] ?? layers[0]!; // [0] is the generated init layer
-  return top.split('/').filter(Boolean).slice(-2, -1)[0] ?? top;
+  let label = labels.get(top);
+  if (!label) {
+    try {
+      label = String(JSON.parse(readFileSync(join(top, '..', 'layer.json'), 'utf8')).image ?? '');
+    } catch {
+      label = '';
+    }
+    label ||= top.split('/').filter(Boolean).slice(-2, -1)[0] ?? top;
+    labels.set(top, label);
+  }
+  return label;
 }

@@ -1,0 +1,76 @@
+// `corral up` with the warm pool on: runs are served from containers built ahead of need, the
+// pool shows in /metrics, and SIGTERM destroys every warm container (no process, cgroup or run
+// directory of this Corral is left).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, readdir } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { api, waitFor } from './harness.ts';
+import { IMAGES_DIR, needs, realSandbox } from './real-sandbox.ts';
+
+const sb = await realSandbox();
+const CORRAL = fileURLToPath(new URL('../../bin/corral', import.meta.url));
+
+/** Processes whose cgroup names a run of the Corral with this pid. */
+function runProcessesOf(pid: number): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`corral-${pid}-`);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+test('corral up with CORRAL_POOL_MAX_WARM serves warm containers and removes them on SIGTERM', { skip: needs(sb, 'bash') }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'corral-pool-'));
+  const child = spawn(CORRAL, ['up'], {
+    env: {
+      PATH: process.env.PATH, CORRAL_DATA_DIR: dataDir, CORRAL_PORT: '0', CORRAL_IMAGES_DIR: IMAGES_DIR,
+      CORRAL_LOG_LEVEL: 'info', CORRAL_WORKER_SLOTS: '1', CORRAL_POOL_MAX_WARM: '2',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: any[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try { lines.push(JSON.parse(line)); } catch { /* not a log line */ }
+    }
+  });
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    const listening = await waitFor(async () => lines.find((l) => l.msg === 'API listening'), 'the API to listen');
+    assert.ok(lines.some((l) => l.msg === 'warm pool on'), 'the worker says the pool is on');
+    const s = { url: listening.url as string };
+    for (let i = 0; i < 6; i++) {
+      const r = await api(s, 'POST', '/v1/runs?wait=true', { language: 'bash', source: `echo run-${i}; ls /tmp` });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.run.stdout, `run-${i}\n`, 'a clean /tmp every time');
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const metrics = String((await api(s, 'GET', '/metrics')).body);
+    const hits = [...metrics.matchAll(/^corral_pool_hits\{image="([^"]+)"\} (\d+)/gm)];
+    assert.ok(hits.some(([, , n]) => Number(n) > 0), `no pool hits in /metrics:\n${metrics.split('\n').filter((l) => l.startsWith('corral_pool')).join('\n')}`);
+    assert.ok(hits.every(([, image]) => /^[a-z]/.test(image!)), 'pool metrics are labelled with image names');
+    assert.ok(runProcessesOf(child.pid!).length > 0, 'warm containers are waiting');
+    child.kill('SIGTERM');
+    assert.equal(await exit, 0);
+    assert.deepEqual(runProcessesOf(child.pid!), [], 'a warm container survived SIGTERM');
+    const runsDir = '/var/lib/corral/runs';
+    assert.deepEqual((await readdir(runsDir)).filter((n) => n.startsWith(`corral-${child.pid}-`)), []);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    const redisPid = lines.find((l) => l.msg === 'embedded redis started')?.pid;
+    if (redisPid) try { process.kill(redisPid, 'SIGKILL'); } catch { /* stopped */ }
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
