@@ -4,8 +4,8 @@
 // run and is then destroyed in the background; nothing of one run can reach another.
 //
 // Sizing follows demand per image (per key: layers, hostname, disk size): by Little's law the
-// containers a key needs warm are its arrival rate × its run time, with headroom; a key nobody
-// asked for recently gets none. A total budget bounds what the pool holds; when a key's queue is
+// containers a key needs warm are its arrival rate × its run time, with headroom (at least two
+// while it is in demand); a key nobody asked for recently gets none. A total budget bounds what the pool holds; when a key's queue is
 // empty the run takes the cold path, transparently.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -100,7 +100,9 @@ export class WarmPool {
     if (entry.arrivals.length === 0) return 0;
     const ratePerSecond = entry.arrivals.length / (this.windowMs / 1000);
     const inFlight = ratePerSecond * Math.max(entry.runSecondsAvg, 0.005);
-    return Math.min(this.maxPerImage, Math.max(1, Math.ceil(inFlight * 2)));
+    // At least two while in demand: a build can take longer than the gap to the next request
+    // (the cgroup attach alone waits 10-16 ms for an RCU grace period on an idle v1 host).
+    return Math.min(this.maxPerImage, Math.max(2, Math.ceil(inFlight * 2)));
   }
 
   private get warmTotal(): number {
