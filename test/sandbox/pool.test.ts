@@ -116,3 +116,29 @@ describe('no pool', () => {
     assert.equal(r.timings.pooled, undefined);
   });
 });
+
+describe('warm pool budget', () => {
+  it('gives the budget to the image in demand, taking it from one asked for less', async () => {
+    const layers = await busyboxLayers();
+    // A second "image": the same layers with another hostname is another pool key.
+    const host = SandboxHost.open({ pool: { maxWarm: 2, maxPerImage: 2 } });
+    try {
+      const fullBudget = async () => {
+        for (let i = 0; i < 300 && host.pool!.stats().reduce((n, e) => n + e.warm, 0) < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      };
+      await runInSandbox({ layers, argv: ['true'], hostname: 'first' }, host);
+      await fullBudget(); // the first key now holds the whole budget
+      // Now the other key gets more demand than the first: it must get warm containers even
+      // though the first key holds the whole budget.
+      for (let i = 0; i < 4; i++) await runInSandbox({ layers, argv: ['true'], hostname: 'second' }, host);
+      let second = false;
+      for (let i = 0; i < 300 && !second; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        second = (await runInSandbox({ layers, argv: ['true'], hostname: 'second' }, host)).timings.pooled === true;
+      }
+      assert.ok(second, JSON.stringify(host.pool!.stats()));
+    } finally {
+      await host.close();
+    }
+  });
+});

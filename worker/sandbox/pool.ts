@@ -120,14 +120,25 @@ export class WarmPool {
     for (const entry of byDemand) {
       while (
         building < this.maxBuilding &&
-        this.warmTotal < this.maxWarm &&
         entry.ready.length + entry.building < this.targetOf(entry) &&
-        Date.now() >= entry.backoffUntil
+        Date.now() >= entry.backoffUntil &&
+        (this.warmTotal < this.maxWarm || this.evictForDemand(entry, byDemand))
       ) {
         building++;
         this.build(entry);
       }
     }
+  }
+
+  /** Frees a budget slot for `needy` by destroying a warm container of a less-demanded image. */
+  private evictForDemand(needy: Entry, byDemand: Entry[]): boolean {
+    for (let i = byDemand.length - 1; i >= 0; i--) {
+      const donor = byDemand[i]!;
+      if (donor === needy || donor.arrivals.length >= needy.arrivals.length || donor.ready.length === 0) continue;
+      this.discard(donor.ready.shift()!);
+      return true;
+    }
+    return false;
   }
 
   private build(entry: Entry): void {
