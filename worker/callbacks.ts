@@ -1,26 +1,44 @@
 // Callbacks: the final RunResult is POSTed (or PUT) to the request's callbackUrl by a separate
 // BullMQ queue with its own concurrency, retries with exponential backoff and a per-try timeout,
-// so a slow or dead receiver never holds a sandbox slot.
+// so a slow or dead receiver never holds a sandbox slot. With callbackFormat 'judge0' the body is
+// Judge0's submission instead (default fields, base64, as Judge0 PUTs it), built by the Judge0
+// layer's own serializer, so a Judge0 callback is as durable as Corral's own.
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../services/core/config.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
 import type { RedisKeys } from '../services/core/redis.ts';
-import type { RunResult } from '../services/core/schemas.ts';
+import type { JobRequest, RunResult } from '../services/core/schemas.ts';
+import { judge0CallbackBody } from '../services/api/compat/judge0/submission-response.ts';
 
-export interface CallbackJob { url: string; method: 'POST' | 'PUT'; result: RunResult }
+export interface CallbackJob {
+  url: string;
+  method: 'POST' | 'PUT';
+  result: RunResult;
+  /** Absent in jobs queued before the field existed: corral. */
+  format?: 'corral' | 'judge0';
+  /** The run's limits, for Judge0's message of a memory or output limit. */
+  limits?: { memoryMb: number; outputBytes: number };
+}
+
+/** The body a callback sends. */
+export function callbackBody(job: CallbackJob): unknown {
+  if (job.format !== 'judge0') return job.result;
+  return judge0CallbackBody(job.result, job.limits ? { memoryLimitKb: job.limits.memoryMb * 1024, outputBytes: job.limits.outputBytes } : {});
+}
 
 export async function deliver(job: CallbackJob, timeoutMs: number): Promise<number> {
   const res = await fetch(job.url, {
     method: job.method,
     headers: { 'content-type': 'application/json', 'user-agent': 'corral-callback/1' },
-    body: JSON.stringify(job.result),
+    body: JSON.stringify(callbackBody(job)),
     signal: AbortSignal.timeout(timeoutMs),
     redirect: 'manual',
   });
   await res.body?.cancel().catch(() => {});
-  if (res.status < 200 || res.status >= 300) throw new Error(`callback ${job.method} ${job.url}: HTTP ${res.status}`);
+  // Judge0 counts any answer of the receiver as delivered (it retries only when no answer came).
+  if (job.format !== 'judge0' && (res.status < 200 || res.status >= 300)) throw new Error(`callback ${job.method} ${job.url}: HTTP ${res.status}`);
   return res.status;
 }
 
@@ -55,8 +73,12 @@ export class CallbackDispatcher {
   }
 
   /** Enqueues the callback of a run once (job id = run id). */
-  async enqueue(url: string, method: 'POST' | 'PUT', result: RunResult): Promise<void> {
-    await this.queue.add('callback', { url, method, result }, {
+  async enqueue(request: Pick<JobRequest, 'callbackMethod' | 'callbackFormat' | 'limits'> & { callbackUrl: string }, result: RunResult): Promise<void> {
+    const job: CallbackJob = {
+      url: request.callbackUrl, method: request.callbackMethod, result, format: request.callbackFormat,
+      ...(request.callbackFormat === 'judge0' ? { limits: { memoryMb: request.limits.memoryMb, outputBytes: request.limits.outputBytes } } : {}),
+    };
+    await this.queue.add('callback', job, {
       jobId: `cb-${result.id}`,
       attempts: this.config.callback.attempts,
       backoff: { type: 'exponential', delay: this.config.callback.backoffMs },

@@ -61,6 +61,11 @@ async function writeInputs(volume: JobVolume, req: JobRequest, lang: ResolvedLan
   }
 }
 
+/** The sandbox's stdin: text as is, base64 decoded to the exact bytes (binary stdin). */
+export function decodeStdin(stdin: string, encoding: JobRequest['stdinEncoding']): string | Buffer {
+  return encoding === 'base64' ? Buffer.from(stdin, 'base64') : stdin;
+}
+
 export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<PipelineResult> {
   const { launcher, signal } = deps;
   const checkCancel = () => { if (signal?.aborted) throw new CancelledError(); };
@@ -109,7 +114,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
           box = { dir: lastVolume.dir, workDir: lastVolume.workDir, lowerDirs: [base.dir] };
         }
         const o = applyCpuLimit(await launch({
-          layers: lang.layers, argv: lang.run, env, box, stdin: tc.stdin, limits: sandboxLimits(req.limits),
+          layers: lang.layers, argv: lang.run, env, box, stdin: decodeStdin(tc.stdin, req.stdinEncoding), limits: sandboxLimits(req.limits),
           ...(req.redirectStderrToStdout ? { mergeStderr: true } : {}),
         }), req.limits.cpuMs);
         outcomes.push(o);

@@ -6,7 +6,7 @@ import type { Metrics } from '../services/core/metrics.ts';
 import type { RunStore } from '../services/core/run-store.ts';
 import { isTerminal } from '../services/core/run-store.ts';
 import { queuedResult } from '../services/core/queue-run-service.ts';
-import { JobData, type RunResult, type RunStatus } from '../services/core/schemas.ts';
+import { JobData, type JobRequest, type RunResult, type RunStatus } from '../services/core/schemas.ts';
 import type { CancelListener } from './cancels.ts';
 import { UnknownLanguageError } from './language-registry.ts';
 import { CancelledError, runPipeline, type PipelineDeps } from './pipeline.ts';
@@ -18,7 +18,7 @@ export interface RunProcessorDeps {
   metrics?: Metrics;
   pipeline: Omit<PipelineDeps, 'onPhase' | 'signal'>;
   /** Enqueues the callback of a finished run (never awaited by the slot beyond the enqueue). */
-  callback?: (url: string, method: 'POST' | 'PUT', result: RunResult) => Promise<void>;
+  callback?: (request: JobRequest & { callbackUrl: string }, result: RunResult) => Promise<void>;
 }
 
 const now = () => new Date().toISOString();
@@ -26,7 +26,7 @@ const now = () => new Date().toISOString();
 export function createRunProcessor(deps: RunProcessorDeps) {
   const { store, log, metrics } = deps;
 
-  async function finish(id: string, result: RunResult, callbackUrl: string | undefined, method: 'POST' | 'PUT', runLog: Logger): Promise<boolean> {
+  async function finish(id: string, result: RunResult, request: JobRequest | undefined, runLog: Logger): Promise<boolean> {
     const seq = await store.transition(id, ['queued', 'running'], result.status, result, { type: result.status as 'completed', result });
     if (!seq) {
       runLog.info('run already finished elsewhere; result kept as it was');
@@ -35,8 +35,9 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     runLog.info({ status: result.status, verdict: result.verdict }, 'run finished');
     metrics?.runsTotal.inc({ language: result.language, verdict: result.verdict ?? 'none', status: result.status });
     if (result.finishedAt) metrics?.totalSeconds.observe({ language: result.language }, (Date.parse(result.finishedAt) - Date.parse(result.createdAt)) / 1000);
+    const callbackUrl = request?.callbackUrl;
     if (callbackUrl && deps.callback) {
-      await deps.callback(callbackUrl, method, result).catch((err: Error) => runLog.warn({ err: err.message }, 'callback could not be queued'));
+      await deps.callback({ ...request!, callbackUrl }, result).catch((err: Error) => runLog.warn({ err: err.message }, 'callback could not be queued'));
     }
     return true;
   }
@@ -49,7 +50,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       runLog.error({ problem: parsed.error.message }, 'invalid job; failing the run');
       const current = await store.get(id);
       if (current) {
-        await finish(id, { ...current, status: 'failed', verdict: 'internal_error', finishedAt: now(), error: { code: 'invalid_job', message: 'the queued job data is invalid' } }, undefined, 'POST', runLog);
+        await finish(id, { ...current, status: 'failed', verdict: 'internal_error', finishedAt: now(), error: { code: 'invalid_job', message: 'the queued job data is invalid' } }, undefined, runLog);
       }
       return;
     }
@@ -67,7 +68,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     if (started === -1 || !started) {
       deps.cancels.release(id);
       if (started === -1) {
-        await finish(id, { ...current, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled before it started' } }, request.callbackUrl, request.callbackMethod, runLog);
+        await finish(id, { ...current, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled before it started' } }, request, runLog);
       }
       return;
     }
@@ -75,7 +76,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     metrics?.queueWaitSeconds.observe({ language: request.language }, queueWaitMs / 1000);
     metrics?.activeRuns.inc();
     // The result says cancelled at once; the abort also kills the program in the sandbox.
-    const cancelledNow = () => finish(id, { ...running, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled while running' } }, request.callbackUrl, request.callbackMethod, runLog);
+    const cancelledNow = () => finish(id, { ...running, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled while running' } }, request, runLog);
     abort.signal.addEventListener('abort', () => { void cancelledNow().catch((err: Error) => runLog.warn({ err: err.message }, 'cannot record the cancel')); }, { once: true });
     const t0 = performance.now();
     try {
@@ -96,7 +97,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
         ...running, status, verdict: out.verdict, compile: out.compile, run: out.run, tests: out.tests, files: out.files,
         error: status === 'failed' ? { code: 'sandbox_error', message: out.error ?? 'the sandbox failed' } : null,
         finishedAt: now(),
-      }, request.callbackUrl, request.callbackMethod, runLog);
+      }, request, runLog);
     } catch (err) {
       if (err instanceof CancelledError) {
         await cancelledNow();
@@ -110,7 +111,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       await finish(id, {
         ...running, status: 'failed', verdict: 'internal_error', finishedAt: now(),
         error: { code: err instanceof UnknownLanguageError ? 'language_unavailable' : 'pipeline_error', message: (err as Error).message },
-      }, request.callbackUrl, request.callbackMethod, runLog);
+      }, request, runLog);
     } finally {
       deps.cancels.release(id);
       metrics?.activeRuns.dec();

@@ -93,8 +93,36 @@ export const ENV_SCHEMA = z.object({
   CORRAL_CALLBACK_CONCURRENCY: int(1).default(16).describe('Callbacks sent at once per worker process (separate from sandbox slots).'),
   CORRAL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino log level.'),
   CORRAL_METRICS: bool().default(true).describe('Serve Prometheus metrics at /metrics.'),
+  CORRAL_JUDGE0_PREFIX: z.string().regex(/^(\/[A-Za-z0-9._~-]+)*$/, 'must be empty or /segment[/segment…]').default('')
+    .describe('Path prefix of the Judge0 API (empty: Judge0\'s root paths, so POST /submissions works as is; e.g. /judge0).'),
+  CORRAL_JUDGE0_ENABLE_WAIT_RESULT: bool().default(true).describe('Judge0 ENABLE_WAIT_RESULT: allow ?wait=true on POST /submissions.'),
+  CORRAL_JUDGE0_ENABLE_SUBMISSION_DELETE: bool().default(false).describe('Judge0 ENABLE_SUBMISSION_DELETE: allow DELETE /submissions/:token (admin, X-Auth-User).'),
+  CORRAL_JUDGE0_ENABLE_CALLBACKS: bool().default(true).describe('Judge0 ENABLE_CALLBACKS: accept callback_url.'),
+  CORRAL_JUDGE0_ENABLE_COMPILER_OPTIONS: bool().default(true).describe('Judge0 ENABLE_COMPILER_OPTIONS: accept compiler_options.'),
+  CORRAL_JUDGE0_ENABLE_COMMAND_LINE_ARGUMENTS: bool().default(true).describe('Judge0 ENABLE_COMMAND_LINE_ARGUMENTS: accept command_line_arguments.'),
+  CORRAL_JUDGE0_ENABLE_ADDITIONAL_FILES: bool().default(true).describe('Judge0 ENABLE_ADDITIONAL_FILES: accept additional_files (a base64 zip).'),
+  CORRAL_JUDGE0_ENABLE_BATCHED_SUBMISSIONS: bool().default(true).describe('Judge0 ENABLE_BATCHED_SUBMISSIONS: serve /submissions/batch.'),
+  CORRAL_JUDGE0_ALLOW_ENABLE_NETWORK: bool().default(false)
+    .describe('Judge0 ALLOW_ENABLE_NETWORK. enable_network=true is refused either way (the sandbox has no network); true only changes the message.'),
+  CORRAL_JUDGE0_AUTH_USERS: z.string().default('').describe('Judge0 AUTHZ: comma-separated keys accepted in X-Auth-User for the admin endpoints (empty: admin endpoints open).'),
+  CORRAL_JUDGE0_MAX_EXTRACT_SIZE_KB: int(1).default(10_240).describe('Judge0 MAX_EXTRACT_SIZE, KB: the most bytes additional_files may unpack to.'),
   ...limitVars(),
 });
+
+/** The Judge0 switches set by environment variables (names as in services/api/compat/judge0/options.ts). */
+export interface Judge0Switches {
+  prefix: string;
+  enableWaitResult: boolean;
+  enableSubmissionDelete: boolean;
+  enableCallbacks: boolean;
+  enableCompilerOptions: boolean;
+  enableCommandLineArguments: boolean;
+  enableAdditionalFiles: boolean;
+  enableBatchedSubmissions: boolean;
+  allowEnableNetwork: boolean;
+  authUsers: readonly string[];
+  maxExtractSizeKb: number;
+}
 
 export interface Config {
   redisUrl: string | undefined;
@@ -123,6 +151,7 @@ export interface Config {
   callback: { timeoutMs: number; attempts: number; backoffMs: number; concurrency: number };
   logLevel: string;
   metrics: boolean;
+  judge0: Judge0Switches;
   limits: {
     run: { defaults: Limits; max: Limits };
     compile: { defaults: Limits; max: Limits };
@@ -210,6 +239,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     logLevel: e.CORRAL_LOG_LEVEL,
     metrics: e.CORRAL_METRICS,
+    judge0: {
+      prefix: e.CORRAL_JUDGE0_PREFIX,
+      enableWaitResult: e.CORRAL_JUDGE0_ENABLE_WAIT_RESULT,
+      enableSubmissionDelete: e.CORRAL_JUDGE0_ENABLE_SUBMISSION_DELETE,
+      enableCallbacks: e.CORRAL_JUDGE0_ENABLE_CALLBACKS,
+      enableCompilerOptions: e.CORRAL_JUDGE0_ENABLE_COMPILER_OPTIONS,
+      enableCommandLineArguments: e.CORRAL_JUDGE0_ENABLE_COMMAND_LINE_ARGUMENTS,
+      enableAdditionalFiles: e.CORRAL_JUDGE0_ENABLE_ADDITIONAL_FILES,
+      enableBatchedSubmissions: e.CORRAL_JUDGE0_ENABLE_BATCHED_SUBMISSIONS,
+      allowEnableNetwork: e.CORRAL_JUDGE0_ALLOW_ENABLE_NETWORK,
+      authUsers: (e.CORRAL_JUDGE0_AUTH_USERS as string).split(',').map((k) => k.trim()).filter(Boolean),
+      maxExtractSizeKb: e.CORRAL_JUDGE0_MAX_EXTRACT_SIZE_KB,
+    },
     limits: {
       run: { defaults: limits('RUN', 'DEFAULT'), max: limits('RUN', 'MAX') },
       compile: { defaults: limits('COMPILE', 'DEFAULT'), max: limits('COMPILE', 'MAX') },

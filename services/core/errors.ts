@@ -9,6 +9,7 @@ export const ERRORS = {
   unauthorized: { status: 401, message: 'A valid API key is required (Authorization: Bearer <key> or X-Auth-Token: <key>)' },
   not_found: { status: 404, message: 'No such route' },
   run_not_found: { status: 404, message: 'No run with this id (unknown or expired)' },
+  run_active: { status: 409, message: 'The run is queued or running; cancel it, or delete it once it has finished' },
   method_not_allowed: { status: 405, message: 'Method not allowed' },
   payload_too_large: { status: 413, message: 'The request body is too large' },
   unsupported_media_type: { status: 415, message: 'The request body must be application/json' },

@@ -8,7 +8,7 @@ import { assertWithin, findViolations, resolveLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { queueDepth, runJobOptions, type RunQueue } from './queue.ts';
 import { isTerminal, type RunStore } from './run-store.ts';
-import type { RunService, SubmitOptions } from './run-service.ts';
+import type { ListOptions, RunPage, RunService, SubmitOptions } from './run-service.ts';
 import {
   RunRequest, type JobData, type LanguageInfo, type ParsedRunRequest, type RunEvent, type RunResult,
 } from './schemas.ts';
@@ -82,6 +82,7 @@ export class QueueRunService implements RunService {
         ...(r.source !== undefined ? { source: r.source } : {}),
         files: r.files ?? [],
         ...(r.stdin !== undefined ? { stdin: r.stdin } : {}),
+        stdinEncoding: r.stdinEncoding,
         args: r.args ?? [],
         env: r.env ?? {},
         limits: resolveLimits(r.limits, config.limits.run.defaults),
@@ -96,6 +97,7 @@ export class QueueRunService implements RunService {
         repeat: r.repeat,
         ...(r.callbackUrl ? { callbackUrl: r.callbackUrl } : {}),
         callbackMethod: r.callbackMethod,
+        callbackFormat: r.callbackFormat,
       },
     };
     return { data, priority: r.priority };
@@ -212,6 +214,27 @@ export class QueueRunService implements RunService {
     } finally {
       waiter.cancel();
     }
+  }
+
+  async list(options: ListOptions): Promise<RunPage> {
+    const { page } = options;
+    const details = [
+      ...(Number.isSafeInteger(page) && page >= 1 ? [] : [{ field: 'page', message: 'must be an integer ≥ 1' }]),
+      ...(Number.isSafeInteger(options.perPage) && options.perPage >= 1 ? [] : [{ field: 'perPage', message: 'must be an integer ≥ 1' }]),
+    ];
+    if (details.length > 0) throw new CorralError('validation_failed', details.map((d) => `${d.field}: ${d.message}`).join('; '), details);
+    const perPage = Math.min(options.perPage, this.deps.config.batchMax);
+    return { ...(await this.deps.store.list(page, perPage)), perPage };
+  }
+
+  async delete(id: string): Promise<RunResult | null> {
+    const out = await this.deps.store.delete(id);
+    if (out === 'active') {
+      const status = await this.deps.store.status(id);
+      throw new CorralError('run_active', `run ${id} is ${status ?? 'queued or running'}; only a finished run can be deleted`, { id, status });
+    }
+    if (out) this.deps.log.info({ runId: id }, 'run deleted');
+    return out;
   }
 
   async *events(id: string, signal?: AbortSignal): AsyncIterable<RunEvent> {

@@ -47,6 +47,8 @@ export function redisKeys(prefix: string) {
     run: (id: string) => `${prefix}:run:${id}`,
     events: (id: string) => `${prefix}:run:${id}:events`,
     cancel: (id: string) => `${prefix}:run:${id}:cancel`,
+    /** Sorted set of run ids scored by creation time (ms), for listing newest first. */
+    runIndex: `${prefix}:runs:by-created`,
     eventsChannel: `${prefix}:events`,
     cancelChannel: `${prefix}:cancels`,
     workers: `${prefix}:workers`,

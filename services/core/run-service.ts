@@ -8,6 +8,22 @@ export interface SubmitOptions {
   waitMs?: number;
 }
 
+export interface ListOptions {
+  /** 1-based page. */
+  page: number;
+  /** Runs per page, ≥ 1; more than the configured batch maximum is lowered to it. */
+  perPage: number;
+}
+
+export interface RunPage {
+  /** Newest first by creation time. */
+  runs: RunResult[];
+  /** Runs listed in all (every API process's; expired ones drop out). */
+  total: number;
+  /** The page size used (perPage, at most the configured batch maximum). */
+  perPage: number;
+}
+
 export interface RunService {
   /** Validates limits against config maxima, enqueues; resolves with the result (queued, or finished if waited). */
   submit(request: RunRequest, options?: SubmitOptions): Promise<RunResult>;
@@ -17,6 +33,13 @@ export interface RunService {
   getMany(ids: string[]): Promise<Array<RunResult | null>>;
   /** Removes a queued run or kills a running one; null for an unknown id. */
   cancel(id: string): Promise<RunResult | null>;
+  /** One page of the stored runs (any status), newest first, across every API process. */
+  list(options: ListOptions): Promise<RunPage>;
+  /**
+   * Removes a finished run's stored result and events; resolves with the result as it was, null
+   * for an unknown or expired id. A queued or running run is refused (CorralError run_active).
+   */
+  delete(id: string): Promise<RunResult | null>;
   /** Progress events of one run, ending after the terminal event. */
   events(id: string, signal?: AbortSignal): AsyncIterable<RunEvent>;
   languages(): Promise<LanguageInfo[]>;

@@ -19,6 +19,14 @@ else
   if not ok then return 0 end
 end
 if ARGV[7] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+if allowed == '' then
+  -- Index score: the creation time in ms, kept strictly increasing (1/256 ms steps) so runs
+  -- created in the same millisecond still list in the order Redis created them.
+  local score = tonumber(ARGV[10])
+  local top = redis.call('ZREVRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+  if top[2] and tonumber(top[2]) >= score then score = tonumber(top[2]) + 0.00390625 end
+  redis.call('ZADD', KEYS[4], string.format('%.17g', score), ARGV[8])
+end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[3]) end
 local seq = redis.call('LLEN', KEYS[2]) + 1
@@ -34,9 +42,32 @@ redis.call('PUBLISH', ARGV[6], '{"id":"' .. ARGV[8] .. '","seq":' .. seq .. ',"t
 return seq
 `;
 
+// Deletes a finished run (hash, events, cancel flag, index entry) in one step, so a run cannot
+// start or finish between the status check and the delete. Returns the stored result JSON, or
+// 'active' (queued/running: refused), or false (unknown or expired).
+const DELETE = `
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  return false
+end
+if cur == 'queued' or cur == 'running' then return 'active' end
+local result = redis.call('HGET', KEYS[1], 'result')
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return result
+`;
+
+/** Index entries checked for expiry per trim (bounded work per call). */
+const TRIM_BATCH = 64;
+/** A creating transition trims the index once every this many creations (per process). */
+const TRIM_EVERY = 32;
+
 export type EventBody = Omit<RunEvent, 'seq' | 'id' | 'at'> & { at?: string };
 
 export class RunStore {
+  private creations = 0;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
@@ -52,13 +83,72 @@ export class RunStore {
     const full = { id, at: event.at ?? new Date().toISOString(), ...event };
     const body = JSON.stringify(full).slice(1);
     const terminal = status !== null && TERMINAL_STATUSES.includes(status);
+    const createdMs = Date.parse(result?.createdAt ?? full.at);
     const seq = await this.redis.eval(
-      TRANSITION, 3, this.keys.run(id), this.keys.events(id), this.keys.cancel(id),
+      TRANSITION, 4, this.keys.run(id), this.keys.events(id), this.keys.cancel(id), this.keys.runIndex,
       from.join(','), status ?? '', result ? JSON.stringify(result) : '', body,
       String(terminal ? this.resultTtlSeconds : 0), this.keys.eventsChannel, unlessCancelRequested ? '1' : '0',
-      id, full.type,
+      id, full.type, String(Number.isFinite(createdMs) ? createdMs : Date.now()),
     );
+    if (from.length === 0 && Number(seq) > 0 && ++this.creations % TRIM_EVERY === 0) {
+      await this.trimIndex().catch(() => {});
+    }
     return Number(seq);
+  }
+
+  /**
+   * Drops index entries whose run has expired. Only entries created more than the result TTL ago
+   * can have expired (a run expires that long after it finishes), so only those are checked, a
+   * bounded batch per call. Returns how many were dropped.
+   */
+  async trimIndex(now = Date.now()): Promise<number> {
+    const cutoff = now - this.resultTtlSeconds * 1000;
+    const old = await this.redis.zrangebyscore(this.keys.runIndex, '-inf', cutoff, 'LIMIT', 0, TRIM_BATCH);
+    return this.dropMissing(old);
+  }
+
+  /** Removes from the index the ids whose run record no longer exists; returns how many. */
+  private async dropMissing(ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const p = this.redis.pipeline();
+    for (const id of ids) p.exists(this.keys.run(id));
+    const out = (await p.exec()) ?? [];
+    const gone = ids.filter((_, i) => out[i]?.[1] === 0);
+    if (gone.length > 0) await this.redis.zrem(this.keys.runIndex, ...gone);
+    return gone.length;
+  }
+
+  /**
+   * One page (1-based) of runs, newest first by creation time, and the number of runs listed.
+   * Entries of expired runs met on the way are dropped from the index and the page is read again.
+   */
+  async list(page: number, perPage: number): Promise<{ runs: RunResult[]; total: number }> {
+    await this.trimIndex();
+    const start = (page - 1) * perPage;
+    for (let attempt = 0; ; attempt++) {
+      const count = await this.redis.zcard(this.keys.runIndex);
+      if (start >= count) return { runs: [], total: count };
+      const ids = await this.redis.zrevrange(this.keys.runIndex, start, start + perPage - 1);
+      const results = await this.getMany(ids);
+      const missing = ids.filter((_, i) => results[i] === null);
+      if (missing.length === 0 || attempt >= 3) {
+        if (missing.length > 0) await this.dropMissing(missing);
+        const total = await this.redis.zcard(this.keys.runIndex);
+        return { runs: results.filter((r): r is RunResult => r !== null), total };
+      }
+      await this.dropMissing(missing);
+    }
+  }
+
+  /**
+   * Deletes a finished run's result and events. 'active' when the run is queued or running
+   * (refused, nothing deleted); null for an unknown or expired id.
+   */
+  async delete(id: string): Promise<RunResult | 'active' | null> {
+    const out = await this.redis.eval(DELETE, 4, this.keys.run(id), this.keys.events(id), this.keys.cancel(id), this.keys.runIndex, id);
+    if (out === 'active') return 'active';
+    if (out === null || out === undefined) return null;
+    return JSON.parse(out as string) as RunResult;
   }
 
   async status(id: string): Promise<RunStatus | null> {

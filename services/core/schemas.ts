@@ -47,6 +47,12 @@ export const CompareMode = z.union([
 ]).describe('How output is compared with expected output (default trailing-whitespace)');
 export type CompareMode = z.infer<typeof CompareMode>;
 
+export const StdinEncoding = z.enum(['utf8', 'base64']);
+export type StdinEncoding = z.infer<typeof StdinEncoding>;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** True when `s` is canonical, padded base64 (what stdinEncoding 'base64' requires). */
+export const isBase64 = (s: string): boolean => BASE64.test(s);
+
 export const TestCase = z.object({
   stdin: z.string().default(''),
   expectedOutput: z.string().optional(),
@@ -61,6 +67,7 @@ export const RunRequest = z.object({
   source: z.string().optional().describe('One source file, written as the language\'s file name'),
   files: z.array(FileInput).max(1000).optional().describe('Files written under /box (instead of source)'),
   stdin: z.string().optional(),
+  stdinEncoding: StdinEncoding.default('utf8').describe('How stdin (and each tests[].stdin) is encoded: utf8 text, or base64 for binary input'),
   args: z.array(Arg).max(256).optional().describe('Program arguments, passed literally (never through a shell)'),
   env: z.record(EnvName, z.string().max(4096).refine(noNul, 'must not contain NUL')).optional(),
   limits: LimitsInput.optional(),
@@ -75,6 +82,8 @@ export const RunRequest = z.object({
   repeat: z.number().int().min(1).max(20).default(1).describe('Run the program this many times (timings are averaged)'),
   callbackUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
   callbackMethod: z.enum(['POST', 'PUT']).default('POST'),
+  callbackFormat: z.enum(['corral', 'judge0']).default('corral')
+    .describe('Body of the callback: corral = the RunResult; judge0 = Judge0\'s submission (default fields, base64; used by the Judge0 API)'),
   priority: z.number().int().min(0).max(10).default(5).describe('0 (lowest) … 10 (highest)'),
 }).strict().superRefine((r, ctx) => {
   if ((r.source === undefined) === (r.files === undefined)) {
@@ -82,6 +91,12 @@ export const RunRequest = z.object({
   }
   if (r.tests && (r.stdin !== undefined || r.expectedOutput !== undefined)) {
     ctx.addIssue({ code: 'custom', path: ['tests'], message: 'with tests, put stdin and expectedOutput in each test, not at the top level' });
+  }
+  if (r.stdinEncoding === 'base64') {
+    if (r.stdin !== undefined && !isBase64(r.stdin)) ctx.addIssue({ code: 'custom', path: ['stdin'], message: 'must be base64 (stdinEncoding is base64)' });
+    r.tests?.forEach((t, i) => {
+      if (!isBase64(t.stdin)) ctx.addIssue({ code: 'custom', path: ['tests', i, 'stdin'], message: 'must be base64 (stdinEncoding is base64)' });
+    });
   }
   if (r.files) {
     const seen = new Set<string>();
@@ -177,6 +192,8 @@ export const JobData = z.object({
     source: z.string().optional(),
     files: z.array(FileInput),
     stdin: z.string().optional(),
+    /** Defaults so jobs queued before the field existed still parse. */
+    stdinEncoding: StdinEncoding.default('utf8'),
     args: z.array(z.string()),
     env: z.record(z.string(), z.string()),
     limits: ResolvedLimits,
@@ -191,6 +208,8 @@ export const JobData = z.object({
     repeat: z.number().int().min(1),
     callbackUrl: z.string().optional(),
     callbackMethod: z.enum(['POST', 'PUT']),
+    /** Defaults so jobs queued before the field existed still parse. */
+    callbackFormat: z.enum(['corral', 'judge0']).default('corral'),
   }),
 });
 export type JobData = z.infer<typeof JobData>;

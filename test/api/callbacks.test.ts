@@ -4,7 +4,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { api, startStack, until, waitFor, type Stack } from '../e2e/harness.ts';
+import { randomUUID } from 'node:crypto';
+import { api, startRedis, startStack, until, waitFor, type Stack } from '../e2e/harness.ts';
 import { fakeLauncher, fakeRegistry } from '../worker/fakes.ts';
 
 interface Receiver { url: string; hits: Array<{ method: string; body: any }>; server: Server; pending: ServerResponse[] }
@@ -83,6 +84,54 @@ test('a hanging receiver does not hold the only sandbox slot', async () => {
     assert.equal(b.body.run.stdout, 'b');
     assert.equal(rx.pending.length, 1, 'the first callback is still unanswered');
   } finally { await close(rx); }
+});
+
+const delivered = async (st: Stack): Promise<number> =>
+  Number(/corral_callbacks_total\{outcome="delivered"\} (\d+)/.exec((await api(st, 'GET', '/metrics')).body)?.[1] ?? 0);
+
+test('callbackFormat judge0: one PUT of Judge0\'s default fields in base64; any answer counts, as in Judge0', async () => {
+  const rx = await receiver((_n, res) => { res.statusCode = 500; res.end(); });
+  try {
+    const before = await delivered(s);
+    const r = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{"stdout":"hi\\n","exitCode":3}', callbackUrl: rx.url, callbackMethod: 'PUT', callbackFormat: 'judge0' });
+    assert.equal(r.status, 202);
+    await waitFor(async () => (await delivered(s)) > before, 'the Judge0 callback to be delivered');
+    // The callback job is complete (removed): a 500 is not retried.
+    assert.equal(rx.hits.length, 1);
+    assert.equal(rx.hits[0]!.method, 'PUT');
+    const body = rx.hits[0]!.body;
+    assert.deepEqual(Object.keys(body).sort(), ['compile_output', 'memory', 'message', 'status', 'stderr', 'stdout', 'time', 'token']);
+    assert.equal(body.token, r.body.id);
+    assert.equal(body.stdout, 'aGkK\n');
+    assert.deepEqual(body.status, { id: 11, description: 'Runtime Error (NZEC)' });
+    assert.equal(typeof body.time, 'string');
+  } finally { await close(rx); }
+});
+
+test('a Judge0 callback does not depend on the API process that accepted the run', async () => {
+  const rx = await receiver((_n, res) => { res.end(); });
+  const redis = await startRedis();
+  const env = { CORRAL_KEY_PREFIX: `cb${randomUUID().slice(0, 8)}` };
+  let worker: Stack | undefined;
+  try {
+    // An API process without workers accepts the run, then stops for good.
+    const apiOnly = await startStack({ redis, env });
+    const r = await api(apiOnly, 'POST', '/v1/runs', { language: 'fake', source: '{"stdout":"late"}', callbackUrl: rx.url, callbackMethod: 'PUT', callbackFormat: 'judge0' });
+    assert.equal(r.status, 202);
+    await apiOnly.stop();
+    assert.equal(rx.hits.length, 0);
+    // A worker started afterwards runs it and sends Judge0's PUT.
+    worker = await startStack({ redis, env, launcher: fakeLauncher(), registry: fakeRegistry() });
+    await waitFor(async () => rx.hits.length >= 1, 'the Judge0 callback');
+    assert.equal(rx.hits[0]!.method, 'PUT');
+    assert.equal(rx.hits[0]!.body.token, r.body.id);
+    assert.equal(Buffer.from(rx.hits[0]!.body.stdout, 'base64').toString(), 'late');
+    assert.deepEqual(rx.hits[0]!.body.status, { id: 3, description: 'Accepted' });
+  } finally {
+    await worker?.stop();
+    await redis.stop();
+    await close(rx);
+  }
 });
 
 test('results expire after CORRAL_RESULT_TTL_SECONDS', async () => {

@@ -44,3 +44,24 @@ test('docs/configuration.md lists every variable', async () => {
   const doc = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
   for (const r of configTable()) assert.ok(doc.includes(`\`${r.name}\``), `${r.name} is not in docs/configuration.md`);
 });
+
+test('Judge0 switches: Judge0\'s defaults, values from the environment, bad values named', () => {
+  const d = loadConfig({}).judge0;
+  assert.deepEqual({ ...d, authUsers: [...d.authUsers] }, {
+    prefix: '', enableWaitResult: true, enableSubmissionDelete: false, enableCallbacks: true, enableCompilerOptions: true,
+    enableCommandLineArguments: true, enableAdditionalFiles: true, enableBatchedSubmissions: true, allowEnableNetwork: false,
+    authUsers: [], maxExtractSizeKb: 10240,
+  });
+  const c = loadConfig({
+    CORRAL_JUDGE0_PREFIX: '/judge0/v1', CORRAL_JUDGE0_ENABLE_SUBMISSION_DELETE: 'true', CORRAL_JUDGE0_AUTH_USERS: 'a, b,',
+    CORRAL_JUDGE0_MAX_EXTRACT_SIZE_KB: '20', CORRAL_JUDGE0_ENABLE_WAIT_RESULT: '0',
+  }).judge0;
+  assert.equal(c.prefix, '/judge0/v1');
+  assert.equal(c.enableSubmissionDelete, true);
+  assert.equal(c.enableWaitResult, false);
+  assert.deepEqual(c.authUsers, ['a', 'b']);
+  assert.equal(c.maxExtractSizeKb, 20);
+  assert.throws(() => loadConfig({ CORRAL_JUDGE0_PREFIX: 'judge0/' }), /CORRAL_JUDGE0_PREFIX="judge0\/"/);
+  assert.throws(() => loadConfig({ CORRAL_JUDGE0_ALLOW_ENABLE_NETWORK: 'maybe' }), /CORRAL_JUDGE0_ALLOW_ENABLE_NETWORK/);
+  assert.throws(() => loadConfig({ CORRAL_JUDGE0_MAX_EXTRACT_SIZE_KB: '0' }), /CORRAL_JUDGE0_MAX_EXTRACT_SIZE_KB/);
+});

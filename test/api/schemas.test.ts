@@ -30,6 +30,17 @@ test('RunRequest rejects unknown fields, bad env names, NUL in args, duplicates,
   assert.ok(!ok({ language: 'c', source: 'x', compare: { float: { absolute: -1 } } }));
 });
 
+test('stdinEncoding: utf8 by default; base64 must be canonical base64, for stdin and each test', () => {
+  assert.equal(RunRequest.parse({ language: 'c', source: 'x' }).stdinEncoding, 'utf8');
+  assert.ok(ok({ language: 'c', source: 'x', stdin: '/wA=', stdinEncoding: 'base64' }));
+  assert.ok(ok({ language: 'c', source: 'x', stdin: '', stdinEncoding: 'base64' }));
+  assert.ok(ok({ language: 'c', source: 'x', stdin: 'any text', stdinEncoding: 'utf8' }));
+  for (const bad of ['/wA', 'a b=', '@@@@', '/w==x']) assert.ok(!ok({ language: 'c', source: 'x', stdin: bad, stdinEncoding: 'base64' }), bad);
+  assert.ok(ok({ language: 'c', source: 'x', tests: [{ stdin: 'AQI=' }], stdinEncoding: 'base64' }));
+  assert.ok(!ok({ language: 'c', source: 'x', tests: [{ stdin: 'AQI' }], stdinEncoding: 'base64' }));
+  assert.ok(!ok({ language: 'c', source: 'x', stdinEncoding: 'hex' }));
+});
+
 test('defaults are applied', () => {
   const r = RunRequest.parse({ language: 'c', source: 'x' });
   assert.equal(r.compare, 'trailing-whitespace');

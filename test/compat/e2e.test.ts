@@ -168,6 +168,41 @@ describe('Judge0 and Piston through the real stack (redis, queue, worker, sandbo
     const b64 = await j0(`/submissions/${plain.body.token}?base64_encoded=true&fields=stdout`);
     assert.equal(b64.body.stdout, '/v8=\n');
   });
+  it('Judge0: non-UTF-8 stdin (base64) reaches the program byte for byte', async () => {
+    const stdin = Buffer.from([0xff, 0x00, 0x80, 0x41]);
+    const r = await waitResult({ source_code: Buffer.from('import sys; print(sys.stdin.buffer.read().hex())').toString('base64'), language_id: 71,
+      stdin: stdin.toString('base64') }, 'stdout,stdin,status', true);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(Buffer.from(r.body.stdout, 'base64').toString(), 'ff008041\n');
+    assert.deepEqual(Buffer.from(r.body.stdin, 'base64'), stdin);
+    assert.equal(r.body.status.id, 3);
+  });
+  it('Judge0: callback_url gets Judge0\'s PUT from the worker\'s callback queue', async () => {
+    const { createServer } = await import('node:http');
+    const hits: Array<{ method: string; body: any }> = [];
+    let got: () => void = () => {};
+    const arrived = new Promise<void>((r) => { got = r; });
+    const rx = createServer((req, res) => {
+      let data = '';
+      req.on('data', (d) => { data += d; });
+      req.on('end', () => { hits.push({ method: req.method!, body: JSON.parse(data) }); res.end(); got(); });
+    });
+    await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(rx.address() as { port: number }).port}/cb`;
+      const r = await j0('/submissions', { source_code: 'print("called back")', language_id: 71, callback_url: url });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      await arrived;
+      assert.equal(hits.length, 1);
+      assert.equal(hits[0]!.method, 'PUT');
+      assert.equal(hits[0]!.body.token, r.body.token);
+      assert.equal(Buffer.from(hits[0]!.body.stdout, 'base64').toString(), 'called back\n');
+      assert.deepEqual(hits[0]!.body.status, { id: 3, description: 'Accepted' });
+      assert.deepEqual(Object.keys(hits[0]!.body).sort(), ['compile_output', 'memory', 'message', 'status', 'stderr', 'stdout', 'time', 'token']);
+    } finally {
+      await new Promise<void>((r) => { rx.close(() => r()); rx.closeAllConnections(); });
+    }
+  });
   it('Piston: piston-client runs Python and C unchanged', async () => {
     const { piston } = await import('piston-client');
     const client = piston({ server: stack.url });

@@ -6,7 +6,7 @@
 // `execute`, so these tests prove the translation, not the sandbox.
 import { randomUUID } from 'node:crypto';
 import { CorralError, zodDetails } from '../../services/core/errors.ts';
-import type { RunService, SubmitOptions } from '../../services/core/run-service.ts';
+import type { ListOptions, RunPage, RunService, SubmitOptions } from '../../services/core/run-service.ts';
 import {
   RunRequest as RunRequestSchema, RunResult as RunResultSchema,
   type LanguageInfo, type ParsedRunRequest, type PhaseResult, type RunEvent, type RunRequest, type RunResult,
@@ -129,6 +129,22 @@ export class FakeRunService implements RunService {
 
   async getMany(ids: string[]): Promise<Array<RunResult | null>> {
     return Promise.all(ids.map((id) => this.get(id)));
+  }
+
+  /** Newest first (insertion order reversed), as the Redis index orders by creation time. */
+  async list({ page, perPage }: ListOptions): Promise<RunPage> {
+    const all = [...this.results.values()].reverse();
+    return { runs: all.slice((page - 1) * perPage, page * perPage).map((r) => structuredClone(r)), total: all.length, perPage };
+  }
+
+  async delete(id: string): Promise<RunResult | null> {
+    const r = this.results.get(id);
+    if (!r) return null;
+    if (r.status === 'queued' || r.status === 'running') throw new CorralError('run_active', `run ${id} is ${r.status}`, { id, status: r.status });
+    this.results.delete(id);
+    this.requests.delete(id);
+    this.#events.delete(id);
+    return structuredClone(r);
   }
 
   async cancel(id: string): Promise<RunResult | null> {

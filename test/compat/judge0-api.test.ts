@@ -3,9 +3,8 @@
 // RunService, not the sandbox; test/compat/e2e.test.ts runs through the real stack. Examples
 // marked "documented" are the request/response pairs of Judge0 CE's API docs.
 import { strict as assert } from 'node:assert';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { judge0CallbackBody } from '../../services/api/compat/judge0/submission-response.ts';
 import { CorralError } from '../../services/core/errors.ts';
 import type { ParsedRunRequest } from '../../services/core/schemas.ts';
 import { startCompatServer, type CompatServer } from './compat-server.ts';
@@ -394,40 +393,33 @@ describe('Judge0 API (contract tests of the translation layer, in-memory RunServ
 describe('Judge0 callbacks (PUT, base64, default fields)', () => {
   let fake: FakeRunService;
   let server: CompatServer;
-  let receiver: Server;
-  let receiverUrl: string;
-  const received: Array<{ method: string; body: any }> = [];
-  let onReceive: () => void = () => {};
 
   before(async () => {
-    receiver = createServer((req, res) => {
-      let data = '';
-      req.on('data', (c) => { data += c; });
-      req.on('end', () => { received.push({ method: req.method!, body: JSON.parse(data) }); res.end(); onReceive(); });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/judge0-callback`;
     fake = new FakeRunService();
     fake.execute = helloProgram;
     server = await startCompatServer(fake);
   });
-  after(async () => {
-    await server.close();
-    await new Promise<void>((r) => receiver.close(() => r()));
-  });
+  after(async () => { await server.close(); });
 
-  it('PUTs the finished submission to callback_url', async () => {
-    const got = new Promise<void>((r) => { onReceive = r; });
-    const r = await new Judge0Client(server.url).create({ source_code: HELLO_C, language_id: 50, stdin: 'cb', callback_url: receiverUrl });
+  it('callback_url goes into the run request: PUT, Judge0 body, sent by the workers\' durable queue', async () => {
+    const j0 = new Judge0Client(server.url);
+    const r = await j0.create({ source_code: HELLO_C, language_id: 50, stdin: 'cb', callback_url: 'http://127.0.0.1:9/judge0-callback' });
     assert.equal(r.status, 201);
-    await got;
-    assert.equal(received.length, 1);
-    assert.equal(received[0].method, 'PUT');
-    assert.deepEqual(received[0].body, {
+    const sent = fake.submitted.at(-1)!;
+    assert.equal(sent.callbackUrl, 'http://127.0.0.1:9/judge0-callback');
+    assert.equal(sent.callbackMethod, 'PUT');
+    assert.equal(sent.callbackFormat, 'judge0');
+    // The body the worker sends, from the finished result (the serializer the worker uses).
+    await j0.waitFor(r.body.token);
+    const done = (await fake.get(r.body.token))!;
+    assert.deepEqual(judge0CallbackBody(done), {
       token: r.body.token, time: '0.001', memory: 380, stdout: 'aGVsbG8sIGNiCg==\n', stderr: null, compile_output: null, message: null,
       status: { id: 3, description: 'Accepted' },
     });
-    assert.equal(fake.submitted[0].callbackUrl, undefined, 'Corral\'s own (POST, RunResult) callback is not used');
+    const plain = await j0.create({ source_code: HELLO_C, language_id: 50, stdin: 'no cb' });
+    assert.equal(plain.status, 201);
+    assert.equal(fake.submitted.at(-1)!.callbackUrl, undefined);
+    assert.equal(fake.submitted.at(-1)!.callbackFormat, undefined);
   });
 
   it('a callback receiver that is down costs nothing: the submission still completes', async () => {

@@ -193,6 +193,7 @@ describe('Judge0 submission → RunRequest', () => {
       language: 'c', source: 'int main(){}', stdin: 'in', expectedOutput: 'out', args: ['a', 'b c'], compilerArgs: ['-O2', '-lm'],
       compare: 'trailing-whitespace', redirectStderrToStdout: true, repeat: 3,
       limits: { cpuMs: 2500, extraCpuMs: 500, wallMs: 7000, memoryMb: 250, stackMb: 32, processes: 10, fileSizeMb: 2, outputBytes: 2097152 },
+      callbackUrl: 'http://127.0.0.1:9/cb', callbackMethod: 'PUT', callbackFormat: 'judge0',
     });
     assert.equal(p.echo.callbackUrl, 'http://127.0.0.1:9/cb');
     assert.ok(RunRequestSchema.safeParse(p.request).success);
@@ -246,10 +247,20 @@ describe('Judge0 submission → RunRequest', () => {
       if (!p.ok) assert.deepEqual(p.errors, expected);
     });
   }
-  it('refuses non-UTF-8 stdin (Corral passes stdin as text)', () => {
-    const p = parse({ source_code: 'eA==', language_id: 71, stdin: Buffer.from([0xff]).toString('base64') }, true);
-    assert.equal(p.ok, false);
-    if (!p.ok) assert.match(p.errors.stdin[0], /UTF-8/);
+  it('passes non-UTF-8 stdin (base64) on as base64 stdin, byte for byte', () => {
+    const bytes = Buffer.from([0xff, 0x00, 0x80, 0x0a]);
+    const p = parse({ source_code: 'eA==', language_id: 71, stdin: bytes.toString('base64') }, true);
+    assert.equal(p.ok, true);
+    if (p.ok) {
+      assert.equal(p.request.stdinEncoding, 'base64');
+      assert.deepEqual(Buffer.from(p.request.stdin!, 'base64'), bytes);
+      assert.deepEqual(p.echo.stdin, bytes);
+    }
+  });
+  it('keeps UTF-8 stdin as text (no stdinEncoding)', () => {
+    const p = parse({ source_code: 'eA==', language_id: 71, stdin: Buffer.from('héllo').toString('base64') }, true);
+    assert.equal(p.ok, true);
+    if (p.ok) { assert.equal(p.request.stdin, 'héllo'); assert.equal(p.request.stdinEncoding, undefined); }
   });
   it('with an operator allowing the network, still refuses it, saying the sandbox has none', () => {
     const p = parseSubmission({ source_code: 'x', language_id: 71, enable_network: true }, false, DEFAULT_LANGUAGES, parseJudge0Options({ allowEnableNetwork: true }));

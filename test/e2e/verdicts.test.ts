@@ -45,6 +45,18 @@ test('non-UTF-8 output comes back as base64', { skip: needs(sb, 'bash') }, async
   assert.deepEqual([...Buffer.from(r.run.stdout, 'base64')], [0xff, 0xfe, 0x00, 0x41]);
 });
 
+test('binary stdin (stdinEncoding base64) reaches the program byte for byte, also per test', { skip: needs(sb, 'bash') }, async () => {
+  const bytes = Buffer.from([0xff, 0x00, 0xfe, 0x41, 0x0a]);
+  const r = await run({ language: 'bash', source: 'cat', stdin: bytes.toString('base64'), stdinEncoding: 'base64' });
+  assert.equal(r.verdict, 'accepted');
+  assert.equal(r.run.encoding, 'base64');
+  assert.deepEqual(Buffer.from(r.run.stdout, 'base64'), bytes);
+  const t = await run({ language: 'bash', source: 'od -An -tx1 | tr -d " \\n"', stdinEncoding: 'base64',
+    tests: [{ stdin: Buffer.from([0x80, 0x01]).toString('base64'), expectedOutput: '8001' }, { stdin: '', expectedOutput: '' }] });
+  assert.deepEqual(t.tests.map((x: any) => x.stdout), ['8001', '']);
+  assert.equal(t.verdict, 'accepted');
+});
+
 test('compile error (C) with the compiler output', { skip: needs(sb, 'c') }, async () => {
   const r = await run({ language: 'c', source: 'int main( { return 0; }' });
   assert.equal(r.verdict, 'compile_error');

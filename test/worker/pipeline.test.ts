@@ -13,7 +13,7 @@ function req(program: FakeProgram, over: Partial<JobRequest> = {}): JobRequest {
     language: 'fake', source: JSON.stringify(program), files: [], args: [], env: {},
     limits: { ...config.limits.run.defaults }, compileLimits: { ...config.limits.compile.defaults },
     compilerArgs: [], stopOnFirstFailure: true, compare: 'trailing-whitespace', collect: [],
-    redirectStderrToStdout: false, repeat: 1, callbackMethod: 'POST', ...over,
+    redirectStderrToStdout: false, repeat: 1, callbackMethod: 'POST', callbackFormat: 'corral', stdinEncoding: 'utf8', ...over,
   };
 }
 const caps = { maxFiles: 10, maxFileBytes: 1000, maxTotalBytes: 10_000 };
@@ -106,6 +106,17 @@ test('args, env, stdin and mergeStderr reach the sandbox; args stay literal', as
   assert.equal(launcher.specs[0]!.env!.A, '1');
   assert.equal(launcher.specs[0]!.env!.PATH, '/bin');
   assert.equal(launcher.specs[0]!.stdin, 'in');
+});
+
+test('base64 stdin reaches the sandbox as the exact bytes, for the run and for each test', async () => {
+  const bytes = Buffer.from([0xff, 0x00, 0xfe, 0x0a]);
+  const launcher = fakeLauncher();
+  await runPipeline(req({}, { stdin: bytes.toString('base64'), stdinEncoding: 'base64' }), { launcher, registry: fakeRegistry(), collectCaps: caps });
+  assert.ok(Buffer.isBuffer(launcher.specs[0]!.stdin));
+  assert.deepEqual(launcher.specs[0]!.stdin, bytes);
+  const t = fakeLauncher();
+  await runPipeline(req({}, { tests: [{ stdin: 'AQI=' }, { stdin: '' }], stdinEncoding: 'base64', stopOnFirstFailure: false }), { launcher: t, registry: fakeRegistry(), collectCaps: caps });
+  assert.deepEqual(t.specs.map((s) => s.stdin), [Buffer.from([1, 2]), Buffer.alloc(0)]);
 });
 
 test('collect returns files written by the run', async () => {

@@ -1,5 +1,6 @@
 // One call that mounts both compatibility APIs on the API v1 app, with options derived from
-// Corral's Config (maxima, API keys, body limit, maximum wait). Used by services/api/start-api.ts:
+// Corral's Config (maxima, API keys, body limit, maximum wait, and the Judge0 switches set by
+// CORRAL_JUDGE0_* environment variables). Used by services/api/start-api.ts:
 //
 //   const app = createApp({...});
 //   const compat = mountCompat(app, { runService: core.runService, config: core.config, log,
@@ -28,7 +29,8 @@ export function mountCompat(app: Hono, deps: CompatDeps): { close(): void } {
   const log = deps.log ? (message: string) => deps.log!.warn({}, message) : undefined;
   const judge0 = mountJudge0(app, {
     runService: deps.runService,
-    options: parseJudge0Options(deps.judge0 ?? {}, deps.config),
+    // Judge0's switches come from the environment (config.judge0); options given in code win.
+    options: parseJudge0Options({ ...deps.config.judge0, authUsers: [...deps.config.judge0.authUsers], ...deps.judge0 }, deps.config),
     bodyLimitBytes: deps.config.bodyLimitBytes,
     ...(deps.workers ? { workers: async () => judge0Workers(await deps.workers!()) as unknown as Array<Record<string, unknown>> } : {}),
     ...(log ? { log } : {}),

@@ -20,7 +20,9 @@ export const Judge0OptionsSchema = z.object({
   /** Judge0 ENABLE_SUBMISSION_DELETE (default false, as in Judge0). */
   enableSubmissionDelete: z.boolean().default(false),
   enableCallbacks: z.boolean().default(true),
+  /** Shown by /config_info; callbacks are sent by the workers' queue (CORRAL_CALLBACK_ATTEMPTS). */
   callbacksMaxTries: posInt().default(3),
+  /** Shown by /config_info (CORRAL_CALLBACK_TIMEOUT_MS). */
   callbacksTimeoutMs: posInt().default(5_000),
   enableAdditionalFiles: z.boolean().default(true),
   /** Judge0 MAX_EXTRACT_SIZE, KB: the most bytes additional_files may unpack to. */
@@ -50,7 +52,7 @@ export const Judge0OptionsSchema = z.object({
   maxQueueSize: posInt().default(100),
   /** Judge0 SUBMISSION_CACHE_DURATION, seconds (informational). */
   submissionCacheDuration: pos().default(1),
-  /** Submissions remembered by this API process for echoing request fields and GET /submissions. */
+  /** Submissions remembered by this API process for echoing their request fields (?fields=). */
   rememberedSubmissions: posInt().default(10_000),
   /** Corral API keys accepted in X-Auth-Token (empty: no authentication, as Judge0's default). */
   authTokens: z.array(z.string().min(1)).default([]),
@@ -64,9 +66,10 @@ export type Judge0Options = Readonly<z.output<typeof Judge0OptionsSchema>>;
 export type Judge0OptionsInput = z.input<typeof Judge0OptionsSchema>;
 
 /** Parses options; with `config`, caps every Judge0 maximum at Corral's run maximum. */
-export function parseJudge0Options(input: Judge0OptionsInput = {}, config?: Pick<Config, 'limits' | 'queueMaxDepth' | 'batchMax' | 'maxWaitMs' | 'apiKeys' | 'filesMax'>): Judge0Options {
+export function parseJudge0Options(input: Judge0OptionsInput = {}, config?: Pick<Config, 'limits' | 'queueMaxDepth' | 'batchMax' | 'maxWaitMs' | 'apiKeys' | 'filesMax'> & Partial<Pick<Config, 'callback'>>): Judge0Options {
   const o = Judge0OptionsSchema.parse({
     ...(config ? { maxWaitMs: config.maxWaitMs, maxQueueSize: config.queueMaxDepth, authTokens: [...config.apiKeys] } : {}),
+    ...(config?.callback ? { callbacksMaxTries: config.callback.attempts, callbacksTimeoutMs: config.callback.timeoutMs } : {}),
     ...input,
   });
   if (config) {

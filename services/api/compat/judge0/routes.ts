@@ -7,7 +7,6 @@ import type { RunService } from '../../../core/run-service.ts';
 import type { LanguageInfo, RunResult } from '../../../core/schemas.ts';
 import { awaitCompletion } from '../common/await-completion.ts';
 import { authenticate, authorize } from './auth.ts';
-import { deliverCallback } from './callback.ts';
 import { fieldErrors, judge0Error, notFound, serviceErrorResponse } from './http-errors.ts';
 import { aboutBody, configInfoBody, JUDGE0_VERSION, systemInfoBody } from './info.ts';
 import { judge0Language, judge0LanguageName, servedLanguages } from './language-ids.ts';
@@ -30,14 +29,11 @@ export interface Judge0Deps {
 }
 
 export interface Judge0Handle {
-  /** Stops watching runs for callbacks (pending callbacks are dropped). */
+  /** Releases what the Judge0 layer holds (nothing today: callbacks are sent by the workers). */
   close(): void;
 }
 
 const TOKEN_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
-
-/** How long a run is watched for its Judge0 callback before the watch is given up. */
-const CALLBACK_WATCH_MS = 24 * 3600 * 1000;
 
 /** Rails and express answer a path with or without a trailing slash; hono is strict. */
 const bothSlashes = (path: string): string[] => [path, `${path}/`];
@@ -46,7 +42,6 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
   const o = deps.options;
   const { runService } = deps;
   const store = new SubmissionStore(o.rememberedSubmissions);
-  const watchers = new Set<AbortController>();
   const api = new Hono();
 
   // Per-route guards, not api.use('*'): mounted at '/', a wildcard middleware would also run for
@@ -94,23 +89,10 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
   const serialize = (token: string, result: RunResult, fields: readonly string[], base64: boolean, names: (id: number) => string | null) =>
     serializeSubmission({ token, result, echo: store.echo(token), languageName: names }, fields, base64);
 
-  const watchCallback = (first: RunResult, url: string) => {
-    const stop = new AbortController();
-    watchers.add(stop);
-    void deliverCallback({
-      runService,
-      maxTries: o.callbacksMaxTries,
-      timeoutMs: o.callbacksTimeoutMs,
-      watchMs: CALLBACK_WATCH_MS,
-      signal: stop.signal,
-      body: (done) => serializeSubmission({ token: done.id, result: done, echo: store.echo(done.id), languageName: () => null }, DEFAULT_FIELDS, true),
-      onError: deps.log,
-    }, first, url).finally(() => watchers.delete(stop));
-  };
-
   const accepted = (result: RunResult, echo: SubmissionEcho) => {
+    // callback_url travels in the run request (callbackFormat judge0): the worker's durable
+    // callback queue PUTs Judge0's body, whatever happens to this process.
     store.remember(result.id, echo);
-    if (echo.callbackUrl) watchCallback(result, echo.callbackUrl);
   };
 
   // ---- submissions -------------------------------------------------------------------------
@@ -207,13 +189,13 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
     if (page <= 0) return judge0Error(c, 400, `invalid page: ${page}`);
     if (perPage < 0) return judge0Error(c, 400, `invalid per_page: ${perPage}`);
     const effectivePerPage = Math.min(perPage || 20, 100);
-    const tokens = store.page(page, effectivePerPage);
-    const results = tokens.length ? await runService.getMany(tokens) : [];
+    if (!Number.isSafeInteger(page)) return judge0Error(c, 400, `invalid page: ${c.req.query('page')}`);
+    // Listed from Redis by RunService: every API process's submissions, newest first.
+    const { runs, total, perPage: used } = await runService.list({ page, perPage: effectivePerPage });
     const names = await languageNames();
-    const total = store.size;
-    const totalPages = Math.ceil(total / effectivePerPage);
+    const totalPages = Math.ceil(total / used);
     try {
-      const submissions = tokens.flatMap((t, i) => (results[i] ? [serialize(t, results[i]!, fields.fields, base64Of(c), names)] : []));
+      const submissions = runs.map((r) => serialize(r.id, r, fields.fields, base64Of(c), names));
       return c.json({
         submissions,
         meta: {
@@ -257,8 +239,12 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
       const s = result.status === 'queued' ? '1 (In Queue)' : '2 (Processing)';
       return judge0Error(c, 400, `submission cannot be deleted because its status is ${s}`);
     }
-    // Judge0 answers a delete in base64 so the data is readable whatever it holds.
+    // Judge0 answers a delete in base64 so the data is readable whatever it holds. The body is
+    // built before the delete (a finished run no longer changes); RunService deletes it from
+    // Redis for every API process.
     const body = serialize(token, result, fields.fields, true, await languageNames());
+    const deleted = await runService.delete(token);
+    if (!deleted) return notFound(c);
     store.forget(token);
     return c.json(body);
   });
@@ -300,8 +286,7 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
   app.route(o.prefix === '' ? '/' : o.prefix, api);
   return {
     close() {
-      for (const w of watchers) w.abort();
-      watchers.clear();
+      // Nothing to stop: callbacks are sent by the workers' callback queue.
     },
   };
 }

@@ -163,10 +163,9 @@ export function parseSubmission(body: unknown, base64: boolean, offered: readonl
     }
   }
 
-  // Texts; Corral's stdin and expected output are text, so they must be valid UTF-8.
+  // Stdin may be any bytes (sent as base64 when not UTF-8); expected output is compared as text.
   const sourceCode = bytesOf(b.source_code, base64) ?? Buffer.alloc(0);
   const stdin = bytesOf(b.stdin, base64);
-  if (stdin && !isValidUtf8(stdin)) add('stdin', 'must be valid UTF-8 (Corral passes stdin as text)');
   const expected = bytesOf(b.expected_output, base64);
   if (expected && !isValidUtf8(expected)) add('expected_output', 'must be valid UTF-8 (Corral compares text)');
 
@@ -222,8 +221,12 @@ export function parseSubmission(body: unknown, base64: boolean, offered: readonl
   } else {
     request.source = sourceCode.toString('utf8');
   }
-  if (stdin) request.stdin = stdin.toString('utf8');
+  if (stdin) {
+    if (isValidUtf8(stdin)) request.stdin = stdin.toString('utf8');
+    else Object.assign(request, { stdin: stdin.toString('base64'), stdinEncoding: 'base64' as const });
+  }
   if (expected) request.expectedOutput = expected.toString('utf8');
+  if (callbackUrl) Object.assign(request, { callbackUrl, callbackMethod: 'PUT' as const, callbackFormat: 'judge0' as const });
   if (cmdline.argv.length) request.args = cmdline.argv;
   if (compiler.argv.length) request.compilerArgs = compiler.argv;
 

@@ -47,12 +47,24 @@ export interface SerializeContext {
   result: RunResult;
   echo: SubmissionEcho | null;
   languageName: (languageId: number) => string | null;
+  /** Limits for the limit messages when there is no echo (the worker's callback). */
+  limits?: { memoryLimitKb?: number; outputBytes?: number };
+}
+
+/**
+ * The body of Judge0's callback PUT: the default fields, base64-encoded (as Judge0 sends it).
+ * Used by the worker's callback queue (worker/callbacks.ts) for callbackFormat 'judge0'.
+ */
+export function judge0CallbackBody(result: RunResult, limits: { memoryLimitKb?: number; outputBytes?: number } = {}): Record<string, unknown> {
+  return serializeSubmission({ token: result.id, result, echo: null, languageName: () => null, limits }, DEFAULT_FIELDS, true);
 }
 
 /** One submission as a Judge0 JSON object with `fields`; throws Utf8ConversionError (see above). */
 export function serializeSubmission(ctx: SerializeContext, fields: readonly string[], base64: boolean): Record<string, unknown> {
   const { result, echo } = ctx;
-  const out = judge0Outcome(result, { memoryLimitKb: echo?.memoryLimitKb, outputBytes: echo ? echo.maxFileSizeKb * 1024 : undefined });
+  const out = judge0Outcome(result, echo
+    ? { memoryLimitKb: echo.memoryLimitKb, outputBytes: echo.maxFileSizeKb * 1024 }
+    : { memoryLimitKb: ctx.limits?.memoryLimitKb, outputBytes: ctx.limits?.outputBytes });
   const textField = (name: string, bytes: Buffer | null): string | null => {
     if (bytes === null) return null;
     if (base64) return encodeJudge0Base64(bytes);

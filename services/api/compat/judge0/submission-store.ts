@@ -1,7 +1,7 @@
 // What this API process remembers about the submissions it accepted: the Judge0 request fields
-// (echoed back by ?fields=, which RunResult does not carry) and their order for the paged
-// GET /submissions. Bounded: the oldest entries are forgotten first. A token this process never
-// saw (another API instance, or after a restart) still resolves through RunService; only its
+// (echoed back by ?fields=, which RunResult does not carry). Bounded: the oldest entries are
+// forgotten first. A token this process never saw (another API instance, or after a restart)
+// still resolves through RunService, and GET /submissions lists from RunService; only the
 // echoed request fields are then null.
 import type { SubmissionEcho } from './submission-request.ts';
 
@@ -24,15 +24,5 @@ export class SubmissionStore {
 
   forget(token: string): void {
     this.#byToken.delete(token);
-  }
-
-  get size(): number {
-    return this.#byToken.size;
-  }
-
-  /** Tokens newest first, one page (1-based) of `perPage`. */
-  page(page: number, perPage: number): string[] {
-    const all = [...this.#byToken.keys()].reverse();
-    return all.slice((page - 1) * perPage, page * perPage);
   }
 }
