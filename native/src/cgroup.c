@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,19 +98,50 @@ static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, struct cerr
 	return 0;
 }
 
+/*
+ * v2: <parent>/<run>/ with two leaves. The program and its descendants live in `prog`, which
+ * carries the limits and the accounting; the container's init lives in `init`, so that the OOM
+ * killer of `prog` can never pick it (it shares the worker's memory). Both are entered at birth
+ * with clone3(CLONE_INTO_CGROUP) — no attach, so no wait for the threadgroup rwsem. The init
+ * creates the program after it has become root of its user namespace, so `prog` and the common
+ * ancestor `<run>` are delegated to the container's root (their cgroup.procs chowned to id_base).
+ */
 static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
 {
 	if (!s->cg_unified)
 		return cerr_set(e, 0, "cgroup v2: a parent directory is required");
-	int i = cg_add_dir(cg, s->cg_unified, s->name, e);
-	if (i < 0)
+	int run = cg_add_dir(cg, s->cg_unified, s->name, e);
+	if (run < 0)
 		return -1;
-	const char *dir = cg->dirs[i];
-	cg->mem_dir = cg->cpu_dir = cg->pids_dir = i;
+	if (cg_write(cg->dirs[run], "cgroup.subtree_control", "+cpu +memory +pids", e) < 0)
+		return -1;
+	char parent[512];
+	snprintf(parent, sizeof parent, "%s", cg->dirs[run]);
+	int init = cg_add_dir(cg, parent, "init", e);
+	int prog = init < 0 ? -1 : cg_add_dir(cg, parent, "prog", e);
+	if (prog < 0)
+		return -1;
+	/* Only the program's leaf is ever written to ("0" when clone3 is unavailable). */
+	close(cg->procs_fd[run]);
+	close(cg->procs_fd[init]);
+	cg->procs_fd[run] = cg->procs_fd[init] = -1;
+	cg->prog_index = prog;
+	const char *dir = cg->dirs[prog];
+	char path[600];
+	snprintf(path, sizeof path, "%s/cgroup.procs", cg->dirs[run]);
+	if (chown(path, s->id_base, s->id_base) < 0)
+		return cerr_set(e, errno, "cgroup v2: delegate %s", path);
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	if (chown(path, s->id_base, s->id_base) < 0)
+		return cerr_set(e, errno, "cgroup v2: delegate %s", path);
+	cg->init_dirfd = open(cg->dirs[init], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cg->prog_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg->init_dirfd < 0 || cg->prog_dirfd < 0)
+		return cerr_set(e, errno, "cgroup v2: open %s", dir);
+	cg->mem_dir = cg->cpu_dir = cg->pids_dir = prog;
 	/* memory.swap.max is absent when the kernel has no swap accounting: nothing to disable. */
-	char swap[600];
-	snprintf(swap, sizeof swap, "%s/memory.swap.max", dir);
-	cg->has_swap_file = access(swap, F_OK) == 0;
+	snprintf(path, sizeof path, "%s/memory.swap.max", dir);
+	cg->has_swap_file = access(path, F_OK) == 0;
 	if (cg->has_swap_file && cg_write(dir, "memory.swap.max", "0", e) < 0)
 		return -1;
 	cg->cpu_fd = cg_open(dir, "cpu.stat", O_RDONLY);
@@ -165,6 +197,7 @@ int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e)
 {
 	memset(cg, 0, sizeof *cg);
 	cg->version = spec->cgroup_version;
+	cg->init_dirfd = cg->prog_dirfd = cg->prog_index = -1;
 	for (int i = 0; i < CG_MAX_DIRS; i++)
 		cg->procs_fd[i] = -1;
 	cg->cpu_fd = cg->peak_fd = cg->events_fd = cg->kill_fd = -1;
@@ -255,11 +288,11 @@ void cg_kill_all(const struct cgroup_run *cg)
 int cg_destroy(struct cgroup_run *cg, struct cerr *e)
 {
 	int rc = 0;
-	int fds[] = { cg->cpu_fd, cg->peak_fd, cg->events_fd, cg->kill_fd };
+	int fds[] = { cg->cpu_fd, cg->peak_fd, cg->events_fd, cg->kill_fd, cg->init_dirfd, cg->prog_dirfd };
 	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	cg->cpu_fd = cg->peak_fd = cg->events_fd = cg->kill_fd = -1;
+	cg->cpu_fd = cg->peak_fd = cg->events_fd = cg->kill_fd = cg->init_dirfd = cg->prog_dirfd = -1;
 	for (int i = cg->ndirs - 1; i >= 0; i--) {
 		if (cg->procs_fd[i] >= 0)
 			close(cg->procs_fd[i]);

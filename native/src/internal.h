@@ -90,6 +90,8 @@ struct cgroup_run {
 	int kill_fd;                 /* cgroup.kill (v2, when present) */
 	int mem_dir, cpu_dir, pids_dir; /* indexes into dirs */
 	int has_swap_file;           /* memory.memsw.limit_in_bytes (v1) / memory.swap.max (v2) */
+	int init_dirfd, prog_dirfd;  /* v2: the init's and the program's leaves, for CLONE_INTO_CGROUP */
+	int prog_index;              /* v2: index of the program's leaf in dirs */
 };
 
 int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
@@ -99,6 +101,11 @@ int64_t cg_peak_bytes(const struct cgroup_run *cg);
 int cg_oom_kills(const struct cgroup_run *cg);
 void cg_kill_all(const struct cgroup_run *cg);
 int cg_destroy(struct cgroup_run *cg, struct cerr *e);
+
+/* ---- clone3 with a new stack (clone3.c): returns the pid, or -1 with errno; the child runs
+ * fn(arg) and exits with its return value. ENOSYS where no trampoline exists for the arch. ---- */
+struct clone_args;
+long corral_clone3(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
 
 /* ---- user namespace (userns.c) ---- */
 int userns_write_maps(pid_t pid, uint32_t id_base, struct cerr *e);

@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <linux/mount.h>
+#include <linux/sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -53,7 +54,7 @@
 #define STACK_SIZE (256 * 1024)
 
 /* Fixed descriptor numbers inside the container's init and program. */
-enum { FD_REPORT = 3, FD_SYNC = 4, FD_CTL = 5, FD_CGROUP = 6 };
+enum { FD_REPORT = 3, FD_SYNC = 4, FD_CTL = 5, FD_CGDIR = 6, FD_CGROUP = 7 };
 
 struct child_ctx {
 	/* Copied from the spec: a pooled or cold container outlives the prepare call's memory. */
@@ -63,6 +64,8 @@ struct child_ctx {
 	int report_w, sync_r, ctl_r, null_fd, out_w, err_w;
 	int cg_fds[CG_MAX_DIRS];
 	int ncg;
+	int cgdir_fd;              /* v2: the program's leaf, for clone3(CLONE_INTO_CGROUP); else -1 */
+	int program_in_cgroup;     /* set by the init: the program was born in its cgroup */
 	char *exec_stack;
 	int last_cap;
 	const struct sock_fprog *seccomp;
@@ -124,7 +127,7 @@ static __attribute__((noreturn)) void fail(int step)
  * Node.js process had (the fd table was copied by clone). */
 static int arrange_fds(struct child_ctx *c)
 {
-	int src[6 + CG_MAX_DIRS], dst[6 + CG_MAX_DIRS];
+	int src[7 + CG_MAX_DIRS], dst[7 + CG_MAX_DIRS];
 	int n = 0;
 	src[n] = c->null_fd, dst[n++] = 0; /* the job's stdin arrives at dispatch */
 	src[n] = c->out_w, dst[n++] = 1;
@@ -132,6 +135,7 @@ static int arrange_fds(struct child_ctx *c)
 	src[n] = c->report_w, dst[n++] = FD_REPORT;
 	src[n] = c->sync_r, dst[n++] = FD_SYNC;
 	src[n] = c->ctl_r, dst[n++] = FD_CTL;
+	src[n] = c->cgdir_fd >= 0 ? c->cgdir_fd : c->null_fd, dst[n++] = FD_CGDIR;
 	for (int i = 0; i < c->ncg; i++)
 		src[n] = c->cg_fds[i], dst[n++] = FD_CGROUP + i;
 	/* First out of the way (above anything we place), then into place. */
@@ -177,7 +181,7 @@ static int child_exec(void *arg)
 	struct child_ctx *c = arg;
 	if (setsid() < 0)
 		fail(STEP_SETSID);
-	for (int i = 0; i < c->ncg; i++)
+	for (int i = 0; i < c->ncg && !c->program_in_cgroup; i++)
 		if (write(FD_CGROUP + i, "0", 1) != 1)
 			fail(STEP_CG_ATTACH);
 	if (unshare(CLONE_NEWCGROUP) < 0)
@@ -259,7 +263,23 @@ static int child_init(void *arg)
 	if (c->use_time_ns && unshare(CLONE_NEWTIME) < 0)
 		fail(STEP_TIMENS);
 
-	pid_t main_pid = clone(child_exec, c->exec_stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+	pid_t main_pid = -1;
+	if (c->cgdir_fd >= 0) {
+		/* Born in its cgroup: no attach (v2). Falls back to an attach where clone3 is missing. */
+		struct clone_args args;
+		memset(&args, 0, sizeof args);
+		args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+		args.exit_signal = SIGCHLD;
+		args.stack = (uint64_t)(uintptr_t)c->exec_stack;
+		args.stack_size = STACK_SIZE;
+		args.cgroup = FD_CGDIR;
+		c->program_in_cgroup = 1;
+		main_pid = (pid_t)corral_clone3(&args, sizeof args, child_exec, c);
+		if (main_pid < 0)
+			c->program_in_cgroup = 0;
+	}
+	if (main_pid < 0)
+		main_pid = clone(child_exec, c->exec_stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
 	if (main_pid < 0)
 		fail(STEP_SPAWN);
 	/* The program has exec'd (or failed to, or the container was discarded unused): drop our
@@ -268,6 +288,7 @@ static int child_init(void *arg)
 	close(1);
 	close(2);
 	close(FD_CTL);
+	close(FD_CGDIR);
 	for (int i = 0; i < c->ncg; i++)
 		close(FD_CGROUP + i);
 
@@ -606,16 +627,31 @@ int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_contai
 		.use_time_ns = s->use_time_ns, .plan = c->plan,
 		.report_w = rep_p[1], .sync_r = sync_p[0], .ctl_r = ctl[1], .null_fd = null_fd,
 		.out_w = out_p[1], .err_w = err_p[1],
-		.ncg = c->cg.ndirs, .exec_stack = c->stacks + STACK_SIZE,
+		.cgdir_fd = c->cg.prog_dirfd, .exec_stack = c->stacks + STACK_SIZE,
 		.last_cap = caps_last_cap(), .seccomp = seccomp_program(),
 	};
 	snprintf(c->ctx.hostname, sizeof c->ctx.hostname, "%s", s->hostname);
 	for (int i = 0; i < c->cg.ndirs; i++)
-		c->ctx.cg_fds[i] = c->cg.procs_fd[i];
+		if (c->cg.procs_fd[i] >= 0)
+			c->ctx.cg_fds[c->ctx.ncg++] = c->cg.procs_fd[i];
 
 	int flags = CLONE_VM | CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
 		    CLONE_NEWIPC | CLONE_NEWNET;
-	c->pid = clone(child_init, c->stacks + STACK_SIZE, flags, &c->ctx, &c->pidfd);
+	c->pid = -1;
+	if (c->cg.init_dirfd >= 0) {
+		/* v2: the init is born in its own leaf, outside the program's limits. */
+		struct clone_args args;
+		memset(&args, 0, sizeof args);
+		args.flags = (uint64_t)flags | CLONE_INTO_CGROUP;
+		args.pidfd = (uint64_t)(uintptr_t)&c->pidfd;
+		args.exit_signal = 0;
+		args.stack = (uint64_t)(uintptr_t)c->stacks;
+		args.stack_size = STACK_SIZE;
+		args.cgroup = (uint64_t)c->cg.init_dirfd;
+		c->pid = (pid_t)corral_clone3(&args, sizeof args, child_init, &c->ctx);
+	}
+	if (c->pid < 0)
+		c->pid = clone(child_init, c->stacks + STACK_SIZE, flags, &c->ctx, &c->pidfd);
 	if (c->pid < 0) {
 		cerr_set(&e, errno, "clone container init");
 		goto fail;
@@ -623,9 +659,11 @@ int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_contai
 	int *child_ends[] = { &out_p[1], &err_p[1], &rep_p[1], &sync_p[0], &ctl[1], &null_fd };
 	for (size_t i = 0; i < sizeof child_ends / sizeof *child_ends; i++)
 		close_fd(child_ends[i]);
-	/* The program process keeps its cgroup.procs fds; ours are not needed any more. */
+	/* The program process keeps its cgroup fds; ours are not needed any more. */
 	for (int i = 0; i < c->cg.ndirs; i++)
 		close_fd(&c->cg.procs_fd[i]);
+	close_fd(&c->cg.init_dirfd);
+	close_fd(&c->cg.prog_dirfd);
 	if (userns_write_maps(c->pid, s->id_base, &e) < 0 || write(sync_p[1], "g", 1) != 1) {
 		if (!e.msg[0])
 			cerr_set(&e, errno, "release container init");

@@ -83,11 +83,15 @@ describe('cgroup driver on this host', () => {
           };
         } else {
           const [name] = mine(c.unified);
-          if (!name || !running(join(c.unified, name))) continue;
+          // The program's leaf carries the limits; the init sits beside it in init/.
+          const prog = name && join(c.unified, name, 'prog');
+          if (!prog || !running(prog)) continue;
           seen = {
-            memory: readFileSync(join(c.unified, name, 'memory.max'), 'utf8').trim(),
-            pids: readFileSync(join(c.unified, name, 'pids.max'), 'utf8').trim(),
-            cpu: readFileSync(join(c.unified, name, 'cpu.max'), 'utf8').trim().split(' ')[0]!,
+            memory: readFileSync(join(prog, 'memory.max'), 'utf8').trim(),
+            pids: readFileSync(join(prog, 'pids.max'), 'utf8').trim(),
+            cpu: readFileSync(join(prog, 'cpu.max'), 'utf8').trim().split(' ')[0]!,
+            // Only clone3(CLONE_INTO_CGROUP) puts the init there: nothing ever writes it in.
+            init: readFileSync(join(c.unified, name, 'init', 'cgroup.procs'), 'utf8').trim() ? 'occupied' : 'empty',
           };
         }
       } catch {
@@ -95,7 +99,8 @@ describe('cgroup driver on this host', () => {
       }
     }
     await run;
-    assert.deepEqual(seen, { memory: String(48 << 20), pids: '17', cpu: '50000' });
+    const expected = { memory: String(48 << 20), pids: '17', cpu: '50000' };
+    assert.deepEqual(seen, host.cgroups.version === 2 ? { ...expected, init: 'occupied' } : expected);
   });
 
   it('throttles CPU bandwidth to the quota', async () => {

@@ -111,9 +111,7 @@ export class SandboxHost {
     const swept = { cgroups: 0, runDirs: 0, volumes: 0 };
     for (const parent of cgroupParentDirs(this.cgroups)) {
       for (const name of staleEntries(parent)) {
-        const dir = join(parent, name);
-        killCgroup(dir);
-        if (removeCgroup(dir)) swept.cgroups++;
+        if (removeCgroupTree(join(parent, name))) swept.cgroups++;
       }
     }
     for (const name of staleEntries(this.runsDir)) {
@@ -219,6 +217,19 @@ function killCgroup(dir: string): void {
   } catch {
     /* no such cgroup any more */
   }
+}
+
+/** A run's cgroup with its leaves (v2: init/ and prog/): processes killed, leaves first. */
+function removeCgroupTree(dir: string): boolean {
+  let children: string[] = [];
+  try {
+    children = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch {
+    return false;
+  }
+  for (const child of children) removeCgroupTree(join(dir, child));
+  killCgroup(dir);
+  return removeCgroup(dir);
 }
 
 function removeCgroup(dir: string): boolean {
