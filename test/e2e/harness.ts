@@ -1,6 +1,8 @@
 // Test harness: a whole Corral stack in this process on a private redis-server (unix socket in a
 // temp dir, stopped by pid), the API on port 0, and optionally a worker host with a given launcher.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -125,4 +127,23 @@ export async function waitFor<T>(f: () => Promise<T | undefined | null | false>,
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`gave up waiting for ${what}`);
+}
+
+/** `bin/corral up` as a child process, its JSON log lines collected as they arrive. */
+export function spawnCorralUp(env: Record<string, string>): { child: ChildProcess; lines: any[]; exit: Promise<number | null> } {
+  const corral = fileURLToPath(new URL('../../bin/corral', import.meta.url));
+  const child = spawn(corral, ['up'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: any[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try { lines.push(JSON.parse(line)); } catch { /* not a log line */ }
+    }
+  });
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, lines, exit };
 }

@@ -3,17 +3,14 @@
 // directory of this Corral is left).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, readdir } from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { api, waitFor } from './harness.ts';
+import { api, spawnCorralUp, waitFor } from './harness.ts';
 import { IMAGES_DIR, needs, realSandbox } from './real-sandbox.ts';
 
 const sb = await realSandbox();
-const CORRAL = fileURLToPath(new URL('../../bin/corral', import.meta.url));
 
 /** Processes whose cgroup names a run of the Corral with this pid. */
 function runProcessesOf(pid: number): number[] {
@@ -28,25 +25,10 @@ function runProcessesOf(pid: number): number[] {
 
 test('corral up with CORRAL_POOL_MAX_WARM serves warm containers and removes them on SIGTERM', { skip: needs(sb, 'bash') }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'corral-pool-'));
-  const child = spawn(CORRAL, ['up'], {
-    env: {
-      PATH: process.env.PATH, CORRAL_DATA_DIR: dataDir, CORRAL_PORT: '0', CORRAL_IMAGES_DIR: IMAGES_DIR,
-      CORRAL_LOG_LEVEL: 'info', CORRAL_WORKER_SLOTS: '1', CORRAL_POOL_MAX_WARM: '2',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const { child, lines, exit } = spawnCorralUp({
+    CORRAL_DATA_DIR: dataDir, CORRAL_PORT: '0', CORRAL_IMAGES_DIR: IMAGES_DIR,
+    CORRAL_LOG_LEVEL: 'info', CORRAL_WORKER_SLOTS: '1', CORRAL_POOL_MAX_WARM: '2',
   });
-  const lines: any[] = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try { lines.push(JSON.parse(line)); } catch { /* not a log line */ }
-    }
-  });
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   try {
     const listening = await waitFor(async () => lines.find((l) => l.msg === 'API listening'), 'the API to listen');
     assert.ok(lines.some((l) => l.msg === 'warm pool on'), 'the worker says the pool is on');

@@ -1,36 +1,18 @@
 // `corral up`: embedded Redis + API + worker from one command; SIGTERM stops all of it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { api, waitFor } from './harness.ts';
+import { api, spawnCorralUp, waitFor } from './harness.ts';
 import { IMAGES_DIR, needs, realSandbox } from './real-sandbox.ts';
 
 const sb = await realSandbox();
-const CORRAL = fileURLToPath(new URL('../../bin/corral', import.meta.url));
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 test('corral up serves runs with an embedded Redis and stops everything on SIGTERM', { skip: needs(sb, 'bash') }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'corral-up-'));
-  const child = spawn(CORRAL, ['up'], {
-    env: { PATH: process.env.PATH, CORRAL_DATA_DIR: dataDir, CORRAL_PORT: '0', CORRAL_IMAGES_DIR: IMAGES_DIR, CORRAL_LOG_LEVEL: 'info', CORRAL_WORKER_SLOTS: '1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: any[] = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try { lines.push(JSON.parse(line)); } catch { /* not a log line */ }
-    }
-  });
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const { child, lines, exit } = spawnCorralUp({ CORRAL_DATA_DIR: dataDir, CORRAL_PORT: '0', CORRAL_IMAGES_DIR: IMAGES_DIR, CORRAL_LOG_LEVEL: 'info', CORRAL_WORKER_SLOTS: '1' });
   try {
     const listening = await waitFor(async () => lines.find((l) => l.msg === 'API listening'), 'the API to listen');
     const redisLine = lines.find((l) => l.msg === 'embedded redis started');
