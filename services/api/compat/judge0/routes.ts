@@ -72,6 +72,17 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
     return (id) => served.get(id) ?? judge0Language(id)?.family ?? null;
   };
 
+  /** The `fields` query and the stored run of `:token`, or Judge0's error answer (400 / 404). */
+  const lookup = async (c: Context): Promise<
+    { ok: true; fields: readonly string[]; token: string; result: RunResult } | { ok: false; response: Response }
+  > => {
+    const fields = parseFields(c.req.query('fields'));
+    if (!fields.ok) return { ok: false, response: judge0Error(c, 400, `invalid fields: [${fields.invalid.join(', ')}]`) };
+    const token = c.req.param('token') ?? '';
+    const result = TOKEN_RE.test(token) ? await runService.get(token) : null;
+    if (!result) return { ok: false, response: notFound(c) };
+    return { ok: true, fields: fields.fields, token, result };
+  };
   const bodyOf = async (c: Context): Promise<{ ok: true; body: unknown } | { ok: false; response: Response }> => {
     const type = c.req.header('content-type') ?? '';
     try {
@@ -213,14 +224,11 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
   });
 
   api.on('GET', bothSlashes('/submissions/:token'), ...guard, async (c) => {
-    const fields = parseFields(c.req.query('fields'));
-    if (!fields.ok) return judge0Error(c, 400, `invalid fields: [${fields.invalid.join(', ')}]`);
-    const token = c.req.param('token') ?? '';
-    if (!TOKEN_RE.test(token)) return notFound(c);
-    const result = await runService.get(token);
-    if (!result) return notFound(c);
+    const found = await lookup(c);
+    if (!found.ok) return found.response;
+    const { fields, token, result } = found;
     try {
-      return c.json(serialize(token, result, fields.fields, base64Of(c), await languageNames()));
+      return c.json(serialize(token, result, fields, base64Of(c), await languageNames()));
     } catch (err) {
       if (err instanceof Utf8ConversionError) return judge0Error(c, 400, CONVERSION_ERROR_MESSAGE);
       throw err;
@@ -229,12 +237,9 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
 
   api.on('DELETE', bothSlashes('/submissions/:token'), ...guard, authorize(o.authUsers), async (c) => {
     if (!o.enableSubmissionDelete) return judge0Error(c, 400, 'delete not allowed');
-    const fields = parseFields(c.req.query('fields'));
-    if (!fields.ok) return judge0Error(c, 400, `invalid fields: [${fields.invalid.join(', ')}]`);
-    const token = c.req.param('token') ?? '';
-    if (!TOKEN_RE.test(token)) return notFound(c);
-    const result = await runService.get(token);
-    if (!result) return notFound(c);
+    const found = await lookup(c);
+    if (!found.ok) return found.response;
+    const { fields, token, result } = found;
     if (result.status === 'queued' || result.status === 'running') {
       const s = result.status === 'queued' ? '1 (In Queue)' : '2 (Processing)';
       return judge0Error(c, 400, `submission cannot be deleted because its status is ${s}`);
@@ -242,7 +247,7 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
     // Judge0 answers a delete in base64 so the data is readable whatever it holds. The body is
     // built before the delete (a finished run no longer changes); RunService deletes it from
     // Redis for every API process.
-    const body = serialize(token, result, fields.fields, true, await languageNames());
+    const body = serialize(token, result, fields, true, await languageNames());
     const deleted = await runService.delete(token);
     if (!deleted) return notFound(c);
     store.forget(token);
