@@ -619,7 +619,9 @@ int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_contai
 		cerr_set(&e, errno, "open /dev/null or map stacks");
 		goto fail;
 	}
+	/* The parent's ends now belong to the container (closed by container_free). */
 	c->out_r = out_p[0], c->err_r = err_p[0], c->rep_r = rep_p[0], c->ctl_w = ctl[0];
+	out_p[0] = err_p[0] = rep_p[0] = ctl[0] = -1;
 	fcntl(c->out_r, F_SETFL, O_NONBLOCK);
 	fcntl(c->err_r, F_SETFL, O_NONBLOCK);
 	fcntl(c->rep_r, F_SETFL, O_NONBLOCK);
@@ -682,8 +684,7 @@ fail:
 		int *fds[] = { &out_p[0], &out_p[1], &err_p[0], &err_p[1], &rep_p[0], &rep_p[1], &sync_p[0],
 			       &sync_p[1], &ctl[0], &ctl[1], &null_fd };
 		for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
-			if (*fds[i] != c->out_r && *fds[i] != c->err_r && *fds[i] != c->rep_r && *fds[i] != c->ctl_w)
-				close_fd(fds[i]);
+			close_fd(fds[i]);
 	}
 	kill_and_reap(c);
 	container_free(c);
