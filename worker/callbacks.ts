@@ -3,14 +3,17 @@
 // so a slow or dead receiver never holds a sandbox slot. With callbackFormat 'judge0' the body is
 // Judge0's submission instead (default fields, base64, as Judge0 PUTs it), built by the Judge0
 // layer's own serializer, so a Judge0 callback is as durable as Corral's own.
-import { Queue, Worker, type Job } from 'bullmq';
+import type { BlockList } from 'node:net';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../services/core/config.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
 import type { RedisKeys } from '../services/core/redis.ts';
 import type { JobRequest, RunResult } from '../services/core/schemas.ts';
+import { parseNetworks } from '../services/core/networks.ts';
 import { judge0CallbackBody } from '../services/api/compat/judge0/submission-response.ts';
+import { BlockedCallbackError, sendCallback } from './callback-request.ts';
 
 export interface CallbackJob {
   url: string;
@@ -28,18 +31,12 @@ export function callbackBody(job: CallbackJob): unknown {
   return judge0CallbackBody(job.result, job.limits ? { memoryLimitKb: job.limits.memoryMb * 1024, outputBytes: job.limits.outputBytes } : {});
 }
 
-export async function deliver(job: CallbackJob, timeoutMs: number): Promise<number> {
-  const res = await fetch(job.url, {
-    method: job.method,
-    headers: { 'content-type': 'application/json', 'user-agent': 'corral-callback/1' },
-    body: JSON.stringify(callbackBody(job)),
-    signal: AbortSignal.timeout(timeoutMs),
-    redirect: 'manual',
-  });
-  await res.body?.cancel().catch(() => {});
+/** One try; redirects are not followed. Throws to be retried (BlockedCallbackError: never retried). */
+export async function deliver(job: CallbackJob, timeoutMs: number, blocked: BlockList): Promise<number> {
+  const status = await sendCallback({ url: job.url, method: job.method, body: JSON.stringify(callbackBody(job)), timeoutMs, blocked });
   // Judge0 counts any answer of the receiver as delivered (it retries only when no answer came).
-  if (job.format !== 'judge0' && (res.status < 200 || res.status >= 300)) throw new Error(`callback ${job.method} ${job.url}: HTTP ${res.status}`);
-  return res.status;
+  if (job.format !== 'judge0' && (status < 200 || status >= 300)) throw new Error(`callback ${job.method} ${job.url}: HTTP ${status}`);
+  return status;
 }
 
 export class CallbackDispatcher {
@@ -51,8 +48,14 @@ export class CallbackDispatcher {
     this.connection = connection.duplicate();
     this.connection.on('error', (err) => log.warn({ err: err.message }, 'redis callback connection error'));
     this.queue = new Queue<CallbackJob>(keys.callbackQueue, { connection, prefix: keys.bullPrefix });
+    const blocked = parseNetworks(config.callback.blockedNetworks);
     this.worker = new Worker<CallbackJob>(keys.callbackQueue, async (job: Job<CallbackJob>) => {
-      await deliver(job.data, config.callback.timeoutMs);
+      try {
+        await deliver(job.data, config.callback.timeoutMs, blocked);
+      } catch (err) {
+        // A blocked address stays blocked: no retries.
+        throw err instanceof BlockedCallbackError ? new UnrecoverableError(err.message) : err;
+      }
     }, {
       connection: this.connection,
       prefix: keys.bullPrefix,
@@ -65,9 +68,11 @@ export class CallbackDispatcher {
     });
     this.worker.on('failed', (job, err) => {
       if (!job) return;
-      const final = job.attemptsMade >= (job.opts.attempts ?? 1);
-      metrics?.callbacksTotal.inc({ outcome: final ? 'given_up' : 'retried' });
-      log.warn({ runId: job.data.result.id, url: job.data.url, attempt: job.attemptsMade, err: err.message }, final ? 'callback given up' : 'callback failed; will retry');
+      const refused = err instanceof UnrecoverableError;
+      const final = refused || job.attemptsMade >= (job.opts.attempts ?? 1);
+      metrics?.callbacksTotal.inc({ outcome: refused ? 'refused' : final ? 'given_up' : 'retried' });
+      log.warn({ runId: job.data.result.id, url: job.data.url, attempt: job.attemptsMade, err: err.message },
+        refused ? 'callback refused' : final ? 'callback given up' : 'callback failed; will retry');
     });
     this.worker.on('error', (err) => log.warn({ err: err.message }, 'callback worker error'));
   }

@@ -2,6 +2,10 @@
 // a frozen typed object that is passed down explicitly. Nothing else reads process.env.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { parseNetworks } from './networks.ts';
+
+/** Cloud metadata services (169.254.169.254, fd00:ec2::254), link-local, and "this host" (0.0.0.0 reaches loopback). */
+export const DEFAULT_BLOCKED_NETWORKS = '169.254.0.0/16,fe80::/10,fd00:ec2::254/128,0.0.0.0/8,::/128';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const bool = () => z.stringbool();
@@ -77,6 +81,11 @@ export const ENV_SCHEMA = z.object({
   CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
   CORRAL_POOL_MAX_WARM: int(0, 1024).default(0).describe('Warm pool: most containers a worker keeps built ahead of need, across images (0 = off: every run builds its container when it starts).'),
   CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(4).describe('Warm pool: most containers kept warm for one image.'),
+  CORRAL_INTERACTIVE_SLOTS: int(0, 1024).default(4)
+    .describe('Interactive sessions (Piston\'s WebSocket /api/v2/connect) a worker runs at once, on their own queue, besides its CORRAL_WORKER_SLOTS runs (0 = this worker takes none).'),
+  CORRAL_INTERACTIVE_STDIN_MAX_BYTES: int(1).default(1_048_576).describe('Most stdin bytes one interactive session may send (beyond: the session ends with an error).'),
+  CORRAL_INTERACTIVE_INIT_TIMEOUT_MS: int(1).default(1_000)
+    .describe('How long a new interactive WebSocket may take to send its init message (Piston: 1 s, then close code 4001).'),
   CORRAL_WORKER_NAME: z.string().min(1).optional().describe('Name of this worker in heartbeats and job records (default: hostname:pid).'),
   CORRAL_JOB_ATTEMPTS: int(1, 20).default(3).describe('Attempts of a run whose pipeline throws (sandbox failures), with exponential backoff.'),
   CORRAL_JOB_BACKOFF_MS: int(0).default(1_000).describe('Delay before the second attempt of a failed run; doubles each attempt.'),
@@ -91,6 +100,9 @@ export const ENV_SCHEMA = z.object({
   CORRAL_CALLBACK_ATTEMPTS: int(1, 50).default(5).describe('Attempts of a callback (non-2xx or network error retries).'),
   CORRAL_CALLBACK_BACKOFF_MS: int(1).default(1_000).describe('First callback retry delay; doubles each attempt.'),
   CORRAL_CALLBACK_CONCURRENCY: int(1).default(16).describe('Callbacks sent at once per worker process (separate from sandbox slots).'),
+  CORRAL_CALLBACK_BLOCKED_NETWORKS: z.string().default(DEFAULT_BLOCKED_NETWORKS)
+    .refine((v) => { try { parseNetworks(v); return true; } catch { return false; } }, 'must be a comma-separated list of address/prefix networks')
+    .describe('Networks callbacks are never sent to (checked after DNS resolution, every try). Default: link-local and cloud metadata addresses; add e.g. `10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,::1/128,fc00::/7` to keep callbacks out of your own network.'),
   CORRAL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino log level.'),
   CORRAL_METRICS: bool().default(true).describe('Serve Prometheus metrics at /metrics.'),
   CORRAL_JUDGE0_PREFIX: z.string().regex(/^(\/[A-Za-z0-9._~-]+)*$/, 'must be empty or /segment[/segment…]').default('')
@@ -148,7 +160,9 @@ export interface Config {
     heartbeatMs: number; staleMs: number;
     pool: { maxWarm: number; maxPerImage: number };
   };
-  callback: { timeoutMs: number; attempts: number; backoffMs: number; concurrency: number };
+  /** Interactive sessions: worker slots, stdin cap, init timeout of the WebSocket. */
+  interactive: { slots: number; stdinMaxBytes: number; initTimeoutMs: number };
+  callback: { timeoutMs: number; attempts: number; backoffMs: number; concurrency: number; blockedNetworks: string };
   logLevel: string;
   metrics: boolean;
   judge0: Judge0Switches;
@@ -231,11 +245,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       staleMs: e.CORRAL_WORKER_STALE_MS,
       pool: { maxWarm: e.CORRAL_POOL_MAX_WARM, maxPerImage: e.CORRAL_POOL_MAX_PER_IMAGE },
     },
+    interactive: {
+      slots: e.CORRAL_INTERACTIVE_SLOTS,
+      stdinMaxBytes: e.CORRAL_INTERACTIVE_STDIN_MAX_BYTES,
+      initTimeoutMs: e.CORRAL_INTERACTIVE_INIT_TIMEOUT_MS,
+    },
     callback: {
       timeoutMs: e.CORRAL_CALLBACK_TIMEOUT_MS,
       attempts: e.CORRAL_CALLBACK_ATTEMPTS,
       backoffMs: e.CORRAL_CALLBACK_BACKOFF_MS,
       concurrency: e.CORRAL_CALLBACK_CONCURRENCY,
+      blockedNetworks: e.CORRAL_CALLBACK_BLOCKED_NETWORKS,
     },
     logLevel: e.CORRAL_LOG_LEVEL,
     metrics: e.CORRAL_METRICS,

@@ -146,3 +146,22 @@ test('results expire after CORRAL_RESULT_TTL_SECONDS', async () => {
     await s2.stop();
   }
 });
+
+test('CORRAL_CALLBACK_BLOCKED_NETWORKS: a callback into a blocked network is refused once, not retried; the run is complete', async () => {
+  const rx = await receiver((_n, res) => res.end('ok'));
+  const s2 = await startStack({ launcher: fakeLauncher(), registry: fakeRegistry(), env: { CORRAL_CALLBACK_BLOCKED_NETWORKS: '127.0.0.0/8,::1/128', CORRAL_CALLBACK_ATTEMPTS: '3' } });
+  try {
+    // By name too: localhost resolves into the blocked network.
+    for (const url of [rx.url, rx.url.replace('127.0.0.1', 'localhost')]) {
+      const r = await api(s2, 'POST', '/v1/runs?wait=true', { language: 'fake', source: '{}', callbackUrl: url });
+      assert.equal(r.body.status, 'completed');
+    }
+    await waitFor(async () => /corral_callbacks_total\{outcome="refused"\} 2/.test((await api(s2, 'GET', '/metrics')).body), 'two refused callbacks');
+    const m = (await api(s2, 'GET', '/metrics')).body as string;
+    assert.doesNotMatch(m, /corral_callbacks_total\{outcome="retried"\} [1-9]/);
+    assert.equal(rx.hits.length, 0);
+  } finally {
+    await s2.stop();
+    await close(rx);
+  }
+});
