@@ -29,6 +29,7 @@ int main(int argc, char **argv)
 	s.cpu_ms = 5000, s.wall_ms = 10000, s.memory_bytes = 256 << 20, s.processes = 64;
 	s.output_bytes = 1 << 20, s.disk_bytes = 64 << 20, s.shm_bytes = 16 << 20, s.nofile = 256;
 	s.cpu_quota_us = 100000;
+	s.stdin_fd = s.stdout_fd = s.stderr_fd = -1; /* not streamed: stdin empty, output captured */
 	int runs = 1, opt;
 	while ((opt = getopt(argc, argv, "l:b:t:w:m:n:r:")) != -1) {
 		switch (opt) {

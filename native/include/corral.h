@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 4
+#define CORRAL_ABI_VERSION 5
 
 enum corral_status {
 	CORRAL_OK = 0,
@@ -62,6 +62,15 @@ typedef struct corral_spec {
 	const uint8_t *stdin_data;     /* bytes fed to the program (through a sealed memfd) */
 	int64_t stdin_len;
 	int32_t merge_stderr;          /* stderr goes to the stdout pipe */
+	/* Streaming: descriptors the caller made (corral_pipe) that the program gets as its fd 0, 1
+	 * and 2, sent to the container with the job. A streamed stdin replaces stdin_path/stdin_data;
+	 * a streamed stdout or stderr is not captured (its buffer stays empty, output_bytes does not
+	 * apply: the caller reads the pipe and enforces its own cap, stopping the run with
+	 * corral_stop). -1: not streamed. corral_dispatch() and corral_run() own these descriptors:
+	 * they close them, whatever happens, so the caller must not. */
+	int32_t stdin_fd;
+	int32_t stdout_fd;
+	int32_t stderr_fd;
 
 	/* Host ids: container uid/gid 0..65535 map onto host [id_base, id_base + 65536). The program
 	 * runs as sandbox_uid/sandbox_gid inside. */
@@ -140,6 +149,17 @@ void corral_discard(corral_container *c);
 /* Stops a dispatched run from another thread (the run's outcome says cancelled). Call only
  * between corral_dispatch's start and corral_discard. */
 void corral_cancel(corral_container *c);
+/* The same stop for a limit the caller enforces (enum corral_limit, e.g. CORRAL_LIMIT_OUTPUT for
+ * a streamed output cap): the outcome then reports that limit instead of cancelled. */
+void corral_stop(corral_container *c, int32_t limit);
+/* Sends sig to every process of a dispatched run (the program and its descendants, found in the
+ * run's cgroup; never the container's init). Returns how many were signalled, or -1. Same
+ * window as corral_cancel. */
+int corral_signal(corral_container *c, int32_t sig);
+
+/* A pipe for streaming (spec.stdin_fd / stdout_fd / stderr_fd): fds[0] reads, fds[1] writes,
+ * both close-on-exec and blocking (the caller may make its own end non-blocking). */
+int corral_pipe(int32_t fds[2], char *err, int32_t err_len);
 
 /* Job volumes: a size-limited tmpfs (nosuid, nodev) mounted on the host at dir, owned by
  * uid:gid, mode 0755. */

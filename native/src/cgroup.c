@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -283,6 +284,79 @@ void cg_kill_all(const struct cgroup_run *cg)
 				p++;
 		}
 	}
+}
+
+/* True when /proc/<pid>/cgroup puts the process in the run's cgroup (named like the run's first
+ * directory; the program's cgroup namespace does not change what the host reads there). */
+static int in_run_cgroup(pid_t pid, const char *run_name)
+{
+	char path[64], text[4096];
+	snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	text[n] = 0;
+	size_t len = strlen(run_name);
+	for (const char *p = strstr(text, run_name); p; p = strstr(p + 1, run_name))
+		if (p > text && p[-1] == '/' && (p[len] == '/' || p[len] == '\n' || p[len] == 0))
+			return 1;
+	return 0;
+}
+
+/*
+ * Signals the program and its descendants: every pid in the program's cgroup (v1: any hierarchy
+ * holds them all; v2: the program's leaf; the init is in neither). Each pid is pinned with a
+ * pidfd and then checked to still be one of the run's, so a pid that was reused by another
+ * process between the read and the signal is never hit.
+ */
+int cg_signal_all(const struct cgroup_run *cg, int sig)
+{
+	if (cg->ndirs == 0)
+		return -1;
+	const char *run_name = strrchr(cg->dirs[0], '/');
+	run_name = run_name ? run_name + 1 : cg->dirs[0];
+	char path[600];
+	snprintf(path, sizeof path, "%s/cgroup.procs", cg->dirs[cg->pids_dir]);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[16384];
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof buf - 1)
+			break; /* more processes than the pids limit allows: the first ones */
+	}
+	close(fd);
+	buf[len] = 0;
+	int count = 0;
+	for (char *p = buf; *p;) {
+		char *end;
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		p = end;
+		while (*p == '\n')
+			p++;
+		if (pid <= 0)
+			continue;
+		int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+		if (pidfd < 0)
+			continue; /* already gone */
+		if (in_run_cgroup((pid_t)pid, run_name) && syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0)
+			count++;
+		close(pidfd);
+	}
+	return count;
 }
 
 int cg_destroy(struct cgroup_run *cg, struct cerr *e)

@@ -100,6 +100,8 @@ int64_t cg_cpu_us(const struct cgroup_run *cg);
 int64_t cg_peak_bytes(const struct cgroup_run *cg);
 int cg_oom_kills(const struct cgroup_run *cg);
 void cg_kill_all(const struct cgroup_run *cg);
+/* Sends sig to every process of the program's cgroup; returns how many, or -1. */
+int cg_signal_all(const struct cgroup_run *cg, int sig);
 int cg_destroy(struct cgroup_run *cg, struct cerr *e);
 
 /* ---- clone3 with a new stack (clone3.c): returns the pid, or -1 with errno; the child runs
@@ -126,7 +128,7 @@ int net_loopback_up(void);
 /* ---- supervision (supervise.c) ---- */
 struct supervision {
 	int pidfd;
-	int out_fd, err_fd, report_fd;
+	int out_fd, err_fd, report_fd; /* out_fd/err_fd -1: streamed by the caller, not read */
 	const corral_spec *spec;
 	const struct cgroup_run *cg;
 	corral_outcome *out;

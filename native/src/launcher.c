@@ -24,6 +24,13 @@
  *
  * Child-to-parent reports ({kind, step, errno, value, time}) go through a CLOEXEC pipe, so a
  * setup failure says exactly which step failed and why, and a successful execve says nothing.
+ *
+ * The job reaches the waiting program as one message on the control socket, with its descriptors
+ * attached (SCM_RIGHTS): stdin (a sealed memfd, a file, /dev/null, or the caller's pipe when
+ * streaming), the detached /box mount, and, when streaming, the caller's stdout/stderr pipes,
+ * which replace the container's captured ones as the program's fds 1 and 2. A streamed stream
+ * never reaches the supervisor: the caller reads it while the program runs, and stops the run
+ * (corral_stop) when it wants to; corral_signal() signals the run's processes through its cgroup.
  */
 #include "internal.h"
 #include <fcntl.h>
@@ -56,6 +63,13 @@
 /* Fixed descriptor numbers inside the container's init and program. */
 enum { FD_REPORT = 3, FD_SYNC = 4, FD_CTL = 5, FD_CGDIR = 6, FD_CGROUP = 7 };
 
+/* The descriptors a job carries to the program (-1: absent), in this order on the wire; the
+ * dispatch message's one byte says which of the optional ones follow stdin. */
+struct dispatch_fds {
+	int in, box, out, err;
+};
+enum { DISPATCH_BOX = 1, DISPATCH_OUT = 2, DISPATCH_ERR = 4 };
+
 struct child_ctx {
 	/* Copied from the spec: a pooled or cold container outlives the prepare call's memory. */
 	char hostname[65];
@@ -85,7 +99,7 @@ struct corral_container {
 	int out_r, err_r, rep_r, ctl_w, pidfd;
 	pid_t pid;
 	int dispatched, exited;
-	int cancelled;             /* set by corral_cancel from another thread */
+	int cancelled;             /* set by corral_cancel/corral_stop from another thread: limit + 1 */
 	struct report fail;        /* a setup failure reported before dispatch */
 	int64_t t_ready_us;
 	int64_t t_created_us, t_cgroup_us, t_released_us;
@@ -148,12 +162,13 @@ static int arrange_fds(struct child_ctx *c)
 	return (int)syscall(SYS_close_range, FD_CGROUP + c->ncg, ~0U, 0);
 }
 
-/* Waits for the dispatch message; returns the job and the descriptors it carries. */
-static const corral_spec *wait_dispatch(struct child_ctx *c, int *stdin_fd, int *box_fd)
+/* Waits for the dispatch message; returns the job and the descriptors it carries. A descriptor
+ * the message announces but does not carry leaves d->in at -1, which fails STEP_STDIO. */
+static const corral_spec *wait_dispatch(struct child_ctx *c, struct dispatch_fds *d)
 {
-	char byte;
-	char control[CMSG_SPACE(2 * sizeof(int))];
-	struct iovec iov = { &byte, 1 };
+	char flags;
+	char control[CMSG_SPACE(4 * sizeof(int))];
+	struct iovec iov = { &flags, 1 };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
 	ssize_t n;
 	do
@@ -161,15 +176,26 @@ static const corral_spec *wait_dispatch(struct child_ctx *c, int *stdin_fd, int 
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		return NULL; /* discarded unused: the parent closed the socket */
-	*stdin_fd = *box_fd = -1;
+	d->in = d->box = d->out = d->err = -1;
+	int fds[4] = { -1, -1, -1, -1 };
+	size_t count = 0, next = 0;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-		int fds[2] = { -1, -1 };
-		size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (count > 4)
+			count = 4;
 		memcpy(fds, CMSG_DATA(cm), count * sizeof(int));
-		*stdin_fd = fds[0];
-		if (byte == 'b' && count > 1)
-			*box_fd = fds[1];
+	}
+	int *wanted[] = { &d->in, (flags & DISPATCH_BOX) ? &d->box : NULL, (flags & DISPATCH_OUT) ? &d->out : NULL,
+			  (flags & DISPATCH_ERR) ? &d->err : NULL };
+	for (size_t i = 0; i < 4; i++) {
+		if (!wanted[i])
+			continue;
+		if (next >= count) {
+			d->in = -1;
+			break;
+		}
+		*wanted[i] = fds[next++];
 	}
 	return __atomic_load_n(&c->job, __ATOMIC_ACQUIRE);
 }
@@ -190,18 +216,21 @@ static int child_exec(void *arg)
 		close(FD_CGROUP + i);
 	report(REP_READY, 0, 0, 0);
 
-	int stdin_fd, box_fd;
-	const corral_spec *s = wait_dispatch(c, &stdin_fd, &box_fd);
+	struct dispatch_fds d;
+	const corral_spec *s = wait_dispatch(c, &d);
 	if (!s)
 		_exit(0);
 	close(FD_CTL);
-	if (box_fd >= 0 && syscall(SYS_move_mount, box_fd, "", AT_FDCWD, "/box", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+	if (d.box >= 0 && syscall(SYS_move_mount, d.box, "", AT_FDCWD, "/box", MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		fail(STEP_BOX);
-	if (stdin_fd < 0 || dup2(stdin_fd, 0) < 0 || (s->merge_stderr && dup2(1, 2) < 0))
+	/* Streamed stdout/stderr replace the container's pipes; merging follows whatever fd 1 is. */
+	if (d.in < 0 || dup2(d.in, 0) < 0 || (d.out >= 0 && dup2(d.out, 1) < 0) || (d.err >= 0 && dup2(d.err, 2) < 0) ||
+	    (s->merge_stderr && dup2(1, 2) < 0))
 		fail(STEP_STDIO);
-	if (box_fd >= 0)
-		close(box_fd);
-	close(stdin_fd);
+	int received[] = { d.in, d.box, d.out, d.err };
+	for (size_t i = 0; i < sizeof received / sizeof *received; i++)
+		if (received[i] > 2)
+			close(received[i]);
 	if (rlimits_apply(s) < 0)
 		fail(STEP_RLIMIT);
 	if (chdir(s->cwd) < 0)
@@ -424,6 +453,14 @@ static void close_fd(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
+}
+
+static void close_dispatch_fds(struct dispatch_fds *d)
+{
+	close_fd(&d->in);
+	close_fd(&d->box);
+	close_fd(&d->out);
+	close_fd(&d->err);
 }
 
 static int make_run_dir(char *run, size_t len, const corral_spec *s, int *created, struct cerr *e)
@@ -692,15 +729,21 @@ fail:
 }
 
 /* Sends the job; the descriptors ride along (SCM_RIGHTS). */
-static int send_dispatch(struct corral_container *c, const corral_spec *job, int stdin_fd, int box_fd, struct cerr *e)
+static int send_dispatch(struct corral_container *c, const corral_spec *job, const struct dispatch_fds *d, struct cerr *e)
 {
 	__atomic_store_n(&c->ctx.job, job, __ATOMIC_RELEASE);
-	char byte = box_fd >= 0 ? 'b' : 'd';
-	int fds[2] = { stdin_fd, box_fd };
-	int nfds = box_fd >= 0 ? 2 : 1;
-	char control[CMSG_SPACE(2 * sizeof(int))];
+	char flags = 0;
+	int fds[4] = { d->in };
+	int nfds = 1;
+	if (d->box >= 0)
+		flags |= DISPATCH_BOX, fds[nfds++] = d->box;
+	if (d->out >= 0)
+		flags |= DISPATCH_OUT, fds[nfds++] = d->out;
+	if (d->err >= 0)
+		flags |= DISPATCH_ERR, fds[nfds++] = d->err;
+	char control[CMSG_SPACE(4 * sizeof(int))];
 	memset(control, 0, sizeof control);
-	struct iovec iov = { &byte, 1 };
+	struct iovec iov = { &flags, 1 };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			      .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
@@ -718,13 +761,37 @@ static int send_dispatch(struct corral_container *c, const corral_spec *job, int
 	return 0;
 }
 
+/* How a run stopped from outside (corral_cancel, corral_stop) is reported. */
+static void apply_stop(corral_outcome *o, int limit)
+{
+	static const int status_of[] = {
+		[CORRAL_LIMIT_NONE] = CORRAL_CANCELLED, [CORRAL_LIMIT_CPU] = CORRAL_TIME_LIMIT,
+		[CORRAL_LIMIT_WALL] = CORRAL_TIME_LIMIT, [CORRAL_LIMIT_MEMORY] = CORRAL_MEMORY_LIMIT,
+		[CORRAL_LIMIT_OUTPUT] = CORRAL_OUTPUT_LIMIT,
+	};
+	if (limit < CORRAL_LIMIT_NONE || limit > CORRAL_LIMIT_OUTPUT)
+		limit = CORRAL_LIMIT_NONE;
+	o->status = status_of[limit], o->limit = limit;
+	if (limit == CORRAL_LIMIT_NONE) {
+		snprintf(o->error, sizeof o->error, "cancelled");
+		return;
+	}
+	/* Killed with the container (its init got SIGKILL), unless it had ended by itself. */
+	o->error[0] = 0;
+	if (!o->exited && !o->signal)
+		o->signal = SIGKILL;
+}
+
 int corral_dispatch(corral_container *c, const corral_spec *s, corral_outcome *o)
 {
 	memset(o, 0, sizeof *o);
 	int64_t t0 = now_us();
 	struct cerr e = { { 0 } };
-	int stdin_fd = -1, box_fd = -1, rc = -1;
+	/* The caller's streamed descriptors are ours from here on, whatever happens. */
+	struct dispatch_fds d = { s->stdin_fd, -1, s->stdout_fd, s->stderr_fd };
+	int rc = -1;
 	if (c->dispatched) {
+		close_dispatch_fds(&d);
 		snprintf(o->error, sizeof o->error, "container already used: each serves exactly one run");
 		o->status = CORRAL_INTERNAL_ERROR;
 		return -1;
@@ -736,20 +803,21 @@ int corral_dispatch(corral_container *c, const corral_spec *s, corral_outcome *o
 	cpu_before = cg_cpu_us(&c->cg);
 	if (cpu_before < 0)
 		cpu_before = 0;
-	stdin_fd = open_stdin(s, &e);
-	if (stdin_fd < 0)
+	if (d.in < 0 && (d.in = open_stdin(s, &e)) < 0)
 		goto out;
-	if (s->box_dir && (box_fd = box_mount_fd(s, &e)) < 0)
+	if (s->box_dir && (d.box = box_mount_fd(s, &e)) < 0)
 		goto out;
-	if (send_dispatch(c, s, stdin_fd, box_fd, &e) < 0)
+	if (send_dispatch(c, s, &d, &e) < 0)
 		goto out;
-	close_fd(&stdin_fd);
-	close_fd(&box_fd);
+	close_dispatch_fds(&d);
 	close_fd(&c->ctl_w);
 
 	struct supervision sv;
 	memset(&sv, 0, sizeof sv);
-	sv.pidfd = c->pidfd, sv.out_fd = c->out_r, sv.err_fd = c->err_r, sv.report_fd = c->rep_r;
+	/* A streamed stream is the caller's to read; its container pipe only reports EOF. */
+	sv.pidfd = c->pidfd, sv.report_fd = c->rep_r;
+	sv.out_fd = s->stdout_fd >= 0 ? -1 : c->out_r;
+	sv.err_fd = s->stderr_fd >= 0 ? -1 : c->err_r;
 	sv.spec = s, sv.cg = &c->cg, sv.out = o;
 	sv.out_cap = (size_t)s->output_bytes, sv.err_cap = (size_t)s->output_bytes;
 	sv.t_go_us = t0;
@@ -775,14 +843,12 @@ int corral_dispatch(corral_container *c, const corral_spec *s, corral_outcome *o
 	int64_t exec_from = ready > t0 ? ready : t0;
 	o->t_exec_us = sv.t_exec_us && sv.t_exec_us > exec_from ? sv.t_exec_us - exec_from : 0;
 	fill_result(o, &sv, c->plan, s);
-	if (__atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE)) {
-		o->status = CORRAL_CANCELLED, o->limit = CORRAL_LIMIT_NONE;
-		snprintf(o->error, sizeof o->error, "cancelled");
-	}
+	int stopped = __atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE);
+	if (stopped)
+		apply_stop(o, stopped - 1);
 	rc = o->status == CORRAL_INTERNAL_ERROR ? -1 : 0;
 out:
-	close_fd(&stdin_fd);
-	close_fd(&box_fd);
+	close_dispatch_fds(&d);
 	if (rc < 0 && o->status != CORRAL_INTERNAL_ERROR) {
 		o->status = CORRAL_INTERNAL_ERROR;
 		snprintf(o->error, sizeof o->error, "%s", e.msg[0] ? e.msg : "unknown failure");
@@ -791,11 +857,27 @@ out:
 	return rc;
 }
 
-void corral_cancel(corral_container *c)
+void corral_stop(corral_container *c, int32_t limit)
 {
-	if (!c || __atomic_exchange_n(&c->cancelled, 1, __ATOMIC_ACQ_REL))
+	int none = 0;
+	if (limit < CORRAL_LIMIT_NONE || limit > CORRAL_LIMIT_OUTPUT)
+		limit = CORRAL_LIMIT_NONE;
+	/* The first stop wins; its reason is stored with the flag, so a racing one cannot change it. */
+	if (!c || !__atomic_compare_exchange_n(&c->cancelled, &none, limit + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return;
 	syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+}
+
+void corral_cancel(corral_container *c)
+{
+	corral_stop(c, CORRAL_LIMIT_NONE);
+}
+
+int corral_signal(corral_container *c, int32_t sig)
+{
+	if (!c || sig <= 0 || sig >= _NSIG)
+		return -1;
+	return cg_signal_all(&c->cg, sig);
 }
 
 void corral_discard(corral_container *c)
@@ -812,6 +894,8 @@ int corral_run(const corral_spec *s, corral_outcome *o)
 	corral_container *c;
 	char err[512];
 	if (corral_prepare(s, 0, &c, err, sizeof err) < 0) {
+		struct dispatch_fds d = { s->stdin_fd, -1, s->stdout_fd, s->stderr_fd };
+		close_dispatch_fds(&d); /* ours, as if dispatched */
 		memset(o, 0, sizeof *o);
 		o->status = CORRAL_INTERNAL_ERROR;
 		snprintf(o->error, sizeof o->error, "%s", err);

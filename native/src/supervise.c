@@ -3,7 +3,8 @@
  * pipes and the report pipe. It enforces the wall-clock limit, the CPU limit (summed over the
  * whole cgroup, sampled no more often than the remaining budget could run out) and the output
  * caps, and stops the run by killing the container's init — which takes every process of the
- * pid namespace with it.
+ * pid namespace with it. A stream the caller streams (spec.stdout_fd / stderr_fd) is not read
+ * here: its cap is the caller's.
  */
 #include "internal.h"
 #include <fcntl.h>
@@ -95,7 +96,8 @@ int supervise(struct supervision *s, struct cerr *e)
 {
 	const corral_spec *spec = s->spec;
 	corral_outcome *o = s->out;
-	int out_open = 1, err_open = s->err_fd >= 0;
+	/* -1: the caller streams that stream (spec.stdout_fd / stderr_fd), the supervisor never reads it. */
+	int out_open = s->out_fd >= 0, err_open = s->err_fd >= 0;
 	int64_t cpu_limit_us = spec->cpu_ms > 0 ? spec->cpu_ms * 1000 : -1;
 	int64_t wall_limit_us = spec->wall_ms > 0 ? spec->wall_ms * 1000 : -1;
 	int64_t cpus = spec->cpu_quota_us > 0 ? (spec->cpu_quota_us + 99999) / 100000 : sysconf(_SC_NPROCESSORS_ONLN);

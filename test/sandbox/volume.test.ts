@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInSandbox, createVolume, collectFiles, type Volume } from '../../worker/sandbox/index.ts';
-import { checkRelative, globToRegExp } from '../../worker/sandbox/volume.ts';
+import { checkRelative, COLLECT_WALK_MAX_DEPTH, COLLECT_WALK_MAX_ENTRIES, globToRegExp } from '../../worker/sandbox/volume.ts';
 import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
@@ -70,6 +70,28 @@ describe('job volumes', () => {
       await assert.rejects(v.writeFile('input.txt', 'overwrite'), /input\.txt/);
       await assert.rejects(v.writeFile('sub/secret', 'overwrite'), /sub\/secret/);
       assert.equal(readFileSync(target, 'utf8'), 'host secret\n');
+    }));
+
+  it('bounds the walk of a collect: millions of empty files or a deep tree cannot stall the worker', () =>
+    withVolume(async (v) => {
+      // The defaults, scaled down (the defaults themselves: 20,000 entries, depth 32).
+      assert.ok(COLLECT_WALK_MAX_ENTRIES >= 10_000 && COLLECT_WALK_MAX_DEPTH >= 16);
+      const bounds = { maxEntries: 300, maxDepth: 4 };
+      const many = 500;
+      const deep = Array.from({ length: bounds.maxDepth + 2 }, () => 'd').join('/');
+      const r = await runInSandbox({
+        layers,
+        argv: ['sh', '-c', `mkdir many && cd many && seq 1 ${many} | xargs touch && cd .. && mkdir -p ${deep} && echo x > ${deep}/deep.txt && echo y > d/shallow.txt && ls many | wc -l`],
+        box: { dir: v.dir },
+      });
+      assert.equal(r.status, 'ok', r.stderr.toString());
+      assert.equal(r.stdout.toString().trim(), String(many));
+      const all = await v.collect(['**'], { ...caps, maxFiles: many * 2 });
+      assert.equal(all.length, many + 2, 'without the bounds (the defaults are larger) everything is found');
+      const files = await v.collect(['**'], { ...caps, maxFiles: many * 2, ...bounds });
+      assert.ok(files.length > 0 && files.length <= bounds.maxEntries, `collected ${files.length}`);
+      assert.ok(files.some((f) => f.path === 'd/shallow.txt'), 'a file above the depth bound is collected');
+      assert.ok(!files.some((f) => f.path.endsWith('deep.txt')), 'a file below the depth bound is not');
     }));
 
   it('caps the size of each collected file and of all together', () =>

@@ -121,7 +121,7 @@ export class SandboxHost {
     const mounted = mountPoints();
     for (const name of staleEntries(this.volumesDir)) {
       const dir = join(this.volumesDir, name);
-      if (mounted.has(dir)) loadNative().volumeUmount(dir);
+      if (mounted.has(dir)) loadNative().volumeUmountSync(dir);
       tryRmdir(dir);
       swept.volumes++;
     }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 
 export const LIBRARY_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../native/build/libcorral.so');
 
@@ -27,6 +27,11 @@ export interface NativeSpec {
   stdin_data: Buffer | null;
   stdin_len: number;
   merge_stderr: number;
+  /** Streaming: pipe ends (pipe()) the program gets as fd 0/1/2; -1 = not streamed. dispatch owns
+   * (closes) them from the moment it is called. */
+  stdin_fd: number;
+  stdout_fd: number;
+  stderr_fd: number;
   id_base: number;
   sandbox_uid: number;
   sandbox_gid: number;
@@ -86,15 +91,25 @@ interface Bindings {
   discard(container: NativeContainer): Promise<void>;
   /** Kills a dispatched run (synchronous, from the event loop). */
   cancel(container: NativeContainer): void;
+  /** Kills a dispatched run for a limit the caller enforces (LIMIT_OUTPUT…): the outcome reports it. */
+  stop(container: NativeContainer, limit: number): void;
+  /** Sends a signal number to every process of a dispatched run; how many got it, or -1. */
+  signal(container: NativeContainer, sig: number): number;
+  /** A close-on-exec pipe for streaming: [read end, write end]. */
+  pipe(): [number, number];
   /** prepare without waiting for the container to be built: for a run that dispatches at once. */
   prepareNow(spec: NativeSpec): Promise<NativeContainer>;
   free(ptr: unknown): void;
   view(ptr: unknown, len: number): Buffer;
-  volumeMount(dir: string, sizeBytes: number, uid: number, gid: number): void;
-  volumeUmount(dir: string): void;
-  writeBeneath(root: string, rel: string, data: Buffer, mode: number, uid: number, gid: number): void;
+  // Asynchronous (libuv's thread pool): a mount, an umount (which may wait for an RCU grace period)
+  // or a write must never stall the event loop that also serves the API and the queue.
+  volumeMount(dir: string, sizeBytes: number, uid: number, gid: number): Promise<void>;
+  volumeUmount(dir: string): Promise<void>;
+  /** For the start-up sweep only. */
+  volumeUmountSync(dir: string): void;
+  writeBeneath(root: string, rel: string, data: Buffer, mode: number, uid: number, gid: number): Promise<void>;
   /** null when absent / not a regular file / behind a symlink. */
-  readBeneath(root: string, rel: string, maxBytes: number): { data: Buffer; size: number } | null;
+  readBeneath(root: string, rel: string, maxBytes: number): Promise<{ data: Buffer; size: number } | null>;
   /** Benchmark floor: the same CLONE_VM spawn without any isolation; resolves to the wait status. */
   bareSpawn(path: string, argv0: string): Promise<number>;
 }
@@ -120,7 +135,7 @@ export function loadNative(): Bindings {
     runs_root: str, name: str, lowerdirs: str, box_dir: str, box_lowerdirs: str, box_workdir: str,
     argv: 'const char **', envp: 'const char **', exec_paths: 'const char **',
     cwd: str, hostname: str, dev_dir: str, empty_dir: str, stdin_path: str, stdin_data: 'const uint8_t *', stdin_len: 'int64_t',
-    merge_stderr: 'int32_t', id_base: 'uint32_t', sandbox_uid: 'uint32_t', sandbox_gid: 'uint32_t',
+    merge_stderr: 'int32_t', stdin_fd: 'int32_t', stdout_fd: 'int32_t', stderr_fd: 'int32_t', id_base: 'uint32_t', sandbox_uid: 'uint32_t', sandbox_gid: 'uint32_t',
     cgroup_version: 'int32_t', cg_memory: str, cg_cpu: str, cg_cpuacct: str, cg_pids: str, cg_unified: str,
     cpu_ms: 'int64_t', wall_ms: 'int64_t', memory_bytes: 'int64_t', processes: 'int64_t',
     output_bytes: 'int64_t', disk_bytes: 'int64_t', shm_bytes: 'int64_t', fsize_bytes: 'int64_t',
@@ -141,6 +156,9 @@ export function loadNative(): Bindings {
   const dispatch = lib.func('int corral_dispatch(corral_container *c, const corral_spec *spec, _Out_ corral_outcome *out)');
   const discard = lib.func('void corral_discard(corral_container *c)');
   const cancel = lib.func('void corral_cancel(corral_container *c)');
+  const stop = lib.func('void corral_stop(corral_container *c, int32_t limit)');
+  const signal = lib.func('int corral_signal(corral_container *c, int32_t sig)');
+  const pipe = lib.func('int corral_pipe(_Out_ int32_t *fds, _Out_ uint8_t *err, int32_t errLen)');
   const free = lib.func('void corral_free(void *p)');
   const volumeMount = lib.func('int corral_volume_mount(const char *dir, int64_t size, uint32_t uid, uint32_t gid, _Out_ uint8_t *err, int32_t errLen)');
   const volumeUmount = lib.func('int corral_volume_umount(const char *dir, _Out_ uint8_t *err, int32_t errLen)');
@@ -159,6 +177,16 @@ export function loadNative(): Bindings {
       });
     });
   const errText = (buf: Buffer) => buf.subarray(0, Math.max(0, buf.indexOf(0))).toString();
+  /** Calls fn on the thread pool; a result < 0 (other than `passThrough`) rejects with err's text. */
+  const call = (fn: ReturnType<typeof lib.func>, args: unknown[], err: Buffer, passThrough?: number) =>
+    new Promise<number>((resolve, reject) => {
+      fn.async(...args, (e: unknown, rc: number | bigint) => {
+        const n = Number(rc);
+        if (e) reject(e);
+        else if (n < 0 && n !== passThrough) reject(new Error(errText(err)));
+        else resolve(n);
+      });
+    });
   bindings = {
     run: (spec, out) =>
       new Promise((resolve, reject) => {
@@ -168,6 +196,14 @@ export function loadNative(): Bindings {
     prepare: (spec) => prepareAsync(spec, 1),
     prepareNow: (spec) => prepareAsync(spec, 0),
     cancel: (container) => cancel(container),
+    stop: (container, limit) => stop(container, limit),
+    signal: (container, sig) => signal(container, sig) as number,
+    pipe() {
+      const err = Buffer.alloc(512);
+      const fds = new Int32Array(2);
+      if (pipe(fds, err, err.length) < 0) throw new Error(errText(err));
+      return [fds[0]!, fds[1]!];
+    },
     dispatch: (container, spec, out) =>
       new Promise((resolve, reject) => {
         dispatch.async(container, spec, out, (e: unknown, rc: number) => (e ? reject(e) : resolve(rc)));
@@ -182,25 +218,28 @@ export function loadNative(): Bindings {
       }),
     // A copy: the C memory is freed right after.
     view: (ptr, len) => (len > 0 && ptr ? Buffer.from(new Uint8Array(koffi.view(ptr as never, len) as ArrayBuffer)) : Buffer.alloc(0)),
-    volumeMount(dir, sizeBytes, uid, gid) {
+    volumeMount: (dir, sizeBytes, uid, gid) => {
       const err = Buffer.alloc(512);
-      if (volumeMount(dir, sizeBytes, uid, gid, err, err.length) < 0) throw new Error(errText(err));
+      return call(volumeMount, [dir, sizeBytes, uid, gid, err, err.length], err).then(() => {});
     },
-    volumeUmount(dir) {
+    volumeUmount: (dir) => {
+      const err = Buffer.alloc(512);
+      return call(volumeUmount, [dir, err, err.length], err).then(() => {});
+    },
+    volumeUmountSync(dir) {
       const err = Buffer.alloc(512);
       if (volumeUmount(dir, err, err.length) < 0) throw new Error(errText(err));
     },
-    writeBeneath(root, rel, data, mode, uid, gid) {
+    writeBeneath: (root, rel, data, mode, uid, gid) => {
       const err = Buffer.alloc(512);
-      if (writeBeneath(root, rel, data, data.length, mode, uid, gid, err, err.length) < 0) throw new Error(errText(err));
+      return call(writeBeneath, [root, rel, data, data.length, mode, uid, gid, err, err.length], err).then(() => {});
     },
-    readBeneath(root, rel, maxBytes) {
+    async readBeneath(root, rel, maxBytes) {
       const err = Buffer.alloc(512);
       const buf = Buffer.alloc(maxBytes);
       const size = [0];
-      const n = Number(readBeneath(root, rel, buf, maxBytes, size, err, err.length));
+      const n = await call(readBeneath, [root, rel, buf, maxBytes, size, err, err.length], err, -2);
       if (n === -2) return null;
-      if (n < 0) throw new Error(errText(err));
       return { data: buf.subarray(0, n), size: Number(size[0]) };
     },
   };

@@ -1,10 +1,12 @@
 // runInSandbox(): a SandboxSpec in, a SandboxOutcome out. Fills defaults, prepares what the
 // native launcher needs (lowerdir string, init layer, PATH candidates, a unique name) and calls
 // corral_run on a libuv thread-pool thread through koffi, so the event loop never blocks.
+import { closeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { defaultSandboxHost, SANDBOX_ID, type SandboxHost } from './host.ts';
 import { initLayerFor } from './init-layer.ts';
-import { loadNative, type NativeOutcome, type NativeSpec } from './native.ts';
+import { loadNative, type NativeContainer, type NativeOutcome, type NativeSpec } from './native.ts';
 import type { SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus } from './types.ts';
 
 const MiB = 1024 * 1024;
@@ -80,6 +82,9 @@ export function nativeSpecFor(spec: SandboxSpec, host: SandboxHost): NativeSpec 
     stdin_data: stdin?.length ? stdin : null,
     stdin_len: stdin?.length ?? 0,
     merge_stderr: spec.mergeStderr ? 1 : 0,
+    stdin_fd: -1,
+    stdout_fd: -1,
+    stderr_fd: -1,
     id_base: host.idBase,
     sandbox_uid: SANDBOX_ID,
     sandbox_gid: SANDBOX_ID,
@@ -187,4 +192,172 @@ export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaul
   if (pooled) outcome.timings.pooled = true;
   host.pool?.recordRun(nativeSpec, outcome.wallMs);
   return outcome;
+}
+
+/** What a streaming run does with the program's stdio (runStreaming). */
+export interface StreamingOptions {
+  /** Give the program a pipe as stdin, written with StreamingRun.write/end (else spec.stdin as usual). */
+  stdinPipe?: boolean;
+  /** Called with each piece of output as the program writes it, in order, until the cap. */
+  onStdout(chunk: Buffer): void;
+  onStderr(chunk: Buffer): void;
+  /** Most bytes of stdout and stderr together; past it nothing more is passed on and the run is
+   * stopped: status output_limit, with the stream that went over marked truncated. */
+  maxOutputBytes: number;
+}
+
+/** A program running with streamed stdio. */
+export interface StreamingRun {
+  /** Writes to the program's stdin; false when stdin is not a pipe or is already closed. */
+  write(data: string | Buffer): boolean;
+  /** Closes the program's stdin (it reads EOF once it has read what was written). */
+  end(): void;
+  /** Sends a signal (name or number) to every process of the run; false when none got it. */
+  kill(signal: string | number): boolean;
+  /** Resolves once the run is over and every byte of its output has been passed on. */
+  readonly outcome: Promise<SandboxOutcome>;
+}
+
+const LIMIT_OUTPUT = 4; // enum corral_limit
+/** After the run's end every writer of its pipes is gone; EOF is only waited for this long. */
+const EOF_GRACE_MS = 2000;
+
+function closed(socket: Socket): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => socket.destroy(), EOF_GRACE_MS);
+    socket.once('close', () => { clearTimeout(timer); resolve(); });
+  });
+}
+
+/**
+ * Runs one program like runInSandbox, but with its stdout and stderr passed on while it runs
+ * (and, with `stdinPipe`, its stdin written while it runs): the pipes are made by the launcher
+ * (corral_pipe) and given to the program as fds 0/1/2 with the job. The output cap is enforced
+ * here, and hitting it stops the run through the launcher's stop (the outcome says output_limit).
+ */
+export function runStreaming(spec: SandboxSpec, options: StreamingOptions, host: SandboxHost = defaultSandboxHost()): StreamingRun {
+  const nativeSpec = nativeSpecFor(spec, host);
+  const native = loadNative();
+  const started = performance.now();
+  const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
+  // Our ends are sockets; the program's ends travel with the job (dispatch owns them from then on).
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  const pipe = (): [number, number] => {
+    const fds = native.pipe();
+    ours.push(fds[0], fds[1]);
+    return fds;
+  };
+  let out: [number, number], err: [number, number], inp: [number, number] | undefined;
+  try {
+    out = pipe();
+    err = pipe();
+    inp = options.stdinPipe ? pipe() : undefined;
+  } catch (e) {
+    for (const fd of ours) closeSync(fd);
+    throw e;
+  }
+  nativeSpec.stdout_fd = out[1];
+  nativeSpec.stderr_fd = err[1];
+  theirs.push(out[1], err[1]);
+  if (inp) {
+    nativeSpec.stdin_fd = inp[0];
+    theirs.push(inp[0]);
+  }
+  const stdout = new Socket({ fd: out[0], readable: true, writable: false });
+  const stderr = new Socket({ fd: err[0], readable: true, writable: false });
+  const stdin = inp ? new Socket({ fd: inp[1], readable: false, writable: true }) : undefined;
+  stdin?.on('error', () => { /* EPIPE: the program is gone or closed its stdin */ });
+  const closeTheirs = () => { for (const fd of theirs.splice(0)) closeSync(fd); };
+
+  let active: NativeContainer | undefined;
+  let streamed = 0;
+  let overCap = false;
+  let stopWanted = false;
+  const truncated = { stdout: false, stderr: false };
+  const stopForOutput = () => {
+    stopWanted = true;
+    if (active) native.stop(active, LIMIT_OUTPUT);
+  };
+  const pass = (stream: 'stdout' | 'stderr', deliver: (chunk: Buffer) => void) => (chunk: Buffer) => {
+    if (overCap) return; // the run is being stopped; what is left is drained and dropped
+    const room = options.maxOutputBytes - streamed;
+    if (chunk.length > room) {
+      chunk = chunk.subarray(0, room);
+      overCap = true;
+      truncated[stream] = true;
+    }
+    streamed += chunk.length;
+    if (chunk.length > 0) deliver(chunk);
+    if (overCap) stopForOutput();
+  };
+  stdout.on('data', pass('stdout', options.onStdout));
+  stderr.on('data', pass('stderr', options.onStderr));
+  stdout.on('error', () => {});
+  stderr.on('error', () => {});
+
+  const outcome = (async (): Promise<SandboxOutcome> => {
+    const finish = async (o: SandboxOutcome) => {
+      await Promise.all([closed(stdout), closed(stderr)]);
+      stdin?.destroy();
+      return o;
+    };
+    const giveUp = (status: 'internal_error' | 'cancelled', why: string) => {
+      closeTheirs();
+      stdout.destroy();
+      stderr.destroy();
+      return finish(failedOutcome(status, why, elapsed()));
+    };
+    if (spec.signal?.aborted) return giveUp('cancelled', 'cancelled before it started');
+    let container = host.pool?.take(nativeSpec, spec.imageName);
+    const pooled = container !== undefined;
+    if (!container) {
+      try {
+        container = await native.prepareNow(nativeSpec);
+      } catch (e) {
+        return giveUp('internal_error', (e as Error).message);
+      }
+    }
+    const prepared = container;
+    const cancel = () => native.cancel(prepared);
+    spec.signal?.addEventListener('abort', cancel, { once: true });
+    const raw: Partial<NativeOutcome> = {};
+    active = prepared;
+    if (spec.signal?.aborted) cancel();
+    if (stopWanted) native.stop(prepared, LIMIT_OUTPUT);
+    theirs.length = 0; // dispatch owns them now, on every path
+    try {
+      await native.dispatch(prepared, nativeSpec, raw);
+    } finally {
+      active = undefined;
+      spec.signal?.removeEventListener('abort', cancel);
+      host.discard(prepared);
+    }
+    // Every process of the run is gone: the pipes hold what is left, then EOF.
+    await Promise.all([closed(stdout), closed(stderr)]);
+    const o = toOutcome(raw as NativeOutcome);
+    o.timings.totalMs = elapsed();
+    if (pooled) o.timings.pooled = true;
+    o.stdoutTruncated = truncated.stdout;
+    o.stderrTruncated = truncated.stderr;
+    // Over the cap but ended by itself before the stop took effect: still an output limit.
+    if (overCap && o.status !== 'internal_error' && o.status !== 'cancelled') {
+      o.status = 'output_limit';
+      o.limit = 'output';
+    }
+    host.pool?.recordRun(nativeSpec, o.wallMs);
+    return finish(o);
+  })();
+
+  return {
+    write: (data) => (stdin && stdin.writable && !stdin.writableEnded ? (stdin.write(data), true) : false),
+    end: () => { stdin?.end(); },
+    kill(signal) {
+      const num = typeof signal === 'number' ? signal : constants.signals[signal as keyof typeof constants.signals];
+      if (!active || !Number.isInteger(num) || num <= 0) return false;
+      return native.signal(active, num) > 0;
+    },
+    outcome,
+  };
 }

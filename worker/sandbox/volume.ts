@@ -3,7 +3,8 @@
 // sandbox user) and `work/` (the overlay workdir when the volume is a writable layer over
 // another). Every host-side access goes through the native openat2 helpers: no symlink is ever
 // followed, no special file ever opened.
-import { mkdirSync, chownSync, readdirSync, rmdirSync, lstatSync, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { chown, lstat, mkdir, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultSandboxHost, type SandboxHost } from './host.ts';
 import { loadNative } from './native.ts';
@@ -12,6 +13,10 @@ export interface CollectCaps {
   maxFiles: number;
   maxFileBytes: number;
   maxTotalBytes: number;
+  /** Directory entries visited in all (default COLLECT_WALK_MAX_ENTRIES). */
+  maxEntries?: number;
+  /** Directory depth descended to (default COLLECT_WALK_MAX_DEPTH). */
+  maxDepth?: number;
 }
 
 export interface CollectedFile {
@@ -38,12 +43,12 @@ export class Volume {
   async writeFile(relPath: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
     const rel = checkRelative(relPath);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    loadNative().writeBeneath(this.dir, rel, bytes, options.mode ?? 0o644, this.host.sandboxHostId, this.host.sandboxHostId);
+    await loadNative().writeBeneath(this.dir, rel, bytes, options.mode ?? 0o644, this.host.sandboxHostId, this.host.sandboxHostId);
   }
 
   /** A regular file's content (at most maxBytes), or null if absent, a symlink or not a regular file. */
   async readFile(relPath: string, maxBytes: number): Promise<{ data: Buffer; size: number; truncated: boolean } | null> {
-    const found = loadNative().readBeneath(this.dir, checkRelative(relPath), maxBytes);
+    const found = await loadNative().readBeneath(this.dir, checkRelative(relPath), maxBytes);
     return found && { ...found, truncated: found.size > found.data.length };
   }
 
@@ -55,30 +60,27 @@ export class Volume {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    loadNative().volumeUmount(this.mountPoint);
-    rmdirSync(this.mountPoint);
+    await loadNative().volumeUmount(this.mountPoint);
+    await rmdir(this.mountPoint);
   }
 }
 
 export async function createVolume(options: { sizeBytes: number; host?: SandboxHost }): Promise<Volume> {
   const host = options.host ?? defaultSandboxHost();
   const mountPoint = join(host.volumesDir, host.nextName());
-  mkdirSync(mountPoint, { mode: 0o755 });
+  await mkdir(mountPoint, { mode: 0o755 });
   try {
-    loadNative().volumeMount(mountPoint, options.sizeBytes, 0, 0);
+    await loadNative().volumeMount(mountPoint, options.sizeBytes, 0, 0);
     const volume = new Volume(mountPoint, host);
-    mkdirSync(volume.dir, { mode: 0o755 });
-    chownSync(volume.dir, host.sandboxHostId, host.sandboxHostId);
-    mkdirSync(volume.workDir, { mode: 0o700 });
-    chownSync(volume.workDir, host.idBase, host.idBase); // the container's root mounts the overlay
+    await Promise.all([
+      mkdir(volume.dir, { mode: 0o755 }).then(() => chown(volume.dir, host.sandboxHostId, host.sandboxHostId)),
+      // The container's root mounts the overlay.
+      mkdir(volume.workDir, { mode: 0o700 }).then(() => chown(volume.workDir, host.idBase, host.idBase)),
+    ]);
     return volume;
   } catch (err) {
-    try {
-      loadNative().volumeUmount(mountPoint);
-    } catch {
-      /* was not mounted */
-    }
-    rmdirSync(mountPoint);
+    await loadNative().volumeUmount(mountPoint).catch(() => { /* was not mounted */ });
+    await rmdir(mountPoint);
     throw err;
   }
 }
@@ -112,6 +114,15 @@ function isWhiteout(st: Stats): boolean {
 }
 
 /**
+ * Directory entries a collect may visit in all. The tree was written by the program, so it can
+ * hold millions of empty files (they cost no disk space): past this many entries the walk stops
+ * and what was found so far is collected.
+ */
+export const COLLECT_WALK_MAX_ENTRIES = 20_000;
+/** Directory depth a collect descends to. */
+export const COLLECT_WALK_MAX_DEPTH = 32;
+
+/**
  * Collects from overlay layers, top first: a file in an upper layer hides the lower one, and a
  * whiteout (0/0 character device) hides it too. Symlinks and special files are never read.
  */
@@ -119,23 +130,26 @@ export async function collectFiles(layers: string[], patterns: string[], caps: C
   const matchers = patterns.map(globToRegExp);
   const seen = new Set<string>();
   const found: Array<{ layer: string; rel: string }> = [];
-  const walk = (layer: string, rel: string) => {
+  let budget = caps.maxEntries ?? COLLECT_WALK_MAX_ENTRIES;
+  const maxDepth = caps.maxDepth ?? COLLECT_WALK_MAX_DEPTH;
+  const walk = async (layer: string, rel: string, depth: number): Promise<void> => {
     let entries: string[];
     try {
-      entries = readdirSync(rel ? join(layer, rel) : layer);
+      entries = await readdir(rel ? join(layer, rel) : layer);
     } catch {
       return;
     }
     for (const name of entries.sort()) {
+      if (--budget < 0) return;
       const childRel = rel ? `${rel}/${name}` : name;
       let st: Stats;
       try {
-        st = lstatSync(join(layer, childRel));
+        st = await lstat(join(layer, childRel));
       } catch {
         continue;
       }
       if (st.isDirectory()) {
-        walk(layer, childRel);
+        if (depth < maxDepth) await walk(layer, childRel, depth + 1);
         continue;
       }
       if (seen.has(childRel)) continue;
@@ -143,13 +157,13 @@ export async function collectFiles(layers: string[], patterns: string[], caps: C
       if (st.isFile() && !isWhiteout(st) && matchers.some((m) => m.test(childRel))) found.push({ layer, rel: childRel });
     }
   };
-  for (const layer of layers) walk(layer, '');
+  for (const layer of layers) await walk(layer, '', 0);
   const files: CollectedFile[] = [];
   let total = 0;
   for (const { layer, rel } of found.sort((a, b) => a.rel.localeCompare(b.rel))) {
     if (files.length >= caps.maxFiles) break;
     const room = Math.max(0, Math.min(caps.maxFileBytes, caps.maxTotalBytes - total));
-    const read = loadNative().readBeneath(layer, rel, room);
+    const read = await loadNative().readBeneath(layer, rel, room);
     if (!read) continue;
     total += read.data.length;
     files.push({ path: rel, size: read.size, content: read.data, truncated: read.size > read.data.length });
