@@ -15,6 +15,7 @@ import { CancelListener } from './cancels.ts';
 import type { Launcher } from './launcher.ts';
 import type { LanguageRegistry } from './language-registry.ts';
 import { createRunProcessor, failAbandoned } from './run-processor.ts';
+import { startInteractiveWorker } from './interactive-worker.ts';
 
 export interface WorkerHostDeps {
   config: Config;
@@ -85,6 +86,8 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
     if (exhausted) void failAbandoned(store, String(job.id), err.message, log).catch(() => {});
   });
   worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
+  // Interactive sessions (Piston's /api/v2/connect): their own queue and slots, next to the runs.
+  const interactive = startInteractiveWorker({ config, redisUrl: deps.redisUrl, log, registry: deps.registry, name });
 
   let languages: Heartbeat['languages'] = [];
   const beat = async () => {
@@ -107,6 +110,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
       clearInterval(timer);
       log.info({ worker: name, force }, 'worker stopping: no new runs');
       await directory.remove(name).catch(() => {});
+      await interactive?.close();
       const closing = worker.close(force);
       if (!force) {
         let t: NodeJS.Timeout | undefined;

@@ -6,6 +6,9 @@ import type { Logger } from '../core/logger.ts';
 import { createApp } from './app.ts';
 import { listen, type RunningServer } from './server.ts';
 import { mountCompat } from './compat/mount-compat.ts';
+import { InteractiveService } from '../core/interactive-service.ts';
+import { mountPistonConnect } from './compat/piston/connect.ts';
+import { parsePistonOptions } from './compat/piston/options.ts';
 
 /** A compatibility layer mounted beside v1, e.g. `(app, rs) => mountJudge0(app, rs, opts)`. */
 export type Mount = (app: Hono, runService: RunService) => void;
@@ -27,10 +30,21 @@ export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] =
   });
   for (const mount of mounts) mount(app, core.runService);
   const server = await listen(app, core.config.host, core.config.port);
+  // Piston's interactive WebSocket (/api/v2/connect), relayed to workers through Redis.
+  const interactive = new InteractiveService({
+    config: core.config, redis: core.redis, redisUrl: core.redisUrl, log, prepare: (input) => core.runService.prepare(input),
+  });
+  const connect = mountPistonConnect(app, server.http, {
+    interactive, runService: core.runService, options: parsePistonOptions({}, core.config), log,
+    initTimeoutMs: core.config.interactive.initTimeoutMs, maxStdinBytes: core.config.interactive.stdinMaxBytes,
+    maxMessageBytes: core.config.bodyLimitBytes,
+  });
   log.info({ url: server.url }, 'API listening');
   return {
     ...server,
     close: async () => {
+      await connect.close();
+      await interactive.close();
       compat.close();
       await server.close();
     },

@@ -1,7 +1,7 @@
 // Piston v2's HTTP API on hono (/api/v2/runtimes, /api/v2/execute, /api/v2/packages), translated
 // onto RunService. Errors answer in Piston's shape, {"message": "..."}; bad input is a 4xx, never
-// a 5xx. The interactive WebSocket /api/v2/connect is not offered: it needs stdin streamed into
-// a running sandbox, which the sandbox does not support yet (see docs/compat.md).
+// a 5xx. The interactive WebSocket /api/v2/connect is served from the HTTP server's upgrade event
+// (connect.ts, attached by start-api.ts); here a plain GET on it is answered.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { RunService } from '../../../core/run-service.ts';
@@ -20,8 +20,14 @@ export interface PistonDeps {
   log?: (message: string) => void;
 }
 
-const message = (c: Context, status: 400 | 401 | 404 | 405 | 413 | 415 | 422 | 500 | 503, text: string, headers?: Record<string, string>) =>
+const message = (c: Context, status: 400 | 401 | 404 | 405 | 413 | 415 | 422 | 426 | 500 | 503, text: string, headers?: Record<string, string>) =>
   c.json({ message: text }, status, headers);
+
+/** Apps whose server serves the WebSocket /connect (connect.ts marks them when it attaches). */
+const connectOffered = new WeakSet<Hono>();
+export function markConnectOffered(app: Hono): void {
+  connectOffered.add(app);
+}
 
 /** Rails and express answer a path with or without a trailing slash; hono is strict. */
 const bothSlashes = (path: string): string[] => [path, `${path}/`];
@@ -116,8 +122,10 @@ export function mountPiston(app: Hono, deps: PistonDeps): void {
     return c.json(pistonResponse(done, parsed.runtime));
   });
 
-  api.on('GET', bothSlashes('/connect'), ...guard, (c) =>
-    message(c, 404, 'the interactive WebSocket API (/api/v2/connect) is not offered yet: the sandbox cannot stream stdin into a running program; use POST /api/v2/execute'));
+  // The WebSocket itself never reaches hono (an upgrade request goes to connect.ts).
+  api.on('GET', bothSlashes('/connect'), ...guard, (c) => (connectOffered.has(app)
+    ? message(c, 426, 'the interactive API (/api/v2/connect) is a WebSocket: connect with a WebSocket client (Upgrade: websocket)', { upgrade: 'websocket' })
+    : message(c, 404, 'the interactive WebSocket API (/api/v2/connect) is not offered yet by this server: no WebSocket server is attached to it (corral api and corral up attach one); use POST /api/v2/execute')));
 
   api.notFound((c) => message(c, 404, 'Not Found'));
   app.route(o.prefix, api);
