@@ -14,11 +14,17 @@ export interface PipelineDeps {
   launcher: Launcher;
   registry: LanguageRegistry;
   collectCaps: Omit<CollectCaps, 'maxFiles'> & { maxFiles: number };
-  /** Called after each phase (for progress events); awaited. */
-  onPhase?: (name: 'compile' | 'run' | 'test', result: PhaseResult, index?: number) => Promise<void>;
+  /** Called after each phase (for progress events); awaited. `last`: no phase follows this one. */
+  onPhase?: (name: 'compile' | 'run' | 'test', result: PhaseResult, index: number | undefined, last: boolean) => Promise<void>;
   /** Sandbox setup time of each launch (for metrics). */
   onLaunch?: (outcome: SandboxOutcome) => void;
   signal?: AbortSignal;
+  /**
+   * Takes the clean-up (volume unmounts) instead of awaiting it before returning, so the caller
+   * can publish the result first and await the clean-up after: an unmount can wait for an RCU
+   * grace period, which is no business of the client's.
+   */
+  deferCleanup?: (cleanup: Promise<unknown>) => void;
 }
 
 export interface PipelineResult {
@@ -95,7 +101,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       const out = await launch({ layers: lang.layers, argv: lang.compile, env, box: { dir: base.dir }, limits: sandboxLimits(req.compileLimits) });
       const failed = compileVerdict(out);
       compile = toPhaseResult(out, failed ? { verdict: failed } : {});
-      await deps.onPhase?.('compile', compile);
+      await deps.onPhase?.('compile', compile, undefined, !!failed);
       if (failed) return { verdict: failed, compile, run: null, tests: null, files: [], ...(out.error ? { error: out.error } : {}) };
     }
 
@@ -127,8 +133,9 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       const verdict = outcomeVerdict(merged, merged.stdout.toString('utf8'), tc.expectedOutput, req.compare);
       const phase = toPhaseResult(merged, { verdict, ...(req.tests ? { index: i } : {}) });
       results.push(phase);
-      await deps.onPhase?.(req.tests ? 'test' : 'run', phase, req.tests ? i : undefined);
-      if (!shouldContinue(verdict, req.stopOnFirstFailure)) break;
+      const last = i === cases.length - 1 || !shouldContinue(verdict, req.stopOnFirstFailure);
+      await deps.onPhase?.(req.tests ? 'test' : 'run', phase, req.tests ? i : undefined, last);
+      if (last) break;
       if (isolated && i < cases.length - 1 && lastVolume !== base) {
         volumes.splice(volumes.indexOf(lastVolume), 1);
         await lastVolume.destroy();
@@ -148,6 +155,8 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       ...(error ? { error } : {}),
     };
   } finally {
-    await Promise.allSettled(volumes.map((v) => v.destroy()));
+    const cleanup = Promise.allSettled(volumes.map((v) => v.destroy()));
+    if (deps.deferCleanup) deps.deferCleanup(cleanup);
+    else await cleanup;
   }
 }

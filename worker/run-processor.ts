@@ -3,7 +3,7 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
-import type { RunStore } from '../services/core/run-store.ts';
+import type { EventBody, RunStore } from '../services/core/run-store.ts';
 import { isTerminal } from '../services/core/run-store.ts';
 import { queuedResult } from '../services/core/queue-run-service.ts';
 import { JobData, type JobRequest, type RunResult, type RunStatus } from '../services/core/schemas.ts';
@@ -16,7 +16,7 @@ export interface RunProcessorDeps {
   cancels: CancelListener;
   log: Logger;
   metrics?: Metrics;
-  pipeline: Omit<PipelineDeps, 'onPhase' | 'signal'>;
+  pipeline: Omit<PipelineDeps, 'onPhase' | 'signal' | 'deferCleanup'>;
   /** Enqueues the callback of a finished run (never awaited by the slot beyond the enqueue). */
   callback?: (request: JobRequest & { callbackUrl: string }, result: RunResult) => Promise<void>;
 }
@@ -26,8 +26,9 @@ const now = () => new Date().toISOString();
 export function createRunProcessor(deps: RunProcessorDeps) {
   const { store, log, metrics } = deps;
 
-  async function finish(id: string, result: RunResult, request: JobRequest | undefined, runLog: Logger): Promise<boolean> {
-    const seq = await store.transition(id, ['queued', 'running'], result.status, result, { type: result.status as 'completed', result });
+  /** Writes the terminal result once; `before`: events recorded in the same step, ahead of it. */
+  async function finish(id: string, result: RunResult, request: JobRequest | undefined, runLog: Logger, before: EventBody[] = []): Promise<boolean> {
+    const seq = await store.transition(id, ['queued', 'running'], result.status, result, [...before, { type: result.status as 'completed', result }]);
     if (!seq) {
       runLog.info('run already finished elsewhere; result kept as it was');
       return false;
@@ -75,17 +76,26 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     runLog.info({ language: request.language, queueWaitMs }, 'run started');
     metrics?.queueWaitSeconds.observe({ language: request.language }, queueWaitMs / 1000);
     metrics?.activeRuns.inc();
+    // The last phase's event is written together with the terminal result: one Redis step less
+    // per run, and a reader never sees the last phase without the result right after it.
+    const held: EventBody[] = [];
     // The result says cancelled at once; the abort also kills the program in the sandbox.
-    const cancelledNow = () => finish(id, { ...running, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled while running' } }, request, runLog);
+    const cancelledNow = () => finish(id, { ...running, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled while running' } }, request, runLog, held.splice(0));
     abort.signal.addEventListener('abort', () => { void cancelledNow().catch((err: Error) => runLog.warn({ err: err.message }, 'cannot record the cancel')); }, { once: true });
     const t0 = performance.now();
+    // Volume clean-up runs after the result is written, but still inside the job: the slot is
+    // not free for the next run until its volumes are gone.
+    const cleanups: Promise<unknown>[] = [];
     try {
       const out = await runPipeline(request, {
         ...deps.pipeline,
         signal: abort.signal,
-        onPhase: async (name, result, index) => {
+        deferCleanup: (cleanup) => cleanups.push(cleanup),
+        onPhase: async (name, result, index, last) => {
           if (name === 'compile') metrics?.compileSeconds.observe({ language: request.language }, result.wallMs / 1000);
-          await store.transition(id, ['running'], null, null, { type: 'phase', phase: { name, ...(index !== undefined ? { index } : {}), result } });
+          const event: EventBody = { type: 'phase', phase: { name, ...(index !== undefined ? { index } : {}), result } };
+          if (last) held.push(event);
+          else await store.transition(id, ['running'], null, null, event);
         },
       });
       metrics?.runSeconds.observe({ language: request.language }, (performance.now() - t0) / 1000);
@@ -97,7 +107,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
         ...running, status, verdict: out.verdict, compile: out.compile, run: out.run, tests: out.tests, files: out.files,
         error: status === 'failed' ? { code: 'sandbox_error', message: out.error ?? 'the sandbox failed' } : null,
         finishedAt: now(),
-      }, request, runLog);
+      }, request, runLog, held.splice(0));
     } catch (err) {
       if (err instanceof CancelledError) {
         await cancelledNow();
@@ -111,10 +121,11 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       await finish(id, {
         ...running, status: 'failed', verdict: 'internal_error', finishedAt: now(),
         error: { code: err instanceof UnknownLanguageError ? 'language_unavailable' : 'pipeline_error', message: (err as Error).message },
-      }, request, runLog);
+      }, request, runLog, held.splice(0));
     } finally {
       deps.cancels.release(id);
       metrics?.activeRuns.dec();
+      await Promise.allSettled(cleanups);
     }
   };
 }

@@ -29,9 +29,13 @@ if allowed == '' then
 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[3]) end
-local seq = redis.call('LLEN', KEYS[2]) + 1
-local ev = '{"seq":' .. seq .. ',' .. ARGV[4]
-redis.call('RPUSH', KEYS[2], ev)
+-- ARGV[4]: one or more event bodies (JSON without its opening brace), one per line (JSON text
+-- never holds a raw newline); each gets the next seq. The notice names the last one.
+local seq = redis.call('LLEN', KEYS[2])
+for body in string.gmatch(ARGV[4], '[^\\n]+') do
+  seq = seq + 1
+  redis.call('RPUSH', KEYS[2], '{"seq":' .. seq .. ',' .. body)
+end
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
@@ -65,6 +69,12 @@ const TRIM_EVERY = 32;
 
 export type EventBody = Omit<RunEvent, 'seq' | 'id' | 'at'> & { at?: string };
 
+/** The connection with the store's scripts defined on it (ioredis defineCommand → EVALSHA). */
+type ScriptedRedis = Redis & {
+  corralTransition(...args: string[]): Promise<number>;
+  corralDelete(...args: string[]): Promise<string | null>;
+};
+
 export class RunStore {
   private creations = 0;
 
@@ -72,23 +82,32 @@ export class RunStore {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly resultTtlSeconds: number,
-  ) {}
+  ) {
+    const scripted = redis as ScriptedRedis;
+    if (typeof scripted.corralTransition !== 'function') redis.defineCommand('corralTransition', { numberOfKeys: 4, lua: TRANSITION });
+    if (typeof scripted.corralDelete !== 'function') redis.defineCommand('corralDelete', { numberOfKeys: 4, lua: DELETE });
+  }
 
   /**
    * Moves run `id` to `status` (or keeps it, when status is null) if its current status is one of
-   * `from` (empty = the run must not exist yet). Returns the event's seq, 0 when refused, or -1
-   * when `unlessCancelRequested` is set and a cancel was requested (nothing written then).
+   * `from` (empty = the run must not exist yet), appending the event(s) in order. Returns the
+   * last event's seq, 0 when refused, or -1 when `unlessCancelRequested` is set and a cancel was
+   * requested (nothing written then).
    */
-  async transition(id: string, from: RunStatus[], status: RunStatus | null, result: RunResult | null, event: EventBody, unlessCancelRequested = false): Promise<number> {
-    const full = { id, at: event.at ?? new Date().toISOString(), ...event };
-    const body = JSON.stringify(full).slice(1);
+  async transition(id: string, from: RunStatus[], status: RunStatus | null, result: RunResult | null, event: EventBody | EventBody[], unlessCancelRequested = false): Promise<number> {
+    const at = new Date().toISOString();
+    const events = (Array.isArray(event) ? event : [event]).map((e) => ({ id, at: e.at ?? at, ...e }));
+    const last = events.at(-1);
+    if (!last) throw new RangeError('transition: at least one event is required');
+    const bodies = events.map((e) => JSON.stringify(e).slice(1)).join('\n');
     const terminal = status !== null && TERMINAL_STATUSES.includes(status);
-    const createdMs = Date.parse(result?.createdAt ?? full.at);
-    const seq = await this.redis.eval(
-      TRANSITION, 4, this.keys.run(id), this.keys.events(id), this.keys.cancel(id), this.keys.runIndex,
-      from.join(','), status ?? '', result ? JSON.stringify(result) : '', body,
+    const createdMs = Date.parse(result?.createdAt ?? last.at);
+    // EVALSHA through ioredis' script cache: the script text is sent once per connection, not per call.
+    const seq = await (this.redis as ScriptedRedis).corralTransition(
+      this.keys.run(id), this.keys.events(id), this.keys.cancel(id), this.keys.runIndex,
+      from.join(','), status ?? '', result ? JSON.stringify(result) : '', bodies,
       String(terminal ? this.resultTtlSeconds : 0), this.keys.eventsChannel, unlessCancelRequested ? '1' : '0',
-      id, full.type, String(Number.isFinite(createdMs) ? createdMs : Date.now()),
+      id, last.type, String(Number.isFinite(createdMs) ? createdMs : Date.now()),
     );
     if (from.length === 0 && Number(seq) > 0 && ++this.creations % TRIM_EVERY === 0) {
       await this.trimIndex().catch(() => {});
@@ -145,7 +164,7 @@ export class RunStore {
    * (refused, nothing deleted); null for an unknown or expired id.
    */
   async delete(id: string): Promise<RunResult | 'active' | null> {
-    const out = await this.redis.eval(DELETE, 4, this.keys.run(id), this.keys.events(id), this.keys.cancel(id), this.keys.runIndex, id);
+    const out = await (this.redis as ScriptedRedis).corralDelete(this.keys.run(id), this.keys.events(id), this.keys.cancel(id), this.keys.runIndex, id);
     if (out === 'active') return 'active';
     if (out === null || out === undefined) return null;
     return JSON.parse(out as string) as RunResult;
