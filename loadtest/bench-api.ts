@@ -3,28 +3,22 @@
 // concurrency, and the same program through runInSandbox directly in the same process and run, so
 // the API + queue overhead shows as a ratio. Not a test: it prints, it never fails on a number.
 //
-// Workloads: busybox `echo` (a bench-only language over the busybox image) and `python3 -c pass`
-// (the python language's image, when built). Env: BENCH_N (runs per measurement, default 300),
+// Workloads: busybox `echo` (the bench-only language of bench-stack.ts) and `python3 -c pass`
+// (the python language's image, when built), with the bare start-up of the image's own python
+// (bare-python.ts, no sandbox) as the floor. The stack is bench-stack.ts's, in this process
+// (CORRAL_POOL_MAX_WARM=8 in the environment turns the warm pool on, for the direct runs too).
+// Env: BENCH_N (runs per measurement, default 300),
 // BENCH_SATURATE (concurrency, default 16), CORRAL_WORKER_SLOTS (default: CPU count),
 // CORRAL_IMAGES_DIR.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../services/core/config.ts';
-import { createCoreContext } from '../services/core/context.ts';
-import { createLogger } from '../services/core/logger.ts';
-import { EmbeddedRedis } from '../services/core/redis.ts';
-import { startApi } from '../services/api/start-api.ts';
-import { ImageStore } from '../worker/images/store.ts';
-import { imagesRegistry, type LanguageRegistry } from '../worker/language-registry.ts';
-import { sandboxLauncher } from '../worker/launcher.ts';
 import { runInSandbox } from '../worker/sandbox/index.ts';
-import { startWorkerHost } from '../worker/worker-host.ts';
+import { bareCommandFor, measureBare, type BareResult } from './bare-python.ts';
+import { BUSYBOX_ECHO, startBenchStack, type BenchStack } from './bench-stack.ts';
 
 const N = Number(process.env.BENCH_N ?? 300);
 const SATURATE = Number(process.env.BENCH_SATURATE ?? 16);
-const IMAGES_DIR = process.env.CORRAL_IMAGES_DIR || '/var/lib/corral/images';
 
 function stats(samples: number[]) {
   const s = [...samples].sort((a, b) => a - b);
@@ -52,44 +46,33 @@ async function measure(label: string, once: () => Promise<boolean>, n: number, c
   return { label, concurrency, ...stats(latencies), runsPerSecond: n / seconds, errors };
 }
 
-/** The images registry plus `busybox-echo`: `echo hi` in the busybox image (bench only). */
-async function benchRegistry(): Promise<{ registry: LanguageRegistry; busybox: string[] }> {
-  const base = await imagesRegistry(IMAGES_DIR);
-  const busybox = (await new ImageStore(IMAGES_DIR).resolve('busybox')).layerDirs;
-  const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp' };
-  return {
-    busybox,
-    registry: {
-      async list() {
-        return [...await base.list(), { id: 'busybox-echo', name: 'busybox echo (bench)', version: '1', compiled: false, fileName: 'main.txt', available: true }];
-      },
-      async resolve(id, values) {
-        if (id === 'busybox-echo') return { id, fileName: 'main.txt', layers: busybox, env, run: ['echo', 'hi'] };
-        return base.resolve(id, values);
-      },
-    },
-  };
+/** The python image's own interpreter started with no isolation (bare-python.ts), `n` runs. */
+async function barePython(layers: string[], run: string[], fileName: string, env: Record<string, string>, n: number): Promise<BareResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'corral-bench-bare-'));
+  try {
+    await writeFile(join(dir, fileName), 'pass\n');
+    return await measureBare(await bareCommandFor(layers, run.map((a) => (a === fileName ? join(dir, fileName) : a)), env), n);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function main() {
-  const dir = await mkdtemp(join(tmpdir(), 'corral-bench-'));
-  const redis = new EmbeddedRedis({ dir: join(dir, 'redis') });
-  await redis.start();
-  const config = loadConfig({
-    ...process.env,
-    REDIS_URL: redis.url, CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'silent', CORRAL_KEY_PREFIX: `bench${randomUUID().slice(0, 6)}`,
-    CORRAL_QUEUE_MAX_DEPTH: '100000',
-  });
-  const log = createLogger('silent');
-  const { registry, busybox } = await benchRegistry();
-  const core = await createCoreContext(config, redis.url, log);
-  const launcher = sandboxLauncher();
-  const worker = await startWorkerHost({ config, redisUrl: redis.url, log, launcher, registry, selfTest: async () => {} });
-  const server = await startApi(core, log);
+  const stack = await startBenchStack({ env: { CORRAL_LOG_LEVEL: 'silent', CORRAL_QUEUE_MAX_DEPTH: '100000' } });
+  try {
+    await bench(stack);
+  } finally {
+    await stack.close();
+  }
+}
+
+async function bench(stack: BenchStack) {
+  const { config, registry, busybox } = stack;
+  if (!busybox) throw new Error('the busybox image is not built (./bin/corral images build busybox)');
   const languages = new Set((await registry.list()).filter((l) => l.available).map((l) => l.id));
 
   const viaApi = (body: object) => async () => {
-    const res = await fetch(`${server.url}/v1/runs?wait=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${stack.url}/v1/runs?wait=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const r = await res.json() as { status: string; verdict: string };
     return res.status === 200 && r.status === 'completed' && r.verdict === 'accepted';
   };
@@ -100,11 +83,16 @@ async function main() {
 
   const rows: Row[] = [];
   const workloads: Array<{ name: string; body: object; layers: string[]; argv: string[]; env: Record<string, string> }> = [
-    { name: 'busybox echo', body: { language: 'busybox-echo', source: '' }, layers: busybox, argv: ['echo', 'hi'], env: { PATH: '/bin' } },
+    { name: 'busybox echo', body: { language: BUSYBOX_ECHO.id, source: '' }, layers: busybox, argv: [...BUSYBOX_ECHO.argv], env: { PATH: '/bin' } },
   ];
+  let bare: BareResult | undefined;
   if (languages.has('python')) {
     const py = await registry.resolve('python', { flags: [], args: [] });
     workloads.push({ name: 'python3 -c pass', body: { language: 'python', source: 'pass' }, layers: py.layers, argv: ['python3', '-c', 'pass'], env: py.env });
+    bare = await barePython(py.layers, py.run, py.fileName, py.env, Math.min(N, 100)).catch((err: Error) => {
+      console.log(`# bare python baseline skipped: ${err.message}`);
+      return undefined;
+    });
   } else {
     console.log('# python image not built: python workload skipped');
   }
@@ -126,13 +114,14 @@ async function main() {
     const d = rows[i + 1]!;
     console.log(`  ${a.label.replace(' via API', '').padEnd(20)} conc ${String(a.concurrency).padStart(3)}: p50 ×${(a.p50 / d.p50).toFixed(2)}, throughput ×${(a.runsPerSecond / d.runsPerSecond).toFixed(2)}`);
   }
+  if (bare) {
+    const viaApi = rows.find((r) => r.label === 'python3 -c pass via API' && r.concurrency === 1);
+    const direct = rows.find((r) => r.label === 'python3 -c pass runInSandbox' && r.concurrency === 1);
+    console.log(`\nbare python start-up (the image's interpreter, no sandbox; ${bare.runs} runs): p50 ${bare.latencyMs.p50!.toFixed(1)} ms, p90 ${bare.latencyMs.p90!.toFixed(1)} ms`);
+    if (viaApi && direct) console.log(`  python pass at concurrency 1 over it: via API +${(viaApi.p50 - bare.latencyMs.p50!).toFixed(1)} ms, runInSandbox +${(direct.p50 - bare.latencyMs.p50!).toFixed(1)} ms (p50)`);
+  }
   console.log('\ntargets (issue 4, 2-core machine): busybox echo p50 ≤ 15 ms at concurrency 1, ≥ 200 runs/s at saturation, 0 errors');
-
-  await server.close();
-  await worker.close();
-  await core.close();
-  await redis.stop();
-  await rm(dir, { recursive: true, force: true });
+  console.log('targets (issue 6; open-loop figures: npm run loadtest): busybox echo p50 ≤ 8 ms at 1/s and 50/s, ≥ 400 runs/s at saturation; python pass within 5 ms of the bare start-up');
 }
 
 main().catch((err) => {

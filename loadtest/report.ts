@@ -1,7 +1,11 @@
 // The load-test report: what loadtest.ts writes as JSON and svg.ts draws.
-import type { StepSummary } from './stats.ts';
+import type { BareResult } from './bare-python.ts';
+import type { Percentiles, StepSummary } from './stats.ts';
+import type { TargetResult } from './targets.ts';
 
 export interface StepResult extends Partial<StepSummary> {
+  /** `http`: POST /v1/runs?wait=true through the whole stack (the default); `sandbox`: runInSandbox only. */
+  layer?: 'http' | 'sandbox';
   workload: string;
   /** `pool off` / `pool on`. */
   config: string;
@@ -9,8 +13,10 @@ export interface StepResult extends Partial<StepSummary> {
   seconds: number;
   /** Set when the step was not run, with why. */
   skipped?: string;
-  /** Achieved < 90 % of offered, or any timeout, or > 5 % errors. */
+  /** Achieved < 90 % of offered, or any timeout, or > 5 % errors, or any dropped. */
   saturated?: boolean;
+  /** Sandbox steps: from the runInSandbox call to its outcome (no wait for a slot), successful runs. */
+  dispatchMs?: Percentiles;
 }
 
 export interface ConfigInfo {
@@ -26,12 +32,22 @@ export interface Report {
   title: string;
   startedAt: string;
   finishedAt: string;
-  host: { cpus: number; kernel: string; node: string };
+  /** loadAverage: the host's 1-minute load average at the start (others' load: the machine may be shared) and at the end (the test's own overload steps included). */
+  host: { cpus: number; kernel: string; node: string; loadAverage?: { start: number; end: number } };
   options: { rates: number[]; seconds: number; maxWaitMs: number; quick: boolean };
   notes: string[];
   configs: ConfigInfo[];
   workloads: Array<{ name: string; request: object }>;
   steps: StepResult[];
+  /** The bare interpreter start-up measured in the same run (bare-python.ts), when the python image is built. */
+  baseline?: (BareResult & { workload: string }) | { workload: string; skipped: string };
+  /** The issue's targets against this run's figures (never a failure). */
+  targets?: TargetResult[];
+}
+
+/** Whether a step ran at or beyond what the system can take (see StepResult.saturated). */
+export function isSaturated(s: StepSummary, offeredPerSecond: number): boolean {
+  return s.throughputPerSecond < 0.9 * offeredPerSecond || s.timeouts > 0 || s.errors > 0.05 * s.sent || s.dropped > 0;
 }
 
 /** Highest achieved throughput per workload × configuration. */

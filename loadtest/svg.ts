@@ -1,12 +1,14 @@
 // Draws the report as an SVG: latency (log) against offered request rate (log), one line per
-// workload × configuration for p50 (solid) and p99 (dashed), a legend, and a caption with the
-// throughput at saturation and the error counts. Plain strings, no plotting library.
+// workload × configuration for p50 (solid) and p99 (dashed) — the sandbox-only series in grey —,
+// the bare python start-up as a dotted level, a legend, and a caption with the throughput at
+// saturation, the error counts and the targets. Plain strings, no plotting library.
 import { saturationThroughput, seriesKey, type Report, type StepResult } from './report.ts';
 
 const W = 960;
 const PLOT = { left: 80, top: 60, width: 560, height: 380 };
 // One hue per workload: the first configuration (pool off) light, the others dark.
 const HUES: Array<[light: string, dark: string]> = [['#8fbce6', '#1f5fa0'], ['#f2a099', '#b2221b'], ['#98d98a', '#23801a'], ['#c5b0d5', '#6a3d9a'], ['#e3c29b', '#8c564b']];
+const SANDBOX_HUE: [string, string] = ['#b0b0b0', '#303030'];
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
@@ -31,14 +33,14 @@ export interface Series { key: string; percentile: 'p50' | 'p99'; color: string;
 /** The lines to draw: for each workload × configuration that has measured steps, p50 and p99. */
 export function seriesOf(steps: readonly StepResult[]): Series[] {
   const keys = [...new Set(steps.map(seriesKey))];
-  const workloads = [...new Set(steps.map((s) => s.workload))];
+  const workloads = [...new Set(steps.filter((s) => s.layer !== 'sandbox').map((s) => s.workload))];
   const configs = [...new Set(steps.map((s) => s.config))];
   const out: Series[] = [];
   keys.forEach((key) => {
     const measured = steps.filter((s) => seriesKey(s) === key && !s.skipped && s.latencyMs)
       .sort((a, b) => a.offeredRatePerSecond - b.offeredRatePerSecond);
     if (!measured.length) return;
-    const hue = HUES[workloads.indexOf(measured[0]!.workload) % HUES.length]!;
+    const hue = measured[0]!.layer === 'sandbox' ? SANDBOX_HUE : HUES[workloads.indexOf(measured[0]!.workload) % HUES.length]!;
     const color = configs.indexOf(measured[0]!.config) === 0 ? hue[0] : hue[1];
     for (const p of ['p50', 'p99'] as const) {
       const points = measured.flatMap((s): Array<[number, number]> => {
@@ -55,7 +57,8 @@ export function renderSvg(report: Report): string {
   const series = seriesOf(report.steps);
   const all = series.flatMap((s) => s.points);
   const rates = all.map(([r]) => r);
-  const ms = all.map(([, m]) => m);
+  const bare = report.baseline && 'latencyMs' in report.baseline ? report.baseline.latencyMs.p50 : null;
+  const ms = [...all.map(([, m]) => m), ...(bare ? [bare] : [])];
   const xLo = Math.min(...rates, 1);
   const xHi = Math.max(...rates, 10);
   const yLo = 10 ** Math.floor(Math.log10(Math.min(...ms, 10)));
@@ -69,7 +72,7 @@ export function renderSvg(report: Report): string {
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   o.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   o.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${escapeXml(report.title)}</text>`);
-  o.push(`<text x="${W / 2}" y="42" text-anchor="middle" fill="#555">${escapeXml(`POST /v1/runs?wait=true over loopback, open-loop arrivals, latency from each request's scheduled time; ${report.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${report.host.cpus} CPUs`)}</text>`);
+  o.push(`<text x="${W / 2}" y="42" text-anchor="middle" fill="#555" font-size="11">${escapeXml(`open-loop POST /v1/runs?wait=true on loopback (grey: runInSandbox only); latency from each scheduled arrival; ${report.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${report.host.cpus} CPUs${report.host.loadAverage ? `, load ${report.host.loadAverage.start.toFixed(1)}` : ''}`)}</text>`);
   // grid and ticks
   for (const t of logTicks(xLo, xHi)) {
     o.push(`<line x1="${x(t).toFixed(1)}" y1="${PLOT.top}" x2="${x(t).toFixed(1)}" y2="${PLOT.top + PLOT.height}" stroke="#e5e5e5"/>`);
@@ -88,6 +91,11 @@ export function renderSvg(report: Report): string {
       o.push(`<line x1="${PLOT.left}" y1="${yw.toFixed(1)}" x2="${PLOT.left + PLOT.width}" y2="${yw.toFixed(1)}" stroke="#999" stroke-dasharray="2 4"/>`);
       o.push(`<text x="${PLOT.left + 4}" y="${(yw - 4).toFixed(1)}" fill="#777" font-size="10">server wait limit (timeouts)</text>`);
     }
+  }
+  if (bare) {
+    const yb = y(bare);
+    o.push(`<line class="baseline" x1="${PLOT.left}" y1="${yb.toFixed(1)}" x2="${PLOT.left + PLOT.width}" y2="${yb.toFixed(1)}" stroke="#23801a" stroke-dasharray="1 3" stroke-width="1.5"/>`);
+    o.push(`<text x="${PLOT.left + 4}" y="${(yb + 12).toFixed(1)}" fill="#23801a" font-size="10">${escapeXml(`bare python3 start-up, no sandbox: p50 ${bare.toFixed(1)} ms`)}</text>`);
   }
   // the lines: one <path> per series
   for (const s of series) {
@@ -116,7 +124,7 @@ export function renderSvg(report: Report): string {
   return `${o.join('\n')}\n`;
 }
 
-/** One line per workload × configuration: throughput at saturation, errors and timeouts. */
+/** One line per workload × configuration (throughput at saturation, errors and timeouts), then the targets. */
 export function captionLines(report: Report): string[] {
   const sat = saturationThroughput(report.steps);
   const lines: string[] = [];
@@ -127,6 +135,11 @@ export function captionLines(report: Report): string[] {
     const sent = steps.reduce((a, s) => a + (s.sent ?? 0), 0);
     const firstSat = steps.find((s) => s.saturated);
     lines.push(`${key}: max throughput ${thr.toFixed(1)} runs/s${firstSat ? `, saturated at ${firstSat.offeredRatePerSecond}/s` : ', not saturated'}; ${errors} errors, ${timeouts} timeouts of ${sent} requests`);
+  }
+  if (report.targets?.length) lines.push('Targets of issue 6 (reported, never enforced):');
+  for (const t of report.targets ?? []) {
+    const measured = t.measured.replace(/ over [\d, ]+\/s$/, '');
+    lines.push(`[${t.met === null ? 'n/a' : t.met ? 'met' : 'not met'}] ${t.short} — ${t.scope.split(' · ').pop()}: ${measured}`);
   }
   return lines;
 }

@@ -3,18 +3,26 @@ import type { Reply } from './http-client.ts';
 import type { Outcome } from './stats.ts';
 
 export interface Workload {
+  /** What `--workloads` names it by. */
+  key: string;
   name: string;
   language: string;
   request: { language: string; source: string };
 }
 
-// No language runs on the busybox image (it has none: rootfs-images/busybox.json), so the
-// "echo" workload is Bash's echo in the base image; bench-api.ts has a bench-only busybox language.
+// `busybox-echo` is the bench-only language of bench-stack.ts (`echo hi` in the busybox image,
+// which has no language of its own); Bash echo (base image) is kept beside it for comparison.
 export const WORKLOADS: readonly Workload[] = [
-  { name: 'bash echo', language: 'bash', request: { language: 'bash', source: 'echo hi\n' } },
-  { name: 'python3 pass', language: 'python', request: { language: 'python', source: 'pass\n' } },
-  { name: 'C hello', language: 'c', request: { language: 'c', source: '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n' } },
+  { key: 'busybox', name: 'busybox echo', language: 'busybox-echo', request: { language: 'busybox-echo', source: '' } },
+  { key: 'bash', name: 'bash echo', language: 'bash', request: { language: 'bash', source: 'echo hi\n' } },
+  { key: 'python', name: 'python3 pass', language: 'python', request: { language: 'python', source: 'pass\n' } },
+  { key: 'c', name: 'C hello', language: 'c', request: { language: 'c', source: '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n' } },
 ];
+
+export const workloadName = (key: string): string => WORKLOADS.find((w) => w.key === key)!.name;
+
+/** The sandbox-only series (sandbox-series.ts): `echo hi` in the busybox image through runInSandbox. */
+export const SANDBOX_WORKLOAD = 'sandbox: busybox echo';
 
 export interface Classified { outcome: Outcome; reason?: string; runId?: string }
 

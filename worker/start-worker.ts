@@ -2,15 +2,16 @@
 import type { Config } from '../services/core/config.ts';
 import type { Logger } from '../services/core/logger.ts';
 import { registerPoolMetrics, type Metrics } from '../services/core/metrics.ts';
-import { imagesRegistry } from './language-registry.ts';
+import { imagesRegistry, type LanguageRegistry } from './language-registry.ts';
 import { sandboxLauncher } from './launcher.ts';
 import { sandboxSelfTest } from './self-test.ts';
 import { startWorkerHost, type WorkerHost } from './worker-host.ts';
 
-export async function startWorker(config: Config, redisUrl: string, log: Logger, metrics?: Metrics): Promise<WorkerHost> {
+/** `registry`: the languages to serve (default: the image store's); benchmarks add their own. */
+export async function startWorker(config: Config, redisUrl: string, log: Logger, metrics?: Metrics, registry?: LanguageRegistry): Promise<WorkerHost> {
   const pool = config.worker.pool.maxWarm > 0 ? await openPooledSandbox(config, metrics) : undefined;
   const launcher = sandboxLauncher();
-  const registry = await imagesRegistry(config.imagesDir);
+  registry ??= await imagesRegistry(config.imagesDir);
   const host = await startWorkerHost({
     config, redisUrl, log, launcher, registry,
     ...(metrics ? { metrics } : {}),

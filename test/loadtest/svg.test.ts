@@ -74,3 +74,21 @@ test('log ticks cover the range with 1-2-5 steps', () => {
   assert.deepEqual(logTicks(1, 500), [1, 2, 5, 10, 20, 50, 100, 200, 500]);
   assert.deepEqual(logTicks(10, 1000), [10, 20, 50, 100, 200, 500, 1000]);
 });
+
+test('the sandbox-only series in grey, the bare baseline as a level, the targets in the caption', () => {
+  const r = report([
+    step('sandbox: busybox echo', 'pool off', 1, 12, { layer: 'sandbox' }), step('sandbox: busybox echo', 'pool on', 1, 2, { layer: 'sandbox' }),
+    step('busybox echo', 'pool off', 1, 30), step('busybox echo', 'pool on', 1, 9),
+  ]);
+  r.baseline = { workload: 'python3 pass', describe: 'x', argv: [], runs: 10, latencyMs: { p50: 9.5, p90: 10, p99: 11, max: 11 }, meanMs: 9.6 };
+  r.targets = [{ target: 'long', short: 'echo p50 ≤ 8 ms at 1/s and 50/s', scope: 'busybox echo · pool on', measured: '1/s: p50 9.00 ms; 50/s: p50 — ms', met: false }];
+  const svg = renderSvg(r);
+  const elements = parseTags(svg);
+  const color = (key: string) => elements.find((e) => e.attrs['data-series'] === `${key} p50`)!.attrs.stroke;
+  assert.equal(color('sandbox: busybox echo · pool off'), '#b0b0b0');
+  assert.equal(color('sandbox: busybox echo · pool on'), '#303030');
+  assert.equal(color('busybox echo · pool on'), '#1f5fa0', 'the HTTP workloads keep the first hues');
+  assert.equal(elements.filter((e) => e.attrs.class === 'baseline').length, 1);
+  assert.match(svg, /bare python3 start-up, no sandbox: p50 9\.5 ms/);
+  assert.match(svg, /\[not met\] echo p50 ≤ 8 ms at 1\/s and 50\/s — pool on: 1\/s: p50 9\.00 ms/);
+});

@@ -1,11 +1,13 @@
 // The warm pool: containers built ahead and used exactly once. Same guarantees as the cold
-// path — a pooled run sees nothing of the previous one — and nothing is left after close().
+// path — a pooled run sees nothing of the previous one (files in /tmp and /dev/shm, processes,
+// SysV IPC objects, abstract unix sockets) — and nothing is left after close().
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { runInSandbox, createVolume, SandboxHost, type SandboxSpec } from '../../worker/sandbox/index.ts';
 import { loadNative } from '../../worker/sandbox/native.ts';
 import { nativeSpecFor, toOutcome } from '../../worker/sandbox/run.ts';
+import { staticFixture } from '../helpers/fixtures.ts';
 import { busyboxLayers, snapshot } from '../helpers/sandbox.ts';
 
 let layers: string[];
@@ -20,6 +22,28 @@ async function warmRun(spec: Omit<SandboxSpec, 'layers'>) {
     await new Promise((r) => setTimeout(r, 10));
   }
   return runInSandbox({ layers, ...spec }, host);
+}
+
+/** Whether a host process's command line contains `token`. */
+function hostProcessWith(token: string): boolean {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(token);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A job volume holding test/fixtures/leftovers.c built static, as ./leftovers. */
+async function withLeftovers(fn: (box: { dir: string }) => Promise<void>): Promise<void> {
+  const volume = await createVolume({ sizeBytes: 8 << 20 });
+  try {
+    await volume.writeFile('leftovers', await staticFixture('leftovers'), { mode: 0o755 });
+    await fn({ dir: volume.dir });
+  } finally {
+    await volume.destroy();
+  }
 }
 
 describe('warm pool', () => {
@@ -56,14 +80,48 @@ describe('warm pool', () => {
       assert.match(next.stdout.toString(), /^sleepers=0$/m);
     }
     // And on the host: the marker's daemon died with its container.
-    const alive = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(token);
-      } catch {
-        return false;
+    assert.equal(hostProcessWith(token), false);
+  });
+
+  it('never lets a run see the SysV IPC objects of the previous one: shm segment, message queue, semaphore set', async () => {
+    const key = (0x43000000 | (process.pid & 0xffffff)) >>> 0;
+    const hex = key.toString(16);
+    await withLeftovers(async (box) => {
+      const first = await warmRun({ argv: ['sh', '-c', `./leftovers sysv-leave ${hex} && ./leftovers sysv-look ${hex}`], box });
+      assert.equal(first.timings.pooled, true);
+      assert.equal(first.status, 'ok', first.stderr.toString());
+      // Within one container the look sees them: it would see them in the next one if they survived.
+      assert.equal(first.stdout.toString(), 'sysv created\nshm=present msg=present sem=present\ncount shm=1 msg=1 sem=1\n');
+      for (let i = 0; i < 2; i++) {
+        const next = await warmRun({ argv: ['./leftovers', 'sysv-look', hex], box });
+        assert.equal(next.timings.pooled, true);
+        assert.equal(next.status, 'ok', next.stderr.toString());
+        assert.equal(next.stdout.toString(), 'shm=absent msg=absent sem=absent\ncount shm=0 msg=0 sem=0\n');
       }
     });
-    assert.equal(alive, false);
+    // Nor did they ever reach the host's ipc namespace (/proc/sysvipc lists keys in decimal).
+    for (const kind of ['shm', 'msg', 'sem']) {
+      assert.doesNotMatch(readFileSync(`/proc/sysvipc/${kind}`, 'utf8'), new RegExp(`^\\s*${key}\\s`, 'm'), kind);
+    }
+  });
+
+  it('never lets a run reach an abstract unix socket the previous one left listening', async () => {
+    const name = `corral-pool-test-${process.pid}-${Date.now()}`;
+    await withLeftovers(async (box) => {
+      const first = await warmRun({ argv: ['sh', '-c', `./leftovers socket-leave ${name} && ./leftovers socket-look ${name}`], box });
+      assert.equal(first.timings.pooled, true);
+      assert.equal(first.status, 'ok', first.stderr.toString());
+      // Within one container a detached daemon holds the listener: connect works, bind is refused.
+      assert.equal(first.stdout.toString(), 'socket bound\nconnect=ok bind=EADDRINUSE\n');
+      for (let i = 0; i < 2; i++) {
+        const next = await warmRun({ argv: ['./leftovers', 'socket-look', name], box });
+        assert.equal(next.timings.pooled, true);
+        assert.equal(next.status, 'ok', next.stderr.toString());
+        assert.equal(next.stdout.toString(), 'connect=ECONNREFUSED bind=ok\n');
+      }
+    });
+    assert.equal(hostProcessWith(name), false, 'the daemon died with its container');
+    assert.doesNotMatch(readFileSync('/proc/net/unix', 'utf8'), new RegExp(`@${name}$`, 'm'), 'never in the host\'s network namespace');
   });
 
   it('refuses to dispatch a container twice', async () => {
