@@ -848,6 +848,7 @@ int corral_dispatch(corral_container *c, const corral_spec *s, corral_outcome *o
 		apply_stop(o, stopped - 1);
 	rc = o->status == CORRAL_INTERNAL_ERROR ? -1 : 0;
 out:
+	o->t_total_us = now_us() - t0; /* corral_run overwrites it with prepare + dispatch + discard */
 	close_dispatch_fds(&d);
 	if (rc < 0 && o->status != CORRAL_INTERNAL_ERROR) {
 		o->status = CORRAL_INTERNAL_ERROR;

@@ -108,6 +108,7 @@ interface Bindings {
   /** For the start-up sweep only. */
   volumeUmountSync(dir: string): void;
   writeBeneath(root: string, rel: string, data: Buffer, mode: number, uid: number, gid: number): Promise<void>;
+  writeBeneathSync(root: string, rel: string, data: Buffer, mode: number, uid: number, gid: number): void;
   /** null when absent / not a regular file / behind a symlink. */
   readBeneath(root: string, rel: string, maxBytes: number): Promise<{ data: Buffer; size: number } | null>;
   /** Benchmark floor: the same CLONE_VM spawn without any isolation; resolves to the wait status. */
@@ -233,6 +234,10 @@ export function loadNative(): Bindings {
     writeBeneath: (root, rel, data, mode, uid, gid) => {
       const err = Buffer.alloc(512);
       return call(writeBeneath, [root, rel, data, data.length, mode, uid, gid, err, err.length], err).then(() => {});
+    },
+    writeBeneathSync(root, rel, data, mode, uid, gid) {
+      const err = Buffer.alloc(512);
+      if (writeBeneath(root, rel, data, data.length, mode, uid, gid, err, err.length) < 0) throw new Error(errText(err));
     },
     async readBeneath(root, rel, maxBytes) {
       const err = Buffer.alloc(512);

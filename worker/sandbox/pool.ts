@@ -84,14 +84,17 @@ export class WarmPool {
     const container = entry.ready.shift();
     if (container) entry.hits++;
     else entry.misses++;
-    this.refill();
+    // While another container of this image is warm, the refill waits for this run's end
+    // (recordRun): a build started now would compete with this run for the CPUs (2 here).
+    if (entry.ready.length === 0) this.refill();
     return container;
   }
 
-  /** Feeds the run time into the sizing. */
+  /** Feeds the run time into the sizing, and refills what the run used. */
   recordRun(spec: NativeSpec, wallMs: number): void {
     const entry = this.entries.get(keyOf(spec));
     if (entry) entry.runSecondsAvg = entry.runSecondsAvg * 0.8 + (wallMs / 1000) * 0.2;
+    this.refill();
   }
 
   /** How many containers this image should have warm now. */
