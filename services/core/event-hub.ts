@@ -1,9 +1,10 @@
 // One Redis subscriber per process that fans run event notices out to local listeners (waiters,
 // SSE). A notice says which event was appended; the event itself is read from the run's list.
 import type { Redis } from 'ioredis';
-import type { RunEvent } from './schemas.ts';
+import type { RunEvent, RunResult } from './schemas.ts';
 
-export type EventNotice = Pick<RunEvent, 'id' | 'seq' | 'type'>;
+/** `result`: a small terminal result, carried along (run-store.ts NOTICE_RESULT_MAX_BYTES). */
+export type EventNotice = Pick<RunEvent, 'id' | 'seq' | 'type'> & { result?: RunResult };
 type Listener = (notice: EventNotice) => void;
 
 export class EventHub {

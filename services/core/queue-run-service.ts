@@ -172,7 +172,11 @@ export class QueueRunService implements RunService {
     let off = () => {};
     let timer: NodeJS.Timeout | undefined;
     const promise = new Promise<RunResult | null>((resolve, reject) => {
-      off = this.deps.hub.on(id, (ev) => { if (TERMINAL_EVENTS.has(ev.type)) this.deps.store.get(id).then(resolve, reject); });
+      off = this.deps.hub.on(id, (ev) => {
+        if (!TERMINAL_EVENTS.has(ev.type)) return;
+        if (ev.result) resolve(ev.result);
+        else this.deps.store.get(id).then(resolve, reject);
+      });
       timer = setTimeout(() => resolve(null), ms);
     });
     return { promise, cancel: () => { off(); clearTimeout(timer); } };

@@ -42,7 +42,10 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[2], ttl)
   redis.call('EXPIRE', KEYS[3], ttl)
 end
-redis.call('PUBLISH', ARGV[6], '{"id":"' .. ARGV[8] .. '","seq":' .. seq .. ',"type":"' .. ARGV[9] .. '"}')
+-- ARGV[11] = '1': a small terminal result travels with its notice (saves waiters a read).
+local extra = ''
+if ARGV[11] == '1' then extra = ',"result":' .. ARGV[3] end
+redis.call('PUBLISH', ARGV[6], '{"id":"' .. ARGV[8] .. '","seq":' .. seq .. ',"type":"' .. ARGV[9] .. '"' .. extra .. '}')
 return seq
 `;
 
@@ -61,6 +64,13 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[1])
 return result
 `;
+
+/**
+ * A terminal result up to this size is published with its notice, so a waiter (?wait=true)
+ * answers without reading it back. Larger ones are read from the hash: notices go to every API
+ * instance, and big outputs must not be broadcast.
+ */
+export const NOTICE_RESULT_MAX_BYTES = 4096;
 
 /** Index entries checked for expiry per trim (bounded work per call). */
 const TRIM_BATCH = 64;
@@ -100,14 +110,16 @@ export class RunStore {
     const last = events.at(-1);
     if (!last) throw new RangeError('transition: at least one event is required');
     const bodies = events.map((e) => JSON.stringify(e).slice(1)).join('\n');
+    const resultJson = result ? JSON.stringify(result) : '';
     const terminal = status !== null && TERMINAL_STATUSES.includes(status);
     const createdMs = Date.parse(result?.createdAt ?? last.at);
     // EVALSHA through ioredis' script cache: the script text is sent once per connection, not per call.
     const seq = await (this.redis as ScriptedRedis).corralTransition(
       this.keys.run(id), this.keys.events(id), this.keys.cancel(id), this.keys.runIndex,
-      from.join(','), status ?? '', result ? JSON.stringify(result) : '', bodies,
+      from.join(','), status ?? '', resultJson, bodies,
       String(terminal ? this.resultTtlSeconds : 0), this.keys.eventsChannel, unlessCancelRequested ? '1' : '0',
       id, last.type, String(Number.isFinite(createdMs) ? createdMs : Date.now()),
+      terminal && resultJson.length <= NOTICE_RESULT_MAX_BYTES ? '1' : '0',
     );
     if (from.length === 0 && Number(seq) > 0 && ++this.creations % TRIM_EVERY === 0) {
       await this.trimIndex().catch(() => {});

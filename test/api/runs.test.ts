@@ -182,6 +182,7 @@ test('cancel of a run waiting for its retry (record says running) removes it and
 
 test('event notices broadcast to API instances are small; the events themselves carry the output', async () => {
   const { connectRedis } = await import('../../services/core/redis.ts');
+  const { NOTICE_RESULT_MAX_BYTES } = await import('../../services/core/run-store.ts');
   const sub = connectRedis(s.core.redisUrl, 'test-sub');
   const messages: string[] = [];
   try {
@@ -199,6 +200,13 @@ test('event notices broadcast to API instances are small; the events themselves 
     const events = await readSse(`${s.url}/v1/runs/${r.body.id}/events`);
     assert.deepEqual(events.map((e) => e.event), ['queued', 'started', 'phase', 'completed']);
     assert.equal(events.find((e) => e.event === 'phase')!.data.phase.result.stdout, big);
+    // A small result rides along with its terminal notice (a waiter needs no read), a big one not.
+    assert.equal(JSON.parse(mine.at(-1)!).result, undefined);
+    const small = await api(s, 'POST', '/v1/runs?wait=true', { language: 'fake', source: JSON.stringify({ stdout: 'tiny' }) });
+    await waitFor(async () => messages.some((m) => JSON.parse(m).id === small.body.id && JSON.parse(m).type === 'completed'), 'the small completed notice');
+    const notice = JSON.parse(messages.find((m) => JSON.parse(m).id === small.body.id && JSON.parse(m).type === 'completed')!);
+    assert.deepEqual(notice.result, small.body);
+    assert.ok(JSON.stringify(notice).length <= NOTICE_RESULT_MAX_BYTES + 200);
   } finally {
     sub.disconnect();
   }
