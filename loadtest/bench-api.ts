@@ -6,7 +6,7 @@
 // Workloads: busybox `echo` (the bench-only language of bench-stack.ts) and `python3 -c pass`
 // (the python language's image, when built), with the bare start-up of the image's own python
 // (bare-python.ts, no sandbox) as the floor. The stack is bench-stack.ts's, in this process
-// (CORRAL_POOL_MAX_WARM=8 in the environment turns the warm pool on, for the direct runs too).
+// (the warm pool is on by default, for the direct runs too; CORRAL_POOL_MAX_WARM=0 turns it off).
 // Env: BENCH_N (runs per measurement, default 300),
 // BENCH_SATURATE (concurrency, default 16), CORRAL_WORKER_SLOTS (default: CPU count),
 // CORRAL_IMAGES_DIR.

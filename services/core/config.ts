@@ -79,7 +79,7 @@ export const ENV_SCHEMA = z.object({
   CORRAL_COLLECT_TOTAL_MAX_BYTES: int(1).default(8_388_608).describe('Largest total of collected files in one result.'),
   CORRAL_TESTS_MAX: int(1).default(500).describe('Most test cases in one request.'),
   CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
-  CORRAL_POOL_MAX_WARM: int(0, 1024).default(0).describe('Warm pool: most containers a worker keeps built ahead of need, across images (0 = off: every run builds its container when it starts).'),
+  CORRAL_POOL_MAX_WARM: int(0, 1024).default(8).describe('Warm pool: most containers a worker keeps built ahead of need, across images, sized by recent demand (none while idle; 0 = off: every run builds its container when it starts).'),
   CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(4).describe('Warm pool: most containers kept warm for one image.'),
   CORRAL_INTERACTIVE_SLOTS: int(0, 1024).default(4)
     .describe('Interactive sessions (Piston\'s WebSocket /api/v2/connect) a worker runs at once, on their own queue, besides its CORRAL_WORKER_SLOTS runs (0 = this worker takes none).'),
