@@ -1,7 +1,7 @@
 // Limits and supervision: every status the launcher can report, each caused for real.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runInSandbox, type SandboxSpec } from '../../worker/sandbox/index.ts';
+import { defaultSandboxHost, runInSandbox, type SandboxSpec } from '../../worker/sandbox/index.ts';
 import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
@@ -128,9 +128,13 @@ describe('limits and outcomes', () => {
   });
 
   it('reports a broken image as internal_error naming the failed step, and cleans up', async () => {
+    const before = defaultSandboxHost().setupRetries;
     const r = await runInSandbox({ layers: ['/nonexistent/layer'], argv: ['true'] });
     assert.equal(r.status, 'internal_error');
     assert.match(r.error ?? '', /mount overlay on .*\/root: No such file or directory/);
+    // A failed mount plan is built again once (nothing of the job ran), and only once.
+    assert.equal(r.timings.setupRetried, true);
+    assert.equal(defaultSandboxHost().setupRetries, before + 1);
   });
 
   it('reports setup timings that add up to less than the total', async () => {

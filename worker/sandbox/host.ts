@@ -41,6 +41,8 @@ export class SandboxHost {
   readonly sandboxHostId: number;
   readonly hasTimeNamespace: boolean;
   readonly tag: string;
+  /** Cold containers built again after their mount plan failed (runInSandbox). */
+  setupRetries = 0;
   /** The warm pool, when enabled. */
   readonly pool: WarmPool | undefined;
   private counter = 0;

@@ -155,6 +155,17 @@ function failedOutcome(status: 'internal_error' | 'cancelled', error: string, to
   };
 }
 
+/** A warm container from the host's pool, else one prepared now; or why none could be built. */
+async function acquire(spec: NativeSpec, imageName: string | undefined, host: SandboxHost): Promise<{ container: NativeContainer; pooled: boolean } | { error: string }> {
+  const warm = host.pool?.take(spec, imageName);
+  if (warm) return { container: warm, pooled: true };
+  try {
+    return { container: await loadNative().prepareNow(spec), pooled: false };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
 /**
  * Runs one program in a fresh container: a warm one from the host's pool when it has one for
  * this image (built ahead, used once), else one built now (the cold path). Either way the
@@ -162,21 +173,33 @@ function failedOutcome(status: 'internal_error' | 'cancelled', error: string, to
  * `spec.signal` aborts the run: the container is killed and the outcome says `cancelled`.
  */
 export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaultSandboxHost()): Promise<SandboxOutcome> {
-  const nativeSpec = nativeSpecFor(spec, host);
-  const native = loadNative();
   const started = performance.now();
   const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
-  if (spec.signal?.aborted) return failedOutcome('cancelled', 'cancelled before it started', 0);
-  let container = host.pool?.take(nativeSpec, spec.imageName);
-  const pooled = container !== undefined;
-  if (!container) {
-    try {
-      container = await native.prepareNow(nativeSpec);
-    } catch (err) {
-      return failedOutcome('internal_error', (err as Error).message, elapsed());
-    }
+  let outcome = await runOnce(spec, host, elapsed);
+  if (!outcome.timings.pooled && isMountPlanFailure(outcome) && !spec.signal?.aborted) {
+    // Seen about once in several thousand cold containers under load, never reproduced on
+    // demand (mkdir of /proc in the fresh overlay: ENOENT or EINVAL). The container is discarded
+    // before the program process exists, so one more container, built from scratch, is safe.
+    host.setupRetries++;
+    outcome = await runOnce(spec, host, elapsed);
+    outcome.timings.setupRetried = true;
   }
-  const prepared = container;
+  outcome.timings.totalMs = elapsed();
+  return outcome;
+}
+
+/** A failure of the container's mount plan (docs/sandbox.md): nothing of the job has run yet. */
+function isMountPlanFailure(o: SandboxOutcome): boolean {
+  return o.status === 'internal_error' && /^container setup: (make-private|mount|mkdir|bind|create|symlink|mask|pivot_root) /.test(o.error ?? '');
+}
+
+async function runOnce(spec: SandboxSpec, host: SandboxHost, elapsed: () => number): Promise<SandboxOutcome> {
+  const nativeSpec = nativeSpecFor(spec, host);
+  const native = loadNative();
+  if (spec.signal?.aborted) return failedOutcome('cancelled', 'cancelled before it started', 0);
+  const got = await acquire(nativeSpec, spec.imageName, host);
+  if ('error' in got) return failedOutcome('internal_error', got.error, elapsed());
+  const { container: prepared, pooled } = got;
   const cancel = () => native.cancel(prepared);
   spec.signal?.addEventListener('abort', cancel, { once: true });
   if (spec.signal?.aborted) cancel(); // aborted while the container was being prepared
@@ -188,7 +211,6 @@ export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaul
     host.discard(prepared);
   }
   const outcome = toOutcome(out as NativeOutcome);
-  outcome.timings.totalMs = elapsed();
   if (pooled) outcome.timings.pooled = true;
   host.pool?.recordRun(nativeSpec, outcome.wallMs);
   return outcome;
@@ -310,16 +332,9 @@ export function runStreaming(spec: SandboxSpec, options: StreamingOptions, host:
       return finish(failedOutcome(status, why, elapsed()));
     };
     if (spec.signal?.aborted) return giveUp('cancelled', 'cancelled before it started');
-    let container = host.pool?.take(nativeSpec, spec.imageName);
-    const pooled = container !== undefined;
-    if (!container) {
-      try {
-        container = await native.prepareNow(nativeSpec);
-      } catch (e) {
-        return giveUp('internal_error', (e as Error).message);
-      }
-    }
-    const prepared = container;
+    const got = await acquire(nativeSpec, spec.imageName, host);
+    if ('error' in got) return giveUp('internal_error', got.error);
+    const { container: prepared, pooled } = got;
     const cancel = () => native.cancel(prepared);
     spec.signal?.addEventListener('abort', cancel, { once: true });
     const raw: Partial<NativeOutcome> = {};

@@ -84,6 +84,8 @@ export interface SandboxTimings {
   totalMs: number;
   /** The container came from the warm pool: namespaces, cgroup and mounts were built ahead. */
   pooled?: boolean;
+  /** The first container's mount plan failed (before any of the job ran); this is the second. */
+  setupRetried?: boolean;
 }
 
 export interface SandboxOutcome {

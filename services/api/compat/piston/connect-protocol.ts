@@ -2,6 +2,7 @@
 // and reasons, its signal names, how a client message is read, and how a stage's end is reported
 // (Piston's `exit` message, with the status/message vocabulary of its /execute response).
 import type { StageExit } from '../../../core/interactive-protocol.ts';
+import { pistonStageStatus, type PistonStatus } from './stage-status.ts';
 
 /** Piston's close codes, with Piston's reason texts. */
 export const CLOSE = {
@@ -22,13 +23,6 @@ export const PISTON_SIGNALS: readonly string[] = [
   'SIGSTOP', 'SIGTSTP', 'SIGSYS', 'SIGTERM', 'SIGTRAP', 'SIGTTIN', 'SIGTTOU', 'SIGUNUSED', 'SIGURG', 'SIGUSR1', 'SIGUSR2',
   'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGWINCH',
 ];
-
-const SIGNAL_NUMBER: Readonly<Record<string, number>> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
-  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
-  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
-  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
-};
 
 /** A client message, read as Piston reads it: JSON with a `type`; unknown types are ignored. */
 export type ClientMessage =
@@ -66,7 +60,7 @@ export interface PistonExitMessage {
   code: number | null;
   signal: string | null;
   /** Corral's additions, as in /execute's stages: Piston's status letters and message, usage. */
-  status: 'RE' | 'SG' | 'TO' | 'OL' | 'EL' | null;
+  status: PistonStatus;
   message: string | null;
   cpu_time: number;
   wall_time: number;
@@ -75,41 +69,9 @@ export interface PistonExitMessage {
 
 /** A stage's end as Piston's `exit` message; `outputLimitBytes` is the stage's streamed-output cap. */
 export function pistonExit(e: StageExit, outputLimitBytes: number): PistonExitMessage {
-  let status: PistonExitMessage['status'] = null;
-  let message: string | null = null;
-  let signal = e.signal;
-  let code = e.exitCode;
-  switch (e.status) {
-    case 'ok':
-      break;
-    case 'runtime_error':
-      if (signal) {
-        status = 'SG';
-        message = `Caught fatal signal ${SIGNAL_NUMBER[signal] ?? signal}`;
-      } else {
-        status = 'RE';
-        message = `Exited with error status ${code ?? 1}`;
-      }
-      break;
-    case 'time_limit':
-      status = 'TO';
-      message = e.limit === 'wall' ? 'Time limit exceeded (wall clock)' : 'Time limit exceeded';
-      signal = 'SIGKILL';
-      break;
-    case 'output_limit': {
-      const stderr = e.stderrTruncated && !e.stdoutTruncated;
-      status = stderr ? 'EL' : 'OL';
-      message = `${stderr ? 'stderr' : 'stdout'} length exceeded: output limit reached (${outputLimitBytes} bytes of stdout and stderr together per stage)`;
-      signal = 'SIGKILL';
-      break;
-    }
-    case 'memory_limit':
-      status = 'SG';
-      signal = signal ?? 'SIGKILL';
-      message = `Memory limit exceeded (peak ${Math.round(e.memoryKb * 1024)} bytes)`;
-      break;
-  }
-  if (signal) code = null;
+  const stderrCut = e.stderrTruncated && !e.stdoutTruncated;
+  const { status, message, signal, code } = pistonStageStatus({ ...e, stderrCut },
+    `: output limit reached (${outputLimitBytes} bytes of stdout and stderr together per stage)`);
   return {
     type: 'exit', stage: e.stage, code, signal, status, message,
     cpu_time: Math.round(e.cpuMs), wall_time: Math.round(e.wallMs), memory: Math.round(e.memoryKb * 1024),

@@ -5,6 +5,7 @@
 import type { PhaseResult, RunResult } from '../../../core/schemas.ts';
 import { phaseBytes } from '../common/phase-output.ts';
 import type { PistonRuntime } from './runtimes.ts';
+import { pistonStageStatus, type PistonStatus } from './stage-status.ts';
 
 export interface PistonStage {
   stdout: string;
@@ -13,7 +14,7 @@ export interface PistonStage {
   code: number | null;
   signal: string | null;
   message: string | null;
-  status: 'RE' | 'SG' | 'TO' | 'OL' | 'EL' | 'XX' | null;
+  status: PistonStatus;
   cpu_time: number | null;
   wall_time: number | null;
   memory: number | null;
@@ -26,56 +27,13 @@ export interface PistonExecuteResponse {
   compile?: PistonStage;
 }
 
-const SIGNAL_NUMBER: Record<string, number> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
-  SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGXCPU: 24, SIGXFSZ: 25, SIGSYS: 31,
-};
-
 /** One Corral phase as a Piston stage. */
 export function pistonStage(phase: PhaseResult): PistonStage {
   const stdout = phaseBytes(phase, 'stdout').toString('utf8');
   const stderr = phaseBytes(phase, 'stderr').toString('utf8');
-  let status: PistonStage['status'] = null;
-  let message: string | null = null;
-  let signal = phase.signal;
-  let code = phase.exitCode;
-  switch (phase.status) {
-    case 'ok':
-      break;
-    case 'time_limit':
-      status = 'TO';
-      message = phase.limit === 'wall' ? 'Time limit exceeded (wall clock)' : 'Time limit exceeded';
-      signal = 'SIGKILL';
-      break;
-    case 'output_limit': {
-      // Piston names the stream that went over; Corral's phase says which one was cut.
-      const stderrCut = phase.truncated && Buffer.byteLength(stderr) > Buffer.byteLength(stdout);
-      status = stderrCut ? 'EL' : 'OL';
-      message = stderrCut ? 'stderr length exceeded' : 'stdout length exceeded';
-      signal = 'SIGKILL';
-      break;
-    }
-    case 'memory_limit':
-      status = 'SG';
-      signal = signal ?? 'SIGKILL';
-      message = `Memory limit exceeded (peak ${Math.round(phase.memoryKb * 1024)} bytes)`;
-      break;
-    case 'runtime_error':
-      if (signal) {
-        status = 'SG';
-        message = `Caught fatal signal ${SIGNAL_NUMBER[signal] ?? signal}`;
-      } else {
-        status = 'RE';
-        message = `Exited with error status ${code ?? 1}`;
-      }
-      break;
-    case 'internal_error':
-    default:
-      status = 'XX';
-      message = phase.error ?? 'internal error';
-      break;
-  }
-  if (signal) code = null;
+  // Piston names the stream that went over; Corral's phase says that one was cut.
+  const stderrCut = phase.truncated && Buffer.byteLength(stderr) > Buffer.byteLength(stdout);
+  const { status, message, signal, code } = pistonStageStatus({ ...phase, stderrCut });
   return {
     stdout,
     stderr,
