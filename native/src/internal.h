@@ -138,6 +138,7 @@ struct supervision {
 	int exit_status;         /* wait status of the main program */
 	int64_t t_go_us, t_ready_us, t_exec_us, t_exit_us, t_end_us;
 	int killed_for;          /* enum corral_limit, or -1 for a setup timeout */
+	char stall[200];         /* with a setup timeout: how far the container got, where it waited */
 	int init_reaped;         /* the init has been waited for (else discard does it) */
 	size_t out_cap, err_cap;
 };

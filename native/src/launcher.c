@@ -514,8 +514,8 @@ static void fill_result(corral_outcome *o, const struct supervision *sv, const s
 	}
 	if (sv->killed_for == -1) {
 		o->status = CORRAL_INTERNAL_ERROR;
-		snprintf(o->error, sizeof o->error, "container setup did not finish within %lld s",
-			 (long long)(10));
+		snprintf(o->error, sizeof o->error, "container setup did not finish within %lld s: %s",
+			 (long long)(10), sv->stall);
 		return;
 	}
 	if (sv->killed_for == CORRAL_LIMIT_OUTPUT) {

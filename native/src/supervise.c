@@ -28,6 +28,35 @@ static void kill_init(struct supervision *s, int reason)
 	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
 }
 
+/* For a setup timeout: how far the container got, and the kernel function its init sleeps in
+ * (/proc/PID/wchan), so a stall on a kernel lock names the lock's waiter, not just "10 s". */
+static void describe_stall(struct supervision *s)
+{
+	char path[64], line[128], wchan[64] = "?";
+	long pid = 0;
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", s->pidfd);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "Pid: %ld", &pid) == 1)
+				break;
+		fclose(f);
+	}
+	snprintf(path, sizeof path, "/proc/%ld/wchan", pid);
+	int fd = pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		ssize_t n = read(fd, wchan, sizeof wchan - 1);
+		wchan[n > 0 ? n : 0] = 0;
+		if (!wchan[0] || strcmp(wchan, "0") == 0)
+			snprintf(wchan, sizeof wchan, "(running)");
+		close(fd);
+	}
+	snprintf(s->stall, sizeof s->stall, "%s; its init waits in %s",
+		 s->t_ready_us ? "the container was built, its program did not reach execve"
+			       : "the container was not built yet (namespaces, mounts or cgroup attach)",
+		 wchan);
+}
+
 /* Appends what the pipe has to the stream's buffer, up to cap; returns 0 at EOF, 1 otherwise. */
 static int drain(int fd, void **buf, int64_t *len, int32_t *truncated, size_t cap, struct supervision *s)
 {
@@ -113,8 +142,10 @@ int supervise(struct supervision *s, struct cerr *e)
 		int64_t now = now_us();
 		int64_t timeout_us = 100000;
 		if (s->killed_for == 0) {
-			if (s->t_exec_us == 0 && now - s->t_go_us > SETUP_TIMEOUT_US)
+			if (s->t_exec_us == 0 && now - s->t_go_us > SETUP_TIMEOUT_US) {
+				describe_stall(s);
 				kill_init(s, -1);
+			}
 			if (s->t_exec_us && wall_limit_us > 0) {
 				int64_t left = s->t_exec_us + wall_limit_us - now;
 				if (left <= 0)
