@@ -43,14 +43,18 @@ int rlimits_apply(const corral_spec *s)
 	return set_limit(RLIMIT_STACK, s->stack_bytes);
 }
 
+/* Runs in the program process, which shares the worker's memory until execve: the id changes
+ * are raw syscalls for this task alone. glibc's setgroups/setresgid/setresuid would broadcast
+ * them to the worker's threads (the thread list it sees in the shared memory) under a lock that
+ * a run killed at that moment never releases (see launcher.c, the init's setresuid). */
 int caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step)
 {
 	*step = STEP_GROUPS;
 	gid_t groups[1] = { gid };
-	if (setgroups(1, groups) < 0)
+	if (syscall(SYS_setgroups, 1, groups) < 0)
 		return -1;
 	*step = STEP_SETGID;
-	if (setresgid(gid, gid, gid) < 0)
+	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
 		return -1;
 	*step = STEP_CAPBSET;
 	for (int cap = 0; cap <= last_cap; cap++)
@@ -59,7 +63,7 @@ int caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step)
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -1;
 	*step = STEP_SETUID;
-	if (setresuid(uid, uid, uid) < 0) /* clears permitted and effective */
+	if (syscall(SYS_setresuid, uid, uid, uid) < 0) /* clears permitted and effective */
 		return -1;
 	*step = STEP_CAPS;
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };

@@ -280,7 +280,11 @@ static int child_init(void *arg)
 		_exit(127); /* the parent gave up before releasing us */
 	close(FD_SYNC);
 
-	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+	/* Raw syscalls: glibc's set*id() broadcasts the change to every thread of the process it
+	 * believes it is in (the worker's, since we share its memory) under a lock in that shared
+	 * memory; a container killed mid-broadcast left the lock held and every later container
+	 * hung in futex_wait. */
+	if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)
 		fail(STEP_SETID);
 	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
 		fail(STEP_HOSTNAME);
