@@ -5,7 +5,7 @@
 // again would replay a conversation the client already saw; the API notices the silence.
 import { Worker, type Job } from 'bullmq';
 import type { Config } from '../services/core/config.ts';
-import { INTERACTIVE_BEAT_MS, InteractiveJob, interactiveKeys, parseMessage, ToWorker, type ToApi } from '../services/core/interactive-protocol.ts';
+import { beatIntervalMs, InteractiveJob, interactiveKeys, parseMessage, ToWorker, type ToApi } from '../services/core/interactive-protocol.ts';
 import { appendMessage, StreamReader } from '../services/core/interactive-streams.ts';
 import type { Logger } from '../services/core/logger.ts';
 import { connectRedis } from '../services/core/redis.ts';
@@ -65,7 +65,7 @@ export function startInteractiveWorker(deps: InteractiveWorkerDeps): Interactive
       if (m) session.receive(m);
       else sessionLog.warn({ text: text.slice(0, 200) }, 'interactive: unreadable message from the API');
     });
-    const beat = setInterval(() => { if (!session.closed && !session.over) send({ t: 'beat' }); }, INTERACTIVE_BEAT_MS);
+    const beat = setInterval(() => { if (!session.closed && !session.over) send({ t: 'beat' }); }, beatIntervalMs(config.interactive.workerSilenceMs));
     sessionLog.info({ language: data.request.language }, 'interactive session started');
     try {
       await session.run();

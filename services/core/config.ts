@@ -86,6 +86,8 @@ export const ENV_SCHEMA = z.object({
   CORRAL_INTERACTIVE_STDIN_MAX_BYTES: int(1).default(1_048_576).describe('Most stdin bytes one interactive session may send (beyond: the session ends with an error).'),
   CORRAL_INTERACTIVE_INIT_TIMEOUT_MS: int(1).default(1_000)
     .describe('How long a new interactive WebSocket may take to send its init message (Piston: 1 s, then close code 4001).'),
+  CORRAL_INTERACTIVE_WORKER_SILENCE_MS: int(500).default(15_000)
+    .describe('How long the API waits for any message or heartbeat from the worker running an interactive session before it tells the client the worker is gone (4002). Workers beat at a quarter of it, at most every 2 s: set the same value on API and worker hosts.'),
   CORRAL_WORKER_NAME: z.string().min(1).optional().describe('Name of this worker in heartbeats and job records (default: hostname:pid).'),
   CORRAL_JOB_ATTEMPTS: int(1, 20).default(3).describe('Attempts of a run whose pipeline throws (sandbox failures), with exponential backoff.'),
   CORRAL_JOB_BACKOFF_MS: int(0).default(1_000).describe('Delay before the second attempt of a failed run; doubles each attempt.'),
@@ -161,7 +163,7 @@ export interface Config {
     pool: { maxWarm: number; maxPerImage: number };
   };
   /** Interactive sessions: worker slots, stdin cap, init timeout of the WebSocket. */
-  interactive: { slots: number; stdinMaxBytes: number; initTimeoutMs: number };
+  interactive: { slots: number; stdinMaxBytes: number; initTimeoutMs: number; workerSilenceMs: number };
   callback: { timeoutMs: number; attempts: number; backoffMs: number; concurrency: number; blockedNetworks: string };
   logLevel: string;
   metrics: boolean;
@@ -249,6 +251,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       slots: e.CORRAL_INTERACTIVE_SLOTS,
       stdinMaxBytes: e.CORRAL_INTERACTIVE_STDIN_MAX_BYTES,
       initTimeoutMs: e.CORRAL_INTERACTIVE_INIT_TIMEOUT_MS,
+      workerSilenceMs: e.CORRAL_INTERACTIVE_WORKER_SILENCE_MS,
     },
     callback: {
       timeoutMs: e.CORRAL_CALLBACK_TIMEOUT_MS,

@@ -15,10 +15,13 @@
 import { z } from 'zod';
 import { JobData } from './schemas.ts';
 
-/** The worker appends a beat this often while a session runs. */
-export const INTERACTIVE_BEAT_MS = 2_000;
-/** The API gives a session up when its worker has been silent this long. */
-export const INTERACTIVE_SILENCE_MS = 15_000;
+/**
+ * The worker appends a beat this often while a session runs: a quarter of the silence after which
+ * the API gives the session up (CORRAL_INTERACTIVE_WORKER_SILENCE_MS), at most every 2 s.
+ */
+export function beatIntervalMs(workerSilenceMs: number): number {
+  return Math.max(100, Math.min(2_000, Math.floor(workerSilenceMs / 4)));
+}
 /** Streams expire this long after their last append (both sides delete them when done). */
 export const INTERACTIVE_STREAM_TTL_SECONDS = 600;
 

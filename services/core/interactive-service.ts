@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { CorralError } from './errors.ts';
 import {
-  INTERACTIVE_BEAT_MS, INTERACTIVE_SILENCE_MS, InteractiveJob, interactiveKeys, parseMessage, ToApi,
+  beatIntervalMs, InteractiveJob, interactiveKeys, parseMessage, ToApi,
   type InteractiveKeys, type StageExit, type StageName, type ToWorker,
 } from './interactive-protocol.ts';
 import { appendMessage, StreamReader } from './interactive-streams.ts';
@@ -120,10 +120,11 @@ export class InteractiveService {
         await redis.del(input, output).catch(() => 0);
       }
     };
-    const fail = (message: string) => {
+    /** `workerGone`: nobody will read a close, so the streams are removed here (they would expire). */
+    const fail = (message: string, workerGone = false) => {
       if (finished) return;
       sessionLog.info({ reason: message }, 'interactive session failed');
-      void end(true);
+      void end(!workerGone);
       handlers.failed(message);
     };
 
@@ -169,8 +170,10 @@ export class InteractiveService {
       fail(`no worker took the session within ${config.maxWaitMs} ms (all interactive slots are busy); retry later`);
     }, config.maxWaitMs);
     watchdog = setInterval(() => {
-      if (started && Date.now() - lastHeard > INTERACTIVE_SILENCE_MS) fail('the worker running this session stopped answering');
-    }, INTERACTIVE_BEAT_MS);
+      if (started && Date.now() - lastHeard > config.interactive.workerSilenceMs) {
+        fail(`the worker running this session stopped answering (silent for ${config.interactive.workerSilenceMs} ms)`, true);
+      }
+    }, beatIntervalMs(config.interactive.workerSilenceMs));
 
     const session: InteractiveSession = {
       id: job.id,

@@ -5,11 +5,13 @@
 // reason printed, where the real sandbox or an image is missing.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import WebSocket from 'ws';
 import { interactiveKeys } from '../../services/core/interactive-protocol.ts';
 import { startStack, type Stack } from '../e2e/harness.ts';
-import { needs, realSandbox, type RealSandbox } from '../e2e/real-sandbox.ts';
+import { IMAGES_DIR, needs, realSandbox, type RealSandbox } from '../e2e/real-sandbox.ts';
 import { settledSnapshot, testHost } from '../helpers/sandbox.ts';
 
 // The worker's runs (and the self-test) go through the test host, so its snapshots see them.
@@ -367,6 +369,49 @@ describe('Piston /api/v2/connect when no worker takes sessions', { skip }, () =>
       await queue.close();
       connection.disconnect();
     }
+    assert.deepEqual(await sessionKeys(stack), []);
+  });
+});
+
+describe('Piston /api/v2/connect when the worker running a session dies', { skip }, () => {
+  const CORRAL = fileURLToPath(new URL('../../bin/corral', import.meta.url));
+  let stack: Stack;
+  let worker: ChildProcess | undefined;
+
+  before(async () => {
+    // The API in this process, no worker of its own; the worker is a `corral worker` process.
+    stack = await startStack({ env: { CORRAL_INTERACTIVE_WORKER_SILENCE_MS: '1500' } });
+    worker = spawn(CORRAL, ['worker'], {
+      env: {
+        PATH: process.env.PATH, REDIS_URL: stack.redis.url, CORRAL_KEY_PREFIX: stack.config.keyPrefix, CORRAL_IMAGES_DIR: IMAGES_DIR,
+        CORRAL_LOG_LEVEL: process.env.CORRAL_TEST_LOG ?? 'silent', CORRAL_HEARTBEAT_MS: '200', CORRAL_INTERACTIVE_WORKER_SILENCE_MS: '1500',
+        CORRAL_POOL_MAX_WARM: '0',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    for (let i = 0; i < 800 && (await stack.core.runService.languages()).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+  });
+  after(async () => {
+    if (worker && worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+    await stack?.stop();
+  });
+
+  it('tells the client once the worker has been silent for CORRAL_INTERACTIVE_WORKER_SILENCE_MS (4002), and leaves nothing behind', async () => {
+    const c = await open(stack);
+    c.send(bash('echo ready; sleep 100'));
+    await c.untilText('ready\n');
+    // Heartbeats keep a quiet session alive past the silence window.
+    await new Promise((r) => setTimeout(r, 2_000));
+    assert.equal(c.messages.some((m) => m.type === 'error'), false, JSON.stringify(c.messages));
+    const t0 = Date.now();
+    worker!.kill('SIGKILL');
+    await new Promise<void>((r) => worker!.once('exit', () => r()));
+    assert.deepEqual(await c.closed, { code: 4002, reason: 'Notified Error' });
+    assert.match(c.messages.at(-1).message, /stopped answering \(silent for 1500 ms\)/);
+    assert.ok(Date.now() - t0 < 5_000, `noticed after ${Date.now() - t0} ms`);
+    // The dead worker's container died with it (PDEATHSIG); its directories, cgroups and volumes
+    // are swept like any dead worker's.
+    testHost().sweep();
     assert.deepEqual(await sessionKeys(stack), []);
   });
 });

@@ -81,7 +81,7 @@ describe('lifecycle', () => {
     assert.ok(cancelled > burst / 2, `only ${cancelled} of ${burst} runs were cancelled`);
     for (let i = 0; i < 3; i++) {
       const r = await runInSandbox({ layers, argv: ['echo', 'after'] });
-      assert.equal(r.status, 'ok', r.error);
+      assert.equal(r.status, 'ok', r.error ?? '');
       assert.equal(r.stdout.toString(), 'after\n');
     }
   });
