@@ -33,6 +33,7 @@ export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] =
   // Piston's interactive WebSocket (/api/v2/connect), relayed to workers through Redis.
   const interactive = new InteractiveService({
     config: core.config, redis: core.redis, redisUrl: core.redisUrl, log, prepare: (input) => core.runService.prepare(input),
+    ...(core.metrics ? { metrics: core.metrics } : {}),
   });
   const connect = mountPistonConnect(app, server.http, {
     interactive, runService: core.runService, options: parsePistonOptions({}, core.config), log,

@@ -12,6 +12,7 @@ import {
 } from './interactive-protocol.ts';
 import { appendMessage, StreamReader } from './interactive-streams.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import { connectRedis } from './redis.ts';
 import type { JobData, JobRequest, RunRequest } from './schemas.ts';
 
@@ -50,6 +51,7 @@ export interface InteractiveServiceDeps {
   log: Logger;
   /** Validates a run request and resolves its limits, as for any run (QueueRunService.prepare). */
   prepare(input: unknown): Promise<{ data: JobData }>;
+  metrics?: Metrics;
 }
 
 export class InteractiveService {
@@ -94,6 +96,7 @@ export class InteractiveService {
     const sessionLog = log.child({ sessionId: job.id });
     let started = false;
     let finished = false;
+    let outcome: 'done' | 'failed' | 'closed' = 'closed';
     let lastHeard = Date.now();
     let startTimer: NodeJS.Timeout | undefined;
     let watchdog: NodeJS.Timeout | undefined;
@@ -106,6 +109,8 @@ export class InteractiveService {
     const end = (tellWorker: boolean) => (ending ??= finish(tellWorker));
     const finish = async (tellWorker: boolean) => {
       finished = true;
+      this.deps.metrics?.interactiveSessions.dec();
+      this.deps.metrics?.interactiveSessionsTotal.inc({ outcome });
       clearTimeout(startTimer);
       clearInterval(watchdog);
       unfollow();
@@ -123,6 +128,7 @@ export class InteractiveService {
     /** `workerGone`: nobody will read a close, so the streams are removed here (they would expire). */
     const fail = (message: string, workerGone = false) => {
       if (finished) return;
+      outcome = 'failed';
       sessionLog.info({ reason: message }, 'interactive session failed');
       void end(!workerGone);
       handlers.failed(message);
@@ -156,11 +162,13 @@ export class InteractiveService {
         case 'beat':
           break;
         case 'done':
+          outcome = 'done';
           void end(false);
           handlers.done();
           break;
         case 'error':
           sessionLog.info({ reason: m.m }, 'interactive session failed on the worker');
+          outcome = 'failed';
           void end(false);
           handlers.failed(m.m);
           break;
@@ -184,6 +192,7 @@ export class InteractiveService {
       close: () => end(true),
     };
     this.open_.add(session);
+    this.deps.metrics?.interactiveSessions.inc();
     try {
       await this.queue.add('session', job, { jobId: job.id, attempts: 1, removeOnComplete: true, removeOnFail: true });
     } catch (err) {

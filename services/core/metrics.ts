@@ -15,6 +15,8 @@ export interface Metrics {
   activeRuns: Gauge;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   callbacksTotal: Counter<'outcome'>;
+  interactiveSessions: Gauge;
+  interactiveSessionsTotal: Counter<'outcome'>;
 }
 
 /** `queueCounts` is called at scrape time to fill the queue-depth gauge. */
@@ -43,6 +45,11 @@ export function createMetrics(queueCounts?: () => Promise<Record<string, number>
     activeRuns: new Gauge({ name: 'corral_active_runs', help: 'Runs being executed by this process', registers: [registry] }),
     httpRequests: new Counter({ name: 'corral_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers: [registry] }),
     callbacksTotal: new Counter({ name: 'corral_callbacks_total', help: 'Callback deliveries by outcome', labelNames: ['outcome'], registers: [registry] }),
+    interactiveSessions: new Gauge({ name: 'corral_interactive_sessions', help: 'Interactive sessions (WebSocket) open in this API process', registers: [registry] }),
+    interactiveSessionsTotal: new Counter({
+      name: 'corral_interactive_sessions_total', help: 'Ended interactive sessions: done (every stage ran), failed (no worker, worker gone, sandbox failure), closed (by the client or the server)',
+      labelNames: ['outcome'], registers: [registry],
+    }),
   };
 }
 

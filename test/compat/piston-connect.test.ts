@@ -75,6 +75,8 @@ function open(stack: Stack, headers: Record<string, string> = {}): Promise<Clien
 
 const bash = (source: string, extra: Record<string, unknown> = {}) => ({ type: 'init', language: 'bash', version: '*', files: [{ content: source }], ...extra });
 
+const metricsText = async (stack: Stack): Promise<string> => (await fetch(`${stack.url}/metrics`)).text();
+
 /** The keys of the session streams left in Redis (wake streams of live readers excluded). */
 async function sessionKeys(stack: Stack): Promise<string[]> {
   return (await stack.core.redis.keys(`${stack.config.keyPrefix}:interactive:*`)).filter((k) => !k.includes(':wake:'));
@@ -113,6 +115,8 @@ describe('Piston /api/v2/connect', { skip }, () => {
     assert.equal(exit.type, 'exit');
     assert.deepEqual([exit.stage, exit.code, exit.signal, exit.status], ['run', 3, null, 'RE']);
     assert.deepEqual(await sessionKeys(stack), [], 'a finished session\'s streams are removed');
+    const m = await metricsText(stack);
+    assert.match(m, /corral_interactive_sessions_total\{outcome="done"\} [1-9]/);
   });
 
   it('streams output before the program ends and feeds stdin as it is sent', async () => {
@@ -413,5 +417,8 @@ describe('Piston /api/v2/connect when the worker running a session dies', { skip
     // are swept like any dead worker's.
     testHost().sweep();
     assert.deepEqual(await sessionKeys(stack), []);
+    const m = await metricsText(stack);
+    assert.match(m, /corral_interactive_sessions_total\{outcome="failed"\} 1\b/);
+    assert.match(m, /corral_interactive_sessions 0\b/);
   });
 });
