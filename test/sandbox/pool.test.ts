@@ -200,3 +200,22 @@ describe('warm pool budget', () => {
     }
   });
 });
+
+describe('warm pool sizing', () => {
+  it('raises an image\'s target at once for a burst (the last second counts), within maxPerImage', async () => {
+    const layers = await busyboxLayers();
+    const host = SandboxHost.open({ pool: { maxWarm: 8, maxPerImage: 6 } });
+    try {
+      const target = () => host.pool!.stats()[0]?.target ?? 0;
+      await runInSandbox({ layers, argv: ['true'], imageName: 'busybox' }, host);
+      assert.equal(target(), 2, 'in demand: at least two');
+      // 60 runs within about a second: averaged over the 30 s window that is 2/s (target 2);
+      // the last second's rate times (run + build time) asks for more.
+      await Promise.all(Array.from({ length: 60 }, () => runInSandbox({ layers, argv: ['true'], imageName: 'busybox' }, host)));
+      const burst = target();
+      assert.ok(burst > 2 && burst <= 6, `target after the burst: ${burst} (${JSON.stringify(host.pool!.stats())})`);
+    } finally {
+      await host.close();
+    }
+  });
+});

@@ -101,8 +101,13 @@ export class WarmPool {
   private targetOf(entry: Entry, now = Date.now()): number {
     entry.arrivals = entry.arrivals.filter((t) => now - t < this.windowMs);
     if (entry.arrivals.length === 0) return 0;
-    const ratePerSecond = entry.arrivals.length / (this.windowMs / 1000);
-    const inFlight = ratePerSecond * Math.max(entry.runSecondsAvg, 0.005);
+    // The busier of the last second and the whole window: the target rises with a burst at once
+    // and falls back slowly.
+    const lastSecond = entry.arrivals.filter((t) => now - t < 1000).length;
+    const ratePerSecond = Math.max(lastSecond, entry.arrivals.length / (this.windowMs / 1000));
+    // A taken container is replaced only after its run and a build: both count as in use.
+    const buildSeconds = entry.builds > 0 ? entry.buildMsTotal / entry.builds / 1000 : 0.005;
+    const inFlight = ratePerSecond * (Math.max(entry.runSecondsAvg, 0.005) + buildSeconds);
     // At least two while in demand: a build can take longer than the gap to the next request
     // (the cgroup attach alone waits 10-16 ms for an RCU grace period on an idle v1 host).
     return Math.min(this.maxPerImage, Math.max(2, Math.ceil(inFlight * 2)));
