@@ -39,17 +39,32 @@ const DEPTH_CACHE_MS = 50;
 export class QueueRunService implements RunService {
   private languagesCache: { at: number; value: Promise<LanguageInfo[]> } | undefined;
   private depthCache: { at: number; depth: number } | undefined;
+  private depthRefresh: Promise<void> | undefined;
 
   constructor(private readonly deps: QueueRunServiceDeps) {}
 
+  /**
+   * The language list, refreshed in the background once older than LANGUAGES_CACHE_MS: a request
+   * waits for Redis only when there is no list yet (a stale one is still the workers' list of a
+   * second ago; waiting would put a Redis round trip on every request of a quiet service).
+   */
   private knownLanguages(): Promise<LanguageInfo[]> {
     const now = Date.now();
-    if (!this.languagesCache || now - this.languagesCache.at > LANGUAGES_CACHE_MS) {
+    const cached = this.languagesCache;
+    if (!cached || now - cached.at > LANGUAGES_CACHE_MS) {
       const value = this.deps.languages();
-      this.languagesCache = { at: now, value };
-      value.catch(() => { this.languagesCache = undefined; });
+      const fresh = { at: now, value };
+      value.then(
+        () => { this.languagesCache = fresh; },
+        () => { if (this.languagesCache === fresh) this.languagesCache = undefined; },
+      );
+      if (!cached) {
+        this.languagesCache = fresh;
+        return value;
+      }
+      cached.at = now; // one refresh at a time
     }
-    return this.languagesCache.value;
+    return this.languagesCache!.value;
   }
 
   /** Validates a request (schema, counts, limits, language) and builds the job data. */
@@ -104,14 +119,20 @@ export class QueueRunService implements RunService {
   }
 
   /**
-   * Refuses when the queue would hold more than the maximum. The depth is read from Redis at most
-   * every DEPTH_CACHE_MS and counted up locally in between (other API instances' submits in that
-   * window are not seen: the bound is approximate by that much).
+   * Refuses when the queue would hold more than the maximum. The depth is read from Redis in the
+   * background at most every DEPTH_CACHE_MS and counted up locally in between (other API
+   * instances' submits in that window are not seen: the bound is approximate by that much); a
+   * request waits for Redis only for the first reading.
    */
   private async checkBackpressure(adding: number): Promise<void> {
     const now = Date.now();
-    if (!this.depthCache || now - this.depthCache.at > DEPTH_CACHE_MS) {
+    if (!this.depthCache) {
       this.depthCache = { at: now, depth: await queueDepth(this.deps.queue) };
+    } else if (now - this.depthCache.at > DEPTH_CACHE_MS && !this.depthRefresh) {
+      this.depthRefresh = queueDepth(this.deps.queue)
+        .then((depth) => { this.depthCache = { at: Date.now(), depth }; })
+        .catch(() => {})
+        .finally(() => { this.depthRefresh = undefined; });
     }
     const depth = this.depthCache.depth;
     if (depth + adding <= this.deps.config.queueMaxDepth) {
