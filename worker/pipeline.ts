@@ -25,6 +25,12 @@ export interface PipelineDeps {
    * grace period, which is no business of the client's.
    */
   deferCleanup?: (cleanup: Promise<unknown>) => void;
+  /**
+   * Resolves true once the run may start (its record says running). Awaited before the first
+   * launch only, so the language, the volume and the inputs are prepared meanwhile; false ends
+   * the pipeline with NotStartedError before anything of the job runs.
+   */
+  startGate?: Promise<boolean>;
 }
 
 export interface PipelineResult {
@@ -39,6 +45,14 @@ export interface PipelineResult {
 
 /** An outcome of a run that was not cancelled (a cancelled one ends the pipeline). */
 export type FinishedOutcome = SandboxOutcome & { status: Exclude<SandboxOutcome['status'], 'cancelled'> };
+
+/** The start gate said no: the run is not this worker's to run (finished elsewhere, or cancelled). */
+export class NotStartedError extends Error {
+  constructor() {
+    super('the run was not started here');
+    this.name = 'NotStartedError';
+  }
+}
 
 export class CancelledError extends Error {
   constructor() {
@@ -78,6 +92,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
   const lang = await deps.registry.resolve(req.language, { flags: req.compilerArgs, args: req.args });
   const env = { ...lang.env, ...req.env };
   const launch = async (spec: SandboxSpec): Promise<FinishedOutcome> => {
+    if (deps.startGate && !(await deps.startGate)) throw new NotStartedError();
     checkCancel();
     const outcome = await launcher.run(spec, signal);
     deps.onLaunch?.(outcome);

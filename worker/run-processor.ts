@@ -64,10 +64,43 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     const running: RunResult = { ...current, status: 'running', startedAt, queueWaitMs };
     // Listen for a cancel before the run shows as running, so none is missed in between.
     const abort = deps.cancels.register(id);
-    const started = await store.transition(id, ['queued', 'running'], 'running', running, { type: 'started' }, true)
-      .catch((err: Error) => { deps.cancels.release(id); throw err; });
-    if (started === -1 || !started) {
+    // The last phase's event is written together with the terminal result: one Redis step less
+    // per run, and a reader never sees the last phase without the result right after it.
+    const held: EventBody[] = [];
+    // Volume clean-up runs after the result is written, but still inside the job: the slot is
+    // not free for the next run until its volumes are gone.
+    const cleanups: Promise<unknown>[] = [];
+    const t0 = performance.now();
+    // The "running" write and the pipeline's preparation (language, volume, inputs) overlap: the
+    // pipeline waits for the write's answer only before it launches anything (startGate).
+    const startedWrite = store.transition(id, ['queued', 'running'], 'running', running, { type: 'started' }, true);
+    const pipeline = runPipeline(request, {
+      ...deps.pipeline,
+      signal: abort.signal,
+      startGate: startedWrite.then((seq) => seq > 0, () => false),
+      deferCleanup: (cleanup) => cleanups.push(cleanup),
+      onPhase: async (name, result, index, last) => {
+        if (name === 'compile') metrics?.compileSeconds.observe({ language: request.language }, result.wallMs / 1000);
+        const event: EventBody = { type: 'phase', phase: { name, ...(index !== undefined ? { index } : {}), result } };
+        if (last) held.push(event);
+        else await store.transition(id, ['running'], null, null, event);
+      },
+    });
+    pipeline.catch(() => {}); // awaited below on every path
+    const notStarted = async () => {
       deps.cancels.release(id);
+      await pipeline.catch(() => {}); // it stops at the gate, before any launch
+      await Promise.allSettled(cleanups);
+    };
+    let started: number;
+    try {
+      started = await startedWrite;
+    } catch (err) {
+      await notStarted();
+      throw err;
+    }
+    if (started === -1 || !started) {
+      await notStarted();
       if (started === -1) {
         await finish(id, { ...current, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled before it started' } }, request, runLog);
       }
@@ -76,28 +109,11 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     runLog.info({ language: request.language, queueWaitMs }, 'run started');
     metrics?.queueWaitSeconds.observe({ language: request.language }, queueWaitMs / 1000);
     metrics?.activeRuns.inc();
-    // The last phase's event is written together with the terminal result: one Redis step less
-    // per run, and a reader never sees the last phase without the result right after it.
-    const held: EventBody[] = [];
     // The result says cancelled at once; the abort also kills the program in the sandbox.
     const cancelledNow = () => finish(id, { ...running, status: 'cancelled', finishedAt: now(), error: { code: 'cancelled', message: 'cancelled while running' } }, request, runLog, held.splice(0));
     abort.signal.addEventListener('abort', () => { void cancelledNow().catch((err: Error) => runLog.warn({ err: err.message }, 'cannot record the cancel')); }, { once: true });
-    const t0 = performance.now();
-    // Volume clean-up runs after the result is written, but still inside the job: the slot is
-    // not free for the next run until its volumes are gone.
-    const cleanups: Promise<unknown>[] = [];
     try {
-      const out = await runPipeline(request, {
-        ...deps.pipeline,
-        signal: abort.signal,
-        deferCleanup: (cleanup) => cleanups.push(cleanup),
-        onPhase: async (name, result, index, last) => {
-          if (name === 'compile') metrics?.compileSeconds.observe({ language: request.language }, result.wallMs / 1000);
-          const event: EventBody = { type: 'phase', phase: { name, ...(index !== undefined ? { index } : {}), result } };
-          if (last) held.push(event);
-          else await store.transition(id, ['running'], null, null, event);
-        },
-      });
+      const out = await pipeline;
       metrics?.runSeconds.observe({ language: request.language }, (performance.now() - t0) / 1000);
       const status: RunStatus = out.verdict === 'internal_error' ? 'failed' : 'completed';
       if (status === 'failed' && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {

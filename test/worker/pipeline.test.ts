@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../services/core/config.ts';
 import type { JobRequest } from '../../services/core/schemas.ts';
-import { CancelledError, runPipeline, sandboxLimits } from '../../worker/pipeline.ts';
+import { CancelledError, NotStartedError, runPipeline, sandboxLimits } from '../../worker/pipeline.ts';
 import { fakeLauncher, fakeRegistry, type FakeProgram } from './fakes.ts';
 
 const config = loadConfig({});
@@ -144,4 +144,22 @@ test('abort while running → CancelledError and volumes destroyed', async () =>
 
 test('unknown language → error naming it', async () => {
   await assert.rejects(runPipeline(req({}, { language: 'cobol' }), { launcher: fakeLauncher(), registry: fakeRegistry(), collectCaps: caps }), /cobol/);
+});
+
+test('start gate: inputs are prepared meanwhile, but nothing launches until it opens; a closed gate runs nothing', async () => {
+  let open!: (ok: boolean) => void;
+  const gate = new Promise<boolean>((r) => { open = r; });
+  const launcher = fakeLauncher();
+  const running = runPipeline(req({ stdout: 'x' }), { launcher, registry: fakeRegistry(), collectCaps: caps, startGate: gate });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(launcher.volumes, 1, 'the volume is made while the gate is shut');
+  assert.equal(launcher.specs.length, 0, 'nothing launched before the gate opens');
+  open(true);
+  assert.equal((await running).verdict, 'accepted');
+  assert.equal(launcher.specs.length, 1);
+
+  const refused = fakeLauncher();
+  await assert.rejects(runPipeline(req({ stdout: 'x' }), { launcher: refused, registry: fakeRegistry(), collectCaps: caps, startGate: Promise.resolve(false) }), NotStartedError);
+  assert.equal(refused.specs.length, 0);
+  assert.equal(refused.destroyed, refused.volumes, 'its volume is removed');
 });
