@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { api, startRedis, startStack, until, waitFor, type Stack } from '../e2e/harness.ts';
 import { fakeLauncher, fakeRegistry } from '../worker/fakes.ts';
 
@@ -130,6 +132,7 @@ test('a Judge0 callback does not depend on the API process that accepted the run
   } finally {
     await worker?.stop();
     await redis.stop();
+    await rm(dirname(redis.socketPath), { recursive: true, force: true });
     await close(rx);
   }
 });
