@@ -144,5 +144,7 @@ struct supervision {
 };
 
 int supervise(struct supervision *s, struct cerr *e);
+/* How far a container that ran into the setup timeout got, and where its init sleeps. */
+void describe_setup_stall(int pidfd, int built, char *buf, size_t len);
 
 #endif

@@ -610,8 +610,11 @@ static int wait_ready(struct corral_container *c, struct cerr *e)
 			continue;
 		}
 		int64_t left = deadline - now_us();
-		if (left <= 0)
-			return cerr_set(e, ETIMEDOUT, "container setup did not finish within 10 s");
+		if (left <= 0) {
+			char stall[200];
+			describe_setup_stall(c->pidfd, 0, stall, sizeof stall);
+			return cerr_set(e, ETIMEDOUT, "container setup did not finish within 10 s: %s", stall);
+		}
 		struct pollfd fds[2] = { { c->rep_r, POLLIN, 0 }, { c->pidfd, POLLIN, 0 } };
 		if (poll(fds, 2, (int)(left / 1000) + 1) < 0 && errno != EINTR)
 			return cerr_set(e, errno, "poll while building the container");

@@ -30,11 +30,11 @@ static void kill_init(struct supervision *s, int reason)
 
 /* For a setup timeout: how far the container got, and the kernel function its init sleeps in
  * (/proc/PID/wchan), so a stall on a kernel lock names the lock's waiter, not just "10 s". */
-static void describe_stall(struct supervision *s)
+void describe_setup_stall(int pidfd, int built, char *buf, size_t len)
 {
 	char path[64], line[128], wchan[64] = "?";
 	long pid = 0;
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", s->pidfd);
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
 	FILE *f = fopen(path, "re");
 	if (f) {
 		while (fgets(line, sizeof line, f))
@@ -51,9 +51,9 @@ static void describe_stall(struct supervision *s)
 			snprintf(wchan, sizeof wchan, "(running)");
 		close(fd);
 	}
-	snprintf(s->stall, sizeof s->stall, "%s; its init waits in %s",
-		 s->t_ready_us ? "the container was built, its program did not reach execve"
-			       : "the container was not built yet (namespaces, mounts or cgroup attach)",
+	snprintf(buf, len, "%s; its init waits in %s",
+		 built ? "the container was built, its program did not reach execve"
+		       : "the container was not built yet (namespaces, mounts or cgroup attach)",
 		 wchan);
 }
 
@@ -143,7 +143,7 @@ int supervise(struct supervision *s, struct cerr *e)
 		int64_t timeout_us = 100000;
 		if (s->killed_for == 0) {
 			if (s->t_exec_us == 0 && now - s->t_go_us > SETUP_TIMEOUT_US) {
-				describe_stall(s);
+				describe_setup_stall(s->pidfd, s->t_ready_us != 0, s->stall, sizeof s->stall);
 				kill_init(s, -1);
 			}
 			if (s->t_exec_us && wall_limit_us > 0) {
