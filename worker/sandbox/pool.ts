@@ -99,11 +99,15 @@ export class WarmPool {
 
   /** How many containers this image should have warm now. */
   private targetOf(entry: Entry, now = Date.now()): number {
-    entry.arrivals = entry.arrivals.filter((t) => now - t < this.windowMs);
+    // Arrivals are in time order: drop the expired ones from the front, count the last second
+    // from the back (this runs on every take, with up to rate × window entries).
+    const expired = entry.arrivals.findIndex((t) => now - t < this.windowMs);
+    entry.arrivals.splice(0, expired === -1 ? entry.arrivals.length : expired);
     if (entry.arrivals.length === 0) return 0;
     // The busier of the last second and the whole window: the target rises with a burst at once
     // and falls back slowly.
-    const lastSecond = entry.arrivals.filter((t) => now - t < 1000).length;
+    let lastSecond = 0;
+    while (lastSecond < entry.arrivals.length && now - entry.arrivals[entry.arrivals.length - 1 - lastSecond]! < 1000) lastSecond++;
     const ratePerSecond = Math.max(lastSecond, entry.arrivals.length / (this.windowMs / 1000));
     // A taken container is replaced only after its run and a build: both count as in use.
     const buildSeconds = entry.builds > 0 ? entry.buildMsTotal / entry.builds / 1000 : 0.005;
