@@ -167,32 +167,26 @@ export function loadNative(): Bindings {
   const readBeneath = lib.func('int64_t corral_read_beneath(const char *root, const char *rel, _Out_ uint8_t *buf, int64_t max, _Out_ int64_t *size, _Out_ uint8_t *err, int32_t errLen)');
 
   const bareSpawn = lib.func('int corral_bare_spawn(const char *path, const char *argv0)');
-  const prepareAsync = (spec: NativeSpec, wait: number) =>
-    new Promise<NativeContainer>((resolve, reject) => {
-      const handle: unknown[] = [null];
-      const err: { msg?: string } = {};
-      prepare.async(spec, wait, handle, err, 512, (e: unknown, rc: number) => {
-        if (e) reject(e);
-        else if (rc < 0) reject(new Error(err.msg || 'container setup failed'));
-        else resolve(handle[0] as NativeContainer);
-      });
-    });
   const errText = (buf: Buffer) => buf.subarray(0, Math.max(0, buf.indexOf(0))).toString();
-  /** Calls fn on the thread pool; a result < 0 (other than `passThrough`) rejects with err's text. */
-  const call = (fn: ReturnType<typeof lib.func>, args: unknown[], err: Buffer, passThrough?: number) =>
+  /** Calls fn on libuv's thread pool; resolves with its return value (a number, or undefined for void). */
+  const onPool = (fn: ReturnType<typeof lib.func>, ...args: unknown[]) =>
     new Promise<number>((resolve, reject) => {
-      fn.async(...args, (e: unknown, rc: number | bigint) => {
-        const n = Number(rc);
-        if (e) reject(e);
-        else if (n < 0 && n !== passThrough) reject(new Error(errText(err)));
-        else resolve(n);
-      });
+      fn.async(...args, (e: unknown, rc: number | bigint) => (e ? reject(e) : resolve(Number(rc))));
     });
+  /** onPool for the functions that fill an error buffer: a result < 0 (other than `passThrough`) rejects with its text. */
+  const call = async (fn: ReturnType<typeof lib.func>, args: unknown[], err: Buffer, passThrough?: number) => {
+    const n = await onPool(fn, ...args);
+    if (n < 0 && n !== passThrough) throw new Error(errText(err));
+    return n;
+  };
+  const prepareAsync = async (spec: NativeSpec, wait: number): Promise<NativeContainer> => {
+    const handle: unknown[] = [null];
+    const err: { msg?: string } = {};
+    if ((await onPool(prepare, spec, wait, handle, err, 512)) < 0) throw new Error(err.msg || 'container setup failed');
+    return handle[0] as NativeContainer;
+  };
   bindings = {
-    run: (spec, out) =>
-      new Promise((resolve, reject) => {
-        run.async(spec, out, (err: unknown, rc: number) => (err ? reject(err) : resolve(rc)));
-      }),
+    run: (spec, out) => onPool(run, spec, out),
     free: (ptr) => free(ptr),
     prepare: (spec) => prepareAsync(spec, 1),
     prepareNow: (spec) => prepareAsync(spec, 0),
@@ -205,18 +199,9 @@ export function loadNative(): Bindings {
       if (pipe(fds, err, err.length) < 0) throw new Error(errText(err));
       return [fds[0]!, fds[1]!];
     },
-    dispatch: (container, spec, out) =>
-      new Promise((resolve, reject) => {
-        dispatch.async(container, spec, out, (e: unknown, rc: number) => (e ? reject(e) : resolve(rc)));
-      }),
-    discard: (container) =>
-      new Promise((resolve, reject) => {
-        discard.async(container, (e: unknown) => (e ? reject(e) : resolve()));
-      }),
-    bareSpawn: (path, argv0) =>
-      new Promise((resolve, reject) => {
-        bareSpawn.async(path, argv0, (err: unknown, status: number) => (err ? reject(err) : resolve(status)));
-      }),
+    dispatch: (container, spec, out) => onPool(dispatch, container, spec, out),
+    discard: (container) => onPool(discard, container).then(() => {}),
+    bareSpawn: (path, argv0) => onPool(bareSpawn, path, argv0),
     // A copy: the C memory is freed right after.
     view: (ptr, len) => (len > 0 && ptr ? Buffer.from(new Uint8Array(koffi.view(ptr as never, len) as ArrayBuffer)) : Buffer.alloc(0)),
     volumeMount: (dir, sizeBytes, uid, gid) => {
