@@ -7,6 +7,7 @@ import type { EventHub } from './event-hub.ts';
 import { assertWithin, findViolations, resolveLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { queueDepth, runJobOptions, type RunQueue } from './queue.ts';
+import { Refreshed } from './refreshed.ts';
 import { isTerminal, type RunStore } from './run-store.ts';
 import type { ListOptions, RunPage, RunService, SubmitOptions } from './run-service.ts';
 import {
@@ -37,34 +38,19 @@ const LANGUAGES_CACHE_MS = 1_000;
 const DEPTH_CACHE_MS = 50;
 
 export class QueueRunService implements RunService {
-  private languagesCache: { at: number; value: Promise<LanguageInfo[]> } | undefined;
-  private depthCache: { at: number; depth: number } | undefined;
-  private depthRefresh: Promise<void> | undefined;
+  // Neither waits for Redis on a request once it has a value (a quiet service would otherwise
+  // find both expired on every request): the worker's language list of a second ago, and the
+  // queue depth of 50 ms ago counted up locally in between.
+  private readonly languagesList: Refreshed<LanguageInfo[]>;
+  private readonly depth: Refreshed<{ depth: number }>;
 
-  constructor(private readonly deps: QueueRunServiceDeps) {}
+  constructor(private readonly deps: QueueRunServiceDeps) {
+    this.languagesList = new Refreshed(() => deps.languages(), LANGUAGES_CACHE_MS);
+    this.depth = new Refreshed(async () => ({ depth: await queueDepth(deps.queue) }), DEPTH_CACHE_MS);
+  }
 
-  /**
-   * The language list, refreshed in the background once older than LANGUAGES_CACHE_MS: a request
-   * waits for Redis only when there is no list yet (a stale one is still the workers' list of a
-   * second ago; waiting would put a Redis round trip on every request of a quiet service).
-   */
   private knownLanguages(): Promise<LanguageInfo[]> {
-    const now = Date.now();
-    const cached = this.languagesCache;
-    if (!cached || now - cached.at > LANGUAGES_CACHE_MS) {
-      const value = this.deps.languages();
-      const fresh = { at: now, value };
-      value.then(
-        () => { this.languagesCache = fresh; },
-        () => { if (this.languagesCache === fresh) this.languagesCache = undefined; },
-      );
-      if (!cached) {
-        this.languagesCache = fresh;
-        return value;
-      }
-      cached.at = now; // one refresh at a time
-    }
-    return this.languagesCache!.value;
+    return this.languagesList.get();
   }
 
   /** Validates a request (schema, counts, limits, language) and builds the job data. */
@@ -119,24 +105,16 @@ export class QueueRunService implements RunService {
   }
 
   /**
-   * Refuses when the queue would hold more than the maximum. The depth is read from Redis in the
-   * background at most every DEPTH_CACHE_MS and counted up locally in between (other API
-   * instances' submits in that window are not seen: the bound is approximate by that much); a
-   * request waits for Redis only for the first reading.
+   * Refuses when the queue would hold more than the maximum. The depth is read from Redis at most
+   * every DEPTH_CACHE_MS (in the background, once there is a first reading) and counted up locally
+   * in between (other API instances' submits in that window are not seen: the bound is
+   * approximate by that much).
    */
   private async checkBackpressure(adding: number): Promise<void> {
-    const now = Date.now();
-    if (!this.depthCache) {
-      this.depthCache = { at: now, depth: await queueDepth(this.deps.queue) };
-    } else if (now - this.depthCache.at > DEPTH_CACHE_MS && !this.depthRefresh) {
-      this.depthRefresh = queueDepth(this.deps.queue)
-        .then((depth) => { this.depthCache = { at: Date.now(), depth }; })
-        .catch(() => {})
-        .finally(() => { this.depthRefresh = undefined; });
-    }
-    const depth = this.depthCache.depth;
+    const counted = await this.depth.get();
+    const depth = counted.depth;
     if (depth + adding <= this.deps.config.queueMaxDepth) {
-      this.depthCache.depth += adding;
+      counted.depth += adding;
       return;
     }
     const s = this.deps.config.retryAfterSeconds;
@@ -220,7 +198,7 @@ export class QueueRunService implements RunService {
     if (!current) return null;
     if (isTerminal(current.status)) return current;
     const waiter = this.waitForTerminal(id, 10_000);
-    this.depthCache = undefined;
+    this.depth.invalidate();
     try {
       await store.requestCancel(id);
       // remove() refuses a job that a worker holds (returns 0): that one is killed by its worker.
