@@ -18,7 +18,7 @@ export async function startWorker(config: Config, redisUrl: string, log: Logger,
     selfTest: () => sandboxSelfTest(launcher, config.imagesDir),
   });
   if (!pool) return host;
-  log.info({ maxWarm: config.worker.pool.maxWarm, maxPerImage: config.worker.pool.maxPerImage }, 'warm pool on');
+  log.info(config.worker.pool, 'warm pool on');
   return {
     ...host,
     async close(force) {
@@ -31,8 +31,9 @@ export async function startWorker(config: Config, redisUrl: string, log: Logger,
 /** The process-wide sandbox host with a warm pool, and its figures in /metrics. */
 async function openPooledSandbox(config: Config, metrics?: Metrics): Promise<{ close(): Promise<void> }> {
   const { SandboxHost, setDefaultSandboxHost } = await import('./sandbox/index.ts');
-  const sandbox = SandboxHost.open({ pool: { maxWarm: config.worker.pool.maxWarm, maxPerImage: config.worker.pool.maxPerImage } });
+  const { maxWarm, maxPerImage, warmVolumes } = config.worker.pool;
+  const sandbox = SandboxHost.open({ pool: { maxWarm, maxPerImage }, volumes: warmVolumes > 0 ? { perSize: warmVolumes } : false });
   setDefaultSandboxHost(sandbox);
-  if (metrics) registerPoolMetrics(metrics, () => sandbox.pool?.stats() ?? []);
+  if (metrics) registerPoolMetrics(metrics, () => sandbox.pool?.stats() ?? [], () => sandbox.volumes?.stats());
   return sandbox;
 }

@@ -1,7 +1,7 @@
 // Builds the hono app from its dependencies. Compatibility layers mount beside v1 by taking the
 // returned app and the same RunService (e.g. `mountJudge0(app, runService)`).
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { requestSizeLimit } from './body-limit.ts';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from '../core/config.ts';
 import { CorralError } from '../core/errors.ts';
@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps): Hono {
     });
   }
   // The Judge0 and Piston layers apply the same limit in their own error shapes.
-  app.use('/v1/*', bodyLimit({
+  app.use('/v1/*', requestSizeLimit({
     maxSize: deps.config.bodyLimitBytes,
     onError: () => { throw new CorralError('payload_too_large', `the request body is larger than ${deps.config.bodyLimitBytes} bytes`, { maximumBytes: deps.config.bodyLimitBytes }); },
   }));

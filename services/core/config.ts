@@ -81,6 +81,7 @@ export const ENV_SCHEMA = z.object({
   CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
   CORRAL_POOL_MAX_WARM: int(0, 1024).default(8).describe('Warm pool: most containers a worker keeps built ahead of need, across images, sized by recent demand (none while idle; 0 = off: every run builds its container when it starts).'),
   CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(4).describe('Warm pool: most containers kept warm for one image.'),
+  CORRAL_POOL_WARM_VOLUMES: int(0, 64).default(4).describe('Warm pool: empty job volumes (/box, a size-limited tmpfs) kept mounted per disk size in use, each used once, so a run needs no mount on its way; only with the warm pool on (0 = mount per run).'),
   CORRAL_INTERACTIVE_SLOTS: int(0, 1024).default(4)
     .describe('Interactive sessions (Piston\'s WebSocket /api/v2/connect) a worker runs at once, on their own queue, besides its CORRAL_WORKER_SLOTS runs (0 = this worker takes none).'),
   CORRAL_INTERACTIVE_STDIN_MAX_BYTES: int(1).default(1_048_576).describe('Most stdin bytes one interactive session may send (beyond: the session ends with an error).'),
@@ -160,7 +161,7 @@ export interface Config {
     slots: number; name: string | undefined; metricsPort: number | undefined; jobAttempts: number; jobBackoffMs: number; lockDurationMs: number;
     stalledIntervalMs: number; maxStalledCount: number; shutdownGraceMs: number;
     heartbeatMs: number; staleMs: number;
-    pool: { maxWarm: number; maxPerImage: number };
+    pool: { maxWarm: number; maxPerImage: number; warmVolumes: number };
   };
   /** Interactive sessions: worker slots, stdin cap, init timeout of the WebSocket. */
   interactive: { slots: number; stdinMaxBytes: number; initTimeoutMs: number; workerSilenceMs: number };
@@ -245,7 +246,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       shutdownGraceMs: e.CORRAL_SHUTDOWN_GRACE_MS,
       heartbeatMs: e.CORRAL_HEARTBEAT_MS,
       staleMs: e.CORRAL_WORKER_STALE_MS,
-      pool: { maxWarm: e.CORRAL_POOL_MAX_WARM, maxPerImage: e.CORRAL_POOL_MAX_PER_IMAGE },
+      pool: { maxWarm: e.CORRAL_POOL_MAX_WARM, maxPerImage: e.CORRAL_POOL_MAX_PER_IMAGE, warmVolumes: e.CORRAL_POOL_WARM_VOLUMES },
     },
     interactive: {
       slots: e.CORRAL_INTERACTIVE_SLOTS,

@@ -38,6 +38,8 @@ export async function createCoreContext(config: Config, redisUrl: string, log: L
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   sub.on('error', (err) => log.warn({ err: err.message }, 'redis subscriber error'));
   const keys = redisKeys(config.keyPrefix);
+  // One connection for the queue and the store: a submit sends the run's record and its job
+  // together and relies on Redis running them in the order sent (queue-run-service.ts).
   const queue = createRunQueue(redis, keys);
   queue.on('error', (err) => log.warn({ err: err.message }, 'queue error'));
   const store = new RunStore(redis, keys, config.resultTtlSeconds);

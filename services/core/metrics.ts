@@ -56,8 +56,11 @@ export function createMetrics(queueCounts?: () => Promise<Record<string, number>
 /** One image's warm-pool figures, as the sandbox reports them (worker/sandbox/pool.ts). */
 export interface PoolFigures { image: string; warm: number; building: number; target: number; hits: number; misses: number; buildMsAvg: number }
 
+/** The warm job volumes' figures (worker/sandbox/volume-pool.ts). */
+export interface VolumeFigures { ready: number; hits: number; misses: number }
+
 /** Warm-pool gauges, read from the pool at scrape time. */
-export function registerPoolMetrics(metrics: Metrics, stats: () => PoolFigures[]): void {
+export function registerPoolMetrics(metrics: Metrics, stats: () => PoolFigures[], volumes?: () => VolumeFigures | undefined): void {
   const gauge = (name: string, help: string, pick: (s: PoolFigures) => number) =>
     new Gauge({
       name, help, labelNames: ['image'], registers: [metrics.registry],
@@ -71,4 +74,16 @@ export function registerPoolMetrics(metrics: Metrics, stats: () => PoolFigures[]
   gauge('corral_pool_hits', 'Runs that got a warm container (since start), per image', (s) => s.hits);
   gauge('corral_pool_misses', 'Runs that built their container cold (since start), per image', (s) => s.misses);
   gauge('corral_pool_build_ms', 'Average time to build a warm container, ms, per image', (s) => s.buildMsAvg);
+  if (!volumes) return;
+  const volumeGauge = (name: string, help: string, pick: (v: VolumeFigures) => number) =>
+    new Gauge({
+      name, help, registers: [metrics.registry],
+      collect() {
+        const v = volumes();
+        if (v) this.set(pick(v));
+      },
+    });
+  volumeGauge('corral_pool_volumes_warm', 'Empty job volumes mounted and waiting for a run', (v) => v.ready);
+  volumeGauge('corral_pool_volume_hits', 'Volumes taken warm (since start)', (v) => v.hits);
+  volumeGauge('corral_pool_volume_misses', 'Volumes mounted on the run\'s way because none was warm (since start)', (v) => v.misses);
 }

@@ -124,15 +124,22 @@ export class QueueRunService implements RunService {
 
   private async enqueue(data: JobData, priority: number): Promise<RunResult> {
     const result = queuedResult(data.id, data.request.language, data.createdAt);
-    await this.deps.store.transition(data.id, [], 'queued', result, { type: 'queued', at: data.createdAt });
-    try {
-      await this.deps.queue.add('run', data, runJobOptions(this.deps.config, data.id, priority));
-    } catch (err) {
+    // The record and the job are sent together, without waiting for the record's answer first:
+    // the store and the queue share one connection (context.ts), so Redis runs the record's
+    // script before the job's, and a worker never sees a job without its record. One round trip
+    // on the submit's way instead of two.
+    const recorded = this.deps.store.transition(data.id, [], 'queued', result, { type: 'queued', at: data.createdAt });
+    const added = this.deps.queue.add('run', data, runJobOptions(this.deps.config, data.id, priority));
+    const [record, job] = await Promise.allSettled([recorded, added]);
+    if (job.status === 'rejected') {
       // The record must not claim "queued" for a run no worker will ever see.
-      const failed: RunResult = { ...result, status: 'failed', finishedAt: new Date().toISOString(), error: { code: 'enqueue_failed', message: (err as Error).message } };
+      const err = job.reason as Error;
+      const failed: RunResult = { ...result, status: 'failed', finishedAt: new Date().toISOString(), error: { code: 'enqueue_failed', message: err.message } };
       await this.deps.store.transition(data.id, ['queued'], 'failed', failed, { type: 'failed', result: failed }).catch(() => {});
       throw err;
     }
+    // Queued but not recorded: the worker finds no record, refuses to start it and drops the job.
+    if (record.status === 'rejected') throw record.reason;
     this.deps.log.info({ runId: data.id, language: data.request.language }, 'run queued');
     return result;
   }

@@ -76,6 +76,13 @@ test('body over the limit → 413, with and without content-length', async () =>
     body: new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(big)); c.close(); } }),
   } as RequestInit);
   assert.equal(chunked.status, 413);
+  // Under the limit, a chunked body is read and validated like any other (not refused for size).
+  const small = await fetch(`${s.url}/v1/runs`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, duplex: 'half',
+    body: new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('{"language":')); c.enqueue(new TextEncoder().encode('42}')); c.close(); } }),
+  } as RequestInit);
+  assert.equal(small.status, 422);
+  assert.equal(((await small.json()) as { error: { code: string } }).error.code, 'validation_failed');
 });
 
 test('readyz is 503 without workers and says why', async () => {

@@ -1,6 +1,6 @@
-// `corral up` with the warm pool on: runs are served from containers built ahead of need, the
-// pool shows in /metrics, and SIGTERM destroys every warm container (no process, cgroup or run
-// directory of this Corral is left).
+// `corral up` with the warm pool on: runs are served from containers and job volumes made ahead of
+// need, the pool shows in /metrics, and SIGTERM destroys every warm container and volume (no
+// process, cgroup, run directory, mount or volume of this Corral is left).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, readdir } from 'node:fs/promises';
@@ -43,12 +43,18 @@ test('corral up with CORRAL_POOL_MAX_WARM serves warm containers and removes the
     const hits = [...metrics.matchAll(/^corral_pool_hits\{image="([^"]+)"\} (\d+)/gm)];
     assert.ok(hits.some(([, , n]) => Number(n) > 0), `no pool hits in /metrics:\n${metrics.split('\n').filter((l) => l.startsWith('corral_pool')).join('\n')}`);
     assert.ok(hits.every(([, image]) => /^[a-z]/.test(image!)), 'pool metrics are labelled with image names');
+    const volumeHits = /^corral_pool_volume_hits (\d+)/m.exec(metrics);
+    assert.ok(volumeHits && Number(volumeHits[1]) > 0, `no warm volume was used:\n${metrics.split('\n').filter((l) => l.startsWith('corral_pool_volume')).join('\n')}`);
     assert.ok(runProcessesOf(child.pid!).length > 0, 'warm containers are waiting');
+    const volumesDir = '/var/lib/corral/volumes';
+    assert.ok((await readdir(volumesDir)).some((n) => n.startsWith(`corral-${child.pid}-`)), 'warm volumes are waiting');
     child.kill('SIGTERM');
     assert.equal(await exit, 0);
     assert.deepEqual(runProcessesOf(child.pid!), [], 'a warm container survived SIGTERM');
     const runsDir = '/var/lib/corral/runs';
     assert.deepEqual((await readdir(runsDir)).filter((n) => n.startsWith(`corral-${child.pid}-`)), []);
+    assert.deepEqual((await readdir(volumesDir)).filter((n) => n.startsWith(`corral-${child.pid}-`)), [], 'a warm volume survived SIGTERM');
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(`${volumesDir}/corral-${child.pid}-`), 'a warm volume is still mounted');
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     const redisPid = lines.find((l) => l.msg === 'embedded redis started')?.pid;

@@ -9,6 +9,8 @@ import { release as osRelease } from 'node:os';
 import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
 import { loadNative, type NativeContainer } from './native.ts';
 import { WarmPool, type WarmPoolOptions } from './pool.ts';
+import { mountVolume } from './volume.ts';
+import { WarmVolumes, type WarmVolumesOptions } from './volume-pool.ts';
 
 export interface SandboxHostOptions {
   /** Root of Corral's host state (runs, volumes, init layers). Default /var/lib/corral. */
@@ -17,6 +19,8 @@ export interface SandboxHostOptions {
   cgroupParent?: string;
   /** Keep containers warm (built ahead, used once); false or absent = every run cold. */
   pool?: WarmPoolOptions | boolean;
+  /** Keep empty job volumes mounted ahead of need (each used once); false or absent = mount per run. */
+  volumes?: WarmVolumesOptions | boolean;
   /** Force cgroup v1 or v2 instead of detecting. */
   cgroupVersion?: 1 | 2;
   /** Host uid/gid that container id 0 maps to; container ids 0..65535 map onto [idBase, idBase+65536). */
@@ -45,6 +49,8 @@ export class SandboxHost {
   setupRetries = 0;
   /** The warm pool, when enabled. */
   readonly pool: WarmPool | undefined;
+  /** Warm job volumes, when enabled. */
+  readonly volumes: WarmVolumes | undefined;
   private counter = 0;
   private readonly discarding = new Set<Promise<void>>();
   /** Average time a container's teardown takes, in the background. */
@@ -65,6 +71,9 @@ export class SandboxHost {
     this.pool = options.pool
       ? new WarmPool(() => this.nextName(), (c) => this.discard(c), options.pool === true ? {} : options.pool)
       : undefined;
+    this.volumes = options.volumes
+      ? new WarmVolumes((size) => mountVolume(this, size), options.volumes === true ? {} : options.volumes)
+      : undefined;
   }
 
   /** Destroys a used (or unused) container in the background. */
@@ -84,9 +93,9 @@ export class SandboxHost {
     while (this.discarding.size) await Promise.all([...this.discarding]);
   }
 
-  /** Destroys the warm pool's containers and waits for every teardown (on SIGTERM). */
+  /** Destroys the warm pool's containers and volumes and waits for every teardown (on SIGTERM). */
   async close(): Promise<void> {
-    await this.pool?.close();
+    await Promise.all([this.pool?.close(), this.volumes?.close()]);
     await this.settle();
   }
 

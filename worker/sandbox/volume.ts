@@ -36,6 +36,8 @@ export class Volume {
   /** Overlay workdir, on the same filesystem as dir: pass as `spec.box.workDir` with lowerDirs. */
   readonly workDir: string;
   private destroyed = false;
+  /** Called once when destroy() starts (the warm set mounts the volume's successor then). */
+  onDestroy: (() => void) | undefined;
 
   constructor(readonly mountPoint: string, private readonly host: SandboxHost) {
     this.dir = join(mountPoint, 'box');
@@ -66,20 +68,27 @@ export class Volume {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.onDestroy?.();
     await loadNative().volumeUmount(this.mountPoint);
     rmdirSync(this.mountPoint);
   }
 }
 
+/** A fresh volume: a warm one from the host's set when it has one of this size, else mounted now. */
 export async function createVolume(options: { sizeBytes: number; host?: SandboxHost }): Promise<Volume> {
   const host = options.host ?? defaultSandboxHost();
+  return host.volumes?.take(options.sizeBytes) ?? mountVolume(host, options.sizeBytes);
+}
+
+/** Mounts a new volume (the cold path, and how warm volumes are made). */
+export async function mountVolume(host: SandboxHost, sizeBytes: number): Promise<Volume> {
   const mountPoint = join(host.volumesDir, host.nextName());
   // Only the mount and the unmount go through the thread pool: they can sleep (an unmount waits
   // for an RCU grace period). The mkdirs and chowns on a fresh tmpfs take microseconds, less
   // than a trip through the pool and back through a busy event loop.
   mkdirSync(mountPoint, { mode: 0o755 });
   try {
-    await loadNative().volumeMount(mountPoint, options.sizeBytes, 0, 0);
+    await loadNative().volumeMount(mountPoint, sizeBytes, 0, 0);
     const volume = new Volume(mountPoint, host);
     mkdirSync(volume.dir, { mode: 0o755 });
     chownSync(volume.dir, host.sandboxHostId, host.sandboxHostId);

@@ -2,7 +2,7 @@
 // Judge0's own shapes (see http-errors.ts); bad input is a 4xx, never a 5xx. Submission tokens are
 // Corral run ids, so any API instance can answer for any token.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { requestSizeLimit } from '../../body-limit.ts';
 import type { RunService } from '../../../core/run-service.ts';
 import type { LanguageInfo, RunResult } from '../../../core/schemas.ts';
 import { awaitCompletion } from '../common/await-completion.ts';
@@ -48,7 +48,7 @@ export function mountJudge0(app: Hono, deps: Judge0Deps): Judge0Handle {
   // every other API of the app.
   const guard: MiddlewareHandler[] = [
     authenticate(o.authTokens),
-    bodyLimit({
+    requestSizeLimit({
       maxSize: deps.bodyLimitBytes ?? 10 * 1024 * 1024,
       onError: (c) => judge0Error(c, 413, 'request body is too large'),
     }),

@@ -3,7 +3,7 @@
 // a 5xx. The interactive WebSocket /api/v2/connect is served from the HTTP server's upgrade event
 // (connect.ts, attached by start-api.ts); here a plain GET on it is answered.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { requestSizeLimit } from '../../body-limit.ts';
 import type { RunService } from '../../../core/run-service.ts';
 import { awaitCompletion, isTerminal } from '../common/await-completion.ts';
 import { classifyServiceError } from '../common/service-errors.ts';
@@ -46,7 +46,7 @@ export function mountPiston(app: Hono, deps: PistonDeps): void {
       }
       await next();
     },
-    bodyLimit({ maxSize: deps.bodyLimitBytes ?? 10 * 1024 * 1024, onError: (c) => message(c, 413, 'request body is too large') }),
+    requestSizeLimit({ maxSize: deps.bodyLimitBytes ?? 10 * 1024 * 1024, onError: (c) => message(c, 413, 'request body is too large') }),
   ];
   api.onError((err, c) => {
     deps.log?.(`piston compat: unexpected error on ${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
