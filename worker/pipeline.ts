@@ -26,9 +26,9 @@ export interface PipelineDeps {
    */
   deferCleanup?: (cleanup: Promise<unknown>) => void;
   /**
-   * Resolves true once the run may start (its record says running). Awaited before the first
-   * launch only, so the language, the volume and the inputs are prepared meanwhile; false ends
-   * the pipeline with NotStartedError before anything of the job runs.
+   * Resolves true once the run may start (its record says running). The language, the volume and
+   * the inputs are prepared meanwhile, and the first launch starts without waiting for it; false
+   * stops that launch and ends the pipeline with NotStartedError (nothing of the run is kept).
    */
   startGate?: Promise<boolean>;
 }
@@ -91,10 +91,26 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
   const checkCancel = () => { if (signal?.aborted) throw new CancelledError(); };
   const lang = await deps.registry.resolve(req.language, { flags: req.compilerArgs, args: req.args });
   const env = { ...lang.env, ...req.env };
+  // The first launch does not wait for the start gate (the "running" write's answer, a Redis
+  // round trip): it starts at once and is stopped if the gate says no (a cancel came while the
+  // job was queued, or another worker already finished it). Nothing of such a run is kept: its
+  // outcome is dropped and its volume destroyed; the program may have run for the length of the
+  // round trip (~0.3 ms), in its sandbox. Measured: the wait was ~0.25 ms of an idle run.
+  let gate = deps.startGate;
+  const gated = async (spec: SandboxSpec): Promise<SandboxOutcome> => {
+    if (!gate) return launcher.run(spec, signal);
+    const pending = gate;
+    gate = undefined;
+    const refused = new AbortController();
+    const run = launcher.run(spec, signal ? AbortSignal.any([signal, refused.signal]) : refused.signal);
+    if (await pending) return run;
+    refused.abort();
+    await run.catch(() => {});
+    throw new NotStartedError();
+  };
   const launch = async (spec: SandboxSpec): Promise<FinishedOutcome> => {
-    if (deps.startGate && !(await deps.startGate)) throw new NotStartedError();
     checkCancel();
-    const outcome = await launcher.run(spec, signal);
+    const outcome = await gated(spec);
     deps.onLaunch?.(outcome);
     checkCancel();
     if (outcome.status === 'cancelled') throw new CancelledError();

@@ -72,6 +72,7 @@ export async function createCoreContext(config: Config, redisUrl: string, log: L
   return {
     config, redisUrl, redis, keys, queue, store, hub, directory, runService, metrics: m, readiness,
     async close() {
+      runService.close();
       await queue.close().catch(() => {});
       await hub.close();
       redis.disconnect();

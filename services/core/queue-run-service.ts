@@ -35,18 +35,30 @@ export function queuedResult(id: string, language: string, createdAt: string): R
 
 /** How long the language list and the queue depth are reused before asking Redis again. */
 const LANGUAGES_CACHE_MS = 1_000;
+/** The depth is read every 50 ms while the queue is over half full, else every second. */
 const DEPTH_CACHE_MS = 50;
+const DEPTH_CACHE_FAR_MS = 1_000;
+/** Both are kept fresh on a timer while requests came within this long (refreshed.ts). */
+const KEEP_FRESH_MS = 30_000;
 
 export class QueueRunService implements RunService {
-  // Neither waits for Redis on a request once it has a value (a quiet service would otherwise
-  // find both expired on every request): the worker's language list of a second ago, and the
-  // queue depth of 50 ms ago counted up locally in between.
+  // Neither waits for Redis on a request once it has a value: the worker's language list of a
+  // second ago, and the queue depth of 50 ms (near the maximum) or 1 s ago counted up locally in
+  // between.
   private readonly languagesList: Refreshed<LanguageInfo[]>;
   private readonly depth: Refreshed<{ depth: number }>;
+  private lastDepth = 0;
 
   constructor(private readonly deps: QueueRunServiceDeps) {
-    this.languagesList = new Refreshed(() => deps.languages(), LANGUAGES_CACHE_MS);
-    this.depth = new Refreshed(async () => ({ depth: await queueDepth(deps.queue) }), DEPTH_CACHE_MS);
+    this.languagesList = new Refreshed(() => deps.languages(), LANGUAGES_CACHE_MS, KEEP_FRESH_MS);
+    this.depth = new Refreshed(async () => ({ depth: await queueDepth(deps.queue) }),
+      () => (this.lastDepth * 2 > deps.config.queueMaxDepth ? DEPTH_CACHE_MS : DEPTH_CACHE_FAR_MS), KEEP_FRESH_MS);
+  }
+
+  /** Stops the background readings (on shutdown). */
+  close(): void {
+    this.languagesList.stop();
+    this.depth.stop();
   }
 
   private knownLanguages(): Promise<LanguageInfo[]> {
@@ -105,14 +117,15 @@ export class QueueRunService implements RunService {
   }
 
   /**
-   * Refuses when the queue would hold more than the maximum. The depth is read from Redis at most
-   * every DEPTH_CACHE_MS (in the background, once there is a first reading) and counted up locally
-   * in between (other API instances' submits in that window are not seen: the bound is
-   * approximate by that much).
+   * Refuses when the queue would hold more than the maximum. The depth is read from Redis every
+   * DEPTH_CACHE_MS while the queue is over half full, else every DEPTH_CACHE_FAR_MS (in the
+   * background, once there is a first reading), and counted up locally in between (other API
+   * instances' submits in that window are not seen: the bound is approximate by that much).
    */
   private async checkBackpressure(adding: number): Promise<void> {
     const counted = await this.depth.get();
     const depth = counted.depth;
+    this.lastDepth = depth + adding;
     if (depth + adding <= this.deps.config.queueMaxDepth) {
       counted.depth += adding;
       return;

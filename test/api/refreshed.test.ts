@@ -33,3 +33,33 @@ test('serves the last value while one background reading replaces it; a failed f
   gates.splice(0).forEach((g) => g(3));
   assert.equal(await again, 3);
 });
+
+test('keepFreshMs: read again on a timer while in use, so a get() after maxAge is served fresh; stops when unused', async () => {
+  let reads = 0;
+  const r = new Refreshed(async () => ++reads, 40, 200);
+  assert.equal(await r.get(), 1);
+  await new Promise((res) => setTimeout(res, 100)); // past maxAge: the timer has read again meanwhile
+  assert.ok(reads >= 2, `no timed reading (${reads})`);
+  const served = await r.get();
+  assert.ok(served >= 2, 'a get() after maxAge found the timed reading');
+  await new Promise((res) => setTimeout(res, 500)); // no get() for longer than keepFreshMs
+  const idle = reads;
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal(reads, idle, 'still reading though nobody asks');
+  r.stop();
+});
+
+test('maxAgeMs may be a function (read each time)', async () => {
+  let reads = 0;
+  let age = 10_000;
+  const r = new Refreshed(async () => ++reads, () => age);
+  await r.get();
+  await tick();
+  await r.get();
+  assert.equal(reads, 1, 'within a long max age: no reading');
+  age = 0;
+  await tick();
+  await r.get();
+  await tick();
+  assert.equal(reads, 2, 'a short max age: read again');
+});

@@ -146,20 +146,25 @@ test('unknown language → error naming it', async () => {
   await assert.rejects(runPipeline(req({}, { language: 'cobol' }), { launcher: fakeLauncher(), registry: fakeRegistry(), collectCaps: caps }), /cobol/);
 });
 
-test('start gate: inputs are prepared meanwhile, but nothing launches until it opens; a closed gate runs nothing', async () => {
+test('start gate: the first launch does not wait for it, but no result is given before it opens; a closed gate stops the run', async () => {
   let open!: (ok: boolean) => void;
   const gate = new Promise<boolean>((r) => { open = r; });
   const launcher = fakeLauncher();
+  let settled = false;
   const running = runPipeline(req({ stdout: 'x' }), { launcher, registry: fakeRegistry(), collectCaps: caps, startGate: gate });
+  void running.finally(() => { settled = true; });
   await new Promise((r) => setTimeout(r, 20));
-  assert.equal(launcher.volumes, 1, 'the volume is made while the gate is shut');
-  assert.equal(launcher.specs.length, 0, 'nothing launched before the gate opens');
+  assert.equal(launcher.volumes, 1);
+  assert.equal(launcher.specs.length, 1, 'launched while the gate is still shut');
+  assert.equal(settled, false, 'but the pipeline waits for the gate before using the outcome');
   open(true);
   assert.equal((await running).verdict, 'accepted');
   assert.equal(launcher.specs.length, 1);
 
+  // A run that would last a minute: the closed gate must stop it, not wait for it.
   const refused = fakeLauncher();
-  await assert.rejects(runPipeline(req({ stdout: 'x' }), { launcher: refused, registry: fakeRegistry(), collectCaps: caps, startGate: Promise.resolve(false) }), NotStartedError);
-  assert.equal(refused.specs.length, 0);
+  const t0 = Date.now();
+  await assert.rejects(runPipeline(req({ sleepMs: 60_000 }), { launcher: refused, registry: fakeRegistry(), collectCaps: caps, startGate: Promise.resolve(false) }), NotStartedError);
+  assert.ok(Date.now() - t0 < 10_000, 'the refused run was stopped');
   assert.equal(refused.destroyed, refused.volumes, 'its volume is removed');
 });
