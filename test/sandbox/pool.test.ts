@@ -202,7 +202,7 @@ describe('warm pool budget', () => {
 });
 
 describe('warm pool sizing', () => {
-  it('raises an image\'s target at once for a burst (the last second counts), within maxPerImage', async () => {
+  it('raises an image\'s target at once for a burst (the last 100 ms count), within maxPerImage', async () => {
     const layers = await busyboxLayers();
     const host = SandboxHost.open({ pool: { maxWarm: 8, maxPerImage: 6 } });
     try {

@@ -14,12 +14,15 @@ import { loadNative, type NativeContainer, type NativeSpec } from './native.ts';
 export interface WarmPoolOptions {
   /** Most containers held warm across all images. Default 8. */
   maxWarm?: number;
-  /** Most containers warm for one image. Default 4. */
+  /** Most containers warm for one image. Default 8. */
   maxPerImage?: number;
-  /** Builds running at once (each takes a libuv thread for ~1-3 ms). Default 2. */
+  /** Builds running at once (each takes a libuv thread for ~1-3 ms, longer when its cgroup
+   * attach waits for an RCU grace period). Default 4. */
   maxBuilding?: number;
   /** Demand window: arrivals within it set the rate. Default 30 s. */
   windowMs?: number;
+  /** Builds a container (default: the native launcher's prepare); tests give their own. */
+  prepare?: (spec: NativeSpec) => Promise<NativeContainer>;
 }
 
 export interface WarmPoolStats {
@@ -29,6 +32,8 @@ export interface WarmPoolStats {
   target: number;
   hits: number;
   misses: number;
+  /** Misses that took a container whose build was under way instead of building one cold. */
+  handoffs: number;
   builds: number;
   buildErrors: number;
   buildMsAvg: number;
@@ -41,6 +46,11 @@ interface Entry {
   template: NativeSpec;
   ready: NativeContainer[];
   building: number;
+  /** Runs that missed and wait for a build under way, first come first served. */
+  waiters: Array<(container: NativeContainer | undefined) => void>;
+  /** When each build under way started (performance.now()), oldest first. */
+  buildStarts: number[];
+  handoffs: number;
   arrivals: number[];
   runSecondsAvg: number;
   hits: number;
@@ -61,6 +71,7 @@ export class WarmPool {
   private readonly maxPerImage: number;
   private readonly maxBuilding: number;
   private readonly windowMs: number;
+  private readonly prepare: (spec: NativeSpec) => Promise<NativeContainer>;
   private closed = false;
 
   constructor(
@@ -69,9 +80,10 @@ export class WarmPool {
     options: WarmPoolOptions = {},
   ) {
     this.maxWarm = options.maxWarm ?? 8;
-    this.maxPerImage = options.maxPerImage ?? 4;
-    this.maxBuilding = options.maxBuilding ?? 2;
+    this.maxPerImage = options.maxPerImage ?? 8;
+    this.maxBuilding = options.maxBuilding ?? 4;
     this.windowMs = options.windowMs ?? 30_000;
+    this.prepare = options.prepare ?? ((spec) => loadNative().prepare(spec));
     this.timer = setInterval(() => this.rebalance(), 1000);
     this.timer.unref();
   }
@@ -90,6 +102,25 @@ export class WarmPool {
     return container;
   }
 
+  /**
+   * After a miss: the next container of this image to finish building, when a build not promised
+   * to another run yet has been under way for at least half the average build time, else
+   * undefined (the caller builds one cold, in parallel with the pool's builds). A build halfway
+   * done is ready sooner than one started now, and a run taking it costs no extra CPU on a busy
+   * host. Resolves undefined if that build fails (the caller then goes cold).
+   */
+  awaitBuilding(spec: NativeSpec): Promise<NativeContainer | undefined> | undefined {
+    const entry = this.entries.get(keyOf(spec));
+    if (this.closed || !entry || entry.building <= entry.waiters.length) return undefined;
+    const started = entry.buildStarts[entry.waiters.length];
+    const buildMsAvg = entry.builds > 0 ? entry.buildMsTotal / entry.builds : 5;
+    if (started === undefined || performance.now() - started < buildMsAvg / 2) return undefined;
+    return new Promise((resolve) => entry.waiters.push(resolve)).then((container) => {
+      if (container) entry.handoffs++;
+      return container as NativeContainer | undefined;
+    });
+  }
+
   /** Feeds the run time into the sizing, and refills what the run used. */
   recordRun(spec: NativeSpec, wallMs: number): void {
     const entry = this.entries.get(keyOf(spec));
@@ -104,11 +135,18 @@ export class WarmPool {
     const expired = entry.arrivals.findIndex((t) => now - t < this.windowMs);
     entry.arrivals.splice(0, expired === -1 ? entry.arrivals.length : expired);
     if (entry.arrivals.length === 0) return 0;
-    // The busier of the last second and the whole window: the target rises with a burst at once
-    // and falls back slowly.
+    // The busiest of the last 100 ms, the last second and the whole window: the target rises
+    // within 100 ms of a burst and falls back slowly. (With the last second alone, a step from
+    // idle to 300 runs/s took a second to be seen, and most of that second's runs went cold.)
     let lastSecond = 0;
-    while (lastSecond < entry.arrivals.length && now - entry.arrivals[entry.arrivals.length - 1 - lastSecond]! < 1000) lastSecond++;
-    const ratePerSecond = Math.max(lastSecond, entry.arrivals.length / (this.windowMs / 1000));
+    let last100ms = 0;
+    while (lastSecond < entry.arrivals.length) {
+      const age = now - entry.arrivals[entry.arrivals.length - 1 - lastSecond]!;
+      if (age >= 1000) break;
+      if (age < 100) last100ms++;
+      lastSecond++;
+    }
+    const ratePerSecond = Math.max(last100ms * 10, lastSecond, entry.arrivals.length / (this.windowMs / 1000));
     // A taken container is replaced only after its run and a build: both count as in use.
     const buildSeconds = entry.builds > 0 ? entry.buildMsTotal / entry.builds / 1000 : 0.005;
     const inFlight = ratePerSecond * (Math.max(entry.runSecondsAvg, 0.005) + buildSeconds);
@@ -156,16 +194,19 @@ export class WarmPool {
   private build(entry: Entry): void {
     entry.building++;
     const started = performance.now();
-    loadNative()
-      .prepare({ ...entry.template, name: this.nextName() })
+    entry.buildStarts.push(started);
+    this.prepare({ ...entry.template, name: this.nextName() })
       .then(
         (container) => {
           entry.builds++;
           entry.buildMsTotal += performance.now() - started;
-          if (this.closed) this.discard(container);
+          const waiter = entry.waiters.shift();
+          if (waiter) waiter(container);
+          else if (this.closed) this.discard(container);
           else entry.ready.push(container);
         },
         (err: Error) => {
+          entry.waiters.shift()?.(undefined); // it goes cold
           entry.buildErrors++;
           entry.lastError = err.message;
           entry.backoffUntil = Date.now() + 5000; // a broken image must not spin the CPU
@@ -173,6 +214,7 @@ export class WarmPool {
       )
       .finally(() => {
         entry.building--;
+        entry.buildStarts.splice(entry.buildStarts.indexOf(started), 1);
         this.refill();
       });
   }
@@ -191,7 +233,7 @@ export class WarmPool {
     let entry = this.entries.get(key);
     if (!entry) {
       entry = {
-        key, image, template: { ...spec, stdin_data: null, stdin_len: 0 }, ready: [], building: 0, arrivals: [],
+        key, image, template: { ...spec, stdin_data: null, stdin_len: 0 }, ready: [], building: 0, waiters: [], buildStarts: [], handoffs: 0, arrivals: [],
         runSecondsAvg: 0.01, hits: 0, misses: 0, builds: 0, buildErrors: 0, buildMsTotal: 0, backoffUntil: 0,
       };
       this.entries.set(key, entry);
@@ -207,6 +249,7 @@ export class WarmPool {
       target: this.targetOf(e),
       hits: e.hits,
       misses: e.misses,
+      handoffs: e.handoffs,
       builds: e.builds,
       buildErrors: e.buildErrors,
       buildMsAvg: e.builds ? Math.round((e.buildMsTotal / e.builds) * 100) / 100 : 0,

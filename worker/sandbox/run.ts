@@ -155,9 +155,9 @@ function failedOutcome(status: 'internal_error' | 'cancelled', error: string, to
   };
 }
 
-/** A warm container from the host's pool, else one prepared now; or why none could be built. */
+/** A warm container from the host's pool (or the next one its pool is building), else one prepared now; or why none could be built. */
 async function acquire(spec: NativeSpec, imageName: string | undefined, host: SandboxHost): Promise<{ container: NativeContainer; pooled: boolean } | { error: string }> {
-  const warm = host.pool?.take(spec, imageName);
+  const warm = host.pool?.take(spec, imageName) ?? await host.pool?.awaitBuilding(spec);
   if (warm) return { container: warm, pooled: true };
   try {
     return { container: await loadNative().prepareNow(spec), pooled: false };
