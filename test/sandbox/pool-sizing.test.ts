@@ -67,10 +67,13 @@ test('up to four builds run at once by default', async () => {
 test('a miss takes the container of a build well under way, not one that just started; a failed build sends it cold', async () => {
   const builder = manualBuilder();
   const { p } = pool(builder);
-  p.take(spec, 'img'); // miss: builds start
-  await settle();
+  assert.equal(p.take(spec, 'img'), undefined); // miss: builds start
+  assert.equal(p.awaitBuilding(spec), undefined, 'builds this miss started: no sooner than going cold');
+  await sleep(1);
+  assert.equal(p.take(spec, 'img'), undefined);
   assert.equal(p.awaitBuilding(spec), undefined, 'a build that just started: better to go cold');
   await sleep(10); // past half the assumed build time (5 ms before any build finished)
+  assert.equal(p.take(spec, 'img'), undefined);
   const waiting = p.awaitBuilding(spec);
   assert.ok(waiting, 'a build under way long enough is handed to the run');
   const built = builder.finishOne();
@@ -79,6 +82,7 @@ test('a miss takes the container of a build well under way, not one that just st
   assert.equal(p.stats()[0]!.handoffs, 1);
 
   await sleep(10);
+  p.take(spec, 'img');
   const second = p.awaitBuilding(spec);
   assert.ok(second);
   builder.pending.shift()!.reject(new Error('broken image'));
@@ -93,6 +97,7 @@ test('each build under way is promised to one run at most', async () => {
   const building = p.stats()[0]!.building;
   assert.equal(building, 2);
   await sleep(10);
+  p.take(spec, 'img');
   const claims = [p.awaitBuilding(spec), p.awaitBuilding(spec), p.awaitBuilding(spec)];
   assert.ok(claims[0] && claims[1]);
   assert.equal(claims[2], undefined, 'no third run waits on two builds');

@@ -27,6 +27,11 @@ export interface SandboxHostOptions {
   idBase?: number;
 }
 
+/** A run ending this long after the previous one finds the host quiet (afterRun). */
+const QUIET_GAP_MS = 50;
+/** On a quiet host, work that follows a run waits this long. */
+const QUIET_DELAY_MS = 5;
+
 /** The program's uid and gid inside the container. */
 export const SANDBOX_ID = 1000;
 
@@ -53,6 +58,8 @@ export class SandboxHost {
   readonly volumes: WarmVolumes | undefined;
   private counter = 0;
   private readonly discarding = new Set<Promise<void>>();
+  private lastDiscardAt = -Infinity;
+  private quiet = true;
   /** Average time a container's teardown takes, in the background. */
   teardownMsAvg = 0;
 
@@ -69,7 +76,7 @@ export class SandboxHost {
     this.hasTimeNamespace = existsSync('/proc/self/ns/time');
     this.tag = `${process.pid}-${processStartTime(process.pid)}`;
     this.pool = options.pool
-      ? new WarmPool(() => this.nextName(), (c) => this.discard(c), options.pool === true ? {} : options.pool)
+      ? new WarmPool(() => this.nextName(), (c) => this.discard(c), options.pool === true ? {} : options.pool, (work) => this.afterRun(work))
       : undefined;
     this.volumes = options.volumes
       ? new WarmVolumes((size) => mountVolume(this, size), options.volumes === true ? {} : options.volumes)
@@ -79,13 +86,29 @@ export class SandboxHost {
   /** Destroys a used (or unused) container in the background. */
   discard(container: NativeContainer): void {
     const started = performance.now();
-    const done: Promise<void> = loadNative()
-      .discard(container)
+    this.quiet = started - this.lastDiscardAt > QUIET_GAP_MS;
+    this.lastDiscardAt = started;
+    const done: Promise<void> = new Promise<void>((resolve) => this.afterRun(resolve))
+      .then(() => loadNative().discard(container))
       .then(() => {
         this.teardownMsAvg = this.teardownMsAvg * 0.9 + (performance.now() - started) * 0.1;
       })
       .finally(() => this.discarding.delete(done));
     this.discarding.add(done);
+  }
+
+  /**
+   * Runs `work` that follows a run (its container's teardown, the pool's next build) once the
+   * run's result is on its way: on a quiet host (no other container discarded in the
+   * QUIET_GAP_MS before this run's) QUIET_DELAY_MS later, else on the next turn of the event
+   * loop. A teardown (the init's exit tears down its namespaces) and a build take a CPU for a
+   * millisecond or more; on a 2-core host, started at once they competed with the result's
+   * Redis write and HTTP answer (measured on an idle stack). Under load there is no quiet moment
+   * to wait for, and the pool must keep up.
+   */
+  afterRun(work: () => void): void {
+    if (this.quiet) setTimeout(work, QUIET_DELAY_MS);
+    else setImmediate(work);
   }
 
   /** Resolves once every background teardown has finished. */

@@ -50,6 +50,8 @@ interface Entry {
   waiters: Array<(container: NativeContainer | undefined) => void>;
   /** When each build under way started (performance.now()), oldest first. */
   buildStarts: number[];
+  /** When the last take() found nothing warm (performance.now()). */
+  missedAt: number;
   handoffs: number;
   arrivals: number[];
   runSecondsAvg: number;
@@ -78,6 +80,8 @@ export class WarmPool {
     private readonly nextName: () => string,
     private readonly discard: (container: NativeContainer) => void,
     options: WarmPoolOptions = {},
+    /** Schedules the refill after a run (SandboxHost.afterRun: not on the way of its result). */
+    private readonly afterRun: (work: () => void) => void = setImmediate,
   ) {
     this.maxWarm = options.maxWarm ?? 8;
     this.maxPerImage = options.maxPerImage ?? 8;
@@ -95,7 +99,10 @@ export class WarmPool {
     entry.arrivals.push(Date.now());
     const container = entry.ready.shift();
     if (container) entry.hits++;
-    else entry.misses++;
+    else {
+      entry.misses++;
+      entry.missedAt = performance.now();
+    }
     // While another container of this image is warm, the refill waits for this run's end
     // (recordRun): a build started now would compete with this run for the CPUs (2 here).
     if (entry.ready.length === 0) this.refill();
@@ -103,18 +110,19 @@ export class WarmPool {
   }
 
   /**
-   * After a miss: the next container of this image to finish building, when a build not promised
-   * to another run yet has been under way for at least half the average build time, else
-   * undefined (the caller builds one cold, in parallel with the pool's builds). A build halfway
-   * done is ready sooner than one started now, and a run taking it costs no extra CPU on a busy
-   * host. Resolves undefined if that build fails (the caller then goes cold).
+   * Right after a take() that found nothing warm: the next container of this image to finish
+   * building, when a build not promised to another run yet was under way before that miss and
+   * for at least half the average build time, else undefined (the caller builds one cold, in
+   * parallel with the pool's builds; builds the miss itself started are no sooner than that). A
+   * build halfway done is ready sooner than one started now, and a run taking it costs no extra
+   * CPU on a busy host. Resolves undefined if that build fails (the caller then goes cold).
    */
   awaitBuilding(spec: NativeSpec): Promise<NativeContainer | undefined> | undefined {
     const entry = this.entries.get(keyOf(spec));
     if (this.closed || !entry || entry.building <= entry.waiters.length) return undefined;
     const started = entry.buildStarts[entry.waiters.length];
     const buildMsAvg = entry.builds > 0 ? entry.buildMsTotal / entry.builds : 5;
-    if (started === undefined || performance.now() - started < buildMsAvg / 2) return undefined;
+    if (started === undefined || started >= entry.missedAt || entry.missedAt - started < buildMsAvg / 2) return undefined;
     return new Promise((resolve) => entry.waiters.push(resolve)).then((container) => {
       if (container) entry.handoffs++;
       return container as NativeContainer | undefined;
@@ -125,7 +133,7 @@ export class WarmPool {
   recordRun(spec: NativeSpec, wallMs: number): void {
     const entry = this.entries.get(keyOf(spec));
     if (entry) entry.runSecondsAvg = entry.runSecondsAvg * 0.8 + (wallMs / 1000) * 0.2;
-    this.refill();
+    this.afterRun(() => this.refill());
   }
 
   /** How many containers this image should have warm now. */
@@ -233,7 +241,7 @@ export class WarmPool {
     let entry = this.entries.get(key);
     if (!entry) {
       entry = {
-        key, image, template: { ...spec, stdin_data: null, stdin_len: 0 }, ready: [], building: 0, waiters: [], buildStarts: [], handoffs: 0, arrivals: [],
+        key, image, template: { ...spec, stdin_data: null, stdin_len: 0 }, ready: [], building: 0, waiters: [], buildStarts: [], missedAt: 0, handoffs: 0, arrivals: [],
         runSecondsAvg: 0.01, hits: 0, misses: 0, builds: 0, buildErrors: 0, buildMsTotal: 0, backoffUntil: 0,
       };
       this.entries.set(key, entry);
