@@ -17,7 +17,8 @@ Starts, in one process tree:
     CORRAL_DATA_DIR/redis with AOF persistence (queued runs survive a restart), stopped with Corral;
   - the HTTP API on CORRAL_HOST:CORRAL_PORT (default 127.0.0.1:8080);
   - a worker with CORRAL_WORKER_SLOTS sandbox slots (default: the CPU count) and a warm pool of
-    up to CORRAL_POOL_MAX_WARM containers built ahead of need (default 8; 0 = off).
+    up to CORRAL_POOL_MAX_WARM containers built ahead of need (default 8; 0 = off), and job volumes
+    mounted ahead (CORRAL_POOL_WARM_VOLUMES per disk size, default 4).
 SIGTERM/SIGINT: stop accepting requests, let active runs finish (CORRAL_SHUTDOWN_GRACE_MS), stop Redis.
 Configuration: environment variables, see docs/configuration.md.`;
 

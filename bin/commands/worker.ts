@@ -14,7 +14,8 @@ Takes runs from the queue at REDIS_URL and executes up to CORRAL_WORKER_SLOTS of
 runs, let active ones finish for CORRAL_SHUTDOWN_GRACE_MS, leave the rest to be requeued, exit.
 A second SIGTERM exits at once (active runs are then picked up again by another worker).
 Keeps up to CORRAL_POOL_MAX_WARM containers built ahead of need, sized by demand (default 8; 0 =
-off), and runs up to CORRAL_INTERACTIVE_SLOTS interactive sessions (Piston's WebSocket) besides.
+off) and CORRAL_POOL_WARM_VOLUMES job volumes mounted ahead per disk size (default 4), and runs up
+to CORRAL_INTERACTIVE_SLOTS interactive sessions (Piston's WebSocket) besides.
 With CORRAL_WORKER_METRICS_PORT set, serves Prometheus metrics at /metrics on CORRAL_HOST.`;
 
 export async function run(_args: string[]): Promise<number> {
