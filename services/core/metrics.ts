@@ -54,7 +54,7 @@ export function createMetrics(queueCounts?: () => Promise<Record<string, number>
 }
 
 /** One image's warm-pool figures, as the sandbox reports them (worker/sandbox/pool.ts). */
-export interface PoolFigures { image: string; warm: number; building: number; target: number; hits: number; misses: number; buildMsAvg: number }
+export interface PoolFigures { image: string; warm: number; building: number; target: number; hits: number; misses: number; handoffs: number; buildMsAvg: number }
 
 /** The warm job volumes' figures (worker/sandbox/volume-pool.ts). */
 export interface VolumeFigures { ready: number; hits: number; misses: number }
@@ -72,7 +72,8 @@ export function registerPoolMetrics(metrics: Metrics, stats: () => PoolFigures[]
   gauge('corral_pool_building', 'Containers being built ahead of need, per image', (s) => s.building);
   gauge('corral_pool_target', 'Containers the pool wants warm for the recent demand, per image', (s) => s.target);
   gauge('corral_pool_hits', 'Runs that got a warm container (since start), per image', (s) => s.hits);
-  gauge('corral_pool_misses', 'Runs that built their container cold (since start), per image', (s) => s.misses);
+  gauge('corral_pool_misses', 'Runs that found no warm container (since start), per image', (s) => s.misses);
+  gauge('corral_pool_handoffs', 'Runs that missed and took a container whose build was under way (since start), per image', (s) => s.handoffs);
   gauge('corral_pool_build_ms', 'Average time to build a warm container, ms, per image', (s) => s.buildMsAvg);
   if (!volumes) return;
   const volumeGauge = (name: string, help: string, pick: (v: VolumeFigures) => number) =>

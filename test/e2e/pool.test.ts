@@ -43,6 +43,7 @@ test('corral up with CORRAL_POOL_MAX_WARM serves warm containers and removes the
     const hits = [...metrics.matchAll(/^corral_pool_hits\{image="([^"]+)"\} (\d+)/gm)];
     assert.ok(hits.some(([, , n]) => Number(n) > 0), `no pool hits in /metrics:\n${metrics.split('\n').filter((l) => l.startsWith('corral_pool')).join('\n')}`);
     assert.ok(hits.every(([, image]) => /^[a-z]/.test(image!)), 'pool metrics are labelled with image names');
+    assert.match(metrics, /^corral_pool_handoffs\{image="[a-z][^"]*"\} \d+$/m, 'hand-offs are counted per image');
     const volumeHits = /^corral_pool_volume_hits (\d+)/m.exec(metrics);
     assert.ok(volumeHits && Number(volumeHits[1]) > 0, `no warm volume was used:\n${metrics.split('\n').filter((l) => l.startsWith('corral_pool_volume')).join('\n')}`);
     assert.ok(runProcessesOf(child.pid!).length > 0, 'warm containers are waiting');
