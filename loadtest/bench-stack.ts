@@ -76,7 +76,7 @@ export async function startBenchStack(opts: { env?: Record<string, string>; name
     const { registry, busybox } = await benchRegistry(config.imagesDir);
     const core = await createCoreContext(config, redis.url, log);
     undo.push(() => core.close());
-    const worker = await startWorker(config, redis.url, log, core.metrics, registry);
+    const worker = await startWorker(config, redis.url, log, { metrics: core.metrics, registry, localEvents: core.hub });
     undo.push(() => worker.close(true));
     const server = await startApi(core, log);
     undo.push(() => server.close());

@@ -1,6 +1,7 @@
 // One BullMQ job → one run: state transitions in the run store, the pipeline, the final result
 // (written exactly once, however often the job is picked up), metrics and the callback.
 import type { Job } from 'bullmq';
+import type { EventNotice } from '../services/core/event-hub.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
 import type { EventBody, RunStore } from '../services/core/run-store.ts';
@@ -19,6 +20,8 @@ export interface RunProcessorDeps {
   pipeline: Omit<PipelineDeps, 'onPhase' | 'signal' | 'deferCleanup'>;
   /** Enqueues the callback of a finished run (never awaited by the slot beyond the enqueue). */
   callback?: (request: JobRequest & { callbackUrl: string }, result: RunResult) => Promise<void>;
+  /** Told of each terminal result once it is written: the API's EventHub when it shares the process. */
+  localEvents?: { deliver(notice: EventNotice): void };
 }
 
 const now = () => new Date().toISOString();
@@ -33,6 +36,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       runLog.info('run already finished elsewhere; result kept as it was');
       return false;
     }
+    deps.localEvents?.deliver({ id, seq, type: result.status as EventNotice['type'], result });
     runLog.info({ status: result.status, verdict: result.verdict }, 'run finished');
     metrics?.runsTotal.inc({ language: result.language, verdict: result.verdict ?? 'none', status: result.status });
     if (result.finishedAt) metrics?.totalSeconds.observe({ language: result.language }, (Date.parse(result.finishedAt) - Date.parse(result.createdAt)) / 1000);

@@ -5,16 +5,26 @@ import { registerPoolMetrics, type Metrics } from '../services/core/metrics.ts';
 import { imagesRegistry, type LanguageRegistry } from './language-registry.ts';
 import { sandboxLauncher } from './launcher.ts';
 import { sandboxSelfTest } from './self-test.ts';
-import { startWorkerHost, type WorkerHost } from './worker-host.ts';
+import { startWorkerHost, type WorkerHost, type WorkerHostDeps } from './worker-host.ts';
 
-/** `registry`: the languages to serve (default: the image store's); benchmarks add their own. */
-export async function startWorker(config: Config, redisUrl: string, log: Logger, metrics?: Metrics, registry?: LanguageRegistry): Promise<WorkerHost> {
+export interface StartWorkerOptions {
+  metrics?: Metrics;
+  /** The languages to serve (default: the image store's); benchmarks add their own. */
+  registry?: LanguageRegistry;
+  /** The API's EventHub when the API runs in this process (`corral up`). */
+  localEvents?: WorkerHostDeps['localEvents'];
+}
+
+export async function startWorker(config: Config, redisUrl: string, log: Logger, options: StartWorkerOptions = {}): Promise<WorkerHost> {
+  const { metrics, localEvents } = options;
+  let registry = options.registry;
   const pool = config.worker.pool.maxWarm > 0 ? await openPooledSandbox(config, metrics) : undefined;
   const launcher = sandboxLauncher();
   registry ??= await imagesRegistry(config.imagesDir);
   const host = await startWorkerHost({
     config, redisUrl, log, launcher, registry,
     ...(metrics ? { metrics } : {}),
+    ...(localEvents ? { localEvents } : {}),
     selfTest: () => sandboxSelfTest(launcher, config.imagesDir),
   });
   if (!pool) return host;

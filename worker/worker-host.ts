@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
 import type { Config } from '../services/core/config.ts';
+import type { EventNotice } from '../services/core/event-hub.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
 import { connectRedis, redisKeys } from '../services/core/redis.ts';
@@ -26,6 +27,8 @@ export interface WorkerHostDeps {
   registry: LanguageRegistry;
   /** Resolves when the sandbox works on this host; its result goes into the heartbeat. */
   selfTest: () => Promise<void>;
+  /** The API's EventHub when it runs in this process (`corral up`): results reach it directly. */
+  localEvents?: { deliver(notice: EventNotice): void };
 }
 
 export interface WorkerHost {
@@ -62,6 +65,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
       ...(deps.metrics ? { onLaunch: (o) => { const t = o.timings; if (t) deps.metrics!.sandboxSetupSeconds.observe((t.cgroupMs + t.namespacesMs + t.mountsMs + t.execMs) / 1000); } } : {}),
     },
     callback: (request, result) => callbacks.enqueue(request, result),
+    ...(deps.localEvents ? { localEvents: deps.localEvents } : {}),
   });
 
   const workerConnection = redis.duplicate();

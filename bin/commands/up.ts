@@ -35,7 +35,7 @@ export async function run(_args: string[]): Promise<number> {
   }
   try {
     const core = await createCoreContext(config, redisUrl, log);
-    const worker = await startWorker(config, redisUrl, log, core.metrics);
+    const worker = await startWorker(config, redisUrl, log, { metrics: core.metrics, localEvents: core.hub });
     const server = await startApi(core, log);
     const code = await onShutdown(log, async (force) => {
       await server.close();

@@ -26,7 +26,7 @@ export async function run(_args: string[]): Promise<number> {
     return 2;
   }
   const metrics = config.metrics ? createMetrics() : undefined;
-  const host = await startWorker(config, config.redisUrl, log, metrics);
+  const host = await startWorker(config, config.redisUrl, log, { metrics });
   const metricsServer = metrics && config.worker.metricsPort !== undefined
     ? await serveMetrics(metrics, config.host, config.worker.metricsPort)
     : undefined;

@@ -16,9 +16,19 @@ export class EventHub {
     sub.on('message', (_ch: string, msg: string) => {
       let ev: EventNotice;
       try { ev = JSON.parse(msg) as EventNotice; } catch { return; }
-      const set = this.listeners.get(ev.id);
-      if (set) for (const l of [...set]) l(ev);
+      this.deliver(ev);
     });
+  }
+
+  /**
+   * Hands a notice to this process's listeners. Besides the Redis channel, a worker in the same
+   * process (`corral up`) delivers its runs' terminal notices here directly once they are
+   * written, a pub/sub hop sooner; listeners see that notice twice (waiters resolve once, SSE
+   * streams skip events by seq).
+   */
+  deliver(ev: EventNotice): void {
+    const set = this.listeners.get(ev.id);
+    if (set) for (const l of [...set]) l(ev);
   }
 
   /** Resolves once the subscription is active (events published after that are delivered). */
