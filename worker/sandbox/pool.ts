@@ -45,11 +45,10 @@ interface Entry {
   image: string;
   template: NativeSpec;
   ready: NativeContainer[];
-  building: number;
+  /** When each build under way started (performance.now()), oldest first: one per build. */
+  buildStarts: number[];
   /** Runs that missed and wait for a build under way, first come first served. */
   waiters: Array<(container: NativeContainer | undefined) => void>;
-  /** When each build under way started (performance.now()), oldest first. */
-  buildStarts: number[];
   /** When the last take() found nothing warm (performance.now()). */
   missedAt: number;
   handoffs: number;
@@ -119,10 +118,9 @@ export class WarmPool {
    */
   awaitBuilding(spec: NativeSpec): Promise<NativeContainer | undefined> | undefined {
     const entry = this.entries.get(keyOf(spec));
-    if (this.closed || !entry || entry.building <= entry.waiters.length) return undefined;
-    const started = entry.buildStarts[entry.waiters.length];
-    const buildMsAvg = entry.builds > 0 ? entry.buildMsTotal / entry.builds : 5;
-    if (started === undefined || started >= entry.missedAt || entry.missedAt - started < buildMsAvg / 2) return undefined;
+    if (this.closed || !entry) return undefined;
+    const started = entry.buildStarts[entry.waiters.length]; // the oldest build not promised yet
+    if (started === undefined || started >= entry.missedAt || entry.missedAt - started < buildMsAvg(entry) / 2) return undefined;
     return new Promise((resolve) => entry.waiters.push(resolve)).then((container) => {
       if (container) entry.handoffs++;
       return container as NativeContainer | undefined;
@@ -156,8 +154,7 @@ export class WarmPool {
     }
     const ratePerSecond = Math.max(last100ms * 10, lastSecond, entry.arrivals.length / (this.windowMs / 1000));
     // A taken container is replaced only after its run and a build: both count as in use.
-    const buildSeconds = entry.builds > 0 ? entry.buildMsTotal / entry.builds / 1000 : 0.005;
-    const inFlight = ratePerSecond * (Math.max(entry.runSecondsAvg, 0.005) + buildSeconds);
+    const inFlight = ratePerSecond * (Math.max(entry.runSecondsAvg, 0.005) + buildMsAvg(entry) / 1000);
     // At least two while in demand: a build can take longer than the gap to the next request
     // (the cgroup attach alone waits 10-16 ms for an RCU grace period on an idle v1 host).
     return Math.min(this.maxPerImage, Math.max(2, Math.ceil(inFlight * 2)));
@@ -165,20 +162,20 @@ export class WarmPool {
 
   private get warmTotal(): number {
     let n = 0;
-    for (const e of this.entries.values()) n += e.ready.length + e.building;
+    for (const e of this.entries.values()) n += e.ready.length + e.buildStarts.length;
     return n;
   }
 
   private refill(): void {
     if (this.closed) return;
     let building = 0;
-    for (const e of this.entries.values()) building += e.building;
+    for (const e of this.entries.values()) building += e.buildStarts.length;
     // Busiest images first, so the budget goes where the demand is.
     const byDemand = [...this.entries.values()].sort((a, b) => b.arrivals.length - a.arrivals.length);
     for (const entry of byDemand) {
       while (
         building < this.maxBuilding &&
-        entry.ready.length + entry.building < this.targetOf(entry) &&
+        entry.ready.length + entry.buildStarts.length < this.targetOf(entry) &&
         Date.now() >= entry.backoffUntil &&
         (this.warmTotal < this.maxWarm || this.evictForDemand(entry, byDemand))
       ) {
@@ -200,7 +197,6 @@ export class WarmPool {
   }
 
   private build(entry: Entry): void {
-    entry.building++;
     const started = performance.now();
     entry.buildStarts.push(started);
     this.prepare({ ...entry.template, name: this.nextName() })
@@ -221,7 +217,6 @@ export class WarmPool {
         },
       )
       .finally(() => {
-        entry.building--;
         entry.buildStarts.splice(entry.buildStarts.indexOf(started), 1);
         this.refill();
       });
@@ -241,7 +236,7 @@ export class WarmPool {
     let entry = this.entries.get(key);
     if (!entry) {
       entry = {
-        key, image, template: { ...spec, stdin_data: null, stdin_len: 0 }, ready: [], building: 0, waiters: [], buildStarts: [], missedAt: 0, handoffs: 0, arrivals: [],
+        key, image, template: { ...spec, stdin_data: null, stdin_len: 0 }, ready: [], buildStarts: [], waiters: [], missedAt: 0, handoffs: 0, arrivals: [],
         runSecondsAvg: 0.01, hits: 0, misses: 0, builds: 0, buildErrors: 0, buildMsTotal: 0, backoffUntil: 0,
       };
       this.entries.set(key, entry);
@@ -253,7 +248,7 @@ export class WarmPool {
     return [...this.entries.values()].map((e) => ({
       image: e.image,
       warm: e.ready.length,
-      building: e.building,
+      building: e.buildStarts.length,
       target: this.targetOf(e),
       hits: e.hits,
       misses: e.misses,
@@ -269,9 +264,14 @@ export class WarmPool {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    while ([...this.entries.values()].some((e) => e.building > 0)) await new Promise((r) => setTimeout(r, 5));
+    while ([...this.entries.values()].some((e) => e.buildStarts.length > 0)) await new Promise((r) => setTimeout(r, 5));
     for (const entry of this.entries.values()) for (const c of entry.ready.splice(0)) this.discard(c);
   }
+}
+
+/** An image's average build time so far, ms (5 before its first build). */
+function buildMsAvg(entry: Entry): number {
+  return entry.builds > 0 ? entry.buildMsTotal / entry.builds : 5;
 }
 
 /** The image a layer belongs to, from the layer store's metadata (<layer>/layer.json, beside
