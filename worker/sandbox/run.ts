@@ -195,19 +195,31 @@ function isMountPlanFailure(o: SandboxOutcome): boolean {
 
 async function runOnce(spec: SandboxSpec, host: SandboxHost, elapsed: () => number): Promise<SandboxOutcome> {
   const nativeSpec = nativeSpecFor(spec, host);
-  const native = loadNative();
   if (spec.signal?.aborted) return failedOutcome('cancelled', 'cancelled before it started', 0);
   const got = await acquire(nativeSpec, spec.imageName, host);
   if ('error' in got) return failedOutcome('internal_error', got.error, elapsed());
+  return dispatchJob(got, nativeSpec, spec.signal, host);
+}
+
+/**
+ * Runs the job in the container `got` (used once): a cancel on `signal` kills it, then the
+ * container is destroyed in the background and its run time feeds the pool's sizing. `onActive`
+ * sees the container while the job runs (for stop and signal), then undefined.
+ */
+async function dispatchJob(got: { container: NativeContainer; pooled: boolean }, nativeSpec: NativeSpec, signal: AbortSignal | undefined,
+  host: SandboxHost, onActive?: (container: NativeContainer | undefined) => void): Promise<SandboxOutcome> {
+  const native = loadNative();
   const { container: prepared, pooled } = got;
   const cancel = () => native.cancel(prepared);
-  spec.signal?.addEventListener('abort', cancel, { once: true });
-  if (spec.signal?.aborted) cancel(); // aborted while the container was being prepared
+  signal?.addEventListener('abort', cancel, { once: true });
+  if (signal?.aborted) cancel(); // aborted while the container was being prepared
+  onActive?.(prepared);
   const out: Partial<NativeOutcome> = {};
   try {
     await native.dispatch(prepared, nativeSpec, out);
   } finally {
-    spec.signal?.removeEventListener('abort', cancel);
+    onActive?.(undefined);
+    signal?.removeEventListener('abort', cancel);
     host.discard(prepared);
   }
   const outcome = toOutcome(out as NativeOutcome);
@@ -334,26 +346,14 @@ export function runStreaming(spec: SandboxSpec, options: StreamingOptions, host:
     if (spec.signal?.aborted) return giveUp('cancelled', 'cancelled before it started');
     const got = await acquire(nativeSpec, spec.imageName, host);
     if ('error' in got) return giveUp('internal_error', got.error);
-    const { container: prepared, pooled } = got;
-    const cancel = () => native.cancel(prepared);
-    spec.signal?.addEventListener('abort', cancel, { once: true });
-    const raw: Partial<NativeOutcome> = {};
-    active = prepared;
-    if (spec.signal?.aborted) cancel();
-    if (stopWanted) native.stop(prepared, LIMIT_OUTPUT);
     theirs.length = 0; // dispatch owns them now, on every path
-    try {
-      await native.dispatch(prepared, nativeSpec, raw);
-    } finally {
-      active = undefined;
-      spec.signal?.removeEventListener('abort', cancel);
-      host.discard(prepared);
-    }
+    const o = await dispatchJob(got, nativeSpec, spec.signal, host, (container) => {
+      active = container;
+      if (container && stopWanted) native.stop(container, LIMIT_OUTPUT);
+    });
     // Every process of the run is gone: the pipes hold what is left, then EOF.
     await Promise.all([closed(stdout), closed(stderr)]);
-    const o = toOutcome(raw as NativeOutcome);
     o.timings.totalMs = elapsed();
-    if (pooled) o.timings.pooled = true;
     o.stdoutTruncated = truncated.stdout;
     o.stderrTruncated = truncated.stderr;
     // Over the cap but ended by itself before the stop took effect: still an output limit.
@@ -361,7 +361,6 @@ export function runStreaming(spec: SandboxSpec, options: StreamingOptions, host:
       o.status = 'output_limit';
       o.limit = 'output';
     }
-    host.pool?.recordRun(nativeSpec, o.wallMs);
     return finish(o);
   })();
 
