@@ -75,8 +75,8 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     // not free for the next run until its volumes are gone.
     const cleanups: Promise<unknown>[] = [];
     const t0 = performance.now();
-    // The "running" write and the pipeline's preparation (language, volume, inputs) overlap: the
-    // pipeline waits for the write's answer only before it launches anything (startGate).
+    // The "running" write, the pipeline's preparation (language, volume, inputs) and its first
+    // launch overlap; a refused write (startGate false) stops that launch (pipeline.ts).
     const startedWrite = store.transition(id, ['queued', 'running'], 'running', running, { type: 'started' }, true);
     const pipeline = runPipeline(request, {
       ...deps.pipeline,
@@ -93,7 +93,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     pipeline.catch(() => {}); // awaited below on every path
     const notStarted = async () => {
       deps.cancels.release(id);
-      await pipeline.catch(() => {}); // it stops at the gate, before any launch
+      await pipeline.catch(() => {}); // the gate stops it (and its first launch, if under way)
       await Promise.allSettled(cleanups);
     };
     let started: number;

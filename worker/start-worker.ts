@@ -17,10 +17,9 @@ export interface StartWorkerOptions {
 
 export async function startWorker(config: Config, redisUrl: string, log: Logger, options: StartWorkerOptions = {}): Promise<WorkerHost> {
   const { metrics, localEvents } = options;
-  let registry = options.registry;
   const pool = config.worker.pool.maxWarm > 0 ? await openPooledSandbox(config, metrics) : undefined;
   const launcher = sandboxLauncher();
-  registry ??= await imagesRegistry(config.imagesDir);
+  const registry = options.registry ?? await imagesRegistry(config.imagesDir);
   const host = await startWorkerHost({
     config, redisUrl, log, launcher, registry,
     ...(metrics ? { metrics } : {}),
