@@ -257,35 +257,6 @@ int cg_oom_kills(const struct cgroup_run *cg)
 	return v > 0 ? (int)v : 0;
 }
 
-/* Last resort at teardown: normally the pid namespace is gone with its init. */
-void cg_kill_all(const struct cgroup_run *cg)
-{
-	if (cg->kill_fd >= 0) {
-		if (pwrite(cg->kill_fd, "1", 1, 0) == 1)
-			return;
-	}
-	for (int i = 0; i < cg->ndirs; i++) {
-		char path[600];
-		snprintf(path, sizeof path, "%s/cgroup.procs", cg->dirs[i]);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		char buf[4096];
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		for (char *p = buf; *p;) {
-			long pid = strtol(p, &p, 10);
-			if (pid > 0)
-				kill((pid_t)pid, SIGKILL);
-			while (*p == '\n')
-				p++;
-		}
-	}
-}
-
 /* True when /proc/<pid>/cgroup puts the process in the run's cgroup (named like the run's first
  * directory; the program's cgroup namespace does not change what the host reads there). */
 static int in_run_cgroup(pid_t pid, const char *run_name)
@@ -357,6 +328,14 @@ int cg_signal_all(const struct cgroup_run *cg, int sig)
 		close(pidfd);
 	}
 	return count;
+}
+
+/* Last resort at teardown: normally the pid namespace is gone with its init. */
+void cg_kill_all(const struct cgroup_run *cg)
+{
+	if (cg->kill_fd >= 0 && pwrite(cg->kill_fd, "1", 1, 0) == 1)
+		return;
+	cg_signal_all(cg, SIGKILL);
 }
 
 int cg_destroy(struct cgroup_run *cg, struct cerr *e)
