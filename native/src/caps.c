@@ -4,6 +4,7 @@
  * capabilities at all, and no_new_privs — so nothing it executes can regain any.
  */
 #include "internal.h"
+#include "rawsys.h"
 #include <grp.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
@@ -24,52 +25,53 @@ int caps_last_cap(void)
 	return n > 0 ? atoi(buf) : CAP_LAST_CAP;
 }
 
-static int set_limit(int resource, int64_t value)
+static long set_limit(int resource, int64_t value)
 {
 	struct rlimit rl;
 	rl.rlim_cur = rl.rlim_max = value > 0 ? (rlim_t)value : RLIM_INFINITY;
-	return setrlimit(resource, &rl);
+	return rawsys(SYS_prlimit64, 0, resource, &rl, NULL);
 }
 
-int rlimits_apply(const corral_spec *s)
+long rlimits_apply(const corral_spec *s)
 {
-	struct rlimit zero = { 0, 0 };
-	if (setrlimit(RLIMIT_CORE, &zero) < 0)
-		return -1;
-	if (set_limit(RLIMIT_FSIZE, s->fsize_bytes) < 0)
-		return -1;
-	if (s->nofile > 0 && set_limit(RLIMIT_NOFILE, s->nofile) < 0)
-		return -1;
+	long rc;
+	if ((rc = set_limit(RLIMIT_CORE, 0)) < 0)
+		return rc;
+	if ((rc = set_limit(RLIMIT_FSIZE, s->fsize_bytes)) < 0)
+		return rc;
+	if (s->nofile > 0 && (rc = set_limit(RLIMIT_NOFILE, s->nofile)) < 0)
+		return rc;
 	return set_limit(RLIMIT_STACK, s->stack_bytes);
 }
 
-/* Runs in the program process, which shares the worker's memory until execve: the id changes
- * are raw syscalls for this task alone. glibc's setgroups/setresgid/setresuid would broadcast
- * them to the worker's threads (the thread list it sees in the shared memory) under a lock that
- * a run killed at that moment never releases (see launcher.c, the init's setresuid). */
-int caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step)
+/* Runs in the program process, which shares the worker's memory until execve: raw syscalls (see
+ * rawsys.h), and the id changes for this task alone. glibc's setgroups/setresgid/setresuid would
+ * broadcast them to the worker's threads (the thread list it sees in the shared memory) under a
+ * lock that a run killed at that moment never releases (see launcher.c, the init's setresuid). */
+long caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step)
 {
+	long rc;
 	*step = STEP_GROUPS;
 	gid_t groups[1] = { gid };
-	if (syscall(SYS_setgroups, 1, groups) < 0)
-		return -1;
+	if ((rc = rawsys(SYS_setgroups, 1, groups)) < 0)
+		return rc;
 	*step = STEP_SETGID;
-	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
-		return -1;
+	if ((rc = rawsys(SYS_setresgid, gid, gid, gid)) < 0)
+		return rc;
 	*step = STEP_CAPBSET;
 	for (int cap = 0; cap <= last_cap; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-			return -1;
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-		return -1;
+		if ((rc = rawsys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0)) < 0 && rc != -EINVAL)
+			return rc;
+	if ((rc = rawsys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) < 0 && rc != -EINVAL)
+		return rc;
 	*step = STEP_SETUID;
-	if (syscall(SYS_setresuid, uid, uid, uid) < 0) /* clears permitted and effective */
-		return -1;
+	if ((rc = rawsys(SYS_setresuid, uid, uid, uid)) < 0) /* clears permitted and effective */
+		return rc;
 	*step = STEP_CAPS;
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
-	if (syscall(SYS_capset, &hdr, data) < 0) /* inheritable too */
-		return -1;
+	if ((rc = rawsys(SYS_capset, &hdr, data)) < 0) /* inheritable too */
+		return rc;
 	*step = STEP_NO_NEW_PRIVS;
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return rawsys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }

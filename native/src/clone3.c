@@ -1,8 +1,9 @@
 /*
  * clone3() with a new stack, like glibc's clone() does for clone(): the raw syscall returns in
  * the child on a fresh stack, so the child must not return into C code that expects the parent's
- * frame. The trampoline calls fn(arg) on the new stack and exits. Needed for CLONE_INTO_CGROUP,
- * which only clone3 has.
+ * frame. The trampoline calls fn(arg) on the new stack and exits. The init spawns the program
+ * with it: for CLONE_INTO_CGROUP, which only clone3 has, and because it returns -errno instead of
+ * writing the errno the init shares with a worker thread (rawsys.h).
  */
 #include "internal.h"
 #include <linux/sched.h>
@@ -26,22 +27,10 @@ __asm__(".text\n"
 	"	mov $60, %eax\n"        /* __NR_exit */
 	"	syscall\n"
 	"	hlt\n");
-long corral_clone3_raw(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
-
-long corral_clone3(struct clone_args *args, size_t size, int (*fn)(void *), void *arg)
-{
-	long rc = corral_clone3_raw(args, size, fn, arg);
-	if (rc < 0) {
-		errno = (int)-rc;
-		return -1;
-	}
-	return rc;
-}
 #else
-long corral_clone3(struct clone_args *args, size_t size, int (*fn)(void *), void *arg)
+long corral_clone3_raw(struct clone_args *args, size_t size, int (*fn)(void *), void *arg)
 {
 	(void)args, (void)size, (void)fn, (void)arg;
-	errno = ENOSYS;
-	return -1;
+	return -ENOSYS;
 }
 #endif

@@ -72,8 +72,8 @@ struct mount_plan {
 
 int mount_plan_build(struct mount_plan *plan, const corral_spec *spec, const char *run_dir,
 		     struct cerr *e);
-/* Child side: returns 0, or -1 with *failed_op set and errno preserved. */
-int mount_plan_apply(const struct mount_plan *plan, int *failed_op);
+/* Child side: returns 0, or -errno with *failed_op set. */
+long mount_plan_apply(const struct mount_plan *plan, int *failed_op);
 const char *mount_op_name(int kind);
 
 /* ---- cgroups (cgroup.c) ---- */
@@ -104,10 +104,11 @@ void cg_kill_all(const struct cgroup_run *cg);
 int cg_signal_all(const struct cgroup_run *cg, int sig);
 int cg_destroy(struct cgroup_run *cg, struct cerr *e);
 
-/* ---- clone3 with a new stack (clone3.c): returns the pid, or -1 with errno; the child runs
- * fn(arg) and exits with its return value. ENOSYS where no trampoline exists for the arch. ---- */
+/* ---- clone3 with a new stack (clone3.c): returns the pid, or -errno (never touches errno: the
+ * init calls it); the child runs fn(arg) and exits with its return value. -ENOSYS where no
+ * trampoline exists for the arch. ---- */
 struct clone_args;
-long corral_clone3(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+long corral_clone3_raw(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
 
 /* ---- user namespace (userns.c) ---- */
 int userns_write_maps(pid_t pid, uint32_t id_base, struct cerr *e);
@@ -115,15 +116,16 @@ int userns_write_maps(pid_t pid, uint32_t id_base, struct cerr *e);
 /* ---- hardening (seccomp.c, caps.c) ---- */
 const struct sock_fprog *seccomp_program(void);
 int caps_last_cap(void);
-/* Child side, in this order: rlimits, then drop to the sandbox ids with no capabilities. */
-int rlimits_apply(const corral_spec *spec);
-int caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step);
+/* Child side, in this order: rlimits, then drop to the sandbox ids with no capabilities.
+ * Both return 0 or -errno (raw syscalls, see rawsys.h). */
+long rlimits_apply(const corral_spec *spec);
+long caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step);
 
 /* ---- the job volume at /box (box.c): a detached mount made by the parent ---- */
 int box_mount_fd(const corral_spec *spec, struct cerr *e);
 
-/* ---- network (net.c) ---- */
-int net_loopback_up(void);
+/* ---- network (net.c): child side, 0 or -errno ---- */
+long net_loopback_up(void);
 
 /* ---- supervision (supervise.c) ---- */
 struct supervision {

@@ -22,6 +22,10 @@
  *           namespace, applies rlimits, drops to the sandbox uid with no capabilities,
  *           no_new_privs and the seccomp filter, reports the moment it execs, and execve()s.
  *
+ * The init and the program (before execve) make raw syscalls only (rawsys.h): sharing the
+ * parent's memory and thread pointer, a glibc wrapper there would write the errno of a worker
+ * thread that is busy with other containers meanwhile.
+ *
  * Child-to-parent reports ({kind, step, errno, value, time}) go through a CLOEXEC pipe, so a
  * setup failure says exactly which step failed and why, and a successful execve says nothing.
  *
@@ -33,6 +37,7 @@
  * (corral_stop) when it wants to; corral_signal() signals the run's processes through its cgroup.
  */
 #include "internal.h"
+#include "rawsys.h"
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -115,15 +120,15 @@ void corral_free(void *p)
 	free(p);
 }
 
-/* ---- child side: no malloc, no locks, no stdio; only syscalls ---- */
+/* ---- child side: no malloc, no locks, no stdio; only raw syscalls (rawsys.h) ---- */
 
 static void report_at(int kind, int step, int err, int value, int64_t t_us)
 {
 	struct report r = { kind, step, err, value, t_us };
-	ssize_t n;
+	long n;
 	do
-		n = write(FD_REPORT, &r, sizeof r);
-	while (n < 0 && errno == EINTR);
+		n = rawsys(SYS_write, FD_REPORT, &r, sizeof r);
+	while (n == -EINTR);
 }
 
 static void report(int kind, int step, int err, int value)
@@ -131,15 +136,22 @@ static void report(int kind, int step, int err, int value)
 	report_at(kind, step, err, value, now_us());
 }
 
-static __attribute__((noreturn)) void fail(int step)
+/* rc: the failed call's -errno. */
+static __attribute__((noreturn)) void fail(int step, long rc)
 {
-	report(REP_FAIL, step, errno, 0);
-	_exit(127);
+	report(REP_FAIL, step, rc < 0 ? (int)-rc : EIO, 0);
+	rawsys_exit(127);
+}
+
+/* dup2 without its special case: the fds here are never equal but stay safe if they were. */
+static long dup_to(int from, int to)
+{
+	return from == to ? 0 : rawsys(SYS_dup3, from, to, 0);
 }
 
 /* Places the descriptors the container needs at fixed numbers and closes every other one the
- * Node.js process had (the fd table was copied by clone). */
-static int arrange_fds(struct child_ctx *c)
+ * Node.js process had (the fd table was copied by clone). Returns 0 or -errno. */
+static long arrange_fds(struct child_ctx *c)
 {
 	int src[7 + CG_MAX_DIRS], dst[7 + CG_MAX_DIRS];
 	int n = 0;
@@ -153,13 +165,18 @@ static int arrange_fds(struct child_ctx *c)
 	for (int i = 0; i < c->ncg; i++)
 		src[n] = c->cg_fds[i], dst[n++] = FD_CGROUP + i;
 	/* First out of the way (above anything we place), then into place. */
-	for (int i = 0; i < n; i++)
-		if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64)) < 0)
-			return -1;
-	for (int i = 0; i < n; i++)
-		if (dup3(src[i], dst[i], dst[i] > 2 ? O_CLOEXEC : 0) < 0)
-			return -1;
-	return (int)syscall(SYS_close_range, FD_CGROUP + c->ncg, ~0U, 0);
+	for (int i = 0; i < n; i++) {
+		long fd = rawsys(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, 64);
+		if (fd < 0)
+			return fd;
+		src[i] = (int)fd;
+	}
+	for (int i = 0; i < n; i++) {
+		long rc = rawsys(SYS_dup3, src[i], dst[i], dst[i] > 2 ? O_CLOEXEC : 0);
+		if (rc < 0)
+			return rc;
+	}
+	return rawsys(SYS_close_range, FD_CGROUP + c->ncg, ~0U, 0);
 }
 
 /* Waits for the dispatch message; returns the job and the descriptors it carries. A descriptor
@@ -170,10 +187,10 @@ static const corral_spec *wait_dispatch(struct child_ctx *c, struct dispatch_fds
 	char control[CMSG_SPACE(4 * sizeof(int))];
 	struct iovec iov = { &flags, 1 };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
-	ssize_t n;
+	long n;
 	do
-		n = recvmsg(FD_CTL, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+		n = rawsys(SYS_recvmsg, FD_CTL, &msg, MSG_CMSG_CLOEXEC);
+	while (n == -EINTR);
 	if (n != 1)
 		return NULL; /* discarded unused: the parent closed the socket */
 	d->in = d->box = d->out = d->err = -1;
@@ -200,150 +217,173 @@ static const corral_spec *wait_dispatch(struct child_ctx *c, struct dispatch_fds
 	return __atomic_load_n(&c->job, __ATOMIC_ACQUIRE);
 }
 
+/* The job's stdin at 0; streamed stdout/stderr replace the container's pipes; merging follows
+ * whatever fd 1 is. Returns 0 or -errno. */
+static long take_stdio(const corral_spec *s, const struct dispatch_fds *d)
+{
+	long rc;
+	if (d->in < 0)
+		return -EBADF;
+	if ((rc = dup_to(d->in, 0)) < 0 || (d->out >= 0 && (rc = dup_to(d->out, 1)) < 0) ||
+	    (d->err >= 0 && (rc = dup_to(d->err, 2)) < 0) || (s->merge_stderr && (rc = dup_to(1, 2)) < 0))
+		return rc;
+	int received[] = { d->in, d->box, d->out, d->err };
+	for (size_t i = 0; i < sizeof received / sizeof *received; i++)
+		if (received[i] > 2)
+			rawsys(SYS_close, received[i]);
+	return 0;
+}
+
 /* The program's process. Before the job is known it joins the cgroup and its namespace (the
  * costly attach happens while the container is built); then it waits for the job. */
 static int child_exec(void *arg)
 {
 	struct child_ctx *c = arg;
-	if (setsid() < 0)
-		fail(STEP_SETSID);
+	long rc;
+	if ((rc = rawsys(SYS_setsid, 0)) < 0)
+		fail(STEP_SETSID, rc);
 	for (int i = 0; i < c->ncg && !c->program_in_cgroup; i++)
-		if (write(FD_CGROUP + i, "0", 1) != 1)
-			fail(STEP_CG_ATTACH);
-	if (unshare(CLONE_NEWCGROUP) < 0)
-		fail(STEP_CGROUPNS);
+		if ((rc = rawsys(SYS_write, FD_CGROUP + i, "0", 1)) != 1)
+			fail(STEP_CG_ATTACH, rc);
+	if ((rc = rawsys(SYS_unshare, CLONE_NEWCGROUP)) < 0)
+		fail(STEP_CGROUPNS, rc);
 	for (int i = 0; i < c->ncg; i++)
-		close(FD_CGROUP + i);
+		rawsys(SYS_close, FD_CGROUP + i);
 	report(REP_READY, 0, 0, 0);
 
 	struct dispatch_fds d;
 	const corral_spec *s = wait_dispatch(c, &d);
 	if (!s)
-		_exit(0);
-	close(FD_CTL);
-	if (d.box >= 0 && syscall(SYS_move_mount, d.box, "", AT_FDCWD, "/box", MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		fail(STEP_BOX);
-	/* Streamed stdout/stderr replace the container's pipes; merging follows whatever fd 1 is. */
-	if (d.in < 0 || dup2(d.in, 0) < 0 || (d.out >= 0 && dup2(d.out, 1) < 0) || (d.err >= 0 && dup2(d.err, 2) < 0) ||
-	    (s->merge_stderr && dup2(1, 2) < 0))
-		fail(STEP_STDIO);
-	int received[] = { d.in, d.box, d.out, d.err };
-	for (size_t i = 0; i < sizeof received / sizeof *received; i++)
-		if (received[i] > 2)
-			close(received[i]);
-	if (rlimits_apply(s) < 0)
-		fail(STEP_RLIMIT);
-	if (chdir(s->cwd) < 0)
-		fail(STEP_CHDIR);
-	umask(022);
+		rawsys_exit(0);
+	rawsys(SYS_close, FD_CTL);
+	if (d.box >= 0 && (rc = rawsys(SYS_move_mount, d.box, "", AT_FDCWD, "/box", MOVE_MOUNT_F_EMPTY_PATH)) < 0)
+		fail(STEP_BOX, rc);
+	if ((rc = take_stdio(s, &d)) < 0)
+		fail(STEP_STDIO, rc);
+	if ((rc = rlimits_apply(s)) < 0)
+		fail(STEP_RLIMIT, rc);
+	if ((rc = rawsys(SYS_chdir, s->cwd)) < 0)
+		fail(STEP_CHDIR, rc);
+	rawsys(SYS_umask, 022);
 	int step;
-	if (caps_drop_to(s->sandbox_uid, s->sandbox_gid, c->last_cap, &step) < 0)
-		fail(step);
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c->seccomp) < 0)
-		fail(STEP_SECCOMP);
+	if ((rc = caps_drop_to(s->sandbox_uid, s->sandbox_gid, c->last_cap, &step)) < 0)
+		fail(step, rc);
+	if ((rc = rawsys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c->seccomp)) < 0)
+		fail(STEP_SECCOMP, rc);
 	report(REP_EXECING, 0, 0, 0);
-	int err = ENOENT;
+	long err = -ENOENT;
 	for (const char *const *p = s->exec_paths; *p; p++) {
-		execve(*p, (char *const *)s->argv, (char *const *)s->envp);
-		if (errno != ENOENT && errno != ENOTDIR)
-			err = errno; /* e.g. EACCES: more useful than "not found" */
+		rc = rawsys(SYS_execve, *p, s->argv, s->envp);
+		if (rc != -ENOENT && rc != -ENOTDIR)
+			err = rc; /* e.g. EACCES: more useful than "not found" */
 	}
-	errno = err;
-	fail(STEP_EXEC);
+	fail(STEP_EXEC, err);
+}
+
+/* Spawns the program (CLONE_VFORK: the init sleeps until its execve or exit). Born in its cgroup
+ * where it can be (v2: no attach); clone3's raw call keeps the init off glibc's errno. Falls back
+ * to an attach where CLONE_INTO_CGROUP is refused, and to glibc's clone() where clone3 is
+ * missing (kernels before 5.3, architectures without a trampoline): that wrapper writes errno
+ * only if it fails, and then the container ends. Returns the pid or -errno. */
+static long spawn_program(struct child_ctx *c)
+{
+	struct clone_args args;
+	memset(&args, 0, sizeof args);
+	args.flags = CLONE_VM | CLONE_VFORK;
+	args.exit_signal = SIGCHLD;
+	args.stack = (uint64_t)(uintptr_t)c->exec_stack;
+	args.stack_size = STACK_SIZE;
+	long pid = -ENOSYS;
+	if (c->cgdir_fd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = FD_CGDIR;
+		c->program_in_cgroup = 1;
+		pid = corral_clone3_raw(&args, sizeof args, child_exec, c);
+		c->program_in_cgroup = pid >= 0;
+		args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+		args.cgroup = 0;
+	}
+	if (pid < 0)
+		pid = corral_clone3_raw(&args, sizeof args, child_exec, c);
+	if (pid == -ENOSYS) {
+		pid = clone(child_exec, c->exec_stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+		if (pid < 0)
+			pid = errno > 0 ? -errno : -EAGAIN;
+	}
+	return pid;
 }
 
 static int child_init(void *arg)
 {
 	struct child_ctx *c = arg;
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
+	/* Node's handlers must not run here; SIGKILL and SIGSTOP refuse (EINVAL), which is fine.
+	 * The kernel's sigaction: handler, flags, restorer, mask. */
+	struct { unsigned long handler, flags, restorer, mask; } dfl = { 0, 0, 0, 0 };
 	for (int sig = 1; sig < _NSIG; sig++)
-		sigaction(sig, &dfl, NULL); /* Node's handlers must not run here; EINVAL for some is fine */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the worker thread dies, so does the container */
-	umask(0);
-	if (arrange_fds(c) < 0) {
-		struct report r = { REP_FAIL, STEP_FDS, errno, 0, now_us() };
-		if (write(c->report_w, &r, sizeof r) < 0)
-			_exit(127);
-		_exit(127);
+		rawsys(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+	unsigned long none = 0;
+	rawsys(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+	rawsys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL); /* if the worker thread dies, so does the container */
+	rawsys(SYS_umask, 0);
+	long rc = arrange_fds(c);
+	if (rc < 0) {
+		struct report r = { REP_FAIL, STEP_FDS, (int)-rc, 0, now_us() };
+		rawsys(SYS_write, c->report_w, &r, sizeof r);
+		rawsys_exit(127);
 	}
 	char go;
-	ssize_t n;
 	do
-		n = read(FD_SYNC, &go, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		_exit(127); /* the parent gave up before releasing us */
-	close(FD_SYNC);
+		rc = rawsys(SYS_read, FD_SYNC, &go, 1);
+	while (rc == -EINTR);
+	if (rc != 1)
+		rawsys_exit(127); /* the parent gave up before releasing us */
+	rawsys(SYS_close, FD_SYNC);
 
-	/* Raw syscalls: glibc's set*id() broadcasts the change to every thread of the process it
-	 * believes it is in (the worker's, since we share its memory) under a lock in that shared
-	 * memory; a container killed mid-broadcast left the lock held and every later container
-	 * hung in futex_wait. */
-	if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)
-		fail(STEP_SETID);
-	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
-		fail(STEP_HOSTNAME);
-	if (net_loopback_up() < 0)
-		fail(STEP_LOOPBACK);
+	/* Raw syscalls also for a second reason here: glibc's set*id() broadcasts the change to every
+	 * thread of the process it believes it is in (the worker's, since we share its memory) under
+	 * a lock in that shared memory; a container killed mid-broadcast left the lock held and every
+	 * later container hung in futex_wait. */
+	if ((rc = rawsys(SYS_setresgid, 0, 0, 0)) < 0 || (rc = rawsys(SYS_setresuid, 0, 0, 0)) < 0)
+		fail(STEP_SETID, rc);
+	if ((rc = rawsys(SYS_sethostname, c->hostname, strlen(c->hostname))) < 0)
+		fail(STEP_HOSTNAME, rc);
+	if ((rc = net_loopback_up()) < 0)
+		fail(STEP_LOOPBACK, rc);
 	int op;
-	if (mount_plan_apply(c->plan, &op) < 0)
-		fail(STEP_MOUNT_BASE + op);
-	if (c->use_time_ns && unshare(CLONE_NEWTIME) < 0)
-		fail(STEP_TIMENS);
+	if ((rc = mount_plan_apply(c->plan, &op)) < 0)
+		fail(STEP_MOUNT_BASE + op, rc);
+	if (c->use_time_ns && (rc = rawsys(SYS_unshare, CLONE_NEWTIME)) < 0)
+		fail(STEP_TIMENS, rc);
 
-	pid_t main_pid = -1;
-	if (c->cgdir_fd >= 0) {
-		/* Born in its cgroup: no attach (v2). Falls back to an attach where clone3 is missing. */
-		struct clone_args args;
-		memset(&args, 0, sizeof args);
-		args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
-		args.exit_signal = SIGCHLD;
-		args.stack = (uint64_t)(uintptr_t)c->exec_stack;
-		args.stack_size = STACK_SIZE;
-		args.cgroup = FD_CGDIR;
-		c->program_in_cgroup = 1;
-		main_pid = (pid_t)corral_clone3(&args, sizeof args, child_exec, c);
-		if (main_pid < 0)
-			c->program_in_cgroup = 0;
-	}
+	long main_pid = spawn_program(c);
 	if (main_pid < 0)
-		main_pid = clone(child_exec, c->exec_stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
-	if (main_pid < 0)
-		fail(STEP_SPAWN);
+		fail(STEP_SPAWN, main_pid);
 	/* The program has exec'd (or failed to, or the container was discarded unused): drop our
 	 * copies of its stdio, control and cgroup fds. */
-	close(0);
-	close(1);
-	close(2);
-	close(FD_CTL);
-	close(FD_CGDIR);
+	int ours[] = { 0, 1, 2, FD_CTL, FD_CGDIR };
+	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+		rawsys(SYS_close, ours[i]);
 	for (int i = 0; i < c->ncg; i++)
-		close(FD_CGROUP + i);
+		rawsys(SYS_close, FD_CGROUP + i);
 
 	int main_status = 0, main_done = 0;
 	int64_t main_end_us = 0;
 	for (;;) {
 		int st;
-		pid_t pid = waitpid(-1, &st, __WALL);
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
+		long pid = rawsys(SYS_wait4, -1, &st, __WALL, NULL);
+		if (pid == -EINTR)
+			continue;
+		if (pid < 0)
 			break; /* ECHILD: nobody left */
-		}
 		if (pid == main_pid && !main_done) {
 			main_done = 1;
 			main_status = st;
 			main_end_us = now_us(); /* the program's wall time ends here, not after the reaping */
-			kill(-1, SIGKILL); /* daemons and stray children end with the program */
+			rawsys(SYS_kill, -1, SIGKILL); /* daemons and stray children end with the program */
 		}
 	}
 	report_at(REP_EXIT, 0, 0, main_status, main_end_us ? main_end_us : now_us());
-	_exit(0);
+	rawsys_exit(0);
 }
 
 /* ---- parent side ---- */
@@ -694,7 +734,8 @@ int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_contai
 		args.stack = (uint64_t)(uintptr_t)c->stacks;
 		args.stack_size = STACK_SIZE;
 		args.cgroup = (uint64_t)c->cg.init_dirfd;
-		c->pid = (pid_t)corral_clone3(&args, sizeof args, child_init, &c->ctx);
+		long pid = corral_clone3_raw(&args, sizeof args, child_init, &c->ctx);
+		c->pid = pid < 0 ? -1 : (pid_t)pid; /* refused: the attach path below */
 	}
 	if (c->pid < 0)
 		c->pid = clone(child_init, c->stacks + STACK_SIZE, flags, &c->ctx, &c->pidfd);

@@ -13,6 +13,7 @@
  * container can be built before its job is known.
  */
 #include "internal.h"
+#include "rawsys.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,66 +112,73 @@ const char *mount_op_name(int kind)
 	return "?";
 }
 
-/* ---- child side: syscalls only from here on ---- */
+/* ---- child side: raw syscalls only from here on (rawsys.h); 0 or -errno ---- */
 
-static int do_bind(const char *src, const char *dst, unsigned long flags)
+static long do_bind(const char *src, const char *dst, unsigned long flags)
 {
-	if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
-		return -1;
-	return mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL);
+	long rc = rawsys(SYS_mount, src, dst, NULL, MS_BIND, NULL);
+	if (rc < 0)
+		return rc;
+	return rawsys(SYS_mount, NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL);
 }
 
 /* Files are hidden behind /dev/null, directories behind the host's empty directory (a bind
  * is cheaper than a new tmpfs superblock). */
-static int do_mask(const char *empty, const char *dst)
+static long do_mask(const char *empty, const char *dst)
 {
 	struct stat st;
-	if (lstat(dst, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
+	long rc = rawsys(SYS_newfstatat, AT_FDCWD, dst, &st, AT_SYMLINK_NOFOLLOW);
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
 	if (S_ISDIR(st.st_mode))
 		return do_bind(empty, dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
-	return mount("/dev/null", dst, NULL, MS_BIND, NULL);
+	return rawsys(SYS_mount, "/dev/null", dst, NULL, MS_BIND, NULL);
 }
 
-static int do_pivot(const char *root)
+static long do_pivot(const char *root)
 {
-	if (chdir(root) < 0)
-		return -1;
+	long rc;
+	if ((rc = rawsys(SYS_chdir, root)) < 0)
+		return rc;
 	/* pivot_root(".", "."): the old root ends up on top of the new one, then is detached. */
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return -1;
-	if (umount2(".", MNT_DETACH) < 0)
-		return -1;
-	return chdir("/");
+	if ((rc = rawsys(SYS_pivot_root, ".", ".")) < 0)
+		return rc;
+	if ((rc = rawsys(SYS_umount2, ".", MNT_DETACH)) < 0)
+		return rc;
+	return rawsys(SYS_chdir, "/");
 }
 
-int mount_plan_apply(const struct mount_plan *p, int *failed_op)
+static long do_mkfile(const char *dst, unsigned mode)
+{
+	long fd = rawsys(SYS_openat, AT_FDCWD, dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+	return fd < 0 ? fd : rawsys(SYS_close, fd);
+}
+
+long mount_plan_apply(const struct mount_plan *p, int *failed_op)
 {
 	for (int i = 0; i < p->n; i++) {
 		const struct mount_op *op = &p->ops[i];
-		int rc = 0;
+		long rc = 0;
 		switch (op->kind) {
 		case MOP_PRIVATE:
-			rc = mount(NULL, op->dst, NULL, MS_REC | MS_PRIVATE, NULL);
+			rc = rawsys(SYS_mount, NULL, op->dst, NULL, MS_REC | MS_PRIVATE, NULL);
 			break;
 		case MOP_MOUNT:
-			rc = mount(op->src, op->dst, op->fstype, op->flags, op->data);
+			rc = rawsys(SYS_mount, op->src, op->dst, op->fstype, op->flags, op->data);
 			break;
 		case MOP_MKDIR:
-			rc = mkdir(op->dst, op->mode);
-			if (rc < 0 && errno == EEXIST)
+			rc = rawsys(SYS_mkdirat, AT_FDCWD, op->dst, op->mode);
+			if (rc == -EEXIST)
 				rc = 0;
 			break;
-		case MOP_MKFILE: {
-			int fd = open(op->dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, op->mode);
-			rc = fd < 0 ? -1 : close(fd);
+		case MOP_MKFILE:
+			rc = do_mkfile(op->dst, op->mode);
 			break;
-		}
 		case MOP_BIND:
 			rc = do_bind(op->src, op->dst, op->flags);
 			break;
 		case MOP_SYMLINK:
-			rc = symlink(op->src, op->dst);
+			rc = rawsys(SYS_symlinkat, op->src, AT_FDCWD, op->dst);
 			break;
 		case MOP_MASK:
 			rc = do_mask(op->src, op->dst);
@@ -181,7 +189,7 @@ int mount_plan_apply(const struct mount_plan *p, int *failed_op)
 		}
 		if (rc < 0) {
 			*failed_op = i;
-			return -1;
+			return rc;
 		}
 	}
 	return 0;

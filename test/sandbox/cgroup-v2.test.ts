@@ -10,7 +10,7 @@ import { detectCgroups } from '../../worker/sandbox/cgroups.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const harness = resolve(repo, '../shared/tools/cg2-kernel/run-in-cg2-kernel.sh');
-const suite = ['isolation', 'limits', 'lifecycle', 'volume', 'cgroups', 'pool', 'streaming', 'streaming-pool'].map((f) => `test/sandbox/${f}.test.ts`);
+const suite = ['isolation', 'limits', 'lifecycle', 'volume', 'cgroups', 'pool', 'streaming', 'streaming-pool', 'shared-memory'].map((f) => `test/sandbox/${f}.test.ts`);
 
 function hostIsV2(): boolean {
   try {

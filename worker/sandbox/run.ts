@@ -178,7 +178,9 @@ export async function runInSandbox(spec: SandboxSpec, host: SandboxHost = defaul
   let outcome = await runOnce(spec, host, elapsed);
   if (!outcome.timings.pooled && isMountPlanFailure(outcome) && !spec.signal?.aborted) {
     // Seen about once in several thousand cold containers under load, never reproduced on
-    // demand (mkdir of /proc in the fresh overlay: ENOENT or EINVAL). The container is discarded
+    // demand (mkdir of /proc in the fresh overlay: ENOENT or EINVAL); most likely the init's
+    // EEXIST read back as the building thread's errno, gone since the container's side makes
+    // raw syscalls (native/src/rawsys.h). Kept as a safety net: the container is discarded
     // before the program process exists, so one more container, built from scratch, is safe.
     host.setupRetries++;
     outcome = await runOnce(spec, host, elapsed);
