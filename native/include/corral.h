@@ -36,8 +36,10 @@ enum corral_limit {
 };
 
 typedef struct corral_spec {
-	/* Where the run's private directory is made (<runs_root>/<name>), and the run's name,
-	 * which also names its cgroup. Both are tagged by the caller so a sweep can find leftovers. */
+	/* An existing host directory the container mounts its scratch tmpfs over, in its own mount
+	 * namespace (so nothing is created on the host's filesystem per run; every container uses
+	 * the same directory); and the run's name, which names its cgroup, tagged by the caller so a
+	 * sweep can find leftovers. */
 	const char *runs_root;
 	const char *name;
 

@@ -70,8 +70,7 @@ struct mount_plan {
 	int overflow;
 };
 
-int mount_plan_build(struct mount_plan *plan, const corral_spec *spec, const char *run_dir,
-		     struct cerr *e);
+int mount_plan_build(struct mount_plan *plan, const corral_spec *spec, struct cerr *e);
 /* Child side: returns 0, or -errno with *failed_op set. */
 long mount_plan_apply(const struct mount_plan *plan, int *failed_op);
 const char *mount_op_name(int kind);

@@ -6,7 +6,7 @@
  * Three parties, no helper binary and no fork of the (large) Node.js process:
  *
  *   parent  the calling thread (a libuv thread-pool thread). Prepares everything — cgroup and
- *           limits, run directory, mount plan, pipes, stacks — then clone()s the init with
+ *           limits, mount plan, pipes, stacks — then clone()s the init with
  *           CLONE_VM (no page-table copy) and every namespace. It writes the init's uid/gid
  *           maps, releases it through the sync pipe and supervises: stdout/stderr pipes, the
  *           report pipe, the init's pidfd, wall and CPU limits. To stop a run it SIGKILLs the
@@ -99,8 +99,6 @@ struct corral_container {
 	struct cgroup_run cg;
 	struct mount_plan *plan;
 	char *stacks;
-	char run[512];
-	int have_run_dir;
 	int out_r, err_r, rep_r, ctl_w, pidfd;
 	pid_t pid;
 	int dispatched, exited;
@@ -507,34 +505,6 @@ static void close_dispatch_fds(struct dispatch_fds *d)
 	close_fd(&d->err);
 }
 
-static int make_run_dir(char *run, size_t len, const corral_spec *s, int *created, struct cerr *e)
-{
-	int n = snprintf(run, len, "%s/%s", s->runs_root, s->name);
-	if (n < 0 || (size_t)n >= len - 16)
-		return cerr_set(e, ENAMETOOLONG, "run directory %s/%s", s->runs_root, s->name);
-	if (mkdir(run, 0755) < 0)
-		return cerr_set(e, errno, "mkdir %s", run);
-	*created = 1;
-	char sub[600];
-	snprintf(sub, sizeof sub, "%s/root", run);
-	if (mkdir(sub, 0755) < 0)
-		return cerr_set(e, errno, "mkdir %s", sub);
-	snprintf(sub, sizeof sub, "%s/scratch", run);
-	if (mkdir(sub, 0755) < 0)
-		return cerr_set(e, errno, "mkdir %s", sub);
-	return 0;
-}
-
-static void remove_run_dir(const char *run)
-{
-	char sub[600];
-	snprintf(sub, sizeof sub, "%s/root", run);
-	rmdir(sub);
-	snprintf(sub, sizeof sub, "%s/scratch", run);
-	rmdir(sub);
-	rmdir(run);
-}
-
 static void fill_result(corral_outcome *o, const struct supervision *sv, const struct mount_plan *plan,
 			const corral_spec *s)
 {
@@ -614,8 +584,6 @@ static void container_free(struct corral_container *c)
 	if (c->stacks && c->stacks != MAP_FAILED)
 		munmap(c->stacks, 2 * STACK_SIZE);
 	free(c->plan);
-	if (c->have_run_dir)
-		remove_run_dir(c->run);
 	free(c);
 }
 
@@ -681,8 +649,7 @@ int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_contai
 	int ctl[2] = { -1, -1 }, null_fd = -1;
 	c->t_created_us = now_us();
 
-	if (validate(s, &e) < 0 || make_run_dir(c->run, sizeof c->run, s, &c->have_run_dir, &e) < 0 ||
-	    cg_create(&c->cg, s, &e) < 0)
+	if (validate(s, &e) < 0 || cg_create(&c->cg, s, &e) < 0)
 		goto fail;
 	c->t_cgroup_us = now_us();
 	c->plan = malloc(sizeof *c->plan);
@@ -690,7 +657,7 @@ int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_contai
 		cerr_set(&e, ENOMEM, "mount plan");
 		goto fail;
 	}
-	if (mount_plan_build(c->plan, s, c->run, &e) < 0)
+	if (mount_plan_build(c->plan, s, &e) < 0)
 		goto fail;
 	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 || pipe2(rep_p, O_CLOEXEC | O_DIRECT) < 0 ||
 	    pipe2(sync_p, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {

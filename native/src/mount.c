@@ -3,12 +3,16 @@
  * (every path and option string prepared in an arena); the child, inside its new mount and user
  * namespaces, only walks the list and makes syscalls.
  *
- *   <run>/scratch   tmpfs (the run's disk limit): upper + work of the root overlay
- *   <run>/root      overlay: lowerdir = image layers (top first), upper on the tmpfs
- *   root/proc       a fresh, read-only procfs of the run's pid namespace, sensitive files masked
- *   root/dev        the host's /dev template (null, zero, full, random, urandom, fd links), read-only;
- *                   a size-limited tmpfs on /dev/shm
- *   pivot_root into <run>/root, old root detached.
+ *   <runs_root>        tmpfs (the run's disk limit), mounted over the host's directory in the
+ *                      container's own namespace: every container uses the same directory, and
+ *                      nothing is made on the host's filesystem (an ext4 mkdir + rmdir of three
+ *                      run directories cost ~7 % of the service's throughput at saturation)
+ *     upper, work      of the root overlay
+ *     root             overlay: lowerdir = image layers (top first), upper on the tmpfs
+ *   root/proc          a fresh, read-only procfs of the run's pid namespace, sensitive files masked
+ *   root/dev           the host's /dev template (null, zero, full, random, urandom, fd links),
+ *                      read-only; a size-limited tmpfs on /dev/shm
+ *   pivot_root into <runs_root>/root, old root detached.
  * The job volume is attached at /box later, at dispatch, from a detached mount (box.c), so a
  * container can be built before its job is known.
  */
@@ -58,18 +62,20 @@ static const char *const proc_masked[] = {
 	"kallsyms", "kmsg", "config.gz", "acpi", "scsi", "irq", "bus", "fs", "sysvipc", "driver", "tty",
 };
 
-int mount_plan_build(struct mount_plan *p, const corral_spec *s, const char *run, struct cerr *e)
+int mount_plan_build(struct mount_plan *p, const corral_spec *s, struct cerr *e)
 {
 	memset(p, 0, sizeof *p);
 	const unsigned long safe = MS_NOSUID | MS_NODEV;
-	const char *scratch = arena_printf(p, "%s/scratch", run);
-	const char *root = arena_printf(p, "%s/root", run);
+	const char *scratch = arena_printf(p, "%s", s->runs_root);
+	const char *root = arena_printf(p, "%s/root", scratch);
 
+	/* Private first: the scratch mounted over the shared directory must never propagate. */
 	add(p, MOP_PRIVATE, NULL, "/", NULL, 0, NULL, 0);
 	add(p, MOP_MOUNT, "corral", scratch, "tmpfs", safe,
 	    arena_printf(p, "size=%lld,mode=0755", (long long)s->disk_bytes), 0);
-	add(p, MOP_MKDIR, NULL, arena_printf(p, "%s/upper", scratch), NULL, 0, NULL, 0755);
-	add(p, MOP_MKDIR, NULL, arena_printf(p, "%s/work", scratch), NULL, 0, NULL, 0755);
+	static const char *const scratch_dirs[] = { "upper", "work", "root" };
+	for (size_t i = 0; i < sizeof scratch_dirs / sizeof *scratch_dirs; i++)
+		add(p, MOP_MKDIR, NULL, arena_printf(p, "%s/%s", scratch, scratch_dirs[i]), NULL, 0, NULL, 0755);
 	add(p, MOP_MOUNT, "corral", root, "overlay", safe,
 	    arena_printf(p, "userxattr,lowerdir=%s,upperdir=%s/upper,workdir=%s/work", s->lowerdirs,
 			 scratch, scratch), 0);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { api, spawnCorralUp, waitFor } from './harness.ts';
 import { IMAGES_DIR, needs, realSandbox } from './real-sandbox.ts';
+import { cgroupParentDirs, detectCgroups } from '../../worker/sandbox/cgroups.ts';
 
 const sb = await realSandbox();
 
@@ -47,13 +48,14 @@ test('corral up with CORRAL_POOL_MAX_WARM serves warm containers and removes the
     const volumeHits = /^corral_pool_volume_hits (\d+)/m.exec(metrics);
     assert.ok(volumeHits && Number(volumeHits[1]) > 0, `no warm volume was used:\n${metrics.split('\n').filter((l) => l.startsWith('corral_pool_volume')).join('\n')}`);
     assert.ok(runProcessesOf(child.pid!).length > 0, 'warm containers are waiting');
+    const cgroupsOf = (pid: number) => cgroupParentDirs(detectCgroups('corral')).flatMap((d) => readdirSync(d).filter((n) => n.startsWith(`corral-${pid}-`)));
+    assert.ok(cgroupsOf(child.pid!).length > 0, 'warm containers have their cgroups');
     const volumesDir = '/var/lib/corral/volumes';
     assert.ok((await readdir(volumesDir)).some((n) => n.startsWith(`corral-${child.pid}-`)), 'warm volumes are waiting');
     child.kill('SIGTERM');
     assert.equal(await exit, 0);
     assert.deepEqual(runProcessesOf(child.pid!), [], 'a warm container survived SIGTERM');
-    const runsDir = '/var/lib/corral/runs';
-    assert.deepEqual((await readdir(runsDir)).filter((n) => n.startsWith(`corral-${child.pid}-`)), []);
+    assert.deepEqual(cgroupsOf(child.pid!), [], 'a warm container\'s cgroup survived SIGTERM');
     assert.deepEqual((await readdir(volumesDir)).filter((n) => n.startsWith(`corral-${child.pid}-`)), [], 'a warm volume survived SIGTERM');
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(`${volumesDir}/corral-${child.pid}-`), 'a warm volume is still mounted');
   } finally {

@@ -52,7 +52,10 @@ export function processesInOurRuns(h: SandboxHost): number[] {
 /** Everything named after this process's runs: identical before and after a clean run. */
 export function snapshot(h: SandboxHost): string {
   const mine = (name: string) => name.includes(`corral-${h.tag}-`);
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter(mine);
+  // A container's scratch is mounted over the runs directory in its own namespace only: a mount
+  // there in ours would be one that propagated out.
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => mine(m) || m === h.runsDir || m.startsWith(`${h.runsDir}/`));
   const cgroups = cgroupParentDirs(h.cgroups).flatMap((d) => list(d).filter(mine).map((n) => join(d, n)));
   const runs = list(h.runsDir).filter(mine);
   const volumes = list(h.volumesDir).filter(mine);

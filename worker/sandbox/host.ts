@@ -1,4 +1,4 @@
-// The host side of the sandbox: where run directories, job volumes and init layers live, which
+// The host side of the sandbox: where job volumes and init layers live, which
 // cgroup hierarchy runs go into, and the sweep that removes what a killed worker left behind.
 // Everything a run creates is named `corral-<owner pid>-<owner start time>-<n>`, so a sweep can
 // tell a live worker's runs from a dead one's.
@@ -37,6 +37,8 @@ export const SANDBOX_ID = 1000;
 
 export class SandboxHost {
   readonly stateDir: string;
+  /** The directory every container mounts its scratch tmpfs over, in its own namespace (it
+   * stays empty on the host; native/src/mount.c). */
   readonly runsDir: string;
   readonly volumesDir: string;
   readonly initDir: string;
@@ -140,7 +142,8 @@ export class SandboxHost {
     return `corral-${this.tag}-${++this.counter}`;
   }
 
-  /** Removes run cgroups, run directories and volumes whose owning process is gone. */
+  /** Removes run cgroups and volumes whose owning process is gone (and run directories, which
+   * only versions before containers mounted their scratch privately made). */
   sweep(): { cgroups: number; runDirs: number; volumes: number } {
     const swept = { cgroups: 0, runDirs: 0, volumes: 0 };
     for (const parent of cgroupParentDirs(this.cgroups)) {

@@ -77,7 +77,7 @@ export interface SandboxTimings {
   mountsMs: number;
   /** From release to the program's execve (attach, caps, seccomp, rlimits). */
   execMs: number;
-  /** Removing the cgroup and run directory: 0 here, because it happens after the outcome, in
+  /** Killing what is left and removing the cgroup: 0 here, because it happens after the outcome, in
    * the background (SandboxHost.teardownMsAvg has the figure). */
   teardownMs: number;
   /** Everything, from the call to the outcome. */
