@@ -129,16 +129,23 @@ static long do_bind(const char *src, const char *dst, unsigned long flags)
 }
 
 /* Files are hidden behind /dev/null, directories behind the host's empty directory (a bind
- * is cheaper than a new tmpfs superblock). */
-static long do_mask(const char *empty, const char *dst)
+ * is cheaper than a new tmpfs superblock). The first masked directory gets the read-only,
+ * nosuid, nodev, noexec remount; the others are binds of it, which carry its mount flags: one
+ * mount call each instead of two. *masked_dir remembers it. */
+static long do_mask(const char *empty, const char *dst, const char **masked_dir)
 {
 	struct stat st;
 	long rc = rawsys(SYS_newfstatat, AT_FDCWD, dst, &st, AT_SYMLINK_NOFOLLOW);
 	if (rc < 0)
 		return rc == -ENOENT ? 0 : rc;
-	if (S_ISDIR(st.st_mode))
-		return do_bind(empty, dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
-	return rawsys(SYS_mount, "/dev/null", dst, NULL, MS_BIND, NULL);
+	if (!S_ISDIR(st.st_mode))
+		return rawsys(SYS_mount, "/dev/null", dst, NULL, MS_BIND, NULL);
+	if (*masked_dir)
+		return rawsys(SYS_mount, *masked_dir, dst, NULL, MS_BIND, NULL);
+	rc = do_bind(empty, dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+	if (rc == 0)
+		*masked_dir = dst;
+	return rc;
 }
 
 static long do_pivot(const char *root)
@@ -162,6 +169,7 @@ static long do_mkfile(const char *dst, unsigned mode)
 
 long mount_plan_apply(const struct mount_plan *p, int *failed_op)
 {
+	const char *masked_dir = NULL;
 	for (int i = 0; i < p->n; i++) {
 		const struct mount_op *op = &p->ops[i];
 		long rc = 0;
@@ -187,7 +195,7 @@ long mount_plan_apply(const struct mount_plan *p, int *failed_op)
 			rc = rawsys(SYS_symlinkat, op->src, AT_FDCWD, op->dst);
 			break;
 		case MOP_MASK:
-			rc = do_mask(op->src, op->dst);
+			rc = do_mask(op->src, op->dst, &masked_dir);
 			break;
 		case MOP_PIVOT:
 			rc = do_pivot(op->dst);

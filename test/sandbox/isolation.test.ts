@@ -131,6 +131,17 @@ describe('isolation', () => {
     assert.equal(sys.stdout.toString().trim(), '0');
   });
 
+  it('masks /proc directories with empty, read-only, nosuid, nodev, noexec mounts', async () => {
+    const dirs = ['acpi', 'irq', 'bus', 'fs', 'sysvipc', 'driver', 'tty', 'scsi'];
+    const r = await sh(`for d in ${dirs.join(' ')}; do [ -d /proc/$d ] || continue; echo "$d $(ls -A /proc/$d | wc -l) $(grep " /proc/$d " /proc/self/mountinfo | cut -d" " -f6)"; done`);
+    const rows = r.stdout.toString().trim().split('\n').map((l) => l.trim().split(/\s+/));
+    assert.ok(rows.length >= 5, `too few of ${dirs.join(', ')} exist here: ${r.stdout}`);
+    for (const [dir, entries, options] of rows) {
+      assert.equal(entries, '0', `/proc/${dir} shows entries`);
+      assert.deepEqual(options!.split(',').filter((o) => ['ro', 'nosuid', 'nodev', 'noexec'].includes(o)).sort(), ['nodev', 'noexec', 'nosuid', 'ro'], `/proc/${dir}: ${options}`);
+    }
+  });
+
   it('offers a minimal /dev: null, zero, full, random, urandom, shm; nothing can be created there', async () => {
     const r = await sh('ls /dev | tr "\\n" " "; echo; head -c 4 /dev/zero | wc -c; echo x > /dev/full || echo full-refused; touch /dev/new 2>/dev/null || echo dev-ro; echo s > /dev/shm/s && cat /dev/shm/s');
     const [names, zero, ...rest] = r.stdout.toString().trim().split('\n');
