@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 5
+#define CORRAL_ABI_VERSION 6
 
 enum corral_status {
 	CORRAL_OK = 0,
@@ -163,10 +163,14 @@ int corral_signal(corral_container *c, int32_t sig);
  * both close-on-exec and blocking (the caller may make its own end non-blocking). */
 int corral_pipe(int32_t fds[2], char *err, int32_t err_len);
 
-/* Job volumes: a size-limited tmpfs (nosuid, nodev) mounted on the host at dir, owned by
- * uid:gid, mode 0755. */
-int corral_volume_mount(const char *dir, int64_t size_bytes, uint32_t uid, uint32_t gid,
-			char *err, int32_t err_len);
+/* Job volumes, each one call on the thread pool (a pool hop costs more than the small steps):
+ * create makes the directory dir, mounts a size-limited tmpfs (nosuid, nodev; root-owned, 0755)
+ * on it and makes box/ (0755, box_uid:box_gid) and work/ (0700, work_uid:work_gid) in it, or
+ * leaves nothing; destroy unmounts it (detached, never through a symlink) and removes dir;
+ * umount only unmounts (the start-up sweep's). */
+int corral_volume_create(const char *dir, int64_t size_bytes, uint32_t box_uid, uint32_t box_gid,
+			 uint32_t work_uid, uint32_t work_gid, char *err, int32_t err_len);
+int corral_volume_destroy(const char *dir, char *err, int32_t err_len);
 int corral_volume_umount(const char *dir, char *err, int32_t err_len);
 
 /* Files in a directory a sandbox could write to, never following a symlink anywhere on the

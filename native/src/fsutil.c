@@ -172,13 +172,43 @@ int64_t corral_read_beneath(const char *root, const char *rel, uint8_t *buf, int
 	return done;
 }
 
-int corral_volume_mount(const char *dir, int64_t size_bytes, uint32_t uid, uint32_t gid,
-			char *err, int32_t err_len)
+int corral_volume_create(const char *dir, int64_t size_bytes, uint32_t box_uid, uint32_t box_gid,
+			 uint32_t work_uid, uint32_t work_gid, char *err, int32_t err_len)
 {
+	if (mkdir(dir, 0755) < 0)
+		return report(err, err_len, errno, "mkdir %s%s", dir, "");
 	char data[128];
-	snprintf(data, sizeof data, "size=%lld,mode=0755,uid=%u,gid=%u", (long long)size_bytes, uid, gid);
-	if (mount("corral-volume", dir, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0)
-		return report(err, err_len, errno, "mount tmpfs on %s%s", dir, "");
+	snprintf(data, sizeof data, "size=%lld,mode=0755,uid=0,gid=0", (long long)size_bytes);
+	if (mount("corral-volume", dir, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) {
+		int saved = errno;
+		rmdir(dir);
+		return report(err, err_len, saved, "mount tmpfs on %s%s", dir, "");
+	}
+	/* The new tmpfs is ours alone until this returns: its two directories, relative to it. */
+	const char *failed = NULL;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		failed = "open";
+	else if (mkdirat(fd, "box", 0755) < 0 || fchownat(fd, "box", box_uid, box_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		failed = "box/";
+	else if (mkdirat(fd, "work", 0700) < 0 || fchownat(fd, "work", work_uid, work_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		failed = "work/";
+	int saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (!failed)
+		return 0;
+	umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW);
+	rmdir(dir);
+	return report(err, err_len, saved, "volume %s: %s", dir, failed);
+}
+
+int corral_volume_destroy(const char *dir, char *err, int32_t err_len)
+{
+	if (umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+		return report(err, err_len, errno, "umount %s%s", dir, "");
+	if (rmdir(dir) < 0)
+		return report(err, err_len, errno, "rmdir %s%s", dir, "");
 	return 0;
 }
 

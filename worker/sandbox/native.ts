@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 
 export const LIBRARY_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../native/build/libcorral.so');
 
@@ -103,8 +103,10 @@ interface Bindings {
   view(ptr: unknown, len: number): Buffer;
   // Asynchronous (libuv's thread pool): a mount, an umount (which may wait for an RCU grace period)
   // or a write must never stall the event loop that also serves the API and the queue.
-  volumeMount(dir: string, sizeBytes: number, uid: number, gid: number): Promise<void>;
-  volumeUmount(dir: string): Promise<void>;
+  /** mkdir dir, mount the tmpfs, make box/ and work/ with their owners: one pool hop. */
+  volumeCreate(dir: string, sizeBytes: number, box: { uid: number; gid: number }, work: { uid: number; gid: number }): Promise<void>;
+  /** Unmount and rmdir: one pool hop. */
+  volumeDestroy(dir: string): Promise<void>;
   /** For the start-up sweep only. */
   volumeUmountSync(dir: string): void;
   writeBeneath(root: string, rel: string, data: Buffer, mode: number, uid: number, gid: number): Promise<void>;
@@ -161,7 +163,8 @@ export function loadNative(): Bindings {
   const signal = lib.func('int corral_signal(corral_container *c, int32_t sig)');
   const pipe = lib.func('int corral_pipe(_Out_ int32_t *fds, _Out_ uint8_t *err, int32_t errLen)');
   const free = lib.func('void corral_free(void *p)');
-  const volumeMount = lib.func('int corral_volume_mount(const char *dir, int64_t size, uint32_t uid, uint32_t gid, _Out_ uint8_t *err, int32_t errLen)');
+  const volumeCreate = lib.func('int corral_volume_create(const char *dir, int64_t size, uint32_t boxUid, uint32_t boxGid, uint32_t workUid, uint32_t workGid, _Out_ uint8_t *err, int32_t errLen)');
+  const volumeDestroy = lib.func('int corral_volume_destroy(const char *dir, _Out_ uint8_t *err, int32_t errLen)');
   const volumeUmount = lib.func('int corral_volume_umount(const char *dir, _Out_ uint8_t *err, int32_t errLen)');
   const writeBeneath = lib.func('int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len, uint32_t mode, uint32_t uid, uint32_t gid, _Out_ uint8_t *err, int32_t errLen)');
   const readBeneath = lib.func('int64_t corral_read_beneath(const char *root, const char *rel, _Out_ uint8_t *buf, int64_t max, _Out_ int64_t *size, _Out_ uint8_t *err, int32_t errLen)');
@@ -204,13 +207,13 @@ export function loadNative(): Bindings {
     bareSpawn: (path, argv0) => onPool(bareSpawn, path, argv0),
     // A copy: the C memory is freed right after.
     view: (ptr, len) => (len > 0 && ptr ? Buffer.from(new Uint8Array(koffi.view(ptr as never, len) as ArrayBuffer)) : Buffer.alloc(0)),
-    volumeMount: (dir, sizeBytes, uid, gid) => {
+    volumeCreate: (dir, sizeBytes, box, work) => {
       const err = Buffer.alloc(512);
-      return call(volumeMount, [dir, sizeBytes, uid, gid, err, err.length], err).then(() => {});
+      return call(volumeCreate, [dir, sizeBytes, box.uid, box.gid, work.uid, work.gid, err, err.length], err).then(() => {});
     },
-    volumeUmount: (dir) => {
+    volumeDestroy: (dir) => {
       const err = Buffer.alloc(512);
-      return call(volumeUmount, [dir, err, err.length], err).then(() => {});
+      return call(volumeDestroy, [dir, err, err.length], err).then(() => {});
     },
     volumeUmountSync(dir) {
       const err = Buffer.alloc(512);

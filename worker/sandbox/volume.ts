@@ -3,8 +3,8 @@
 // sandbox user) and `work/` (the overlay workdir when the volume is a writable layer over
 // another). Every host-side access goes through the native openat2 helpers: no symlink is ever
 // followed, no special file ever opened.
-import { chownSync, mkdirSync, type Stats } from 'node:fs';
-import { lstat, mkdir, readdir, rmdir } from 'node:fs/promises';
+import { type Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultSandboxHost, type SandboxHost } from './host.ts';
 import { loadNative } from './native.ts';
@@ -69,8 +69,7 @@ export class Volume {
     if (this.destroyed) return;
     this.destroyed = true;
     this.onDestroy?.();
-    await loadNative().volumeUmount(this.mountPoint);
-    await rmdir(this.mountPoint);
+    await loadNative().volumeDestroy(this.mountPoint);
   }
 }
 
@@ -84,24 +83,13 @@ export async function createVolume(options: { sizeBytes: number; host?: SandboxH
 export async function mountVolume(host: SandboxHost, sizeBytes: number): Promise<Volume> {
   const mountPoint = join(host.volumesDir, host.nextName());
   // The mount point's mkdir and rmdir (in the state directory, a journaled filesystem), the mount
-  // and the unmount go through the thread pool: they can sleep (an unmount waits for an RCU grace
-  // period; a CPU profile at saturation had the main thread 8.6 % of its time in a synchronous
-  // rmdir). The mkdirs and chowns on the fresh tmpfs take microseconds, less than a trip through
-  // the pool and back through a busy event loop.
-  await mkdir(mountPoint, { mode: 0o755 });
-  try {
-    await loadNative().volumeMount(mountPoint, sizeBytes, 0, 0);
-    const volume = new Volume(mountPoint, host);
-    mkdirSync(volume.dir, { mode: 0o755 });
-    chownSync(volume.dir, host.sandboxHostId, host.sandboxHostId);
-    mkdirSync(volume.workDir, { mode: 0o700 });
-    chownSync(volume.workDir, host.idBase, host.idBase); // the container's root mounts the overlay
-    return volume;
-  } catch (err) {
-    await loadNative().volumeUmount(mountPoint).catch(() => { /* was not mounted */ });
-    await rmdir(mountPoint);
-    throw err;
-  }
+  // and the unmount can sleep (an unmount waits for an RCU grace period; a CPU profile at
+  // saturation once had the main thread 8.6 % of its time in a synchronous rmdir), so they run
+  // on the thread pool, all of a volume's making in one native call and all of its removal in
+  // another: each trip through the pool costs ~40 µs of CPU and more on a busy event loop.
+  // box/ belongs to the sandbox user; work/ to the container's root, which mounts the overlay.
+  await loadNative().volumeCreate(mountPoint, sizeBytes, { uid: host.sandboxHostId, gid: host.sandboxHostId }, { uid: host.idBase, gid: host.idBase });
+  return new Volume(mountPoint, host);
 }
 
 export function checkRelative(path: string): string {
