@@ -66,7 +66,7 @@ export function renderSvg(report: Report): string {
   const x = (r: number) => PLOT.left + ((Math.log10(r) - Math.log10(xLo)) / (Math.log10(xHi) - Math.log10(xLo) || 1)) * PLOT.width;
   const y = (m: number) => PLOT.top + PLOT.height - ((Math.log10(m) - Math.log10(yLo)) / (Math.log10(yHi) - Math.log10(yLo) || 1)) * PLOT.height;
 
-  const caption = captionLines(report);
+  const caption = captionLines(report).flatMap((line) => wrapLine(line, CAPTION_MAX_CHARS));
   const H = PLOT.top + PLOT.height + 60 + caption.length * 16 + 10;
   const o: string[] = [];
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
@@ -117,11 +117,30 @@ export function renderSvg(report: Report): string {
   // caption
   let cy = PLOT.top + PLOT.height + 62;
   for (const line of caption) {
-    o.push(`<text x="${PLOT.left - 60}" y="${cy}" fill="#333">${escapeXml(line)}</text>`);
+    // SVG collapses the continuation's leading spaces: indent it by position instead.
+    const indent = line.startsWith(' ') ? 24 : 0;
+    o.push(`<text x="${PLOT.left - 60 + indent}" y="${cy}" fill="#333">${escapeXml(line.trimStart())}</text>`);
     cy += 16;
   }
   o.push('</svg>');
   return `${o.join('\n')}\n`;
+}
+
+/** About what fits the picture's width at 12 px (a target's figures at four rates did not). */
+const CAPTION_MAX_CHARS = 140;
+
+/** Breaks a caption line at spaces into pieces of at most max characters; the rest indented. */
+export function wrapLine(line: string, max: number): string[] {
+  const out: string[] = [];
+  let rest = line;
+  while (rest.length > max) {
+    const cut = rest.lastIndexOf(' ', max);
+    if (cut <= 4) break; // one long word: leave it whole
+    out.push(rest.slice(0, cut));
+    rest = `    ${rest.slice(cut + 1)}`;
+  }
+  out.push(rest);
+  return out;
 }
 
 /** One line per workload × configuration (throughput at saturation, errors and timeouts), then the targets. */

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Report, StepResult } from '../../loadtest/report.ts';
-import { captionLines, logTicks, renderSvg } from '../../loadtest/svg.ts';
+import { captionLines, logTicks, renderSvg, wrapLine } from '../../loadtest/svg.ts';
 
 function step(workload: string, config: string, rate: number, p50: number, extra: Partial<StepResult> = {}): StepResult {
   return {
@@ -91,4 +91,19 @@ test('the sandbox-only series in grey, the bare baseline as a level, the targets
   assert.equal(elements.filter((e) => e.attrs.class === 'baseline').length, 1);
   assert.match(svg, /bare python3 start-up, no sandbox: p50 9\.5 ms/);
   assert.match(svg, /\[not met\] echo p50 ≤ 8 ms at 1\/s and 50\/s — pool on: 1\/s: p50 9\.00 ms/);
+});
+
+test('long caption lines wrap at spaces, continued indented, so they stay inside the picture', () => {
+  assert.deepEqual(wrapLine('short line', 20), ['short line']);
+  const line = 'cold path unchanged: 1/s 13.50 ms (was 22.62), 10/s 18.90 ms';
+  const pieces = wrapLine(line, 26);
+  assert.deepEqual(pieces, ['cold path unchanged: 1/s', '    13.50 ms (was 22.62),', '    10/s 18.90 ms']);
+  assert.ok(wrapLine(line, 24).every((p) => p.length <= 24));
+  assert.equal(wrapLine(line, 24).map((p) => p.trim()).join(' '), line, 'no word lost');
+  assert.ok(wrapLine('x'.repeat(50), 10).length === 1, 'a word longer than the width stays whole');
+  const r = report([step('busybox echo', 'pool on', 1, 9)]);
+  r.targets = [{ target: 'long', short: 'cold path unchanged or better', scope: 'pool off', measured: Array.from({ length: 12 }, (_, i) => `${i}/s ${i}.00 ms (was ${i}.50)`).join(', '), met: false }];
+  const texts = parseTags(renderSvg(r)).filter((e) => e.name === 'text');
+  assert.ok(texts.length > 0);
+  assert.ok(!renderSvg(r).split('\n').some((l) => l.startsWith('<text') && />([^<]{141,})</.test(l)), 'no caption text longer than the width');
 });
