@@ -6,6 +6,7 @@ import { imagesRegistry, type LanguageRegistry } from './language-registry.ts';
 import { sandboxLauncher } from './launcher.ts';
 import { sandboxSelfTest } from './self-test.ts';
 import { startWorkerHost, type WorkerHost, type WorkerHostDeps } from './worker-host.ts';
+import { threadBudget } from './thread-budget.ts';
 
 export interface StartWorkerOptions {
   metrics?: Metrics;
@@ -17,6 +18,10 @@ export interface StartWorkerOptions {
 
 export async function startWorker(config: Config, redisUrl: string, log: Logger, options: StartWorkerOptions = {}): Promise<WorkerHost> {
   const { metrics, localEvents } = options;
+  const budget = threadBudget(config, process.env.UV_THREADPOOL_SIZE);
+  if (budget.needed > budget.threads) {
+    log.warn(budget, `UV_THREADPOOL_SIZE=${budget.threads} is below the ${budget.needed} threads these slots can keep busy: runs and pool builds will wait for a thread (bin/corral sets 64; raise it with the slots)`);
+  }
   const pool = config.worker.pool.maxWarm > 0 ? await openPooledSandbox(config, metrics) : undefined;
   const launcher = sandboxLauncher();
   const registry = options.registry ?? await imagesRegistry(config.imagesDir);

@@ -65,6 +65,9 @@ interface Entry {
 
 const keyOf = (s: NativeSpec) => `${s.lowerdirs}|${s.hostname}|${s.disk_bytes}|${s.cgroup_version}`;
 
+/** Containers built at once by default (each holds a thread-pool thread while it is built). */
+export const POOL_MAX_BUILDING = 4;
+
 export class WarmPool {
   private readonly entries = new Map<string, Entry>();
   private readonly timer: NodeJS.Timeout;
@@ -84,7 +87,7 @@ export class WarmPool {
   ) {
     this.maxWarm = options.maxWarm ?? 8;
     this.maxPerImage = options.maxPerImage ?? 8;
-    this.maxBuilding = options.maxBuilding ?? 4;
+    this.maxBuilding = options.maxBuilding ?? POOL_MAX_BUILDING;
     this.windowMs = options.windowMs ?? 30_000;
     this.prepare = options.prepare ?? ((spec) => loadNative().prepare(spec));
     this.timer = setInterval(() => this.rebalance(), 1000);
