@@ -14,11 +14,15 @@ const ABI_VERSION = 6;
  * A worker has a call in flight per running sandbox, pool build, teardown and volume: with the
  * default 2 slots ~8 % of calls start with more than 8 in flight (no difference measurable in
  * throughput); with more slots or many interactive sessions most would. At most 8 MiB kept.
- * koffi takes this only before the process loads its first library, hence here, at import.
+ * And koffi refuses an asynchronous call beyond max_async_calls in flight (default 256): one per
+ * running sandbox, so as many as libuv can have threads (UV_THREADPOOL_SIZE's maximum, 1024);
+ * the memory is only taken by calls actually in flight.
+ * koffi takes these only before the process loads its first library, hence here, at import.
  */
 export const KOFFI_RESIDENT_ASYNC_POOLS = 32;
+export const KOFFI_MAX_ASYNC_CALLS = 1024;
 try {
-  koffi.config({ ...koffi.config(), resident_async_pools: KOFFI_RESIDENT_ASYNC_POOLS });
+  koffi.config({ ...koffi.config(), resident_async_pools: KOFFI_RESIDENT_ASYNC_POOLS, max_async_calls: KOFFI_MAX_ASYNC_CALLS });
 } catch {
   // Something in this process loaded a library through koffi first: the defaults stay (slower
   // under load, otherwise the same).
