@@ -23,6 +23,9 @@ export interface WarmPoolOptions {
   windowMs?: number;
   /** Builds a container (default: the native launcher's prepare); tests give their own. */
   prepare?: (spec: NativeSpec) => Promise<NativeContainer>;
+  /** Monotonic milliseconds for build times and hand-offs (default performance.now); tests give
+   * their own, so a busy machine cannot move a "just started" build past half a build time. */
+  clock?: () => number;
 }
 
 export interface WarmPoolStats {
@@ -45,11 +48,11 @@ interface Entry {
   image: string;
   template: NativeSpec;
   ready: NativeContainer[];
-  /** When each build under way started (performance.now()), oldest first: one per build. */
+  /** When each build under way started (the pool's clock), oldest first: one per build. */
   buildStarts: number[];
   /** Runs that missed and wait for a build under way, first come first served. */
   waiters: Array<(container: NativeContainer | undefined) => void>;
-  /** When the last take() found nothing warm (performance.now()). */
+  /** When the last take() found nothing warm (the pool's clock). */
   missedAt: number;
   handoffs: number;
   arrivals: number[];
@@ -74,6 +77,7 @@ export class WarmPool {
   private readonly maxWarm: number;
   private readonly maxPerImage: number;
   private readonly maxBuilding: number;
+  private readonly clock: () => number;
   private readonly windowMs: number;
   private readonly prepare: (spec: NativeSpec) => Promise<NativeContainer>;
   private closed = false;
@@ -90,6 +94,7 @@ export class WarmPool {
     this.maxBuilding = options.maxBuilding ?? POOL_MAX_BUILDING;
     this.windowMs = options.windowMs ?? 30_000;
     this.prepare = options.prepare ?? ((spec) => loadNative().prepare(spec));
+    this.clock = options.clock ?? (() => performance.now());
     this.timer = setInterval(() => this.rebalance(), 1000);
     this.timer.unref();
   }
@@ -103,7 +108,7 @@ export class WarmPool {
     if (container) entry.hits++;
     else {
       entry.misses++;
-      entry.missedAt = performance.now();
+      entry.missedAt = this.clock();
     }
     // While another container of this image is warm, the refill waits for this run's end
     // (recordRun): a build started now would compete with this run for the CPUs (2 here).
@@ -200,13 +205,13 @@ export class WarmPool {
   }
 
   private build(entry: Entry): void {
-    const started = performance.now();
+    const started = this.clock();
     entry.buildStarts.push(started);
     this.prepare({ ...entry.template, name: this.nextName() })
       .then(
         (container) => {
           entry.builds++;
-          entry.buildMsTotal += performance.now() - started;
+          entry.buildMsTotal += this.clock() - started;
           const waiter = entry.waiters.shift();
           if (waiter) waiter(container);
           else if (this.closed) this.discard(container);
