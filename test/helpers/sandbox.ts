@@ -49,6 +49,16 @@ export function processesInOurRuns(h: SandboxHost): number[] {
   return pids;
 }
 
+/** The filesystem type mounted at `dir` in this process's namespace (the topmost), or undefined. */
+export function fsTypeMountedAt(dir: string): string | undefined {
+  let type: string | undefined;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [fields, after] = line.split(' - ');
+    if (fields?.split(' ')[4] === dir) type = after?.split(' ')[0];
+  }
+  return type;
+}
+
 /** Everything named after this process's runs: identical before and after a clean run. */
 export function snapshot(h: SandboxHost): string {
   const mine = (name: string) => name.includes(`corral-${h.tag}-`);

@@ -3,9 +3,9 @@
 // volume is never handed out again, and close() leaves no mount or directory behind.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { readdirSync, statSync, statfsSync } from 'node:fs';
 import { createVolume, runInSandbox, SandboxHost, type Volume } from '../../worker/sandbox/index.ts';
-import { busyboxLayers, snapshot } from '../helpers/sandbox.ts';
+import { busyboxLayers, fsTypeMountedAt, snapshot } from '../helpers/sandbox.ts';
 
 const MiB = 1024 * 1024;
 let host: SandboxHost;
@@ -16,10 +16,6 @@ let before_: string;
 async function warmed(n: number): Promise<void> {
   for (let i = 0; i < 500 && host.volumes!.stats().ready < n; i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(host.volumes!.stats().ready >= n, `warm volumes never reached ${n}: ${JSON.stringify(host.volumes!.stats())}`);
-}
-
-function mountedAt(dir: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
 }
 
 describe('warm job volumes', () => {
@@ -67,7 +63,7 @@ describe('warm job volumes', () => {
       await v.destroy(); // the run is over: its volume goes, and a fresh one is mounted for the set
     }
     assert.ok(host.volumes!.stats().hits >= 6);
-    for (const v of taken) assert.equal(mountedAt(v.mountPoint), false);
+    for (const v of taken) assert.equal(fsTypeMountedAt(v.mountPoint), undefined);
   });
 
   it('keeps a set per disk size', async () => {

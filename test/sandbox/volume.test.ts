@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { runInSandbox, createVolume, collectFiles, type Volume } from '../../worker/sandbox/index.ts';
 import { checkRelative, COLLECT_WALK_MAX_DEPTH, COLLECT_WALK_MAX_ENTRIES, globToRegExp, mountVolume } from '../../worker/sandbox/volume.ts';
 import { loadNative } from '../../worker/sandbox/native.ts';
-import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, fsTypeMountedAt, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
 let before_: string;
@@ -39,9 +39,8 @@ describe('job volumes', () => {
   it('makes a volume in one step: a fresh tmpfs with box/ for the sandbox user and work/ for the container root; removes it whole', async () => {
     const host = testHost();
     const v = await mountVolume(host, 4 << 20);
-    const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === v.mountPoint && l.includes(' - tmpfs '));
     try {
-      assert.ok(mounted(), 'no tmpfs at the mount point');
+      assert.equal(fsTypeMountedAt(v.mountPoint), 'tmpfs', 'no tmpfs at the mount point');
       assert.deepEqual(readdirSync(v.mountPoint).sort(), ['box', 'work']);
       const box = lstatSync(v.dir), work = lstatSync(v.workDir);
       assert.deepEqual([box.isDirectory(), box.mode & 0o7777, box.uid, box.gid], [true, 0o755, host.sandboxHostId, host.sandboxHostId]);
@@ -49,7 +48,7 @@ describe('job volumes', () => {
     } finally {
       await v.destroy();
     }
-    assert.ok(!mounted() && !existsSync(v.mountPoint), 'the volume outlived destroy()');
+    assert.ok(fsTypeMountedAt(v.mountPoint) === undefined && !existsSync(v.mountPoint), 'the volume outlived destroy()');
     // A create that fails leaves nothing either (here: its parent directory is missing).
     const missing = join(host.volumesDir, 'no-such-dir', 'corral-volume');
     await assert.rejects(loadNative().volumeCreate(missing, 1 << 20, { uid: 0, gid: 0 }, { uid: 0, gid: 0 }), /mkdir .*no-such-dir/);
