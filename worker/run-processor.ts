@@ -1,7 +1,7 @@
 // One BullMQ job → one run: state transitions in the run store, the pipeline, the final result
 // (written exactly once, however often the job is picked up), metrics and the callback.
 import type { Job } from 'bullmq';
-import type { EventNotice } from '../services/core/event-hub.ts';
+import type { EventHub, EventNotice } from '../services/core/event-hub.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
 import type { EventBody, RunStore } from '../services/core/run-store.ts';
@@ -21,7 +21,7 @@ export interface RunProcessorDeps {
   /** Enqueues the callback of a finished run (never awaited by the slot beyond the enqueue). */
   callback?: (request: JobRequest & { callbackUrl: string }, result: RunResult) => Promise<void>;
   /** Told of each terminal result once it is written: the API's EventHub when it shares the process. */
-  localEvents?: { deliver(notice: EventNotice): void };
+  localEvents?: Pick<EventHub, 'deliver'>;
 }
 
 const now = () => new Date().toISOString();

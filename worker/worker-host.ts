@@ -5,7 +5,6 @@
 import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
 import type { Config } from '../services/core/config.ts';
-import type { EventNotice } from '../services/core/event-hub.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
 import { connectRedis, redisKeys } from '../services/core/redis.ts';
@@ -15,7 +14,7 @@ import { CallbackDispatcher } from './callbacks.ts';
 import { CancelListener } from './cancels.ts';
 import type { Launcher } from './launcher.ts';
 import type { LanguageRegistry } from './language-registry.ts';
-import { createRunProcessor, failAbandoned } from './run-processor.ts';
+import { createRunProcessor, failAbandoned, type RunProcessorDeps } from './run-processor.ts';
 import { startInteractiveWorker } from './interactive-worker.ts';
 
 export interface WorkerHostDeps {
@@ -28,7 +27,7 @@ export interface WorkerHostDeps {
   /** Resolves when the sandbox works on this host; its result goes into the heartbeat. */
   selfTest: () => Promise<void>;
   /** The API's EventHub when it runs in this process (`corral up`): results reach it directly. */
-  localEvents?: { deliver(notice: EventNotice): void };
+  localEvents?: RunProcessorDeps['localEvents'];
 }
 
 export interface WorkerHost {
