@@ -1,7 +1,9 @@
 /*
  * Resource limits and privilege drop for the program, child side. After this the process has
  * the sandbox uid/gid, no supplementary groups, an empty bounding and ambient set, no
- * capabilities at all, and no_new_privs — so nothing it executes can regain any.
+ * capabilities at all, and no_new_privs — so nothing it executes can regain any. The bounding
+ * and ambient sets depend on no job: they are emptied while the container is built
+ * (caps_drop_bounding), the rest once the job is known (caps_drop_to).
  */
 #include "internal.h"
 #include "rawsys.h"
@@ -44,11 +46,26 @@ long rlimits_apply(const corral_spec *s)
 	return set_limit(RLIMIT_STACK, s->stack_bytes);
 }
 
+/* Empties the bounding and ambient sets: one prctl per capability (~60 µs for 41 of them
+ * measured here), so the program process does it while the container is built, not on the
+ * job's way. Its own capabilities stay until caps_drop_to (the bounding set only limits what an
+ * execve can grant), and no execve comes in between. Raw syscalls, as below. */
+long caps_drop_bounding(int last_cap)
+{
+	long rc;
+	for (int cap = 0; cap <= last_cap; cap++)
+		if ((rc = rawsys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0)) < 0 && rc != -EINVAL)
+			return rc;
+	if ((rc = rawsys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) < 0 && rc != -EINVAL)
+		return rc;
+	return 0;
+}
+
 /* Runs in the program process, which shares the worker's memory until execve: raw syscalls (see
  * rawsys.h), and the id changes for this task alone. glibc's setgroups/setresgid/setresuid would
  * broadcast them to the worker's threads (the thread list it sees in the shared memory) under a
  * lock that a run killed at that moment never releases (see launcher.c, the init's setresuid). */
-long caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step)
+long caps_drop_to(uint32_t uid, uint32_t gid, int *step)
 {
 	long rc;
 	*step = STEP_GROUPS;
@@ -57,12 +74,6 @@ long caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step)
 		return rc;
 	*step = STEP_SETGID;
 	if ((rc = rawsys(SYS_setresgid, gid, gid, gid)) < 0)
-		return rc;
-	*step = STEP_CAPBSET;
-	for (int cap = 0; cap <= last_cap; cap++)
-		if ((rc = rawsys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0)) < 0 && rc != -EINVAL)
-			return rc;
-	if ((rc = rawsys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) < 0 && rc != -EINVAL)
 		return rc;
 	*step = STEP_SETUID;
 	if ((rc = rawsys(SYS_setresuid, uid, uid, uid)) < 0) /* clears permitted and effective */

@@ -118,7 +118,8 @@ int caps_last_cap(void);
 /* Child side, in this order: rlimits, then drop to the sandbox ids with no capabilities.
  * Both return 0 or -errno (raw syscalls, see rawsys.h). */
 long rlimits_apply(const corral_spec *spec);
-long caps_drop_to(uint32_t uid, uint32_t gid, int last_cap, int *step);
+long caps_drop_bounding(int last_cap);
+long caps_drop_to(uint32_t uid, uint32_t gid, int *step);
 
 /* ---- the job volume at /box (box.c): a detached mount made by the parent ---- */
 int box_mount_fd(const corral_spec *spec, struct cerr *e);

@@ -19,7 +19,8 @@
  *           program's wait status and exits. It is not in the run's cgroup, so the cgroup's OOM
  *           killer can never pick it (its mm is the Node process's).
  *   program joins the run's cgroup through fds the parent opened, enters a new cgroup
- *           namespace, applies rlimits, drops to the sandbox uid with no capabilities,
+ *           namespace, empties its bounding and ambient capability sets and waits for the
+ *           job; then applies rlimits, drops to the sandbox uid with no capabilities,
  *           no_new_privs and the seccomp filter, reports the moment it execs, and execve()s.
  *
  * The init and the program (before execve) make raw syscalls only (rawsys.h): sharing the
@@ -247,6 +248,8 @@ static int child_exec(void *arg)
 		fail(STEP_CGROUPNS, rc);
 	for (int i = 0; i < c->ncg; i++)
 		rawsys(SYS_close, FD_CGROUP + i);
+	if ((rc = caps_drop_bounding(c->last_cap)) < 0)
+		fail(STEP_CAPBSET, rc);
 	report(REP_READY, 0, 0, 0);
 
 	struct dispatch_fds d;
@@ -264,7 +267,7 @@ static int child_exec(void *arg)
 		fail(STEP_CHDIR, rc);
 	rawsys(SYS_umask, 022);
 	int step;
-	if ((rc = caps_drop_to(s->sandbox_uid, s->sandbox_gid, c->last_cap, &step)) < 0)
+	if ((rc = caps_drop_to(s->sandbox_uid, s->sandbox_gid, &step)) < 0)
 		fail(step, rc);
 	if ((rc = rawsys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c->seccomp)) < 0)
 		fail(STEP_SECCOMP, rc);
