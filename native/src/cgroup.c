@@ -166,32 +166,58 @@ static int v1_set_memory(const char *mem, int64_t bytes, int has_memsw, struct c
 	return cg_write_i64(mem, "memory.limit_in_bytes", bytes, e);
 }
 
-/* The job's limits, written at dispatch (a pooled container's cgroup exists before its job). */
-int cg_apply_limits(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
+/* A limit value for pids.max and the v2 files: "max" for none. */
+static int cg_write_limit(const char *dir, const char *file, int64_t v, struct cerr *e)
+{
+	return v < 0 ? cg_write(dir, file, "max", e) : cg_write_i64(dir, file, v, e);
+}
+
+/* Gives the cgroup the limits of `s` (none where a field is <= 0), writing only those that
+ * differ from what it has. A container is built with its spec's limits (a pooled one with its
+ * template's: the first job of that image), so a job with the same limits, the usual case, writes
+ * none at dispatch: five cgroup writes cost ~30 µs back to back and ~100 µs after an idle moment
+ * here. */
+int cg_set_limits(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
 {
 	const char *mem = cg->dirs[cg->mem_dir], *cpu = cg->dirs[cg->cpu_dir], *pids = cg->dirs[cg->pids_dir];
 	int64_t memory = s->memory_bytes > 0 ? s->memory_bytes : -1;
-	if (cg->version == 1) {
-		if (memory > 0 && v1_set_memory(mem, memory, cg->has_swap_file, e) < 0)
+	int64_t processes = s->processes > 0 ? s->processes : -1;
+	int64_t quota = s->cpu_quota_us > 0 ? s->cpu_quota_us : -1;
+	if (memory != cg->lim_memory) {
+		int rc = cg->version == 1 ? v1_set_memory(mem, memory, cg->has_swap_file, e) : cg_write_limit(mem, "memory.max", memory, e);
+		if (rc < 0)
 			return -1;
-		if (s->processes > 0 && cg_write_i64(pids, "pids.max", s->processes, e) < 0)
-			return -1;
-		if (cg_write_i64(cpu, "cpu.cfs_quota_us", s->cpu_quota_us > 0 ? s->cpu_quota_us : -1, e) < 0)
-			return -1;
-		/* The peak so far is the container's setup, not the program's. */
-		cg_write(mem, "memory.max_usage_in_bytes", "0", e);
-		return 0;
+		cg->lim_memory = memory;
 	}
-	if (memory > 0 && cg_write_i64(mem, "memory.max", memory, e) < 0)
+	if (processes != cg->lim_processes) {
+		if (cg_write_limit(pids, "pids.max", processes, e) < 0)
+			return -1;
+		cg->lim_processes = processes;
+	}
+	if (quota != cg->lim_quota) {
+		char v[64];
+		if (cg->version == 1)
+			snprintf(v, sizeof v, "%lld", (long long)quota);
+		else if (quota > 0)
+			snprintf(v, sizeof v, "%lld 100000", (long long)quota);
+		else
+			snprintf(v, sizeof v, "max 100000");
+		if (cg_write(cpu, cg->version == 1 ? "cpu.cfs_quota_us" : "cpu.max", v, e) < 0)
+			return -1;
+		cg->lim_quota = quota;
+	}
+	return 0;
+}
+
+/* The job's limits, at dispatch (a pooled container's cgroup exists before its job). */
+int cg_apply_limits(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
+{
+	if (cg_set_limits(cg, s, e) < 0)
 		return -1;
-	if (s->processes > 0 && cg_write_i64(pids, "pids.max", s->processes, e) < 0)
-		return -1;
-	char v[64];
-	if (s->cpu_quota_us > 0)
-		snprintf(v, sizeof v, "%lld 100000", (long long)s->cpu_quota_us);
-	else
-		snprintf(v, sizeof v, "max 100000");
-	return cg_write(cpu, "cpu.max", v, e);
+	/* v1: the peak so far is the container's setup, not the program's. */
+	if (cg->version == 1)
+		cg_write(cg->dirs[cg->mem_dir], "memory.max_usage_in_bytes", "0", e);
+	return 0;
 }
 
 int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e)
@@ -202,6 +228,7 @@ int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e)
 	for (int i = 0; i < CG_MAX_DIRS; i++)
 		cg->procs_fd[i] = -1;
 	cg->cpu_fd = cg->peak_fd = cg->events_fd = cg->kill_fd = -1;
+	cg->lim_memory = cg->lim_processes = cg->lim_quota = -1;
 	if (spec->cgroup_version == 1)
 		return cg_create_v1(cg, spec, e);
 	if (spec->cgroup_version == 2)

@@ -91,9 +91,12 @@ struct cgroup_run {
 	int has_swap_file;           /* memory.memsw.limit_in_bytes (v1) / memory.swap.max (v2) */
 	int init_dirfd, prog_dirfd;  /* v2: the init's and the program's leaves, for CLONE_INTO_CGROUP */
 	int prog_index;              /* v2: index of the program's leaf in dirs */
+	/* The limits the cgroup has now, -1 for none (as created): a write is made only to change one. */
+	int64_t lim_memory, lim_processes, lim_quota;
 };
 
 int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
+int cg_set_limits(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
 int cg_apply_limits(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
 int64_t cg_cpu_us(const struct cgroup_run *cg);
 int64_t cg_peak_bytes(const struct cgroup_run *cg);

@@ -652,7 +652,7 @@ int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_contai
 	int ctl[2] = { -1, -1 }, null_fd = -1;
 	c->t_created_us = now_us();
 
-	if (validate(s, &e) < 0 || cg_create(&c->cg, s, &e) < 0)
+	if (validate(s, &e) < 0 || cg_create(&c->cg, s, &e) < 0 || cg_set_limits(&c->cg, s, &e) < 0)
 		goto fail;
 	c->t_cgroup_us = now_us();
 	c->plan = malloc(sizeof *c->plan);

@@ -201,6 +201,42 @@ describe('warm pool budget', () => {
   });
 });
 
+describe('warm pool limits', () => {
+  // A pooled container's cgroup gets its template's limits while it is built (the first job of
+  // the image); a job with other limits must get its own, higher or lower, and none stale.
+  it('gives a job its own limits in a container built with another job\'s', async () => {
+    const layers = await busyboxLayers();
+    const host = SandboxHost.open({ pool: { maxWarm: 2, maxPerImage: 2 } });
+    // Generous time limits: the suite also runs under an emulated (UML) kernel.
+    const slow = { cpuMs: 20_000, wallMs: 60_000 };
+    const low = { ...slow, memoryBytes: 12 << 20, processes: 8 };
+    const pooled = async (argv: string[], limits: SandboxSpec['limits']) => {
+      for (let i = 0; i < 300 && !host.pool!.stats().some((e) => e.warm > 0); i++) await new Promise((r) => setTimeout(r, 10));
+      const r = await runInSandbox({ layers, argv, limits }, host);
+      assert.equal(r.timings.pooled, true, 'not a pooled run');
+      return r;
+    };
+    // A string of 8 MiB, copied while it grows (peak ~17 MB); 20 processes at once.
+    const bigString = ['awk', 'BEGIN { s = "xxxxxxxxxxxxxxxx"; while (length(s) < 8000000) s = s s; print "big" }'];
+    const twenty = ['sh', '-c', 'i=0; while [ $i -lt 20 ]; do sleep 0.3 & i=$((i+1)); done; wait; echo forked'];
+    try {
+      const template = await runInSandbox({ layers, argv: bigString, limits: low }, host); // cold: the template
+      assert.equal(template.status, 'memory_limit');
+      const higher = await pooled(bigString, { ...slow, memoryBytes: 256 << 20, processes: 64 });
+      assert.equal(higher.status, 'ok', higher.stderr.toString());
+      assert.equal(higher.stdout.toString(), 'big\n');
+      const more = await pooled(twenty, { ...slow, processes: 64 });
+      assert.equal(more.stdout.toString(), 'forked\n', more.stderr.toString());
+      const fewer = await pooled(twenty, { ...slow, processes: 4, memoryBytes: 256 << 20 });
+      assert.notEqual(fewer.stdout.toString(), 'forked\n', 'a pids limit of 4 let 20 processes run');
+      const lower = await pooled(bigString, { ...slow, memoryBytes: 8 << 20 });
+      assert.equal(lower.status, 'memory_limit');
+    } finally {
+      await host.close();
+    }
+  });
+});
+
 describe('warm pool sizing', () => {
   it('raises an image\'s target at once for a burst (the last 100 ms count), within maxPerImage', async () => {
     const layers = await busyboxLayers();
