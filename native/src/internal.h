@@ -118,8 +118,9 @@ int userns_write_maps(pid_t pid, uint32_t id_base, struct cerr *e);
 /* ---- hardening (seccomp.c, caps.c) ---- */
 const struct sock_fprog *seccomp_program(void);
 int caps_last_cap(void);
-/* Child side, in this order: rlimits, then drop to the sandbox ids with no capabilities.
- * Both return 0 or -errno (raw syscalls, see rawsys.h). */
+/* Child side: the bounding and ambient sets are emptied while the container is built; once the
+ * job is known, rlimits, then the drop to the sandbox ids with no capabilities. All return 0 or
+ * -errno (raw syscalls, see rawsys.h). */
 long rlimits_apply(const corral_spec *spec);
 long caps_drop_bounding(int last_cap);
 long caps_drop_to(uint32_t uid, uint32_t gid, int *step);
