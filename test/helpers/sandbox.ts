@@ -1,5 +1,7 @@
 // Shared by the sandbox tests: the host, the busybox image, and before/after snapshots of
 // everything a run could leave behind (mounts, cgroups, run dirs, volumes, processes).
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxHost, setDefaultSandboxHost } from '../../worker/sandbox/index.ts';
@@ -76,6 +78,17 @@ export function snapshot(h: SandboxHost): string {
 export async function settledSnapshot(h: SandboxHost): Promise<string> {
   await h.settle();
   return snapshot(h);
+}
+
+/**
+ * Inside a describe(): snapshots the test host once the suite's earlier before() hooks have run,
+ * and at the suite's end checks, once every background teardown has finished, that its runs left
+ * nothing behind.
+ */
+export function expectNothingLeftBehind(message = 'a run left something behind'): void {
+  let start: string;
+  before(() => { start = snapshot(testHost()); });
+  after(async () => assert.equal(await settledSnapshot(testHost()), start, message));
 }
 
 export const NAMESPACES = ['pid', 'mnt', 'uts', 'ipc', 'net', 'user', 'cgroup', 'time'] as const;

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInSandbox } from '../../worker/sandbox/index.ts';
 import { detectCgroups, parseCgroupMounts } from '../../worker/sandbox/cgroups.ts';
-import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, expectNothingLeftBehind, testHost } from '../helpers/sandbox.ts';
 
 const V1_MOUNTINFO = `
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -48,12 +48,10 @@ describe('cgroup detection', () => {
 
 describe('cgroup driver on this host', () => {
   let layers: string[];
-  let before_: string;
   before(async () => {
     layers = await busyboxLayers();
-    before_ = snapshot(testHost());
   });
-  after(async () => assert.equal(await settledSnapshot(testHost()), before_));
+  expectNothingLeftBehind();
 
   it(`runs on cgroup v${process.env.CG2_VM ? 2 : 'detected'} (v2 inside the cg2 kernel)`, () => {
     if (process.env.CG2_VM) assert.equal(testHost().cgroups.version, 2);

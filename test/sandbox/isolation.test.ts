@@ -4,19 +4,17 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { runInSandbox, createVolume, type SandboxSpec } from '../../worker/sandbox/index.ts';
-import { busyboxLayers, hostNamespaces, NAMESPACES, processesInOurRuns, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, expectNothingLeftBehind, hostNamespaces, NAMESPACES, processesInOurRuns, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
-let before_: string;
 const sh = (script: string, extra: Partial<SandboxSpec> = {}) =>
   runInSandbox({ layers, argv: ['/bin/sh', '-c', script], ...extra });
 
 describe('isolation', () => {
   before(async () => {
     layers = await busyboxLayers();
-    before_ = snapshot(testHost());
   });
-  after(async () => assert.equal(await settledSnapshot(testHost()), before_, 'a run left a mount, cgroup, directory or process behind'));
+  expectNothingLeftBehind('a run left a mount, cgroup, directory or process behind');
 
   it('runs in its own pid namespace: a few small pids, the program is not pid 1, no host process visible', async () => {
     const r = await sh('echo self=$$; ls /proc | grep -E "^[0-9]+$" | tr "\\n" " "');

@@ -7,10 +7,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInSandbox, createVolume, SandboxHost } from '../../worker/sandbox/index.ts';
 import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
-import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, expectNothingLeftBehind, settledSnapshot, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
-let before_: string;
 
 function processesWithToken(token: string): number[] {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
@@ -25,9 +24,8 @@ function processesWithToken(token: string): number[] {
 describe('lifecycle', () => {
   before(async () => {
     layers = await busyboxLayers();
-    before_ = snapshot(testHost());
   });
-  after(async () => assert.equal(await settledSnapshot(testHost()), before_, 'a run left something behind'));
+  expectNothingLeftBehind();
 
   it('kills a daemon that double-forks and setsids when the program ends', async () => {
     const token = `daemon-${process.pid}-${Date.now()}`;

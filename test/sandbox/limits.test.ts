@@ -2,18 +2,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultSandboxHost, runInSandbox, type SandboxSpec } from '../../worker/sandbox/index.ts';
-import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, expectNothingLeftBehind } from '../helpers/sandbox.ts';
 
 let layers: string[];
-let before_: string;
 const sh = (script: string, extra: Partial<SandboxSpec> = {}) => runInSandbox({ layers, argv: ['/bin/sh', '-c', script], ...extra });
 
 describe('limits and outcomes', () => {
   before(async () => {
     layers = await busyboxLayers();
-    before_ = snapshot(testHost());
   });
-  after(async () => assert.equal(await settledSnapshot(testHost()), before_, 'a run left something behind'));
+  expectNothingLeftBehind();
 
   it('reports ok with exit code 0, and runtime_error with the exit code', async () => {
     const ok = await sh('echo out; echo err >&2');

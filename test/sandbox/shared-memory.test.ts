@@ -10,17 +10,15 @@ import koffi from 'koffi';
 import { constants } from 'node:os';
 import { loadNative, LIBRARY_PATH, type NativeContainer, type NativeOutcome } from '../../worker/sandbox/native.ts';
 import { nativeSpecFor, toOutcome } from '../../worker/sandbox/run.ts';
-import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, expectNothingLeftBehind, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
-let before_: string;
 
 describe('the container and the thread that built it', () => {
   before(async () => {
     layers = await busyboxLayers();
-    before_ = snapshot(testHost());
   });
-  after(async () => assert.equal(await settledSnapshot(testHost()), before_, 'the test left something behind'));
+  expectNothingLeftBehind('the test left something behind');
 
   it("never writes the building thread's errno", async () => {
     const native = loadNative(); // registers the struct types the declarations below name

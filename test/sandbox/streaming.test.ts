@@ -6,10 +6,9 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { runStreaming, type StreamingRun } from '../../worker/sandbox/run.ts';
 import type { SandboxSpec } from '../../worker/sandbox/types.ts';
-import { busyboxLayers, settledSnapshot, snapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, expectNothingLeftBehind } from '../helpers/sandbox.ts';
 
 let layers: string[];
-let before_: string;
 let fdsBefore: number;
 
 const openFds = () => readdirSync('/proc/self/fd').length;
@@ -40,13 +39,10 @@ function start(spec: Omit<SandboxSpec, 'layers'>, opts: { stdinPipe?: boolean; m
 describe('streaming runs', () => {
   before(async () => {
     layers = await busyboxLayers();
-    before_ = snapshot(testHost());
     fdsBefore = openFds();
   });
-  after(async () => {
-    assert.equal(await settledSnapshot(testHost()), before_, 'a run left something behind');
-    assert.equal(openFds(), fdsBefore, 'a pipe end was left open in the worker');
-  });
+  expectNothingLeftBehind();
+  after(() => assert.equal(openFds(), fdsBefore, 'a pipe end was left open in the worker'));
 
   it('passes output on while the program waits for more stdin, written in pieces', async () => {
     const s = start({ argv: ['/bin/sh', '-c', 'echo ready; while read line; do echo "got $line"; done; echo bye'] });
