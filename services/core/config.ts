@@ -79,7 +79,7 @@ export const ENV_SCHEMA = z.object({
   CORRAL_COLLECT_TOTAL_MAX_BYTES: int(1).default(8_388_608).describe('Largest total of collected files in one result.'),
   CORRAL_TESTS_MAX: int(1).default(500).describe('Most test cases in one request.'),
   CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
-  CORRAL_POOL_MAX_WARM: int(0, 1024).default(8).describe('Warm pool: most containers a worker keeps built ahead of need, across images, sized by recent demand (none while idle; 0 = off: every run builds its container when it starts).'),
+  CORRAL_POOL_MAX_WARM: int(0, 1024).default(8).describe('Warm pool: most containers a worker keeps built ahead of need, across images, sized by recent demand (none while idle; 0 = off: every run builds its container when it starts). Each holds ~0.5 MiB of kernel memory.'),
   CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(8).describe('Warm pool: most containers kept warm for one image.'),
   CORRAL_POOL_WARM_VOLUMES: int(0, 64).default(4).describe('Warm pool: empty job volumes (/box, a size-limited tmpfs) kept mounted per disk size in use, each used once, so a run needs no mount on its way; only with the warm pool on (0 = mount per run).'),
   CORRAL_INTERACTIVE_SLOTS: int(0, 1024).default(4)
