@@ -37,7 +37,17 @@ it('passes the sandbox suite on a pure cgroup v2 kernel', { skip: reason, timeou
   const output = `${r.stdout}\n${r.stderr}`;
   const summary = output.split('\n').filter((l) => /^# (tests|pass|fail|skipped) /.test(l)).join(', ');
   console.log(`# cgroup v2 (UML): ${summary}`);
-  assert.equal(r.status, 0, `the sandbox suite failed under cgroup v2:\n${output.slice(-6000)}`);
+  assert.equal(r.status, 0, `the sandbox suite failed under cgroup v2:\n${failures(output) || output.slice(-6000)}`);
   assert.match(output, /# fail 0/);
   assert.doesNotMatch(output, /# pass 0\b/);
 });
+
+/** Each failing test of the TAP output with the lines that follow it (its error and stack). */
+function failures(tap: string): string {
+  const lines = tap.split('\n');
+  const out: string[] = [];
+  lines.forEach((line, i) => {
+    if (/^\s*not ok \d+/.test(line)) out.push(...lines.slice(Math.max(0, i - 1), i + 40), '…');
+  });
+  return out.join('\n').slice(0, 20_000);
+}
