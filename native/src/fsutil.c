@@ -205,8 +205,8 @@ int corral_volume_create(const char *dir, int64_t size_bytes, uint32_t box_uid, 
 
 int corral_volume_destroy(const char *dir, char *err, int32_t err_len)
 {
-	if (umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-		return report(err, err_len, errno, "umount %s%s", dir, "");
+	if (corral_volume_umount(dir, err, err_len) < 0)
+		return -1;
 	if (rmdir(dir) < 0)
 		return report(err, err_len, errno, "rmdir %s%s", dir, "");
 	return 0;
