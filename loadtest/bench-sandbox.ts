@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { runInSandbox, SandboxHost, setDefaultSandboxHost } from '../worker/sandbox/index.ts';
 import { loadNative } from '../worker/sandbox/native.ts';
-import { ImageStore } from '../worker/images/store.ts';
+import { ImageStore } from '../rootfs-images/store.ts';
 import { buildImage } from '../rootfs-images/builder.ts';
 import type { SandboxTimings } from '../worker/sandbox/types.ts';
 

@@ -13,7 +13,7 @@ import { createCoreContext } from '../services/core/context.ts';
 import { createLogger } from '../services/core/logger.ts';
 import { EmbeddedRedis } from '../services/core/redis.ts';
 import { startApi } from '../services/api/start-api.ts';
-import { ImageStore } from '../worker/images/store.ts';
+import { ImageStore } from '../rootfs-images/store.ts';
 import { imagesRegistry, UnknownLanguageError, type LanguageRegistry } from '../worker/language-registry.ts';
 import { startWorker } from '../worker/start-worker.ts';
 

@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENV_SCHEMA, loadConfig } from '../services/core/config.ts';
-import { ImageStore } from '../worker/images/store.ts';
+import { ImageStore } from '../rootfs-images/store.ts';
 import { imagesRegistry } from '../worker/language-registry.ts';
 import { bareCommandFor, measureBare } from './bare-python.ts';
 import { httpClient, type HttpClient } from './http-client.ts';

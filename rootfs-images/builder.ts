@@ -8,15 +8,15 @@
 //                         files/packages/setup chrooted into it, the upper dir kept as the layer
 //
 // Then pruneLayer() drops caches/docs, the size is measured and layer.json written. Because a
-// layer id hashes its recipe and parent id (worker/images/layer-id.ts), an unchanged recipe is
+// layer id hashes its recipe and parent id (rootfs-images/layer-id.ts), an unchanged recipe is
 // never rebuilt, and an interrupted build resumes at the first missing layer, with the apt
 // downloads it already made still in <root>/cache.
 import { mkdir, rm, rename, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { ImageStore, pidAlive, type ImageMeta, type LayerMeta } from '../worker/images/store.ts';
-import { chain, loadRecipes, type Recipe } from '../worker/images/recipe.ts';
-import { canonicalJson, layerId } from '../worker/images/layer-id.ts';
+import { ImageStore, pidAlive, type ImageMeta, type LayerMeta } from './store.ts';
+import { chain, loadRecipes, type Recipe } from './recipe.ts';
+import { canonicalJson, layerId } from './layer-id.ts';
 import { makeBusyboxLayer } from './busybox.ts';
 import { pruneLayer } from './prune.ts';
 import { capture, openLog, runLogged, runStep, StepError, stepArgv, type LayerMounts } from './run-step.ts';

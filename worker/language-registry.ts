@@ -1,5 +1,5 @@
 // What the pipeline needs to know about a language: its image layers, env and expanded argvs.
-// The production registry reads worker/images; tests may supply their own (e.g. `sh` over busybox).
+// The production registry reads rootfs-images/; tests may supply their own (e.g. `sh` over busybox).
 import type { LanguageInfo } from '../services/core/schemas.ts';
 
 export interface ResolvedLanguage {
@@ -25,10 +25,10 @@ export class UnknownLanguageError extends Error {
   }
 }
 
-/** The registry over worker/images (recipes in rootfs-images/, images in the store at `imagesDir`). */
+/** The registry over rootfs-images/ (recipes in the store at `imagesDir`). */
 export async function imagesRegistry(imagesDir: string): Promise<LanguageRegistry> {
-  const { ImageStore } = await import('./images/store.ts');
-  const langs = await import('./images/languages.ts');
+  const { ImageStore } = await import('../rootfs-images/store.ts');
+  const langs = await import('../rootfs-images/languages.ts');
   const store = new ImageStore(imagesDir);
   return {
     async list() {

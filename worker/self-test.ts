@@ -3,7 +3,7 @@
 import type { Launcher } from './launcher.ts';
 
 export async function sandboxSelfTest(launcher: Launcher, imagesDir: string): Promise<void> {
-  const { ImageStore } = await import('./images/store.ts');
+  const { ImageStore } = await import('../rootfs-images/store.ts');
   const image = await new ImageStore(imagesDir).resolve('busybox');
   const out = await launcher.run({
     layers: image.layerDirs,

@@ -1,8 +1,8 @@
 // `corral images …`: build, list, remove and garbage-collect rootfs images; list languages.
 import { parseArgs } from 'node:util';
-import { ImageStore, DEFAULT_IMAGE_ROOT } from '../../worker/images/store.ts';
-import { loadRecipes } from '../../worker/images/recipe.ts';
-import { listLanguages } from '../../worker/images/languages.ts';
+import { ImageStore, DEFAULT_IMAGE_ROOT } from '../../rootfs-images/store.ts';
+import { loadRecipes } from '../../rootfs-images/recipe.ts';
+import { listLanguages } from '../../rootfs-images/languages.ts';
 import { buildImage, BuildError, mib } from '../../rootfs-images/builder.ts';
 import { createProgress } from '../../rootfs-images/builder-progress.ts';
 

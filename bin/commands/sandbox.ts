@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { runInSandbox, SandboxHost, setDefaultSandboxHost, createVolume, type SandboxLimits } from '../../worker/sandbox/index.ts';
-import { ImageStore } from '../../worker/images/store.ts';
+import { ImageStore } from '../../rootfs-images/store.ts';
 
 export const summary = 'Run one program in a fresh container and print the outcome as JSON';
 

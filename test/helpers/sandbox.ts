@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxHost, setDefaultSandboxHost } from '../../worker/sandbox/index.ts';
 import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
-import { ImageStore } from '../../worker/images/store.ts';
+import { ImageStore } from '../../rootfs-images/store.ts';
 import { buildImage } from '../../rootfs-images/builder.ts';
 
 let host: SandboxHost | undefined;

@@ -7,8 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImage, BuildError } from '../../rootfs-images/builder.ts';
-import { listLanguages } from '../../worker/images/languages.ts';
-import { ImageStore } from '../../worker/images/store.ts';
+import { listLanguages } from '../../rootfs-images/languages.ts';
+import { ImageStore } from '../../rootfs-images/store.ts';
 import { inspectOverlay, mountTable, quiet, recipeSet, tempStore } from './helpers.ts';
 
 const busybox = { name: 'busybox', source: 'busybox' as const };

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { ImageStore } from '../../worker/images/store.ts';
-import { parseRecipe, checkRecipes, type Recipe, type RecipeInput } from '../../worker/images/recipe.ts';
+import { ImageStore } from '../../rootfs-images/store.ts';
+import { parseRecipe, checkRecipes, type Recipe, type RecipeInput } from '../../rootfs-images/recipe.ts';
 import { createProgress } from '../../rootfs-images/builder-progress.ts';
 
 export const quiet = createProgress(process.stderr, true);

@@ -4,9 +4,9 @@
 // a summary table. CORRAL_LANGUAGES=c,python limits the run to some languages.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ImageStore, DEFAULT_IMAGE_ROOT } from '../../worker/images/store.ts';
-import { loadRecipes } from '../../worker/images/recipe.ts';
-import { getLanguage } from '../../worker/images/languages.ts';
+import { ImageStore, DEFAULT_IMAGE_ROOT } from '../../rootfs-images/store.ts';
+import { loadRecipes } from '../../rootfs-images/recipe.ts';
+import { getLanguage } from '../../rootfs-images/languages.ts';
 import { compileAndRun, describeOutcome } from './run-language.ts';
 
 const store = new ImageStore(process.env.CORRAL_IMAGES_DIR ?? DEFAULT_IMAGE_ROOT);

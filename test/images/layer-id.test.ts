@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalJson, layerId } from '../../worker/images/layer-id.ts';
-import { parseRecipe } from '../../worker/images/recipe.ts';
+import { canonicalJson, layerId } from '../../rootfs-images/layer-id.ts';
+import { parseRecipe } from '../../rootfs-images/recipe.ts';
 
 const recipe = (o: object) => parseRecipe({ name: 'x', parent: 'base', ...o }, 'test');
 

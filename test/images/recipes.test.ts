@@ -1,8 +1,8 @@
 // The shipped recipes are valid and complete, and command templates expand without any shell.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadRecipes, chain, imageEnv, parseRecipe, RecipeError, checkRecipes } from '../../worker/images/recipe.ts';
-import { commandsFor, expandArgv, getLanguage } from '../../worker/images/languages.ts';
+import { loadRecipes, chain, imageEnv, parseRecipe, RecipeError, checkRecipes } from '../../rootfs-images/recipe.ts';
+import { commandsFor, expandArgv, getLanguage } from '../../rootfs-images/languages.ts';
 
 const recipes = loadRecipes();
 

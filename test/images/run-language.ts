@@ -2,7 +2,7 @@
 // job volume at /box, then run the result in a second run over the same volume.
 import { runInSandbox, createVolume } from '../../worker/sandbox/index.ts';
 import type { SandboxLimits, SandboxOutcome } from '../../worker/sandbox/types.ts';
-import { commandsFor, type LanguageSpec } from '../../worker/images/languages.ts';
+import { commandsFor, type LanguageSpec } from '../../rootfs-images/languages.ts';
 
 const MiB = 2 ** 20;
 // Roomy limits: these tests check that languages work, not that limits bite (sandbox tests do).

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { IMAGE_NAME_RE } from './store.ts';
 
-export const RECIPE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rootfs-images');
+export const RECIPE_DIR = dirname(fileURLToPath(import.meta.url));
 
 const argv = z.array(z.string().min(1)).min(1);
 /** A submission's file name in /box: one path component, no leading dot. */
