@@ -26,8 +26,11 @@ int main(int argc, char **argv)
 	s.cg_cpu = "/sys/fs/cgroup/cpu/corral";
 	s.cg_cpuacct = "/sys/fs/cgroup/cpuacct/corral";
 	s.cg_pids = "/sys/fs/cgroup/pids/corral";
-	s.cpu_ms = 5000, s.wall_ms = 10000, s.memory_bytes = 256 << 20, s.processes = 64;
-	s.output_bytes = 1 << 20, s.disk_bytes = 64 << 20, s.shm_bytes = 16 << 20, s.nofile = 256;
+	/* A run's defaults, as in services/core/limit-defaults.ts (test/sandbox/limit-defaults.test.ts
+	 * checks they agree). */
+	s.cpu_ms = 2000, s.wall_ms = 5000, s.memory_bytes = 256 << 20, s.processes = 64;
+	s.output_bytes = 1 << 20, s.disk_bytes = 64 << 20, s.shm_bytes = 64 << 20, s.nofile = 256;
+	s.fsize_bytes = 64 << 20;
 	s.cpu_quota_us = 100000;
 	s.stdin_fd = s.stdout_fd = s.stderr_fd = -1; /* not streamed: stdin empty, output captured */
 	int runs = 1, opt;
@@ -67,7 +70,7 @@ int main(int argc, char **argv)
 		       o.status, o.exit_code, o.signal, (long long)o.cpu_us, (long long)o.wall_us,
 		       (long long)o.memory_peak_bytes, (long long)o.t_total_us, (long long)o.t_cgroup_us,
 		       (long long)o.t_namespaces_us, (long long)o.t_mounts_us, (long long)o.t_exec_us,
-		       (long long)o.t_teardown_us, o.error);
+		       (long long)o.t_teardown_us, o.error.message);
 		corral_free(o.stdout_buf);
 		corral_free(o.stderr_buf);
 		if (o.status == CORRAL_INTERNAL_ERROR)

@@ -15,7 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 6
+#define CORRAL_ABI_VERSION 7
+
+/* The library's public functions; everything else in libcorral.so is hidden (-fvisibility=hidden). */
+#if defined(__GNUC__)
+#define CORRAL_API __attribute__((visibility("default")))
+#else
+#define CORRAL_API
+#endif
 
 enum corral_status {
 	CORRAL_OK = 0,
@@ -34,6 +41,35 @@ enum corral_limit {
 	CORRAL_LIMIT_MEMORY = 3,
 	CORRAL_LIMIT_OUTPUT = 4,
 };
+
+/* Why the sandbox itself failed (never the program: a program that fails is an outcome). Stable
+ * numbers, mirrored in worker/sandbox/errors.ts; callers switch on them, never on the message. */
+enum corral_error_code {
+	CORRAL_E_NONE = 0,
+	CORRAL_E_SPEC = 1,      /* the spec or job is invalid: the same call always fails */
+	CORRAL_E_HOST = 2,      /* a host resource or call failed (memory, descriptors, processes) */
+	CORRAL_E_CGROUP = 3,    /* creating, limiting, joining or removing the run's cgroup */
+	CORRAL_E_CONTAINER = 4, /* a step of building the container (namespaces, ids, mounts, hardening) */
+	CORRAL_E_TIMEOUT = 5,   /* the container was not built within CORRAL_SETUP_TIMEOUT_S */
+	CORRAL_E_USED = 6,      /* the container was already given its one job */
+	CORRAL_E_FILE = 7,      /* a file or volume operation on the host failed */
+	CORRAL_E_NOT_FOUND = 8, /* the file is absent, not a regular file, or behind a symlink */
+};
+
+/* Seconds from a container's release until its program must have reached execve. */
+#define CORRAL_SETUP_TIMEOUT_S 10
+
+/* An error as the library reports it: a code, the errno of the call that failed, the step it
+ * failed in ("cgroup", "mount-plan", "setresuid"…), the operation within the step where there
+ * are several ("mount", "bind", "pivot_root"… of the mount plan), and a message for people. The
+ * library never prints; context is added on the way up. */
+typedef struct corral_error {
+	int32_t code;             /* enum corral_error_code */
+	int32_t errnum;           /* errno, 0 if none */
+	char step[32];
+	char op[32];
+	char message[512];
+} corral_error;
 
 typedef struct corral_spec {
 	/* An existing host directory the container mounts its scratch tmpfs over, in its own mount
@@ -126,17 +162,18 @@ typedef struct corral_outcome {
 	int64_t t_exec_us;
 	int64_t t_teardown_us;
 	int64_t t_total_us;
-	char error[512];
+	corral_error error;       /* for CORRAL_INTERNAL_ERROR: what failed; for an execve failure
+				   * (CORRAL_RUNTIME_ERROR, exit 127): why the program could not start */
 } corral_outcome;
 
-int corral_abi_version(void);
+CORRAL_API int corral_abi_version(void);
 
 /* Runs one program in a fresh container. Returns 0 when an outcome was produced (the program
  * itself may have failed; see out->status), < 0 when the sandbox could not even be set up
  * (out->status is CORRAL_INTERNAL_ERROR and out->error says what failed and where). */
-int corral_run(const corral_spec *spec, corral_outcome *out);
+CORRAL_API int corral_run(const corral_spec *spec, corral_outcome *out);
 
-void corral_free(void *p);
+CORRAL_API void corral_free(void *p);
 
 /* The same run in three steps, for a warm pool: build a container ahead of need (everything but
  * the job: namespaces, cgroup with the program's process already in it, overlay root, /proc,
@@ -144,46 +181,47 @@ void corral_free(void *p);
  * prepare reads the container fields of spec (image, hostname, cgroups, disk); dispatch the job
  * fields (argv, env, cwd, stdin, box, limits). */
 typedef struct corral_container corral_container;
-int corral_prepare(const corral_spec *spec, int32_t wait_until_ready, corral_container **out,
-		   char *err, int32_t err_len);
-int corral_dispatch(corral_container *c, const corral_spec *spec, corral_outcome *out);
-void corral_discard(corral_container *c);
+CORRAL_API int corral_prepare(const corral_spec *spec, int32_t wait_until_ready, corral_container **out,
+			      corral_error *err);
+CORRAL_API int corral_dispatch(corral_container *c, const corral_spec *spec, corral_outcome *out);
+CORRAL_API void corral_discard(corral_container *c);
 /* Stops a dispatched run from another thread (the run's outcome says cancelled). Call only
  * between corral_dispatch's start and corral_discard. */
-void corral_cancel(corral_container *c);
+CORRAL_API void corral_cancel(corral_container *c);
 /* The same stop for a limit the caller enforces (enum corral_limit, e.g. CORRAL_LIMIT_OUTPUT for
  * a streamed output cap): the outcome then reports that limit instead of cancelled. */
-void corral_stop(corral_container *c, int32_t limit);
+CORRAL_API void corral_stop(corral_container *c, int32_t limit);
 /* Sends sig to every process of a dispatched run (the program and its descendants, found in the
  * run's cgroup; never the container's init). Returns how many were signalled, or -1. Same
  * window as corral_cancel. */
-int corral_signal(corral_container *c, int32_t sig);
+CORRAL_API int corral_signal(corral_container *c, int32_t sig);
 
 /* A pipe for streaming (spec.stdin_fd / stdout_fd / stderr_fd): fds[0] reads, fds[1] writes,
  * both close-on-exec and blocking (the caller may make its own end non-blocking). */
-int corral_pipe(int32_t fds[2], char *err, int32_t err_len);
+CORRAL_API int corral_pipe(int32_t fds[2], corral_error *err);
 
 /* Job volumes, each one call on the thread pool (a pool hop costs more than the small steps):
  * create makes the directory dir, mounts a size-limited tmpfs (nosuid, nodev; root-owned, 0755)
  * on it and makes box/ (0755, box_uid:box_gid) and work/ (0700, work_uid:work_gid) in it, or
  * leaves nothing; destroy unmounts it (detached, never through a symlink) and removes dir;
  * umount only unmounts (the start-up sweep's). */
-int corral_volume_create(const char *dir, int64_t size_bytes, uint32_t box_uid, uint32_t box_gid,
-			 uint32_t work_uid, uint32_t work_gid, char *err, int32_t err_len);
-int corral_volume_destroy(const char *dir, char *err, int32_t err_len);
-int corral_volume_umount(const char *dir, char *err, int32_t err_len);
+CORRAL_API int corral_volume_create(const char *dir, int64_t size_bytes, uint32_t box_uid, uint32_t box_gid,
+				    uint32_t work_uid, uint32_t work_gid, corral_error *err);
+CORRAL_API int corral_volume_destroy(const char *dir, corral_error *err);
+CORRAL_API int corral_volume_umount(const char *dir, corral_error *err);
 
 /* Files in a directory a sandbox could write to, never following a symlink anywhere on the
  * path (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) and never opening
  * anything but a regular file. */
-int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len,
-			 uint32_t mode, uint32_t uid, uint32_t gid, char *err, int32_t err_len);
-/* Reads at most max bytes into buf; *size gets the file's full size. Returns bytes read, -2 when
- * the path does not exist or is not a regular file (err says which), -1 on another error. */
-int64_t corral_read_beneath(const char *root, const char *rel, uint8_t *buf, int64_t max,
-			    int64_t *size, char *err, int32_t err_len);
+CORRAL_API int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len,
+				    uint32_t mode, uint32_t uid, uint32_t gid, corral_error *err);
+/* Reads at most max bytes into buf; *size gets the file's full size. Returns bytes read, or -1
+ * with err->code CORRAL_E_NOT_FOUND when the path does not exist, is not a regular file or is
+ * behind a symlink, CORRAL_E_FILE on another error. */
+CORRAL_API int64_t corral_read_beneath(const char *root, const char *rel, uint8_t *buf, int64_t max,
+				       int64_t *size, corral_error *err);
 
 /* Benchmark floor: CLONE_VM spawn + execve + wait, no isolation. Returns the wait status. */
-int corral_bare_spawn(const char *path, const char *argv0);
+CORRAL_API int corral_bare_spawn(const char *path, const char *argv0);
 
 #endif

@@ -31,7 +31,7 @@ static int bare_child(void *arg)
 }
 
 /* Returns the program's wait status, or -1. */
-int corral_bare_spawn(const char *path, const char *argv0)
+CORRAL_API int corral_bare_spawn(const char *path, const char *argv0)
 {
 	const size_t size = 64 * 1024;
 	char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);

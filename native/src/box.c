@@ -19,7 +19,7 @@ static int fsconfig_str(int fd, const char *key, const char *value)
 	return (int)syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, key, value, 0);
 }
 
-int box_mount_fd(const corral_spec *s, struct cerr *e)
+int box_mount_fd(const corral_spec *s, corral_error *e)
 {
 	if (!s->box_lowerdirs) {
 		int fd = (int)syscall(SYS_open_tree, AT_FDCWD, s->box_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);

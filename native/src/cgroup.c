@@ -23,14 +23,14 @@ static int cg_open(const char *dir, const char *file, int flags)
 	return open(path, flags | O_CLOEXEC);
 }
 
-static int cg_write(const char *dir, const char *file, const char *value, struct cerr *e)
+static int cg_write(const char *dir, const char *file, const char *value, corral_error *e)
 {
 	char path[600];
 	snprintf(path, sizeof path, "%s/%s", dir, file);
 	return write_file_str(path, value, e);
 }
 
-static int cg_write_i64(const char *dir, const char *file, int64_t v, struct cerr *e)
+static int cg_write_i64(const char *dir, const char *file, int64_t v, corral_error *e)
 {
 	char buf[32];
 	snprintf(buf, sizeof buf, "%lld", (long long)v);
@@ -38,7 +38,7 @@ static int cg_write_i64(const char *dir, const char *file, int64_t v, struct cer
 }
 
 /* Creates <parent>/<name>, remembers it for teardown; returns its index or -1. */
-static int cg_add_dir(struct cgroup_run *cg, const char *parent, const char *name, struct cerr *e)
+static int cg_add_dir(struct cgroup_run *cg, const char *parent, const char *name, corral_error *e)
 {
 	for (int i = 0; i < cg->ndirs; i++) {
 		char existing[512];
@@ -61,7 +61,7 @@ static int cg_add_dir(struct cgroup_run *cg, const char *parent, const char *nam
 	return i;
 }
 
-static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
+static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, corral_error *e)
 {
 	if (!s->cg_memory || !s->cg_cpu || !s->cg_cpuacct || !s->cg_pids)
 		return cerr_set(e, 0, "cgroup v1: a memory, cpu, cpuacct and pids parent are all required");
@@ -107,7 +107,7 @@ static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, struct cerr
  * creates the program after it has become root of its user namespace, so `prog` and the common
  * ancestor `<run>` are delegated to the container's root (their cgroup.procs chowned to id_base).
  */
-static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
+static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, corral_error *e)
 {
 	if (!s->cg_unified)
 		return cerr_set(e, 0, "cgroup v2: a parent directory is required");
@@ -154,7 +154,7 @@ static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, struct cerr
 	return 0;
 }
 
-static int v1_set_memory(const char *mem, int64_t bytes, int has_memsw, struct cerr *e)
+static int v1_set_memory(const char *mem, int64_t bytes, int has_memsw, corral_error *e)
 {
 	if (!has_memsw)
 		return cg_write_i64(mem, "memory.limit_in_bytes", bytes, e);
@@ -167,7 +167,7 @@ static int v1_set_memory(const char *mem, int64_t bytes, int has_memsw, struct c
 }
 
 /* A limit value for pids.max and the v2 files: "max" for none. */
-static int cg_write_limit(const char *dir, const char *file, int64_t v, struct cerr *e)
+static int cg_write_limit(const char *dir, const char *file, int64_t v, corral_error *e)
 {
 	return v < 0 ? cg_write(dir, file, "max", e) : cg_write_i64(dir, file, v, e);
 }
@@ -177,7 +177,7 @@ static int cg_write_limit(const char *dir, const char *file, int64_t v, struct c
  * template's: the first job of that image), so a job with the same limits, the usual case, writes
  * none at dispatch: five cgroup writes cost ~30 µs back to back and ~100 µs after an idle moment
  * here. */
-int cg_set_limits(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
+int cg_set_limits(struct cgroup_run *cg, const corral_spec *s, corral_error *e)
 {
 	const char *mem = cg->dirs[cg->mem_dir], *cpu = cg->dirs[cg->cpu_dir], *pids = cg->dirs[cg->pids_dir];
 	int64_t memory = s->memory_bytes > 0 ? s->memory_bytes : -1;
@@ -210,7 +210,7 @@ int cg_set_limits(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
 }
 
 /* The job's limits, at dispatch (a pooled container's cgroup exists before its job). */
-int cg_apply_limits(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
+int cg_apply_limits(struct cgroup_run *cg, const corral_spec *s, corral_error *e)
 {
 	if (cg_set_limits(cg, s, e) < 0)
 		return -1;
@@ -220,7 +220,7 @@ int cg_apply_limits(struct cgroup_run *cg, const corral_spec *s, struct cerr *e)
 	return 0;
 }
 
-int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e)
+int cg_create(struct cgroup_run *cg, const corral_spec *spec, corral_error *e)
 {
 	memset(cg, 0, sizeof *cg);
 	cg->version = spec->cgroup_version;
@@ -365,7 +365,7 @@ void cg_kill_all(const struct cgroup_run *cg)
 	cg_signal_all(cg, SIGKILL);
 }
 
-int cg_destroy(struct cgroup_run *cg, struct cerr *e)
+int cg_destroy(struct cgroup_run *cg, corral_error *e)
 {
 	int rc = 0;
 	int fds[] = { cg->cpu_fd, cg->peak_fd, cg->events_fd, cg->kill_fd, cg->init_dirfd, cg->prog_dirfd };

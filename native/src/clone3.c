@@ -11,6 +11,7 @@
 #if defined(__x86_64__)
 __asm__(".text\n"
 	".globl corral_clone3_raw\n"
+	".hidden corral_clone3_raw\n"
 	".type corral_clone3_raw,@function\n"
 	"corral_clone3_raw:\n"
 	"	mov %rdx, %r8\n"        /* fn: r8/r9 survive the syscall */

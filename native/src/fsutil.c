@@ -17,14 +17,20 @@
 
 #define RESOLVE_SAFE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
-static int report(char *err, int32_t len, int errnum, const char *fmt, const char *a, const char *b)
+/* Fills err (code CORRAL_E_FILE, or CORRAL_E_NOT_FOUND for a path that is absent, not a regular
+ * file or behind a symlink) and returns -1. */
+static int report(corral_error *err, int code, const char *step, int errnum, const char *fmt, const char *a, const char *b)
+	__attribute__((format(printf, 5, 0)));
+static int report(corral_error *err, int code, const char *step, int errnum, const char *fmt, const char *a, const char *b)
 {
-	if (err && len > 0) {
-		int n = snprintf(err, (size_t)len, fmt, a, b);
-		if (errnum && n >= 0 && n < len)
-			snprintf(err + n, (size_t)(len - n), ": %s", strerror(errnum));
-	}
-	return -1;
+	if (!err)
+		return -1;
+	memset(err, 0, sizeof *err);
+	int n = snprintf(err->message, sizeof err->message, fmt, a, b);
+	if (errnum && n >= 0 && (size_t)n < sizeof err->message)
+		snprintf(err->message + n, sizeof err->message - (size_t)n, ": %s", strerror(errnum));
+	err->errnum = errnum;
+	return cerr_where(err, code, step);
 }
 
 static int open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
@@ -86,25 +92,25 @@ static int make_parents(int rootfd, const char *rel, uint32_t uid, uint32_t gid)
 	return 0;
 }
 
-int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len,
-			 uint32_t mode, uint32_t uid, uint32_t gid, char *err, int32_t err_len)
+CORRAL_API int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len,
+			 uint32_t mode, uint32_t uid, uint32_t gid, corral_error *err)
 {
 	int rootfd = open_root(root);
 	if (rootfd < 0)
-		return report(err, err_len, errno, "open volume %s%s", root, "");
+		return report(err, CORRAL_E_FILE, "write", errno, "open volume %s%s", root, "");
 	int rc = -1;
 	if (make_parents(rootfd, rel, uid, gid) < 0) {
-		report(err, err_len, errno, "create parent directories of %s in %s", rel, root);
+		report(err, CORRAL_E_FILE, "write", errno, "create parent directories of %s in %s", rel, root);
 		goto out;
 	}
 	int fd = open_beneath(rootfd, rel, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, mode & 07777);
 	if (fd < 0) {
-		report(err, err_len, errno, "open %s in %s", rel, root);
+		report(err, CORRAL_E_FILE, "write", errno, "open %s in %s", rel, root);
 		goto out;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		report(err, err_len, EINVAL, "%s in %s is not a regular file", rel, root);
+		report(err, CORRAL_E_FILE, "write", EINVAL, "%s in %s is not a regular file", rel, root);
 		close(fd);
 		goto out;
 	}
@@ -114,14 +120,14 @@ int corral_write_beneath(const char *root, const char *rel, const uint8_t *data,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			report(err, err_len, errno, "write %s in %s", rel, root);
+			report(err, CORRAL_E_FILE, "write", errno, "write %s in %s", rel, root);
 			close(fd);
 			goto out;
 		}
 		done += n;
 	}
 	if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode & 07777) < 0) {
-		report(err, err_len, errno, "chown/chmod %s in %s", rel, root);
+		report(err, CORRAL_E_FILE, "write", errno, "chown/chmod %s in %s", rel, root);
 		close(fd);
 		goto out;
 	}
@@ -131,27 +137,25 @@ out:
 	return rc;
 }
 
-int64_t corral_read_beneath(const char *root, const char *rel, uint8_t *buf, int64_t max,
-			    int64_t *size, char *err, int32_t err_len)
+CORRAL_API int64_t corral_read_beneath(const char *root, const char *rel, uint8_t *buf, int64_t max,
+			    int64_t *size, corral_error *err)
 {
 	*size = 0;
 	int rootfd = open_root(root);
 	if (rootfd < 0)
-		return report(err, err_len, errno, "open volume %s%s", root, "");
+		return report(err, CORRAL_E_FILE, "read", errno, "open volume %s%s", root, "");
 	int fd = open_beneath(rootfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 	int saved = errno;
 	close(rootfd);
 	if (fd < 0) {
-		report(err, err_len, saved, "open %s in %s", rel, root);
 		/* absent, a symlink on the path, an escape, or a special file that refused O_RDONLY */
-		return (saved == ENOENT || saved == ELOOP || saved == EXDEV || saved == ENOTDIR ||
-			saved == ENXIO) ? -2 : -1;
+		int absent = saved == ENOENT || saved == ELOOP || saved == EXDEV || saved == ENOTDIR || saved == ENXIO;
+		return report(err, absent ? CORRAL_E_NOT_FOUND : CORRAL_E_FILE, "read", saved, "open %s in %s", rel, root);
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		report(err, err_len, 0, "%s in %s is not a regular file", rel, root);
-		return -2;
+		return report(err, CORRAL_E_NOT_FOUND, "read", 0, "%s in %s is not a regular file", rel, root);
 	}
 	*size = st.st_size;
 	int64_t done = 0;
@@ -162,7 +166,7 @@ int64_t corral_read_beneath(const char *root, const char *rel, uint8_t *buf, int
 				continue;
 			saved = errno;
 			close(fd);
-			return report(err, err_len, saved, "read %s in %s", rel, root);
+			return report(err, CORRAL_E_FILE, "read", saved, "read %s in %s", rel, root);
 		}
 		if (n == 0)
 			break;
@@ -172,17 +176,17 @@ int64_t corral_read_beneath(const char *root, const char *rel, uint8_t *buf, int
 	return done;
 }
 
-int corral_volume_create(const char *dir, int64_t size_bytes, uint32_t box_uid, uint32_t box_gid,
-			 uint32_t work_uid, uint32_t work_gid, char *err, int32_t err_len)
+CORRAL_API int corral_volume_create(const char *dir, int64_t size_bytes, uint32_t box_uid, uint32_t box_gid,
+			 uint32_t work_uid, uint32_t work_gid, corral_error *err)
 {
 	if (mkdir(dir, 0755) < 0)
-		return report(err, err_len, errno, "mkdir %s%s", dir, "");
+		return report(err, CORRAL_E_FILE, "volume-create", errno, "mkdir %s%s", dir, "");
 	char data[128];
 	snprintf(data, sizeof data, "size=%lld,mode=0755,uid=0,gid=0", (long long)size_bytes);
 	if (mount("corral-volume", dir, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) {
 		int saved = errno;
 		rmdir(dir);
-		return report(err, err_len, saved, "mount tmpfs on %s%s", dir, "");
+		return report(err, CORRAL_E_FILE, "volume-create", saved, "mount tmpfs on %s%s", dir, "");
 	}
 	/* The new tmpfs is ours alone until this returns: its two directories, relative to it. */
 	const char *failed = NULL;
@@ -200,21 +204,21 @@ int corral_volume_create(const char *dir, int64_t size_bytes, uint32_t box_uid, 
 		return 0;
 	umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW);
 	rmdir(dir);
-	return report(err, err_len, saved, "volume %s: %s", dir, failed);
+	return report(err, CORRAL_E_FILE, "volume-create", saved, "volume %s: %s", dir, failed);
 }
 
-int corral_volume_destroy(const char *dir, char *err, int32_t err_len)
+CORRAL_API int corral_volume_destroy(const char *dir, corral_error *err)
 {
-	if (corral_volume_umount(dir, err, err_len) < 0)
+	if (corral_volume_umount(dir, err) < 0)
 		return -1;
 	if (rmdir(dir) < 0)
-		return report(err, err_len, errno, "rmdir %s%s", dir, "");
+		return report(err, CORRAL_E_FILE, "volume-destroy", errno, "rmdir %s%s", dir, "");
 	return 0;
 }
 
-int corral_volume_umount(const char *dir, char *err, int32_t err_len)
+CORRAL_API int corral_volume_umount(const char *dir, corral_error *err)
 {
 	if (umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-		return report(err, err_len, errno, "umount %s%s", dir, "");
+		return report(err, CORRAL_E_FILE, "volume-umount", errno, "umount %s%s", dir, "");
 	return 0;
 }

@@ -11,15 +11,21 @@
 #include <linux/filter.h>
 #include "../include/corral.h"
 
-/* ---- errors (error.c): the parent side fills a message, never prints ---- */
-struct cerr {
-	char msg[512];
-};
-int cerr_set(struct cerr *e, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* ---- errors (error.c): the parent side fills a corral_error, never prints ----
+ * Lower layers say what failed (errno and message: cerr_set); the orchestrating caller adds where
+ * and what kind (code and step: cerr_where), in the manner of crun's returned errors. */
+int cerr_set(corral_error *e, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sets the code and step of an error whose message is already set, unless they are set already
+ * (the innermost context wins); returns -1. */
+int cerr_where(corral_error *e, int code, const char *step);
+void cerr_copy(corral_error *to, const corral_error *from);
 int64_t now_us(void);
-int write_file_str(const char *path, const char *value, struct cerr *e);
+int write_file_str(const char *path, const char *value, corral_error *e);
 
-/* ---- child → parent reports over a CLOEXEC pipe (launcher.c) ---- */
+/* From a container's release until its program reaches execve (supervise.c, launcher.c). */
+#define SETUP_TIMEOUT_US ((int64_t)CORRAL_SETUP_TIMEOUT_S * 1000000)
+
+/* ---- child → parent reports over a CLOEXEC pipe (child.c) ---- */
 enum report_kind { REP_FAIL = 1, REP_READY = 2, REP_EXECING = 3, REP_EXIT = 4 };
 
 enum step {
@@ -37,6 +43,9 @@ struct report {
 	int32_t value;
 	int64_t t_us;
 };
+
+/* A step's name as errors report it ("sethostname", "mount-plan"…). */
+const char *step_name(int step);
 
 /* ---- mount plan (mount.c): data built in the parent, executed by the child ---- */
 enum mount_op_kind {
@@ -70,7 +79,7 @@ struct mount_plan {
 	int overflow;
 };
 
-int mount_plan_build(struct mount_plan *plan, const corral_spec *spec, struct cerr *e);
+int mount_plan_build(struct mount_plan *plan, const corral_spec *spec, corral_error *e);
 /* Child side: returns 0, or -errno with *failed_op set. */
 long mount_plan_apply(const struct mount_plan *plan, int *failed_op);
 const char *mount_op_name(int kind);
@@ -95,16 +104,16 @@ struct cgroup_run {
 	int64_t lim_memory, lim_processes, lim_quota;
 };
 
-int cg_create(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
-int cg_set_limits(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
-int cg_apply_limits(struct cgroup_run *cg, const corral_spec *spec, struct cerr *e);
+int cg_create(struct cgroup_run *cg, const corral_spec *spec, corral_error *e);
+int cg_set_limits(struct cgroup_run *cg, const corral_spec *spec, corral_error *e);
+int cg_apply_limits(struct cgroup_run *cg, const corral_spec *spec, corral_error *e);
 int64_t cg_cpu_us(const struct cgroup_run *cg);
 int64_t cg_peak_bytes(const struct cgroup_run *cg);
 int cg_oom_kills(const struct cgroup_run *cg);
 void cg_kill_all(const struct cgroup_run *cg);
 /* Sends sig to every process of the program's cgroup; returns how many, or -1. */
 int cg_signal_all(const struct cgroup_run *cg, int sig);
-int cg_destroy(struct cgroup_run *cg, struct cerr *e);
+int cg_destroy(struct cgroup_run *cg, corral_error *e);
 
 /* ---- clone3 with a new stack (clone3.c): returns the pid, or -errno (never touches errno: the
  * init calls it); the child runs fn(arg) and exits with its return value. -ENOSYS where no
@@ -113,7 +122,7 @@ struct clone_args;
 long corral_clone3_raw(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
 
 /* ---- user namespace (userns.c) ---- */
-int userns_write_maps(pid_t pid, uint32_t id_base, struct cerr *e);
+int userns_write_maps(pid_t pid, uint32_t id_base, corral_error *e);
 
 /* ---- hardening (seccomp.c, caps.c) ---- */
 const struct sock_fprog *seccomp_program(void);
@@ -126,7 +135,7 @@ long caps_drop_bounding(int last_cap);
 long caps_drop_to(uint32_t uid, uint32_t gid, int *step);
 
 /* ---- the job volume at /box (box.c): a detached mount made by the parent ---- */
-int box_mount_fd(const corral_spec *spec, struct cerr *e);
+int box_mount_fd(const corral_spec *spec, corral_error *e);
 
 /* ---- network (net.c): child side, 0 or -errno ---- */
 long net_loopback_up(void);
@@ -149,7 +158,7 @@ struct supervision {
 	size_t out_cap, err_cap;
 };
 
-int supervise(struct supervision *s, struct cerr *e);
+int supervise(struct supervision *s, corral_error *e);
 /* How far a container that ran into the setup timeout got, and where its init sleeps. */
 void describe_setup_stall(int pidfd, int built, char *buf, size_t len);
 

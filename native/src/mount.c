@@ -62,7 +62,7 @@ static const char *const proc_masked[] = {
 	"kallsyms", "kmsg", "config.gz", "acpi", "scsi", "irq", "bus", "fs", "sysvipc", "driver", "tty",
 };
 
-int mount_plan_build(struct mount_plan *p, const corral_spec *s, struct cerr *e)
+int mount_plan_build(struct mount_plan *p, const corral_spec *s, corral_error *e)
 {
 	memset(p, 0, sizeof *p);
 	const unsigned long safe = MS_NOSUID | MS_NODEV;

@@ -10,12 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-int corral_pipe(int32_t fds[2], char *err, int32_t err_len)
+CORRAL_API int corral_pipe(int32_t fds[2], corral_error *err)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		snprintf(err, (size_t)err_len, "pipe2: %s", strerror(errno));
-		return -1;
+		cerr_set(err, errno, "pipe2");
+		return cerr_where(err, CORRAL_E_HOST, "pipe");
 	}
 	fds[0] = p[0];
 	fds[1] = p[1];

@@ -17,7 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SETUP_TIMEOUT_US (10 * 1000000LL) /* from release to execve; generous for a loaded host */
 #define CHUNK 65536
 
 static void kill_init(struct supervision *s, int reason)
@@ -121,7 +120,7 @@ static void read_reports(struct supervision *s)
 	}
 }
 
-int supervise(struct supervision *s, struct cerr *e)
+int supervise(struct supervision *s, corral_error *e)
 {
 	const corral_spec *spec = s->spec;
 	corral_outcome *o = s->out;

@@ -6,7 +6,7 @@
 #include "internal.h"
 #include <stdio.h>
 
-int userns_write_maps(pid_t pid, uint32_t id_base, struct cerr *e)
+int userns_write_maps(pid_t pid, uint32_t id_base, corral_error *e)
 {
 	char path[64], map[64];
 	snprintf(map, sizeof map, "0 %u 65536\n", id_base);
