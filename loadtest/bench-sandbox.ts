@@ -5,11 +5,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { runInSandbox, SandboxHost, setDefaultSandboxHost } from '../worker/sandbox/index.ts';
-import { loadNative } from '../worker/sandbox/native.ts';
+import { bareSpawn, SandboxHost, type SandboxTimings } from '../worker/sandbox/index.ts';
 import { ImageStore } from '../rootfs-images/store.ts';
 import { buildImage } from '../rootfs-images/builder.ts';
-import type { SandboxTimings } from '../worker/sandbox/types.ts';
 
 const N = Number(process.env.BENCH_N ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
@@ -50,7 +48,6 @@ function allocateHeap(mb: number): void {
 async function main() {
   allocateHeap(HEAP_MB);
   const host = SandboxHost.open();
-  setDefaultSandboxHost(host);
   const store = new ImageStore();
   let layers: string[];
   try {
@@ -61,16 +58,15 @@ async function main() {
   }
   const busybox = layers.map((l) => join(l, 'bin/busybox')).find(existsSync);
   if (!busybox) throw new Error('bench: no bin/busybox in the busybox image');
-  const native = loadNative();
   const timings: SandboxTimings[] = [];
 
   const container = async () => {
-    const r = await runInSandbox({ layers, argv: ['/bin/true'] }, host);
+    const r = await host.run({ layers, argv: ['/bin/true'] });
     if (r.status !== 'ok') throw new Error(`bench: run failed: ${r.status} ${r.error ?? ''}`);
     timings.push(r.timings);
   };
   const bare = async () => {
-    if ((await native.bareSpawn(busybox, 'true')) !== 0) throw new Error('bench: bare spawn failed');
+    if ((await bareSpawn(busybox, 'true')) !== 0) throw new Error('bench: bare spawn failed');
   };
   const nodeSpawn = () =>
     new Promise<void>((resolve, reject) => {
@@ -94,7 +90,7 @@ async function main() {
   const gapRows = [
     await measure('cold, one run every 20 ms', container, Math.min(N, 100), 1, 20),
     await measure('warm pool, one run every 20 ms', async () => {
-      const r = await runInSandbox({ layers, argv: ['/bin/true'] }, pooledHost);
+      const r = await pooledHost.run({ layers, argv: ['/bin/true'] });
       if (r.status !== 'ok') throw new Error(`bench: pooled run failed: ${r.error ?? r.status}`);
     }, Math.min(N, 100), 1, 20),
   ];

@@ -8,7 +8,7 @@
 // wait for a slot included: this is what the plot shows and where saturation appears), and
 // `dispatchMs` from the runInSandbox call to its outcome (what the target is about).
 import pLimit from 'p-limit';
-import { runInSandbox, SandboxHost, type SandboxSpec } from '../worker/sandbox/index.ts';
+import { SandboxHost, type SandboxSpec } from '../worker/sandbox/index.ts';
 import { startOpenLoop } from './open-loop.ts';
 import { isSaturated, type StepResult } from './report.ts';
 import { percentiles, summarize, type Sample } from './stats.ts';
@@ -40,7 +40,7 @@ async function step(host: SandboxHost, spec: SandboxSpec, config: string, rate: 
     count,
     fire: () => limit(async () => {
       const t = performance.now();
-      const r = await runInSandbox(spec, host);
+      const r = await host.run(spec);
       const dispatchMs = performance.now() - t;
       if (r.status === 'ok' && r.exitCode === 0 && r.stdout.toString() === 'hi\n') return { ok: true, dispatchMs };
       return { ok: false, reason: `run_${r.status}`, dispatchMs };
@@ -69,7 +69,7 @@ export async function runSandboxSeries(o: SandboxSeriesOptions): Promise<StepRes
     const host = SandboxHost.open(cfg.pool ? { pool: cfg.pool } : {});
     try {
       // Warm-up, not recorded: page cache, and the pool's demand estimate (then time to build).
-      for (let i = 0; i < 5; i++) await runInSandbox(spec, host);
+      for (let i = 0; i < 5; i++) await host.run(spec);
       await new Promise((r) => setTimeout(r, 300));
       const saturatedAt: number[] = [];
       const rates = [...o.rates];

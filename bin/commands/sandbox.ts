@@ -2,7 +2,7 @@
 // for checking what a run sees and gets (in the spirit of isolate's --run).
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { runInSandbox, SandboxHost, setDefaultSandboxHost, createVolume, type SandboxLimits } from '../../worker/sandbox/index.ts';
+import { SandboxHost, type SandboxLimits } from '../../worker/sandbox/index.ts';
 import { ImageStore } from '../../rootfs-images/store.ts';
 
 export const summary = 'Run one program in a fresh container and print the outcome as JSON';
@@ -80,25 +80,23 @@ export async function run(args: string[]): Promise<number> {
   if (cgroupVersion !== undefined && cgroupVersion !== 1 && cgroupVersion !== 2) throw new Error('--cgroup-version: 1 or 2');
 
   const host = SandboxHost.open({ stateDir: values['state-dir'], cgroupVersion });
-  setDefaultSandboxHost(host);
   const layers = values.layer?.length ? values.layer : (await new ImageStore().resolve(values.image ?? 'busybox')).layerDirs;
   const env = values.env?.length
     ? Object.fromEntries(values.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
     : undefined;
   const stdin = values.stdin === undefined ? undefined : readFileSync(values.stdin === '-' ? 0 : values.stdin);
 
-  const volume = await createVolume({ sizeBytes: limits.diskBytes ?? 64 << 20, host });
+  const volume = await host.createVolume({ sizeBytes: limits.diskBytes ?? 64 << 20 });
   try {
     for (const spec of values.file ?? []) {
       const eq = spec.indexOf('=');
       if (eq < 1) throw new Error(`--file: '${spec}' is not PATH=SRC`);
       await volume.writeFile(spec.slice(0, eq), readFileSync(spec.slice(eq + 1)), { mode: 0o755 });
     }
-    const outcome = await runInSandbox(
+    const outcome = await host.run(
       { layers, argv: positionals, env, stdin, limits, hostname: values.hostname, mergeStderr: values['merge-stderr'], box: { dir: volume.dir } },
-      host,
     );
-    console.log(JSON.stringify({ ...outcome, stdout: outcome.stdout.toString(), stderr: outcome.stderr.toString() }, null, 2));
+    console.log(JSON.stringify({ ...outcome, stdout: outcome.stdout.toString(), stderr: outcome.stderr.toString(), failure: outcome.failure?.toJSON() }, null, 2));
     return outcome.status === 'internal_error' ? 1 : 0;
   } finally {
     await volume.destroy();

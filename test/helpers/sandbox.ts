@@ -4,19 +4,40 @@ import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { SandboxHost, setDefaultSandboxHost } from '../../worker/sandbox/index.ts';
+import {
+  SandboxHost, type ConnectedOutcome, type SandboxOutcome, type SandboxSpec, type StreamingOptions, type StreamingRun, type Volume,
+} from '../../worker/sandbox/index.ts';
 import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
 import { ImageStore } from '../../rootfs-images/store.ts';
 import { buildImage } from '../../rootfs-images/builder.ts';
 
 let host: SandboxHost | undefined;
 
+/** The test process's sandbox host, opened on first use (the product has no default host: the
+ * worker opens its own and passes it down; a test file shares one, as a worker does). */
 export function testHost(): SandboxHost {
-  if (!host) {
-    host = SandboxHost.open();
-    setDefaultSandboxHost(host);
-  }
+  host ??= SandboxHost.open();
   return host;
+}
+
+/** host.run, on the test host unless another is given. */
+export function runInSandbox(spec: SandboxSpec, on: SandboxHost = testHost()): Promise<SandboxOutcome> {
+  return on.run(spec);
+}
+
+/** host.stream, on the test host unless another is given. */
+export function runStreaming(spec: SandboxSpec, options: StreamingOptions, on: SandboxHost = testHost()): StreamingRun {
+  return on.stream(spec, options);
+}
+
+/** host.connect, on the test host. */
+export function connectInSandbox(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal): Promise<ConnectedOutcome> {
+  return testHost().connect(first, second, signal);
+}
+
+/** host.createVolume, on the test host unless another is given. */
+export function createVolume(options: { sizeBytes: number; host?: SandboxHost }): Promise<Volume> {
+  return (options.host ?? testHost()).createVolume({ sizeBytes: options.sizeBytes });
 }
 
 /** The busybox test image's layers, built on first use (a second or two). */

@@ -1,6 +1,6 @@
 // Runs a language's example programs through the real sandbox: compile in one run with a fresh
 // job volume at /box, then run the result in a second run over the same volume.
-import { runInSandbox, createVolume } from '../../worker/sandbox/index.ts';
+import { createVolume, runInSandbox } from '../helpers/sandbox.ts';
 import type { SandboxLimits, SandboxOutcome } from '../../worker/sandbox/types.ts';
 import { commandsFor, type LanguageSpec } from '../../rootfs-images/languages.ts';
 

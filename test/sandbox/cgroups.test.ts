@@ -4,9 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runInSandbox } from '../../worker/sandbox/index.ts';
 import { detectCgroups, parseCgroupMounts } from '../../worker/sandbox/cgroups.ts';
-import { busyboxLayers, expectNothingLeftBehind, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, expectNothingLeftBehind, runInSandbox, testHost } from '../helpers/sandbox.ts';
 
 const V1_MOUNTINFO = `
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu

@@ -3,8 +3,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { runInSandbox, createVolume, type SandboxSpec } from '../../worker/sandbox/index.ts';
-import { busyboxLayers, expectNothingLeftBehind, hostNamespaces, NAMESPACES, processesInOurRuns, testHost } from '../helpers/sandbox.ts';
+import type { SandboxSpec } from '../../worker/sandbox/index.ts';
+import { busyboxLayers, createVolume, expectNothingLeftBehind, hostNamespaces, NAMESPACES, processesInOurRuns, runInSandbox, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
 const sh = (script: string, extra: Partial<SandboxSpec> = {}) =>

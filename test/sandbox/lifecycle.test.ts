@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runInSandbox, createVolume, SandboxHost } from '../../worker/sandbox/index.ts';
+import { SandboxHost } from '../../worker/sandbox/index.ts';
 import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
-import { busyboxLayers, expectNothingLeftBehind, settledSnapshot, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, createVolume, expectNothingLeftBehind, runInSandbox, settledSnapshot, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
 
@@ -107,11 +107,11 @@ describe('lifecycle', () => {
     const host = testHost();
     // A separate worker process starts a long run with a volume, and is SIGKILLed mid-run.
     const script = `
-      import { runInSandbox, createVolume, SandboxHost, setDefaultSandboxHost } from '${join(import.meta.dirname, '../../worker/sandbox/index.ts')}';
-      const host = SandboxHost.open(); setDefaultSandboxHost(host);
-      const v = await createVolume({ sizeBytes: 1 << 20 });
+      import { SandboxHost } from '${join(import.meta.dirname, '../../worker/sandbox/index.ts')}';
+      const host = SandboxHost.open();
+      const v = await host.createVolume({ sizeBytes: 1 << 20 });
       console.log(host.tag);
-      await runInSandbox({ layers: ${JSON.stringify(layers)}, argv: ['sleep', '1000'], box: { dir: v.dir }, limits: { wallMs: 60000 } });
+      await host.run({ layers: ${JSON.stringify(layers)}, argv: ['sleep', '1000'], box: { dir: v.dir }, limits: { wallMs: 60000 } });
     `;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const tag: string = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(String(d).trim())));

@@ -1,8 +1,8 @@
 // Limits and supervision: every status the launcher can report, each caused for real.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultSandboxHost, runInSandbox, type SandboxSpec } from '../../worker/sandbox/index.ts';
-import { busyboxLayers, expectNothingLeftBehind } from '../helpers/sandbox.ts';
+import { SandboxError, type SandboxSpec } from '../../worker/sandbox/index.ts';
+import { busyboxLayers, expectNothingLeftBehind, runInSandbox, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
 const sh = (script: string, extra: Partial<SandboxSpec> = {}) => runInSandbox({ layers, argv: ['/bin/sh', '-c', script], ...extra });
@@ -123,16 +123,30 @@ describe('limits and outcomes', () => {
     assert.equal(r.status, 'runtime_error');
     assert.equal(r.exitCode, 127);
     assert.match(r.error ?? '', /execve no-such-program: No such file or directory/);
+    assert.equal(r.failure, undefined, 'the program failing to start is not a sandbox failure');
   });
 
   it('reports a broken image as internal_error naming the failed step, and cleans up', async () => {
-    const before = defaultSandboxHost().setupRetries;
+    const before = testHost().setupRetries;
     const r = await runInSandbox({ layers: ['/nonexistent/layer'], argv: ['true'] });
     assert.equal(r.status, 'internal_error');
     assert.match(r.error ?? '', /mount overlay on .*\/root: No such file or directory/);
+    // The failure keeps its meaning from C up: which step, which operation, which errno.
+    assert.equal(r.failure?.code, 'container');
+    assert.equal(r.failure?.step, 'mount-plan');
+    assert.equal(r.failure?.op, 'mount');
+    assert.equal(r.failure?.errno, 2);
+    assert.equal(r.failure?.retriable, true);
     // A failed mount plan is built again once (nothing of the job ran), and only once.
     assert.equal(r.timings.setupRetried, true);
-    assert.equal(defaultSandboxHost().setupRetries, before + 1);
+    assert.equal(testHost().setupRetries, before + 1);
+  });
+
+  it('refuses an invalid spec with a SandboxError naming it, before anything runs', async () => {
+    await assert.rejects(runInSandbox({ layers: ['relative/layer'], argv: ['true'] }),
+      (err: unknown) => err instanceof SandboxError && err.code === 'spec' && !err.retriable && /layer path/.test(err.message));
+    await assert.rejects(runInSandbox({ layers, argv: ['true'], hostname: 'bad host' }),
+      (err: unknown) => err instanceof SandboxError && err.code === 'spec');
   });
 
   it('reports setup timings that add up to less than the total', async () => {

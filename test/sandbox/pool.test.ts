@@ -4,11 +4,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { runInSandbox, createVolume, SandboxHost, type SandboxSpec } from '../../worker/sandbox/index.ts';
+import { SandboxHost, type SandboxSpec } from '../../worker/sandbox/index.ts';
 import { loadNative } from '../../worker/sandbox/native.ts';
-import { nativeSpecFor, toOutcome } from '../../worker/sandbox/run.ts';
+import { nativeSpecFor } from '../../worker/sandbox/spec.ts';
+import { toOutcome } from '../../worker/sandbox/outcome.ts';
 import { staticFixture } from '../helpers/fixtures.ts';
-import { busyboxLayers, snapshot } from '../helpers/sandbox.ts';
+import { busyboxLayers, createVolume, processesInOurRuns, runInSandbox, snapshot } from '../helpers/sandbox.ts';
 
 let layers: string[];
 let host: SandboxHost;
@@ -66,6 +67,30 @@ describe('warm pool', () => {
     assert.equal(second.timings.pooled, true);
     const [stats] = host.pool!.stats();
     assert.ok(stats!.misses >= 1 && stats!.hits >= 1, JSON.stringify(stats));
+  });
+
+  it('keeps its warm containers asleep interruptibly, so an idle pool adds nothing to the load average', async () => {
+    await runInSandbox({ layers, argv: ['true'] }, host); // demand, so the pool fills
+    let waiting: number[] = [];
+    for (let i = 0; i < 300 && waiting.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      waiting = processesInOurRuns(host);
+    }
+    assert.ok(waiting.length >= 1, 'a warm container is waiting for its job');
+    // Each waiting program and its container's init (its parent): sleeping, never 'D'
+    // (uninterruptible: counted in /proc/loadavg; a CLONE_VFORK init waited that way).
+    const state = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { state: fields[0]!, ppid: Number(fields[1]) };
+    };
+    await new Promise((r) => setTimeout(r, 50)); // settled into their waits
+    for (const pid of waiting) {
+      const program = state(pid);
+      const init = state(program.ppid);
+      assert.notEqual(program.state, 'D', `program ${pid} waits uninterruptibly`);
+      assert.notEqual(init.state, 'D', `container init ${program.ppid} waits uninterruptibly`);
+    }
   });
 
   it('never lets a run see anything of the previous one: files, shm, processes', async () => {

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import koffi from 'koffi';
 import { constants } from 'node:os';
 import { loadNative, LIBRARY_PATH, type NativeContainer, type NativeOutcome } from '../../worker/sandbox/native.ts';
-import { nativeSpecFor, toOutcome } from '../../worker/sandbox/run.ts';
+import { nativeSpecFor } from '../../worker/sandbox/spec.ts';
+import { toOutcome } from '../../worker/sandbox/outcome.ts';
 import { busyboxLayers, expectNothingLeftBehind, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];

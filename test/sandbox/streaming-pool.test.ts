@@ -4,8 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { SandboxHost } from '../../worker/sandbox/index.ts';
-import { runStreaming } from '../../worker/sandbox/run.ts';
-import { busyboxLayers, snapshot } from '../helpers/sandbox.ts';
+import { busyboxLayers, runStreaming, snapshot } from '../helpers/sandbox.ts';
 
 let layers: string[];
 let host: SandboxHost;

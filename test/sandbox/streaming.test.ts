@@ -4,9 +4,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { runStreaming, type StreamingRun } from '../../worker/sandbox/run.ts';
+import type { StreamingRun } from '../../worker/sandbox/index.ts';
 import type { SandboxSpec } from '../../worker/sandbox/types.ts';
-import { busyboxLayers, expectNothingLeftBehind } from '../helpers/sandbox.ts';
+import { busyboxLayers, expectNothingLeftBehind, runStreaming } from '../helpers/sandbox.ts';
 
 let layers: string[];
 let fdsBefore: number;

@@ -4,8 +4,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, statSync, statfsSync } from 'node:fs';
-import { createVolume, runInSandbox, SandboxHost, type Volume } from '../../worker/sandbox/index.ts';
-import { busyboxLayers, fsTypeMountedAt, snapshot } from '../helpers/sandbox.ts';
+import { SandboxHost, type Volume } from '../../worker/sandbox/index.ts';
+import { busyboxLayers, createVolume, fsTypeMountedAt, runInSandbox, snapshot } from '../helpers/sandbox.ts';
 
 const MiB = 1024 * 1024;
 let host: SandboxHost;

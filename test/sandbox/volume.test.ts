@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runInSandbox, createVolume, collectFiles, type Volume } from '../../worker/sandbox/index.ts';
+import { collectFiles, SandboxError, type Volume } from '../../worker/sandbox/index.ts';
 import { checkRelative, COLLECT_WALK_MAX_DEPTH, COLLECT_WALK_MAX_ENTRIES, globToRegExp, mountVolume } from '../../worker/sandbox/volume.ts';
 import { loadNative } from '../../worker/sandbox/native.ts';
-import { busyboxLayers, expectNothingLeftBehind, fsTypeMountedAt, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, createVolume, expectNothingLeftBehind, fsTypeMountedAt, runInSandbox, testHost } from '../helpers/sandbox.ts';
 
 let layers: string[];
 const caps = { maxFiles: 100, maxFileBytes: 1 << 20, maxTotalBytes: 4 << 20 };
@@ -47,7 +47,8 @@ describe('job volumes', () => {
     assert.ok(fsTypeMountedAt(v.mountPoint) === undefined && !existsSync(v.mountPoint), 'the volume outlived destroy()');
     // A create that fails leaves nothing either (here: its parent directory is missing).
     const missing = join(host.volumesDir, 'no-such-dir', 'corral-volume');
-    await assert.rejects(loadNative().volumeCreate(missing, 1 << 20, { uid: 0, gid: 0 }, { uid: 0, gid: 0 }), /mkdir .*no-such-dir/);
+    await assert.rejects(loadNative().volumeCreate(missing, 1 << 20, { uid: 0, gid: 0 }, { uid: 0, gid: 0 }),
+      (err: unknown) => err instanceof SandboxError && err.code === 'file' && err.step === 'volume-create' && err.errno === 2 && /mkdir .*no-such-dir/.test(err.message));
     assert.ok(!existsSync(join(host.volumesDir, 'no-such-dir')));
   });
 

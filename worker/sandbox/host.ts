@@ -1,15 +1,24 @@
-// The host side of the sandbox: where job volumes and init layers live, which
-// cgroup hierarchy runs go into, and the sweep that removes what a killed worker left behind.
-// Everything a run creates is named `corral-<owner pid>-<owner start time>-<n>`, so a sweep can
-// tell a live worker's runs from a dead one's.
+// The sandbox's one door: a SandboxHost owns where job volumes and init layers live, which cgroup
+// hierarchy runs go into, its warm pool, and the sweep that removes what a killed worker left
+// behind; through it a caller runs a program (run), streams one (stream), connects two programs'
+// stdio (connect) and makes job volumes (createVolume). Any number of hosts may live in one
+// process. Everything a run creates is named `corral-<owner pid>-<owner start time>-<n>`, with n
+// counted for the whole process (so two hosts never collide), so a sweep can tell a live
+// worker's runs from a dead one's.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { SandboxError } from './errors.ts';
 import { release as osRelease } from 'node:os';
 import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
+import { connectTwo } from './connect.ts';
+import { SANDBOX_ID, type HostContext } from './context.ts';
 import { loadNative, type NativeContainer } from './native.ts';
 import { WarmPool, type WarmPoolOptions } from './pool.ts';
-import { mountVolume } from './volume.ts';
+import { runOne } from './run.ts';
+import { streamOne } from './stream.ts';
+import type { ConnectedOutcome, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun } from './types.ts';
+import { mountVolume, type Volume } from './volume.ts';
 import { WarmVolumes, type WarmVolumesOptions } from './volume-pool.ts';
 
 export interface SandboxHostOptions {
@@ -32,10 +41,11 @@ const QUIET_GAP_MS = 50;
 /** On a quiet host, work that follows a run waits this long. */
 const QUIET_DELAY_MS = 5;
 
-/** The program's uid and gid inside the container. */
-export const SANDBOX_ID = 1000;
+/** Names of runs and volumes, counted for the whole process: two hosts in one process share the
+ * owner tag (pid and start time) and must never hand out the same name. */
+let namesGiven = 0;
 
-export class SandboxHost {
+export class SandboxHost implements HostContext {
   readonly stateDir: string;
   /** The directory every container mounts its scratch tmpfs over, in its own namespace (it
    * stays empty on the host; native/src/mount.c). */
@@ -58,7 +68,6 @@ export class SandboxHost {
   readonly pool: WarmPool | undefined;
   /** Warm job volumes, when enabled. */
   readonly volumes: WarmVolumes | undefined;
-  private counter = 0;
   private readonly discarding = new Set<Promise<void>>();
   private lastDiscardAt = -Infinity;
   private quiet = true;
@@ -126,7 +135,7 @@ export class SandboxHost {
 
   /** Creates the directories and parent cgroups, and sweeps what dead owners left. */
   static open(options: SandboxHostOptions = {}): SandboxHost {
-    if (process.getuid?.() !== 0) throw new Error('the sandbox needs root (it creates namespaces, cgroups and mounts)');
+    if (process.getuid?.() !== 0) throw new SandboxError('host', 'the sandbox needs root (it creates namespaces, cgroups and mounts)');
     checkKernel();
     loadNative();
     const host = new SandboxHost(options);
@@ -139,7 +148,36 @@ export class SandboxHost {
   }
 
   nextName(): string {
-    return `corral-${this.tag}-${++this.counter}`;
+    return `corral-${this.tag}-${++namesGiven}`;
+  }
+
+  noteSetupRetry(): void {
+    this.setupRetries++;
+  }
+
+  /**
+   * Runs one program in a fresh container and resolves with its outcome: the program failing
+   * (exit code, signal, a limit) is an outcome, and so is a failure of the sandbox itself
+   * (status internal_error, `failure` says what and where). `spec.signal` aborts it (cancelled).
+   * Rejects only for an invalid spec (SandboxError 'spec').
+   */
+  run(spec: SandboxSpec): Promise<SandboxOutcome> {
+    return runOne(spec, this);
+  }
+
+  /** Runs one program with its output passed on as it comes and, with `stdinPipe`, stdin written while it runs. */
+  stream(spec: SandboxSpec, options: StreamingOptions): StreamingRun {
+    return streamOne(spec, options, this);
+  }
+
+  /** Runs two programs at once, each in its own container, the first's stdout being the second's stdin and back. */
+  connect(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal): Promise<ConnectedOutcome> {
+    return connectTwo(first, second, this, signal);
+  }
+
+  /** A fresh job volume: a warm one from the host's set when it has one of this size, else mounted now. */
+  async createVolume(options: { sizeBytes: number }): Promise<Volume> {
+    return this.volumes?.take(options.sizeBytes) ?? mountVolume(this, options.sizeBytes);
   }
 
   /** Removes run cgroups and volumes whose owning process is gone (and run directories, which
@@ -164,18 +202,6 @@ export class SandboxHost {
     }
     return swept;
   }
-}
-
-let defaultHost: SandboxHost | undefined;
-
-/** The process-wide host, opened with default options on first use. */
-export function defaultSandboxHost(): SandboxHost {
-  defaultHost ??= SandboxHost.open();
-  return defaultHost;
-}
-
-export function setDefaultSandboxHost(host: SandboxHost): void {
-  defaultHost = host;
 }
 
 const DEVICES: Array<[name: string, major: number, minor: number]> = [

@@ -1,7 +1,21 @@
-// The sandbox core's public surface. See docs/sandbox.md for the container model.
-export { runInSandbox, DEFAULT_LIMITS, DEFAULT_PATH } from './run.ts';
-export { createVolume, collectFiles, Volume, type CollectCaps, type CollectedFile } from './volume.ts';
-export { SandboxHost, defaultSandboxHost, setDefaultSandboxHost, SANDBOX_ID, type SandboxHostOptions } from './host.ts';
-export { WarmPool, type WarmPoolOptions, type WarmPoolStats } from './pool.ts';
+// The sandbox's public surface: everything outside worker/sandbox/ comes through here. A caller
+// opens a SandboxHost and runs, streams or connects programs through it; see docs/sandbox.md for
+// the container model and docs/architecture.md for the rules this seam keeps (it knows nothing of
+// jobs, faces or queues).
+import { loadNative } from './native.ts';
+
+export { SandboxHost, checkKernel, type SandboxHostOptions } from './host.ts';
+export { SANDBOX_ID } from './context.ts';
+export { DEFAULT_LIMITS, DEFAULT_PATH } from './spec.ts';
+export { SandboxError, type SandboxErrorCode } from './errors.ts';
+export { collectFiles, Volume, type CollectCaps, type CollectedFile } from './volume.ts';
+export { WarmPool, POOL_MAX_BUILDING, type WarmPoolOptions, type WarmPoolStats } from './pool.ts';
 export { WarmVolumes, type WarmVolumesOptions, type WarmVolumesStats } from './volume-pool.ts';
-export type { SandboxSpec, SandboxOutcome, SandboxLimits, SandboxStatus, SandboxTimings } from './types.ts';
+export type {
+  ConnectedOutcome, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, StreamingOptions, StreamingRun,
+} from './types.ts';
+
+/** Benchmark floor: the launcher's CLONE_VM spawn + execve + wait of `path`, without any isolation; resolves to the wait status. */
+export function bareSpawn(path: string, argv0: string): Promise<number> {
+  return loadNative().bareSpawn(path, argv0);
+}

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SANDBOX_ID, type SandboxHost } from './host.ts';
+import { SANDBOX_ID } from './context.ts';
 
 const cache = new Map<string, string>();
 
@@ -39,7 +39,7 @@ export function initLayerFiles(layers: string[], hostname: string): Record<strin
 }
 
 /** Path of the init layer for these image layers, made on first use. */
-export function initLayerFor(host: SandboxHost, layers: string[], hostname: string): string {
+export function initLayerFor(host: { initDir: string; idBase: number }, layers: string[], hostname: string): string {
   const key = `${hostname}\0${layers.join('\0')}`;
   const known = cache.get(key);
   if (known) return known;

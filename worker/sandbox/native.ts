@@ -4,8 +4,9 @@ import koffi from 'koffi';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { SandboxError, type NativeError } from './errors.ts';
 
-const ABI_VERSION = 6;
+const ABI_VERSION = 7;
 
 /**
  * koffi keeps the memory of this many asynchronous calls (stack + heap, 256 KiB each) between
@@ -98,7 +99,7 @@ export interface NativeOutcome {
   t_exec_us: number;
   t_teardown_us: number;
   t_total_us: number;
-  error: string;
+  error: NativeError;
 }
 
 /** A prepared container (native pointer), good for exactly one dispatch. */
@@ -140,19 +141,17 @@ interface Bindings {
 
 let bindings: Bindings | undefined;
 
-export class NativeLibraryError extends Error {}
-
 export function loadNative(): Bindings {
   if (bindings) return bindings;
   if (!existsSync(LIBRARY_PATH)) {
-    throw new NativeLibraryError(
+    throw new SandboxError('library',
       `the sandbox library ${LIBRARY_PATH} is not built: run \`npm run build:native\` (needs a C compiler: apt-get install build-essential)`,
     );
   }
   const lib = koffi.load(LIBRARY_PATH);
   const abi = lib.func('int corral_abi_version(void)')() as number;
   if (abi !== ABI_VERSION) {
-    throw new NativeLibraryError(`${LIBRARY_PATH} has ABI ${abi}, this code expects ${ABI_VERSION}: rebuild with \`npm run build:native\``);
+    throw new SandboxError('library', `${LIBRARY_PATH} has ABI ${abi}, this code expects ${ABI_VERSION}: rebuild with \`npm run build:native\``);
   }
   const str = 'const char *';
   koffi.struct('corral_spec', {
@@ -165,48 +164,55 @@ export function loadNative(): Bindings {
     output_bytes: 'int64_t', disk_bytes: 'int64_t', shm_bytes: 'int64_t', fsize_bytes: 'int64_t',
     nofile: 'int64_t', stack_bytes: 'int64_t', cpu_quota_us: 'int64_t', use_time_ns: 'int32_t',
   });
+  koffi.struct('corral_error', {
+    code: 'int32_t', errnum: 'int32_t', step: koffi.array('char', 32), op: koffi.array('char', 32), message: koffi.array('char', 512),
+  });
   koffi.struct('corral_outcome', {
     status: 'int32_t', limit: 'int32_t', exited: 'int32_t', exit_code: 'int32_t', signal: 'int32_t',
     stdout_truncated: 'int32_t', stderr_truncated: 'int32_t', oom_kills: 'int32_t',
     cpu_us: 'int64_t', wall_us: 'int64_t', memory_peak_bytes: 'int64_t',
     stdout_buf: 'void *', stdout_len: 'int64_t', stderr_buf: 'void *', stderr_len: 'int64_t',
     t_cgroup_us: 'int64_t', t_namespaces_us: 'int64_t', t_mounts_us: 'int64_t', t_exec_us: 'int64_t',
-    t_teardown_us: 'int64_t', t_total_us: 'int64_t', error: koffi.array('char', 512),
+    t_teardown_us: 'int64_t', t_total_us: 'int64_t', error: 'corral_error',
   });
   const run = lib.func('int corral_run(const corral_spec *spec, _Out_ corral_outcome *out)');
   koffi.opaque('corral_container');
-  koffi.struct('corral_error', { msg: koffi.array('char', 512) });
-  const prepare = lib.func('int corral_prepare(const corral_spec *spec, int32_t wait, _Out_ corral_container **out, _Out_ corral_error *err, int32_t errLen)');
+  const prepare = lib.func('int corral_prepare(const corral_spec *spec, int32_t wait, _Out_ corral_container **out, _Out_ corral_error *err)');
   const dispatch = lib.func('int corral_dispatch(corral_container *c, const corral_spec *spec, _Out_ corral_outcome *out)');
   const discard = lib.func('void corral_discard(corral_container *c)');
   const cancel = lib.func('void corral_cancel(corral_container *c)');
   const stop = lib.func('void corral_stop(corral_container *c, int32_t limit)');
   const signal = lib.func('int corral_signal(corral_container *c, int32_t sig)');
-  const pipe = lib.func('int corral_pipe(_Out_ int32_t *fds, _Out_ uint8_t *err, int32_t errLen)');
+  const pipe = lib.func('int corral_pipe(_Out_ int32_t *fds, _Out_ corral_error *err)');
   const free = lib.func('void corral_free(void *p)');
-  const volumeCreate = lib.func('int corral_volume_create(const char *dir, int64_t size, uint32_t boxUid, uint32_t boxGid, uint32_t workUid, uint32_t workGid, _Out_ uint8_t *err, int32_t errLen)');
-  const volumeDestroy = lib.func('int corral_volume_destroy(const char *dir, _Out_ uint8_t *err, int32_t errLen)');
-  const volumeUmount = lib.func('int corral_volume_umount(const char *dir, _Out_ uint8_t *err, int32_t errLen)');
-  const writeBeneath = lib.func('int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len, uint32_t mode, uint32_t uid, uint32_t gid, _Out_ uint8_t *err, int32_t errLen)');
-  const readBeneath = lib.func('int64_t corral_read_beneath(const char *root, const char *rel, _Out_ uint8_t *buf, int64_t max, _Out_ int64_t *size, _Out_ uint8_t *err, int32_t errLen)');
+  const volumeCreate = lib.func('int corral_volume_create(const char *dir, int64_t size, uint32_t boxUid, uint32_t boxGid, uint32_t workUid, uint32_t workGid, _Out_ corral_error *err)');
+  const volumeDestroy = lib.func('int corral_volume_destroy(const char *dir, _Out_ corral_error *err)');
+  const volumeUmount = lib.func('int corral_volume_umount(const char *dir, _Out_ corral_error *err)');
+  const writeBeneath = lib.func('int corral_write_beneath(const char *root, const char *rel, const uint8_t *data, int64_t len, uint32_t mode, uint32_t uid, uint32_t gid, _Out_ corral_error *err)');
+  const readBeneath = lib.func('int64_t corral_read_beneath(const char *root, const char *rel, _Out_ uint8_t *buf, int64_t max, _Out_ int64_t *size, _Out_ corral_error *err)');
 
   const bareSpawn = lib.func('int corral_bare_spawn(const char *path, const char *argv0)');
-  const errText = (buf: Buffer) => buf.subarray(0, Math.max(0, buf.indexOf(0))).toString();
   /** Calls fn on libuv's thread pool; resolves with its return value (a number, or undefined for void). */
   const onPool = (fn: ReturnType<typeof lib.func>, ...args: unknown[]) =>
     new Promise<number>((resolve, reject) => {
       fn.async(...args, (e: unknown, rc: number | bigint) => (e ? reject(e) : resolve(Number(rc))));
     });
-  /** onPool for the functions that fill an error buffer: a result < 0 (other than `passThrough`) rejects with its text. */
-  const call = async (fn: ReturnType<typeof lib.func>, args: unknown[], err: Buffer, passThrough?: number) => {
-    const n = await onPool(fn, ...args);
-    if (n < 0 && n !== passThrough) throw new Error(errText(err));
+  /** onPool for the functions that fill a corral_error: a result < 0 rejects with a SandboxError. */
+  const call = async (fn: ReturnType<typeof lib.func>, args: unknown[], err: Partial<NativeError>) => {
+    const n = await onPool(fn, ...args, err);
+    if (n < 0) throw SandboxError.fromNative(err as NativeError);
+    return n;
+  };
+  const callSync = (fn: ReturnType<typeof lib.func>, args: unknown[]) => {
+    const err: Partial<NativeError> = {};
+    const n = Number(fn(...args, err));
+    if (n < 0) throw SandboxError.fromNative(err as NativeError);
     return n;
   };
   const prepareAsync = async (spec: NativeSpec, wait: number): Promise<NativeContainer> => {
     const handle: unknown[] = [null];
-    const err: { msg?: string } = {};
-    if ((await onPool(prepare, spec, wait, handle, err, 512)) < 0) throw new Error(err.msg || 'container setup failed');
+    const err: Partial<NativeError> = {};
+    if ((await onPool(prepare, spec, wait, handle, err)) < 0) throw SandboxError.fromNative(err as NativeError, 'container setup failed');
     return handle[0] as NativeContainer;
   };
   bindings = {
@@ -218,9 +224,8 @@ export function loadNative(): Bindings {
     stop: (container, limit) => stop(container, limit),
     signal: (container, sig) => signal(container, sig) as number,
     pipe() {
-      const err = Buffer.alloc(512);
       const fds = new Int32Array(2);
-      if (pipe(fds, err, err.length) < 0) throw new Error(errText(err));
+      callSync(pipe, [fds]);
       return [fds[0]!, fds[1]!];
     },
     dispatch: (container, spec, out) => onPool(dispatch, container, spec, out),
@@ -228,33 +233,25 @@ export function loadNative(): Bindings {
     bareSpawn: (path, argv0) => onPool(bareSpawn, path, argv0),
     // A copy: the C memory is freed right after.
     view: (ptr, len) => (len > 0 && ptr ? Buffer.from(new Uint8Array(koffi.view(ptr as never, len) as ArrayBuffer)) : Buffer.alloc(0)),
-    volumeCreate: (dir, sizeBytes, box, work) => {
-      const err = Buffer.alloc(512);
-      return call(volumeCreate, [dir, sizeBytes, box.uid, box.gid, work.uid, work.gid, err, err.length], err).then(() => {});
-    },
-    volumeDestroy: (dir) => {
-      const err = Buffer.alloc(512);
-      return call(volumeDestroy, [dir, err, err.length], err).then(() => {});
-    },
+    volumeCreate: (dir, sizeBytes, box, work) => call(volumeCreate, [dir, sizeBytes, box.uid, box.gid, work.uid, work.gid], {}).then(() => {}),
+    volumeDestroy: (dir) => call(volumeDestroy, [dir], {}).then(() => {}),
     volumeUmountSync(dir) {
-      const err = Buffer.alloc(512);
-      if (volumeUmount(dir, err, err.length) < 0) throw new Error(errText(err));
+      callSync(volumeUmount, [dir]);
     },
-    writeBeneath: (root, rel, data, mode, uid, gid) => {
-      const err = Buffer.alloc(512);
-      return call(writeBeneath, [root, rel, data, data.length, mode, uid, gid, err, err.length], err).then(() => {});
-    },
+    writeBeneath: (root, rel, data, mode, uid, gid) => call(writeBeneath, [root, rel, data, data.length, mode, uid, gid], {}).then(() => {}),
     writeBeneathSync(root, rel, data, mode, uid, gid) {
-      const err = Buffer.alloc(512);
-      if (writeBeneath(root, rel, data, data.length, mode, uid, gid, err, err.length) < 0) throw new Error(errText(err));
+      callSync(writeBeneath, [root, rel, data, data.length, mode, uid, gid]);
     },
     async readBeneath(root, rel, maxBytes) {
-      const err = Buffer.alloc(512);
       const buf = Buffer.alloc(maxBytes);
       const size = [0];
-      const n = await call(readBeneath, [root, rel, buf, maxBytes, size, err, err.length], err, -2);
-      if (n === -2) return null;
-      return { data: buf.subarray(0, n), size: Number(size[0]) };
+      try {
+        const n = await call(readBeneath, [root, rel, buf, maxBytes, size], {});
+        return { data: buf.subarray(0, n), size: Number(size[0]) };
+      } catch (err) {
+        if (err instanceof SandboxError && err.code === 'not_found') return null;
+        throw err;
+      }
     },
   };
   return bindings;

@@ -1,6 +1,8 @@
-// The contract between the job pipeline and the native sandbox.
+// The contract between the sandbox's callers and the native sandbox.
 // Units are in the names (Ms, Bytes, Kb); every limit is enforced by the kernel or the
 // launcher's supervision loop, never by trusting the program.
+
+import type { SandboxError } from './errors.ts';
 
 export interface SandboxLimits {
   /** CPU time summed over every process of the run (cgroup accounting). */
@@ -104,7 +106,40 @@ export interface SandboxOutcome {
   stderr: Buffer;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
-  /** For internal_error: what failed and where (e.g. "mount overlay: Invalid argument"). */
+  /** For internal_error: what failed and where (e.g. "mount overlay: Invalid argument"); for a
+   * program that could not start (runtime_error, exit 127): why; for cancelled: "cancelled". */
   error?: string;
+  /** For internal_error: the sandbox's failure, structured (code, errno, step, op). */
+  failure?: SandboxError;
   timings: SandboxTimings;
+}
+
+/** What a streaming run does with the program's stdio (SandboxHost.stream). */
+export interface StreamingOptions {
+  /** Give the program a pipe as stdin, written with StreamingRun.write/end (else spec.stdin as usual). */
+  stdinPipe?: boolean;
+  /** Called with each piece of output as the program writes it, in order, until the cap. */
+  onStdout(chunk: Buffer): void;
+  onStderr(chunk: Buffer): void;
+  /** Most bytes of stdout and stderr together; past it nothing more is passed on and the run is
+   * stopped: status output_limit, with the stream that went over marked truncated. */
+  maxOutputBytes: number;
+}
+
+/** A program running with streamed stdio. */
+export interface StreamingRun {
+  /** Writes to the program's stdin; false when stdin is not a pipe or is already closed. */
+  write(data: string | Buffer): boolean;
+  /** Closes the program's stdin (it reads EOF once it has read what was written). */
+  end(): void;
+  /** Sends a signal (name or number) to every process of the run; false when none got it. */
+  kill(signal: string | number): boolean;
+  /** Resolves once the run is over and every byte of its output has been passed on. */
+  readonly outcome: Promise<SandboxOutcome>;
+}
+
+/** Two programs whose stdio is connected (SandboxHost.connect): each one's stdout is the other's stdin. */
+export interface ConnectedOutcome {
+  first: SandboxOutcome;
+  second: SandboxOutcome;
 }

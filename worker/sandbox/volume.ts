@@ -6,8 +6,19 @@
 import { type Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defaultSandboxHost, type SandboxHost } from './host.ts';
 import { loadNative } from './native.ts';
+
+/** What a volume needs from the host that owns it (SandboxHost is one). */
+export interface VolumeOwner {
+  /** Where volumes are mounted. */
+  readonly volumesDir: string;
+  /** Host uid/gid of the sandbox user, owner of box/. */
+  readonly sandboxHostId: number;
+  /** Host uid/gid of the container's root, owner of work/. */
+  readonly idBase: number;
+  /** A name unique among every host of the process. */
+  nextName(): string;
+}
 
 export interface CollectCaps {
   maxFiles: number;
@@ -39,7 +50,7 @@ export class Volume {
   /** Called once when destroy() starts (the warm set mounts the volume's successor then). */
   onDestroy: (() => void) | undefined;
 
-  constructor(readonly mountPoint: string, private readonly host: SandboxHost) {
+  constructor(readonly mountPoint: string, private readonly host: VolumeOwner) {
     this.dir = join(mountPoint, 'box');
     this.workDir = join(mountPoint, 'work');
   }
@@ -73,14 +84,8 @@ export class Volume {
   }
 }
 
-/** A fresh volume: a warm one from the host's set when it has one of this size, else mounted now. */
-export async function createVolume(options: { sizeBytes: number; host?: SandboxHost }): Promise<Volume> {
-  const host = options.host ?? defaultSandboxHost();
-  return host.volumes?.take(options.sizeBytes) ?? mountVolume(host, options.sizeBytes);
-}
-
 /** Mounts a new volume (the cold path, and how warm volumes are made). */
-export async function mountVolume(host: SandboxHost, sizeBytes: number): Promise<Volume> {
+export async function mountVolume(host: VolumeOwner, sizeBytes: number): Promise<Volume> {
   const mountPoint = join(host.volumesDir, host.nextName());
   // The mount point's mkdir and rmdir (in the state directory, a journaled filesystem), the mount
   // and the unmount can sleep (an unmount waits for an RCU grace period; a CPU profile at
