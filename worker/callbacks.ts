@@ -1,8 +1,9 @@
 // Callbacks: the final RunResult is POSTed (or PUT) to the request's callbackUrl by a separate
 // BullMQ queue with its own concurrency, retries with exponential backoff and a per-try timeout,
-// so a slow or dead receiver never holds a sandbox slot. With callbackFormat 'judge0' the body is
-// Judge0's submission instead (default fields, base64, as Judge0 PUTs it), built by the Judge0
-// layer's own serializer, so a Judge0 callback is as durable as Corral's own.
+// so a slow or dead receiver never holds a sandbox slot. With another callbackFormat (e.g.
+// 'judge0': Judge0's submission, as Judge0 PUTs it) the body is built by the formatter that the
+// face registered under that name (services/core/callback-format.ts), so a face's callback is as
+// durable as Corral's own and the worker knows no face.
 import type { BlockList } from 'node:net';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -12,28 +13,38 @@ import type { Metrics } from '../services/core/metrics.ts';
 import type { RedisKeys } from '../services/core/redis.ts';
 import type { JobRequest, RunResult } from '../services/core/schemas.ts';
 import { parseNetworks } from '../services/core/networks.ts';
-import { judge0CallbackBody } from '../services/api/compat/judge0/submission-response.ts';
+import type { CallbackFormatters } from '../services/core/callback-format.ts';
 import { BlockedCallbackError, sendCallback } from './callback-request.ts';
 
 export interface CallbackJob {
   url: string;
   method: 'POST' | 'PUT';
   result: RunResult;
-  /** Absent in jobs queued before the field existed: corral. */
-  format?: 'corral' | 'judge0';
-  /** The run's limits, for Judge0's message of a memory or output limit. */
+  /** A formatter's name; absent in jobs queued before the field existed: corral. */
+  format?: string;
+  /** The run's limits, for a face's body (Judge0's message of a memory or output limit). */
   limits?: { memoryMb: number; outputBytes: number };
 }
 
+/** A callback whose format no formatter of this worker builds: retrying cannot help. */
+export class UnknownCallbackFormatError extends Error {
+  constructor(format: string) {
+    super(`callback format '${format}' is not served by this worker (no formatter registered under that name)`);
+    this.name = 'UnknownCallbackFormatError';
+  }
+}
+
 /** The body a callback sends. */
-export function callbackBody(job: CallbackJob): unknown {
-  if (job.format !== 'judge0') return job.result;
-  return judge0CallbackBody(job.result, job.limits ? { memoryLimitKb: job.limits.memoryMb * 1024, outputBytes: job.limits.outputBytes } : {});
+export function callbackBody(job: CallbackJob, formatters: CallbackFormatters = {}): unknown {
+  if (!job.format || job.format === 'corral') return job.result;
+  const format = formatters[job.format];
+  if (!format) throw new UnknownCallbackFormatError(job.format);
+  return format(job.result, job.limits);
 }
 
 /** One try; redirects are not followed. Throws to be retried (BlockedCallbackError: never retried). */
-export async function deliver(job: CallbackJob, timeoutMs: number, blocked: BlockList): Promise<number> {
-  const status = await sendCallback({ url: job.url, method: job.method, body: JSON.stringify(callbackBody(job)), timeoutMs, blocked });
+export async function deliver(job: CallbackJob, timeoutMs: number, blocked: BlockList, formatters: CallbackFormatters = {}): Promise<number> {
+  const status = await sendCallback({ url: job.url, method: job.method, body: JSON.stringify(callbackBody(job, formatters)), timeoutMs, blocked });
   // Judge0 counts any answer of the receiver as delivered (it retries only when no answer came).
   if (job.format !== 'judge0' && (status < 200 || status >= 300)) throw new Error(`callback ${job.method} ${job.url}: HTTP ${status}`);
   return status;
@@ -44,17 +55,17 @@ export class CallbackDispatcher {
   private readonly worker: Worker<CallbackJob>;
   private readonly connection: Redis;
 
-  constructor(connection: Redis, keys: RedisKeys, private readonly config: Config, log: Logger, metrics?: Metrics) {
+  constructor(connection: Redis, keys: RedisKeys, private readonly config: Config, log: Logger, metrics?: Metrics, formatters: CallbackFormatters = {}) {
     this.connection = connection.duplicate();
     this.connection.on('error', (err) => log.warn({ err: err.message }, 'redis callback connection error'));
     this.queue = new Queue<CallbackJob>(keys.callbackQueue, { connection, prefix: keys.bullPrefix });
     const blocked = parseNetworks(config.callback.blockedNetworks);
     this.worker = new Worker<CallbackJob>(keys.callbackQueue, async (job: Job<CallbackJob>) => {
       try {
-        await deliver(job.data, config.callback.timeoutMs, blocked);
+        await deliver(job.data, config.callback.timeoutMs, blocked, formatters);
       } catch (err) {
-        // A blocked address stays blocked: no retries.
-        throw err instanceof BlockedCallbackError ? new UnrecoverableError(err.message) : err;
+        // A blocked address stays blocked, an unknown format unknown: no retries.
+        throw err instanceof BlockedCallbackError || err instanceof UnknownCallbackFormatError ? new UnrecoverableError(err.message) : err;
       }
     }, {
       connection: this.connection,

@@ -6,38 +6,16 @@ import { StringDecoder } from 'node:string_decoder';
 import { constants } from 'node:os';
 import type { InteractiveJob, StageExit, StageName, ToApi, ToWorker } from '../services/core/interactive-protocol.ts';
 import type { Logger } from '../services/core/logger.ts';
-import type { JobVolume } from './launcher.ts';
+import type { JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry } from './language-registry.ts';
 import { applyCpuLimit } from './phase-result.ts';
 import { decodeStdin, sandboxLimits } from './pipeline.ts';
-import type { StreamingOptions, StreamingRun } from './sandbox/run.ts';
-import type { SandboxSpec } from './sandbox/types.ts';
+import type { SandboxSpec, StreamingRun } from './sandbox/index.ts';
 
 const MiB = 1024 * 1024;
 
-/** The sandbox as a session needs it (the real one: sandboxInteractive()). */
-export interface InteractiveSandbox {
-  createVolume(opts: { sizeBytes: number }): Promise<JobVolume>;
-  runStreaming(spec: SandboxSpec, options: StreamingOptions): StreamingRun;
-}
-
-/** The real sandbox, loaded on first use. */
-export function sandboxInteractive(): InteractiveSandbox {
-  let mod: Promise<[typeof import('./sandbox/index.ts'), typeof import('./sandbox/run.ts')]> | undefined;
-  const load = () => (mod ??= Promise.all([import('./sandbox/index.ts'), import('./sandbox/run.ts')]));
-  let loaded: Awaited<ReturnType<typeof load>> | undefined;
-  return {
-    async createVolume(opts) {
-      loaded = await load();
-      return loaded[0].createVolume(opts);
-    },
-    runStreaming(spec, options) {
-      // createVolume always comes first, so the module is loaded by now.
-      if (!loaded) throw new Error('the sandbox is not loaded yet');
-      return loaded[1].runStreaming(spec, options);
-    },
-  };
-}
+/** The sandbox as a session needs it: volumes and streamed runs (a Launcher is one). */
+export type InteractiveSandbox = Pick<Launcher, 'createVolume' | 'stream'>;
 
 export interface SessionDeps {
   sandbox: InteractiveSandbox;
@@ -157,7 +135,7 @@ export class WorkerSession {
       if (d) this.send({ t: 'data', s, d });
     };
     const interactiveStdin = stage === 'run';
-    const run = this.deps.sandbox.runStreaming({ ...spec, signal: this.abort.signal }, {
+    const run = this.deps.sandbox.stream({ ...spec, signal: this.abort.signal }, {
       stdinPipe: interactiveStdin, maxOutputBytes, onStdout: pass('stdout'), onStderr: pass('stderr'),
     });
     this.current = { stage, run };

@@ -10,7 +10,7 @@ import { appendMessage, StreamReader } from '../services/core/interactive-stream
 import type { Logger } from '../services/core/logger.ts';
 import { connectRedis } from '../services/core/redis.ts';
 import type { LanguageRegistry } from './language-registry.ts';
-import { sandboxInteractive, WorkerSession, type InteractiveSandbox } from './interactive-session.ts';
+import { WorkerSession, type InteractiveSandbox } from './interactive-session.ts';
 
 export interface InteractiveWorkerDeps {
   config: Config;
@@ -19,8 +19,8 @@ export interface InteractiveWorkerDeps {
   registry: LanguageRegistry;
   /** The worker's name (logs, Redis client names). */
   name: string;
-  /** Default: the real sandbox. */
-  sandbox?: InteractiveSandbox;
+  /** The worker's launcher (or a fake in tests). */
+  sandbox: InteractiveSandbox;
 }
 
 export interface InteractiveWorker {
@@ -35,7 +35,7 @@ export function startInteractiveWorker(deps: InteractiveWorkerDeps): Interactive
   const { config, log } = deps;
   if (config.interactive.slots === 0) return undefined;
   const keys = interactiveKeys(config.keyPrefix);
-  const sandbox = deps.sandbox ?? sandboxInteractive();
+  const { sandbox } = deps;
   const writer = connectRedis(deps.redisUrl, `corral-interactive:${deps.name}`);
   const blocking = connectRedis(deps.redisUrl, `corral-interactive-reader:${deps.name}`);
   const bull = connectRedis(deps.redisUrl, `corral-interactive-queue:${deps.name}`);

@@ -1,9 +1,12 @@
-// The seam between the pipeline and the sandbox. The pipeline only sees `Launcher`; the real one
-// (below) calls worker/sandbox, a fake one lets the pipeline's logic be unit-tested.
-import type { SandboxOutcome, SandboxSpec } from './sandbox/types.ts';
+// The seam between the job pipeline and the sandbox. The pipeline, interactive sessions and the
+// self-test only see `Launcher`; the real one (sandboxLauncher) is a SandboxHost, and a fake one
+// lets the pipeline's logic be unit-tested (test/worker/fakes.ts). Integration tests always use
+// the real one.
+import type {
+  CollectCaps, CollectedFile, ConnectedOutcome, SandboxHost, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun,
+} from './sandbox/index.ts';
 
-export interface CollectedFile { path: string; size: number; content: Buffer; truncated: boolean }
-export interface CollectCaps { maxFiles: number; maxFileBytes: number; maxTotalBytes: number }
+export type { CollectCaps, CollectedFile };
 
 /** A job volume (see docs/architecture.md): a size-limited host directory mounted at /box. */
 export interface JobVolume {
@@ -19,19 +22,18 @@ export interface Launcher {
   createVolume(opts: { sizeBytes: number }): Promise<JobVolume>;
   /** Runs one program; aborting `signal` kills it (the outcome's status is then `cancelled`). */
   run(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxOutcome>;
+  /** Runs one program with its stdio streamed (interactive sessions). */
+  stream(spec: SandboxSpec, options: StreamingOptions): StreamingRun;
+  /** Runs two programs whose stdout feeds the other's stdin, each in its own container. */
+  connect(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal): Promise<ConnectedOutcome>;
 }
 
-/** The real launcher over worker/sandbox, loaded on first use so a host without it fails clearly. */
-export function sandboxLauncher(): Launcher {
-  type SandboxModule = typeof import('./sandbox/index.ts');
-  let mod: Promise<SandboxModule> | undefined;
-  const load = () => (mod ??= import('./sandbox/index.ts'));
+/** The real launcher: the worker's SandboxHost. */
+export function sandboxLauncher(host: SandboxHost): Launcher {
   return {
-    async createVolume(opts) {
-      return (await load()).createVolume(opts);
-    },
-    async run(spec, signal) {
-      return (await load()).runInSandbox(signal ? { ...spec, signal } : spec);
-    },
+    createVolume: (opts) => host.createVolume(opts),
+    run: (spec, signal) => host.run(signal ? { ...spec, signal } : spec),
+    stream: (spec, options) => host.stream(spec, options),
+    connect: (first, second, signal) => host.connect(first, second, signal),
   };
 }

@@ -2,9 +2,9 @@
 // so no byte is lost (the Judge0 layer needs the raw bytes).
 import { isUtf8 } from 'node:buffer';
 import type { PhaseResult, Verdict } from '../services/core/schemas.ts';
-import type { SandboxOutcome } from './sandbox/types.ts';
+import type { SandboxOutcome } from './sandbox/index.ts';
 
-export type OutcomeCore = Pick<SandboxOutcome, 'limit' | 'exitCode' | 'signal' | 'cpuMs' | 'wallMs' | 'memoryKb' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'error'> & {
+export type OutcomeCore = Pick<SandboxOutcome, 'limit' | 'exitCode' | 'signal' | 'cpuMs' | 'wallMs' | 'memoryKb' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'error' | 'failure'> & {
   status: Exclude<SandboxOutcome['status'], 'cancelled'>;
 };
 

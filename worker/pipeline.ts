@@ -5,7 +5,7 @@ import type { FileOutput, JobRequest, PhaseResult, Verdict } from '../services/c
 import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
 import { applyCpuLimit, mergeRepeats, toPhaseResult } from './phase-result.ts';
-import type { SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/types.ts';
+import type { SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
 import { compileVerdict, outcomeVerdict, overallVerdict, shouldContinue } from './verdict.ts';
 
 const MiB = 1024 * 1024;
@@ -41,6 +41,8 @@ export interface PipelineResult {
   files: FileOutput[];
   /** Set when the sandbox itself failed (verdict internal_error). */
   error?: string;
+  /** The sandbox's failure, structured (verdict internal_error): whether a retry can help. */
+  failure?: SandboxError;
 }
 
 /** An outcome of a run that was not cancelled (a cancelled one ends the pipeline). */
@@ -133,7 +135,9 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       const failed = compileVerdict(out);
       compile = toPhaseResult(out, failed ? { verdict: failed } : {});
       await deps.onPhase?.('compile', compile, undefined, !!failed);
-      if (failed) return { verdict: failed, compile, run: null, tests: null, files: [], ...(out.error ? { error: out.error } : {}) };
+      if (failed) {
+        return { verdict: failed, compile, run: null, tests: null, files: [], ...(out.error ? { error: out.error } : {}), ...(out.failure ? { failure: out.failure } : {}) };
+      }
     }
 
     const cases = req.tests ?? [{ stdin: req.stdin ?? '', expectedOutput: req.expectedOutput }];
@@ -141,6 +145,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     const results: PhaseResult[] = [];
     let lastVolume: JobVolume = base;
     let error: string | undefined;
+    let failure: SandboxError | undefined;
     for (let i = 0; i < cases.length; i++) {
       const tc = cases[i]!;
       const outcomes: FinishedOutcome[] = [];
@@ -161,6 +166,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       }
       const merged = mergeRepeats(outcomes);
       if (merged.error) error = merged.error;
+      if (merged.failure) failure = merged.failure;
       const verdict = outcomeVerdict(merged, merged.stdout.toString('utf8'), tc.expectedOutput, req.compare);
       const phase = toPhaseResult(merged, { verdict, ...(req.tests ? { index: i } : {}) });
       results.push(phase);
@@ -184,6 +190,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       tests: req.tests ? results : null,
       files,
       ...(error ? { error } : {}),
+      ...(failure ? { failure } : {}),
     };
   } finally {
     const cleanup = Promise.allSettled(volumes.map((v) => v.destroy()));

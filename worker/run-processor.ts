@@ -7,10 +7,12 @@ import type { Metrics } from '../services/core/metrics.ts';
 import type { EventBody, RunStore } from '../services/core/run-store.ts';
 import { isTerminal } from '../services/core/run-store.ts';
 import { queuedResult } from '../services/core/queue-run-service.ts';
+import { isRedisUnavailable } from '../services/core/redis.ts';
 import { JobData, type JobRequest, type RunResult, type RunStatus } from '../services/core/schemas.ts';
 import type { CancelListener } from './cancels.ts';
 import { UnknownLanguageError } from './language-registry.ts';
 import { CancelledError, runPipeline, type PipelineDeps } from './pipeline.ts';
+import { SandboxError } from './sandbox/index.ts';
 
 export interface RunProcessorDeps {
   store: RunStore;
@@ -25,6 +27,25 @@ export interface RunProcessorDeps {
 }
 
 const now = () => new Date().toISOString();
+
+/**
+ * Whether another attempt of a run that failed this way can succeed: a sandbox failure that says
+ * so (a short host resource, a raced cgroup or container step, a setup timeout) and Redis being
+ * unreachable. A bad spec, a missing native library, an unknown language or a bug repeat: the run
+ * fails at once instead of three times (BullMQ's UnrecoverableError, in our own terms).
+ */
+export function worthRetrying(err: unknown): boolean {
+  if (err instanceof SandboxError) return err.retriable;
+  return isRedisUnavailable(err);
+}
+
+/** The RunError of a run the sandbox failed. */
+function sandboxRunError(message: string, failure: SandboxError | undefined): RunResult['error'] {
+  return {
+    code: 'sandbox_error', message,
+    ...(failure ? { sandbox: { code: failure.code, step: failure.step, op: failure.op, errno: failure.errno } } : {}),
+  };
+}
 
 export function createRunProcessor(deps: RunProcessorDeps) {
   const { store, log, metrics } = deps;
@@ -120,12 +141,12 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       const out = await pipeline;
       metrics?.runSeconds.observe({ language: request.language }, (performance.now() - t0) / 1000);
       const status: RunStatus = out.verdict === 'internal_error' ? 'failed' : 'completed';
-      if (status === 'failed' && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
+      if (status === 'failed' && (out.failure?.retriable ?? true) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         throw new Error(`sandbox failed: ${out.error ?? 'internal error'}`);
       }
       await finish(id, {
         ...running, status, verdict: out.verdict, compile: out.compile, run: out.run, tests: out.tests, files: out.files,
-        error: status === 'failed' ? { code: 'sandbox_error', message: out.error ?? 'the sandbox failed' } : null,
+        error: status === 'failed' ? sandboxRunError(out.error ?? 'the sandbox failed', out.failure) : null,
         finishedAt: now(),
       }, request, runLog, held.splice(0));
     } catch (err) {
@@ -133,14 +154,16 @@ export function createRunProcessor(deps: RunProcessorDeps) {
         await cancelledNow();
         return;
       }
-      if (!(err instanceof UnknownLanguageError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
+      if (worthRetrying(err) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         runLog.warn({ err: (err as Error).message }, 'run attempt failed; will retry');
         throw err;
       }
       runLog.error({ err: (err as Error).message }, 'run failed');
       await finish(id, {
         ...running, status: 'failed', verdict: 'internal_error', finishedAt: now(),
-        error: { code: err instanceof UnknownLanguageError ? 'language_unavailable' : 'pipeline_error', message: (err as Error).message },
+        error: err instanceof UnknownLanguageError ? { code: 'language_unavailable', message: err.message }
+          : err instanceof SandboxError ? sandboxRunError(err.message, err)
+            : { code: 'pipeline_error', message: (err as Error).message },
       }, request, runLog, held.splice(0));
     } finally {
       deps.cancels.release(id);

@@ -4,7 +4,7 @@
 // thread — runs start late, pool builds fall behind, a teardown waits behind long runs — which
 // looks like a slow service, not a misconfigured one. So the worker says so when it starts.
 import type { Config } from '../services/core/config.ts';
-import { POOL_MAX_BUILDING } from './sandbox/pool.ts';
+import { POOL_MAX_BUILDING } from './sandbox/index.ts';
 
 /** Teardowns, volume work and file copies that may run beside the runs and builds. */
 const BACKGROUND_THREADS = 4;

@@ -10,6 +10,7 @@ import type { Metrics } from '../services/core/metrics.ts';
 import { connectRedis, redisKeys } from '../services/core/redis.ts';
 import { RunStore } from '../services/core/run-store.ts';
 import { WorkerDirectory, type Heartbeat } from '../services/core/worker-directory.ts';
+import type { CallbackFormatters } from '../services/core/callback-format.ts';
 import { CallbackDispatcher } from './callbacks.ts';
 import { CancelListener } from './cancels.ts';
 import type { Launcher } from './launcher.ts';
@@ -28,6 +29,8 @@ export interface WorkerHostDeps {
   selfTest: () => Promise<void>;
   /** The API's EventHub when it runs in this process (`corral up`): results reach it directly. */
   localEvents?: RunProcessorDeps['localEvents'];
+  /** Callback bodies in the faces' shapes, by format name (bin/ registers Judge0's). */
+  callbackFormats?: CallbackFormatters;
 }
 
 export interface WorkerHost {
@@ -47,7 +50,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
   const store = new RunStore(redis, keys, config.resultTtlSeconds);
   const directory = new WorkerDirectory(redis, keys.workers, config.worker.staleMs);
   const cancels = new CancelListener(sub, keys.cancelChannel);
-  const callbacks = new CallbackDispatcher(redis, keys, config, log, deps.metrics);
+  const callbacks = new CallbackDispatcher(redis, keys, config, log, deps.metrics, deps.callbackFormats);
 
   let selfTest: Heartbeat['selfTest'] = { ok: false, error: 'self-test not run yet' };
   const selfTestDone = deps.selfTest().then(
@@ -90,7 +93,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
   });
   worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
   // Interactive sessions (Piston's /api/v2/connect): their own queue and slots, next to the runs.
-  const interactive = startInteractiveWorker({ config, redisUrl: deps.redisUrl, log, registry: deps.registry, name });
+  const interactive = startInteractiveWorker({ config, redisUrl: deps.redisUrl, log, registry: deps.registry, name, sandbox: deps.launcher });
 
   let languages: Heartbeat['languages'] = [];
   const beat = async () => {

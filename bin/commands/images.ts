@@ -1,6 +1,7 @@
 // `corral images …`: build, list, remove and garbage-collect rootfs images; list languages.
 import { parseArgs } from 'node:util';
 import { ImageStore, DEFAULT_IMAGE_ROOT } from '../../rootfs-images/store.ts';
+import { loadConfig } from '../../services/core/config.ts';
 import { loadRecipes } from '../../rootfs-images/recipe.ts';
 import { listLanguages } from '../../rootfs-images/languages.ts';
 import { buildImage, BuildError, mib } from '../../rootfs-images/builder.ts';
@@ -41,8 +42,8 @@ export async function run(args: string[]): Promise<number> {
     },
   });
   const [cmd, ...names] = positionals;
-  // The CLI is a process entry point: it may read its environment (config.ts has the same key).
-  const store = new ImageStore(values.root ?? process.env.CORRAL_IMAGES_DIR ?? DEFAULT_IMAGE_ROOT);
+  // --root, else CORRAL_IMAGES_DIR as the one configuration parser reads it (default the store's).
+  const store = new ImageStore(values.root ?? loadConfig().imagesDir);
   switch (cmd) {
     case 'build': return build(store, names, values);
     case 'list': return list(store, values.json);

@@ -8,6 +8,7 @@ import { createLogger } from '../../services/core/logger.ts';
 import { EmbeddedRedis } from '../../services/core/redis.ts';
 import { startApi } from '../../services/api/start-api.ts';
 import { startWorker } from '../../worker/start-worker.ts';
+import { FACE_CALLBACK_FORMATS } from '../faces.ts';
 
 export const summary = 'Run everything: embedded Redis (if REDIS_URL is unset), the API and a worker';
 export const help = `Usage: corral up
@@ -35,7 +36,7 @@ export async function run(_args: string[]): Promise<number> {
   }
   try {
     const core = await createCoreContext(config, redisUrl, log);
-    const worker = await startWorker(config, redisUrl, log, { metrics: core.metrics, localEvents: core.hub });
+    const worker = await startWorker(config, redisUrl, log, { metrics: core.metrics, localEvents: core.hub, callbackFormats: FACE_CALLBACK_FORMATS });
     const server = await startApi(core, log);
     const code = await onShutdown(log, async (force) => {
       await server.close();

@@ -5,6 +5,7 @@ import { createLogger } from '../../services/core/logger.ts';
 import { createMetrics } from '../../services/core/metrics.ts';
 import { serveMetrics } from '../../worker/metrics-server.ts';
 import { startWorker } from '../../worker/start-worker.ts';
+import { FACE_CALLBACK_FORMATS } from '../faces.ts';
 
 export const summary = 'Run a worker: executes queued runs in sandboxes (needs REDIS_URL)';
 export const help = `Usage: corral worker
@@ -28,7 +29,7 @@ export async function run(_args: string[]): Promise<number> {
     return 2;
   }
   const metrics = config.metrics ? createMetrics() : undefined;
-  const host = await startWorker(config, config.redisUrl, log, { metrics });
+  const host = await startWorker(config, config.redisUrl, log, { metrics, callbackFormats: FACE_CALLBACK_FORMATS });
   const metricsServer = metrics && config.worker.metricsPort !== undefined
     ? await serveMetrics(metrics, config.host, config.worker.metricsPort)
     : undefined;

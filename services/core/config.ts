@@ -2,6 +2,7 @@
 // a frozen typed object that is passed down explicitly. Nothing else reads process.env.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { LIMIT_DEFAULTS, LIMIT_FIELDS, type LimitField, type Limits } from './limit-defaults.ts';
 import { parseNetworks } from './networks.ts';
 
 /** Cloud metadata services (169.254.169.254, fd00:ec2::254), link-local, and "this host" (0.0.0.0 reaches loopback). */
@@ -10,12 +11,7 @@ export const DEFAULT_BLOCKED_NETWORKS = '169.254.0.0/16,fe80::/10,fd00:ec2::254/
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const bool = () => z.stringbool();
 
-/** The per-run limit fields a request may set (units in the names). */
-export const LIMIT_FIELDS = [
-  'cpuMs', 'wallMs', 'memoryMb', 'processes', 'outputBytes', 'diskMb', 'stackMb', 'fileSizeMb', 'extraCpuMs',
-] as const;
-export type LimitField = (typeof LIMIT_FIELDS)[number];
-export type Limits = Record<LimitField, number>;
+export { LIMIT_FIELDS, type LimitField, type Limits } from './limit-defaults.ts';
 
 const LIMIT_DOCS: Record<LimitField, string> = {
   cpuMs: 'CPU time of all processes of a run, ms',
@@ -27,19 +23,6 @@ const LIMIT_DOCS: Record<LimitField, string> = {
   stackMb: 'stack size limit, MiB (0 = unlimited)',
   fileSizeMb: 'largest file the program may write, MiB',
   extraCpuMs: 'grace CPU time beyond cpuMs before the kill, ms (the verdict still uses cpuMs)',
-};
-
-//                                run default, run max, compile default, compile max
-const LIMIT_DEFAULTS: Record<LimitField, [number, number, number, number]> = {
-  cpuMs: [2_000, 30_000, 10_000, 60_000],
-  wallMs: [5_000, 60_000, 20_000, 120_000],
-  memoryMb: [256, 2_048, 512, 2_048],
-  processes: [64, 256, 128, 256],
-  outputBytes: [1_048_576, 16_777_216, 1_048_576, 16_777_216],
-  diskMb: [64, 1_024, 256, 1_024],
-  stackMb: [0, 1_024, 0, 1_024],
-  fileSizeMb: [64, 1_024, 256, 1_024],
-  extraCpuMs: [0, 5_000, 0, 5_000],
 };
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();

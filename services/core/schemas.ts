@@ -144,7 +144,16 @@ export const FileOutput = z.object({
 });
 export type FileOutput = z.infer<typeof FileOutput>;
 
-export const RunError = z.object({ code: z.string(), message: z.string() });
+export const RunError = z.object({
+  code: z.string(),
+  message: z.string(),
+  sandbox: z.object({
+    code: z.string().describe('spec, host, cgroup, container, timeout, used, file, not_found, library'),
+    step: z.string().describe('The step of building or running the container that failed ("" if none)'),
+    op: z.string().describe('The operation within the step, e.g. the mount plan\'s "mount" or "pivot_root" ("" if none)'),
+    errno: z.number().int(),
+  }).optional().describe('For code sandbox_error: what failed inside the sandbox, structured'),
+});
 
 export const RunResult = z.object({
   id: z.string(),

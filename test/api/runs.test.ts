@@ -96,7 +96,7 @@ test('DELETE a running run → cancelled', async () => {
 test('GET /v1/languages lists the workers\' languages', async () => {
   const r = await api(s, 'GET', '/v1/languages');
   assert.equal(r.status, 200);
-  assert.deepEqual(r.body.map((l: any) => l.id), ['broken', 'fake', 'fakec']);
+  assert.deepEqual(r.body.map((l: any) => l.id), ['broken', 'fake', 'fakec', 'hopeless']);
   assert.deepEqual(Object.keys(r.body[0]).sort(), ['available', 'compiled', 'fileName', 'id', 'name', 'version']);
 });
 
@@ -125,19 +125,30 @@ test('an unknown language is refused once workers have reported theirs', async (
   const r = await api(s, 'POST', '/v1/runs', { language: 'cobol', source: 'x' });
   assert.equal(r.status, 422);
   assert.equal(r.body.error.code, 'unknown_language');
-  assert.deepEqual(r.body.error.details.known, ['broken', 'fake', 'fakec']);
+  assert.deepEqual(r.body.error.details.known, ['broken', 'fake', 'fakec', 'hopeless']);
 });
 
-test('a pipeline that keeps throwing is retried, then failed with the reason (never lost)', async () => {
+test('a sandbox failure a retry can fix is retried, then failed with the reason, structured (never lost)', async () => {
   const r = await api(s, 'POST', '/v1/runs', { language: 'broken', source: 'x' });
   const done = await until(s, r.body.id);
   assert.equal(done.status, 'failed');
   assert.equal(done.verdict, 'internal_error');
-  assert.equal(done.error.code, 'pipeline_error');
+  assert.equal(done.error.code, 'sandbox_error');
   assert.match(done.error.message, /volume setup failed/);
+  assert.deepEqual(done.error.sandbox, { code: 'host', step: 'volume-create', op: '', errno: 12 });
   const events = await s.core.store.events(r.body.id);
   assert.equal(events.filter((e) => e.type === 'started').length, 2, 'two attempts');
   assert.equal(events.at(-1)!.type, 'failed');
+});
+
+test('a sandbox failure that would repeat (an invalid spec) fails at once, without a retry', async () => {
+  const r = await api(s, 'POST', '/v1/runs', { language: 'hopeless', source: 'x' });
+  const done = await until(s, r.body.id);
+  assert.equal(done.status, 'failed');
+  assert.equal(done.error.code, 'sandbox_error');
+  assert.equal(done.error.sandbox.code, 'spec');
+  const events = await s.core.store.events(r.body.id);
+  assert.equal(events.filter((e) => e.type === 'started').length, 1, 'one attempt');
 });
 
 test('priority: higher priority runs first', async () => {

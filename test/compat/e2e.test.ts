@@ -27,7 +27,8 @@ async function missingPiece(): Promise<string | null> {
   try {
     const { sandboxLauncher } = await import('../../worker/launcher.ts');
     const { sandboxSelfTest } = await import('../../worker/self-test.ts');
-    await sandboxSelfTest(sandboxLauncher(), IMAGES_DIR);
+    const { testHost } = await import('../helpers/sandbox.ts');
+    await sandboxSelfTest(sandboxLauncher(testHost()), IMAGES_DIR);
   } catch (err) {
     return `the sandbox self-test fails here: ${(err as Error).message}`;
   }
@@ -60,9 +61,10 @@ async function startRealStack(): Promise<Running> {
   const app = createApp({ config, runService: core.runService, readiness: core.readiness, log });
   const judge0 = mountCompat(app, { runService: core.runService, config, log, workers: () => core.directory.fresh() });
   const server = await listen(app, '127.0.0.1', 0);
-  const launcher = sandboxLauncher();
+  const launcher = sandboxLauncher((await import('../helpers/sandbox.ts')).testHost());
   const worker = await startWorkerHost({
     config, redisUrl: redis.url, log, launcher, registry: await imagesRegistry(IMAGES_DIR), selfTest: async () => {},
+    callbackFormats: (await import('../../bin/faces.ts')).FACE_CALLBACK_FORMATS,
   });
   return {
     url: server.url,

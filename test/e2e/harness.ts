@@ -15,6 +15,7 @@ import type { RunningServer } from '../../services/api/server.ts';
 import type { Launcher } from '../../worker/launcher.ts';
 import type { LanguageRegistry } from '../../worker/language-registry.ts';
 import { startWorkerHost, type WorkerHost } from '../../worker/worker-host.ts';
+import { FACE_CALLBACK_FORMATS } from '../../bin/faces.ts';
 
 export interface Stack {
   url: string;
@@ -69,6 +70,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const w = await startWorkerHost({
       config, redisUrl: redis.url, log, launcher: opts.launcher, registry: opts.registry,
       ...(core.metrics ? { metrics: core.metrics } : {}),
+      callbackFormats: FACE_CALLBACK_FORMATS,
       selfTest: opts.selfTest ?? (async () => {}),
     });
     workers.push(w);

@@ -18,7 +18,8 @@ export async function realSandbox(): Promise<RealSandbox | { skip: string }> {
     const { sandboxLauncher } = await import('../../worker/launcher.ts');
     const { imagesRegistry } = await import('../../worker/language-registry.ts');
     const { sandboxSelfTest } = await import('../../worker/self-test.ts');
-    const launcher = sandboxLauncher();
+    const { testHost } = await import('../helpers/sandbox.ts');
+    const launcher = sandboxLauncher(testHost());
     await sandboxSelfTest(launcher, IMAGES_DIR);
     const registry = await imagesRegistry(IMAGES_DIR);
     const available = new Set((await registry.list()).filter((l) => l.available).map((l) => l.id));

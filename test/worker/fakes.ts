@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { JobVolume, Launcher } from '../../worker/launcher.ts';
 import type { LanguageRegistry } from '../../worker/language-registry.ts';
-import type { SandboxOutcome, SandboxSpec } from '../../worker/sandbox/types.ts';
+import { SandboxError, type SandboxOutcome, type SandboxSpec } from '../../worker/sandbox/index.ts';
 
 export interface FakeProgram {
   stdout?: string;
@@ -96,17 +96,25 @@ export function fakeLauncher(): FakeLauncher {
       return { ...base, status, exitCode: prog.signal ? null : prog.exitCode ?? 0, signal: prog.signal ?? null,
         stdout: Buffer.from(prog.echo ? stdin : prog.stdout ?? '') };
     },
+    stream() {
+      throw new Error('the fake launcher does not stream');
+    },
+    async connect() {
+      throw new Error('the fake launcher does not connect programs');
+    },
   };
   return self;
 }
 
-/** Languages `fake` (interpreted) and `fakec` (compiled by `fakecc`), both reading main.json; `broken` always throws. */
+/** Languages `fake` (interpreted) and `fakec` (compiled by `fakecc`), both reading main.json; `broken` always fails
+ * the way a retry could help (a host resource), `hopeless` the way it could not (an invalid spec). */
 export function fakeRegistry(): LanguageRegistry {
   const info = (id: string, compiled: boolean) => ({ id, name: id, version: '1', compiled, fileName: 'main.json', available: true });
   return {
-    async list() { return [info('broken', false), info('fake', false), info('fakec', true)]; },
+    async list() { return [info('broken', false), info('fake', false), info('fakec', true), info('hopeless', false)]; },
     async resolve(id, values) {
-      if (id === 'broken') throw new Error('fake sandbox failure: volume setup failed');
+      if (id === 'broken') throw new SandboxError('host', 'fake sandbox failure: volume setup failed', { step: 'volume-create', errno: 12 });
+      if (id === 'hopeless') throw new SandboxError('spec', 'fake sandbox failure: the spec is invalid', { step: 'validate' });
       if (id !== 'fake' && id !== 'fakec') throw new Error(`language ${id}: no such language`);
       return {
         id, fileName: 'main.json', layers: ['/nonexistent-layer'], env: { PATH: '/bin' },
