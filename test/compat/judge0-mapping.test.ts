@@ -133,7 +133,7 @@ describe('?fields=', () => {
 
 describe('Judge0 language ids', () => {
   it('maps the published ids to Corral languages', () => {
-    for (const [id, corral] of [[50, 'c'], [54, 'cpp'], [62, 'java'], [63, 'javascript'], [71, 'python'], [46, 'bash'], [48, 'c'], [75, 'c'], [52, 'cpp']] as const) {
+    for (const [id, corral] of [[50, 'c'], [54, 'cpp'], [62, 'java'], [63, 'javascript'], [71, 'python'], [46, 'bash'], [48, 'c'], [49, 'c'], [52, 'cpp'], [53, 'cpp']] as const) {
       assert.equal(resolveJudge0Language(id, DEFAULT_LANGUAGES)?.corral.id, corral, `id ${id}`);
     }
   });
@@ -220,20 +220,20 @@ describe('Judge0 submission → RunRequest', () => {
     ['unknown language', { source_code: 'x', language_id: 9999 }, { language_id: ["language with id 9999 doesn't exist"] }],
     ['language Corral lacks', { source_code: 'x', language_id: 72 }, { language_id: ["language with id 72 doesn't exist"] }],
     ['non-numeric language', { source_code: 'x', language_id: 'python' }, { language_id: ["language with id python doesn't exist"] }],
-    ['cpu over max', { source_code: 'x', language_id: 71, cpu_time_limit: 16 }, { cpu_time_limit: ['must be less than or equal to 15'] }],
-    ['cpu zero', { source_code: 'x', language_id: 71, cpu_time_limit: 0 }, { cpu_time_limit: ['must be greater than 0'] }],
+    ['cpu over max (Ruby prints the Float maximum)', { source_code: 'x', language_id: 71, cpu_time_limit: 16 }, { cpu_time_limit: ['must be less than or equal to 15.0'] }],
+    ['cpu negative', { source_code: 'x', language_id: 71, cpu_time_limit: -1 }, { cpu_time_limit: ['must be greater than or equal to 0'] }],
     ['cpu not a number', { source_code: 'x', language_id: 71, cpu_time_limit: 'fast' }, { cpu_time_limit: ['is not a number'] }],
     ['memory over max', { source_code: 'x', language_id: 71, memory_limit: 512001 }, { memory_limit: ['must be less than or equal to 512000'] }],
-    ['wall over max', { source_code: 'x', language_id: 71, wall_time_limit: 21 }, { wall_time_limit: ['must be less than or equal to 20'] }],
+    ['wall over max', { source_code: 'x', language_id: 71, wall_time_limit: 21 }, { wall_time_limit: ['must be less than or equal to 20.0'] }],
     ['stack over max', { source_code: 'x', language_id: 71, stack_limit: 128001 }, { stack_limit: ['must be less than or equal to 128000'] }],
     ['processes over max', { source_code: 'x', language_id: 71, max_processes_and_or_threads: 121 }, { max_processes_and_or_threads: ['must be less than or equal to 120'] }],
     ['file size over max', { source_code: 'x', language_id: 71, max_file_size: 4097 }, { max_file_size: ['must be less than or equal to 4096'] }],
     ['runs over max', { source_code: 'x', language_id: 71, number_of_runs: 21 }, { number_of_runs: ['must be less than or equal to 20'] }],
-    ['extra time over max', { source_code: 'x', language_id: 71, cpu_extra_time: 6 }, { cpu_extra_time: ['must be less than or equal to 5'] }],
-    ['network refused (CVE-2024-29021)', { source_code: 'x', language_id: 71, enable_network: true }, { enable_network: ['this option cannot be enabled'] }],
+    ['extra time over max', { source_code: 'x', language_id: 71, cpu_extra_time: 6 }, { cpu_extra_time: ['must be less than or equal to 5.0'] }],
+    ['network refused (CVE-2024-29021)', { source_code: 'x', language_id: 71, enable_network: true }, { enable_network: ['enabling network is not allowed'] }],
     ['per-process time refused', { source_code: 'x', language_id: 71, enable_per_process_and_thread_time_limit: true }, { enable_per_process_and_thread_time_limit: ['this option cannot be enabled'] }],
     ['per-process memory refused', { source_code: 'x', language_id: 71, enable_per_process_and_thread_memory_limit: 'true' }, { enable_per_process_and_thread_memory_limit: ['this option cannot be enabled'] }],
-    ['compiler options for an interpreted language', { source_code: 'x', language_id: 71, compiler_options: '-O2' }, { compiler_options: ['setting compiler options is only allowed for compiled languages (language with id 71 is not compiled)'] }],
+    ['compiler options for an interpreted language', { source_code: 'x', language_id: 71, compiler_options: '-O2' }, { compiler_options: ['setting compiler options is only allowed for compiled languages'] }],
     ['unbalanced quote', { source_code: 'x', language_id: 71, command_line_arguments: '"a' }, { command_line_arguments: ['unterminated double quote at character 1'] }],
     ['args too long', { source_code: 'x', language_id: 71, command_line_arguments: 'a'.repeat(513) }, { command_line_arguments: ['is too long (maximum is 512 characters)'] }],
     ['bad callback', { source_code: 'x', language_id: 71, callback_url: 'file:///etc/passwd' }, { callback_url: ['must be an http or https URL of at most 2048 characters'] }],

@@ -111,7 +111,7 @@ export function mountPiston(app: Hono, deps: PistonDeps): void {
       if (k.kind === 'queue_full') return message(c, 503, 'queue is full; retry later', k.retryAfterSeconds ? { 'retry-after': String(k.retryAfterSeconds) } : undefined);
       if (k.kind === 'invalid') return message(c, 400, k.field ? `${k.field}: ${k.message}` : k.message);
       if (k.kind === 'too_large') return message(c, 413, k.message);
-      if (k.kind === 'unavailable') return message(c, 503, k.message);
+      if (k.kind === 'unavailable') return message(c, 503, k.message, k.retryAfterSeconds ? { 'retry-after': String(k.retryAfterSeconds) } : undefined);
       throw err;
     }
     const done = await awaitCompletion(runService, first, Math.max(0, deadline - Date.now()), c.req.raw.signal);
