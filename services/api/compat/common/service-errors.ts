@@ -35,6 +35,11 @@ export function classifyServiceError(err: unknown): ServiceErrorKind {
   }
 }
 
+/** An `invalid` kind as one line of text: "field: message", without saying the field twice. */
+export function invalidText(k: { message: string; field?: string }): string {
+  return k.field && !k.message.startsWith(k.field) ? `${k.field}: ${k.message}` : k.message;
+}
+
 /**
  * The first `{field, message}` of a CorralError's details. The registry's shapes: a list of
  * `{field, message}` (validation_failed, from zodDetails), a list of `{field, value, maximum}`

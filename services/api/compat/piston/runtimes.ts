@@ -12,11 +12,19 @@ interface PistonName {
   runtime?: string;
 }
 
-/** Corral language id → Piston name and aliases (Piston's published package names). */
+/**
+ * Corral language id → Piston name and aliases: Piston's own package names and aliases
+ * (engineer-man/piston packages/<name>/<version>/metadata.json) where Piston has the language.
+ * A Corral language Piston lacks, or whose toolchain differs from Piston's package of that name,
+ * gets a name of its own so that no Piston name reaches another toolchain than the one it names.
+ */
 export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
   bash: { language: 'bash', aliases: ['sh'] },
   c: { language: 'c', aliases: ['gcc'], runtime: 'gcc' },
   cpp: { language: 'c++', aliases: ['cpp', 'g++'], runtime: 'gcc' },
+  // Piston has no Clang package: own names, so that `c`/`c++` keep meaning GCC.
+  'clang-c': { language: 'clang', aliases: ['clang-c'], runtime: 'clang' },
+  'clang-cpp': { language: 'clang++', aliases: ['clang-cpp'], runtime: 'clang' },
   csharp: { language: 'csharp', aliases: ['mono', 'mono-csharp', 'mono-c#', 'mono-cs', 'c#', 'cs'], runtime: 'mono' },
   d: { language: 'd', aliases: ['gdc'] },
   dart: { language: 'dart', aliases: [] },
@@ -24,19 +32,24 @@ export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
   erlang: { language: 'erlang', aliases: ['erl', 'escript'] },
   fortran: { language: 'fortran', aliases: ['fortran', 'f90', 'f95'] },
   go: { language: 'go', aliases: ['go', 'golang'] },
-  groovy: { language: 'groovy', aliases: ['gvy'] },
+  groovy: { language: 'groovy', aliases: ['groovy', 'gvy'] },
   haskell: { language: 'haskell', aliases: ['haskell', 'hs'] },
   java: { language: 'java', aliases: [] },
   javascript: { language: 'javascript', aliases: ['node-javascript', 'node-js', 'javascript', 'js'], runtime: 'node' },
+  // Piston's deno package provides TypeScript under `deno`/`deno-ts`, its bun package `bun`/`bun-js`.
+  deno: { language: 'typescript', aliases: ['deno', 'deno-ts'], runtime: 'deno' },
+  bun: { language: 'javascript', aliases: ['bun', 'bun-js'], runtime: 'bun' },
   julia: { language: 'julia', aliases: ['jl'] },
   kotlin: { language: 'kotlin', aliases: ['kt'] },
   lua: { language: 'lua', aliases: [] },
-  nasm: { language: 'nasm', aliases: ['asm', 'nasm32'] },
+  nasm: { language: 'nasm', aliases: ['asm', 'nasm64', 'asm64'], runtime: 'nasm' },
   ocaml: { language: 'ocaml', aliases: ['ocaml', 'ml'] },
   pascal: { language: 'pascal', aliases: ['freepascal', 'pp', 'pas'] },
   perl: { language: 'perl', aliases: ['pl'] },
   php: { language: 'php', aliases: [] },
   prolog: { language: 'prolog', aliases: ['prolog', 'plg'] },
+  // Piston's `prolog` is SWI-Prolog (Corral's `prolog`); GNU Prolog has a name of its own.
+  gprolog: { language: 'gprolog', aliases: ['gnu-prolog'] },
   python: { language: 'python', aliases: ['py', 'py3', 'python3'] },
   python3: { language: 'python', aliases: ['py', 'py3', 'python3'] },
   python2: { language: 'python2', aliases: ['py2'] },
@@ -49,7 +62,7 @@ export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
   typescript: { language: 'typescript', aliases: ['ts', 'node-ts', 'tsc'] },
   zig: { language: 'zig', aliases: [] },
   nim: { language: 'nim', aliases: [] },
-  crystal: { language: 'crystal', aliases: ['cr'] },
+  crystal: { language: 'crystal', aliases: ['crystal', 'cr'] },
   clojure: { language: 'clojure', aliases: ['clojure', 'clj'] },
   commonlisp: { language: 'lisp', aliases: ['lisp', 'cl', 'sbcl', 'commonlisp'] },
   cobol: { language: 'cobol', aliases: ['cob'] },
@@ -57,6 +70,15 @@ export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
   octave: { language: 'octave', aliases: ['matlab', 'm'] },
   racket: { language: 'racket', aliases: ['rkt'] },
   tcl: { language: 'tcl', aliases: [] },
+  coffeescript: { language: 'coffeescript', aliases: ['coffeescript', 'coffee'] },
+  raku: { language: 'raku', aliases: ['raku', 'rakudo', 'perl6', 'p6', 'pl6'] },
+  awk: { language: 'awk', aliases: ['gawk'], runtime: 'gawk' },
+  elisp: { language: 'emacs', aliases: ['emacs', 'el', 'elisp'] },
+  brainfuck: { language: 'brainfuck', aliases: ['bf'] },
+  // Piston's `basic` is Visual Basic (mono) and FreeBASIC answers `basic` too; bwBASIC is neither.
+  basic: { language: 'bwbasic', aliases: [] },
+  haxe: { language: 'haxe', aliases: ['hx'] },
+  vala: { language: 'vala', aliases: [] },
 };
 
 export interface PistonRuntime {
