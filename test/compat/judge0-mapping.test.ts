@@ -175,7 +175,7 @@ describe('Judge0 1.13.1\'s active ids, each with the compiler its name says', ()
     ...DEFAULT_LANGUAGES,
     lang('clang-c', 'Debian clang version 14.0.6'), lang('clang-cpp', '14.0.6'), lang('gprolog', 'GNU Prolog 1.4.5'),
     lang('prolog', '9.0.4', false), lang('nasm', 'NASM version 2.16.01'), lang('octave', '7.3.0', false),
-    lang('basic', 'Bywater BASIC Interpreter/Shell, version 3.20', false), lang('groovy', '2.4.21'), lang('d', '12.2.0'),
+    { ...lang('basic', '2.90.3', false), name: 'BASIC (yabasic)' }, lang('groovy', '2.4.21'), lang('d', '12.2.0'),
   ];
   /** judge0/judge0 db/languages/active.rb: every id 1.13.1's /languages lists. */
   const ACTIVE_1_13_1 = Array.from({ length: 89 - 43 + 1 }, (_, i) => 43 + i);
@@ -190,7 +190,7 @@ describe('Judge0 1.13.1\'s active ids, each with the compiler its name says', ()
     [52, 'cpp', 'C++ (GCC 12.2.0, stands in for GCC 7.4.0)'], [53, 'cpp', 'C++ (GCC 12.2.0, stands in for GCC 8.3.0)'], [54, 'cpp', 'C++ (GCC 12.2.0)'],
     [75, 'clang-c', 'C (Clang 14.0.6)'], [76, 'clang-cpp', 'C++ (Clang 14.0.6)'],
     [69, 'gprolog', 'Prolog (GNU Prolog 1.4.5)'], [45, 'nasm', 'Assembly (NASM 2.16.01)'], [66, 'octave', 'Octave (7.3.0)'],
-    [47, 'basic', 'Basic (bwBASIC 3.20, stands in for FBC 1.07.1)'], [56, 'd', 'D (GDC 12.2.0, stands in for DMD 2.089.1)'],
+    [47, 'basic', 'Basic (yabasic 2.90.3, stands in for FBC 1.07.1)'], [56, 'd', 'D (GDC 12.2.0, stands in for DMD 2.089.1)'],
     [88, 'groovy', 'Groovy (2.4.21)'],
   ];
   for (const [id, corral, name] of routes) {

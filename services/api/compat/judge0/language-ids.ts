@@ -2,8 +2,8 @@
 // (judge0/judge0 db/languages/active.rb, ids 43–89): stable forever, never reused for another
 // language, never removed (a language Corral does not offer stays here and resolves to nothing).
 //
-// Names tell the truth: `label` names the toolchain Corral really runs ("C (GCC)", "D (GDC)",
-// "Basic (bwBASIC)") and the version shown is the one recorded when the image was built. Where
+// Names tell the truth: `label` names the toolchain Corral really runs ("C (GCC)", "D (GDC)";
+// for BASIC the interpreter the image's own name gives) and the version shown is the one recorded when the image was built. Where
 // Corral runs another compiler than Judge0's name said, or one toolchain serves several ids that
 // named different versions (48/49/50 were GCC 7.4.0/8.3.0/9.2.0), `standsInFor` says what the id
 // stood for in Judge0: "C (GCC 12.2.0, stands in for GCC 7.4.0)".
@@ -12,6 +12,7 @@
 // image is not built. A Judge0 id only ever maps to a language with the compiler its label names
 // (75 is Clang or nothing, never GCC; 69 is GNU Prolog or nothing, never SWI-Prolog).
 import type { LanguageInfo } from '../../../core/schemas.ts';
+import { toolchainOf } from '../common/toolchain.ts';
 
 export interface Judge0Language {
   /** Judge0's id. */
@@ -23,19 +24,21 @@ export interface Judge0Language {
   corral: readonly string[];
   /** What the id named in Judge0 when Corral runs a different compiler or version family for it. */
   standsInFor?: string;
+  /** The toolchain is the one the Corral language's name gives ("BASIC (yabasic)"), not a fixed one. */
+  toolchainFromCorral?: boolean;
 }
 
-const L = (id: number, judge0Name: string, label: string, corral: string[], standsInFor?: string): Judge0Language =>
-  Object.freeze({ id, judge0Name, label, corral, ...(standsInFor ? { standsInFor } : {}) });
+const L = (id: number, judge0Name: string, label: string, corral: string[], standsInFor?: string, toolchainFromCorral?: boolean): Judge0Language =>
+  Object.freeze({ id, judge0Name, label, corral, ...(standsInFor ? { standsInFor } : {}), ...(toolchainFromCorral ? { toolchainFromCorral } : {}) });
 
 export const JUDGE0_LANGUAGES: readonly Judge0Language[] = Object.freeze([
   L(43, 'Plain Text', 'Plain Text', []),
   L(44, 'Executable', 'Executable', []),
   L(45, 'Assembly (NASM 2.14.02)', 'Assembly (NASM)', ['nasm']),
   L(46, 'Bash (5.0.0)', 'Bash', ['bash']),
-  // Corral's BASIC is bwBASIC, an interpreter of classic line-numbered BASIC, not FreeBASIC: a
-  // FreeBASIC program may not run on it, and the name says so.
-  L(47, 'Basic (FBC 1.07.1)', 'Basic (bwBASIC)', ['basic'], 'FBC 1.07.1'),
+  // Corral's BASIC is an interpreter (yabasic in today's recipe), not FreeBASIC: a FreeBASIC
+  // program may not run on it, and the name says so, with the interpreter the image's name gives.
+  L(47, 'Basic (FBC 1.07.1)', 'Basic', ['basic'], 'FBC 1.07.1', true),
   L(48, 'C (GCC 7.4.0)', 'C (GCC)', ['c'], 'GCC 7.4.0'),
   L(49, 'C (GCC 8.3.0)', 'C (GCC)', ['c'], 'GCC 8.3.0'),
   L(50, 'C (GCC 9.2.0)', 'C (GCC)', ['c']),
@@ -126,10 +129,10 @@ export function versionNumber(version: string): string {
  * "Python (3.11.2)", "D (GDC 12.2.0, stands in for DMD 2.089.1)".
  */
 export function judge0LanguageName(r: ResolvedLanguage): string {
-  const { label, standsInFor } = r.judge0;
+  const { label, standsInFor, toolchainFromCorral } = r.judge0;
   const open = label.indexOf(' (');
   const family = open >= 0 ? label.slice(0, open) : label;
-  const toolchain = open >= 0 ? label.slice(open + 2, -1) : '';
+  const toolchain = open >= 0 ? label.slice(open + 2, -1) : toolchainFromCorral ? toolchainOf(r.corral.name) ?? '' : '';
   const first = [toolchain, versionNumber(r.corral.version)].filter(Boolean).join(' ');
   const inside = [first, standsInFor ? `stands in for ${standsInFor}` : ''].filter(Boolean).join(', ');
   return inside ? `${family} (${inside})` : family;

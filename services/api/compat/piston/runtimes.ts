@@ -3,10 +3,11 @@
 // matches, the highest version satisfying the request's semver range (`*`, `3.x`, `3.11.2`) wins.
 import semver from 'semver';
 import type { LanguageInfo } from '../../../core/schemas.ts';
+import { toolchainOf } from '../common/toolchain.ts';
 
 interface PistonName {
-  /** Piston's language name. */
-  language: string;
+  /** Piston's language name, or how to name it from the Corral language (its toolchain). */
+  language: string | ((l: LanguageInfo) => string);
   aliases: readonly string[];
   /** Piston's `runtime` field, for languages Piston reports one for. */
   runtime?: string;
@@ -18,7 +19,7 @@ interface PistonName {
  * A Corral language Piston lacks, or whose toolchain differs from Piston's package of that name,
  * gets a name of its own so that no Piston name reaches another toolchain than the one it names.
  */
-export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
+export const PISTON_NAMES: Readonly<Record<string, PistonName | readonly PistonName[]>> = {
   bash: { language: 'bash', aliases: ['sh'] },
   c: { language: 'c', aliases: ['gcc'], runtime: 'gcc' },
   cpp: { language: 'c++', aliases: ['cpp', 'g++'], runtime: 'gcc' },
@@ -36,13 +37,23 @@ export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
   haskell: { language: 'haskell', aliases: ['haskell', 'hs'] },
   java: { language: 'java', aliases: [] },
   javascript: { language: 'javascript', aliases: ['node-javascript', 'node-js', 'javascript', 'js'], runtime: 'node' },
-  // Piston's deno package provides TypeScript under `deno`/`deno-ts`, its bun package `bun`/`bun-js`.
-  deno: { language: 'typescript', aliases: ['deno', 'deno-ts'], runtime: 'deno' },
-  bun: { language: 'javascript', aliases: ['bun', 'bun-js'], runtime: 'bun' },
+  // Piston's deno and bun packages each provide TypeScript (`deno`, `deno-ts`; `bun`, `bun-ts`) and
+  // JavaScript (`deno-js`; `bun-js`). Corral's deno and bun run a main.ts without type-checking,
+  // which runs JavaScript as well: each answers both, as in Piston.
+  deno: [
+    { language: 'typescript', aliases: ['deno', 'deno-ts'], runtime: 'deno' },
+    { language: 'javascript', aliases: ['deno-js'], runtime: 'deno' },
+  ],
+  bun: [
+    { language: 'typescript', aliases: ['bun', 'bun-ts'], runtime: 'bun' },
+    { language: 'javascript', aliases: ['bun-js'], runtime: 'bun' },
+  ],
   julia: { language: 'julia', aliases: ['jl'] },
   kotlin: { language: 'kotlin', aliases: ['kt'] },
   lua: { language: 'lua', aliases: [] },
-  nasm: { language: 'nasm', aliases: ['asm', 'nasm64', 'asm64'], runtime: 'nasm' },
+  // Piston's `nasm` is 32-bit, its `nasm64` x86-64; Corral's NASM builds x86-64 ELF, so it is
+  // nasm64, and also answers `nasm`/`asm` (Corral's own id and alias).
+  nasm: { language: 'nasm64', aliases: ['asm64', 'nasm', 'asm'], runtime: 'nasm' },
   ocaml: { language: 'ocaml', aliases: ['ocaml', 'ml'] },
   pascal: { language: 'pascal', aliases: ['freepascal', 'pp', 'pas'] },
   perl: { language: 'perl', aliases: ['pl'] },
@@ -75,8 +86,9 @@ export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
   awk: { language: 'awk', aliases: ['gawk'], runtime: 'gawk' },
   elisp: { language: 'emacs', aliases: ['emacs', 'el', 'elisp'] },
   brainfuck: { language: 'brainfuck', aliases: ['bf'] },
-  // Piston's `basic` is Visual Basic (mono) and FreeBASIC answers `basic` too; bwBASIC is neither.
-  basic: { language: 'bwbasic', aliases: [] },
+  // Piston's `basic` is Visual Basic (mono) and FreeBASIC answers `basic` too; Corral's BASIC is
+  // neither: it is named after its interpreter, as the Corral name gives it ("BASIC (yabasic)").
+  basic: { language: (l) => toolchainOf(l.name)?.toLowerCase() ?? 'basic-interpreter', aliases: [] },
   haxe: { language: 'haxe', aliases: ['hx'] },
   vala: { language: 'vala', aliases: [] },
 };
@@ -97,16 +109,19 @@ export function pistonVersion(version: string): string {
 
 /** The runtimes Piston clients see: every available Corral language, named Piston's way. */
 export function pistonRuntimes(offered: readonly LanguageInfo[]): PistonRuntime[] {
-  return offered.filter((l) => l.available).map((l) => {
-    const name = PISTON_NAMES[l.id];
-    const rt: PistonRuntime = {
-      language: name?.language ?? l.id,
-      version: pistonVersion(l.version),
-      aliases: [...(name?.aliases ?? [])],
-      corral: l,
-    };
-    if (name?.runtime) rt.runtime = name.runtime;
-    return rt;
+  return offered.filter((l) => l.available).flatMap((l) => {
+    const entry = PISTON_NAMES[l.id];
+    const names: readonly (PistonName | undefined)[] = Array.isArray(entry) ? entry : [entry as PistonName | undefined];
+    return names.map((name) => {
+      const rt: PistonRuntime = {
+        language: typeof name?.language === 'function' ? name.language(l) : name?.language ?? l.id,
+        version: pistonVersion(l.version),
+        aliases: [...(name?.aliases ?? [])],
+        corral: l,
+      };
+      if (name?.runtime) rt.runtime = name.runtime;
+      return rt;
+    });
   });
 }
 
