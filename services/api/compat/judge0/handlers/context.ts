@@ -21,19 +21,19 @@ export interface Judge0Context {
 /** Tokens are Corral run ids; anything else is answered 404 without asking RunService. */
 export const TOKEN_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-export type Outcome<T> = { ok: true; value: T } | { ok: false; response: Response };
+export type Checked<T> = { ok: true; value: T } | { ok: false; response: Response };
 
 export const base64Of = (c: Context): boolean => c.req.query('base64_encoded') === 'true';
 
 /** ?fields= as a list, or Judge0's 400 naming the unknown fields. */
-export function fieldsOf(c: Context): Outcome<readonly string[]> {
+export function fieldsOf(c: Context): Checked<readonly string[]> {
   const fields = parseFields(c.req.query('fields'));
   if (!fields.ok) return { ok: false, response: judge0Error(c, 400, `invalid fields: [${fields.invalid.join(', ')}]`) };
   return { ok: true, value: fields.fields };
 }
 
 /** The body as Rails reads it: JSON, or form fields; an empty body is an empty submission. */
-export async function bodyOf(c: Context): Promise<Outcome<unknown>> {
+export async function bodyOf(c: Context): Promise<Checked<unknown>> {
   const type = c.req.header('content-type') ?? '';
   try {
     if (type.startsWith('application/x-www-form-urlencoded') || type.startsWith('multipart/form-data')) {
@@ -60,7 +60,7 @@ export async function languageNames(ctx: Judge0Context): Promise<(id: number) =>
 }
 
 /** The stored run of `:token` and the ?fields= of the request, or Judge0's 400 / 404. */
-export async function lookup(ctx: Judge0Context, c: Context): Promise<Outcome<{ fields: readonly string[]; token: string; result: RunResult }>> {
+export async function lookup(ctx: Judge0Context, c: Context): Promise<Checked<{ fields: readonly string[]; token: string; result: RunResult }>> {
   const fields = fieldsOf(c);
   if (!fields.ok) return fields;
   const token = c.req.param('token') ?? '';
