@@ -238,4 +238,48 @@ describe('Judge0 and Piston through the real stack (redis, queue, worker, sandbo
     const body = await res.json();
     assert.equal(body.run.status, 'TO', JSON.stringify(body));
   });
+
+  // Each Judge0 C/C++ id compiled by the compiler its name says, asked of the compiler itself.
+  const WHO_COMPILED = '#include <stdio.h>\nint main(void) {\n#if defined(__clang__)\n  printf("clang %d\\n", __clang_major__);\n#elif defined(__GNUC__)\n  printf("gcc %d\\n", __GNUC__);\n#else\n  puts("unknown");\n#endif\n  return 0;\n}\n';
+  for (const [id, compiler] of [[48, 'GCC'], [49, 'GCC'], [50, 'GCC'], [52, 'GCC'], [53, 'GCC'], [54, 'GCC'], [75, 'Clang'], [76, 'Clang']] as const) {
+    it(`Judge0: id ${id} is compiled by ${compiler}, the compiler (and major version) its name says`, async (t) => {
+      const listed = (await j0('/languages')).body.find((l: { id: number }) => l.id === id);
+      if (!listed) {
+        const why = `id ${id} is not listed here: no worker offers its Corral language (${compiler === 'Clang' ? (id === 75 ? 'clang-c' : 'clang-cpp') : id < 51 ? 'c' : 'cpp'}) with a built image`;
+        console.log(`# ${why}`);
+        t.skip(why);
+        return;
+      }
+      const major = new RegExp(`\\(${compiler} (\\d+)`).exec(listed.name)?.[1];
+      assert.ok(major, `the name tells the compiler and its version: ${listed.name}`);
+      const r = await waitResult({ source_code: WHO_COMPILED, language_id: id });
+      assert.equal(r.body.status?.id, 3, JSON.stringify(r.body));
+      assert.equal(r.body.stdout, `${compiler.toLowerCase()} ${major}\n`, listed.name);
+    });
+  }
+  it('Judge0: id 69 runs GNU Prolog, not SWI-Prolog', async (t) => {
+    const listed = (await j0('/languages')).body.find((l: { id: number }) => l.id === 69);
+    if (!listed) {
+      console.log('# id 69 is not listed here: no worker offers gprolog with a built image');
+      t.skip('id 69 is not listed here: no worker offers gprolog with a built image');
+      return;
+    }
+    assert.match(listed.name, /^Prolog \(GNU Prolog /);
+    const r = await waitResult({ source_code: ':- initialization(main).\nmain :- current_prolog_flag(prolog_name, N), write(N), nl, halt.\n', language_id: 69 });
+    assert.equal(r.body.stdout, 'GNU Prolog\n', JSON.stringify(r.body));
+  });
+  it('Judge0: the zeros Judge0 accepts run (no CPU, extra-time, stack or file-size limit, as isolate reads 0)', async () => {
+    const r = await waitResult({ source_code: 'import sys\nsys.stdout.write("z" * 3000000)', language_id: 71, cpu_time_limit: 0, cpu_extra_time: 0, stack_limit: 0, max_file_size: 0 }, 'status,stdout,cpu_time_limit,stack_limit,max_file_size');
+    assert.deepEqual(r.body.status, { id: 3, description: 'Accepted' }, JSON.stringify({ ...r.body, stdout: r.body.stdout?.length }));
+    assert.equal(r.body.stdout.length, 3000000, 'more than the 4096 KB max_file_size could allow: 0 is no limit');
+    assert.deepEqual([r.body.cpu_time_limit, r.body.stack_limit, r.body.max_file_size], ['0.0', 0, 0]);
+  });
+  it('Judge0: stack_limit 0 is an unlimited stack (within memory_limit); 8000 KB is not', async () => {
+    // ~40 MB of stack frames: over 8000 KB, well under the 128000 KB memory limit.
+    const deep = '#include <stdio.h>\nint f(int n) { volatile char pad[1024]; pad[0] = (char)n; return n ? f(n - 1) + pad[0] % 2 : 0; }\nint main(void) { printf("%d\\n", f(40000)); return 0; }\n';
+    const unlimited = await waitResult({ source_code: deep, language_id: 50, stack_limit: 0 });
+    assert.equal(unlimited.body.status?.id, 3, JSON.stringify(unlimited.body));
+    const small = await waitResult({ source_code: deep, language_id: 50, stack_limit: 8000 });
+    assert.equal(small.body.status?.id, 7, JSON.stringify(small.body));
+  });
 });

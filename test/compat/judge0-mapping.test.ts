@@ -3,10 +3,11 @@
 // splitting, ?fields=, language ids and the submission → RunRequest table.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { RunRequest as RunRequestSchema, type RunResult } from '../../services/core/schemas.ts';
+import { RunRequest as RunRequestSchema, type LanguageInfo, type RunResult } from '../../services/core/schemas.ts';
 import { decodeJudge0Base64, encodeJudge0Base64 } from '../../services/api/compat/judge0/base64.ts';
 import { judge0FieldFor } from '../../services/api/compat/judge0/http-errors.ts';
-import { JUDGE0_LANGUAGES, resolveJudge0Language, judge0LanguageName } from '../../services/api/compat/judge0/language-ids.ts';
+import { JUDGE0_LANGUAGES, judge0Language, resolveJudge0Language, judge0LanguageName, versionNumber } from '../../services/api/compat/judge0/language-ids.ts';
+import { rubyNumber } from '../../services/api/compat/judge0/submission-limits.ts';
 import { parseJudge0Options } from '../../services/api/compat/judge0/options.ts';
 import { judge0Outcome, judge0Seconds } from '../../services/api/compat/judge0/outcome.ts';
 import { splitShellWords, ShellWordsError } from '../../services/api/compat/judge0/shell-words.ts';
@@ -133,7 +134,7 @@ describe('?fields=', () => {
 
 describe('Judge0 language ids', () => {
   it('maps the published ids to Corral languages', () => {
-    for (const [id, corral] of [[50, 'c'], [54, 'cpp'], [62, 'java'], [63, 'javascript'], [71, 'python'], [46, 'bash'], [48, 'c'], [75, 'c'], [52, 'cpp']] as const) {
+    for (const [id, corral] of [[50, 'c'], [54, 'cpp'], [62, 'java'], [63, 'javascript'], [71, 'python'], [46, 'bash'], [48, 'c'], [49, 'c'], [52, 'cpp'], [53, 'cpp']] as const) {
       assert.equal(resolveJudge0Language(id, DEFAULT_LANGUAGES)?.corral.id, corral, `id ${id}`);
     }
   });
@@ -164,6 +165,113 @@ describe('Judge0 language ids', () => {
     assert.equal(judge0LanguageName(resolveJudge0Language(54, DEFAULT_LANGUAGES)!), 'C++ (GCC 12.2.0)');
     const unbuilt = [{ id: 'python', name: 'Python', version: '', compiled: false, fileName: 'main.py', available: false }];
     assert.equal(judge0LanguageName(resolveJudge0Language(71, unbuilt)!), 'Python');
+  });
+});
+
+describe('Judge0 1.13.1\'s active ids, each with the compiler its name says', () => {
+  const lang = (id: string, version: string, compiled = true): LanguageInfo => ({ id, name: id, version, compiled, fileName: `main.${id}`, available: true });
+  /** Corral's languages as the images record them (the new ones built by another recipe set). */
+  const offered: LanguageInfo[] = [
+    ...DEFAULT_LANGUAGES,
+    lang('clang-c', 'Debian clang version 14.0.6'), lang('clang-cpp', '14.0.6'), lang('gprolog', 'GNU Prolog 1.4.5'),
+    lang('prolog', '9.0.4', false), lang('nasm', 'NASM version 2.16.01'), lang('octave', '7.3.0', false),
+    { ...lang('basic', '2.90.3', false), name: 'BASIC (yabasic)' }, lang('groovy', '2.4.21'), lang('d', '12.2.0'),
+  ];
+  /** judge0/judge0 db/languages/active.rb: every id 1.13.1's /languages lists. */
+  const ACTIVE_1_13_1 = Array.from({ length: 89 - 43 + 1 }, (_, i) => 43 + i);
+
+  it('keeps every active 1.13.1 id in the table, under Judge0\'s own 1.13.1 name', () => {
+    assert.deepEqual(JUDGE0_LANGUAGES.map((l) => l.id).sort((a, b) => a - b), ACTIVE_1_13_1);
+    assert.equal(judge0Language(75)!.judge0Name, 'C (Clang 7.0.1)');
+    assert.equal(judge0Language(48)!.judge0Name, 'C (GCC 7.4.0)');
+  });
+  const routes: Array<[number, string, string]> = [
+    [48, 'c', 'C (GCC 12.2.0, stands in for GCC 7.4.0)'], [49, 'c', 'C (GCC 12.2.0, stands in for GCC 8.3.0)'], [50, 'c', 'C (GCC 12.2.0)'],
+    [52, 'cpp', 'C++ (GCC 12.2.0, stands in for GCC 7.4.0)'], [53, 'cpp', 'C++ (GCC 12.2.0, stands in for GCC 8.3.0)'], [54, 'cpp', 'C++ (GCC 12.2.0)'],
+    [75, 'clang-c', 'C (Clang 14.0.6)'], [76, 'clang-cpp', 'C++ (Clang 14.0.6)'],
+    [69, 'gprolog', 'Prolog (GNU Prolog 1.4.5)'], [45, 'nasm', 'Assembly (NASM 2.16.01)'], [66, 'octave', 'Octave (7.3.0)'],
+    [47, 'basic', 'Basic (yabasic 2.90.3, stands in for FBC 1.07.1)'], [56, 'd', 'D (GDC 12.2.0, stands in for DMD 2.089.1)'],
+    [88, 'groovy', 'Groovy (2.4.21)'],
+  ];
+  for (const [id, corral, name] of routes) {
+    it(`${id} → ${corral}, named "${name}"`, () => {
+      const r = resolveJudge0Language(id, offered);
+      assert.equal(r?.corral.id, corral);
+      assert.equal(judge0LanguageName(r!), name);
+    });
+  }
+  it('never falls back to another compiler: 75/76 without Clang and 69 without GNU Prolog resolve to nothing', () => {
+    for (const id of [75, 76, 69]) assert.equal(resolveJudge0Language(id, [...DEFAULT_LANGUAGES, lang('prolog', '9.0.4', false)]), undefined, `id ${id}`);
+  });
+  it('prefers an available candidate over one whose image is not built', () => {
+    const both = [{ ...lang('python', '3.11.2', false), available: false }, lang('python3', '3.12.1', false)];
+    assert.equal(resolveJudge0Language(71, both)?.corral.id, 'python3');
+  });
+  it('reads the version number out of a recorded version line', () => {
+    for (const [line, v] of [['5.2.15(1)-release', '5.2.15'], ['javac 17.0.9', '17.0.9'], ['3.11.2 numpy 1.24.2 pandas 1.5.3', '3.11.2'], ['', ''], ['none', '']]) {
+      assert.equal(versionNumber(line), v, line);
+    }
+  });
+});
+
+describe('Judge0 1.13.1 validation: zeros, minimums and Rails\' messages', () => {
+  const o = parseJudge0Options();
+  const parse = (extra: Record<string, unknown>) => parseSubmission({ source_code: 'x', language_id: 71, ...extra }, false, DEFAULT_LANGUAGES, o);
+  const accepted: Array<[string, Record<string, unknown>]> = [
+    ['cpu_time_limit 0', { cpu_time_limit: 0 }], ['cpu_extra_time 0', { cpu_extra_time: 0 }], ['stack_limit 0', { stack_limit: 0 }],
+    ['max_file_size 0', { max_file_size: 0 }], ['memory_limit 2048 (the minimum)', { memory_limit: 2048 }],
+    ['wall_time_limit 1 (the minimum)', { wall_time_limit: 1 }], ['number_of_runs 1', { number_of_runs: 1 }],
+    ['max_processes_and_or_threads 1', { max_processes_and_or_threads: 1 }], ['numeric strings', { cpu_time_limit: '0', memory_limit: '2048' }],
+  ];
+  for (const [name, extra] of accepted) {
+    it(`accepts ${name}`, () => {
+      const p = parse(extra);
+      assert.ok(p.ok, JSON.stringify(!p.ok && p.errors));
+      assert.ok(RunRequestSchema.safeParse(p.request).success);
+    });
+  }
+  const refused: Array<[string, Record<string, unknown>, Record<string, string[]>]> = [
+    ['memory_limit under 2048', { memory_limit: 2047 }, { memory_limit: ['must be greater than or equal to 2048'] }],
+    ['wall_time_limit under 1', { wall_time_limit: 0.5 }, { wall_time_limit: ['must be greater than or equal to 1'] }],
+    ['wall_time_limit 0', { wall_time_limit: 0 }, { wall_time_limit: ['must be greater than or equal to 1'] }],
+    ['number_of_runs 0', { number_of_runs: 0 }, { number_of_runs: ['must be greater than 0'] }],
+    ['max_processes_and_or_threads 0', { max_processes_and_or_threads: 0 }, { max_processes_and_or_threads: ['must be greater than 0'] }],
+    ['cpu_extra_time negative', { cpu_extra_time: -0.5 }, { cpu_extra_time: ['must be greater than or equal to 0'] }],
+    ['stack_limit negative', { stack_limit: -1 }, { stack_limit: ['must be greater than or equal to 0'] }],
+    ['max_file_size negative', { max_file_size: '-1' }, { max_file_size: ['must be greater than or equal to 0'] }],
+    ['several at once', { number_of_runs: 0, memory_limit: 1 }, { number_of_runs: ['must be greater than 0'], memory_limit: ['must be greater than or equal to 2048'] }],
+  ];
+  for (const [name, extra, errors] of refused) {
+    it(`refuses ${name}`, () => {
+      const p = parse(extra);
+      assert.equal(p.ok, false);
+      if (!p.ok) assert.deepEqual(p.errors, errors);
+    });
+  }
+  it('maps the zeros to what Judge0 meant (isolate: 0 = no limit) within Corral\'s maxima', () => {
+    const p = parse({ cpu_time_limit: 0, cpu_extra_time: 0, stack_limit: 0, max_file_size: 0 });
+    assert.ok(p.ok);
+    assert.deepEqual(p.request.limits, {
+      cpuMs: 15000, extraCpuMs: 0, wallMs: 10000, memoryMb: 125, stackMb: 0, processes: 60, fileSizeMb: 4, outputBytes: 16 * 1024 * 1024,
+    });
+    assert.deepEqual([p.echo.cpuTimeLimit, p.echo.stackLimitKb, p.echo.maxFileSizeKb], [0, 0, 0], 'echoed as sent');
+  });
+  it('with Corral\'s configuration, the zeros become its run maxima, and a capped Float maximum prints as Ruby prints it', () => {
+    const limits = { cpuMs: 3000, wallMs: 8000, memoryMb: 100, processes: 50, outputBytes: 1000, diskMb: 64, stackMb: 8, fileSizeMb: 2, extraCpuMs: 500 };
+    const capped = parseJudge0Options({}, { limits: { run: { defaults: limits, max: limits }, compile: { defaults: limits, max: limits } }, queueMaxDepth: 7, batchMax: 5, maxWaitMs: 1000, apiKeys: [], filesMax: 10 });
+    const p = parseSubmission({ source_code: 'x', language_id: 71, cpu_time_limit: 0, stack_limit: 0, max_file_size: 0 }, false, DEFAULT_LANGUAGES, capped);
+    assert.ok(p.ok);
+    assert.deepEqual([p.request.limits!.cpuMs, p.request.limits!.stackMb, p.request.limits!.fileSizeMb, p.request.limits!.outputBytes], [3000, 8, 2, 1000]);
+    const over = parseSubmission({ source_code: 'x', language_id: 71, cpu_time_limit: 4 }, false, DEFAULT_LANGUAGES, capped);
+    assert.deepEqual(!over.ok && over.errors, { cpu_time_limit: ['must be less than or equal to 3.0'] });
+  });
+  it('answers Judge0\'s messages when the operator disabled callbacks and additional files', () => {
+    const off = parseJudge0Options({ enableCallbacks: false, enableAdditionalFiles: false });
+    const p = parseSubmission({ source_code: 'x', language_id: 71, callback_url: 'http://127.0.0.1:9/', additional_files: 'UEsFBg==' }, false, DEFAULT_LANGUAGES, off);
+    assert.deepEqual(!p.ok && p.errors, { callback_url: ['setting callback is not allowed'], additional_files: ['setting additional files is not allowed'] });
+  });
+  it('rubyNumber prints Floats with a decimal point', () => {
+    assert.deepEqual([rubyNumber(15, true), rubyNumber(2.5, true), rubyNumber(512000, false)], ['15.0', '2.5', '512000']);
   });
 });
 
@@ -220,20 +328,20 @@ describe('Judge0 submission → RunRequest', () => {
     ['unknown language', { source_code: 'x', language_id: 9999 }, { language_id: ["language with id 9999 doesn't exist"] }],
     ['language Corral lacks', { source_code: 'x', language_id: 72 }, { language_id: ["language with id 72 doesn't exist"] }],
     ['non-numeric language', { source_code: 'x', language_id: 'python' }, { language_id: ["language with id python doesn't exist"] }],
-    ['cpu over max', { source_code: 'x', language_id: 71, cpu_time_limit: 16 }, { cpu_time_limit: ['must be less than or equal to 15'] }],
-    ['cpu zero', { source_code: 'x', language_id: 71, cpu_time_limit: 0 }, { cpu_time_limit: ['must be greater than 0'] }],
+    ['cpu over max (Ruby prints the Float maximum)', { source_code: 'x', language_id: 71, cpu_time_limit: 16 }, { cpu_time_limit: ['must be less than or equal to 15.0'] }],
+    ['cpu negative', { source_code: 'x', language_id: 71, cpu_time_limit: -1 }, { cpu_time_limit: ['must be greater than or equal to 0'] }],
     ['cpu not a number', { source_code: 'x', language_id: 71, cpu_time_limit: 'fast' }, { cpu_time_limit: ['is not a number'] }],
     ['memory over max', { source_code: 'x', language_id: 71, memory_limit: 512001 }, { memory_limit: ['must be less than or equal to 512000'] }],
-    ['wall over max', { source_code: 'x', language_id: 71, wall_time_limit: 21 }, { wall_time_limit: ['must be less than or equal to 20'] }],
+    ['wall over max', { source_code: 'x', language_id: 71, wall_time_limit: 21 }, { wall_time_limit: ['must be less than or equal to 20.0'] }],
     ['stack over max', { source_code: 'x', language_id: 71, stack_limit: 128001 }, { stack_limit: ['must be less than or equal to 128000'] }],
     ['processes over max', { source_code: 'x', language_id: 71, max_processes_and_or_threads: 121 }, { max_processes_and_or_threads: ['must be less than or equal to 120'] }],
     ['file size over max', { source_code: 'x', language_id: 71, max_file_size: 4097 }, { max_file_size: ['must be less than or equal to 4096'] }],
     ['runs over max', { source_code: 'x', language_id: 71, number_of_runs: 21 }, { number_of_runs: ['must be less than or equal to 20'] }],
-    ['extra time over max', { source_code: 'x', language_id: 71, cpu_extra_time: 6 }, { cpu_extra_time: ['must be less than or equal to 5'] }],
-    ['network refused (CVE-2024-29021)', { source_code: 'x', language_id: 71, enable_network: true }, { enable_network: ['this option cannot be enabled'] }],
+    ['extra time over max', { source_code: 'x', language_id: 71, cpu_extra_time: 6 }, { cpu_extra_time: ['must be less than or equal to 5.0'] }],
+    ['network refused (CVE-2024-29021)', { source_code: 'x', language_id: 71, enable_network: true }, { enable_network: ['enabling network is not allowed'] }],
     ['per-process time refused', { source_code: 'x', language_id: 71, enable_per_process_and_thread_time_limit: true }, { enable_per_process_and_thread_time_limit: ['this option cannot be enabled'] }],
     ['per-process memory refused', { source_code: 'x', language_id: 71, enable_per_process_and_thread_memory_limit: 'true' }, { enable_per_process_and_thread_memory_limit: ['this option cannot be enabled'] }],
-    ['compiler options for an interpreted language', { source_code: 'x', language_id: 71, compiler_options: '-O2' }, { compiler_options: ['setting compiler options is only allowed for compiled languages (language with id 71 is not compiled)'] }],
+    ['compiler options for an interpreted language', { source_code: 'x', language_id: 71, compiler_options: '-O2' }, { compiler_options: ['setting compiler options is only allowed for compiled languages'] }],
     ['unbalanced quote', { source_code: 'x', language_id: 71, command_line_arguments: '"a' }, { command_line_arguments: ['unterminated double quote at character 1'] }],
     ['args too long', { source_code: 'x', language_id: 71, command_line_arguments: 'a'.repeat(513) }, { command_line_arguments: ['is too long (maximum is 512 characters)'] }],
     ['bad callback', { source_code: 'x', language_id: 71, callback_url: 'file:///etc/passwd' }, { callback_url: ['must be an http or https URL of at most 2048 characters'] }],

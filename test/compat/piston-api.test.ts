@@ -153,4 +153,59 @@ describe('Piston v2 API (contract tests of the translation layer, in-memory RunS
       assert.deepEqual(result, { message: 'python-9.9.9 runtime is unknown' });
     });
   });
+
+  describe('the new languages under Piston\'s names and aliases (piston-client, unchanged)', () => {
+    const lang = (id: string, version: string, fileName: string, compiled = false, name = id) => ({ id, name, version, compiled, fileName, available: true });
+    beforeEach(() => {
+      fake.languagesList = [
+        ...fake.languagesList,
+        lang('typescript', 'Version 4.9.5', 'main.ts', true), lang('deno', 'deno 2.1.4 (stable, release, x86_64-unknown-linux-gnu)', 'main.ts'),
+        lang('bun', '1.1.38', 'main.ts', false, 'JavaScript (Bun)'), lang('clang-c', 'Debian clang version 14.0.6', 'main.c', true), lang('gprolog', 'GNU Prolog 1.4.5', 'main.pl', true),
+        lang('prolog', '9.0.4', 'main.pl'), lang('nasm', 'NASM version 2.16.01', 'main.asm', true), lang('octave', '7.3.0', 'main.m'),
+        lang('basic', '2.90.3', 'main.bas', false, 'BASIC (yabasic)'), lang('crystal', 'Crystal 1.6.2', 'main.cr', true),
+        lang('groovy', '2.4.21', 'main.groovy'), lang('coffeescript', '2.7.0', 'main.coffee'), lang('raku', 'Rakudo v2022.12', 'main.raku'),
+        lang('awk', 'GNU Awk 5.2.1, API 3.2', 'main.awk'), lang('elisp', 'GNU Emacs 28.2', 'main.el'), lang('brainfuck', '1.0.0', 'main.bf'),
+        lang('haxe', '4.2.5', 'main.hx', true), lang('vala', '0.56.3', 'main.vala', true), lang('clang-cpp', '14.0.6', 'main.cpp', true),
+      ];
+    });
+    const aliases: Array<[string, string, string]> = [
+      // [what a Piston client sends, the Corral language it must run, the Piston language answered]
+      ['deno', 'deno', 'typescript'], ['deno-ts', 'deno', 'typescript'], ['deno-js', 'deno', 'javascript'],
+      ['bun', 'bun', 'typescript'], ['bun-ts', 'bun', 'typescript'], ['bun-js', 'bun', 'javascript'],
+      ['typescript', 'typescript', 'typescript'], ['ts', 'typescript', 'typescript'], ['javascript', 'javascript', 'javascript'],
+      ['crystal', 'crystal', 'crystal'], ['cr', 'crystal', 'crystal'], ['groovy', 'groovy', 'groovy'], ['gvy', 'groovy', 'groovy'],
+      ['coffeescript', 'coffeescript', 'coffeescript'], ['coffee', 'coffeescript', 'coffeescript'], ['raku', 'raku', 'raku'],
+      ['perl6', 'raku', 'raku'], ['rakudo', 'raku', 'raku'], ['awk', 'awk', 'awk'], ['gawk', 'awk', 'awk'], ['emacs', 'elisp', 'emacs'],
+      ['elisp', 'elisp', 'emacs'], ['el', 'elisp', 'emacs'], ['brainfuck', 'brainfuck', 'brainfuck'], ['bf', 'brainfuck', 'brainfuck'],
+      ['octave', 'octave', 'octave'], ['matlab', 'octave', 'octave'], ['nasm', 'nasm', 'nasm64'], ['asm', 'nasm', 'nasm64'], ['nasm64', 'nasm', 'nasm64'],
+      ['prolog', 'prolog', 'prolog'], ['gprolog', 'gprolog', 'gprolog'], ['c', 'c', 'c'], ['gcc', 'c', 'c'], ['clang', 'clang-c', 'clang'],
+      ['c++', 'cpp', 'c++'], ['clang++', 'clang-cpp', 'clang++'], ['yabasic', 'basic', 'yabasic'], ['haxe', 'haxe', 'haxe'], ['vala', 'vala', 'vala'],
+    ];
+    for (const [sent, corral, answered] of aliases) {
+      it(`"${sent}" runs Corral's ${corral}`, async () => {
+        const result = await piston({ server: server.url }).execute({ language: sent, version: '*', files: [{ content: 'hello' }], args: [] });
+        assert.equal(result.run?.stdout, 'hello\n', JSON.stringify(result));
+        assert.equal(result.language, answered);
+        assert.equal(fake.submitted.at(-1)!.language, corral);
+      });
+    }
+    it('lists them in /runtimes with Piston\'s runtime names; `basic` stays nobody\'s (Piston: Visual Basic / FreeBASIC), BASIC is named after its interpreter', async () => {
+      const runtimes = await piston({ server: server.url }).runtimes();
+      const of = (language: string, runtime?: string) => runtimes.find((r: any) => r.language === language && r.runtime === runtime);
+      assert.deepEqual(of('typescript', 'deno'), { language: 'typescript', version: '2.1.4', aliases: ['deno', 'deno-ts'], runtime: 'deno' });
+      assert.deepEqual(of('typescript', 'bun'), { language: 'typescript', version: '1.1.38', aliases: ['bun', 'bun-ts'], runtime: 'bun' });
+      assert.deepEqual(of('javascript', 'bun'), { language: 'javascript', version: '1.1.38', aliases: ['bun-js'], runtime: 'bun' });
+      assert.deepEqual(of('javascript', 'deno'), { language: 'javascript', version: '2.1.4', aliases: ['deno-js'], runtime: 'deno' });
+      assert.deepEqual(of('awk', 'gawk'), { language: 'awk', version: '5.2.1', aliases: ['gawk'], runtime: 'gawk' });
+      assert.ok(!runtimes.some((r: any) => r.language === 'basic' || r.aliases.includes('basic')));
+      assert.ok(runtimes.some((r: any) => r.language === 'yabasic'));
+      const result = await piston({ server: server.url }).execute({ language: 'basic', version: '*', files: [{ content: 'x' }] });
+      assert.deepEqual(result, { message: 'basic-* runtime is unknown' });
+    });
+    it('the highest version wins among a name\'s runtimes, as in Piston: typescript@* stays tsc 4.9.5 over deno 2.1.4 and bun 1.1.38', async () => {
+      const result = await piston({ server: server.url }).execute({ language: 'typescript', version: '*', files: [{ content: 'hello' }] });
+      assert.equal(result.version, '4.9.5');
+      assert.equal(fake.submitted.at(-1)!.language, 'typescript');
+    });
+  });
 });

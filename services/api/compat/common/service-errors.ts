@@ -1,62 +1,63 @@
-// Classifies an error thrown by RunService so each compat API can answer in its own error shape.
-// RunService (services/core) throws registry errors carrying an HTTP status and a stable code;
-// this module reads them structurally so the compat layer does not depend on the registry's
-// class names. Anything unrecognised is an internal failure of the service, not of the input.
+// Classifies an error thrown by RunService so each compat API can answer in its own shape.
+// RunService throws CorralError (services/core/errors.ts) with a stable code; this module switches
+// on that code and nothing else: no probing of status fields, no reading of messages. Anything that
+// is not a CorralError with one of the codes below is a failure of the service, not of the input.
+import { CorralError, type ErrorCode } from '../../../core/errors.ts';
 
 export type ServiceErrorKind =
   | { kind: 'queue_full'; message: string; retryAfterSeconds?: number }
   | { kind: 'invalid'; message: string; field?: string }
   | { kind: 'too_large'; message: string }
-  | { kind: 'unavailable'; message: string }
+  | { kind: 'unavailable'; message: string; retryAfterSeconds?: number }
   | { kind: 'internal'; message: string };
 
-function httpStatusOf(err: any): number | undefined {
-  const s = err?.status ?? err?.statusCode ?? err?.httpStatus;
-  return typeof s === 'number' ? s : undefined;
-}
+/** The codes a face answers as the client's fault (422/400 in the face's shape). */
+const INVALID_CODES: ReadonlySet<ErrorCode> = new Set(['validation_failed', 'limit_exceeded', 'too_many', 'unknown_language']);
 
 /** Maps a thrown value to a kind; `field` is the offending request field when the error names one. */
 export function classifyServiceError(err: unknown): ServiceErrorKind {
-  const e = err as any;
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  const code = typeof e?.code === 'string' ? e.code.toUpperCase() : '';
-  const status = httpStatusOf(e);
-  if (status === 503 && /QUEUE|FULL|BACKPRESSURE/.test(code + ' ' + message.toUpperCase())) {
-    return { kind: 'queue_full', message, retryAfterSeconds: retryAfterOf(e) };
+  if (!(err instanceof CorralError)) {
+    return { kind: 'internal', message: err instanceof Error ? err.message : String(err) };
   }
-  if (code.includes('QUEUE_FULL')) return { kind: 'queue_full', message, retryAfterSeconds: retryAfterOf(e) };
-  if (status === 413) return { kind: 'too_large', message };
-  if (status === 503) return { kind: 'unavailable', message };
-  if (status !== undefined && status >= 400 && status < 500) {
-    return { kind: 'invalid', message: detailMessageOf(e) ?? message, field: fieldOf(e) };
+  if (INVALID_CODES.has(err.code)) {
+    const detail = firstDetail(err.details);
+    return { kind: 'invalid', message: detail?.message ?? err.message, field: detail?.field };
   }
-  if (e?.name === 'ZodError' || Array.isArray(e?.issues)) {
-    const issue = e.issues?.[0];
-    const field = Array.isArray(issue?.path) ? issue.path.join('.') : undefined;
-    return { kind: 'invalid', message: issue ? `${field}: ${issue.message}` : message, field };
+  switch (err.code) {
+    case 'queue_full':
+      return { kind: 'queue_full', message: err.message, retryAfterSeconds: retryAfterOf(err) };
+    case 'not_ready':
+      return { kind: 'unavailable', message: err.message, retryAfterSeconds: retryAfterOf(err) };
+    case 'payload_too_large':
+      return { kind: 'too_large', message: err.message };
+    default:
+      return { kind: 'internal', message: err.message };
   }
-  return { kind: 'internal', message };
 }
 
-function fieldOf(e: any): string | undefined {
-  const d = e?.details ?? e?.detail;
-  if (typeof d?.field === 'string') return d.field;
-  if (typeof e?.field === 'string') return e.field;
-  const issue = Array.isArray(d?.issues) ? d.issues[0] : Array.isArray(d) ? d[0] : undefined;
-  if (typeof issue?.field === 'string') return issue.field;
-  if (Array.isArray(issue?.path)) return issue.path.join('.');
-  if (typeof issue?.path === 'string') return issue.path;
-  return undefined;
+/** An `invalid` kind as one line of text: "field: message", without saying the field twice. */
+export function invalidText(k: { message: string; field?: string }): string {
+  return k.field && !k.message.startsWith(k.field) ? `${k.field}: ${k.message}` : k.message;
 }
 
-function detailMessageOf(e: any): string | undefined {
-  const d = e?.details ?? e?.detail;
-  const issue = Array.isArray(d?.issues) ? d.issues[0] : Array.isArray(d) ? d[0] : d;
-  return typeof issue?.message === 'string' ? issue.message : undefined;
+/**
+ * The first `{field, message}` of a CorralError's details. The registry's shapes: a list of
+ * `{field, message}` (validation_failed, from zodDetails), a list of `{field, value, maximum}`
+ * (limit_exceeded) or one `{field, …}` object (too_many, unknown_language).
+ */
+function firstDetail(details: unknown): { field?: string; message?: string } | undefined {
+  const first: unknown = Array.isArray(details) ? details[0] : details;
+  if (typeof first !== 'object' || first === null) return undefined;
+  const { field, message } = first as { field?: unknown; message?: unknown };
+  return {
+    ...(typeof field === 'string' ? { field } : {}),
+    ...(typeof message === 'string' ? { message } : {}),
+  };
 }
 
-function retryAfterOf(e: any): number | undefined {
-  const v = e?.retryAfterSeconds ?? e?.details?.retryAfterSeconds ?? e?.headers?.['retry-after'] ?? e?.headers?.['Retry-After'];
-  const n = typeof v === 'string' ? Number(v) : v;
-  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
+/** Retry-After as the error carries it (its headers), in whole seconds. */
+function retryAfterOf(err: CorralError): number | undefined {
+  const header = Object.entries(err.headers).find(([name]) => name.toLowerCase() === 'retry-after')?.[1];
+  const seconds = Number(header);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
 }

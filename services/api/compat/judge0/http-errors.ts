@@ -55,7 +55,7 @@ export function serviceErrorResponse(c: Context, err: unknown) {
     case 'too_large':
       return judge0Error(c, 413, 'request body is too large');
     case 'unavailable':
-      return judge0Error(c, 503, k.message);
+      return judge0Error(c, 503, k.message, k.retryAfterSeconds ? { 'retry-after': String(k.retryAfterSeconds) } : undefined);
     case 'internal':
       return judge0Error(c, 500, `internal error: ${k.message}`);
   }

@@ -48,6 +48,15 @@ export const Judge0OptionsSchema = z.object({
   numberOfRuns: posInt().default(1), maxNumberOfRuns: posInt().default(20),
   /** Cap of the per-stream output limit derived from max_file_size (Corral's run maximum). */
   maxOutputBytes: posInt().default(16 * 1024 * 1024),
+  /**
+   * What Judge0's zeros ("no limit" to isolate) run with: cpu_time_limit 0 → this CPU time, ms
+   * (default: Corral's run maximum, else max_cpu_time_limit); stack_limit 0 → this stack, MiB (0 =
+   * unlimited, Corral's own meaning; default: Corral's run maximum); max_file_size 0 → this file
+   * size, MiB (default: Corral's run maximum, else max_max_file_size).
+   */
+  unlimitedCpuMs: posInt().optional(),
+  unlimitedStackMb: z.number().int().nonnegative().optional(),
+  unlimitedFileSizeMb: posInt().optional(),
   /** Judge0 MAX_QUEUE_SIZE as shown by /config_info (Corral's queue depth enforces it). */
   maxQueueSize: posInt().default(100),
   /** Judge0 SUBMISSION_CACHE_DURATION, seconds (informational). */
@@ -62,16 +71,23 @@ export const Judge0OptionsSchema = z.object({
   corralVersion: z.string().default('0.1.0'),
 }).strict();
 
-export type Judge0Options = Readonly<z.output<typeof Judge0OptionsSchema>>;
+type Unlimited = 'unlimitedCpuMs' | 'unlimitedStackMb' | 'unlimitedFileSizeMb';
+export type Judge0Options = Readonly<Omit<z.output<typeof Judge0OptionsSchema>, Unlimited> & Required<Pick<z.output<typeof Judge0OptionsSchema>, Unlimited>>>;
 export type Judge0OptionsInput = z.input<typeof Judge0OptionsSchema>;
 
 /** Parses options; with `config`, caps every Judge0 maximum at Corral's run maximum. */
 export function parseJudge0Options(input: Judge0OptionsInput = {}, config?: Pick<Config, 'limits' | 'queueMaxDepth' | 'batchMax' | 'maxWaitMs' | 'apiKeys' | 'filesMax'> & Partial<Pick<Config, 'callback'>>): Judge0Options {
-  const o = Judge0OptionsSchema.parse({
+  const parsed = Judge0OptionsSchema.parse({
     ...(config ? { maxWaitMs: config.maxWaitMs, maxQueueSize: config.queueMaxDepth, authTokens: [...config.apiKeys] } : {}),
     ...(config?.callback ? { callbacksMaxTries: config.callback.attempts, callbacksTimeoutMs: config.callback.timeoutMs } : {}),
     ...input,
   });
+  const o = {
+    ...parsed,
+    unlimitedCpuMs: parsed.unlimitedCpuMs ?? config?.limits.run.max.cpuMs ?? Math.round(parsed.maxCpuTimeLimit * 1000),
+    unlimitedStackMb: parsed.unlimitedStackMb ?? config?.limits.run.max.stackMb ?? 0,
+    unlimitedFileSizeMb: parsed.unlimitedFileSizeMb ?? config?.limits.run.max.fileSizeMb ?? Math.ceil(parsed.maxMaxFileSizeKb / 1024),
+  };
   if (config) {
     const max = config.limits.run.max;
     o.maxCpuTimeLimit = Math.min(o.maxCpuTimeLimit, max.cpuMs / 1000);

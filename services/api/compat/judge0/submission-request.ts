@@ -1,37 +1,32 @@
-// A Judge0 submission body → a Corral RunRequest, with Judge0's validation rules, defaults and
-// maxima and Judge0's 422 error shape ({"field": ["message", …]}). Pure: the languages offered
-// and the options come in as arguments.
+// A Judge0 submission body → a Corral RunRequest, with Judge0 CE 1.13.1's validation rules,
+// defaults and maxima and its 422 error shape ({"field": ["message", …]}). Pure: the languages
+// offered and the options come in as arguments. Each part of the body is read by its own module
+// (limits, options, files); this one checks presence and language, then assembles the request.
 import type { LanguageInfo, RunRequest } from '../../../core/schemas.ts';
-import { decodeJudge0Base64 } from './base64.ts';
-import { resolveJudge0Language } from './language-ids.ts';
-import type { Judge0Options } from './options.ts';
 import { isValidUtf8 } from '../common/phase-output.ts';
-import { splitShellWords, ShellWordsError } from './shell-words.ts';
-import { readZip, ZipError } from './zip-reader.ts';
+import { resolveJudge0Language, type ResolvedLanguage } from './language-ids.ts';
+import type { Judge0Options } from './options.ts';
+import { blank, bytesOf, numeric, type AddFieldError, type FieldErrors } from './submission-casting.ts';
+import { programFiles, readAdditionalFiles, sourceFileClash, type AdditionalFiles } from './submission-files.ts';
+import { corralLimits, readLimits, type Judge0Limits } from './submission-limits.ts';
+import {
+  readCallbackUrl, readCommandLineArguments, readCompilerOptions, readSwitches, type Switches, type Words,
+} from './submission-options.ts';
 
-/** Judge0's 422 body: each invalid field with its messages. */
-export type FieldErrors = Record<string, string[]>;
+export type { FieldErrors } from './submission-casting.ts';
 
 /** What the submission asked for, kept to echo Judge0's request fields back in responses. */
-export interface SubmissionEcho {
+export interface SubmissionEcho extends Judge0Limits {
   languageId: number;
   sourceCode: Buffer;
   stdin: Buffer | null;
   expectedOutput: Buffer | null;
   compilerOptions: string | null;
   commandLineArguments: string | null;
-  cpuTimeLimit: number;
-  cpuExtraTime: number;
-  wallTimeLimit: number;
-  memoryLimitKb: number;
-  stackLimitKb: number;
-  maxProcessesAndOrThreads: number;
   enablePerProcessAndThreadTimeLimit: boolean;
   enablePerProcessAndThreadMemoryLimit: boolean;
-  maxFileSizeKb: number;
   redirectStderrToStdout: boolean;
   enableNetwork: boolean;
-  numberOfRuns: number;
   additionalFiles: string | null;
   callbackUrl: string | null;
 }
@@ -40,39 +35,72 @@ export type ParsedSubmission =
   | { ok: true; request: RunRequest; echo: SubmissionEcho }
   | { ok: false; errors: FieldErrors };
 
-const TEXT_MAX_CHARS = 512; // Judge0's length limit of compiler_options and command_line_arguments
-
-function blank(v: unknown): boolean {
-  return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
+/** Everything read from a valid body, before it becomes a RunRequest. */
+interface Submission {
+  language: ResolvedLanguage;
+  source: Buffer;
+  stdin: Buffer | null;
+  expected: Buffer | null;
+  limits: Judge0Limits;
+  switches: Switches;
+  compiler: Words;
+  cmdline: Words;
+  callbackUrl: string | null;
+  files: AdditionalFiles;
 }
 
-/** Rails numericality: numbers and numeric strings; "" and null mean "use the default". */
-function numeric(v: unknown): number | 'nan' | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'number') return Number.isFinite(v) ? v : 'nan';
-  if (typeof v === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v)) return Number(v);
-  return 'nan';
+/** source_code: present and a string (Judge0: `validates :source_code, presence: true`). */
+function checkSource(b: Record<string, unknown>, add: AddFieldError): void {
+  if (blank(b.source_code)) add('source_code', "can't be blank");
+  else if (typeof b.source_code !== 'string') add('source_code', 'must be a string');
 }
 
-/** Rails boolean casting: true/"true"/"1"/1/"t"/"on" are true; null/"" mean the default. */
-function boolish(v: unknown): boolean | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'boolean') return v;
-  const s = String(v).toLowerCase();
-  return !['false', '0', 'f', 'off', 'no', 'n'].includes(s);
+/** language_id: present, and an id Judge0 published that a Corral language here serves. */
+function readLanguage(b: Record<string, unknown>, offered: readonly LanguageInfo[], add: AddFieldError): ResolvedLanguage | undefined {
+  if (blank(b.language_id)) { add('language_id', "can't be blank"); return undefined; }
+  const id = numeric(b.language_id);
+  const resolved = typeof id === 'number' && Number.isInteger(id) ? resolveJudge0Language(id, offered) : undefined;
+  if (!resolved) add('language_id', `language with id ${typeof id === 'number' ? id : String(b.language_id)} doesn't exist`);
+  return resolved;
 }
 
-function text(v: unknown): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return undefined;
+function toRunRequest(s: Submission, o: Judge0Options): RunRequest {
+  const request: RunRequest = {
+    language: s.language.corral.id,
+    ...programFiles(s.source, s.language.corral.fileName, s.files.files),
+    limits: corralLimits(s.limits, o),
+    compare: 'trailing-whitespace',
+    redirectStderrToStdout: s.switches.redirectStderrToStdout,
+    repeat: s.limits.numberOfRuns,
+  };
+  if (s.stdin) {
+    // Stdin may be any bytes: UTF-8 travels as text, anything else as base64.
+    if (isValidUtf8(s.stdin)) request.stdin = s.stdin.toString('utf8');
+    else Object.assign(request, { stdin: s.stdin.toString('base64'), stdinEncoding: 'base64' as const });
+  }
+  if (s.expected) request.expectedOutput = s.expected.toString('utf8');
+  if (s.callbackUrl) Object.assign(request, { callbackUrl: s.callbackUrl, callbackMethod: 'PUT' as const, callbackFormat: 'judge0' as const });
+  if (s.cmdline.argv.length) request.args = s.cmdline.argv;
+  if (s.compiler.argv.length) request.compilerArgs = s.compiler.argv;
+  return request;
 }
 
-function bytesOf(v: unknown, base64: boolean): Buffer | null {
-  const s = text(v);
-  if (s === undefined) return null;
-  return base64 ? decodeJudge0Base64(s) : Buffer.from(s, 'utf8');
+function toEcho(s: Submission): SubmissionEcho {
+  return {
+    ...s.limits,
+    languageId: s.language.judge0.id,
+    sourceCode: s.source,
+    stdin: s.stdin,
+    expectedOutput: s.expected,
+    compilerOptions: s.compiler.raw,
+    commandLineArguments: s.cmdline.raw,
+    enablePerProcessAndThreadTimeLimit: s.switches.perProcessTime,
+    enablePerProcessAndThreadMemoryLimit: s.switches.perProcessMemory,
+    redirectStderrToStdout: s.switches.redirectStderrToStdout,
+    enableNetwork: s.switches.enableNetwork,
+    additionalFiles: s.files.raw,
+    callbackUrl: s.callbackUrl,
+  };
 }
 
 /**
@@ -80,177 +108,32 @@ function bytesOf(v: unknown, base64: boolean): Buffer | null {
  * RunService offers. Never throws on bad input: every problem is a field error.
  */
 export function parseSubmission(body: unknown, base64: boolean, offered: readonly LanguageInfo[], o: Judge0Options): ParsedSubmission {
-  const errors: FieldErrors = {};
-  const add = (field: string, message: string) => { (errors[field] ??= []).push(message); };
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { ok: false, errors: { submission: ['must be a JSON object'] } };
   }
   const b = body as Record<string, unknown>;
+  const errors: FieldErrors = {};
+  const add: AddFieldError = (field, message) => { (errors[field] ??= []).push(message); };
 
-  // source_code, language_id: presence
-  if (blank(b.source_code)) add('source_code', "can't be blank");
-  else if (typeof b.source_code !== 'string') add('source_code', 'must be a string');
-  let resolved: ReturnType<typeof resolveJudge0Language>;
-  const langNum = numeric(b.language_id);
-  if (blank(b.language_id)) add('language_id', "can't be blank");
-  else if (langNum === 'nan' || langNum === undefined || !Number.isInteger(langNum)) add('language_id', `language with id ${String(b.language_id)} doesn't exist`);
-  else {
-    resolved = resolveJudge0Language(langNum, offered);
-    if (!resolved) add('language_id', `language with id ${langNum} doesn't exist`);
-  }
-
-  // Numeric limits with Judge0's defaults and (Corral-capped) maxima.
-  const limit = (field: string, dflt: number, max: number, integer: boolean): number => {
-    const v = numeric(b[field]);
-    if (v === undefined) return dflt;
-    if (v === 'nan') { add(field, 'is not a number'); return dflt; }
-    if (v <= 0) { add(field, 'must be greater than 0'); return dflt; }
-    if (v > max) { add(field, `must be less than or equal to ${max}`); return dflt; }
-    return integer ? Math.trunc(v) : v;
-  };
-  const cpuTimeLimit = limit('cpu_time_limit', o.cpuTimeLimit, o.maxCpuTimeLimit, false);
-  const cpuExtraTime = limit('cpu_extra_time', o.cpuExtraTime, o.maxCpuExtraTime, false);
-  const wallTimeLimit = limit('wall_time_limit', o.wallTimeLimit, o.maxWallTimeLimit, false);
-  const memoryLimitKb = limit('memory_limit', o.memoryLimitKb, o.maxMemoryLimitKb, true);
-  const stackLimitKb = limit('stack_limit', o.stackLimitKb, o.maxStackLimitKb, true);
-  const maxProcesses = limit('max_processes_and_or_threads', o.maxProcessesAndOrThreads, o.maxMaxProcessesAndOrThreads, true);
-  const maxFileSizeKb = limit('max_file_size', o.maxFileSizeKb, o.maxMaxFileSizeKb, true);
-  const numberOfRuns = limit('number_of_runs', o.numberOfRuns, o.maxNumberOfRuns, true);
-
-  // Switches Corral cannot honour are refused, never silently ignored.
-  const perProcessTime = boolish(b.enable_per_process_and_thread_time_limit) ?? false;
-  if (perProcessTime && !o.allowEnablePerProcessAndThreadTimeLimit) add('enable_per_process_and_thread_time_limit', 'this option cannot be enabled');
-  const perProcessMemory = boolish(b.enable_per_process_and_thread_memory_limit) ?? false;
-  if (perProcessMemory && !o.allowEnablePerProcessAndThreadMemoryLimit) add('enable_per_process_and_thread_memory_limit', 'this option cannot be enabled');
-  const enableNetwork = boolish(b.enable_network) ?? false;
-  if (enableNetwork) {
-    add('enable_network', o.allowEnableNetwork
-      ? "this option cannot be enabled: this server's sandbox has no network"
-      : 'this option cannot be enabled');
-  }
-  const redirect = boolish(b.redirect_stderr_to_stdout) ?? false;
-
-  // compiler_options, command_line_arguments: split into argv words, never given to a shell.
-  const words = (field: string, enabled: boolean, disabledMsg: string): { raw: string | null; argv: string[] } => {
-    const raw = text(b[field]);
-    if (raw === undefined || raw === '') return { raw: null, argv: [] };
-    if (!enabled) { add(field, disabledMsg); return { raw, argv: [] }; }
-    if (raw.length > TEXT_MAX_CHARS) { add(field, `is too long (maximum is ${TEXT_MAX_CHARS} characters)`); return { raw, argv: [] }; }
-    if (raw.includes('\0')) { add(field, 'must not contain NUL'); return { raw, argv: [] }; }
-    try {
-      return { raw, argv: splitShellWords(raw) };
-    } catch (err) {
-      if (err instanceof ShellWordsError) { add(field, err.message); return { raw, argv: [] }; }
-      throw err;
-    }
-  };
-  const compiler = words('compiler_options', o.enableCompilerOptions, 'setting compiler options is not allowed');
-  if (compiler.argv.length > 0 && resolved && !resolved.corral.compiled) {
-    add('compiler_options', `setting compiler options is only allowed for compiled languages (language with id ${resolved.judge0.id} is not compiled)`);
-  }
-  const cmdline = words('command_line_arguments', o.enableCommandLineArguments, 'setting command line arguments is not allowed');
-
-  // callback_url
-  let callbackUrl: string | null = null;
-  const cb = text(b.callback_url);
-  if (cb !== undefined && cb !== '') {
-    if (!o.enableCallbacks) add('callback_url', 'callbacks are not allowed');
-    else {
-      let ok = false;
-      try { ok = ['http:', 'https:'].includes(new URL(cb).protocol) && cb.length <= 2048; } catch { ok = false; }
-      if (!ok) add('callback_url', 'must be an http or https URL of at most 2048 characters');
-      else callbackUrl = cb;
-    }
-  }
-
-  // Stdin may be any bytes (sent as base64 when not UTF-8); expected output is compared as text.
-  const sourceCode = bytesOf(b.source_code, base64) ?? Buffer.alloc(0);
-  const stdin = bytesOf(b.stdin, base64);
+  checkSource(b, add);
+  const language = readLanguage(b, offered, add);
+  const limits = readLimits(b, o, add);
+  const switches = readSwitches(b, o, add);
+  const compiler = readCompilerOptions(b, o, language, add);
+  const cmdline = readCommandLineArguments(b, o, add);
+  const callbackUrl = readCallbackUrl(b, o, add);
   const expected = bytesOf(b.expected_output, base64);
   if (expected && !isValidUtf8(expected)) add('expected_output', 'must be valid UTF-8 (Corral compares text)');
+  const files = readAdditionalFiles(b, o, add);
+  if (Object.keys(errors).length > 0 || !language) return { ok: false, errors };
 
-  // additional_files: a base64 zip, unpacked with caps and no path escape.
-  let extraFiles: Array<{ path: string; data: Buffer }> = [];
-  const af = text(b.additional_files);
-  if (af !== undefined && af !== '') {
-    if (!o.enableAdditionalFiles) add('additional_files', 'additional files are not allowed');
-    else {
-      try {
-        extraFiles = readZip(decodeJudge0Base64(af), {
-          maxTotalBytes: o.maxExtractSizeKb * 1024,
-          maxEntries: o.maxExtractFiles,
-          maxNameChars: 255,
-        });
-      } catch (err) {
-        if (err instanceof ZipError) add('additional_files', `invalid zip: ${err.message}`);
-        else throw err;
-      }
-    }
-  }
+  const clash = sourceFileClash(files.files, language.corral.fileName);
+  if (clash) return { ok: false, errors: { additional_files: [clash] } };
 
-  if (Object.keys(errors).length > 0 || !resolved) return { ok: false, errors };
-
-  const fileName = resolved.corral.fileName;
-  if (extraFiles.some((f) => f.path === fileName)) {
-    return { ok: false, errors: { additional_files: [`contains ${fileName}, which is where source_code is written`] } };
-  }
-  const sourceAsFile = (): { path: string; content: string; encoding: 'utf8' | 'base64' } =>
-    isValidUtf8(sourceCode)
-      ? { path: fileName, content: sourceCode.toString('utf8'), encoding: 'utf8' }
-      : { path: fileName, content: sourceCode.toString('base64'), encoding: 'base64' };
-
-  const request: RunRequest = {
-    language: resolved.corral.id,
-    limits: {
-      cpuMs: Math.max(1, Math.round(cpuTimeLimit * 1000)),
-      extraCpuMs: Math.round(cpuExtraTime * 1000),
-      wallMs: Math.max(1, Math.round(wallTimeLimit * 1000)),
-      memoryMb: Math.max(1, Math.ceil(memoryLimitKb / 1024)),
-      stackMb: Math.max(1, Math.ceil(stackLimitKb / 1024)),
-      processes: maxProcesses,
-      fileSizeMb: Math.max(1, Math.ceil(maxFileSizeKb / 1024)),
-      // Judge0 captures stdout in a file bounded by max_file_size; Corral bounds each stream.
-      outputBytes: Math.min(maxFileSizeKb * 1024, o.maxOutputBytes),
-    },
-    compare: 'trailing-whitespace',
-    redirectStderrToStdout: redirect,
-    repeat: numberOfRuns,
+  const submission: Submission = {
+    language, limits, switches, compiler, cmdline, callbackUrl, files, expected,
+    source: bytesOf(b.source_code, base64) ?? Buffer.alloc(0),
+    stdin: bytesOf(b.stdin, base64),
   };
-  if (extraFiles.length > 0 || !isValidUtf8(sourceCode)) {
-    request.files = [sourceAsFile(), ...extraFiles.map((f) => ({ path: f.path, content: f.data.toString('base64'), encoding: 'base64' as const }))];
-  } else {
-    request.source = sourceCode.toString('utf8');
-  }
-  if (stdin) {
-    if (isValidUtf8(stdin)) request.stdin = stdin.toString('utf8');
-    else Object.assign(request, { stdin: stdin.toString('base64'), stdinEncoding: 'base64' as const });
-  }
-  if (expected) request.expectedOutput = expected.toString('utf8');
-  if (callbackUrl) Object.assign(request, { callbackUrl, callbackMethod: 'PUT' as const, callbackFormat: 'judge0' as const });
-  if (cmdline.argv.length) request.args = cmdline.argv;
-  if (compiler.argv.length) request.compilerArgs = compiler.argv;
-
-  const echo: SubmissionEcho = {
-    languageId: resolved.judge0.id,
-    sourceCode,
-    stdin,
-    expectedOutput: expected,
-    compilerOptions: compiler.raw,
-    commandLineArguments: cmdline.raw,
-    cpuTimeLimit,
-    cpuExtraTime,
-    wallTimeLimit,
-    memoryLimitKb,
-    stackLimitKb,
-    maxProcessesAndOrThreads: maxProcesses,
-    enablePerProcessAndThreadTimeLimit: perProcessTime,
-    enablePerProcessAndThreadMemoryLimit: perProcessMemory,
-    maxFileSizeKb,
-    redirectStderrToStdout: redirect,
-    enableNetwork,
-    numberOfRuns,
-    additionalFiles: af && af !== '' ? af : null,
-    callbackUrl,
-  };
-  return { ok: true, request, echo };
+  return { ok: true, request: toRunRequest(submission, o), echo: toEcho(submission) };
 }

@@ -7,18 +7,28 @@ import { isValidUtf8 } from '../common/phase-output.ts';
 import { judge0Outcome, judge0Seconds } from './outcome.ts';
 import type { SubmissionEcho } from './submission-request.ts';
 
+/** Judge0 CE 1.13.1's default fields (app/serializers/submission_serializer.rb, default_fields). */
 export const DEFAULT_FIELDS = ['token', 'time', 'memory', 'stdout', 'stderr', 'compile_output', 'message', 'status'] as const;
 
+/**
+ * What `fields=*` answers, exactly Judge0 CE 1.13.1's: SubmissionSerializer's attributes are the
+ * submissions table's columns without `id` (db/schema.rb, version 2021_03_08_152656), in column
+ * order, then `status` and `language`. Strict clients (judge0-python's models) refuse any other
+ * field, so nothing of Corral's may appear here.
+ */
 export const ALL_FIELDS = [
   'source_code', 'language_id', 'stdin', 'expected_output', 'stdout', 'status_id', 'created_at', 'finished_at',
   'time', 'memory', 'stderr', 'token', 'number_of_runs', 'cpu_time_limit', 'cpu_extra_time', 'wall_time_limit',
   'memory_limit', 'stack_limit', 'max_processes_and_or_threads', 'enable_per_process_and_thread_time_limit',
   'enable_per_process_and_thread_memory_limit', 'max_file_size', 'compile_output', 'exit_code', 'exit_signal',
   'message', 'wall_time', 'compiler_options', 'command_line_arguments', 'redirect_stderr_to_stdout', 'callback_url',
-  'additional_files', 'enable_network', 'started_at', 'queued_at', 'updated_at', 'queue', 'execution_host',
-  'status', 'language',
+  'additional_files', 'enable_network', 'status', 'language',
 ] as const;
-const KNOWN = new Set<string>(ALL_FIELDS);
+
+/** Corral's extra facts, answered only when a client names them in `fields=` (never by `*`). */
+export const EXTRA_FIELDS = ['started_at', 'queued_at', 'updated_at', 'queue', 'execution_host'] as const;
+
+const KNOWN = new Set<string>([...ALL_FIELDS, ...EXTRA_FIELDS]);
 
 export type FieldsParse = { ok: true; fields: readonly string[] } | { ok: false; invalid: string[] };
 
@@ -26,7 +36,11 @@ export type FieldsParse = { ok: true; fields: readonly string[] } | { ok: false;
 export function parseFields(param: string | undefined): FieldsParse {
   if (param === undefined || param.trim() === '') return { ok: true, fields: DEFAULT_FIELDS };
   const names = param.split(',').map((s) => s.trim()).filter(Boolean);
-  if (names.includes('*')) return { ok: true, fields: ALL_FIELDS };
+  if (names.includes('*')) {
+    // `*` is Judge0's set; Corral's extras join it only when named beside it ("*,started_at").
+    const extras = EXTRA_FIELDS.filter((f) => names.includes(f));
+    return { ok: true, fields: extras.length ? [...ALL_FIELDS, ...extras] : ALL_FIELDS };
+  }
   const invalid = names.filter((n) => !KNOWN.has(n));
   if (invalid.length) return { ok: false, invalid };
   return { ok: true, fields: [...new Set(names)] };

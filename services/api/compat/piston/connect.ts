@@ -22,7 +22,7 @@ import type { Logger } from '../../../core/logger.ts';
 import type { RunService } from '../../../core/run-service.ts';
 import type { RunRequest } from '../../../core/schemas.ts';
 import { keyMatches } from '../common/api-keys.ts';
-import { classifyServiceError } from '../common/service-errors.ts';
+import { classifyServiceError, invalidText } from '../common/service-errors.ts';
 import { CLOSE, PISTON_SIGNALS, pistonExit, readClientMessage, type Close } from './connect-protocol.ts';
 import { parseExecute } from './execute-request.ts';
 import type { PistonOptions } from './options.ts';
@@ -222,8 +222,7 @@ class ConnectSession {
     } catch (err) {
       const k = classifyServiceError(err);
       if (k.kind === 'internal') throw err;
-      const message = k.kind === 'queue_full' ? 'queue is full; retry later'
-        : k.kind === 'invalid' && k.field && !k.message.startsWith(k.field) ? `${k.field}: ${k.message}` : k.message;
+      const message = k.kind === 'queue_full' ? 'queue is full; retry later' : k.kind === 'invalid' ? invalidText(k) : k.message;
       return this.fail(message);
     }
     this.session = session;

@@ -6,7 +6,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { requestSizeLimit } from '../../body-limit.ts';
 import type { RunService } from '../../../core/run-service.ts';
 import { awaitCompletion, isTerminal } from '../common/await-completion.ts';
-import { classifyServiceError } from '../common/service-errors.ts';
+import { classifyServiceError, invalidText } from '../common/service-errors.ts';
 import { keyMatches } from '../common/api-keys.ts';
 import { parseExecute } from './execute-request.ts';
 import { pistonResponse } from './execute-response.ts';
@@ -109,9 +109,9 @@ export function mountPiston(app: Hono, deps: PistonDeps): void {
     } catch (err) {
       const k = classifyServiceError(err);
       if (k.kind === 'queue_full') return message(c, 503, 'queue is full; retry later', k.retryAfterSeconds ? { 'retry-after': String(k.retryAfterSeconds) } : undefined);
-      if (k.kind === 'invalid') return message(c, 400, k.field ? `${k.field}: ${k.message}` : k.message);
+      if (k.kind === 'invalid') return message(c, 400, invalidText(k));
       if (k.kind === 'too_large') return message(c, 413, k.message);
-      if (k.kind === 'unavailable') return message(c, 503, k.message);
+      if (k.kind === 'unavailable') return message(c, 503, k.message, k.retryAfterSeconds ? { 'retry-after': String(k.retryAfterSeconds) } : undefined);
       throw err;
     }
     const done = await awaitCompletion(runService, first, Math.max(0, deadline - Date.now()), c.req.raw.signal);

@@ -3,20 +3,29 @@
 // matches, the highest version satisfying the request's semver range (`*`, `3.x`, `3.11.2`) wins.
 import semver from 'semver';
 import type { LanguageInfo } from '../../../core/schemas.ts';
+import { toolchainOf } from '../common/toolchain.ts';
 
 interface PistonName {
-  /** Piston's language name. */
-  language: string;
+  /** Piston's language name, or how to name it from the Corral language (its toolchain). */
+  language: string | ((l: LanguageInfo) => string);
   aliases: readonly string[];
   /** Piston's `runtime` field, for languages Piston reports one for. */
   runtime?: string;
 }
 
-/** Corral language id → Piston name and aliases (Piston's published package names). */
-export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
+/**
+ * Corral language id → Piston name and aliases: Piston's own package names and aliases
+ * (engineer-man/piston packages/<name>/<version>/metadata.json) where Piston has the language.
+ * A Corral language Piston lacks, or whose toolchain differs from Piston's package of that name,
+ * gets a name of its own so that no Piston name reaches another toolchain than the one it names.
+ */
+export const PISTON_NAMES: Readonly<Record<string, PistonName | readonly PistonName[]>> = {
   bash: { language: 'bash', aliases: ['sh'] },
   c: { language: 'c', aliases: ['gcc'], runtime: 'gcc' },
   cpp: { language: 'c++', aliases: ['cpp', 'g++'], runtime: 'gcc' },
+  // Piston has no Clang package: own names, so that `c`/`c++` keep meaning GCC.
+  'clang-c': { language: 'clang', aliases: ['clang-c'], runtime: 'clang' },
+  'clang-cpp': { language: 'clang++', aliases: ['clang-cpp'], runtime: 'clang' },
   csharp: { language: 'csharp', aliases: ['mono', 'mono-csharp', 'mono-c#', 'mono-cs', 'c#', 'cs'], runtime: 'mono' },
   d: { language: 'd', aliases: ['gdc'] },
   dart: { language: 'dart', aliases: [] },
@@ -24,19 +33,34 @@ export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
   erlang: { language: 'erlang', aliases: ['erl', 'escript'] },
   fortran: { language: 'fortran', aliases: ['fortran', 'f90', 'f95'] },
   go: { language: 'go', aliases: ['go', 'golang'] },
-  groovy: { language: 'groovy', aliases: ['gvy'] },
+  groovy: { language: 'groovy', aliases: ['groovy', 'gvy'] },
   haskell: { language: 'haskell', aliases: ['haskell', 'hs'] },
   java: { language: 'java', aliases: [] },
   javascript: { language: 'javascript', aliases: ['node-javascript', 'node-js', 'javascript', 'js'], runtime: 'node' },
+  // Piston's deno and bun packages each provide TypeScript (`deno`, `deno-ts`; `bun`, `bun-ts`) and
+  // JavaScript (`deno-js`; `bun-js`). Corral's deno and bun run a main.ts without type-checking,
+  // which runs JavaScript as well: each answers both, as in Piston.
+  deno: [
+    { language: 'typescript', aliases: ['deno', 'deno-ts'], runtime: 'deno' },
+    { language: 'javascript', aliases: ['deno-js'], runtime: 'deno' },
+  ],
+  bun: [
+    { language: 'typescript', aliases: ['bun', 'bun-ts'], runtime: 'bun' },
+    { language: 'javascript', aliases: ['bun-js'], runtime: 'bun' },
+  ],
   julia: { language: 'julia', aliases: ['jl'] },
   kotlin: { language: 'kotlin', aliases: ['kt'] },
   lua: { language: 'lua', aliases: [] },
-  nasm: { language: 'nasm', aliases: ['asm', 'nasm32'] },
+  // Piston's `nasm` is 32-bit, its `nasm64` x86-64; Corral's NASM builds x86-64 ELF, so it is
+  // nasm64, and also answers `nasm`/`asm` (Corral's own id and alias).
+  nasm: { language: 'nasm64', aliases: ['asm64', 'nasm', 'asm'], runtime: 'nasm' },
   ocaml: { language: 'ocaml', aliases: ['ocaml', 'ml'] },
   pascal: { language: 'pascal', aliases: ['freepascal', 'pp', 'pas'] },
   perl: { language: 'perl', aliases: ['pl'] },
   php: { language: 'php', aliases: [] },
   prolog: { language: 'prolog', aliases: ['prolog', 'plg'] },
+  // Piston's `prolog` is SWI-Prolog (Corral's `prolog`); GNU Prolog has a name of its own.
+  gprolog: { language: 'gprolog', aliases: ['gnu-prolog'] },
   python: { language: 'python', aliases: ['py', 'py3', 'python3'] },
   python3: { language: 'python', aliases: ['py', 'py3', 'python3'] },
   python2: { language: 'python2', aliases: ['py2'] },
@@ -49,7 +73,7 @@ export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
   typescript: { language: 'typescript', aliases: ['ts', 'node-ts', 'tsc'] },
   zig: { language: 'zig', aliases: [] },
   nim: { language: 'nim', aliases: [] },
-  crystal: { language: 'crystal', aliases: ['cr'] },
+  crystal: { language: 'crystal', aliases: ['crystal', 'cr'] },
   clojure: { language: 'clojure', aliases: ['clojure', 'clj'] },
   commonlisp: { language: 'lisp', aliases: ['lisp', 'cl', 'sbcl', 'commonlisp'] },
   cobol: { language: 'cobol', aliases: ['cob'] },
@@ -57,6 +81,16 @@ export const PISTON_NAMES: Readonly<Record<string, PistonName>> = {
   octave: { language: 'octave', aliases: ['matlab', 'm'] },
   racket: { language: 'racket', aliases: ['rkt'] },
   tcl: { language: 'tcl', aliases: [] },
+  coffeescript: { language: 'coffeescript', aliases: ['coffeescript', 'coffee'] },
+  raku: { language: 'raku', aliases: ['raku', 'rakudo', 'perl6', 'p6', 'pl6'] },
+  awk: { language: 'awk', aliases: ['gawk'], runtime: 'gawk' },
+  elisp: { language: 'emacs', aliases: ['emacs', 'el', 'elisp'] },
+  brainfuck: { language: 'brainfuck', aliases: ['bf'] },
+  // Piston's `basic` is Visual Basic (mono) and FreeBASIC answers `basic` too; Corral's BASIC is
+  // neither: it is named after its interpreter, as the Corral name gives it ("BASIC (yabasic)").
+  basic: { language: (l) => toolchainOf(l.name)?.toLowerCase() ?? 'basic-interpreter', aliases: [] },
+  haxe: { language: 'haxe', aliases: ['hx'] },
+  vala: { language: 'vala', aliases: [] },
 };
 
 export interface PistonRuntime {
@@ -75,16 +109,19 @@ export function pistonVersion(version: string): string {
 
 /** The runtimes Piston clients see: every available Corral language, named Piston's way. */
 export function pistonRuntimes(offered: readonly LanguageInfo[]): PistonRuntime[] {
-  return offered.filter((l) => l.available).map((l) => {
-    const name = PISTON_NAMES[l.id];
-    const rt: PistonRuntime = {
-      language: name?.language ?? l.id,
-      version: pistonVersion(l.version),
-      aliases: [...(name?.aliases ?? [])],
-      corral: l,
-    };
-    if (name?.runtime) rt.runtime = name.runtime;
-    return rt;
+  return offered.filter((l) => l.available).flatMap((l) => {
+    const entry = PISTON_NAMES[l.id];
+    const names: readonly (PistonName | undefined)[] = Array.isArray(entry) ? entry : [entry as PistonName | undefined];
+    return names.map((name) => {
+      const rt: PistonRuntime = {
+        language: typeof name?.language === 'function' ? name.language(l) : name?.language ?? l.id,
+        version: pistonVersion(l.version),
+        aliases: [...(name?.aliases ?? [])],
+        corral: l,
+      };
+      if (name?.runtime) rt.runtime = name.runtime;
+      return rt;
+    });
   });
 }
 
