@@ -191,7 +191,9 @@ class Kernel:
     def send(self, ch, msg, buffers):
         parts = [json.dumps(msg.get(k) or {}, allow_nan=False, separators=(',', ':')).encode('utf-8')
                  for k in ('header', 'parent_header', 'metadata', 'content')]
-        self.sockets[ch].send_multipart([DELIM, self.sign(parts), *parts, *buffers], copy=True)
+        # Never blocks: a kernel that is gone (or not reading) gets at most a queue's worth
+        # (zmq's high-water mark), then the worker hears 'error' instead of the bridge stalling.
+        self.sockets[ch].send_multipart([DELIM, self.sign(parts), *parts, *buffers], zmq.NOBLOCK, copy=True)
 
     def new_header(self, msg_type, msg_id):
         return {'msg_id': msg_id, 'msg_type': msg_type, 'session': self.session, 'username': 'corral-bridge',
@@ -199,7 +201,7 @@ class Kernel:
 
     def receive(self, ch):
         """The kernel's next message on `ch` as a frame, or None when it is not a valid message."""
-        parts = self.sockets[ch].recv_multipart(copy=True)
+        parts = self.sockets[ch].recv_multipart(zmq.NOBLOCK, copy=True)
         try:
             i = parts.index(DELIM)
         except ValueError:
@@ -225,8 +227,11 @@ class Kernel:
         iopub subscription is known to be live before the worker sends anything)."""
         msg_id = self.nudge_prefix + str(len(self.nudges))
         self.nudges.add(msg_id)
-        self.send('shell', {'header': self.new_header('kernel_info_request', msg_id)}, [])
         self.last_nudge = time.monotonic()
+        try:
+            self.send('shell', {'header': self.new_header('kernel_info_request', msg_id)}, [])
+        except zmq.Again:
+            pass  # the kernel is not there yet: the next nudge
 
     def is_own(self, frame):
         parent = frame['msg']['parent_header']
@@ -311,7 +316,6 @@ class Bridge:
         self.kernel = None
         self.started_at = 0.0
         self.restarting = False
-        self.ever_ready = False
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(wake_w, False)
@@ -366,6 +370,8 @@ class Bridge:
         try:
             raw = [base64.b64decode(b, validate=True) for b in buffers]
             self.kernel.send(ch, msg, raw)
+        except zmq.Again:
+            self.out.event('error', message='the kernel is not taking messages on %s (queue full); dropped' % ch)
         except (ValueError, TypeError, zmq.ZMQError) as err:
             self.out.event('error', message='cannot send to the kernel: %s' % err)
 
@@ -376,34 +382,41 @@ class Bridge:
 
     # -- kernel output ------------------------------------------------------------------------
     def relay(self, ch):
+        """Passes on the kernel's next message on `ch`; False when there was none waiting."""
         k = self.kernel
-        frame = k.receive(ch)
+        try:
+            frame = k.receive(ch)
+        except zmq.Again:
+            return False
         if frame is None:
-            return
+            return True
         if k.is_own(frame):
             if k.note_own(frame):
                 fields = {'kernel_info': k.kernel_info, 'pid': k.proc.pid}
                 self.out.event('restarted' if self.restarting else 'ready', **fields)
                 self.restarting = False
-                self.ever_ready = True
-            return
-        if not k.ready:
-            return  # the kernel's start-up chatter, before anyone could have asked for it
-        self.out.frame(frame)
+            return True
+        if k.ready:  # before, it is the kernel's start-up chatter: nobody asked for it yet
+            self.out.frame(frame)
+        return True
 
     def run(self):
         self.start_kernel()
         os.set_blocking(0, False)
+        poller, polled = None, None
         while True:
             k = self.kernel
-            poller = zmq.Poller()
-            for s in k.sockets.values():
-                poller.register(s, zmq.POLLIN)
-            if self.stdin_open:
-                poller.register(0, zmq.POLLIN)
-            if k.stderr_open:
-                poller.register(k.stderr_fd, zmq.POLLIN)
-            poller.register(self.wake_r, zmq.POLLIN)
+            # The poller is rebuilt only when what it watches changes (a restart, an EOF).
+            if polled != (k, self.stdin_open, k.stderr_open):
+                polled = (k, self.stdin_open, k.stderr_open)
+                poller = zmq.Poller()
+                for s in k.sockets.values():
+                    poller.register(s, zmq.POLLIN)
+                if self.stdin_open:
+                    poller.register(0, zmq.POLLIN)
+                if k.stderr_open:
+                    poller.register(k.stderr_fd, zmq.POLLIN)
+                poller.register(self.wake_r, zmq.POLLIN)
             timeout_ms = 1000 if k.ready else int(NUDGE_INTERVAL_S * 1000)
             events = dict(poller.poll(timeout_ms))
             if self.wake_r in events:
@@ -413,12 +426,13 @@ class Bridge:
                     pass
             if k.stderr_open and k.stderr_fd in events:
                 k.read_stderr()
-            for ch, s in list(k.sockets.items()):
-                # Drain what is there, a bounded number per turn so stdin is never starved.
-                for _ in range(100):
-                    if self.kernel is not k or not (s.getsockopt(zmq.EVENTS) & zmq.POLLIN):
-                        break
-                    self.relay(ch)
+            for ch, s in k.sockets.items():
+                if s in events:
+                    # What is there, a bounded number per turn so stdin is never starved
+                    # (zmq_poll is level-triggered: what is left is reported next turn).
+                    for _ in range(100):
+                        if not self.relay(ch):
+                            break
             if 0 in events:
                 self.read_worker()
             if not self.stdin_open:

@@ -26,6 +26,9 @@ test('a line may be exactly the cap; one byte more throws before its newline arr
 
 test('frames: messages and events are validated; anything else is a FrameError', () => {
   const msg = executeRequest('1+1', 'sess');
+  // A cell is a request of its own: an error must not make the kernel abort the next one.
+  assert.equal(msg.content.stop_on_error, false);
+  assert.equal(msg.content.allow_stdin, false);
   const frame = decodeFrame(encodeMessage('shell', msg).trimEnd());
   assert.equal(frame.kind, 'message');
   assert.ok(frame.kind === 'message' && frame.msg.content.code === '1+1' && frame.buffers.length === 0);

@@ -85,6 +85,15 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       assert.ok(out?.type === 'error' && out.ename === 'ZeroDivisionError', show(r));
     });
 
+    it('runs the cell after an error (the kernel is not left aborting)', async () => {
+      for (let i = 0; i < 5; i++) {
+        const [bad, next] = await Promise.all([executeCell(s.channel, 'raise ValueError("no")'), executeCell(s.channel, '1 + 1')]);
+        assert.equal(bad.status, 'error', show(bad));
+        assert.equal(next.status, 'ok', show(next));
+        assert.equal(plain(next), '2');
+      }
+    });
+
     it('passes on stdout and stderr as streams', async () => {
       const r = await executeCell(s.channel, 'import sys\nprint("to out")\nprint("to err", file=sys.stderr)');
       assert.equal(r.status, 'ok', show(r));
@@ -217,6 +226,10 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
         '    child.wait()',
         'for fd in (1, 2):',
         '    os.write(fd, b"\\n{\\"ev\\":\\"ready\\"}\\nnot json\\n" * 1000)',
+        // ipykernel forwards fd-level output from a thread: give it time to reach this cell.
+        'import sys, time',
+        'time.sleep(1)',
+        'sys.stdout.flush()',
       ].join('\n'));
       assert.equal(r.status, 'ok', show(r));
       assert.match(stdout(r), /refused 0 (FileNotFoundError|PermissionError)\nrefused 1 \1\nrefused 2 \1\nchild reachable\n/);

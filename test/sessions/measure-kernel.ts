@@ -19,6 +19,7 @@ if ('skip' in image) {
 const img = image as KernelImage;
 const host = testHost();
 
+console.log(`load average before: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${(await import('node:os')).availableParallelism()} CPUs`);
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
@@ -52,6 +53,22 @@ function cgroupMemoryBytes(pid: number): number | undefined {
   }
 }
 
+const CLK_TCK = 100;
+/** CPU ticks (user + system) of each process of our runs, by its command (bridge, kernel). */
+function cpuByProcess(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of processesInOurRuns(host)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kernel-bridge') ? 'bridge' : 'kernel';
+      out.set(cmd, (out.get(cmd) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+const perCellCpu: string[] = [];
+
 const fresh: number[] = [];
 for (let i = 0; i < 10; i++) {
   const t = performance.now();
@@ -62,7 +79,7 @@ for (let i = 0; i < 10; i++) {
 const toReady: number[] = [];
 const toFirst: number[] = [];
 const roundTrips: number[] = [];
-const memory: Array<{ cgroup?: number; rss: number; pss: number; peakKb: number; procs: number }> = [];
+const memory: Array<{ cgroup?: number; rss: number; pss: number; peakKb: number; procs: number; cpuMs: number }> = [];
 for (let i = 0; i < sessions; i++) {
   const started = performance.now();
   const s = await openSession(img);
@@ -72,11 +89,14 @@ for (let i = 0; i < sessions; i++) {
   toFirst.push(performance.now() - started);
   if (first.status !== 'ok') throw new Error(`1+1 failed: ${JSON.stringify(first)}`);
   if (i === 0) {
+    const before = cpuByProcess();
     for (let c = 0; c < cells; c++) {
       const t = performance.now();
       await executeCell(s.channel, '1+1');
       roundTrips.push(performance.now() - t);
     }
+    const afterCells = cpuByProcess();
+    for (const [name, ticks] of afterCells) perCellCpu.push(`${name} ${ms(((ticks - (before.get(name) ?? 0)) * 1000 / CLK_TCK) / cells)}`);
   }
   await new Promise((r) => setTimeout(r, 1000)); // idle
   const pids = processesInOurRuns(host);
@@ -84,7 +104,7 @@ for (let i = 0; i < sessions; i++) {
   const rss = pids.reduce((n, p) => n + kib(p, 'status', 'VmRSS'), 0) * 1024;
   const pss = pids.reduce((n, p) => n + kib(p, 'smaps_rollup', 'Pss'), 0) * 1024;
   const reason = await s.end();
-  memory.push({ cgroup, rss, pss, peakKb: reason.outcome?.memoryKb ?? 0, procs: pids.length });
+  memory.push({ cgroup, rss, pss, peakKb: reason.outcome?.memoryKb ?? 0, procs: pids.length, cpuMs: reason.outcome?.cpuMs ?? 0 });
 }
 await settledSnapshot(host);
 
@@ -92,7 +112,8 @@ console.log(`fresh python3 -c 'print(1+1)' run:        p50 ${ms(pct(fresh, 50))}
 console.log(`session start → kernel ready:             p50 ${ms(pct(toReady, 50))}, min ${ms(Math.min(...toReady))}, max ${ms(Math.max(...toReady))} (n=${sessions})`);
 console.log(`session start → first 1+1 answered:       p50 ${ms(pct(toFirst, 50))}, min ${ms(Math.min(...toFirst))}, max ${ms(Math.max(...toFirst))}`);
 console.log(`1+1 cell round trip (live kernel):        p50 ${ms(pct(roundTrips, 50))}, p90 ${ms(pct(roundTrips, 90))}, min ${ms(Math.min(...roundTrips))} (n=${roundTrips.length})`);
+console.log(`CPU per 1+1 cell, by process:             ${perCellCpu.join(', ')}`);
 for (const [i, m] of memory.entries()) {
-  console.log(`idle session ${i + 1}: cgroup usage ${m.cgroup === undefined ? '?' : mib(m.cgroup)}, RSS sum ${mib(m.rss)}, PSS sum ${mib(m.pss)} over ${m.procs} processes; cgroup peak over the session ${mib(m.peakKb * 1024)}`);
+  console.log(`idle session ${i + 1}: cgroup usage ${m.cgroup === undefined ? '?' : mib(m.cgroup)}, RSS sum ${mib(m.rss)}, PSS sum ${mib(m.pss)} over ${m.procs} processes; cgroup peak over the session ${mib(m.peakKb * 1024)}, CPU over the session ${ms(m.cpuMs)}${i === 0 ? ` (with the ${cells} cells)` : ''}`);
 }
 process.exit(0);

@@ -29,7 +29,7 @@ export type CellStatus =
   | 'ok'
   /** It raised: `error` has the exception. */
   | 'error'
-  /** The kernel did not run it (an earlier cell's error with stop_on_error, or an interrupt before it ran). */
+  /** The kernel did not run it (its execute_reply says aborted). */
   | 'aborted'
   /** It ran over timeoutMs and was interrupted (or, when that did not stop it, the kernel restarted). */
   | 'timeout'

@@ -25,7 +25,9 @@ export function executeRequest(code: string, session: string): JupyterMessage {
     user_expressions: {},
     // input() raises instead of waiting for an answer nobody will give.
     allow_stdin: false,
-    stop_on_error: true,
+    // Each cell is its own request, queued by the worker, not the kernel: an error must not make
+    // the kernel abort whatever reaches it next (ipykernel aborts for a moment after an error).
+    stop_on_error: false,
   }, session);
 }
 

@@ -108,7 +108,7 @@ export interface KernelChannelOptions {
   /** The container's whole environment (the image's env, PATH, HOME…). */
   env?: Record<string, string>;
   limits?: Partial<SandboxLimits>;
-  /** The bridge program (default: python3 BRIDGE_PATH); the channel adds its own flags after it. */
+  /** The bridge program (default: python3 -I BRIDGE_PATH); the channel adds its own flags after it. */
   bridgeArgv?: string[];
   /** The kernel's argv with a `{connection_file}` element (default: the bridge's, ipykernel). */
   kernelArgv?: string[];
@@ -172,7 +172,8 @@ export class KernelChannel {
 
     // The bridge's line cap leaves room for the channel's: a message too big for a line is
     // dropped by a well-behaved bridge (a 'dropped' event), and only a hostile one hits ours.
-    const argv = [...(options.bridgeArgv ?? ['python3', BRIDGE_PATH]), '--max-line-bytes', String(this.caps.maxLineBytes),
+    // -I: the bridge's own imports ignore PYTHON* variables and anything in /box.
+    const argv = [...(options.bridgeArgv ?? ['python3', '-I', BRIDGE_PATH]), '--max-line-bytes', String(this.caps.maxLineBytes),
       '--ready-timeout-s', String(Math.max(1, Math.floor(this.startTimeoutMs / 1000)))];
     if (options.kernelArgv) argv.push('--', ...options.kernelArgv);
     const spec: SandboxSpec = {
