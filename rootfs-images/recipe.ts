@@ -47,10 +47,19 @@ export const languageSchema = z.object({
 });
 export type Language = z.infer<typeof languageSchema>;
 
+/** A `files[].source`: a relative path under the recipe directory, no `..` component. */
+const SOURCE_RE = /^(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9_][A-Za-z0-9_./-]*$/;
+
 const fileSchema = z.object({
   path: z.string().regex(/^\/[^\0]*$/),
   mode: z.string().regex(/^0?[0-7]{3,4}$/).default('0644'),
+  /** The file's text. With `source`, loadRecipes fills it in from that file. */
   content: z.string(),
+  /**
+   * A file under the recipe directory (e.g. "files/kernel-bridge.py") whose text becomes
+   * `content` when the recipe is loaded, so the layer id hashes the text itself, not its name.
+   */
+  source: z.string().regex(SOURCE_RE).optional(),
 });
 
 export const recipeSchema = z.object({
@@ -113,12 +122,35 @@ export function loadRecipes(dir: string = RECIPE_DIR): Map<string, Recipe> {
     } catch (err) {
       throw new RecipeError(`${where}: not valid JSON: ${(err as Error).message}`);
     }
-    const recipe = parseRecipe(json, where);
+    const recipe = parseRecipe(withFileSources(json, dir, where), where);
     if (`${recipe.name}.json` !== file) throw new RecipeError(`${where}: name '${recipe.name}' does not match the file name`);
     out.set(recipe.name, recipe);
   }
   checkRecipes(out);
   return out;
+}
+
+/**
+ * The recipe JSON with each `files[].source` read into its `content` (the two exclude each
+ * other). Anything that is not the expected shape is left for the schema to reject.
+ */
+export function withFileSources(json: unknown, dir: string, where: string): unknown {
+  const files = (json as { files?: unknown })?.files;
+  if (!Array.isArray(files)) return json;
+  return {
+    ...(json as object),
+    files: files.map((f: unknown, i) => {
+      const source = (f as { source?: unknown })?.source;
+      if (typeof source !== 'string') return f;
+      if ((f as { content?: unknown }).content !== undefined) throw new RecipeError(`${where}: files.${i}: "content" and "source" exclude each other`);
+      if (!SOURCE_RE.test(source)) throw new RecipeError(`${where}: files.${i}.source: not a relative path under the recipe directory: ${JSON.stringify(source)}`);
+      try {
+        return { ...(f as object), content: readFileSync(join(dir, source), 'utf8') };
+      } catch (err) {
+        throw new RecipeError(`${where}: files.${i}.source: ${(err as Error).message}`);
+      }
+    }),
+  };
 }
 
 /** Parents exist, no cycles, language ids and aliases unique across all recipes. */
