@@ -205,6 +205,20 @@ export class QueueRunService implements RunService {
     return this.deps.store.get(id);
   }
 
+  async getManyJson(ids: string[]): Promise<Array<string | null>> {
+    if (ids.length > this.deps.config.batchMax) {
+      throw new CorralError('too_many', `ids: at most ${this.deps.config.batchMax} ids`, { field: 'ids', maximum: this.deps.config.batchMax });
+    }
+    const found = await this.deps.store.getManyJson(ids);
+    const bytes = found.reduce((n, r) => n + (r?.length ?? 4), 0);
+    const maximum = this.deps.config.listMaxBytes;
+    if (bytes > maximum) {
+      throw new CorralError('response_too_large', `the ${ids.length} runs hold ${bytes} bytes together, more than the maximum answer of ${maximum}; ask for fewer ids`,
+        { field: 'ids', bytes, maximumBytes: maximum });
+    }
+    return found;
+  }
+
   async getMany(ids: string[]): Promise<Array<RunResult | null>> {
     if (ids.length > this.deps.config.batchMax) {
       throw new CorralError('too_many', `ids: at most ${this.deps.config.batchMax} ids`, { field: 'ids', maximum: this.deps.config.batchMax });
@@ -273,8 +287,13 @@ export class QueueRunService implements RunService {
         dirty = false;
         for (const ev of await this.deps.store.events(id, last)) {
           last = ev.seq;
+          if (TERMINAL_EVENTS.has(ev.type)) {
+            // The stored terminal event names the outcome; its result lives once, in the record.
+            const result = ev.result ?? (await this.deps.store.get(id));
+            yield result ? { ...ev, result } : ev;
+            return;
+          }
           yield ev;
-          if (TERMINAL_EVENTS.has(ev.type)) return;
         }
         if (!dirty && !signal?.aborted) await new Promise<void>((r) => { wake = r; });
         wake = undefined;

@@ -31,6 +31,11 @@ export interface RunService {
   /** null for an unknown or expired id. */
   get(id: string): Promise<RunResult | null>;
   getMany(ids: string[]): Promise<Array<RunResult | null>>;
+  /**
+   * The same as JSON text, unparsed, refused (CorralError response_too_large) when together they
+   * would exceed the configured list maximum: an answer's memory is bounded by design.
+   */
+  getManyJson(ids: string[]): Promise<Array<string | null>>;
   /** Removes a queued run or kills a running one; null for an unknown id. */
   cancel(id: string): Promise<RunResult | null>;
   /** One page of the stored runs (any status), newest first, across every API process. */

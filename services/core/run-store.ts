@@ -79,6 +79,44 @@ const TRIM_EVERY = 32;
 
 export type EventBody = Omit<RunEvent, 'seq' | 'id' | 'at'> & { at?: string };
 
+/**
+ * Most bytes of a phase's stdout and of its stderr that its event keeps: the event is a preview
+ * (marked truncated when cut); the whole output is in the run's result, once. A run at the 16 MiB
+ * output cap otherwise kept its output three times in Redis (~60 MB: result, phase event,
+ * terminal event) for the result's whole TTL.
+ */
+export const EVENT_OUTPUT_PREVIEW_BYTES = 64 * 1024;
+
+function preview(text: string): { text: string; cut: boolean } {
+  // Characters, not bytes, bound the cut (a UTF-8 char is at most 4 bytes; base64 is ASCII).
+  if (text.length <= EVENT_OUTPUT_PREVIEW_BYTES / 4) return { text, cut: false };
+  const bytes = Buffer.from(text);
+  if (bytes.length <= EVENT_OUTPUT_PREVIEW_BYTES) return { text, cut: false };
+  let end = EVENT_OUTPUT_PREVIEW_BYTES;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // never split a UTF-8 sequence
+  return { text: bytes.subarray(0, end).toString(), cut: true };
+}
+
+/**
+ * What an event keeps in the run's event list: a terminal event names the outcome without the
+ * result (readers take it from the run's record: RunService.events attaches it), a phase event
+ * keeps a bounded preview of its output. Nothing of a run's output is stored twice.
+ */
+export function compactEvent<E extends EventBody>(event: E): E {
+  if (event.type === 'phase' && event.phase) {
+    const r = event.phase.result;
+    const out = preview(r.stdout);
+    const err = preview(r.stderr);
+    if (!out.cut && !err.cut) return event;
+    return { ...event, phase: { ...event.phase, result: { ...r, stdout: out.text, stderr: err.text, truncated: true } } };
+  }
+  if (event.result && TERMINAL_STATUSES.includes(event.type as RunStatus)) {
+    const { result: _dropped, ...rest } = event;
+    return rest as E;
+  }
+  return event;
+}
+
 /** The connection with the store's scripts defined on it (ioredis defineCommand → EVALSHA). */
 type ScriptedRedis = Redis & {
   corralTransition(...args: string[]): Promise<number>;
@@ -106,7 +144,7 @@ export class RunStore {
    */
   async transition(id: string, from: RunStatus[], status: RunStatus | null, result: RunResult | null, event: EventBody | EventBody[], unlessCancelRequested = false): Promise<number> {
     const at = new Date().toISOString();
-    const events = (Array.isArray(event) ? event : [event]).map((e) => ({ id, at: e.at ?? at, ...e }));
+    const events = (Array.isArray(event) ? event : [event]).map((e) => ({ id, at: e.at ?? at, ...compactEvent(e) }));
     const last = events.at(-1);
     if (!last) throw new RangeError('transition: at least one event is required');
     const bodies = events.map((e) => JSON.stringify(e).slice(1)).join('\n');
@@ -189,6 +227,19 @@ export class RunStore {
   async get(id: string): Promise<RunResult | null> {
     const raw = await this.redis.hget(this.keys.run(id), 'result');
     return raw ? (JSON.parse(raw) as RunResult) : null;
+  }
+
+  /** The stored results as JSON text, unparsed (null for an unknown or expired id): a list can
+   * be measured and answered without parsing and re-serialising every result. */
+  async getManyJson(ids: string[]): Promise<Array<string | null>> {
+    if (ids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hget(this.keys.run(id), 'result');
+    const out = (await p.exec()) ?? [];
+    return out.map(([err, raw]) => {
+      if (err) throw err;
+      return (raw as string | null) ?? null;
+    });
   }
 
   async getMany(ids: string[]): Promise<Array<RunResult | null>> {

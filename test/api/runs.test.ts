@@ -222,3 +222,37 @@ test('event notices broadcast to API instances are small; the events themselves 
     sub.disconnect();
   }
 });
+
+test('a phase event keeps a bounded preview of the output, the terminal event no copy; SSE still gives the whole result', async () => {
+  const { EVENT_OUTPUT_PREVIEW_BYTES } = await import('../../services/core/run-store.ts');
+  const big = 'y'.repeat(EVENT_OUTPUT_PREVIEW_BYTES * 3);
+  const r = await api(s, 'POST', '/v1/runs?wait=true', { language: 'fake', source: JSON.stringify({ stdout: big }), limits: { outputBytes: big.length * 2 } });
+  assert.equal(r.body.run.stdout, big, 'the result holds the whole output');
+  const stored = await s.core.store.events(r.body.id);
+  const bytes = stored.reduce((n, e) => n + JSON.stringify(e).length, 0);
+  assert.ok(bytes < EVENT_OUTPUT_PREVIEW_BYTES * 1.5, `the events hold ${bytes} bytes: the output is stored again`);
+  const phase = stored.find((e) => e.type === 'phase')!;
+  assert.equal(phase.phase!.result.stdout.length, EVENT_OUTPUT_PREVIEW_BYTES);
+  assert.equal(phase.phase!.result.truncated, true);
+  assert.equal(stored.at(-1)!.result, undefined);
+  const events = await readSse(`${s.url}/v1/runs/${r.body.id}/events`);
+  assert.equal(events.at(-1)!.data.result.run.stdout, big, 'the SSE terminal event carries the whole result');
+});
+
+test('a list of runs bigger than CORRAL_LIST_MAX_BYTES answers 422 response_too_large, never a 500', async () => {
+  const s2 = await startStack({ launcher: fakeLauncher(), registry: fakeRegistry(), env: { CORRAL_LIST_MAX_BYTES: '4096' } });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await api(s2, 'POST', '/v1/runs?wait=true', { language: 'fake', source: JSON.stringify({ stdout: 'z'.repeat(2000) }) })).body.id);
+    const all = await api(s2, 'GET', `/v1/runs?ids=${ids.join(',')}`);
+    assert.equal(all.status, 422);
+    assert.equal(all.body.error.code, 'response_too_large');
+    assert.ok(all.body.error.details.bytes > 4096);
+    const one = await api(s2, 'GET', `/v1/runs?ids=${ids[0]},nope`);
+    assert.equal(one.status, 200);
+    assert.equal(one.body.runs[0].run.stdout, 'z'.repeat(2000));
+    assert.equal(one.body.runs[1], null);
+  } finally {
+    await s2.stop();
+  }
+});

@@ -127,6 +127,10 @@ export class FakeRunService implements RunService {
     return r ? structuredClone(r) : null;
   }
 
+  async getManyJson(ids: string[]): Promise<Array<string | null>> {
+    return (await this.getMany(ids)).map((r) => (r ? JSON.stringify(r) : null));
+  }
+
   async getMany(ids: string[]): Promise<Array<RunResult | null>> {
     return Promise.all(ids.map((id) => this.get(id)));
   }
