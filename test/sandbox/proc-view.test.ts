@@ -1,18 +1,22 @@
-// The proc-view daemon (lxcfs) for real: started on a private mount point, its views read, killed
-// with SIGKILL and seen down then restarted, a dead owner's leftover stopped, nothing left at close.
+// The proc-view daemons (corral-procview and lxcfs) for real: started on a private mount point,
+// their views read, killed with SIGKILL and seen down then restarted, a dead owner's leftover
+// stopped, nothing left at close.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mountedFsType, PROC_VIEW_FILES, ProcView, type ProcViewEvent } from '../../worker/sandbox/proc-view.ts';
+import { mountedFsType, PROC_VIEW_FILES, PROCVIEW_BIN, ProcView, type ProcViewDaemon, type ProcViewEvent } from '../../worker/sandbox/proc-view.ts';
 
-const skip = process.getuid?.() !== 0 ? 'needs root (FUSE mount)'
-  : !existsSync('/dev/fuse') ? 'no /dev/fuse'
-  : spawnSync('lxcfs', ['--version']).error ? 'lxcfs is not installed (apt-get install lxcfs)'
-  : false;
+function skipFor(daemon: ProcViewDaemon): string | false {
+  if (process.getuid?.() !== 0) return 'needs root (FUSE mount)';
+  if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
+  if (daemon === 'lxcfs' && spawnSync('lxcfs', ['--version']).error) return 'lxcfs is not installed (apt-get install lxcfs)';
+  if (daemon === 'corral-procview' && !existsSync(PROCVIEW_BIN)) return `${PROCVIEW_BIN} is not built (apt-get install libfuse3-dev; make -C native)`;
+  return false;
+}
 
 function alive(pid: number): boolean {
   try {
@@ -35,14 +39,14 @@ function nextEvent(events: ProcViewEvent[], pick: (e: ProcViewEvent) => boolean)
   });
 }
 
-describe('proc view daemon', { skip }, () => {
+for (const daemon of ['corral-procview', 'lxcfs'] as const) describe(`proc view daemon: ${daemon}`, { skip: skipFor(daemon) }, () => {
   let base: string;
   before(() => { base = mkdtempSync(join(tmpdir(), 'corral-procview-')); });
   after(() => rmSync(base, { recursive: true, force: true }));
 
   it('serves every view from its mount, and close leaves no mount, process or pid file', async () => {
     const dir = join(base, 'serve');
-    const view = await ProcView.start({ dir });
+    const view = await ProcView.start({ daemon, dir });
     const pid = view.pid!;
     try {
       assert.equal(view.healthy(), true);
@@ -62,7 +66,7 @@ describe('proc view daemon', { skip }, () => {
   it('sees a SIGKILLed daemon: unhealthy, its views fail (ENOTCONN), then a new daemon serves', async () => {
     const events: ProcViewEvent[] = [];
     // A long first pause: the dead mount can be looked at before the restart replaces it.
-    const view = await ProcView.start({ dir: join(base, 'kill'), restartDelayMs: 3000, onChange: (e) => events.push(e) });
+    const view = await ProcView.start({ daemon, dir: join(base, 'kill'), restartDelayMs: 3000, onChange: (e) => events.push(e) });
     try {
       const first = view.pid!;
       process.kill(first, 'SIGKILL');
@@ -88,11 +92,15 @@ describe('proc view daemon', { skip }, () => {
     const dir = join(base, 'leftover');
     // The leftover: a daemon serving the directory with its pid file, whose owner is gone.
     mkdirSync(join(dir, 'mnt'), { recursive: true });
-    const leftover = spawn('lxcfs', ['-f', '-p', join(dir, 'daemon.pid'), join(dir, 'mnt')], { stdio: 'ignore', detached: true });
+    const [bin, args] = daemon === 'lxcfs'
+      ? ['lxcfs', ['-f', '-p', join(dir, 'daemon.pid'), join(dir, 'mnt')]]
+      : [PROCVIEW_BIN, ['-f', '-o', 'allow_other', join(dir, 'mnt')]];
+    const leftover = spawn(bin, args, { stdio: 'ignore', detached: true });
     leftover.unref();
     const leftoverPid = leftover.pid!;
+    if (daemon !== 'lxcfs') writeFileSync(join(dir, 'daemon.pid'), `${leftoverPid}\n`);
     while (!mountedFsType(join(dir, 'mnt')) || !existsSync(join(dir, 'daemon.pid'))) await new Promise((r) => setTimeout(r, 20));
-    const view = await ProcView.start({ dir });
+    const view = await ProcView.start({ daemon, dir });
     try {
       assert.equal(alive(leftoverPid), false);
       assert.notEqual(view.pid, leftoverPid);
@@ -106,11 +114,11 @@ describe('proc view daemon', { skip }, () => {
 
   it('fails closed at start: a daemon that serves nothing is an error and leaves no mount', async () => {
     const dir = join(base, 'broken');
-    await assert.rejects(ProcView.start({ dir, bin: '/bin/false' }), /proc view: .*(exited at start|not served)/);
+    await assert.rejects(ProcView.start({ daemon, dir, bin: '/bin/false' }), /proc view: .*(exited at start|not served)/);
     assert.equal(mountedFsType(join(dir, 'mnt')), undefined);
   });
 
   it('a daemon that is not on PATH is reported by name', async () => {
-    await assert.rejects(ProcView.start({ dir: join(base, 'missing'), bin: 'corral-no-such-daemon' }), /cannot start corral-no-such-daemon/);
+    await assert.rejects(ProcView.start({ daemon, dir: join(base, 'missing'), bin: 'corral-no-such-daemon' }), /cannot start corral-no-such-daemon/);
   });
 });

@@ -1,6 +1,8 @@
-// The daemon behind a truthful /proc: a FUSE filesystem (Debian's lxcfs today) whose mount holds
-// proc/<file> views that containers bind over their own /proc/<file> (native/src/mount.c,
-// spec.proc_view_dir). Started and stopped by Corral itself, like the embedded Redis
+// The daemon behind a truthful /proc: a FUSE filesystem whose mount holds proc/<file> views that
+// containers bind over their own /proc/<file> (native/src/mount.c, spec.proc_view_dir). Two
+// daemons serve that layout: Corral's own native/build/corral-procview (the default: it answers
+// with the reader's cgroup) and Debian's lxcfs (answers with the reader's pid-namespace init's
+// cgroup, which in Corral is not the run's; kept for comparison). Started and stopped by Corral itself, like the embedded Redis
 // (services/core/redis.ts): its own directory under the state dir, a pid file, a leftover of a
 // dead owner stopped first, the mount checked to really answer before anyone uses it.
 //
@@ -11,10 +13,16 @@
 // be re-attached): `generation` counts (re)starts so a pool can drop what an older one served.
 // docs/sandbox.md, "A truthful /proc", says why and what the views are still missing.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+
+/** Corral's own view daemon, built by `make -C native` where libfuse3-dev is installed. */
+export const PROCVIEW_BIN = join(dirname(fileURLToPath(import.meta.url)), '../../native/build/corral-procview');
+
+export type ProcViewDaemon = 'corral-procview' | 'lxcfs';
 
 /** The files bound over the container's /proc, each `<mountDir>/proc/<name>`. */
 export const PROC_VIEW_FILES = ['meminfo', 'cpuinfo', 'stat', 'uptime', 'loadavg', 'swaps', 'diskstats'] as const;
@@ -22,7 +30,9 @@ export const PROC_VIEW_FILES = ['meminfo', 'cpuinfo', 'stat', 'uptime', 'loadavg
 export interface ProcViewOptions {
   /** Directory of its own (created 0755: a container's setup must traverse it to reach the mount). */
   dir: string;
-  /** The daemon's executable. Default `lxcfs`. */
+  /** Which daemon. Default corral-procview. */
+  daemon?: ProcViewDaemon;
+  /** Its executable. Default PROCVIEW_BIN for corral-procview, `lxcfs` (on PATH) for lxcfs. */
   bin?: string;
   /** Time between two checks that the mount still answers. Default 1000. */
   checkIntervalMs?: number;
@@ -132,14 +142,20 @@ export class ProcView {
   private async launch(): Promise<void> {
     // A dead daemon's mount stays behind (answering ENOTCONN); a new one cannot mount over it.
     await this.unmount();
-    const bin = this.opts.bin ?? 'lxcfs';
-    // -f: stays our child, so its death is an 'exit' event; --enable-cfs: CPU count from the CFS
-    // quota; -l: loadavg view; --enable-pidfd: no pid reuse races.
-    const args = ['-f', '--enable-cfs', '--enable-pidfd', '-l', '-p', this.pidFile, this.mountDir];
+    const lxcfs = this.opts.daemon === 'lxcfs';
+    const bin = this.opts.bin ?? (lxcfs ? 'lxcfs' : PROCVIEW_BIN);
+    // -f: stays our child, so its death is an 'exit' event. lxcfs: --enable-cfs counts CPUs from
+    // the CFS quota, -l serves loadavg, --enable-pidfd avoids pid reuse races, -p its pid file.
+    // corral-procview: allow_other, so the containers' users may read it.
+    const args = lxcfs
+      ? ['-f', '--enable-cfs', '--enable-pidfd', '-l', '-p', this.pidFile, this.mountDir]
+      : ['-f', '-o', 'allow_other', this.mountDir];
     const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.stderr = '';
     child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
+    // The pid file lets the next start find a daemon this worker leaves behind if it is killed.
+    if (!lxcfs && child.pid) await writeFile(this.pidFile, `${child.pid}\n`);
     const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) =>
       reject(new Error(`proc view: ${bin} exited at start (${signal ?? `exit ${code}`}): ${this.lastStderrLine()}`))));
     const spawnError = new Promise<never>((_, reject) => child.once('error', (e) =>
