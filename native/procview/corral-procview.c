@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,6 +52,26 @@ static long hz;
 struct buf {
 	size_t len;
 	char data[OUT_MAX];
+};
+
+/* Content is made in a per-thread scratch buffer; an open file keeps only its bytes (a 256 KiB
+ * allocation per open was an mmap, page faults and an munmap each time). */
+static pthread_key_t scratch_key; /* its destructor frees an exiting thread's buffer */
+
+static struct buf *scratch_buf(void)
+{
+	struct buf *b = pthread_getspecific(scratch_key);
+	if (!b && (b = malloc(sizeof *b)) && pthread_setspecific(scratch_key, b) != 0) {
+		free(b);
+		b = NULL;
+	}
+	return b;
+}
+
+/* What an open file serves. */
+struct content {
+	size_t len;
+	char data[];
 };
 
 static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -195,12 +216,13 @@ static int make_meminfo(const struct cg *cg, struct buf *b)
 				limit = v;
 			*strrchr(dir, '/') = '\0';
 		}
+		/* The root cgroup (a host process: the worker's health check) has no memory.current. */
 		snprintf(path, sizeof path, "%s/memory.current", cg->unified);
 		if (read_i64(path, &usage) < 0)
-			return -EIO;
+			usage = (host_meminfo_kb(host_l, "MemTotal:") - host_meminfo_kb(host_l, "MemFree:")) * 1024;
 		snprintf(path, sizeof path, "%s/memory.stat", cg->unified);
 		if (slurp(path, stat_l, sizeof stat_l) <= 0)
-			return -EIO;
+			stat_l[0] = '\0';
 		anon = keyed(stat_l, "anon"), file = keyed(stat_l, "file");
 		shmem = keyed(stat_l, "shmem"), mapped = keyed(stat_l, "file_mapped");
 		act_anon = keyed(stat_l, "active_anon"), inact_anon = keyed(stat_l, "inactive_anon");
@@ -445,10 +467,9 @@ static int pv_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		return -ENOENT;
 	st->st_mode = S_IFREG | 0444;
 	st->st_nlink = 1;
-	struct buf *b = malloc(sizeof *b);
+	struct buf *b = scratch_buf();
 	if (b && generate(f, fuse_get_context()->pid, b) == 0)
 		st->st_size = (off_t)b->len;
-	free(b);
 	return 0;
 }
 
@@ -474,26 +495,29 @@ static int pv_open(const char *path, struct fuse_file_info *fi)
 		return -ENOENT;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return -EACCES;
-	struct buf *b = malloc(sizeof *b);
+	struct buf *b = scratch_buf();
 	if (!b)
 		return -ENOMEM;
 	int rc = generate(f, fuse_get_context()->pid, b);
-	if (rc < 0) {
-		free(b);
+	if (rc < 0)
 		return rc;
-	}
-	fi->fh = (uint64_t)(uintptr_t)b;
+	struct content *c = malloc(sizeof *c + b->len);
+	if (!c)
+		return -ENOMEM;
+	c->len = b->len;
+	memcpy(c->data, b->data, b->len);
+	fi->fh = (uint64_t)(uintptr_t)c;
 	fi->direct_io = 1;
 	return 0;
 }
 
 static int pv_read(const char *path, char *out, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct buf *b = (struct buf *)(uintptr_t)fi->fh;
-	if (!b || off < 0 || (size_t)off >= b->len)
+	struct content *c = (struct content *)(uintptr_t)fi->fh;
+	if (!c || off < 0 || (size_t)off >= c->len)
 		return 0;
-	size_t n = b->len - (size_t)off < size ? b->len - (size_t)off : size;
-	memcpy(out, b->data + off, n);
+	size_t n = c->len - (size_t)off < size ? c->len - (size_t)off : size;
+	memcpy(out, c->data + off, n);
 	return (int)n;
 }
 
@@ -506,9 +530,9 @@ static int pv_release(const char *path, struct fuse_file_info *fi)
 static void *pv_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	cfg->direct_io = 1;
-	/* Sizes differ by reader: never reuse one reader's attributes for another. */
-	cfg->entry_timeout = cfg->attr_timeout = 0;
-	cfg->negative_timeout = 1.0;
+	/* Sizes differ by reader: never reuse one reader's attributes for another. Names never change. */
+	cfg->attr_timeout = 0;
+	cfg->entry_timeout = cfg->negative_timeout = 1.0;
 	return NULL;
 }
 
@@ -554,6 +578,8 @@ static const struct fuse_operations ops = {
 int main(int argc, char *argv[])
 {
 	hz = sysconf(_SC_CLK_TCK);
+	if (pthread_key_create(&scratch_key, free) != 0)
+		return 1;
 	find_mounts();
 	if (!*mnt.memory && !*mnt.unified) {
 		fprintf(stderr, "corral-procview: no cgroup hierarchy found in /proc/self/mountinfo\n");
