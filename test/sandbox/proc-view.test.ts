@@ -63,7 +63,8 @@ for (const daemon of ['corral-procview', 'lxcfs'] as const) describe(`proc view 
     assert.equal(existsSync(view.pidFile), false);
   });
 
-  it('sees a SIGKILLed daemon: unhealthy, its views fail (ENOTCONN), then a new daemon serves', async () => {
+  // The timeout only guards against a hang (a restart that never comes); nothing is timed.
+  it('sees a SIGKILLed daemon: unhealthy, its views fail (ENOTCONN), then a new daemon serves', { timeout: 120_000 }, async () => {
     const events: ProcViewEvent[] = [];
     // A long first pause: the dead mount can be looked at before the restart replaces it.
     const view = await ProcView.start({ daemon, dir: join(base, 'kill'), restartDelayMs: 3000, onChange: (e) => events.push(e) });
