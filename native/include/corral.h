@@ -138,6 +138,11 @@ typedef struct corral_spec {
 	int64_t stack_bytes;      /* RLIMIT_STACK, 0 = unlimited */
 	int64_t cpu_quota_us;     /* per 100 ms period; 0 = no bandwidth limit */
 	int32_t use_time_ns;      /* unshare a time namespace (kernel >= 5.6) */
+
+	/* A truthful /proc: the mount point of a proc-view daemon (lxcfs-style) whose proc/<file>
+	 * (meminfo, cpuinfo, stat, uptime, loadavg, swaps, diskstats) are bound read-only over the
+	 * container's /proc/<file> (mount.c). NULL: none, the container's /proc is the kernel's. */
+	const char *proc_view_dir;
 } corral_spec;
 
 typedef struct corral_outcome {

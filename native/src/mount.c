@@ -9,7 +9,8 @@
  *                      run directories cost ~7 % of the service's throughput at saturation)
  *     upper, work      of the root overlay
  *     root             overlay: lowerdir = image layers (top first), upper on the tmpfs
- *   root/proc          a fresh, read-only procfs of the run's pid namespace, sensitive files masked
+ *   root/proc          a fresh, read-only procfs of the run's pid namespace, sensitive files masked,
+ *                      and, with a proc view, the daemon's meminfo, cpuinfo, stat, … bound over it
  *   root/dev           the host's /dev template (null, zero, full, random, urandom, fd links),
  *                      read-only; a size-limited tmpfs on /dev/shm
  *   pivot_root into <runs_root>/root, old root detached.
@@ -62,6 +63,12 @@ static const char *const proc_masked[] = {
 	"kallsyms", "kmsg", "config.gz", "acpi", "scsi", "irq", "bus", "fs", "sysvipc", "driver", "tty",
 };
 
+/* Files of /proc a proc-view daemon serves, bound from <proc_view_dir>/proc/<name> (lxcfs's layout);
+ * worker/sandbox/proc-view.ts PROC_VIEW_FILES names the same. */
+static const char *const proc_view_files[] = {
+	"meminfo", "cpuinfo", "stat", "uptime", "loadavg", "swaps", "diskstats",
+};
+
 int mount_plan_build(struct mount_plan *p, const corral_spec *s, corral_error *e)
 {
 	memset(p, 0, sizeof *p);
@@ -90,6 +97,14 @@ int mount_plan_build(struct mount_plan *p, const corral_spec *s, corral_error *e
 	add(p, MOP_MOUNT, "proc", proc, "proc", safe | MS_NOEXEC | MS_RDONLY, "hidepid=invisible", 0);
 	for (size_t i = 0; i < sizeof proc_masked / sizeof *proc_masked; i++)
 		add(p, MOP_MASK, empty, arena_printf(p, "%s/%s", proc, proc_masked[i]), NULL, 0, NULL, 0);
+	/* The proc view: files that describe the run's own cgroup limits instead of the host
+	 * (docs/sandbox.md, "A truthful /proc"). The daemon's FUSE mount was copied into this mount
+	 * namespace with the worker's; a dead daemon fails the bind (ENOTCONN): no run sees the host. */
+	if (s->proc_view_dir)
+		for (size_t i = 0; i < sizeof proc_view_files / sizeof *proc_view_files; i++)
+			add(p, MOP_BIND, arena_printf(p, "%s/proc/%s", s->proc_view_dir, proc_view_files[i]),
+			    arena_printf(p, "%s/%s", proc, proc_view_files[i]), NULL,
+			    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0);
 
 	/* /dev: the host's template, read-only — one bind instead of a tmpfs and a bind per node. */
 	const char *dev = arena_printf(p, "%s/dev", root);

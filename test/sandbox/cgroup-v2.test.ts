@@ -10,7 +10,10 @@ import { detectCgroups } from '../../worker/sandbox/cgroups.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const harness = resolve(repo, '../shared/tools/cg2-kernel/run-in-cg2-kernel.sh');
-const suite = ['isolation', 'limits', 'lifecycle', 'volume', 'cgroups', 'pool', 'streaming', 'streaming-pool', 'shared-memory'].map((f) => `test/sandbox/${f}.test.ts`);
+const suite = ['isolation', 'limits', 'lifecycle', 'volume', 'cgroups', 'pool', 'streaming', 'streaming-pool', 'shared-memory', 'proc-view', 'proc-view-run'].map((f) => `test/sandbox/${f}.test.ts`);
+// FUSE is a module in the UML kernel: loaded when kmod's insmod is there, else the proc-view
+// suites skip ("no /dev/fuse").
+const loadFuse = 'insmod /usr/lib/uml/modules/$(uname -r)/kernel/fs/fuse/fuse.ko 2>/dev/null && { [ -e /dev/fuse ] || mknod /dev/fuse c 10 229; }; ';
 
 function hostIsV2(): boolean {
   try {
@@ -32,7 +35,7 @@ const reason = skipReason();
 if (reason) console.log(`# cgroup v2 sandbox suite skipped: ${reason}`);
 
 it('passes the sandbox suite on a pure cgroup v2 kernel', { skip: reason, timeout: 900_000 }, () => {
-  const command = `UV_THREADPOOL_SIZE=16 node --import tsx --test --test-concurrency=1 ${suite.join(' ')}`;
+  const command = `${loadFuse}UV_THREADPOOL_SIZE=16 node --import tsx --test --test-concurrency=1 ${suite.join(' ')}`;
   const r = spawnSync(harness, ['-C', repo, '-t', '800', command], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const output = `${r.stdout}\n${r.stderr}`;
   const summary = output.split('\n').filter((l) => /^# (tests|pass|fail|skipped) /.test(l)).join(', ');

@@ -27,4 +27,8 @@ export interface HostContext {
   discard(container: NativeContainer): void;
   /** Counts a cold container built again after its mount plan failed. */
   noteSetupRetry(): void;
+  /** The proc-view daemon's mount point bound over /proc/<file>s (a truthful /proc), or null. */
+  readonly procViewDir: string | null;
+  /** Why no container may be built now (the proc view is configured but down), or undefined. */
+  notReady(): string | undefined;
 }

@@ -15,6 +15,7 @@ import { connectTwo } from './connect.ts';
 import { SANDBOX_ID, type HostContext } from './context.ts';
 import { loadNative, type NativeContainer } from './native.ts';
 import { WarmPool, type WarmPoolOptions } from './pool.ts';
+import { ProcView, type ProcViewOptions } from './proc-view.ts';
 import { runOne } from './run.ts';
 import { streamOne } from './stream.ts';
 import type { ConnectedOutcome, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun } from './types.ts';
@@ -36,6 +37,9 @@ export interface SandboxHostOptions {
   idBase?: number;
 }
 
+/** A truthful /proc in every container (docs/sandbox.md): the daemon and its options. */
+export type ProcViewSetting = Omit<ProcViewOptions, 'dir' | 'onChange'>;
+
 /** A run ending this long after the previous one finds the host quiet (afterRun). */
 const QUIET_GAP_MS = 50;
 /** On a quiet host, work that follows a run waits this long. */
@@ -52,6 +56,8 @@ export class SandboxHost implements HostContext {
   readonly runsDir: string;
   readonly volumesDir: string;
   readonly initDir: string;
+  /** Where each host's proc-view daemon has its directory (pid file, mount point). */
+  readonly procViewsDir: string;
   /** The container's /dev, bound read-only into every run. */
   readonly devDir: string;
   /** An empty read-only directory that hides /proc subdirectories. */
@@ -73,12 +79,42 @@ export class SandboxHost implements HostContext {
   private quiet = true;
   /** Average time a container's teardown takes, in the background. */
   teardownMsAvg = 0;
+  private procView: ProcView | undefined;
+  private procViewWanted = false;
+
+  get procViewDir(): string | null {
+    return this.procView?.mountDir ?? null;
+  }
+
+  notReady(): string | undefined {
+    if (!this.procViewWanted) return undefined;
+    if (!this.procView?.healthy()) return 'the truthful /proc (proc-view daemon) is down; runs wait until it serves again';
+    return undefined;
+  }
+
+  /**
+   * Starts the proc-view daemon under the state directory and binds its files over every
+   * container's /proc from now on (rejects, leaving nothing, when it cannot start). A daemon that
+   * dies is restarted by ProcView; meanwhile no container is built, and the warm containers built
+   * under the dead one are discarded.
+   */
+  async startProcView(setting: ProcViewSetting = {}): Promise<void> {
+    this.procViewWanted = true;
+    // A directory of this host's own (named like a run, so the sweep can tell a dead owner's).
+    this.procView = await ProcView.start({
+      ...setting,
+      dir: join(this.procViewsDir, this.nextName()),
+      onChange: (event) => { if (event.state === 'serving' && event.generation > 1) this.pool?.drain(); },
+    });
+    this.pool?.drain();
+  }
 
   private constructor(options: SandboxHostOptions) {
     this.stateDir = options.stateDir ?? '/var/lib/corral';
     this.runsDir = join(this.stateDir, 'runs');
     this.volumesDir = join(this.stateDir, 'volumes');
     this.initDir = join(this.stateDir, 'init-layers');
+    this.procViewsDir = join(this.stateDir, 'proc-view');
     this.devDir = join(this.stateDir, 'dev');
     this.emptyDir = join(this.stateDir, 'empty');
     this.idBase = options.idBase ?? 1_000_000;
@@ -131,6 +167,11 @@ export class SandboxHost implements HostContext {
   async close(): Promise<void> {
     await Promise.all([this.pool?.close(), this.volumes?.close()]);
     await this.settle();
+    if (this.procView) {
+      await this.procView.close();
+      tryRmdir(join(this.procView.mountDir));
+      tryRmdir(join(this.procView.mountDir, '..'));
+    }
   }
 
   /** Creates the directories and parent cgroups, and sweeps what dead owners left. */
@@ -139,7 +180,7 @@ export class SandboxHost implements HostContext {
     checkKernel();
     loadNative();
     const host = new SandboxHost(options);
-    for (const dir of [host.stateDir, host.runsDir, host.volumesDir, host.initDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    for (const dir of [host.stateDir, host.runsDir, host.volumesDir, host.initDir, host.procViewsDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
     ensureCgroupParents(host.cgroups);
     makeDevTemplate(host.devDir);
     mkdirSync(host.emptyDir, { recursive: true, mode: 0o555 });
@@ -182,8 +223,8 @@ export class SandboxHost implements HostContext {
 
   /** Removes run cgroups and volumes whose owning process is gone (and run directories, which
    * only versions before containers mounted their scratch privately made). */
-  sweep(): { cgroups: number; runDirs: number; volumes: number } {
-    const swept = { cgroups: 0, runDirs: 0, volumes: 0 };
+  sweep(): { cgroups: number; runDirs: number; volumes: number; procViews: number } {
+    const swept = { cgroups: 0, runDirs: 0, volumes: 0, procViews: 0 };
     for (const parent of cgroupParentDirs(this.cgroups)) {
       for (const name of staleEntries(parent)) {
         if (removeCgroupTree(join(parent, name))) swept.cgroups++;
@@ -199,6 +240,10 @@ export class SandboxHost implements HostContext {
       if (mounted.has(dir)) loadNative().volumeUmountSync(dir);
       tryRmdir(dir);
       swept.volumes++;
+    }
+    for (const name of staleEntries(this.procViewsDir)) {
+      sweepProcView(join(this.procViewsDir, name), mounted);
+      swept.procViews++;
     }
     return swept;
   }
@@ -307,6 +352,21 @@ function removeCgroup(dir: string): boolean {
     }
   }
   throw new Error(`sweep: cgroup ${dir} stays busy`);
+}
+
+/** A dead owner's proc-view: its daemon (if its pid file still names one serving this directory) killed, its mount detached, its directory removed. */
+function sweepProcView(dir: string, mounted: Set<string>): void {
+  const mnt = join(dir, 'mnt');
+  try {
+    const pid = Number(readFileSync(join(dir, 'daemon.pid'), 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 1 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(mnt)) process.kill(pid, 'SIGKILL');
+  } catch {
+    /* no pid file, or the daemon is gone */
+  }
+  if (mounted.has(mnt)) loadNative().volumeUmountSync(mnt);
+  rmSync(join(dir, 'daemon.pid'), { force: true });
+  tryRmdir(mnt);
+  tryRmdir(dir);
 }
 
 function tryRmdir(dir: string): void {

@@ -75,6 +75,8 @@ export interface NativeSpec {
   stack_bytes: number;
   cpu_quota_us: number;
   use_time_ns: number;
+  /** A proc-view daemon's mount point (proc-view.ts) bound over /proc/<file>s; null: none. */
+  proc_view_dir: string | null;
 }
 
 export interface NativeOutcome {
@@ -163,6 +165,7 @@ export function loadNative(): Bindings {
     cpu_ms: 'int64_t', wall_ms: 'int64_t', memory_bytes: 'int64_t', processes: 'int64_t',
     output_bytes: 'int64_t', disk_bytes: 'int64_t', shm_bytes: 'int64_t', fsize_bytes: 'int64_t',
     nofile: 'int64_t', stack_bytes: 'int64_t', cpu_quota_us: 'int64_t', use_time_ns: 'int32_t',
+    proc_view_dir: str,
   });
   koffi.struct('corral_error', {
     code: 'int32_t', errnum: 'int32_t', step: koffi.array('char', 32), op: koffi.array('char', 32), message: koffi.array('char', 512),

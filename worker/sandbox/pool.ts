@@ -268,6 +268,12 @@ export class WarmPool {
     }));
   }
 
+  /** Destroys the containers held warm now (built under a state that changed, e.g. a restarted
+   * proc-view daemon); the pool refills with fresh ones as demand asks. */
+  drain(): void {
+    for (const entry of this.entries.values()) for (const c of entry.ready.splice(0)) this.discard(c);
+  }
+
   /** Destroys every warm container, once the builds under way have finished. */
   async close(): Promise<void> {
     this.closed = true;

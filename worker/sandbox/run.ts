@@ -14,6 +14,10 @@ export type Acquired = { container: NativeContainer; pooled: boolean };
 /** A warm container from the host's pool (or the next one its pool is building), else one
  * prepared now; or why none could be built. */
 export async function acquire(spec: NativeSpec, imageName: string | undefined, host: HostContext): Promise<Acquired | { failure: SandboxError }> {
+  // Fail closed: while the truthful /proc is down, no container is built (none would show the
+  // host's values; its binds would fail or read a dead mount). A retry can succeed.
+  const down = host.notReady();
+  if (down) return { failure: new SandboxError('host', down, { step: 'proc-view' }) };
   const warm = host.pool?.take(spec, imageName) ?? await host.pool?.awaitBuilding(spec);
   if (warm) return { container: warm, pooled: true };
   try {

@@ -107,5 +107,6 @@ export function nativeSpecFor(spec: SandboxSpec, host: HostContext): NativeSpec 
     stack_bytes: limits.stackBytes,
     cpu_quota_us: Math.round(limits.cpus * 100_000),
     use_time_ns: host.hasTimeNamespace ? 1 : 0,
+    proc_view_dir: host.procViewDir,
   };
 }
