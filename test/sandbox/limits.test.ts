@@ -75,7 +75,7 @@ describe('limits and outcomes', () => {
 
   it('reports memory_limit when the cgroup OOM-kills a hog, with the peak near the limit', async () => {
     const limit = 32 << 20;
-    const r = await runInSandbox({ layers, argv: ['awk', 'BEGIN { s = "xxxxxxxxxxxxxxxx"; while (1) s = s s }'], limits: { memoryBytes: limit } });
+    const r = await runInSandbox({ layers, argv: ['awk', 'BEGIN { s = "xxxxxxxxxxxxxxxx"; while (1) s = s s }'], limits: { memoryBytes: limit, cpuMs: 20_000, wallMs: 40_000 } }); // generous time: the UML kernel is slow
     assert.equal(r.status, 'memory_limit', JSON.stringify({ ...r, stdout: undefined, stderr: r.stderr.toString() }));
     assert.equal(r.limit, 'memory');
     assert.ok(r.memoryKb * 1024 > limit / 2 && r.memoryKb * 1024 <= limit + (1 << 20), `peak ${r.memoryKb} KiB`);

@@ -175,7 +175,7 @@ describe('warm pool', () => {
       const cpu = await warmRun({ argv: ['sh', '-c', 'while :; do :; done'], limits: { cpuMs: 200 } });
       assert.equal(cpu.status, 'time_limit');
       assert.equal(cpu.limit, 'cpu');
-      const mem = await warmRun({ argv: ['awk', 'BEGIN { s = "xxxxxxxxxxxxxxxx"; while (1) s = s s }'], limits: { memoryBytes: 24 << 20 } });
+      const mem = await warmRun({ argv: ['awk', 'BEGIN { s = "xxxxxxxxxxxxxxxx"; while (1) s = s s }'], limits: { memoryBytes: 24 << 20, cpuMs: 20_000, wallMs: 40_000 } });
       assert.equal(mem.status, 'memory_limit');
       const out = await warmRun({ argv: ['yes'], limits: { outputBytes: 5000 } });
       assert.equal(out.status, 'output_limit');
