@@ -29,14 +29,18 @@ test('CI images are light and layered over base; busybox stands alone', () => {
   assert.deepEqual(chain(recipes, 'compiled').map((r) => r.name), ['base', 'gcc', 'compiled']);
 });
 
-test('judge defaults: gcc -O2 -std=gnu17 -lm, g++ -O2 -std=gnu++20, Java Main, python -B', () => {
+test('judge defaults: gcc -O2 -std=gnu17 -lm, g++ -O2 -std=gnu++20, Java from Main.java, python -B', () => {
   const c = commandsFor(getLanguage('c')!);
   assert.deepEqual(c.compile, ['gcc', '-O2', '-std=gnu17', '-pipe', '-o', 'main', 'main.c', '-lm']);
   assert.deepEqual(c.run, ['./main']);
   assert.ok(commandsFor(getLanguage('cpp')!).compile!.includes('-std=gnu++20'));
   const java = getLanguage('java')!;
   assert.equal(java.fileName, 'Main.java');
-  assert.ok(commandsFor(java).run.includes('Main'));
+  // The class to run is the one the compile found (corral-jvm); user args follow `--`.
+  assert.deepEqual(commandsFor(java, { flags: ['-g'], args: ['a'] }), {
+    compile: ['corral-jvm', 'javac', 'Main.java', '-J-XX:+UseSerialGC', '-J-XX:-UsePerfData', '-J-XX:TieredStopAtLevel=1', '-encoding', 'UTF-8', '-g'],
+    run: ['corral-jvm', 'run', 'java', '-XX:+UseSerialGC', '-XX:-UsePerfData', '-Xss64m', '-cp', '.', '--', 'a'],
+  });
   assert.deepEqual(commandsFor(getLanguage('python')!).run, ['python3', '-B', 'main.py']);
 });
 

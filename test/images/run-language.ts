@@ -21,7 +21,10 @@ export interface LanguageRun {
   totalMs: number;
 }
 
-export async function compileAndRun(lang: LanguageSpec, layers: string[], source: string, stdin = ''): Promise<LanguageRun> {
+/** Limits that replace the roomy defaults above, e.g. a judge's file-size limit for the run. */
+export interface LimitOverrides { compile?: Partial<SandboxLimits>; run?: Partial<SandboxLimits> }
+
+export async function compileAndRun(lang: LanguageSpec, layers: string[], source: string, stdin = '', limits: LimitOverrides = {}): Promise<LanguageRun> {
   const started = performance.now();
   const volume = await createVolume({ sizeBytes: 512 * MiB });
   try {
@@ -30,10 +33,10 @@ export async function compileAndRun(lang: LanguageSpec, layers: string[], source
     const base = { layers, env: lang.runEnv, box: { dir: volume.dir } };
     let compile: SandboxOutcome | undefined;
     if (cmds.compile) {
-      compile = await runInSandbox({ ...base, argv: cmds.compile, limits: COMPILE_LIMITS });
+      compile = await runInSandbox({ ...base, argv: cmds.compile, limits: { ...COMPILE_LIMITS, ...limits.compile } });
       if (compile.status !== 'ok') return { compile, totalMs: performance.now() - started };
     }
-    const run = await runInSandbox({ ...base, argv: cmds.run, stdin, limits: RUN_LIMITS });
+    const run = await runInSandbox({ ...base, argv: cmds.run, stdin, limits: { ...RUN_LIMITS, ...limits.run } });
     return { compile, run, totalMs: performance.now() - started };
   } finally {
     await volume.destroy();
