@@ -6,6 +6,7 @@
 //                         chrooted into it directly (the base has no parent to overlay)
 //   parent P              overlay(P's layers, empty upper) mounted in a private mount namespace,
 //                         files/packages/setup chrooted into it, the upper dir kept as the layer
+//   npm entries           a file from a pinned npm package, written after `files` (npm-files.ts)
 //
 // Then pruneLayer() drops caches/docs, the size is measured and layer.json written. Because a
 // layer id hashes its recipe and parent id (rootfs-images/layer-id.ts), an unchanged recipe is
@@ -19,6 +20,7 @@ import { chain, loadRecipes, type Recipe } from './recipe.ts';
 import { canonicalJson, layerId } from './layer-id.ts';
 import { makeBusyboxLayer } from './busybox.ts';
 import { pruneLayer } from './prune.ts';
+import { fetchNpmTarball, readNpmMember } from './npm-files.ts';
 import { capture, openLog, runLogged, runStep, StepError, stepArgv, type LayerMounts } from './run-step.ts';
 import { createProgress, secs, type Progress } from './builder-progress.ts';
 
@@ -156,9 +158,13 @@ async function buildLayer(store: ImageStore, recipe: Recipe, id: string, parentI
       if (recipe.source === 'debootstrap') await debootstrap(recipe, fs, store, mirror ?? hostMirror(), io, progress, prefix);
       for (const f of recipe.files) {
         progress.step(prefix, `write ${f.path}`);
-        // A fixed script; the path and mode are positional arguments, the content is stdin.
-        await runStep(mounts, ['/bin/sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', 'write', f.path, f.mode],
-          { ...io, stdin: f.content });
+        await runStep(mounts, writeFileArgv(f.path, f.mode), { ...io, stdin: f.content });
+      }
+      for (const n of recipe.npm) {
+        progress.step(prefix, `npm ${n.package}@${n.version}: ${n.from} → ${n.path}`);
+        const tarball = await fetchNpmTarball(n, join(store.cacheDir, 'npm'), io);
+        const bytes = await readNpmMember(tarball, n.from, tmp, io);
+        await runStep(mounts, writeFileArgv(n.path, n.mode), { ...io, stdin: bytes });
       }
       if (recipe.packages.length) {
         progress.step(prefix, 'apt-get update');
@@ -198,6 +204,11 @@ async function buildLayer(store: ImageStore, recipe: Recipe, id: string, parentI
   } finally {
     await new Promise<void>((resolve) => log.end(resolve));
   }
+}
+
+/** A fixed script writing stdin to a file in the chroot; the path and mode are positional arguments. */
+function writeFileArgv(path: string, mode: string): string[] {
+  return ['/bin/sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', 'write', path, mode];
 }
 
 async function debootstrap(recipe: Recipe, fs: string, store: ImageStore, mirror: string,

@@ -27,6 +27,8 @@ export function layerInputs(recipe: Recipe, parentId: string | null): unknown {
     files: recipe.files,
     packages: recipe.packages,
     setup: recipe.setup,
+    // Only when present, so the ids of recipes without npm files stay what they were.
+    ...(recipe.npm.length ? { npm: recipe.npm } : {}),
   };
 }
 

@@ -62,6 +62,27 @@ const fileSchema = z.object({
   source: z.string().regex(SOURCE_RE).optional(),
 });
 
+/**
+ * One file taken from an npm registry package (runtimes such as Deno and Bun ship their binaries
+ * there). Pinned by exact version and the registry's SRI integrity, so the layer id (which hashes
+ * these fields) decides the bytes; rootfs-images/npm-files.ts fetches and checks it.
+ */
+export const npmFileSchema = z.object({
+  /** Package name, optionally scoped: `@oven/bun-linux-x64-baseline`. */
+  package: z.string().regex(/^(?:@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*$/),
+  /** An exact version, never a range. */
+  version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/),
+  /** The tarball's `dist.integrity` as the registry lists it (`npm view PKG@VERSION dist.integrity`). */
+  integrity: z.string().regex(/^sha512-[A-Za-z0-9+/]{86}==$/),
+  /** The member inside the package (relative to its `package/` directory): no `..`, no leading `/`. */
+  from: z.string().regex(/^[A-Za-z0-9_@+-][A-Za-z0-9_@+.-]*(?:\/[A-Za-z0-9_@+-][A-Za-z0-9_@+.-]*)*$/)
+    .refine((s) => !s.split('/').some((c) => c === '..' || c === '.'), 'no . or .. components'),
+  /** Where it goes in the image. */
+  path: z.string().regex(/^\/[^\0]*$/),
+  mode: z.string().regex(/^0?[0-7]{3,4}$/).default('0755'),
+});
+export type NpmFile = z.infer<typeof npmFileSchema>;
+
 export const recipeSchema = z.object({
   name: z.string().regex(IMAGE_NAME_RE),
   description: z.string().default(''),
@@ -76,6 +97,8 @@ export const recipeSchema = z.object({
   }).optional(),
   /** Files written into the layer before packages are installed. */
   files: z.array(fileSchema).default([]),
+  /** Files taken from npm registry packages, written after `files` and before the packages. */
+  npm: z.array(npmFileSchema).default([]),
   /** Debian packages installed with apt-get (no recommends). */
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/)).default([]),
   /** Commands run in the layer's chroot after the packages, as argv arrays. */
@@ -88,8 +111,8 @@ export const recipeSchema = z.object({
 }).superRefine((r, ctx) => {
   if (!r.parent && !r.source) ctx.addIssue({ code: 'custom', message: 'a recipe needs either "parent" or "source"' });
   if (r.parent && r.source) ctx.addIssue({ code: 'custom', message: '"parent" and "source" exclude each other' });
-  if (r.source === 'busybox' && (r.packages.length || r.setup.length)) {
-    ctx.addIssue({ code: 'custom', message: 'the busybox source takes no packages or setup' });
+  if (r.source === 'busybox' && (r.packages.length || r.setup.length || r.npm.length)) {
+    ctx.addIssue({ code: 'custom', message: 'the busybox source takes no packages, npm files or setup' });
   }
 });
 export type Recipe = z.infer<typeof recipeSchema>;

@@ -22,7 +22,7 @@ export interface StepIo {
   log: WriteStream;
   /** Called with each output line (for a TTY progress line). */
   onLine?: (line: string) => void;
-  stdin?: string;
+  stdin?: string | Buffer;
 }
 
 export class StepError extends Error {

@@ -102,8 +102,8 @@ describe('Piston v2 API (contract tests of the translation layer, in-memory RunS
     assert.deepEqual([installed.status, await installed.json()], [200, { language: 'bash', version: '5.2.15' }]);
     const unbuilt = await post('/api/v2/packages', { language: 'rust', version: '*' });
     assert.equal(unbuilt.status, 405);
-    const unknown = await post('/api/v2/packages', { language: 'brainfuck', version: '*' });
-    assert.deepEqual([unknown.status, await unknown.json()], [404, { message: 'Requested package brainfuck-* does not exist' }]);
+    const unknown = await post('/api/v2/packages', { language: 'whitespace', version: '*' });
+    assert.deepEqual([unknown.status, await unknown.json()], [404, { message: 'Requested package whitespace-* does not exist' }]);
     const del = await fetch(`${server.url}/api/v2/packages`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'bash', version: '5.x' }) });
     assert.equal(del.status, 405);
   });

@@ -254,7 +254,7 @@ describe('Piston /api/v2/connect', { skip }, () => {
     const cases: Array<[unknown, RegExp]> = [
       ['{not json', /not valid JSON/],
       ['null', /JSON object/],
-      [{ type: 'init', language: 'brainfuck', version: '*', files: [{ content: 'x' }] }, /^brainfuck-\* runtime is unknown$/],
+      [{ type: 'init', language: 'whitespace', version: '*', files: [{ content: 'x' }] }, /^whitespace-\* runtime is unknown$/],
       [{ type: 'init', language: 'bash', version: '*' }, /^files is required as an array$/],
       [{ type: 'init', language: 'bash', version: '*', files: [{ content: 'x' }], run_timeout: 10_000_000 }, /^run_timeout cannot exceed the configured limit of \d+$/],
       [{ type: 'init', language: 'bash', version: '*', files: [{ content: 'x' }, { content: 'y', name: '../escape' }] }, /escape/],
