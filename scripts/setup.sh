@@ -26,8 +26,13 @@ have redis-server || need="$need redis-server"
 have debootstrap || need="$need debootstrap"
 have unshare || need="$need util-linux"
 [ -x /bin/busybox ] || need="$need busybox-static"
+# The truthful /proc's daemon (native/procview) builds against libfuse3.
+have pkg-config || need="$need pkg-config"
+pkg-config --exists fuse3 2>/dev/null || need="$need libfuse3-dev"
 if [ "$for_tests" = 1 ]; then
   [ -x /usr/bin/linux.uml ] || need="$need user-mode-linux"
+  # insmod loads FUSE into the cgroup v2 test kernel (test/sandbox/cgroup-v2.test.ts).
+  have insmod || [ -x /sbin/insmod ] || need="$need kmod"
 fi
 if [ -n "$need" ]; then
   if ! have apt-get; then
