@@ -1,0 +1,27 @@
+// What `corral up`, `corral api` and `corral worker` share: start the stack, stop it on
+// SIGTERM/SIGINT (a second signal forces it), exit. The signal handlers are installed before the
+// stack starts: a signal during the start (the sandbox's self-test, the embedded Redis loading
+// its AOF) stops what has started instead of killing the process with its children half made.
+import type { Logger } from '../services/core/logger.ts';
+import { exitSoon, onShutdown } from '../services/core/lifecycle.ts';
+import { startStack, type StackOptions } from './stack.ts';
+
+export async function runUntilSignal(log: Logger, opts: StackOptions): Promise<number> {
+  const starting = startStack(opts);
+  starting.catch(() => {}); // reported below
+  const stopped = onShutdown(log, async (force) => {
+    const stack = await starting.catch(() => undefined);
+    await stack?.close(force);
+  });
+  try {
+    await starting;
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'start failed');
+    exitSoon(1);
+    throw err;
+  }
+  const code = await stopped;
+  // Nothing left in the event loop (a socket, a timer) may keep a stopped Corral alive.
+  exitSoon(code);
+  return code;
+}
