@@ -137,8 +137,10 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
     // Stops taking jobs now; resolves when the active ones are done and its connections closed.
     const bullClosed = worker.close();
     bullClosed.catch(() => {});
-    await bounded(directory.remove(name), CLOSE_STEP_MS);
-    await bounded(interactive?.close(), CLOSE_STEP_MS, forced.signal);
+    await Promise.all([
+      bounded(directory.remove(name), CLOSE_STEP_MS),
+      bounded(interactive?.close(), CLOSE_STEP_MS, forced.signal),
+    ]);
     if (running.size > 0 && !forced.signal.aborted) {
       const ended = await bounded(allRunsEnded(), config.worker.shutdownGraceMs, forced.signal);
       if (!ended) log.warn({ worker: name, active, force: forced.signal.aborted }, 'grace period over: stopping the active runs');
@@ -147,8 +149,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
       stopRuns.abort();
       if (!await bounded(allRunsEnded(), STOP_RUNS_MS)) log.error({ worker: name, active }, 'runs did not stop in time; their jobs are requeued when their locks expire');
     }
-    await bounded(bullClosed, CLOSE_STEP_MS);
-    await bounded(callbacks.close(), CLOSE_STEP_MS, forced.signal);
+    await Promise.all([bounded(bullClosed, CLOSE_STEP_MS), bounded(callbacks.close(), CLOSE_STEP_MS, forced.signal)]);
     cancels.close();
     workerConnection.disconnect();
     redis.disconnect();

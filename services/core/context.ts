@@ -79,8 +79,7 @@ export async function createCoreContext(config: Config, redisUrl: string, log: L
     async close() {
       runService.close();
       // Each bounded: a Redis that is gone must not hold the shutdown (lifecycle.ts).
-      await bounded(queue.close(), CLOSE_STEP_MS);
-      await bounded(hub.close(), CLOSE_STEP_MS);
+      await Promise.all([bounded(queue.close(), CLOSE_STEP_MS), bounded(hub.close(), CLOSE_STEP_MS)]);
       redis.disconnect();
       sub.disconnect();
     },
