@@ -38,6 +38,8 @@ export interface ShutdownSignal {
   signal: AbortSignal;
   /** The job's lock token (BullMQ's processor argument), needed to move it back to wait. */
   token: string | undefined;
+  /** False while the connection to Redis is down: the job is then not moved (its lock expires). */
+  redisUp?: () => boolean;
 }
 
 export function createRunProcessor(deps: RunProcessorDeps) {
@@ -69,6 +71,10 @@ export function createRunProcessor(deps: RunProcessorDeps) {
    * nor failed).
    */
   async function release(job: Job, stop: ShutdownSignal, runLog: Logger): Promise<never> {
+    if (stop.redisUp && !stop.redisUp()) {
+      runLog.warn({ requeued: false }, 'run stopped by the shutdown; Redis is unreachable, so it is requeued when its lock expires');
+      throw new WaitingError();
+    }
     let timer: NodeJS.Timeout | undefined;
     const moved = await Promise.race([
       job.moveToWait(stop.token).then(() => true, (err: Error) => { runLog.warn({ err: err.message }, 'cannot put the stopped run back in the queue'); return false; }),

@@ -89,7 +89,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
   let active = 0;
   const worker = new Worker(keys.queue, async (job, token) => {
     active++;
-    const run = processRun(job, { signal: stopRuns.signal, token });
+    const run = processRun(job, { signal: stopRuns.signal, token, redisUp: () => workerConnection.status === 'ready' });
     const settled = run.catch(() => {});
     running.add(settled);
     try { await run; } finally { active--; running.delete(settled); }
@@ -138,7 +138,8 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
     const bullClosed = worker.close();
     bullClosed.catch(() => {});
     await Promise.all([
-      bounded(directory.remove(name), CLOSE_STEP_MS),
+      // While Redis is unreachable there is nothing to wait for: the entry goes stale by itself.
+      redis.status === 'ready' ? bounded(directory.remove(name), CLOSE_STEP_MS) : undefined,
       bounded(interactive?.close(), CLOSE_STEP_MS, forced.signal),
     ]);
     if (running.size > 0 && !forced.signal.aborted) {
