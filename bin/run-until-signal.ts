@@ -6,13 +6,25 @@ import type { Logger } from '../services/core/logger.ts';
 import { exitSoon, onShutdown } from '../services/core/lifecycle.ts';
 import { startStack, type StackOptions } from './stack.ts';
 
+/**
+ * A signal during the start lets it finish for this long (the sandbox self-test, the embedded
+ * Redis loading its AOF), then gives it up: a start waiting for an unreachable Redis would
+ * otherwise never end. A second signal gives it up at once.
+ */
+const START_AFTER_SIGNAL_MS = 10_000;
+
 export async function runUntilSignal(log: Logger, opts: StackOptions): Promise<number> {
-  const starting = startStack(opts);
+  const giveUp = new AbortController();
+  const starting = startStack({ ...opts, signal: giveUp.signal });
   starting.catch(() => {}); // reported below
   const stopped = onShutdown(log, async (force) => {
+    force.addEventListener('abort', () => giveUp.abort(), { once: true });
+    const timer = setTimeout(() => giveUp.abort(), START_AFTER_SIGNAL_MS);
     const stack = await starting.catch(() => undefined);
+    clearTimeout(timer);
     await stack?.close(force);
   });
+  log.info({ pid: process.pid }, 'starting');
   try {
     await starting;
   } catch (err) {

@@ -44,6 +44,11 @@ export interface StackOptions {
   worker?: boolean | InjectedWorker;
   /** The real worker's languages (default: the image store's); benchmarks add their own. */
   registry?: LanguageRegistry;
+  /**
+   * Aborts a start that is still waiting (for a Redis that does not answer): what has started
+   * is stopped and startStack rejects. A shutdown signal during the start uses it.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Stack {
@@ -65,6 +70,17 @@ export interface Stack {
    * period and kills the embedded Redis sooner if it does not stop by itself. Idempotent.
    */
   close(force?: boolean | AbortSignal): Promise<void>;
+}
+
+/** Rejects when `signal` aborts first; `work` goes on unobserved (the process is stopping). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('the start was given up: a shutdown signal came while it waited'));
+    if (signal.aborted) { work.catch(() => {}); onAbort(); return; }
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** After a forced stop, the embedded Redis gets this long to flush its AOF before SIGKILL. */
@@ -93,7 +109,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }
 
     const api = opts.api ?? true;
-    const core = api ? await createCoreContext(config, redisUrl, log) : undefined;
+    // Each step that can wait for Redis (the API's first connection, the worker's first
+    // heartbeat) can be given up by opts.signal.
+    const core = api ? await abortable(createCoreContext(config, redisUrl, log), opts.signal) : undefined;
     if (core) undo.push(() => core.close());
     const metrics: Metrics | undefined = core ? core.metrics : (config.metrics ? createMetrics() : undefined);
 
@@ -102,22 +120,22 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await Promise.all(workers.map((w) => w.close(force)));
     });
     const addWorker = async (injected: InjectedWorker) => {
-      const w = await startWorkerHost({
+      const w = await abortable(startWorkerHost({
         config, redisUrl, log, launcher: injected.launcher, registry: injected.registry,
         ...(metrics ? { metrics } : {}),
         ...(core ? { localEvents: core.hub } : {}),
         selfTest: injected.selfTest ?? (async () => {}),
-      });
+      }), opts.signal);
       workers.push(w);
       return w;
     };
     const worker = opts.worker ?? true;
     if (worker === true) {
-      workers.push(await startWorker(config, redisUrl, log, {
+      workers.push(await abortable(startWorker(config, redisUrl, log, {
         ...(metrics ? { metrics } : {}),
         ...(core ? { localEvents: core.hub } : {}),
         ...(opts.registry ? { registry: opts.registry } : {}),
-      }));
+      }), opts.signal));
       // A worker without the API serves its own metrics when asked to.
       if (!core && metrics && config.worker.metricsPort !== undefined) {
         const m = await serveMetrics(metrics, config.host, config.worker.metricsPort);

@@ -38,9 +38,8 @@ const CLOSE_STEP_MS = 1_000;
 
 export async function createCoreContext(config: Config, redisUrl: string, log: Logger, metrics?: Metrics): Promise<CoreContext> {
   // Requests never wait for Redis beyond config.apiRedisTimeoutMs (503 not_ready instead).
-  const redis = await connectApiRedis(redisUrl, 'corral-api', config.apiRedisTimeoutMs);
+  const redis = await connectApiRedis(redisUrl, 'corral-api', config.apiRedisTimeoutMs, (err) => log.warn({ err: err.message }, 'redis connection error'));
   const sub = connectRedis(redisUrl, 'corral-events');
-  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   sub.on('error', (err) => log.warn({ err: err.message }, 'redis subscriber error'));
   const keys = redisKeys(config.keyPrefix);
   // One connection for the queue and the store: a submit sends the run's record and its job

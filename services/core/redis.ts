@@ -40,9 +40,10 @@ const API_RECONNECT_MAX_MS = 500;
  * does not answer fails after `timeoutMs`, and a command whose connection dropped under it is not
  * sent again after the reconnect (its request has been answered 503 already). Reconnects are
  * tried every API_RECONNECT_MAX_MS at most, so the API recovers by itself within about that long
- * after Redis is back. Resolves once the connection is ready (at start the API waits for Redis).
+ * after Redis is back. Resolves once the connection is ready (at start the API waits for Redis);
+ * `onError` hears every connection error from the first attempt on.
  */
-export async function connectApiRedis(url: string, name: string, timeoutMs: number): Promise<Redis> {
+export async function connectApiRedis(url: string, name: string, timeoutMs: number, onError: (err: Error) => void): Promise<Redis> {
   const redis = new Redis({
     ...redisOptions(url),
     connectionName: name,
@@ -52,6 +53,7 @@ export async function connectApiRedis(url: string, name: string, timeoutMs: numb
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(attempt * 50, API_RECONNECT_MAX_MS),
   });
+  redis.on('error', onError); // before the first connect fails
   if (redis.status !== 'ready') await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
   return redis;
 }

@@ -10,8 +10,9 @@
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { redisKeys, type EmbeddedRedis } from '../../services/core/redis.ts';
@@ -210,4 +211,18 @@ test('Redis hung (SIGSTOP), then resumed: requests answer 503 within the timeout
   }
   const r = await waitFor(async () => { const x = await timed(url, 'GET', `/v1/runs/${first.body.id}`); return x.status === 200 ? x : undefined; }, 'the API to recover');
   assert.equal(r.status, 200);
+});
+
+test('corral api started while Redis is unreachable: SIGTERM gives the start up and it exits', { skip: process.getuid?.() === 0 ? false : 'needs root like the other fault tests' }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'corral-no-redis-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const p = spawnCorral('api', { REDIS_URL: `unix://${join(dir, 'nobody.sock')}`, CORRAL_PORT: '0' });
+  cleanups.push(async () => killGroup(p));
+  await p.line('starting');
+  const t0 = performance.now();
+  p.child.kill('SIGTERM');
+  const out = await exitWithin(p, t0);
+  t.diagnostic(`api waiting for Redis at start: exited ${out.ms} ms after SIGTERM`);
+  assert.equal(out.signal, null, 'exited by itself, not killed by the signal');
+  assert.equal(out.code, 1, 'a start given up exits 1');
 });
