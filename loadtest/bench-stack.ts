@@ -1,7 +1,7 @@
-// One real Corral stack in this process, as `corral up` composes it, for the benchmarks: an
-// embedded redis-server on a unix socket in a temp directory, the API on 127.0.0.1 port 0, and a
-// worker with the real sandbox (the warm pool when CORRAL_POOL_MAX_WARM > 0, as
-// worker/start-worker.ts opens it) over the image registry plus one bench-only language,
+// One real Corral stack in this process, composed by bin/stack.ts's startStack() as `corral up`
+// is, for the benchmarks: an embedded redis-server on a unix socket in a temp directory (the
+// stack's data directory), the API on 127.0.0.1 port 0, and a worker with the real sandbox (the
+// warm pool when CORRAL_POOL_MAX_WARM > 0) over the image registry plus one bench-only language,
 // `busybox-echo`. Used by bench-api.ts (in its own process) and stack-child.ts (the load test's
 // stack process).
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,13 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadConfig, type Config } from '../services/core/config.ts';
-import { createCoreContext } from '../services/core/context.ts';
 import { createLogger } from '../services/core/logger.ts';
-import { EmbeddedRedis } from '../services/core/redis.ts';
-import { startApi } from '../services/api/start-api.ts';
 import { ImageStore } from '../rootfs-images/store.ts';
 import { imagesRegistry, UnknownLanguageError, type LanguageRegistry } from '../worker/language-registry.ts';
-import { startWorker } from '../worker/start-worker.ts';
+import { startStack } from '../bin/stack.ts';
 
 /** The bench-only language: `echo hi` in the busybox image (which has no language of its own). */
 export const BUSYBOX_ECHO = { id: 'busybox-echo', argv: ['echo', 'hi'], env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp' } } as const;
@@ -55,34 +52,31 @@ export interface BenchStack {
 
 /**
  * Starts the stack. The configuration is `process.env` with `env` on top, then the stack's own
- * REDIS_URL, host 127.0.0.1, port 0 and a unique key prefix.
+ * data directory (a temp dir, where the embedded Redis lives), host 127.0.0.1, port 0 and a
+ * unique key prefix.
  */
 export async function startBenchStack(opts: { env?: Record<string, string>; name?: string } = {}): Promise<BenchStack> {
   const name = opts.name ?? 'corral-bench';
   const dir = await mkdtemp(join(tmpdir(), `${name}-`));
-  const undo: Array<() => Promise<unknown>> = [() => rm(dir, { recursive: true, force: true })];
-  const close = async () => {
-    for (const step of undo.splice(0).reverse()) await step().catch(() => {});
-  };
+  const removeDir = () => rm(dir, { recursive: true, force: true });
   try {
-    const redis = new EmbeddedRedis({ dir: join(dir, 'redis') });
-    undo.push(() => redis.stop());
-    await redis.start();
+    const env = { ...process.env, ...opts.env };
+    delete env.REDIS_URL;
     const config = loadConfig({
-      ...process.env, ...opts.env,
-      REDIS_URL: redis.url, CORRAL_HOST: '127.0.0.1', CORRAL_PORT: '0', CORRAL_KEY_PREFIX: `bench${randomUUID().slice(0, 6)}`,
+      ...env, CORRAL_DATA_DIR: dir, CORRAL_HOST: '127.0.0.1', CORRAL_PORT: '0', CORRAL_KEY_PREFIX: `bench${randomUUID().slice(0, 6)}`,
     });
     const log = createLogger(config.logLevel, name);
     const { registry, busybox } = await benchRegistry(config.imagesDir);
-    const core = await createCoreContext(config, redis.url, log);
-    undo.push(() => core.close());
-    const worker = await startWorker(config, redis.url, log, { metrics: core.metrics, registry, localEvents: core.hub });
-    undo.push(() => worker.close(true));
-    const server = await startApi(core, log);
-    undo.push(() => server.close());
-    return { url: server.url, config, registry, busybox, redisPid: redis.pid, close };
+    const stack = await startStack({ config, log, registry });
+    return {
+      url: stack.url, config, registry, busybox, redisPid: stack.embeddedRedis?.pid,
+      async close() {
+        await stack.close(true);
+        await removeDir();
+      },
+    };
   } catch (err) {
-    await close();
+    await removeDir();
     throw err;
   }
 }

@@ -27,7 +27,7 @@ import { httpClient, type HttpClient } from './http-client.ts';
 import { startOpenLoop } from './open-loop.ts';
 import { isSaturated, type ConfigInfo, type Report, type StepResult } from './report.ts';
 import { runSandboxSeries } from './sandbox-series.ts';
-import { startStack, type RunningStack } from './stack.ts';
+import { forkStack, type RunningStack } from './stack.ts';
 import { summarize, type Sample } from './stats.ts';
 import { renderSvg } from './svg.ts';
 import { evaluateTargets, formatTargets } from './targets.ts';
@@ -260,7 +260,7 @@ async function main(): Promise<number> {
     let stack: RunningStack | undefined;
     let client: HttpClient | undefined;
     try {
-      stack = await startStack(env, logFile);
+      stack = await forkStack(env, logFile);
       client = httpClient(stack.url, o.maxWaitMs + 10_000);
       console.log(`loadtest: ${cfg.name}: stack up at ${stack.url} (pid ${stack.pid}, ${stack.slots} worker slots)`);
       const languages = await client.request('GET', '/v1/languages');

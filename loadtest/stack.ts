@@ -15,7 +15,7 @@ export interface RunningStack {
 const CHILD = fileURLToPath(new URL('./stack-child.ts', import.meta.url));
 
 /** Forks the stack with `env` added to this environment; its logs go to `logFile`. Bounded by `startMs`. */
-export async function startStack(env: Record<string, string>, logFile: string, startMs = 120_000): Promise<RunningStack> {
+export async function forkStack(env: Record<string, string>, logFile: string, startMs = 120_000): Promise<RunningStack> {
   const log = createWriteStream(logFile, { flags: 'a' });
   const child: ChildProcess = fork(CHILD, [], {
     env: { ...process.env, UV_THREADPOOL_SIZE: '64', ...env },

@@ -59,6 +59,7 @@ export class CallbackDispatcher {
     this.connection = connection.duplicate();
     this.connection.on('error', (err) => log.warn({ err: err.message }, 'redis callback connection error'));
     this.queue = new Queue<CallbackJob>(keys.callbackQueue, { connection, prefix: keys.bullPrefix });
+    this.queue.on('error', (err) => log.warn({ err: err.message }, 'callback queue error'));
     const blocked = parseNetworks(config.callback.blockedNetworks);
     this.worker = new Worker<CallbackJob>(keys.callbackQueue, async (job: Job<CallbackJob>) => {
       try {

@@ -1,6 +1,6 @@
 // One BullMQ job → one run: state transitions in the run store, the pipeline, the final result
 // (written exactly once, however often the job is picked up), metrics and the callback.
-import type { Job } from 'bullmq';
+import { WaitingError, type Job } from 'bullmq';
 import type { EventHub, EventNotice } from '../services/core/event-hub.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
@@ -47,6 +47,22 @@ function sandboxRunError(message: string, failure: SandboxError | undefined): Ru
   };
 }
 
+/** Longest wait for Redis to take a stopped run back (then its lock expiring brings it back). */
+const RELEASE_TIMEOUT_MS = 2_000;
+
+/**
+ * What a worker that is shutting down gives each active run: `signal` aborts when the run must
+ * stop (grace period over, or a second signal). The run's sandbox is then killed and cleaned up,
+ * and its job goes back to the queue at once for another worker (not a cancel: nobody asked).
+ */
+export interface ShutdownSignal {
+  signal: AbortSignal;
+  /** The job's lock token (BullMQ's processor argument), needed to move it back to wait. */
+  token: string | undefined;
+  /** False while the connection to Redis is down: the job is then not moved (its lock expires). */
+  redisUp?: () => boolean;
+}
+
 export function createRunProcessor(deps: RunProcessorDeps) {
   const { store, log, metrics } = deps;
 
@@ -68,7 +84,29 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     return true;
   }
 
-  return async function processRun(job: Job): Promise<void> {
+  /**
+   * Puts a run stopped by a shutdown back in the queue: it keeps its attempt count and no result
+   * is written (its record stays `running` until a worker starts it again, as after a crash).
+   * Bounded: when Redis does not answer, the job's lock expires and stalled-job recovery brings it
+   * back instead. Always ends the job's processing with BullMQ's WaitingError (neither completed
+   * nor failed).
+   */
+  async function release(job: Job, stop: ShutdownSignal, runLog: Logger): Promise<never> {
+    if (stop.redisUp && !stop.redisUp()) {
+      runLog.warn({ requeued: false }, 'run stopped by the shutdown; Redis is unreachable, so it is requeued when its lock expires');
+      throw new WaitingError();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const moved = await Promise.race([
+      job.moveToWait(stop.token).then(() => true, (err: Error) => { runLog.warn({ err: err.message }, 'cannot put the stopped run back in the queue'); return false; }),
+      new Promise<false>((r) => { timer = setTimeout(() => r(false), RELEASE_TIMEOUT_MS); }),
+    ]);
+    clearTimeout(timer);
+    runLog.warn({ requeued: moved }, moved ? 'run stopped by the shutdown; back in the queue' : 'run stopped by the shutdown; it is requeued when its lock expires');
+    throw new WaitingError();
+  }
+
+  return async function processRun(job: Job, shutdown?: ShutdownSignal): Promise<void> {
     const id = String(job.id);
     const runLog = log.child({ runId: id, attempt: job.attemptsMade + 1 });
     const parsed = JobData.safeParse(job.data);
@@ -99,9 +137,11 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     // The "running" write, the pipeline's preparation (language, volume, inputs) and its first
     // launch overlap; a refused write (startGate false) stops that launch (pipeline.ts).
     const startedWrite = store.transition(id, ['queued', 'running'], 'running', running, { type: 'started' }, true);
+    // A cancel and a shutdown both kill the run's sandbox; only a cancel is the run's result.
+    const stopped = () => shutdown?.signal.aborted === true && !abort.signal.aborted;
     const pipeline = runPipeline(request, {
       ...deps.pipeline,
-      signal: abort.signal,
+      signal: shutdown ? AbortSignal.any([abort.signal, shutdown.signal]) : abort.signal,
       startGate: startedWrite.then((seq) => seq > 0, () => false),
       deferCleanup: (cleanup) => cleanups.push(cleanup),
       onPhase: async (name, result, index, last) => {
@@ -124,6 +164,10 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       await notStarted();
       throw err;
     }
+    if (started > 0 && stopped()) {
+      await notStarted();
+      return release(job, shutdown!, runLog);
+    }
     if (started === -1 || !started) {
       await notStarted();
       if (started === -1) {
@@ -139,6 +183,8 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     abort.signal.addEventListener('abort', () => { void cancelledNow().catch((err: Error) => runLog.warn({ err: err.message }, 'cannot record the cancel')); }, { once: true });
     try {
       const out = await pipeline;
+      // The shutdown may stop the run as it ends: whatever came out, another worker runs it again.
+      if (stopped()) return await release(job, shutdown!, runLog);
       metrics?.runSeconds.observe({ language: request.language }, (performance.now() - t0) / 1000);
       const status: RunStatus = out.verdict === 'internal_error' ? 'failed' : 'completed';
       if (status === 'failed' && (out.failure?.retriable ?? true) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
@@ -150,6 +196,8 @@ export function createRunProcessor(deps: RunProcessorDeps) {
         finishedAt: now(),
       }, request, runLog, held.splice(0));
     } catch (err) {
+      if (err instanceof WaitingError) throw err;
+      if (stopped()) return await release(job, shutdown!, runLog);
       if (err instanceof CancelledError) {
         await cancelledNow();
         return;

@@ -26,7 +26,7 @@ export async function startWorker(config: Config, redisUrl: string, log: Logger,
   if (budget.needed > budget.threads) {
     log.warn(budget, `UV_THREADPOOL_SIZE=${budget.threads} is below the ${budget.needed} threads these slots can keep busy: runs and pool builds will wait for a thread (bin/corral sets 64; raise it with the slots)`);
   }
-  const sandbox = await openSandbox(config, metrics);
+  const sandbox = await openSandbox(config, log, metrics);
   const launcher = sandboxLauncher(sandbox);
   const registry = options.registry ?? await imagesRegistry(config.imagesDir);
   const host = await startWorkerHost({
@@ -47,12 +47,28 @@ export async function startWorker(config: Config, redisUrl: string, log: Logger,
 }
 
 /** The worker's sandbox host, with a warm pool unless CORRAL_POOL_MAX_WARM is 0, and its figures in /metrics. */
-async function openSandbox(config: Config, metrics?: Metrics): Promise<SandboxHost> {
-  const { SandboxHost } = await import('./sandbox/index.ts');
+async function openSandbox(config: Config, log: Logger, metrics?: Metrics): Promise<SandboxHost> {
+  const { SandboxHost, procViewAvailable } = await import('./sandbox/index.ts');
   const { maxWarm, maxPerImage, warmVolumes } = config.worker.pool;
   const sandbox = SandboxHost.open(maxWarm > 0
     ? { pool: { maxWarm, maxPerImage }, volumes: warmVolumes > 0 ? { perSize: warmVolumes } : false }
     : {});
   if (metrics && sandbox.pool) registerPoolMetrics(metrics, () => sandbox.pool?.stats() ?? [], () => sandbox.volumes?.stats());
+  const mode = config.worker.procView;
+  const missing = mode === 'off' ? undefined : procViewAvailable();
+  if (mode === 'off' || (mode === 'auto' && missing)) {
+    if (missing) log.warn({ reason: missing }, 'truthful /proc off: containers show the kernel\'s /proc (CORRAL_PROC_VIEW=auto)');
+    return sandbox;
+  }
+  try {
+    await sandbox.startProcView();
+    log.info('truthful /proc on: containers see their own limits in /proc');
+  } catch (err) {
+    if (mode === 'on') {
+      await sandbox.close();
+      throw err;
+    }
+    log.warn({ err: (err as Error).message }, 'truthful /proc off: its daemon did not start (CORRAL_PROC_VIEW=auto)');
+  }
   return sandbox;
 }

@@ -1,12 +1,15 @@
 // A worker process's run loop: a BullMQ worker with `slots` concurrent sandbox runs, the callback
-// dispatcher, the cancel listener and the heartbeat. `close()` is the graceful SIGTERM path: stop
-// taking jobs, let active runs finish for up to the grace period, then leave the rest to be
-// requeued by stalled-job recovery on another worker.
+// dispatcher, the cancel listener and the heartbeat. `close()` is the SIGTERM path: stop taking
+// jobs, let active runs finish for up to the grace period (none when forced), then stop the rest
+// (their sandboxes killed through the pipeline's abort signal) and put their jobs back in the
+// queue at once for another worker. Every step that needs Redis is bounded, so a Redis that is
+// gone delays the exit by seconds, not forever (issue 23).
 import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
 import type { Config } from '../services/core/config.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
+import { bounded } from '../services/core/lifecycle.ts';
 import { connectRedis, redisKeys } from '../services/core/redis.ts';
 import { RunStore } from '../services/core/run-store.ts';
 import { WorkerDirectory, type Heartbeat } from '../services/core/worker-directory.ts';
@@ -35,9 +38,20 @@ export interface WorkerHostDeps {
 
 export interface WorkerHost {
   name: string;
-  /** Graceful stop (SIGTERM); `force` skips waiting for active runs. */
-  close(force?: boolean): Promise<void>;
+  /**
+   * Stops the worker (SIGTERM). `force` (a boolean, or a signal that may abort later, e.g. on a
+   * second SIGTERM) skips the rest of the grace period: active runs are stopped at once.
+   */
+  close(force?: boolean | AbortSignal): Promise<void>;
 }
+
+/** Longest wait of one shutdown step that talks to Redis (the heartbeat removal, BullMQ's close). */
+const CLOSE_STEP_MS = 1_000;
+/**
+ * Longest wait for stopped runs to end (their sandboxes killed and cleaned up, their jobs put
+ * back): a kill takes milliseconds; this only bounds a sandbox that does not come back.
+ */
+const STOP_RUNS_MS = 3_000;
 
 export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost> {
   const { config, log } = deps;
@@ -72,10 +86,16 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
 
   const workerConnection = redis.duplicate();
   workerConnection.on('error', (err) => log.warn({ err: err.message }, 'redis worker connection error'));
+  // Each active run's job, and what ends it early on shutdown.
+  const running = new Set<Promise<unknown>>();
+  const stopRuns = new AbortController();
   let active = 0;
-  const worker = new Worker(keys.queue, async (job) => {
+  const worker = new Worker(keys.queue, async (job, token) => {
     active++;
-    try { await processRun(job); } finally { active--; }
+    const run = processRun(job, { signal: stopRuns.signal, token, redisUp: () => workerConnection.status === 'ready' });
+    const settled = run.catch(() => {});
+    running.add(settled);
+    try { await run; } finally { active--; running.delete(settled); }
   }, {
     connection: workerConnection,
     prefix: keys.bullPrefix,
@@ -110,33 +130,46 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
   const timer = setInterval(() => void beat(), config.worker.heartbeatMs);
   log.info({ worker: name, slots: config.worker.slots, selfTest }, 'worker started');
 
+  const forced = new AbortController();
+  let closing: Promise<void> | undefined;
+  const allRunsEnded = () => Promise.all([...running]);
+
+  async function close(): Promise<void> {
+    clearInterval(timer);
+    log.info({ worker: name, active, force: forced.signal.aborted }, 'worker stopping: no new runs');
+    // Stops taking jobs now; resolves when the active ones are done and its connections closed.
+    const bullClosed = worker.close();
+    bullClosed.catch(() => {});
+    await Promise.all([
+      // While Redis is unreachable there is nothing to wait for: the entry goes stale by itself.
+      redis.status === 'ready' ? bounded(directory.remove(name), CLOSE_STEP_MS) : undefined,
+      bounded(interactive?.close(), CLOSE_STEP_MS, forced.signal),
+    ]);
+    if (running.size > 0 && !forced.signal.aborted) {
+      const ended = await bounded(allRunsEnded(), config.worker.shutdownGraceMs, forced.signal);
+      if (!ended) log.warn({ worker: name, active, force: forced.signal.aborted }, 'grace period over: stopping the active runs');
+    }
+    if (running.size > 0) {
+      stopRuns.abort();
+      if (!await bounded(allRunsEnded(), STOP_RUNS_MS)) log.error({ worker: name, active }, 'runs did not stop in time; their jobs are requeued when their locks expire');
+    }
+    await Promise.all([bounded(bullClosed, CLOSE_STEP_MS), bounded(callbacks.close(), CLOSE_STEP_MS, forced.signal)]);
+    cancels.close();
+    workerConnection.disconnect();
+    redis.disconnect();
+    sub.disconnect();
+    log.info({ worker: name }, 'worker stopped');
+  }
+
   return {
     name,
-    async close(force = false) {
-      clearInterval(timer);
-      log.info({ worker: name, force }, 'worker stopping: no new runs');
-      await directory.remove(name).catch(() => {});
-      await interactive?.close();
-      const closing = worker.close(force);
-      if (!force) {
-        let t: NodeJS.Timeout | undefined;
-        const grace = new Promise<'timeout'>((r) => { t = setTimeout(() => r('timeout'), config.worker.shutdownGraceMs); });
-        const res = await Promise.race([closing.then(() => 'done' as const), grace]);
-        clearTimeout(t);
-        if (res === 'timeout') {
-          // BullMQ's close(true) would wait for the close already in progress; instead drop the
-          // connections: the active runs' locks expire and other workers pick them up again.
-          log.warn({ worker: name }, 'grace period over; active runs are left to be requeued');
-          closing.catch(() => {});
-        }
-      } else {
-        await closing;
+    close(force = false) {
+      if (force === true) forced.abort();
+      else if (force) {
+        if (force.aborted) forced.abort();
+        else force.addEventListener('abort', () => forced.abort(), { once: true });
       }
-      await callbacks.close();
-      cancels.close();
-      workerConnection.disconnect();
-      redis.disconnect();
-      log.info({ worker: name }, 'worker stopped');
+      return (closing ??= close());
     },
   };
 }

@@ -1,19 +1,16 @@
 // corral worker — executes runs from the queue; start one per worker host.
 import { loadConfig } from '../../services/core/config.ts';
-import { onShutdown } from '../../services/core/lifecycle.ts';
 import { createLogger } from '../../services/core/logger.ts';
-import { createMetrics } from '../../services/core/metrics.ts';
-import { serveMetrics } from '../../worker/metrics-server.ts';
-import { startWorker } from '../../worker/start-worker.ts';
-import { FACE_CALLBACK_FORMATS } from '../faces.ts';
+import { runUntilSignal } from '../run-until-signal.ts';
 
 export const summary = 'Run a worker: executes queued runs in sandboxes (needs REDIS_URL)';
 export const help = `Usage: corral worker
 
 Takes runs from the queue at REDIS_URL and executes up to CORRAL_WORKER_SLOTS of them at once
 (default: the CPU count). Start one per host; all hosts share one Redis. SIGTERM: stop taking
-runs, let active ones finish for CORRAL_SHUTDOWN_GRACE_MS, leave the rest to be requeued, exit.
-A second SIGTERM exits at once (active runs are then picked up again by another worker).
+runs, let active ones finish for CORRAL_SHUTDOWN_GRACE_MS, then stop the rest (their sandboxes
+killed) and put them back in the queue at once for another worker, exit. A second SIGTERM skips
+the grace period.
 Keeps up to CORRAL_POOL_MAX_WARM containers built ahead of need, sized by demand (default 8; 0 =
 off) and CORRAL_POOL_WARM_VOLUMES job volumes mounted ahead per disk size (default 4), and runs up
 to CORRAL_INTERACTIVE_SLOTS interactive sessions (Piston's WebSocket) besides.
@@ -28,21 +25,5 @@ export async function run(_args: string[]): Promise<number> {
     console.error('corral worker: REDIS_URL is not set');
     return 2;
   }
-  const metrics = config.metrics ? createMetrics() : undefined;
-  const host = await startWorker(config, config.redisUrl, log, { metrics, callbackFormats: FACE_CALLBACK_FORMATS });
-  const metricsServer = metrics && config.worker.metricsPort !== undefined
-    ? await serveMetrics(metrics, config.host, config.worker.metricsPort)
-    : undefined;
-  if (metricsServer) log.info({ port: metricsServer.port }, 'worker metrics listening');
-  const code = await onShutdown(log, async (force) => {
-    await host.close(force);
-    await metricsServer?.close();
-  });
-  exitSoon(code);
-  return code;
-}
-
-/** A run still inside the sandbox after the grace period must not keep the process: it is requeued. */
-function exitSoon(code: number): void {
-  setTimeout(() => process.exit(code), 200).unref();
+  return runUntilSignal(log, { config, log, api: false });
 }

@@ -9,8 +9,15 @@ export interface RunningServer {
   url: string;
   /** The Node HTTP server (for WebSocket upgrades: services/api/compat/piston/connect.ts). */
   http: Server;
-  close(): Promise<void>;
+  /**
+   * Stops listening, lets requests in progress answer for up to `drainMs` (closing each
+   * connection once it is idle), then closes whatever is still open.
+   */
+  close(drainMs?: number): Promise<void>;
 }
+
+/** How often idle connections are closed while draining. */
+const DRAIN_POLL_MS = 25;
 
 export function listen(app: Hono, host: string, port: number): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
@@ -20,9 +27,13 @@ export function listen(app: Hono, host: string, port: number): Promise<RunningSe
         port: info.port,
         url: `http://${host.includes(':') ? `[${host}]` : host}:${info.port}`,
         http: server as Server,
-        close: () => new Promise<void>((res) => {
-          server.close(() => res());
-          (server as any).closeAllConnections?.();
+        close: (drainMs = 0) => new Promise<void>((res) => {
+          const http = server as Server;
+          const poll = setInterval(() => http.closeIdleConnections(), DRAIN_POLL_MS);
+          const cut = setTimeout(() => http.closeAllConnections(), drainMs);
+          http.close(() => { clearInterval(poll); clearTimeout(cut); res(); });
+          http.closeIdleConnections();
+          if (drainMs <= 0) http.closeAllConnections();
         }),
       });
     });

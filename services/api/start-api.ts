@@ -3,12 +3,19 @@ import type { Hono } from 'hono';
 import type { CoreContext } from '../core/context.ts';
 import type { RunService } from '../core/run-service.ts';
 import type { Logger } from '../core/logger.ts';
+import { bounded } from '../core/lifecycle.ts';
 import { createApp } from './app.ts';
 import { listen, type RunningServer } from './server.ts';
 import { mountCompat } from './compat/mount-compat.ts';
 import { InteractiveService } from '../core/interactive-service.ts';
 import { mountPistonConnect } from './compat/piston/connect.ts';
 import { parsePistonOptions } from './compat/piston/options.ts';
+
+/**
+ * On shutdown, requests in progress get this long to answer (a `?wait=true` hold answers 202 with
+ * its run id at once; a request waiting for Redis answers within CORRAL_API_REDIS_TIMEOUT_MS).
+ */
+const DRAIN_MS = 2_000;
 
 /** A compatibility layer mounted beside v1, e.g. `(app, rs) => mountJudge0(app, rs, opts)`. */
 export type Mount = (app: Hono, runService: RunService) => void;
@@ -44,10 +51,13 @@ export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] =
   return {
     ...server,
     close: async () => {
-      await connect.close();
-      await interactive.close();
+      // Stop listening first, then end the holds (waits and event streams), then drain.
+      const closed = server.close(Math.max(DRAIN_MS, core.config.apiRedisTimeoutMs + 500));
+      core.runService.close();
+      await bounded(connect.close(), DRAIN_MS);
+      await bounded(interactive.close(), DRAIN_MS);
       compat.close();
-      await server.close();
+      await closed;
     },
   };
 }

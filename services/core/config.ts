@@ -45,6 +45,8 @@ export const ENV_SCHEMA = z.object({
   REDIS_URL: z.url({ protocol: /^(redis|rediss|unix)$/ }).optional()
     .describe('Redis to use (redis://host:port/db, rediss://…, unix:///path/redis.sock). Unset: `corral up` starts an embedded redis-server.'),
   CORRAL_REDIS_BIN: z.string().min(1).default('redis-server').describe('redis-server binary for the embedded Redis.'),
+  CORRAL_API_REDIS_TIMEOUT_MS: int(50, 60_000).default(1_000)
+    .describe('Longest wait of the API for one Redis answer; beyond it (or at once while the connection to Redis is down) the request gets 503 not_ready with Retry-After.'),
   CORRAL_DATA_DIR: z.string().min(1).default('/var/lib/corral/data').describe('Data directory (embedded Redis socket and AOF live in <dir>/redis).'),
   CORRAL_IMAGES_DIR: z.string().min(1).default('/var/lib/corral/images').describe('Image store root used by workers.'),
   CORRAL_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('corral').describe('Prefix of every Redis key (one Redis can host several Corrals).'),
@@ -65,6 +67,7 @@ export const ENV_SCHEMA = z.object({
   CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
   CORRAL_POOL_MAX_WARM: int(0, 1024).default(8).describe('Warm pool: most containers a worker keeps built ahead of need, across images, sized by recent demand (none while idle; 0 = off: every run builds its container when it starts). Each holds ~0.5 MiB of kernel memory.'),
   CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(8).describe('Warm pool: most containers kept warm for one image.'),
+  CORRAL_PROC_VIEW: z.enum(['auto', 'on', 'off']).default('auto').describe('A truthful /proc in every container (meminfo, cpuinfo, stat, uptime, loadavg, swaps, diskstats show the run\'s own limits; docs/sandbox.md): on = a worker that cannot start the corral-procview daemon does not start; auto = on where /dev/fuse and the daemon exist, else off with a warning; off = the kernel\'s /proc.'),
   CORRAL_POOL_WARM_VOLUMES: int(0, 64).default(4).describe('Warm pool: empty job volumes (/box, a size-limited tmpfs) kept mounted per disk size in use, each used once, so a run needs no mount on its way; only with the warm pool on (0 = mount per run).'),
   CORRAL_INTERACTIVE_SLOTS: int(0, 1024).default(4)
     .describe('Interactive sessions (Piston\'s WebSocket /api/v2/connect) a worker runs at once, on their own queue, besides its CORRAL_WORKER_SLOTS runs (0 = this worker takes none).'),
@@ -79,7 +82,7 @@ export const ENV_SCHEMA = z.object({
   CORRAL_LOCK_DURATION_MS: int(1_000).default(30_000).describe('BullMQ job lock; a dead worker\'s run is picked up again after about this long.'),
   CORRAL_STALLED_INTERVAL_MS: int(500).default(30_000).describe('How often workers look for runs of dead workers.'),
   CORRAL_MAX_STALLED_COUNT: int(0, 100).default(2).describe('How often one run may be recovered from a dead worker before it fails.'),
-  CORRAL_SHUTDOWN_GRACE_MS: int(0).default(30_000).describe('On SIGTERM, how long active runs may finish before they are left to be requeued.'),
+  CORRAL_SHUTDOWN_GRACE_MS: int(0).default(30_000).describe('On SIGTERM, how long active runs may finish; then they are stopped (their sandboxes killed) and put back in the queue for another worker.'),
   CORRAL_WORKER_METRICS_PORT: int(0, 65_535).optional().describe('`corral worker` only: serve its Prometheus metrics on this port at /metrics (unset = off; `corral up` serves them with the API).'),
   CORRAL_HEARTBEAT_MS: int(100).default(5_000).describe('How often a worker reports itself (for /readyz and /v1/languages).'),
   CORRAL_WORKER_STALE_MS: int(100).default(20_000).describe('A worker not heard from for this long no longer counts for /readyz.'),
@@ -126,6 +129,8 @@ export interface Judge0Switches {
 export interface Config {
   redisUrl: string | undefined;
   redisBin: string;
+  /** Longest wait of the API for one Redis answer (then 503 not_ready). */
+  apiRedisTimeoutMs: number;
   dataDir: string;
   imagesDir: string;
   keyPrefix: string;
@@ -147,6 +152,7 @@ export interface Config {
     stalledIntervalMs: number; maxStalledCount: number; shutdownGraceMs: number;
     heartbeatMs: number; staleMs: number;
     pool: { maxWarm: number; maxPerImage: number; warmVolumes: number };
+    procView: 'auto' | 'on' | 'off';
   };
   /** Interactive sessions: worker slots, stdin cap, init timeout of the WebSocket. */
   interactive: { slots: number; stdinMaxBytes: number; initTimeoutMs: number; workerSilenceMs: number };
@@ -204,6 +210,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return deepFreeze({
     redisUrl: e.REDIS_URL,
     redisBin: e.CORRAL_REDIS_BIN,
+    apiRedisTimeoutMs: e.CORRAL_API_REDIS_TIMEOUT_MS,
     dataDir: e.CORRAL_DATA_DIR,
     imagesDir: e.CORRAL_IMAGES_DIR,
     keyPrefix: e.CORRAL_KEY_PREFIX,
@@ -233,6 +240,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       heartbeatMs: e.CORRAL_HEARTBEAT_MS,
       staleMs: e.CORRAL_WORKER_STALE_MS,
       pool: { maxWarm: e.CORRAL_POOL_MAX_WARM, maxPerImage: e.CORRAL_POOL_MAX_PER_IMAGE, warmVolumes: e.CORRAL_POOL_WARM_VOLUMES },
+      procView: e.CORRAL_PROC_VIEW,
     },
     interactive: {
       slots: e.CORRAL_INTERACTIVE_SLOTS,

@@ -7,7 +7,8 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createRunQueue, queueCounts, type RunQueue } from './queue.ts';
 import { QueueRunService } from './queue-run-service.ts';
-import { connectRedis, redisKeys, type RedisKeys } from './redis.ts';
+import { bounded } from './lifecycle.ts';
+import { connectApiRedis, connectRedis, redisKeys, type RedisKeys } from './redis.ts';
 import { RunStore } from './run-store.ts';
 import { WorkerDirectory } from './worker-directory.ts';
 
@@ -32,10 +33,13 @@ export interface CoreContext {
   close(): Promise<void>;
 }
 
+/** Longest wait of one shutdown step that talks to Redis. */
+const CLOSE_STEP_MS = 1_000;
+
 export async function createCoreContext(config: Config, redisUrl: string, log: Logger, metrics?: Metrics): Promise<CoreContext> {
-  const redis = connectRedis(redisUrl, 'corral-api', { failFast: true });
+  // Requests never wait for Redis beyond config.apiRedisTimeoutMs (503 not_ready instead).
+  const redis = await connectApiRedis(redisUrl, 'corral-api', config.apiRedisTimeoutMs, (err) => log.warn({ err: err.message }, 'redis connection error'));
   const sub = connectRedis(redisUrl, 'corral-events');
-  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   sub.on('error', (err) => log.warn({ err: err.message }, 'redis subscriber error'));
   const keys = redisKeys(config.keyPrefix);
   // One connection for the queue and the store: a submit sends the run's record and its job
@@ -73,9 +77,10 @@ export async function createCoreContext(config: Config, redisUrl: string, log: L
     config, redisUrl, redis, keys, queue, store, hub, directory, runService, metrics: m, readiness,
     async close() {
       runService.close();
-      await queue.close().catch(() => {});
-      await hub.close();
+      // Each bounded: a Redis that is gone must not hold the shutdown (lifecycle.ts).
+      await Promise.all([bounded(queue.close(), CLOSE_STEP_MS), bounded(hub.close(), CLOSE_STEP_MS)]);
       redis.disconnect();
+      sub.disconnect();
     },
   };
 }

@@ -6,6 +6,7 @@ import { CorralError, zodDetails } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { assertWithin, findViolations, resolveLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
+import { QueueAdmission, type Admitted } from './admission.ts';
 import { queueDepth, runJobOptions, type RunQueue } from './queue.ts';
 import { Refreshed } from './refreshed.ts';
 import { isTerminal, type RunStore } from './run-store.ts';
@@ -33,32 +34,34 @@ export function queuedResult(id: string, language: string, createdAt: string): R
   };
 }
 
-/** How long the language list and the queue depth are reused before asking Redis again. */
+/** How long the language list is reused before asking Redis again. */
 const LANGUAGES_CACHE_MS = 1_000;
-/** The depth is read every 50 ms while the queue is over half full, else every second. */
-const DEPTH_CACHE_MS = 50;
-const DEPTH_CACHE_FAR_MS = 1_000;
-/** Both are kept fresh on a timer while requests came within this long (refreshed.ts). */
+/** It is kept fresh on a timer while requests came within this long (refreshed.ts). */
 const KEEP_FRESH_MS = 30_000;
 
 export class QueueRunService implements RunService {
   // Neither waits for Redis on a request once it has a value: the worker's language list of a
-  // second ago, and the queue depth of 50 ms (near the maximum) or 1 s ago counted up locally in
-  // between.
+  // second ago, and the queue depth of 50 ms (near the maximum) or 1 s ago topped up with this
+  // instance's own submits (admission.ts).
   private readonly languagesList: Refreshed<LanguageInfo[]>;
-  private readonly depth: Refreshed<{ depth: number }>;
-  private lastDepth = 0;
+  private readonly admission: QueueAdmission;
+  /** Open `?wait=true` holds and event streams: ended at once on shutdown. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly deps: QueueRunServiceDeps) {
     this.languagesList = new Refreshed(() => deps.languages(), LANGUAGES_CACHE_MS, KEEP_FRESH_MS);
-    this.depth = new Refreshed(async () => ({ depth: await queueDepth(deps.queue) }),
-      () => (this.lastDepth * 2 > deps.config.queueMaxDepth ? DEPTH_CACHE_MS : DEPTH_CACHE_FAR_MS), KEEP_FRESH_MS);
+    this.admission = new QueueAdmission(() => queueDepth(deps.queue), deps.config.queueMaxDepth);
   }
 
-  /** Stops the background readings (on shutdown). */
+  /**
+   * Stops the background readings and ends every wait (on shutdown): a `?wait=true` submit
+   * answers with its run as queued (202, its id), an event stream ends. Nothing holds the
+   * process for up to CORRAL_MAX_WAIT_MS.
+   */
   close(): void {
     this.languagesList.stop();
-    this.depth.stop();
+    this.admission.stop();
+    this.closing.abort();
   }
 
   private knownLanguages(): Promise<LanguageInfo[]> {
@@ -116,20 +119,11 @@ export class QueueRunService implements RunService {
     return { data, priority: r.priority };
   }
 
-  /**
-   * Refuses when the queue would hold more than the maximum. The depth is read from Redis every
-   * DEPTH_CACHE_MS while the queue is over half full, else every DEPTH_CACHE_FAR_MS (in the
-   * background, once there is a first reading), and counted up locally in between (other API
-   * instances' submits in that window are not seen: the bound is approximate by that much).
-   */
-  private async checkBackpressure(adding: number): Promise<void> {
-    const counted = await this.depth.get();
-    const depth = counted.depth;
-    this.lastDepth = depth + adding;
-    if (depth + adding <= this.deps.config.queueMaxDepth) {
-      counted.depth += adding;
-      return;
-    }
+  /** Refuses when the queue would hold more than the maximum (admission.ts for the bound). */
+  private async checkBackpressure(adding: number): Promise<Admitted> {
+    const out = await this.admission.admit(adding);
+    if ('admitted' in out) return out.admitted;
+    const depth = out.refused;
     const s = this.deps.config.retryAfterSeconds;
     throw new CorralError('queue_full', `the queue holds ${depth} runs (maximum ${this.deps.config.queueMaxDepth}); retry in ${s} s`,
       { depth, maximum: this.deps.config.queueMaxDepth, retryAfterSeconds: s }, { 'Retry-After': String(s) });
@@ -147,8 +141,10 @@ export class QueueRunService implements RunService {
     if (job.status === 'rejected') {
       // The record must not claim "queued" for a run no worker will ever see.
       const err = job.reason as Error;
+      // Not awaited: with Redis unreachable this write fails too, and the request's answer (503)
+      // must not wait for a second Redis timeout (CORRAL_API_REDIS_TIMEOUT_MS bounds one wait).
       const failed: RunResult = { ...result, status: 'failed', finishedAt: new Date().toISOString(), error: { code: 'enqueue_failed', message: err.message } };
-      await this.deps.store.transition(data.id, ['queued'], 'failed', failed, { type: 'failed', result: failed }).catch(() => {});
+      void this.deps.store.transition(data.id, ['queued'], 'failed', failed, { type: 'failed', result: failed }).catch(() => {});
       throw err;
     }
     // Queued but not recorded: the worker finds no record, refuses to start it and drops the job.
@@ -159,15 +155,26 @@ export class QueueRunService implements RunService {
 
   async submit(request: RunRequest, options: SubmitOptions = {}): Promise<RunResult> {
     const { data, priority } = await this.prepare(request);
-    await this.checkBackpressure(1);
+    const admitted = await this.checkBackpressure(1);
     const waitMs = Math.min(options.waitMs ?? 0, this.deps.config.maxWaitMs);
-    if (waitMs <= 0) return this.enqueue(data, priority);
-    const done = this.waitForTerminal(data.id, waitMs);
+    const done = waitMs > 0 ? this.waitForTerminal(data.id, waitMs) : undefined;
     try {
-      const queued = await this.enqueue(data, priority);
-      return (await done.promise) ?? queued;
+      const queued = await this.settled(admitted, this.enqueue(data, priority));
+      return (await done?.promise) ?? queued;
     } finally {
-      done.cancel();
+      done?.cancel();
+    }
+  }
+
+  /** Tells the admission whether the jobs were written. */
+  private async settled<T>(admitted: Admitted, writing: Promise<T>): Promise<T> {
+    try {
+      const out = await writing;
+      admitted.settle(true);
+      return out;
+    } catch (err) {
+      admitted.settle(false);
+      throw err;
     }
   }
 
@@ -177,10 +184,12 @@ export class QueueRunService implements RunService {
     }
     const prepared = [];
     for (let i = 0; i < requests.length; i++) prepared.push(await this.prepare(requests[i], `runs[${i}]`));
-    await this.checkBackpressure(prepared.length);
-    const out: RunResult[] = [];
-    for (const p of prepared) out.push(await this.enqueue(p.data, p.priority));
-    return out;
+    const admitted = await this.checkBackpressure(prepared.length);
+    return this.settled(admitted, (async () => {
+      const out: RunResult[] = [];
+      for (const p of prepared) out.push(await this.enqueue(p.data, p.priority));
+      return out;
+    })());
   }
 
   /**
@@ -190,6 +199,8 @@ export class QueueRunService implements RunService {
   private waitForTerminal(id: string, ms: number): { promise: Promise<RunResult | null>; cancel: () => void } {
     let off = () => {};
     let timer: NodeJS.Timeout | undefined;
+    const closing = this.closing.signal;
+    let onClose = () => {};
     const promise = new Promise<RunResult | null>((resolve, reject) => {
       off = this.deps.hub.on(id, (ev) => {
         if (!TERMINAL_EVENTS.has(ev.type)) return;
@@ -197,8 +208,11 @@ export class QueueRunService implements RunService {
         else this.deps.store.get(id).then(resolve, reject);
       });
       timer = setTimeout(() => resolve(null), ms);
+      onClose = () => resolve(null);
+      if (closing.aborted) onClose();
+      else closing.addEventListener('abort', onClose, { once: true });
     });
-    return { promise, cancel: () => { off(); clearTimeout(timer); } };
+    return { promise, cancel: () => { off(); clearTimeout(timer); closing.removeEventListener('abort', onClose); } };
   }
 
   get(id: string): Promise<RunResult | null> {
@@ -232,7 +246,7 @@ export class QueueRunService implements RunService {
     if (!current) return null;
     if (isTerminal(current.status)) return current;
     const waiter = this.waitForTerminal(id, 10_000);
-    this.depth.invalidate();
+    this.admission.invalidate();
     try {
       await store.requestCancel(id);
       // remove() refuses a job that a worker holds (returns 0): that one is killed by its worker.
@@ -274,7 +288,8 @@ export class QueueRunService implements RunService {
     return out;
   }
 
-  async *events(id: string, signal?: AbortSignal): AsyncIterable<RunEvent> {
+  async *events(id: string, requestSignal?: AbortSignal): AsyncIterable<RunEvent> {
+    const signal = requestSignal ? AbortSignal.any([requestSignal, this.closing.signal]) : this.closing.signal;
     // Subscribe first, then read the list: a notice arriving in between only marks it "dirty".
     let dirty = false;
     let wake: (() => void) | undefined;

@@ -24,18 +24,45 @@ export function redisOptions(url: string): RedisOptions {
 }
 
 /**
- * `failFast`: commands fail after a few reconnect attempts instead of waiting for Redis forever
- * (for the API, which should answer 503 in an outage; workers keep waiting, as BullMQ needs).
+ * A worker's or subscriber's connection: commands wait for Redis (through reconnects) as BullMQ
+ * needs.
  */
-export function connectRedis(url: string, name: string, opts: { failFast?: boolean } = {}): Redis {
-  return new Redis({ ...redisOptions(url), connectionName: name, ...(opts.failFast ? { maxRetriesPerRequest: 2 } : {}) });
+export function connectRedis(url: string, name: string): Redis {
+  return new Redis({ ...redisOptions(url), connectionName: name });
+}
+
+/** How long the API's connection waits between reconnect attempts at most (recovery delay). */
+const API_RECONNECT_MAX_MS = 500;
+
+/**
+ * The API's connection: it never makes a request wait for Redis beyond `timeoutMs`. While the
+ * connection is down a command fails at once (no offline queue), a command sent to a Redis that
+ * does not answer fails after `timeoutMs`, and a command whose connection dropped under it is not
+ * sent again after the reconnect (its request has been answered 503 already). Reconnects are
+ * tried every API_RECONNECT_MAX_MS at most, so the API recovers by itself within about that long
+ * after Redis is back. Resolves once the connection is ready (at start the API waits for Redis);
+ * `onError` hears every connection error from the first attempt on.
+ */
+export async function connectApiRedis(url: string, name: string, timeoutMs: number, onError: (err: Error) => void): Promise<Redis> {
+  const redis = new Redis({
+    ...redisOptions(url),
+    connectionName: name,
+    enableOfflineQueue: false,
+    commandTimeout: timeoutMs,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt) => Math.min(attempt * 50, API_RECONNECT_MAX_MS),
+  });
+  redis.on('error', onError); // before the first connect fails
+  if (redis.status !== 'ready') await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+  return redis;
 }
 
 /** True for errors that mean "Redis is unreachable" (as opposed to a bug). */
 export function isRedisUnavailable(err: unknown): boolean {
   const e = err as { name?: string; message?: string; code?: string };
   return e?.name === 'MaxRetriesPerRequestError'
-    || /Connection is closed|Stream isn't writeable|ECONNREFUSED|ENOENT|ECONNRESET|EPIPE/.test(`${e?.message ?? ''} ${e?.code ?? ''}`);
+    || /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ENOENT|ECONNRESET|EPIPE/.test(`${e?.message ?? ''} ${e?.code ?? ''}`);
 }
 
 /** Redis key names, all under one prefix. */
@@ -118,7 +145,10 @@ export class EmbeddedRedis {
       '--maxmemory-policy', 'noeviction',
       '--loglevel', 'warning',
     ];
-    const child = spawn(this.opts.bin ?? 'redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // In its own session (setsid, so its own process group): a signal to Corral's process group
+    // (a terminal's Ctrl-C, `kill -TERM -<pgid>`, `docker stop` of an npm init) does not stop it
+    // under Corral, which still needs it while it shuts down and stops it last (stop()).
+    const child = spawn(this.opts.bin ?? 'redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
     child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
@@ -142,12 +172,15 @@ export class EmbeddedRedis {
     throw new Error(`embedded redis did not answer on ${this.socketPath}`);
   }
 
-  /** Stops the server (SIGTERM makes redis flush the AOF and exit). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the server: SIGTERM makes redis flush the AOF and exit; SIGKILL after `killAfterMs`
+   * (a redis that cannot write its AOF must not hold Corral's exit).
+   */
+  async stop(killAfterMs = 10_000): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     await this.exited;
     clearTimeout(timer);
   }

@@ -1,5 +1,6 @@
 // Test harness: a whole Corral stack in this process on a private redis-server (unix socket in a
 // temp dir, stopped by pid), the API on port 0, and optionally a worker host with a given launcher.
+// Composed by bin/stack.ts's startStack(), as `corral up` composes it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -7,15 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadConfig, type Config } from '../../services/core/config.ts';
-import { createCoreContext, type CoreContext } from '../../services/core/context.ts';
+import type { CoreContext } from '../../services/core/context.ts';
 import { createLogger } from '../../services/core/logger.ts';
 import { EmbeddedRedis } from '../../services/core/redis.ts';
-import { startApi } from '../../services/api/start-api.ts';
 import type { RunningServer } from '../../services/api/server.ts';
 import type { Launcher } from '../../worker/launcher.ts';
 import type { LanguageRegistry } from '../../worker/language-registry.ts';
-import { startWorkerHost, type WorkerHost } from '../../worker/worker-host.ts';
-import { FACE_CALLBACK_FORMATS } from '../../bin/faces.ts';
+import type { WorkerHost } from '../../worker/worker-host.ts';
+import { startStack as composeStack } from '../../bin/stack.ts';
 
 export interface Stack {
   url: string;
@@ -62,27 +62,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ...opts.env,
   });
   const log = createLogger(config.logLevel, 'corral-test');
-  const core = await createCoreContext(config, redis.url, log);
-  const server = await startApi(core, log);
-  const workers: WorkerHost[] = [];
+  const injected = opts.launcher && opts.registry
+    ? { launcher: opts.launcher, registry: opts.registry, selfTest: opts.selfTest ?? (async () => {}) }
+    : undefined;
+  const stack = await composeStack({
+    config, log, redis,
+    worker: (opts.worker ?? !!opts.launcher) ? (injected ?? true) : false,
+  });
   const startWorker = async () => {
-    if (!opts.launcher || !opts.registry) throw new Error('startWorker needs a launcher and a registry');
-    const w = await startWorkerHost({
-      config, redisUrl: redis.url, log, launcher: opts.launcher, registry: opts.registry,
-      ...(core.metrics ? { metrics: core.metrics } : {}),
-      callbackFormats: FACE_CALLBACK_FORMATS,
-      selfTest: opts.selfTest ?? (async () => {}),
-    });
-    workers.push(w);
-    return w;
+    if (!injected) throw new Error('startWorker needs a launcher and a registry');
+    return stack.addWorker(injected);
   };
-  const worker = (opts.worker ?? !!opts.launcher) ? await startWorker() : undefined;
   return {
-    url: server.url, dir, config, core, redis, server, worker, startWorker,
+    url: stack.url, dir, config, core: stack.core!, redis, server: stack.server!, worker: stack.workers[0], startWorker,
     async stop() {
-      await server.close();
-      for (const w of workers) await w.close(true).catch(() => {});
-      await core.close();
+      await stack.close(true);
       if (!opts.redis) await redis.stop();
       await rm(dir, { recursive: true, force: true });
     },

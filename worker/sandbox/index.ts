@@ -5,6 +5,7 @@
 import { loadNative } from './native.ts';
 
 export { SandboxHost, checkKernel, type SandboxHostOptions } from './host.ts';
+export { procViewAvailable } from './proc-view.ts';
 export { SANDBOX_ID } from './context.ts';
 export { DEFAULT_LIMITS, DEFAULT_PATH } from './spec.ts';
 export { SandboxError, type SandboxErrorCode } from './errors.ts';

@@ -14,7 +14,7 @@
 // docs/sandbox.md, "A truthful /proc", says why and what the views are still missing.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -23,6 +23,13 @@ import { promisify } from 'node:util';
 export const PROCVIEW_BIN = join(dirname(fileURLToPath(import.meta.url)), '../../native/build/corral-procview');
 
 export type ProcViewDaemon = 'corral-procview' | 'lxcfs';
+
+/** Why the default daemon cannot run here (not built, no FUSE device), or undefined when it can. */
+export function procViewAvailable(): string | undefined {
+  if (!existsSync(PROCVIEW_BIN)) return `${PROCVIEW_BIN} is not built (it needs libfuse3-dev: apt-get install libfuse3-dev, then npm run build:native)`;
+  if (!existsSync('/dev/fuse')) return 'this host has no /dev/fuse';
+  return undefined;
+}
 
 /** The files bound over the container's /proc, each `<mountDir>/proc/<name>`. */
 export const PROC_VIEW_FILES = ['meminfo', 'cpuinfo', 'stat', 'uptime', 'loadavg', 'swaps', 'diskstats'] as const;
