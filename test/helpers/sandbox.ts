@@ -20,19 +20,32 @@ export function testHost(): SandboxHost {
   return host;
 }
 
+/**
+ * Under the cgroup v2 test kernel (User-Mode-Linux: every fork and exec takes ~30 ms), the time
+ * limits a spec leaves out are more generous than a run's defaults (2 s CPU, 5 s wall), so a
+ * shell loop of a few dozen commands is not cut short; elsewhere nothing changes.
+ */
+export function slowHostLimits(): { cpuMs?: number; wallMs?: number } {
+  return process.env.CG2_VM ? { cpuMs: 10_000, wallMs: 20_000 } : {};
+}
+
+function withSlowHostLimits(spec: SandboxSpec): SandboxSpec {
+  return process.env.CG2_VM ? { ...spec, limits: { ...slowHostLimits(), ...spec.limits } } : spec;
+}
+
 /** host.run, on the test host unless another is given. */
 export function runInSandbox(spec: SandboxSpec, on: SandboxHost = testHost()): Promise<SandboxOutcome> {
-  return on.run(spec);
+  return on.run(withSlowHostLimits(spec));
 }
 
 /** host.stream, on the test host unless another is given. */
 export function runStreaming(spec: SandboxSpec, options: StreamingOptions, on: SandboxHost = testHost()): StreamingRun {
-  return on.stream(spec, options);
+  return on.stream(withSlowHostLimits(spec), options);
 }
 
 /** host.connect, on the test host. */
 export function connectInSandbox(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal): Promise<ConnectedOutcome> {
-  return testHost().connect(first, second, signal);
+  return testHost().connect(withSlowHostLimits(first), withSlowHostLimits(second), signal);
 }
 
 /** host.createVolume, on the test host unless another is given. */

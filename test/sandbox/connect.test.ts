@@ -49,8 +49,9 @@ describe('connected runs', () => {
   });
 
   it('mutual waiting ends at the wall limit of each, and a cancel stops both at once', async () => {
-    const waiter = sh('read x', { wallMs: 300 });
-    const { first, second } = await connectInSandbox(waiter, sh('read y', { wallMs: 300 }));
+    // Long enough for both containers to start even under the slow cgroup v2 test kernel.
+    const waiter = sh('read x', { wallMs: 2000 });
+    const { first, second } = await connectInSandbox(waiter, sh('read y', { wallMs: 2000 }));
     assert.equal(first.status, 'time_limit');
     assert.equal(first.limit, 'wall');
     assert.equal(second.status, 'time_limit');

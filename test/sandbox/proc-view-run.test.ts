@@ -12,7 +12,7 @@ import { toOutcome } from '../../worker/sandbox/outcome.ts';
 import { PROCVIEW_BIN, ProcView, type ProcViewEvent } from '../../worker/sandbox/proc-view.ts';
 import type { SandboxLimits, SandboxOutcome } from '../../worker/sandbox/types.ts';
 import { ImageStore } from '../../rootfs-images/store.ts';
-import { busyboxLayers, expectNothingLeftBehind, testHost } from '../helpers/sandbox.ts';
+import { busyboxLayers, expectNothingLeftBehind, slowHostLimits, testHost } from '../helpers/sandbox.ts';
 
 const MiB = 1024 * 1024;
 const skip = process.getuid?.() !== 0 ? 'needs root'
@@ -23,7 +23,7 @@ const skip = process.getuid?.() !== 0 ? 'needs root'
 /** A cold run (corral_run) with the view bound, or with viewDir null, without. */
 async function runWithView(layers: string[], script: string, limits: Partial<SandboxLimits>, viewDir: string | null): Promise<SandboxOutcome> {
   const out: Partial<NativeOutcome> = {};
-  const spec = { ...nativeSpecFor({ layers, argv: ['/bin/sh', '-c', script], limits }, testHost()), proc_view_dir: viewDir };
+  const spec = { ...nativeSpecFor({ layers, argv: ['/bin/sh', '-c', script], limits: { ...slowHostLimits(), ...limits } }, testHost()), proc_view_dir: viewDir };
   await loadNative().run(spec, out);
   return toOutcome(out as NativeOutcome);
 }
