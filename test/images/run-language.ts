@@ -21,16 +21,23 @@ export interface LanguageRun {
   totalMs: number;
 }
 
-export async function compileAndRun(lang: LanguageSpec, layers: string[], source: string, stdin = ''): Promise<LanguageRun> {
+export interface CompileOptions {
+  /** User compiler flags, spliced where the language's compile argv has `{flags*}`. */
+  flags?: string[];
+  /** Limits of the compile run (default COMPILE_LIMITS). */
+  compileLimits?: Partial<SandboxLimits>;
+}
+
+export async function compileAndRun(lang: LanguageSpec, layers: string[], source: string, stdin = '', opts: CompileOptions = {}): Promise<LanguageRun> {
   const started = performance.now();
   const volume = await createVolume({ sizeBytes: 512 * MiB });
   try {
     await volume.writeFile(lang.fileName, source);
-    const cmds = commandsFor(lang);
+    const cmds = commandsFor(lang, { flags: opts.flags });
     const base = { layers, env: lang.runEnv, box: { dir: volume.dir } };
     let compile: SandboxOutcome | undefined;
     if (cmds.compile) {
-      compile = await runInSandbox({ ...base, argv: cmds.compile, limits: COMPILE_LIMITS });
+      compile = await runInSandbox({ ...base, argv: cmds.compile, limits: opts.compileLimits ?? COMPILE_LIMITS });
       if (compile.status !== 'ok') return { compile, totalMs: performance.now() - started };
     }
     const run = await runInSandbox({ ...base, argv: cmds.run, stdin, limits: RUN_LIMITS });
