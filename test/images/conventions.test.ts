@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { ImageStore, DEFAULT_IMAGE_ROOT } from '../../rootfs-images/store.ts';
 import { loadRecipes } from '../../rootfs-images/recipe.ts';
 import { getLanguage, commandsFor } from '../../rootfs-images/languages.ts';
-import { compileAndRun, describeOutcome, type LanguageRun, type LimitOverrides } from './run-language.ts';
+import { compileAndRun, describeOutcome, type LanguageRun, type RunOptions } from './run-language.ts';
 
 const store = new ImageStore(process.env.CORRAL_IMAGES_DIR ?? DEFAULT_IMAGE_ROOT);
 const recipes = loadRecipes();
@@ -15,12 +15,12 @@ const only = process.env.CORRAL_LANGUAGES?.split(',').map((s) => s.trim()).filte
 
 const KiB = 1024;
 /** Judge0's default max_file_size (1024 KB), for both phases. */
-const JUDGE0_FILE_SIZE: LimitOverrides = { compile: { fileSizeBytes: 1024 * KiB }, run: { fileSizeBytes: 1024 * KiB } };
+const JUDGE0_FILE_SIZE: RunOptions = { compile: { fileSizeBytes: 1024 * KiB }, run: { fileSizeBytes: 1024 * KiB } };
 const INPUT = 'first line\n  second line\n';
 const HELLO_AND_INPUT = `Hello, World!\n${INPUT}`;
 
 /** A test per language: skipped when its image is not built; `run` compiles and runs a source. */
-function languageTest(id: string, body: (run: (source: string, stdin?: string, limits?: LimitOverrides) => Promise<LanguageRun>, t: test.TestContext) => Promise<void>): void {
+function languageTest(id: string, body: (run: (source: string, stdin?: string, limits?: RunOptions) => Promise<LanguageRun>, t: test.TestContext) => Promise<void>): void {
   if (only && !only.includes(id)) return;
   const lang = getLanguage(id, recipes);
   test(`${id}: programs written for Judge0 or Piston`, async (t) => {

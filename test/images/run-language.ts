@@ -21,22 +21,28 @@ export interface LanguageRun {
   totalMs: number;
 }
 
-/** Limits that replace the roomy defaults above, e.g. a judge's file-size limit for the run. */
-export interface LimitOverrides { compile?: Partial<SandboxLimits>; run?: Partial<SandboxLimits> }
+/** How a language run differs from the defaults: compiler flags, and limits that replace the roomy
+ * defaults above (e.g. a judge's file-size limit for the run). */
+export interface RunOptions {
+  /** User compiler flags, spliced where the language's compile argv has `{flags*}`. */
+  flags?: string[];
+  compile?: Partial<SandboxLimits>;
+  run?: Partial<SandboxLimits>;
+}
 
-export async function compileAndRun(lang: LanguageSpec, layers: string[], source: string, stdin = '', limits: LimitOverrides = {}): Promise<LanguageRun> {
+export async function compileAndRun(lang: LanguageSpec, layers: string[], source: string, stdin = '', opts: RunOptions = {}): Promise<LanguageRun> {
   const started = performance.now();
   const volume = await createVolume({ sizeBytes: 512 * MiB });
   try {
     await volume.writeFile(lang.fileName, source);
-    const cmds = commandsFor(lang);
+    const cmds = commandsFor(lang, { flags: opts.flags });
     const base = { layers, env: lang.runEnv, box: { dir: volume.dir } };
     let compile: SandboxOutcome | undefined;
     if (cmds.compile) {
-      compile = await runInSandbox({ ...base, argv: cmds.compile, limits: { ...COMPILE_LIMITS, ...limits.compile } });
+      compile = await runInSandbox({ ...base, argv: cmds.compile, limits: { ...COMPILE_LIMITS, ...opts.compile } });
       if (compile.status !== 'ok') return { compile, totalMs: performance.now() - started };
     }
-    const run = await runInSandbox({ ...base, argv: cmds.run, stdin, limits: { ...RUN_LIMITS, ...limits.run } });
+    const run = await runInSandbox({ ...base, argv: cmds.run, stdin, limits: { ...RUN_LIMITS, ...opts.run } });
     return { compile, run, totalMs: performance.now() - started };
   } finally {
     await volume.destroy();
