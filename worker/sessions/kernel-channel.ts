@@ -170,8 +170,8 @@ export class KernelChannel {
     this.ready.catch(() => { /* seen through closed as well; not every caller awaits ready */ });
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
 
-    // The bridge's line cap leaves room for the channel's: a message too big for a line is
-    // dropped by a well-behaved bridge (a 'dropped' event), and only a hostile one hits ours.
+    // The bridge gets the channel's line cap: a message too big for a line is dropped by a
+    // well-behaved bridge (a 'dropped' event), so only a hostile one ever hits ours.
     // -I: the bridge's own imports ignore PYTHON* variables and anything in /box.
     const argv = [...(options.bridgeArgv ?? ['python3', '-I', BRIDGE_PATH]), '--max-line-bytes', String(this.caps.maxLineBytes),
       '--ready-timeout-s', String(Math.max(1, Math.floor(this.startTimeoutMs / 1000)))];
