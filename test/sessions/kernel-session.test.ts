@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { executeCell, type CellResult } from '../../worker/sessions/execute-cell.ts';
-import { ChannelClosedError } from '../../worker/sessions/kernel-channel.ts';
+import { ChannelClosedError, KernelStartError } from '../../worker/sessions/kernel-channel.ts';
 import type { CellOutput } from '../../worker/sessions/jupyter-messages.ts';
 import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
 import { kernelImage, openSession, type KernelImage, type Session } from './helpers.ts';
@@ -161,6 +161,38 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(r.error?.ename, 'NameError');
       const f = await executeCell(s.channel, 'import pandas as pd\nprint(pd.read_csv("data.csv")["b"].sum())', { timeoutMs: 60_000 });
       assert.equal(stdout(f), '2\n', show(f));
+    } finally {
+      await s.end();
+    }
+  });
+
+  it('another kernel argv: one that cannot start closes the channel at once with its stderr (start_failed)', async () => {
+    const s = await openSession(img, {
+      kernelArgv: ['python3', '-c', 'import sys; sys.stderr.write("no kernel here: " + sys.argv[1] + "\\n"); sys.exit(3)', '{connection_file}'],
+    });
+    try {
+      await assert.rejects(s.channel.ready, (err: Error) => err instanceof ChannelClosedError && err.reason.code === 'start_failed'
+        && /exit code 3\): no kernel here: \/tmp\/corral-kernel-[^/]+\/kernel\.json/.test(err.reason.message));
+    } finally {
+      const reason = await s.end();
+      assert.equal(reason.code, 'start_failed');
+    }
+  });
+
+  it('a restart whose kernel cannot start rejects with its stderr; the channel stays open for another', async () => {
+    const s = await openSession(img);
+    try {
+      await s.channel.ready;
+      // Like Jupyter, the kernel imports with /box first on sys.path: a zmq.py there breaks the
+      // next kernel's start (this one removes itself, so the restart after works).
+      await executeCell(s.channel, 'open("zmq.py", "w").write("import os\\nos.remove(\'/box/zmq.py\')\\nraise ImportError(\'shadowed by /box/zmq.py\')\\n")');
+      await assert.rejects(s.channel.restart(), (err: Error) => err instanceof KernelStartError && /shadowed by \/box\/zmq\.py/.test(err.exit.stderr));
+      assert.equal(s.channel.isClosed, false);
+      const dead = await executeCell(s.channel, '1');
+      assert.equal(dead.status, 'kernel_died');
+      await s.channel.restart();
+      const r = await executeCell(s.channel, '2 + 2');
+      assert.equal(plain(r), '4', show(r));
     } finally {
       await s.end();
     }
