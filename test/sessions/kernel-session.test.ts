@@ -266,6 +266,9 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(r.status, 'ok', show(r));
       assert.match(stdout(r), /refused 0 (FileNotFoundError|PermissionError)\nrefused 1 \1\nrefused 2 \1\nchild reachable\n/);
       assert.ok(stdout(r).includes('{"ev":"ready"}\nnot json\n'), 'the kernel\'s own stdout came back as text');
+      // The bridge ignores SIGINT (Ctrl-C semantics belong to the kernel).
+      const sigint = await executeCell(s.channel, 'import os, signal, time\nos.kill(os.getppid(), signal.SIGINT)\ntime.sleep(0.2)');
+      assert.equal(sigint.status, 'ok', show(sigint));
       const still = await executeCell(s.channel, '1 + 1');
       assert.equal(plain(still), '2', show(still));
       await assert.rejects(executeCell(s.channel, 'import os, signal\nos.kill(os.getppid(), signal.SIGKILL)'),
