@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { executeCell, type CellResult } from '../../worker/sessions/execute-cell.ts';
-import { ChannelClosedError } from '../../worker/sessions/kernel-channel.ts';
+import { ChannelClosedError, KernelStartError } from '../../worker/sessions/kernel-channel.ts';
 import type { CellOutput } from '../../worker/sessions/jupyter-messages.ts';
 import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
 import { kernelImage, openSession, type KernelImage, type Session } from './helpers.ts';
@@ -166,6 +166,38 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
     }
   });
 
+  it('another kernel argv: one that cannot start closes the channel at once with its stderr (start_failed)', async () => {
+    const s = await openSession(img, {
+      kernelArgv: ['python3', '-c', 'import sys; sys.stderr.write("no kernel here: " + sys.argv[1] + "\\n"); sys.exit(3)', '{connection_file}'],
+    });
+    try {
+      await assert.rejects(s.channel.ready, (err: Error) => err instanceof ChannelClosedError && err.reason.code === 'start_failed'
+        && /exit code 3\): no kernel here: \/tmp\/corral-kernel-[^/]+\/kernel\.json/.test(err.reason.message));
+    } finally {
+      const reason = await s.end();
+      assert.equal(reason.code, 'start_failed');
+    }
+  });
+
+  it('a restart whose kernel cannot start rejects with its stderr; the channel stays open for another', async () => {
+    const s = await openSession(img);
+    try {
+      await s.channel.ready;
+      // Like Jupyter, the kernel imports with /box first on sys.path: a zmq.py there breaks the
+      // next kernel's start (this one removes itself, so the restart after works).
+      await executeCell(s.channel, 'open("zmq.py", "w").write("import os\\nos.remove(\'/box/zmq.py\')\\nraise ImportError(\'shadowed by /box/zmq.py\')\\n")');
+      await assert.rejects(s.channel.restart(), (err: Error) => err instanceof KernelStartError && /shadowed by \/box\/zmq\.py/.test(err.exit.stderr));
+      assert.equal(s.channel.isClosed, false);
+      const dead = await executeCell(s.channel, '1');
+      assert.equal(dead.status, 'kernel_died');
+      await s.channel.restart();
+      const r = await executeCell(s.channel, '2 + 2');
+      assert.equal(plain(r), '4', show(r));
+    } finally {
+      await s.end();
+    }
+  });
+
   it('a cell over the memory limit kills the kernel, the answer says so, and restart() brings a new one', async () => {
     const s = await openSession(img, { limits: { memoryBytes: 256 * 1024 * 1024, wallMs: 5 * 60_000, cpuMs: 5 * 60_000 } });
     try {
@@ -234,6 +266,9 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(r.status, 'ok', show(r));
       assert.match(stdout(r), /refused 0 (FileNotFoundError|PermissionError)\nrefused 1 \1\nrefused 2 \1\nchild reachable\n/);
       assert.ok(stdout(r).includes('{"ev":"ready"}\nnot json\n'), 'the kernel\'s own stdout came back as text');
+      // The bridge ignores SIGINT (Ctrl-C semantics belong to the kernel).
+      const sigint = await executeCell(s.channel, 'import os, signal, time\nos.kill(os.getppid(), signal.SIGINT)\ntime.sleep(0.2)');
+      assert.equal(sigint.status, 'ok', show(sigint));
       const still = await executeCell(s.channel, '1 + 1');
       assert.equal(plain(still), '2', show(still));
       await assert.rejects(executeCell(s.channel, 'import os, signal\nos.kill(os.getppid(), signal.SIGKILL)'),

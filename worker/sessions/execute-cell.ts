@@ -7,7 +7,7 @@
 // Two ways to fail, kept apart: what the code did (an exception, a timeout, a kernel that died,
 // e.g. of its memory limit) is a CellResult; a channel that is closed, or closes during the cell,
 // throws ChannelClosedError (the session is over).
-import { ChannelClosedError, type KernelChannel } from './kernel-channel.ts';
+import { ChannelClosedError, KernelStartError, type KernelChannel } from './kernel-channel.ts';
 import type { BridgeFrame } from './frame-codec.ts';
 import { executeReplyOf, executeRequest, outputOf, parentMsgId, statusOf, type CellOutput, type ExecuteReply } from './jupyter-messages.ts';
 
@@ -180,11 +180,18 @@ function runCell(channel: KernelChannel, code: string, opts: Required<ExecuteOpt
         // The interrupt did not end it (SIGINT ignored, or stuck in C code): a fresh kernel.
         result.kernelRestarted = true;
         unsubscribe();
-        channel.restart().then(() => {
+        const answer = () => {
           timeoutError(result, opts.timeoutMs);
           result.outputs.push({ type: 'error', ...result.error! });
           finish();
-        }, (err: Error) => finish(err));
+        };
+        channel.restart().then(answer, (err: Error) => {
+          if (!(err instanceof KernelStartError)) return finish(err);
+          // The old kernel is gone and the new one did not start: the cell still timed out.
+          result.kernelRestarted = false;
+          result.kernelExit = err.exit;
+          answer();
+        });
       }, opts.interruptGraceMs));
     }, opts.timeoutMs));
   });

@@ -70,6 +70,8 @@ export type ChannelCloseCode =
   | 'overflow'
   | 'unresponsive'
   | 'start_timeout'
+  /** The kernel process ended before it first answered (its stderr tail is in the message). */
+  | 'start_failed'
   | 'restart_timeout'
   /** The container could not be started, or a listener of ours threw. */
   | 'internal_error';
@@ -87,6 +89,14 @@ export class ChannelClosedError extends Error {
   constructor(readonly reason: ChannelCloseReason) {
     super(`kernel channel closed (${reason.code}): ${reason.message}`);
     this.name = 'ChannelClosedError';
+  }
+}
+
+/** A restarted kernel that ended before it answered; the channel stays open (restart again, or close). */
+export class KernelStartError extends Error {
+  constructor(readonly exit: { code: number | null; signal: number | null; stderr: string }) {
+    super(`the kernel ended before it was ready (${exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code}`}): ${exit.stderr.slice(-1000)}`);
+    this.name = 'KernelStartError';
   }
 }
 
@@ -167,8 +177,8 @@ export class KernelChannel {
     this.ready.catch(() => { /* seen through closed as well; not every caller awaits ready */ });
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
 
-    // The bridge's line cap leaves room for the channel's: a message too big for a line is
-    // dropped by a well-behaved bridge (a 'dropped' event), and only a hostile one hits ours.
+    // The bridge gets the channel's line cap: a message too big for a line is dropped by a
+    // well-behaved bridge (a 'dropped' event), so only a hostile one ever hits ours.
     // -I: the bridge's own imports ignore PYTHON* variables and anything in /box.
     const argv = [...(options.bridgeArgv ?? ['python3', '-I', BRIDGE_PATH]), '--max-line-bytes', String(this.caps.maxLineBytes),
       '--ready-timeout-s', String(Math.max(1, Math.floor(this.startTimeoutMs / 1000)))];
@@ -221,7 +231,8 @@ export class KernelChannel {
 
   /**
    * A fresh kernel process in the same container (its /box and /tmp kept); resolves when it
-   * answers. A bridge that does not say restarted in time closes the channel (restart_timeout).
+   * answers. Rejects with KernelStartError when the new kernel ends before that (the channel
+   * stays open); a bridge that does not say restarted in time closes the channel (restart_timeout).
    */
   restart(): Promise<KernelInfo> {
     this.assertOpen();
@@ -347,6 +358,7 @@ export class KernelChannel {
 
   private deliver(frame: BridgeFrame, bytes: number): void {
     if (frame.kind === 'event') this.onEvent(frame);
+    if (this.closing) return;
     for (const listener of [...this.listeners]) {
       try {
         listener(frame);
@@ -365,13 +377,27 @@ export class KernelChannel {
   }
 
   private onEvent(frame: { kind: 'event' } & EventFrame): void {
-    if (frame.ev === 'kernel_exited') this.exited = { code: frame.code, signal: frame.signal, stderr: frame.stderr ?? '' };
+    if (frame.ev === 'kernel_exited') {
+      const exit = { code: frame.code, signal: frame.signal, stderr: frame.stderr ?? '' };
+      this.exited = exit;
+      if (this.startTimer) {
+        // Not ready yet: a kernel that cannot start is not worth the rest of the start timeout.
+        const how = exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+        return this.fail('start_failed', `the kernel ended before it was ready (${how}): ${exit.stderr.slice(-1000)}`);
+      }
+      if (this.restartWaiter) {
+        clearTimeout(this.restartWaiter.timer);
+        this.restartWaiter.reject(new KernelStartError(exit));
+        this.restartWaiter = undefined;
+      }
+    }
     if (frame.ev === 'ready' || frame.ev === 'restarted') {
       this.exited = undefined;
       const info: KernelInfo = { kernelInfo: frame.kernel_info ?? {} };
       if (frame.pid !== undefined) info.pid = frame.pid;
       if (frame.ev === 'ready') {
         clearTimeout(this.startTimer);
+        this.startTimer = undefined;
         this.resolveReady(info);
       } else if (this.restartWaiter) {
         clearTimeout(this.restartWaiter.timer);
@@ -395,6 +421,7 @@ export class KernelChannel {
   private beginClose(reason: ChannelCloseReason): void {
     this.closing = reason;
     clearTimeout(this.startTimer);
+    this.startTimer = undefined;
     const err = new ChannelClosedError(reason);
     this.rejectReady(err);
     if (this.restartWaiter) {
