@@ -6,5 +6,8 @@ set -eu
 cd "$(dirname "$0")/.."
 # Each running sandbox occupies a libuv thread-pool thread.
 export UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-32}"
+# The language tests try the images setup builds (CI's representative subset); other images a
+# machine may hold are tried by `npm run test:languages`, which builds and tests them all.
+export CORRAL_TEST_IMAGES="${CORRAL_TEST_IMAGES:-busybox base gcc python}"
 # shellcheck disable=SC2046
 exec node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" $(find test -name '*.test.ts' | sort)

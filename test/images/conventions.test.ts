@@ -8,6 +8,7 @@ import { ImageStore, DEFAULT_IMAGE_ROOT } from '../../rootfs-images/store.ts';
 import { loadRecipes } from '../../rootfs-images/recipe.ts';
 import { getLanguage, commandsFor } from '../../rootfs-images/languages.ts';
 import { compileAndRun, describeOutcome, type LanguageRun, type RunOptions } from './run-language.ts';
+import { imageOfThisCheckout } from './helpers.ts';
 
 const store = new ImageStore(process.env.CORRAL_IMAGES_DIR ?? DEFAULT_IMAGE_ROOT);
 const recipes = loadRecipes();
@@ -25,11 +26,12 @@ function languageTest(id: string, body: (run: (source: string, stdin?: string, l
   const lang = getLanguage(id, recipes);
   test(`${id}: programs written for Judge0 or Piston`, async (t) => {
     assert.ok(lang, `language ${id} exists`);
-    if (!(await store.isBuilt(lang.image))) {
-      t.skip(`image '${lang.image}' is not built in ${store.root} (run: corral images build ${lang.image})`);
+    const image = imageOfThisCheckout(store, recipes, lang.image);
+    if ('skip' in image) {
+      t.skip(image.skip);
       return;
     }
-    const { layerDirs } = await store.resolve(lang.image);
+    const { layerDirs } = image;
     await body((source, stdin = '', limits = {}) => compileAndRun(lang, layerDirs, source, stdin, limits), t);
   });
 }

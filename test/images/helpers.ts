@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { ImageStore } from '../../rootfs-images/store.ts';
-import { parseRecipe, checkRecipes, type Recipe, type RecipeInput } from '../../rootfs-images/recipe.ts';
+import { chain, parseRecipe, checkRecipes, type Recipe, type RecipeInput } from '../../rootfs-images/recipe.ts';
+import { layerId } from '../../rootfs-images/layer-id.ts';
 import { createProgress } from '../../rootfs-images/builder-progress.ts';
 
 export const quiet = createProgress(process.stderr, true);
@@ -38,4 +39,21 @@ export function inspectOverlay(layerDirs: string[], script: string, mnt: string)
   const res = spawnSync('unshare', ['--user', '--map-root-user', '--mount', '--', 'sh', '-euc',
     `mount -t overlay overlay -o "lowerdir=$1,userxattr" "$2"; cd "$2"; ${script}`, 'inspect', lowers, mnt], { encoding: 'utf8' });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+/**
+ * The image `name` as this checkout's recipes build it — its layers found by their ids, so an
+ * image the shared store got from another checkout's older or newer recipe is never tested as if
+ * it were this one — or why it cannot be used (a skip reason). CORRAL_TEST_IMAGES (space or comma
+ * separated; scripts/test.sh sets the images CI builds) limits which images are tried at all:
+ * `npm run test:languages` leaves it unset and tries every image.
+ */
+export function imageOfThisCheckout(store: ImageStore, recipes: Map<string, Recipe>, name: string): { layerDirs: string[] } | { skip: string } {
+  const wanted = process.env.CORRAL_TEST_IMAGES?.split(/[\s,]+/).filter(Boolean);
+  if (wanted && !wanted.includes(name)) return { skip: `image '${name}' is not among CORRAL_TEST_IMAGES (${wanted.join(' ')}); npm run test:languages tries every image` };
+  const ids: string[] = [];
+  for (const recipe of chain(recipes, name)) ids.push(layerId(recipe, ids.at(-1) ?? null));
+  const missing = ids.filter((id) => !store.hasLayer(id));
+  if (missing.length) return { skip: `image '${name}' of this checkout's recipes is not built in ${store.root} (run: corral images build ${name})` };
+  return { layerDirs: ids.map((id) => store.layerFsDir(id)) };
 }

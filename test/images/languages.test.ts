@@ -8,6 +8,7 @@ import { ImageStore, DEFAULT_IMAGE_ROOT } from '../../rootfs-images/store.ts';
 import { loadRecipes } from '../../rootfs-images/recipe.ts';
 import { getLanguage } from '../../rootfs-images/languages.ts';
 import { compileAndRun, describeOutcome } from './run-language.ts';
+import { imageOfThisCheckout } from './helpers.ts';
 
 const store = new ImageStore(process.env.CORRAL_IMAGES_DIR ?? DEFAULT_IMAGE_ROOT);
 const recipes = loadRecipes();
@@ -26,13 +27,14 @@ for (const recipe of recipes.values()) {
     test(`${language.id} (${language.name}, image ${recipe.name})`, async (t) => {
       const row: Row = { id: language.id, version: '' };
       rows.push(row);
-      if (!(await store.isBuilt(recipe.name))) {
-        row.note = `image '${recipe.name}' not built`;
-        t.skip(`image '${recipe.name}' is not built in ${store.root} (run: corral images build ${recipe.name})`);
+      const image = imageOfThisCheckout(store, recipes, recipe.name);
+      if ('skip' in image) {
+        row.note = `image '${recipe.name}' not tested`;
+        t.skip(image.skip);
         return;
       }
       const lang = getLanguage(language.id, recipes)!;
-      const { layerDirs } = await store.resolve(recipe.name);
+      const { layerDirs } = image;
       row.version = (await store.readImage(recipe.name))?.versions[lang.id] ?? '?';
       const ex = lang.examples;
 
