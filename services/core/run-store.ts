@@ -243,15 +243,9 @@ export class RunStore {
   }
 
   async getMany(ids: string[]): Promise<Array<RunResult | null>> {
-    if (ids.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const id of ids) p.hget(this.keys.run(id), 'result');
-    const out = (await p.exec()) ?? [];
-    return out.map(([err, raw]) => {
-      if (err) throw err;
-      return raw ? (JSON.parse(raw as string) as RunResult) : null;
-    });
+    return (await this.getManyJson(ids)).map((raw) => (raw ? (JSON.parse(raw) as RunResult) : null));
   }
+
 
   async events(id: string, afterSeq = 0): Promise<RunEvent[]> {
     const raw = await this.redis.lrange(this.keys.events(id), afterSeq, -1);
