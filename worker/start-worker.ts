@@ -50,9 +50,11 @@ export async function startWorker(config: Config, redisUrl: string, log: Logger,
 async function openSandbox(config: Config, log: Logger, metrics?: Metrics): Promise<SandboxHost> {
   const { SandboxHost, procViewAvailable } = await import('./sandbox/index.ts');
   const { maxWarm, maxPerImage, warmVolumes } = config.worker.pool;
-  const sandbox = SandboxHost.open(maxWarm > 0
-    ? { pool: { maxWarm, maxPerImage }, volumes: warmVolumes > 0 ? { perSize: warmVolumes } : false }
-    : {});
+  const sandbox = SandboxHost.open({
+    stateDir: config.stateDir,
+    sweepIntervalMs: config.worker.sweepIntervalMs,
+    ...(maxWarm > 0 ? { pool: { maxWarm, maxPerImage }, volumes: warmVolumes > 0 ? { perSize: warmVolumes } : false } : {}),
+  });
   if (metrics && sandbox.pool) registerPoolMetrics(metrics, () => sandbox.pool?.stats() ?? [], () => sandbox.volumes?.stats());
   const mode = config.worker.procView;
   const missing = mode === 'off' ? undefined : procViewAvailable();

@@ -48,6 +48,9 @@ export const ENV_SCHEMA = z.object({
   CORRAL_API_REDIS_TIMEOUT_MS: int(50, 60_000).default(1_000)
     .describe('Longest wait of the API for one Redis answer; beyond it (or at once while the connection to Redis is down) the request gets 503 not_ready with Retry-After.'),
   CORRAL_DATA_DIR: z.string().min(1).default('/var/lib/corral/data').describe('Data directory (embedded Redis socket and AOF live in <dir>/redis).'),
+  CORRAL_STATE_DIR: z.string().regex(/^\/[^:,\n\0\\]*$/, 'must be an absolute path without : , or \\').default('/var/lib/corral')
+    .describe('The sandbox\'s state on this host: job volumes, init layers, the /dev template, the proc view. Another directory also gives the worker its own cgroup parent (corral-<hash>), so two Corrals on one host never touch each other\'s runs.'),
+  CORRAL_SWEEP_INTERVAL_MS: int(0).default(60_000).describe('How often a worker removes what dead owners left in its state directory and cgroups (containers, volumes, proc views of a killed worker on the same host); 0 = only at start.'),
   CORRAL_IMAGES_DIR: z.string().min(1).default('/var/lib/corral/images').describe('Image store root used by workers.'),
   CORRAL_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('corral').describe('Prefix of every Redis key (one Redis can host several Corrals).'),
   CORRAL_HOST: z.string().min(1).default('127.0.0.1').describe('Address the HTTP API listens on.'),
@@ -133,6 +136,7 @@ export interface Config {
   apiRedisTimeoutMs: number;
   dataDir: string;
   imagesDir: string;
+  stateDir: string;
   keyPrefix: string;
   host: string;
   port: number;
@@ -153,6 +157,7 @@ export interface Config {
     heartbeatMs: number; staleMs: number;
     pool: { maxWarm: number; maxPerImage: number; warmVolumes: number };
     procView: 'auto' | 'on' | 'off';
+    sweepIntervalMs: number;
   };
   /** Interactive sessions: worker slots, stdin cap, init timeout of the WebSocket. */
   interactive: { slots: number; stdinMaxBytes: number; initTimeoutMs: number; workerSilenceMs: number };
@@ -213,6 +218,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiRedisTimeoutMs: e.CORRAL_API_REDIS_TIMEOUT_MS,
     dataDir: e.CORRAL_DATA_DIR,
     imagesDir: e.CORRAL_IMAGES_DIR,
+    stateDir: e.CORRAL_STATE_DIR,
     keyPrefix: e.CORRAL_KEY_PREFIX,
     host: e.CORRAL_HOST,
     port: e.CORRAL_PORT,
@@ -241,6 +247,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       staleMs: e.CORRAL_WORKER_STALE_MS,
       pool: { maxWarm: e.CORRAL_POOL_MAX_WARM, maxPerImage: e.CORRAL_POOL_MAX_PER_IMAGE, warmVolumes: e.CORRAL_POOL_WARM_VOLUMES },
       procView: e.CORRAL_PROC_VIEW,
+      sweepIntervalMs: e.CORRAL_SWEEP_INTERVAL_MS,
     },
     interactive: {
       slots: e.CORRAL_INTERACTIVE_SLOTS,

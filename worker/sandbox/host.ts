@@ -7,6 +7,7 @@
 // worker's runs from a dead one's.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { SandboxError } from './errors.ts';
 import { release as osRelease } from 'node:os';
@@ -25,8 +26,12 @@ import { WarmVolumes, type WarmVolumesOptions } from './volume-pool.ts';
 export interface SandboxHostOptions {
   /** Root of Corral's host state (runs, volumes, init layers). Default /var/lib/corral. */
   stateDir?: string;
-  /** Name of the parent cgroup in each hierarchy. Default "corral". */
+  /** Name of the parent cgroup in each hierarchy. Default "corral" for the default state
+   * directory, "corral-<hash of the state directory>" for another: two Corrals on one host with
+   * their own state directories never sweep, nor count, each other's runs. */
   cgroupParent?: string;
+  /** Sweep what dead owners left this often (ms) while the host is open; 0 or absent = only at open. */
+  sweepIntervalMs?: number;
   /** Keep containers warm (built ahead, used once); false or absent = every run cold. */
   pool?: WarmPoolOptions | boolean;
   /** Keep empty job volumes mounted ahead of need (each used once); false or absent = mount per run. */
@@ -80,6 +85,7 @@ export class SandboxHost implements HostContext {
   /** Average time a container's teardown takes, in the background. */
   teardownMsAvg = 0;
   private procView: ProcView | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private procViewWanted = false;
 
   get procViewDir(): string | null {
@@ -119,7 +125,7 @@ export class SandboxHost implements HostContext {
     this.emptyDir = join(this.stateDir, 'empty');
     this.idBase = options.idBase ?? 1_000_000;
     this.sandboxHostId = this.idBase + SANDBOX_ID;
-    this.cgroups = detectCgroups(options.cgroupParent ?? 'corral', options.cgroupVersion);
+    this.cgroups = detectCgroups(options.cgroupParent ?? defaultCgroupParent(this.stateDir), options.cgroupVersion);
     this.hasTimeNamespace = existsSync('/proc/self/ns/time');
     this.tag = `${process.pid}-${processStartTime(process.pid)}`;
     this.pool = options.pool
@@ -165,6 +171,7 @@ export class SandboxHost implements HostContext {
 
   /** Destroys the warm pool's containers and volumes and waits for every teardown (on SIGTERM). */
   async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
     await Promise.all([this.pool?.close(), this.volumes?.close()]);
     await this.settle();
     if (this.procView) {
@@ -181,10 +188,23 @@ export class SandboxHost implements HostContext {
     loadNative();
     const host = new SandboxHost(options);
     for (const dir of [host.stateDir, host.runsDir, host.volumesDir, host.initDir, host.procViewsDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    checkTraversable(host.stateDir);
     ensureCgroupParents(host.cgroups);
     makeDevTemplate(host.devDir);
     mkdirSync(host.emptyDir, { recursive: true, mode: 0o555 });
     host.sweep();
+    if (options.sweepIntervalMs) {
+      // A worker killed on this host leaves its containers, cgroups and volumes until someone
+      // sweeps; a live worker does so periodically, not only when one starts.
+      host.sweepTimer = setInterval(() => {
+        try {
+          host.sweep();
+        } catch {
+          /* a cgroup that stays busy: the next sweep tries again */
+        }
+      }, options.sweepIntervalMs);
+      host.sweepTimer.unref();
+    }
     return host;
   }
 
@@ -286,6 +306,23 @@ export function checkKernel(release = osRelease()): void {
   const maxUserNs = Number(readFileSync('/proc/sys/user/max_user_namespaces', 'utf8'));
   if (!(maxUserNs > 0)) throw new Error('user namespaces are disabled: sysctl user.max_user_namespaces is 0');
   if (!/\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8'))) throw new Error('this kernel has no overlayfs (modprobe overlay)');
+}
+
+/** A container's setup runs as an unprivileged host uid: it must be able to pass through the state
+ * directory and every directory above it (a mkdtemp directory is 0700, for one). */
+function checkTraversable(dir: string): void {
+  for (let d = dir; ; d = join(d, '..')) {
+    if ((statSync(d).mode & 0o001) === 0) {
+      throw new SandboxError('host', `the state directory ${dir} cannot be used: ${d} is not searchable by others (mode ${(statSync(d).mode & 0o777).toString(8)}); containers set up as an unprivileged user pass through it (chmod o+x ${d})`);
+    }
+    if (d === '/') return;
+  }
+}
+
+/** The default state directory's cgroup parent is "corral"; another one's is its own. */
+export function defaultCgroupParent(stateDir: string): string {
+  const normal = stateDir.replace(/\/+$/, '') || '/';
+  return normal === '/var/lib/corral' ? 'corral' : `corral-${createHash('sha256').update(normal).digest('hex').slice(0, 12)}`;
 }
 
 function processStartTime(pid: number): string {
