@@ -23,10 +23,11 @@ export function recipeSet(...inputs: RecipeInput[]): Map<string, Recipe> {
 }
 
 /** /proc/self/mountinfo without the per-mount ids, for before/after comparisons. */
-/** The host's mounts, minus the job volumes that sandbox tests running in parallel mount. */
+/** The host's mounts, minus the job volumes and proc views that sandbox tests and workers running
+ * in parallel mount. */
 export async function mountTable(): Promise<string[]> {
   return (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter(Boolean)
-    .filter((l) => !(l.split(' ')[4] ?? '').startsWith('/var/lib/corral/volumes/'))
+    .filter((l) => !/^\/var\/lib\/corral\/(volumes|proc-view)\//.test(l.split(' ')[4] ?? ''))
     .map((l) => l.split(' ').slice(3).join(' ')).sort();
 }
 

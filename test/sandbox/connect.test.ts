@@ -48,13 +48,14 @@ describe('connected runs', () => {
     assert.equal(second.stderr.toString(), 'read: bye\neof\n');
   });
 
-  it('mutual waiting ends at the wall limit of each, and a cancel stops both at once', async () => {
+  it('mutual waiting ends at a wall limit (the other side then reads EOF), and a cancel stops both at once', async () => {
     // Long enough for both containers to start even under the slow cgroup v2 test kernel.
-    const waiter = sh('read x', { wallMs: 2000 });
-    const { first, second } = await connectInSandbox(waiter, sh('read y', { wallMs: 2000 }));
-    assert.equal(first.status, 'time_limit');
-    assert.equal(first.limit, 'wall');
-    assert.equal(second.status, 'time_limit');
+    const { first, second } = await connectInSandbox(sh('read x', { wallMs: 2000 }), sh('read y', { wallMs: 2000 }));
+    // Whichever container started first reaches its limit first; its end closes the other's
+    // stdin, which then may read EOF (exit 1) a moment before its own limit.
+    const ends = [first, second].map((o) => `${o.status}/${o.limit ?? ''}`).sort();
+    assert.ok(ends.includes('time_limit/wall'), ends.join(' '));
+    for (const end of ends) assert.ok(['time_limit/wall', 'runtime_error/'].includes(end), ends.join(' '));
     const ac = new AbortController();
     const running = connectInSandbox(sh('sleep 30'), sh('sleep 30'), ac.signal);
     setTimeout(() => ac.abort(), 200);
