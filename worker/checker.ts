@@ -25,11 +25,14 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /**
  * The points of exit code 7. testlib's quitp(points, msg) prints "points <value> <msg>" (the value
- * with %.10f, trailing zeros removed); a plain checker may print just "<value> …". The value is a
+ * with %.10f, trailing zeros removed), on the first line or any later one; a plain checker may
+ * print just "<value> …" first. The value is a
  * fraction of the test: clamped to [0, 1]. Null when there is no number to read.
  */
 export function parsePoints(message: string): number | null {
-  const words = message.trimStart().split(/\s+/);
+  // testlib's line comes first; a checker that logs before it is read from its "points" line.
+  const lines = message.split('\n').map((l) => l.trim().split(/\s+/));
+  const words = lines.find((w) => w[0] === 'points') ?? lines[0]!;
   const value = words[0] === 'points' ? words[1] : words[0];
   if (value === undefined || !NUMBER.test(value)) return null;
   const n = Number(value);

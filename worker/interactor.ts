@@ -4,8 +4,8 @@
 //   1. the interactor failed (crash, its own limit, FAIL 3, an unknown exit code) → checker_error,
 //      except a wall limit that both sides hit (they waited on each other: the solution's rule 3)
 //      and SIGPIPE (the solution closed its stdin and left: the solution's rules);
-//   2. the interactor said WA/PE and ended before the solution → that verdict (the solution's
-//      trouble after it, e.g. SIGPIPE, follows from it);
+//   2. the interactor said WA/PE and ended clearly before the solution (ENDED_FIRST_MARGIN_MS) →
+//      that verdict (the solution's trouble after it, e.g. a limit while it waits, follows from it);
 //   3. the solution stopped at its own limit: memory → memory_limit, cpu → time_limit, output →
 //      output_limit, wall while mostly idle → idleness_limit, else time_limit;
 //   4. the interactor said WA/PE → that verdict;
@@ -17,6 +17,25 @@ import type { OutcomeCore } from './phase-result.ts';
 
 /** A solution whose CPU time is below this share of its wall time was mostly waiting. */
 export const IDLE_CPU_SHARE = 0.1;
+
+/**
+ * The interactor "ended before the solution" when its wall time is shorter by more than this. Each
+ * side's wall clock starts at its own container's release, and the two releases differ by a few
+ * ms (more on a loaded host): an interactor that reads EOF because the solution was just killed at
+ * a limit ends at about the same time and must not count as first.
+ */
+export const ENDED_FIRST_MARGIN_MS = 100;
+
+/**
+ * The interactor's wall limit is at least the solution's plus this: in a mutual wait the solution
+ * reaches its own wall limit first (idleness_limit), not the interactor (which would be the
+ * judge's failure).
+ */
+export const INTERACTOR_WALL_MARGIN_MS = 1000;
+
+export function interactorWallMs(interactorWallMs: number, solutionWallMs: number): number {
+  return Math.max(interactorWallMs, solutionWallMs + INTERACTOR_WALL_MARGIN_MS);
+}
 
 type Side = Pick<OutcomeCore, 'status' | 'limit' | 'exitCode' | 'signal' | 'cpuMs' | 'wallMs'>;
 
@@ -46,7 +65,7 @@ export function interactionVerdict(solution: Side, interactor: Side, interactorM
   if (said.verdict === 'checker_error' && !bothWaited && !brokenPipe) return { verdict: 'checker_error' };
   const rejected = said.verdict === 'wrong_answer' || said.verdict === 'presentation_error';
   // 2. It rejected the conversation before the solution was done.
-  if (rejected && interactor.wallMs <= solution.wallMs) return { verdict: said.verdict };
+  if (rejected && interactor.wallMs + ENDED_FIRST_MARGIN_MS < solution.wallMs) return { verdict: said.verdict };
   // 3. The solution's own limits.
   const limit = solutionLimitVerdict(solution);
   if (limit) return { verdict: limit };

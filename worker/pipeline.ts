@@ -8,7 +8,7 @@ import type {
   FileOutput, GroupResult, JobRequest, PhaseResult, ResolvedJudgeProgram, Verdict,
 } from '../services/core/schemas.ts';
 import { checkerVerdict, judgeMessage, judgeReport, TESTLIB_ARGS, TESTLIB_FILES } from './checker.ts';
-import { interactionVerdict } from './interactor.ts';
+import { interactionVerdict, interactorWallMs } from './interactor.ts';
 import { groupOrder, scoreGroup, shouldSkipGroup, testsByGroup, totalScore } from './scoring.ts';
 import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
@@ -291,7 +291,9 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       const { volume, box } = await judgeBox(b, { [TESTLIB_FILES.input]: stdin, [TESTLIB_FILES.answer]: tc.expectedOutput ?? '' });
       try {
         const solutionSpec: SandboxSpec = { layers: lang.layers, argv: lang.run, env, box: await solutionBox(), limits: sandboxLimits(req.limits) };
-        const [rawSolution, rawInteractor] = await connect(solutionSpec, judgeSpec(b, box));
+        const interactorSpec = judgeSpec(b, box);
+        interactorSpec.limits = { ...interactorSpec.limits, wallMs: interactorWallMs(b.limits.wallMs, req.limits.wallMs) };
+        const [rawSolution, rawInteractor] = await connect(solutionSpec, interactorSpec);
         const solution = applyCpuLimit(rawSolution, req.limits.cpuMs);
         const interactor = applyCpuLimit(rawInteractor, b.limits.cpuMs);
         noteFailure(solution);
