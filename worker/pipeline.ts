@@ -163,10 +163,13 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     volumes.push(v);
     return v;
   };
-  const dropVolume = async (v: JobVolume) => {
+  // A volume done with mid-run is destroyed in the background (an unmount can wait for an RCU
+  // grace period); the clean-up at the end waits for all of them.
+  const retiring: Promise<unknown>[] = [];
+  const dropVolume = (v: JobVolume) => {
     const at = volumes.indexOf(v);
     if (at >= 0) volumes.splice(at, 1);
-    await v.destroy();
+    retiring.push(v.destroy());
   };
   /** Compiles a checker or interactor in its own fresh volume and container (like the solution). */
   const buildJudgeProgram = async (prog: ResolvedJudgeProgram): Promise<{ build: JudgeProgramBuild; compile: PhaseResult | null } | { failed: PhaseResult; outcome: FinishedOutcome }> => {
@@ -239,7 +242,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     /** The solution's /box for the next run: a fresh layer over the compiled state when isolated. */
     const solutionBox = async (): Promise<SandboxSpec['box']> => {
       if (!isolated) return { dir: base.dir };
-      if (lastVolume !== base) await dropVolume(lastVolume);
+      if (lastVolume !== base) dropVolume(lastVolume);
       lastVolume = await newVolume(req.limits.diskMb);
       return { dir: lastVolume.dir, workDir: lastVolume.workDir, lowerDirs: [base.dir] };
     };
@@ -258,7 +261,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
         if (o.status === 'internal_error') noteFailure(o);
         return { said, report: judgeReport(o, { message, points: 'points' in said ? said.points : undefined }) };
       } finally {
-        await dropVolume(volume);
+        dropVolume(volume);
       }
     };
 
@@ -314,7 +317,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
         const { said, report } = await check(stdin, out?.content ?? Buffer.alloc(0), tc.expectedOutput);
         return { ...phase, verdict: said.verdict, ...('points' in said && said.points !== undefined ? { points: said.points } : {}), checker: report };
       } finally {
-        await dropVolume(volume);
+        dropVolume(volume);
       }
     };
 
@@ -353,7 +356,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       ...(failure ? { failure } : {}),
     };
   } finally {
-    const cleanup = Promise.allSettled(volumes.map((v) => v.destroy()));
+    const cleanup = Promise.allSettled([...volumes.map((v) => v.destroy()), ...retiring]);
     if (deps.deferCleanup) deps.deferCleanup(cleanup);
     else await cleanup;
   }
