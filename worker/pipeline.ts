@@ -169,7 +169,9 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
   const dropVolume = (v: JobVolume) => {
     const at = volumes.indexOf(v);
     if (at >= 0) volumes.splice(at, 1);
-    retiring.push(v.destroy());
+    const destroyed = v.destroy();
+    destroyed.catch(() => {}); // reported by nothing mid-run; the final clean-up settles it
+    retiring.push(destroyed);
   };
   /** Compiles a checker or interactor in its own fresh volume and container (like the solution). */
   const buildJudgeProgram = async (prog: ResolvedJudgeProgram): Promise<{ build: JudgeProgramBuild; compile: PhaseResult | null } | { failed: PhaseResult; outcome: FinishedOutcome }> => {
