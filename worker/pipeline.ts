@@ -158,8 +158,8 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
   };
 
   const volumes: JobVolume[] = [];
-  const newVolume = async (diskMb: number) => {
-    const v = await launcher.createVolume({ sizeBytes: diskMb * MiB });
+  const newVolume = async (diskMb: number, extraBytes = 0) => {
+    const v = await launcher.createVolume({ sizeBytes: diskMb * MiB + extraBytes });
     volumes.push(v);
     return v;
   };
@@ -189,7 +189,9 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
   };
   /** A fresh volume over a checker's or interactor's compiled one, with the testlib files in it. */
   const judgeBox = async (b: JudgeProgramBuild, files: Record<string, string | Buffer>) => {
-    const v = await newVolume(b.limits.diskMb);
+    // The test's files do not count against the judge program's own disk limit.
+    const filesBytes = Object.values(files).reduce((n, d) => n + Buffer.byteLength(d), 0);
+    const v = await newVolume(b.limits.diskMb, filesBytes);
     for (const [name, data] of Object.entries(files)) await v.writeFile(name, data, { mode: 0o644 });
     return { volume: v, box: { dir: v.dir, workDir: v.workDir, lowerDirs: [b.volume.dir] } };
   };
