@@ -187,6 +187,12 @@ export const RunRequest = z.object({
       if (r[f] !== undefined) ctx.addIssue({ code: 'custom', path: ['repeat'], message: `must be 1 with ${f}` });
     }
   }
+  if (r.callbackFormat === 'judge0') {
+    // Judge0's submission has no partial scores, presentation errors, checker reports or groups.
+    for (const f of ['checker', 'interactor', 'groups'] as const) {
+      if (r[f] !== undefined) ctx.addIssue({ code: 'custom', path: ['callbackFormat'], message: `judge0 cannot carry the results of ${f}; use corral` });
+    }
+  }
   if (r.interactor && r.redirectStderrToStdout) {
     ctx.addIssue({ code: 'custom', path: ['redirectStderrToStdout'], message: 'not with an interactor (stdout goes to the interactor)' });
   }

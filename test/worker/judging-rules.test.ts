@@ -159,4 +159,5 @@ test('request validation: groups, dependencies, cycles, judges', () => {
   assert.match(issues({ interactor: { language: 'c', source: 'x', limits: { cpuMs: 0 } } }).join(), /interactor\.limits\.cpuMs/);
   assert.deepEqual(issues({ checker: { language: 'c', source: 'x', compilerArgs: ['-O2'], limits: { cpuMs: 500 } }, compare: 'unordered-lines' }), []);
   assert.equal(findDependencyCycle([{ name: 'a' }, { name: 'b', dependsOn: ['a'] }]), null);
+  assert.match(issues({ checker: { language: 'c', source: 'x' }, callbackFormat: 'judge0', callbackUrl: 'http://x.test/' }).join(), /callbackFormat: judge0 cannot carry the results of checker/);
 });
