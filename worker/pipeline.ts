@@ -1,12 +1,20 @@
-// The judge pipeline: write inputs → compile once → run (or each test in its own fresh layer over
-// the compiled state) → collect files. Orchestration only; verdicts and comparison are pure
-// functions in verdict.ts / compare.ts, and the sandbox is behind the Launcher seam.
-import type { FileOutput, JobRequest, PhaseResult, Verdict } from '../services/core/schemas.ts';
+// The judge pipeline: write inputs → compile once (the solution, and a checker or interactor in
+// their own volumes) → run (or each test in its own fresh layer over the compiled state; with a
+// checker, the checker after it in a container of its own; with an interactor, both at once,
+// connected) → score groups → collect files. Orchestration only; verdicts, comparison, testlib's
+// conventions and scoring are pure functions in verdict.ts / compare.ts / checker.ts /
+// interactor.ts / scoring.ts, and the sandbox is behind the Launcher seam.
+import type {
+  FileOutput, GroupResult, JobRequest, PhaseResult, ResolvedJudgeProgram, Verdict,
+} from '../services/core/schemas.ts';
+import { checkerVerdict, judgeMessage, judgeReport, TESTLIB_ARGS, TESTLIB_FILES } from './checker.ts';
+import { interactionVerdict, interactorWallMs } from './interactor.ts';
+import { groupOrder, scoreGroup, shouldSkipGroup, testsByGroup, totalScore } from './scoring.ts';
 import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
 import { applyCpuLimit, mergeRepeats, toPhaseResult } from './phase-result.ts';
 import type { SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
-import { compileVerdict, outcomeVerdict, overallVerdict, shouldContinue } from './verdict.ts';
+import { compileVerdict, outcomeVerdict, overallVerdict, shouldContinue, skippedPhase } from './verdict.ts';
 
 const MiB = 1024 * 1024;
 
@@ -43,6 +51,12 @@ export interface PipelineResult {
   error?: string;
   /** The sandbox's failure, structured (verdict internal_error): whether a retry can help. */
   failure?: SandboxError;
+  checkerCompile?: PhaseResult;
+  interactorCompile?: PhaseResult;
+  /** Runs with groups: the score, its maximum and each group's result (request order). */
+  score?: number;
+  maxScore?: number;
+  groups?: GroupResult[];
 }
 
 /** An outcome of a run that was not cancelled (a cancelled one ends the pipeline). */
@@ -76,12 +90,23 @@ export function sandboxLimits(l: JobRequest['limits']): Partial<SandboxLimits> {
   };
 }
 
-async function writeInputs(volume: JobVolume, req: JobRequest, lang: ResolvedLanguage): Promise<void> {
-  if (req.source !== undefined) await volume.writeFile(lang.fileName, req.source, { mode: 0o644 });
-  for (const f of req.files) {
+/** The extra files, then the source under the language's file name (the main file wins a clash). */
+async function writeInputs(volume: JobVolume, src: { source?: string | undefined; files: JobRequest['files'] }, lang: ResolvedLanguage): Promise<void> {
+  for (const f of src.files) {
     await volume.writeFile(f.path, f.encoding === 'base64' ? Buffer.from(f.content, 'base64') : f.content, { mode: 0o644 });
   }
+  if (src.source !== undefined) await volume.writeFile(lang.fileName, src.source, { mode: 0o644 });
 }
+
+/** A checker or interactor, compiled in its own volume, ready to run per test. */
+interface JudgeProgramBuild {
+  lang: ResolvedLanguage;
+  volume: JobVolume;
+  limits: JobRequest['limits'];
+}
+
+/** Most bytes of the interactor's output.txt handed to the checker (its own outputBytes limit caps it too). */
+const interactorOutputMaxBytes = (limits: JobRequest['limits']) => limits.outputBytes;
 
 /** The sandbox's stdin: text as is, base64 decoded to the exact bytes (binary stdin). */
 export function decodeStdin(stdin: string, encoding: JobRequest['stdinEncoding']): string | Buffer {
@@ -110,21 +135,70 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     await run.catch(() => {});
     throw new NotStartedError();
   };
-  const launch = async (spec: SandboxSpec): Promise<FinishedOutcome> => {
-    checkCancel();
-    const outcome = await gated(spec);
+  const finished = (outcome: SandboxOutcome): FinishedOutcome => {
     deps.onLaunch?.(outcome);
     checkCancel();
     if (outcome.status === 'cancelled') throw new CancelledError();
     return outcome as FinishedOutcome;
   };
+  const launch = async (spec: SandboxSpec): Promise<FinishedOutcome> => {
+    checkCancel();
+    return finished(await gated(spec));
+  };
+  // Two connected programs wait for the gate first (a connected pair is not started early).
+  const connect = async (first: SandboxSpec, second: SandboxSpec): Promise<[FinishedOutcome, FinishedOutcome]> => {
+    checkCancel();
+    if (gate) {
+      const pending = gate;
+      gate = undefined;
+      if (!await pending) throw new NotStartedError();
+    }
+    const both = await launcher.connect(first, second, signal);
+    return [finished(both.first), finished(both.second)];
+  };
 
   const volumes: JobVolume[] = [];
-  const newVolume = async (diskMb: number) => {
-    const v = await launcher.createVolume({ sizeBytes: diskMb * MiB });
+  const newVolume = async (diskMb: number, extraBytes = 0) => {
+    const v = await launcher.createVolume({ sizeBytes: diskMb * MiB + extraBytes });
     volumes.push(v);
     return v;
   };
+  // A volume done with mid-run is destroyed in the background (an unmount can wait for an RCU
+  // grace period); the clean-up at the end waits for all of them.
+  const retiring: Promise<unknown>[] = [];
+  const dropVolume = (v: JobVolume) => {
+    const at = volumes.indexOf(v);
+    if (at >= 0) volumes.splice(at, 1);
+    const destroyed = v.destroy();
+    destroyed.catch(() => {}); // reported by nothing mid-run; the final clean-up settles it
+    retiring.push(destroyed);
+  };
+  /** Compiles a checker or interactor in its own fresh volume and container (like the solution). */
+  const buildJudgeProgram = async (prog: ResolvedJudgeProgram): Promise<{ build: JudgeProgramBuild; compile: PhaseResult | null } | { failed: PhaseResult; outcome: FinishedOutcome }> => {
+    const plang = await deps.registry.resolve(prog.language, { flags: prog.compilerArgs, args: TESTLIB_ARGS });
+    const volume = await newVolume(req.compileLimits.diskMb);
+    await writeInputs(volume, prog, plang);
+    let compile: PhaseResult | null = null;
+    if (plang.compile) {
+      const out = await launch({ layers: plang.layers, argv: plang.compile, env: plang.env, box: { dir: volume.dir }, limits: sandboxLimits(req.compileLimits) });
+      const failed = compileVerdict(out);
+      compile = toPhaseResult(out, failed ? { verdict: failed === 'compile_error' ? 'checker_error' : failed } : {});
+      if (failed) return { failed: compile, outcome: out };
+    }
+    return { build: { lang: plang, volume, limits: prog.limits }, compile };
+  };
+  /** A fresh volume over a checker's or interactor's compiled one, with the testlib files in it. */
+  const judgeBox = async (b: JudgeProgramBuild, files: Record<string, string | Buffer>) => {
+    // The test's files do not count against the judge program's own disk limit.
+    const filesBytes = Object.values(files).reduce((n, d) => n + Buffer.byteLength(d), 0);
+    const v = await newVolume(b.limits.diskMb, filesBytes);
+    for (const [name, data] of Object.entries(files)) await v.writeFile(name, data, { mode: 0o644 });
+    return { volume: v, box: { dir: v.dir, workDir: v.workDir, lowerDirs: [b.volume.dir] } };
+  };
+  const judgeSpec = (b: JudgeProgramBuild, box: SandboxSpec['box']): SandboxSpec => ({
+    layers: b.lang.layers, argv: b.lang.run, env: b.lang.env, box, limits: sandboxLimits(b.limits),
+  });
+
   try {
     const base = await newVolume(req.compileLimits.diskMb);
     await writeInputs(base, req, lang);
@@ -140,42 +214,133 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       }
     }
 
+    // The judge's own programs. One that does not compile is the judge's failure: checker_error.
+    const judged: { checkerCompile?: PhaseResult; interactorCompile?: PhaseResult } = {};
+    const built: { checker?: JudgeProgramBuild; interactor?: JudgeProgramBuild } = {};
+    for (const kind of ['interactor', 'checker'] as const) {
+      const prog = req[kind];
+      if (!prog) continue;
+      const b = await buildJudgeProgram(prog);
+      const key = kind === 'checker' ? 'checkerCompile' : 'interactorCompile';
+      if ('failed' in b) {
+        const v = b.failed.verdict!;
+        return {
+          verdict: v, compile, run: null, tests: null, files: [], [key]: b.failed,
+          ...judged, ...(b.outcome.error ? { error: b.outcome.error } : {}), ...(b.outcome.failure ? { failure: b.outcome.failure } : {}),
+        };
+      }
+      if (b.compile) judged[key] = b.compile;
+      built[kind] = b.build;
+    }
+
     const cases = req.tests ?? [{ stdin: req.stdin ?? '', expectedOutput: req.expectedOutput }];
     const isolated = req.tests !== undefined || req.repeat > 1;
-    const results: PhaseResult[] = [];
     let lastVolume: JobVolume = base;
     let error: string | undefined;
     let failure: SandboxError | undefined;
-    for (let i = 0; i < cases.length; i++) {
-      const tc = cases[i]!;
+    const noteFailure = (o: { error?: string | undefined; failure?: SandboxError | undefined }) => {
+      if (o.error && o.failure) error = o.error;
+      else if (o.error && !error) error = o.error;
+      if (o.failure) failure = o.failure;
+    };
+    /** The solution's /box for the next run: a fresh layer over the compiled state when isolated. */
+    const solutionBox = async (): Promise<SandboxSpec['box']> => {
+      if (!isolated) return { dir: base.dir };
+      if (lastVolume !== base) dropVolume(lastVolume);
+      lastVolume = await newVolume(req.limits.diskMb);
+      return { dir: lastVolume.dir, workDir: lastVolume.workDir, lowerDirs: [base.dir] };
+    };
+
+    /** The checker on one test: input.txt, output.txt (written here from the captured bytes, never
+     * a file of the solution's) and answer.txt, in a fresh container over its compiled volume. */
+    const check = async (stdin: string | Buffer, output: Buffer, expected: string | undefined) => {
+      const b = built.checker!;
+      const { volume, box } = await judgeBox(b, {
+        [TESTLIB_FILES.input]: stdin, [TESTLIB_FILES.output]: output, [TESTLIB_FILES.answer]: expected ?? '',
+      });
+      try {
+        const o = applyCpuLimit(await launch(judgeSpec(b, box)), b.limits.cpuMs);
+        const message = judgeMessage(o);
+        const said = o.status === 'internal_error' ? { verdict: 'internal_error' as const } : checkerVerdict(o, message);
+        if (o.status === 'internal_error') noteFailure(o);
+        return { said, report: judgeReport(o, { message, points: 'points' in said ? said.points : undefined }) };
+      } finally {
+        dropVolume(volume);
+      }
+    };
+
+    const runPlain = async (i: number, tc: (typeof cases)[number]): Promise<PhaseResult> => {
+      const stdin = decodeStdin(tc.stdin, req.stdinEncoding);
       const outcomes: FinishedOutcome[] = [];
       for (let r = 0; r < req.repeat; r++) {
-        let box: SandboxSpec['box'] = { dir: base.dir };
-        if (isolated) {
-          lastVolume = await newVolume(req.limits.diskMb);
-          box = { dir: lastVolume.dir, workDir: lastVolume.workDir, lowerDirs: [base.dir] };
-        }
         const o = applyCpuLimit(await launch({
-          layers: lang.layers, argv: lang.run, env, box, stdin: decodeStdin(tc.stdin, req.stdinEncoding), limits: sandboxLimits(req.limits),
+          layers: lang.layers, argv: lang.run, env, box: await solutionBox(), stdin, limits: sandboxLimits(req.limits),
           ...(req.redirectStderrToStdout ? { mergeStderr: true } : {}),
         }), req.limits.cpuMs);
         outcomes.push(o);
         if (o.status !== 'ok' || o.exitCode !== 0) break;
-        // Only the last volume is kept for collecting; drop the ones before it early.
-        if (isolated && r < req.repeat - 1) await volumes.pop()!.destroy();
       }
       const merged = mergeRepeats(outcomes);
-      if (merged.error) error = merged.error;
-      if (merged.failure) failure = merged.failure;
-      const verdict = outcomeVerdict(merged, merged.stdout.toString('utf8'), tc.expectedOutput, req.compare);
-      const phase = toPhaseResult(merged, { verdict, ...(req.tests ? { index: i } : {}) });
-      results.push(phase);
-      const last = i === cases.length - 1 || !shouldContinue(verdict, req.stopOnFirstFailure);
-      await deps.onPhase?.(req.tests ? 'test' : 'run', phase, req.tests ? i : undefined, last);
-      if (last) break;
-      if (isolated && i < cases.length - 1 && lastVolume !== base) {
-        volumes.splice(volumes.indexOf(lastVolume), 1);
-        await lastVolume.destroy();
+      noteFailure(merged);
+      const index = req.tests ? { index: i } : {};
+      if (!built.checker || merged.status !== 'ok' || merged.exitCode !== 0) {
+        const verdict = outcomeVerdict(merged, merged.stdout.toString('utf8'), built.checker ? undefined : tc.expectedOutput, req.compare);
+        return toPhaseResult(merged, { verdict, ...index });
+      }
+      const { said, report } = await check(stdin, merged.stdout, tc.expectedOutput);
+      return { ...toPhaseResult(merged, { verdict: said.verdict, ...index }), ...('points' in said && said.points !== undefined ? { points: said.points } : {}), checker: report };
+    };
+
+    const runInteractive = async (i: number, tc: (typeof cases)[number]): Promise<PhaseResult> => {
+      const b = built.interactor!;
+      const stdin = decodeStdin(tc.stdin, req.stdinEncoding);
+      // The interactor alone sees the test's input and answer; the solution only its stdin pipe.
+      const { volume, box } = await judgeBox(b, { [TESTLIB_FILES.input]: stdin, [TESTLIB_FILES.answer]: tc.expectedOutput ?? '' });
+      try {
+        const solutionSpec: SandboxSpec = { layers: lang.layers, argv: lang.run, env, box: await solutionBox(), limits: sandboxLimits(req.limits) };
+        const interactorSpec = judgeSpec(b, box);
+        interactorSpec.limits = { ...interactorSpec.limits, wallMs: interactorWallMs(b.limits.wallMs, req.limits.wallMs) };
+        const [rawSolution, rawInteractor] = await connect(solutionSpec, interactorSpec);
+        const solution = applyCpuLimit(rawSolution, req.limits.cpuMs);
+        const interactor = applyCpuLimit(rawInteractor, b.limits.cpuMs);
+        noteFailure(solution);
+        noteFailure(interactor);
+        const message = judgeMessage(interactor);
+        const decided = interactionVerdict(solution, interactor, message, !!built.checker);
+        const index = req.tests ? { index: i } : {};
+        const phase: PhaseResult = {
+          ...toPhaseResult(solution, { verdict: decided.verdict, ...index }),
+          ...(decided.points !== undefined ? { points: decided.points } : {}),
+          interactor: judgeReport(interactor, { message, points: decided.verdict === 'partial' ? decided.points : undefined }),
+        };
+        if (!decided.toChecker) return phase;
+        // The interactor's output.txt is hostile too: read without following a symlink, capped.
+        const cap = interactorOutputMaxBytes(b.limits);
+        const [out] = await volume.collect([TESTLIB_FILES.output], { maxFiles: 1, maxFileBytes: cap, maxTotalBytes: cap });
+        if (out && out.truncated) return { ...phase, verdict: 'checker_error' };
+        const { said, report } = await check(stdin, out?.content ?? Buffer.alloc(0), tc.expectedOutput);
+        return { ...phase, verdict: said.verdict, ...('points' in said && said.points !== undefined ? { points: said.points } : {}), checker: report };
+      } finally {
+        dropVolume(volume);
+      }
+    };
+
+    const runTest = (i: number) => (built.interactor ? runInteractive(i, cases[i]!) : runPlain(i, cases[i]!));
+    const emit = (phase: PhaseResult, i: number, last: boolean) =>
+      deps.onPhase?.(req.tests ? 'test' : 'run', phase, req.tests ? i : undefined, last);
+
+    let results: PhaseResult[];
+    let scored: { score: number; maxScore: number; groups: GroupResult[] } | undefined;
+    if (req.groups && req.tests) {
+      ({ results, scored } = await runGroups(req.groups, req.tests, req.stopOnFirstFailure, runTest, emit));
+    } else {
+      results = [];
+      for (let i = 0; i < cases.length; i++) {
+        const phase = await runTest(i);
+        results.push(phase);
+        const last = i === cases.length - 1 || !shouldContinue(phase.verdict!, req.stopOnFirstFailure);
+        await emit(phase, i, last);
+        if (last) break;
       }
     }
 
@@ -189,12 +354,49 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       run: req.tests ? null : results[0]!,
       tests: req.tests ? results : null,
       files,
+      ...judged,
+      ...(scored ?? {}),
       ...(error ? { error } : {}),
       ...(failure ? { failure } : {}),
     };
   } finally {
-    const cleanup = Promise.allSettled(volumes.map((v) => v.destroy()));
+    const cleanup = Promise.allSettled([...volumes.map((v) => v.destroy()), ...retiring]);
     if (deps.deferCleanup) deps.deferCleanup(cleanup);
     else await cleanup;
   }
+}
+
+/**
+ * Runs the tests group by group: each group after those it depends on (groupOrder), its tests in
+ * index order; a group whose dependency did not get its full points is skipped, and so is the
+ * rest of a group after a failure with stopOnFirstFailure. A sandbox failure (internal_error)
+ * stops everything. Results are in test order, a test not run reported `skipped`.
+ */
+async function runGroups(
+  groups: NonNullable<JobRequest['groups']>, tests: NonNullable<JobRequest['tests']>, stopOnFirstFailure: boolean,
+  runTest: (i: number) => Promise<PhaseResult>, emit: (phase: PhaseResult, i: number, last: boolean) => Promise<void> | undefined,
+): Promise<{ results: PhaseResult[]; scored: { score: number; maxScore: number; groups: GroupResult[] } }> {
+  const results: PhaseResult[] = tests.map((_, i) => skippedPhase(i));
+  const byGroup = testsByGroup(tests);
+  const order = groupOrder(groups);
+  const lastPlanned = byGroup.get(order[order.length - 1]!)!.at(-1)!;
+  const scoredGroups = new Map<string, GroupResult>();
+  let broken = false;
+  for (const name of order) {
+    const group = groups.find((g) => g.name === name)!;
+    const indexes = byGroup.get(name)!;
+    const skip = broken || shouldSkipGroup(group, scoredGroups);
+    if (!skip) {
+      for (const i of indexes) {
+        const phase = await runTest(i);
+        results[i] = phase;
+        await emit(phase, i, i === lastPlanned);
+        if (phase.verdict === 'internal_error') { broken = true; break; }
+        if (!shouldContinue(phase.verdict!, stopOnFirstFailure, group.scoring)) break;
+      }
+    }
+    scoredGroups.set(name, scoreGroup(group, indexes, indexes.map((i) => ({ verdict: results[i]!.verdict!, points: results[i]!.points })), skip));
+  }
+  const inRequestOrder = groups.map((g) => scoredGroups.get(g.name)!);
+  return { results, scored: { ...totalScore(inRequestOrder), groups: inRequestOrder } };
 }

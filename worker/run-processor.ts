@@ -192,6 +192,9 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       }
       await finish(id, {
         ...running, status, verdict: out.verdict, compile: out.compile, run: out.run, tests: out.tests, files: out.files,
+        ...(out.checkerCompile ? { checkerCompile: out.checkerCompile } : {}),
+        ...(out.interactorCompile ? { interactorCompile: out.interactorCompile } : {}),
+        ...(out.groups ? { score: out.score!, maxScore: out.maxScore!, groups: out.groups } : {}),
         error: status === 'failed' ? sandboxRunError(out.error ?? 'the sandbox failed', out.failure) : null,
         finishedAt: now(),
       }, request, runLog, held.splice(0));

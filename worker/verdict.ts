@@ -1,5 +1,5 @@
 // Verdicts, pure: one sandbox outcome (+ optional expected output) → a verdict; phases → the run's verdict.
-import type { CompareMode, Verdict } from '../services/core/schemas.ts';
+import type { CompareMode, GroupScoring, PhaseResult, Verdict } from '../services/core/schemas.ts';
 import { compareOutput } from './compare.ts';
 
 export interface OutcomeLike {
@@ -32,13 +32,26 @@ export function compileVerdict(outcome: OutcomeLike): Verdict | null {
   return 'compile_error';
 }
 
-/** The run's verdict: the first non-accepted one (in execution order), else accepted. */
+/** The run's verdict: the first non-accepted one in test order (skipped tests aside), else accepted. */
 export function overallVerdict(verdicts: Verdict[]): Verdict {
-  return verdicts.find((v) => v !== 'accepted') ?? 'accepted';
+  return verdicts.find((v) => v !== 'accepted' && v !== 'skipped') ?? 'accepted';
 }
 
-/** Whether to run the next test after one with verdict `v`. */
-export function shouldContinue(v: Verdict, stopOnFirstFailure: boolean): boolean {
+/**
+ * Whether to run the next test (of the same group) after one with verdict `v`. A sandbox failure
+ * always stops. With stopOnFirstFailure, a test that scores nothing stops; a partial one stops
+ * only an all-or-nothing group (whose score it already decided).
+ */
+export function shouldContinue(v: Verdict, stopOnFirstFailure: boolean, scoring?: GroupScoring): boolean {
   if (v === 'internal_error') return false;
-  return v === 'accepted' || !stopOnFirstFailure;
+  if (!stopOnFirstFailure || v === 'accepted') return true;
+  return v === 'partial' && scoring !== 'all-or-nothing';
+}
+
+/** A test that was not run (its group skipped, or stopped before it). */
+export function skippedPhase(index: number): PhaseResult {
+  return {
+    status: 'skipped', limit: null, exitCode: null, signal: null, stdout: '', stderr: '', encoding: 'utf8', truncated: false,
+    cpuMs: 0, wallMs: 0, memoryKb: 0, verdict: 'skipped', index,
+  };
 }

@@ -81,14 +81,39 @@ export class QueueRunService implements RunService {
     if ((r.files?.length ?? 0) > config.filesMax) throw new CorralError('too_many', `${at('files')}: at most ${config.filesMax} files`, { field: at('files'), maximum: config.filesMax });
     if ((r.collect?.length ?? 0) > config.filesMax) throw new CorralError('too_many', `${at('collect')}: at most ${config.filesMax} patterns`, { field: at('collect'), maximum: config.filesMax });
     if ((r.tests?.length ?? 0) > config.testsMax) throw new CorralError('too_many', `${at('tests')}: at most ${config.testsMax} tests`, { field: at('tests'), maximum: config.testsMax });
+    if ((r.groups?.length ?? 0) > config.groupsMax) throw new CorralError('too_many', `${at('groups')}: at most ${config.groupsMax} groups`, { field: at('groups'), maximum: config.groupsMax });
+    for (const kind of ['checker', 'interactor'] as const) {
+      if ((r[kind]?.files?.length ?? 0) > config.filesMax) throw new CorralError('too_many', `${at(`${kind}.files`)}: at most ${config.filesMax} files`, { field: at(`${kind}.files`), maximum: config.filesMax });
+    }
+    // A checker's or interactor's limits have the run limits' defaults and maxima.
     assertWithin([
       ...findViolations(r.limits, config.limits.run.max, at('limits')),
       ...findViolations(r.compileLimits, config.limits.compile.max, at('compileLimits')),
+      ...findViolations(r.checker?.limits, config.limits.run.max, at('checker.limits')),
+      ...findViolations(r.interactor?.limits, config.limits.run.max, at('interactor.limits')),
     ]);
     const known = await this.knownLanguages();
-    if (known.length > 0 && !known.some((l) => l.id === r.language)) {
-      throw new CorralError('unknown_language', `${at('language')}: unknown language "${r.language}"`, { field: at('language'), known: known.map((l) => l.id) });
-    }
+    const checkLanguage = (field: string, id: string, files: Array<{ path: string }> | undefined, source: string | undefined) => {
+      const lang = known.find((l) => l.id === id);
+      if (known.length > 0 && !lang) {
+        throw new CorralError('unknown_language', `${at(field)}: unknown language "${id}"`, { field: at(field), known: known.map((l) => l.id) });
+      }
+      const clash = source !== undefined && lang ? files?.findIndex((f) => f.path === lang.fileName) ?? -1 : -1;
+      if (clash >= 0) {
+        const f = field.replace(/language$/, `files[${clash}].path`);
+        throw new CorralError('validation_failed', `${at(f)}: ${lang!.fileName} is where source goes`, [{ field: at(f), message: `${lang!.fileName} is where source goes` }]);
+      }
+    };
+    checkLanguage('language', r.language, r.files, r.source);
+    if (r.checker) checkLanguage('checker.language', r.checker.language, r.checker.files, r.checker.source);
+    if (r.interactor) checkLanguage('interactor.language', r.interactor.language, r.interactor.files, r.interactor.source);
+    const judgeProgram = (p: NonNullable<ParsedRunRequest['checker']>) => ({
+      language: p.language,
+      ...(p.source !== undefined ? { source: p.source } : {}),
+      files: p.files ?? [],
+      compilerArgs: p.compilerArgs ?? [],
+      limits: resolveLimits(p.limits, config.limits.run.defaults),
+    });
     const id = randomUUID();
     const data: JobData = {
       id,
@@ -108,6 +133,9 @@ export class QueueRunService implements RunService {
         ...(r.tests ? { tests: r.tests } : {}),
         stopOnFirstFailure: r.stopOnFirstFailure,
         compare: r.compare,
+        ...(r.checker ? { checker: judgeProgram(r.checker) } : {}),
+        ...(r.interactor ? { interactor: judgeProgram(r.interactor) } : {}),
+        ...(r.groups ? { groups: r.groups } : {}),
         collect: r.collect ?? [],
         redirectStderrToStdout: r.redirectStderrToStdout,
         repeat: r.repeat,

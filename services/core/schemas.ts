@@ -37,7 +37,7 @@ export const ResolvedLimits = z.object(
 export type ResolvedLimits = z.infer<typeof ResolvedLimits>;
 
 export const CompareMode = z.union([
-  z.enum(['exact', 'trailing-whitespace', 'tokens']),
+  z.enum(['exact', 'trailing-whitespace', 'tokens', 'unordered-lines', 'case-insensitive']),
   z.object({
     float: z.object({
       absolute: z.number().min(0).default(0),
@@ -53,19 +53,109 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 /** True when `s` is canonical, padded base64 (what stdinEncoding 'base64' requires). */
 export const isBase64 = (s: string): boolean => BASE64.test(s);
 
+const GroupName = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits, _ . : or -');
+
 export const TestCase = z.object({
   stdin: z.string().default(''),
   expectedOutput: z.string().optional(),
+  group: GroupName.optional().describe('Name of the group (groups[].name) this test belongs to'),
 }).strict();
 export type TestCase = z.infer<typeof TestCase>;
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name').max(128);
 const Arg = z.string().max(4096).refine(noNul, 'must not contain NUL');
 
+export const GroupScoring = z.enum(['all-or-nothing', 'min-partial', 'sum']);
+export type GroupScoring = z.infer<typeof GroupScoring>;
+
+export const TestGroup = z.object({
+  name: GroupName,
+  points: z.number().finite().min(0).max(1e9),
+  dependsOn: z.array(GroupName).max(100).optional().describe('Groups that must get their full points first, else this one is skipped'),
+  scoring: GroupScoring.default('all-or-nothing')
+    .describe('all-or-nothing: points if every test is accepted; min-partial: points × the smallest test fraction; sum: points × the mean test fraction'),
+}).strict();
+export type TestGroup = z.infer<typeof TestGroup>;
+
+/** A judge's own program (checker or interactor): compiled once per run, then run per test. */
+export const JudgeProgram = z.object({
+  language: z.string().min(1).max(64).describe('Language id from GET /v1/languages'),
+  source: z.string().optional().describe('The main source file, written as the language\'s file name'),
+  files: z.array(FileInput).max(1000).optional().describe('Files written under its own /box (besides source)'),
+  compilerArgs: z.array(Arg).max(256).optional(),
+  limits: LimitsInput.optional().describe('Its own limits per test; defaults and maxima are the run limits\''),
+}).strict().superRefine((p, ctx) => {
+  if (p.source === undefined && p.files === undefined) ctx.addIssue({ code: 'custom', path: ['source'], message: 'give source, files or both' });
+  refineFilePaths(p.files, ctx);
+});
+export type JudgeProgram = z.input<typeof JudgeProgram>;
+
+function refineFilePaths(files: Array<{ path: string }> | undefined, ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  files?.forEach((f, i) => {
+    if (seen.has(f.path)) ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `duplicate path ${f.path}` });
+    seen.add(f.path);
+  });
+}
+
+/** The first group of a dependency cycle found (by dependsOn), as the path that closes it; null when none. */
+export function findDependencyCycle(groups: Array<{ name: string; dependsOn?: string[] | undefined }>): string[] | null {
+  const deps = new Map(groups.map((g) => [g.name, g.dependsOn ?? []]));
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (name: string, path: string[]): string[] | null => {
+    if (state.get(name) === 'done' || !deps.has(name)) return null;
+    if (state.get(name) === 'open') return [...path.slice(path.indexOf(name)), name];
+    state.set(name, 'open');
+    for (const d of deps.get(name)!) {
+      const cycle = visit(d, [...path, name]);
+      if (cycle) return cycle;
+    }
+    state.set(name, 'done');
+    return null;
+  };
+  for (const g of groups) {
+    const cycle = visit(g.name, []);
+    if (cycle) return cycle;
+  }
+  return null;
+}
+
+function refineGroups(r: { tests?: Array<{ group?: string | undefined }> | undefined; groups?: TestGroup[] | undefined }, ctx: z.RefinementCtx): void {
+  if (!r.groups) {
+    r.tests?.forEach((t, i) => {
+      if (t.group !== undefined) ctx.addIssue({ code: 'custom', path: ['tests', i, 'group'], message: 'a test group needs groups[] to define it' });
+    });
+    return;
+  }
+  if (!r.tests) {
+    ctx.addIssue({ code: 'custom', path: ['groups'], message: 'groups need tests' });
+    return;
+  }
+  const names = new Map<string, number>();
+  r.groups.forEach((g, i) => {
+    if (names.has(g.name)) ctx.addIssue({ code: 'custom', path: ['groups', i, 'name'], message: `duplicate group ${g.name}` });
+    else names.set(g.name, i);
+  });
+  r.groups.forEach((g, i) => g.dependsOn?.forEach((d, j) => {
+    if (!names.has(d)) ctx.addIssue({ code: 'custom', path: ['groups', i, 'dependsOn', j], message: `unknown group ${d}` });
+  }));
+  const used = new Set<string>();
+  r.tests.forEach((t, i) => {
+    if (t.group === undefined) ctx.addIssue({ code: 'custom', path: ['tests', i, 'group'], message: 'with groups, every test names its group' });
+    else if (!names.has(t.group)) ctx.addIssue({ code: 'custom', path: ['tests', i, 'group'], message: `unknown group ${t.group}` });
+    else used.add(t.group);
+  });
+  r.groups.forEach((g, i) => {
+    if (!used.has(g.name)) ctx.addIssue({ code: 'custom', path: ['groups', i], message: `group ${g.name} has no tests` });
+  });
+  const cycle = findDependencyCycle(r.groups);
+  if (cycle) ctx.addIssue({ code: 'custom', path: ['groups', names.get(cycle[0]!)!, 'dependsOn'], message: `dependency cycle: ${cycle.join(' → ')}` });
+}
+
 export const RunRequest = z.object({
   language: z.string().min(1).max(64).describe('Language id from GET /v1/languages'),
-  source: z.string().optional().describe('One source file, written as the language\'s file name'),
-  files: z.array(FileInput).max(1000).optional().describe('Files written under /box (instead of source)'),
+  source: z.string().optional().describe('The main source file, written as the language\'s file name'),
+  files: z.array(FileInput).max(1000).optional().describe('Files written under /box (besides or instead of source)'),
   stdin: z.string().optional(),
   stdinEncoding: StdinEncoding.default('utf8').describe('How stdin (and each tests[].stdin) is encoded: utf8 text, or base64 for binary input'),
   args: z.array(Arg).max(256).optional().describe('Program arguments, passed literally (never through a shell)'),
@@ -75,8 +165,11 @@ export const RunRequest = z.object({
   compilerArgs: z.array(Arg).max(256).optional().describe('Extra compiler arguments (compiled languages only)'),
   expectedOutput: z.string().optional(),
   tests: z.array(TestCase).min(1).optional(),
-  stopOnFirstFailure: z.boolean().default(true),
+  stopOnFirstFailure: z.boolean().default(true).describe('Stop after the first test that is not accepted (with groups: within its group)'),
   compare: CompareMode.default('trailing-whitespace'),
+  checker: JudgeProgram.optional().describe('A testlib-style checker: run per test as `checker input.txt output.txt answer.txt`; its exit code is the verdict (compare is then unused)'),
+  interactor: JudgeProgram.optional().describe('A testlib-style interactor: runs beside the program per test, its stdout the program\'s stdin and the other way round'),
+  groups: z.array(TestGroup).min(1).optional().describe('Scored groups of tests (subtasks); every test then names its group'),
   collect: z.array(CollectPattern).max(1000).optional().describe('Files to return after the run'),
   redirectStderrToStdout: z.boolean().default(false),
   repeat: z.number().int().min(1).max(20).default(1).describe('Run the program this many times (timings are averaged)'),
@@ -86,9 +179,24 @@ export const RunRequest = z.object({
     .describe('Body of the callback: corral = the RunResult; judge0 = Judge0\'s submission (default fields, base64; used by the Judge0 API)'),
   priority: z.number().int().min(0).max(10).default(5).describe('0 (lowest) … 10 (highest)'),
 }).strict().superRefine((r, ctx) => {
-  if ((r.source === undefined) === (r.files === undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['source'], message: 'give exactly one of source or files' });
+  if (r.source === undefined && r.files === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['source'], message: 'give source, files or both' });
   }
+  if (r.repeat > 1) {
+    for (const f of ['checker', 'interactor', 'groups'] as const) {
+      if (r[f] !== undefined) ctx.addIssue({ code: 'custom', path: ['repeat'], message: `must be 1 with ${f}` });
+    }
+  }
+  if (r.callbackFormat === 'judge0') {
+    // Judge0's submission has no partial scores, presentation errors, checker reports or groups.
+    for (const f of ['checker', 'interactor', 'groups'] as const) {
+      if (r[f] !== undefined) ctx.addIssue({ code: 'custom', path: ['callbackFormat'], message: `judge0 cannot carry the results of ${f}; use corral` });
+    }
+  }
+  if (r.interactor && r.redirectStderrToStdout) {
+    ctx.addIssue({ code: 'custom', path: ['redirectStderrToStdout'], message: 'not with an interactor (stdout goes to the interactor)' });
+  }
+  refineGroups(r, ctx);
   if (r.tests && (r.stdin !== undefined || r.expectedOutput !== undefined)) {
     ctx.addIssue({ code: 'custom', path: ['tests'], message: 'with tests, put stdin and expectedOutput in each test, not at the top level' });
   }
@@ -98,13 +206,7 @@ export const RunRequest = z.object({
       if (!isBase64(t.stdin)) ctx.addIssue({ code: 'custom', path: ['tests', i, 'stdin'], message: 'must be base64 (stdinEncoding is base64)' });
     });
   }
-  if (r.files) {
-    const seen = new Set<string>();
-    r.files.forEach((f, i) => {
-      if (seen.has(f.path)) ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `duplicate path ${f.path}` });
-      seen.add(f.path);
-    });
-  }
+  refineFilePaths(r.files, ctx);
 });
 export type RunRequest = z.input<typeof RunRequest>;
 export type ParsedRunRequest = z.output<typeof RunRequest>;
@@ -115,11 +217,25 @@ export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'cancelled'
 
 export const Verdict = z.enum([
   'accepted', 'wrong_answer', 'compile_error', 'time_limit', 'memory_limit', 'runtime_error', 'output_limit', 'internal_error',
+  'presentation_error', 'partial', 'checker_error', 'idleness_limit', 'skipped',
 ]);
 export type Verdict = z.infer<typeof Verdict>;
 
-export const PhaseResult = z.object({
+/** What a checker or interactor said about one test. */
+export const JudgeReport = z.object({
   status: z.enum(['ok', 'runtime_error', 'time_limit', 'memory_limit', 'output_limit', 'internal_error']),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  message: z.string().describe('Its stderr then stdout, at most 4 KiB (UTF-8, cut at a character boundary)'),
+  points: z.number().min(0).max(1).optional().describe('Exit 7 (partial): the points it printed, clamped to [0, 1]'),
+  cpuMs: z.number(),
+  wallMs: z.number(),
+  memoryKb: z.number(),
+});
+export type JudgeReport = z.infer<typeof JudgeReport>;
+
+export const PhaseResult = z.object({
+  status: z.enum(['ok', 'runtime_error', 'time_limit', 'memory_limit', 'output_limit', 'internal_error', 'skipped']),
   limit: z.enum(['cpu', 'wall', 'memory', 'output']).nullable(),
   exitCode: z.number().int().nullable(),
   signal: z.string().nullable(),
@@ -133,6 +249,9 @@ export const PhaseResult = z.object({
   verdict: Verdict.optional(),
   index: z.number().int().optional().describe('Test index (tests only)'),
   error: z.string().optional().describe('For internal_error: what failed'),
+  points: z.number().min(0).max(1).optional().describe('The test\'s fraction when its verdict is partial'),
+  checker: JudgeReport.optional().describe('The checker\'s report (runs with a checker)'),
+  interactor: JudgeReport.optional().describe('The interactor\'s report (runs with an interactor)'),
 });
 export type PhaseResult = z.infer<typeof PhaseResult>;
 
@@ -155,6 +274,15 @@ export const RunError = z.object({
   }).optional().describe('For code sandbox_error: what failed inside the sandbox, structured'),
 });
 
+export const GroupResult = z.object({
+  name: z.string(),
+  points: z.number(),
+  score: z.number(),
+  status: z.enum(['passed', 'partial', 'failed', 'skipped']),
+  tests: z.array(z.number().int()).describe('Indexes of its tests'),
+});
+export type GroupResult = z.infer<typeof GroupResult>;
+
 export const RunResult = z.object({
   id: z.string(),
   status: RunStatus,
@@ -165,6 +293,11 @@ export const RunResult = z.object({
   tests: z.array(PhaseResult).nullable(),
   files: z.array(FileOutput),
   error: RunError.nullable().describe('Why a run failed or was cancelled'),
+  checkerCompile: PhaseResult.optional().describe('The checker\'s compile phase (compiled checker languages)'),
+  interactorCompile: PhaseResult.optional().describe('The interactor\'s compile phase (compiled interactor languages)'),
+  score: z.number().optional().describe('Points scored (runs with groups)'),
+  maxScore: z.number().optional().describe('Points possible (runs with groups)'),
+  groups: z.array(GroupResult).optional().describe('Per-group breakdown, in request order (runs with groups)'),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
@@ -192,6 +325,16 @@ export const LanguageInfo = z.object({
 });
 export type LanguageInfo = z.infer<typeof LanguageInfo>;
 
+/** A checker or interactor as the queue carries it: limits resolved. */
+export const ResolvedJudgeProgram = z.object({
+  language: z.string(),
+  source: z.string().optional(),
+  files: z.array(FileInput),
+  compilerArgs: z.array(z.string()),
+  limits: ResolvedLimits,
+});
+export type ResolvedJudgeProgram = z.infer<typeof ResolvedJudgeProgram>;
+
 /** What the queue carries: the validated request with every limit resolved. Re-validated by the worker. */
 export const JobData = z.object({
   id: z.string(),
@@ -212,6 +355,9 @@ export const JobData = z.object({
     tests: z.array(TestCase).optional(),
     stopOnFirstFailure: z.boolean(),
     compare: CompareMode,
+    checker: ResolvedJudgeProgram.optional(),
+    interactor: ResolvedJudgeProgram.optional(),
+    groups: z.array(TestGroup).optional(),
     collect: z.array(z.string()),
     redirectStderrToStdout: z.boolean(),
     repeat: z.number().int().min(1),

@@ -6,11 +6,12 @@ import { loadConfig } from '../../services/core/config.ts';
 
 const ok = (r: unknown) => RunRequest.safeParse(r).success;
 
-test('RunRequest accepts source or files, not both or neither', () => {
+test('RunRequest accepts source, files or both (the source is the main file), not neither', () => {
   assert.ok(ok({ language: 'c', source: 'x' }));
   assert.ok(ok({ language: 'c', files: [{ path: 'a/b.c', content: 'x' }] }));
   assert.ok(!ok({ language: 'c' }));
-  assert.ok(!ok({ language: 'c', source: 'x', files: [] }));
+  assert.ok(ok({ language: 'c', source: 'x', files: [] }));
+  assert.ok(ok({ language: 'c', source: 'x', files: [{ path: 'util.h', content: 'y' }] }));
 });
 
 for (const path of ['/etc/passwd', '../x', 'a/../b', 'a//b', './a', 'a\0b', 'x'.repeat(300), '']) {

@@ -22,6 +22,13 @@ export interface FakeProgram {
   writes?: Record<string, string>;
   /** Per-test programs keyed by stdin. */
   byStdin?: Record<string, FakeProgram>;
+  /** A testlib-style judge: reads "<exit code> <message>" from /box/output.txt (a checker) or its
+   * stdin (an interactor), prints the message to stderr and exits with the code. */
+  obedient?: boolean;
+  /** Which limit stopped it (with status time_limit etc.), and its times. */
+  limit?: SandboxOutcome['limit'];
+  cpuMs?: number;
+  wallMs?: number;
 }
 
 export async function fakeVolume(): Promise<JobVolume> {
@@ -62,11 +69,15 @@ export interface FakeLauncher extends Launcher {
   specs: SandboxSpec[];
   volumes: number;
   destroyed: number;
+  /** Pairs of programs run by connect (solution, interactor). */
+  connected: Array<[SandboxSpec, SandboxSpec]>;
+  /** The files in /box (its upper dir) of each judge (obedient) run, name → content. */
+  judgeFiles: Array<Record<string, string>>;
 }
 
 export function fakeLauncher(): FakeLauncher {
   const self: FakeLauncher = {
-    specs: [], volumes: 0, destroyed: 0,
+    specs: [], volumes: 0, destroyed: 0, connected: [], judgeFiles: [],
     async createVolume() {
       self.volumes++;
       const v = await fakeVolume();
@@ -91,16 +102,31 @@ export function fakeLauncher(): FakeLauncher {
       if (prog.sleepMs && await sleep(prog.sleepMs, signal)) {
         return { ...base, status: 'cancelled', exitCode: null, signal: 'SIGKILL', stdout: Buffer.alloc(0) };
       }
+      const files: Record<string, string> = {};
+      if (prog.obedient) for (const n of await readdir(spec.box!.dir)) files[n] = await readFile(join(spec.box!.dir, n), 'utf8');
       for (const [p, c] of Object.entries(prog.writes ?? {})) await writeFile(join(spec.box!.dir, p), c);
+      const times = { ...(prog.cpuMs !== undefined ? { cpuMs: prog.cpuMs } : {}), ...(prog.wallMs !== undefined ? { wallMs: prog.wallMs } : {}), ...(prog.limit ? { limit: prog.limit } : {}) };
+      if (prog.obedient && !prog.status && !prog.signal) {
+        self.judgeFiles.push(files);
+        const said = files['output.txt'] ?? stdin;
+        const [code, ...msg] = said.trim().split(' ');
+        const exitCode = Number(code);
+        return { ...base, ...times, status: exitCode === 0 ? 'ok' : 'runtime_error', exitCode, signal: null, stdout: Buffer.from(prog.stdout ?? ''), stderr: Buffer.from(msg.join(' ')) };
+      }
       const status = prog.status ?? (prog.signal || (prog.exitCode ?? 0) !== 0 ? 'runtime_error' : 'ok');
-      return { ...base, status, exitCode: prog.signal ? null : prog.exitCode ?? 0, signal: prog.signal ?? null,
+      return { ...base, ...times, status, exitCode: prog.signal ? null : prog.exitCode ?? 0, signal: prog.signal ?? null,
         stdout: Buffer.from(prog.echo ? stdin : prog.stdout ?? '') };
     },
     stream() {
       throw new Error('the fake launcher does not stream');
     },
-    async connect() {
-      throw new Error('the fake launcher does not connect programs');
+    // The first program runs, then the second with the first's stdout as its stdin (enough for
+    // the pipeline's logic: each side's outcome is what its FakeProgram says).
+    async connect(first, second, signal) {
+      self.connected.push([first, second]);
+      const a = await self.run({ ...first, stdin: '' }, signal);
+      const b = await self.run({ ...second, stdin: a.stdout }, signal);
+      return { first: { ...a, stdout: Buffer.alloc(0) }, second: { ...b, stdout: Buffer.alloc(0) } };
     },
   };
   return self;

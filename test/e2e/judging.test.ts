@@ -1,0 +1,298 @@
+// Checkers, interactors and scored groups through the whole stack: HTTP → Redis/BullMQ → worker →
+// real sandbox → result. Every program here (solution, checker, interactor) runs in its own
+// container; the hostile ones try to read what they must not, plant symlinks, flood, hang, crash.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, readSse, startStack, type Stack } from './harness.ts';
+import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
+import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
+
+const sb = await realSandbox();
+if ('skip' in sb) console.log(`# e2e judging skipped: ${sb.skip}`);
+let s: Stack;
+before(async () => {
+  if ('skip' in sb) return;
+  const r = sb as RealSandbox;
+  s = await startStack({ launcher: r.launcher, registry: r.registry, selfTest: r.selfTest, env: { CORRAL_WORKER_SLOTS: '2', CORRAL_RUN_WALL_MS_MAX: '600000' } });
+});
+after(async () => { await s?.stop(); });
+if (!('skip' in sb)) expectNothingLeftBehind();
+
+const run = async (body: object) => {
+  const r = await api(s, 'POST', '/v1/runs?wait=true', body);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.status, 'completed', JSON.stringify(r.body));
+  return r.body;
+};
+const verdicts = (r: any) => r.tests.map((t: any) => t.verdict);
+
+// A checker that does what the program's output tells it: "<exit code> <message…>".
+const obedientChecker = { language: 'bash', source: 'read code msg < "$2"; echo "$msg" >&2; exit "$code"' };
+
+test('checker exit codes: 0 accepted, 1 WA, 2 PE, 7 partial (testlib points, clamped), 3/other/no points → checker_error', { skip: needs(sb, 'bash') }, async () => {
+  const cases: Array<[string, string, number?]> = [
+    ['0 fine', 'accepted'], ['1 wrong answer 3 != 4', 'wrong_answer'], ['2 wrong output format', 'presentation_error'],
+    ['7 points 0.25 a quarter', 'partial', 0.25], ['7 0.5', 'partial', 0.5], ['7 points 3', 'partial', 1], ['7 points -1', 'partial', 0],
+    ['3 FAIL the answer file is broken', 'checker_error'], ['7 no number', 'checker_error'], ['42 what', 'checker_error'], ['4 dirt', 'checker_error'],
+  ];
+  const r = await run({ language: 'bash', source: 'cat', checker: obedientChecker, stopOnFirstFailure: false, tests: cases.map(([stdin]) => ({ stdin })) });
+  assert.deepEqual(verdicts(r), cases.map((c) => c[1]));
+  cases.forEach(([stdin, , points], i) => {
+    const t = r.tests[i];
+    assert.equal(t.checker.exitCode, Number(stdin.split(' ')[0]));
+    assert.equal(t.checker.message, `${stdin.split(' ').slice(1).join(' ')}\n`);
+    if (points !== undefined) { assert.equal(t.points, points); assert.equal(t.checker.points, points); }
+  });
+  assert.equal(r.verdict, 'wrong_answer', 'the first test not accepted, in test order');
+});
+
+test('a checker in C judges any valid answer (any a + b = n)', { skip: needs(sb, 'bash', 'c') }, async () => {
+  const checker = `#include <stdio.h>
+int main(int argc, char **argv) {
+  if (argc != 4) return 3;
+  FILE *in = fopen(argv[1], "r"), *out = fopen(argv[2], "r"), *ans = fopen(argv[3], "r");
+  long n, a, b;
+  if (!in || !out || !ans || fscanf(in, "%ld", &n) != 1) return 3;
+  if (fscanf(out, "%ld %ld", &a, &b) != 2) { fprintf(stderr, "wrong output format: expected two numbers\\n"); return 2; }
+  if (a + b != n) { fprintf(stderr, "wrong answer %ld + %ld != %ld\\n", a, b, n); return 1; }
+  if (a < 0 || b < 0) { fprintf(stderr, "points 0.5 negative summands\\n"); return 7; }
+  fprintf(stderr, "ok %ld = %ld + %ld\\n", n, a, b);
+  return 0;
+}`;
+  const r = await run({
+    language: 'bash', source: 'read n; case $n in 10) echo 3 7;; 11) echo 11 0;; 12) echo 13 -1;; 13) echo 1 1;; *) echo x;; esac',
+    checker: { language: 'c', source: checker, compilerArgs: ['-O2'] }, stopOnFirstFailure: false,
+    tests: [{ stdin: '10' }, { stdin: '11' }, { stdin: '12' }, { stdin: '13' }, { stdin: '14' }],
+  });
+  assert.deepEqual(verdicts(r), ['accepted', 'accepted', 'partial', 'wrong_answer', 'presentation_error']);
+  assert.equal(r.tests[0].checker.message, 'ok 10 = 3 + 7\n');
+  assert.equal(r.tests[2].points, 0.5);
+  assert.equal(r.checkerCompile.exitCode, 0);
+});
+
+test('a checker in Python (case-insensitive tokens), and a checker that does not compile → checker_error', { skip: needs(sb, 'bash', 'python', 'c') }, async () => {
+  const checker = `import sys
+inp, out, ans = (open(p).read().split() for p in sys.argv[1:4])
+if [t.lower() for t in out] != [t.lower() for t in ans]:
+    print("wrong answer: expected", " ".join(ans), file=sys.stderr)
+    sys.exit(1)
+print("ok", len(ans), "tokens", file=sys.stderr)
+`;
+  const r = await run({ language: 'bash', source: 'cat', checker: { language: 'python', source: checker }, stopOnFirstFailure: false,
+    tests: [{ stdin: 'YES  no', expectedOutput: 'yes\nNO' }, { stdin: 'yes', expectedOutput: 'no' }] });
+  assert.deepEqual(verdicts(r), ['accepted', 'wrong_answer']);
+  assert.equal(r.tests[0].checker.message, 'ok 2 tokens\n');
+  const broken = await run({ language: 'bash', source: 'cat', checker: { language: 'c', source: 'int main( {' }, tests: [{ stdin: '1' }] });
+  assert.equal(broken.verdict, 'checker_error');
+  assert.equal(broken.tests, null);
+  assert.equal(broken.checkerCompile.verdict, 'checker_error');
+  assert.match(broken.checkerCompile.stderr, /error/);
+});
+
+test('a checker that crashes, hangs, floods or forks stops at its own limits: checker_error, message capped', { skip: needs(sb, 'bash') }, async () => {
+  const r = await run({
+    language: 'bash', source: 'cat', stopOnFirstFailure: false,
+    checker: { language: 'bash', source: 'read what < "$2"; case $what in crash) kill -SEGV $$;; hang) sleep 60;; flood) head -c 5000000 /dev/zero | tr "\\0" x; exit 0;; noisy) head -c 100000 /dev/zero | tr "\\0" y >&2; exit 1;; fork) while :; do sleep 5 & done;; esac', limits: { wallMs: 1500, outputBytes: 1_000_000, processes: 16 } },
+    tests: [{ stdin: 'crash' }, { stdin: 'hang' }, { stdin: 'flood' }, { stdin: 'noisy' }, { stdin: 'fork' }],
+  });
+  assert.deepEqual(verdicts(r), ['checker_error', 'checker_error', 'checker_error', 'wrong_answer', 'checker_error']);
+  assert.equal(r.tests[0].checker.signal, 'SIGSEGV');
+  assert.equal(r.tests[1].checker.status, 'time_limit');
+  assert.equal(r.tests[2].checker.status, 'output_limit');
+  assert.equal(Buffer.byteLength(r.tests[3].checker.message), 4096);
+  assert.equal(r.verdict, 'checker_error');
+});
+
+test('the checker gets worker-written files: planted symlinks and files of the solution never reach it; the solution sees no answer', { skip: needs(sb, 'bash') }, async () => {
+  const solution = 'if [ -e answer.txt ] || [ -e input.txt ] || grep -rqs "expected-4""2" /box /tmp; then echo saw; else echo blind; fi; '
+    + 'ln -s /etc/shadow output.txt; ln -s /etc/passwd answer.txt; mkfifo input.txt 2>/dev/null; echo secret > leak';
+  const checker = 'for f in "$1" "$2" "$3"; do [ -f "$f" ] && [ ! -L "$f" ] || { echo "$f is not a regular file" >&2; exit 3; }; done; '
+    + '[ -e leak ] && { echo "sees the solution box" >&2; exit 3; }; '
+    + 'out=$(cat "$2"); echo "out=$out ans=$(cat "$3")" >&2; [ "$out" = blind ] && exit 0; exit 1';
+  const r = await run({ language: 'bash', source: solution, checker: { language: 'bash', source: checker }, tests: [{ stdin: 'in', expectedOutput: 'expected-42' }] });
+  assert.equal(r.verdict, 'accepted', JSON.stringify(r.tests[0]));
+  assert.equal(r.tests[0].checker.message, 'out=blind ans=expected-42\n');
+  // Top-level stdin/expectedOutput form one test (result in run), also with a checker.
+  const one = await run({ language: 'bash', source: 'echo blind', checker: { language: 'bash', source: checker }, stdin: 'x', expectedOutput: 'y' });
+  assert.equal(one.run.verdict, 'accepted');
+  assert.equal(one.run.checker.exitCode, 0);
+});
+
+test('the phase events of a checked run carry the checker\'s report', { skip: needs(sb, 'bash') }, async () => {
+  const q = await api(s, 'POST', '/v1/runs', { language: 'bash', source: 'cat', checker: obedientChecker, stopOnFirstFailure: false, tests: [{ stdin: '0 a' }, { stdin: '1 b' }] });
+  assert.equal(q.status, 202);
+  const events = await readSse(`${s.url}/v1/runs/${q.body.id}/events`);
+  const phases = events.filter((e) => e.event === 'phase').map((e) => e.data.phase);
+  assert.deepEqual(phases.map((p: any) => [p.index, p.result.verdict, p.result.checker.exitCode]), [[0, 'accepted', 0], [1, 'wrong_answer', 1]]);
+});
+
+// Guess the number in 1..10^6 with at most 30 queries: "up", "down" or "=". The interactor alone
+// reads input.txt and writes output.txt (the number of queries) for the checker.
+const guessInteractor = `#include <stdio.h>
+int main(int argc, char **argv) {
+  FILE *in = fopen(argv[1], "r");
+  long n;
+  if (!in || fscanf(in, "%ld", &n) != 1) return 3;
+  for (int q = 1; q <= 30; q++) {
+    long g;
+    if (scanf("%ld", &g) != 1) { fprintf(stderr, "wrong answer: unexpected eof after %d queries\\n", q - 1); return 1; }
+    if (g == n) {
+      printf("=\\n"); fflush(stdout);
+      FILE *o = fopen(argv[2], "w"); if (o) { fprintf(o, "%d\\n", q); fclose(o); }
+      fprintf(stderr, "ok guessed in %d\\n", q);
+      return 0;
+    }
+    printf(g < n ? "up\\n" : "down\\n"); fflush(stdout);
+  }
+  fprintf(stderr, "wrong answer: too many queries\\n");
+  return 1;
+}`;
+const guesser = (before = '', afterQueries = '') => `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+  ${before}
+  if (access("input.txt", F_OK) == 0 || access("answer.txt", F_OK) == 0) { puts("-1"); return 0; }
+  long lo = 1, hi = 1000000; char r[8]; int q = 0;
+  while (lo <= hi) {
+    long m = (lo + hi) / 2;
+    printf("%ld\\n", m); fflush(stdout);
+    if (++q == 3) { ${afterQueries} }
+    if (scanf("%7s", r) != 1) return 1;
+    if (r[0] == '=') return 0;
+    if (r[0] == 'u') lo = m + 1; else hi = m - 1;
+  }
+  return 0;
+}`;
+const interactive = (source: string, extra: object = {}) => run({
+  language: 'c', source, interactor: { language: 'c', source: guessInteractor }, stopOnFirstFailure: false,
+  limits: { cpuMs: 1000, wallMs: 3000, memoryMb: 64 }, tests: [{ stdin: '777777' }, { stdin: '1' }], ...extra,
+});
+
+test('interactive: a correct solution, with the checker judging the interactor\'s output.txt', { skip: needs(sb, 'c', 'bash') }, async () => {
+  const r = await interactive(guesser());
+  assert.deepEqual(verdicts(r), ['accepted', 'accepted'], JSON.stringify(r.tests));
+  assert.match(r.tests[0].interactor.message, /^ok guessed in \d+\n$/);
+  assert.equal(r.tests[0].stdout, '', 'the conversation is not captured');
+  const checked = await interactive(guesser(), { checker: { language: 'bash', source: 'q=$(cat "$2"); echo "queries=$q" >&2; [ "$q" -le 18 ] && exit 0; echo "points 0.5" >&2; exit 7' } });
+  assert.deepEqual(verdicts(checked), ['accepted', 'partial'], JSON.stringify(checked.tests));
+  assert.match(checked.tests[0].checker.message, /^queries=\d+\n$/);
+  assert.equal(checked.tests[1].points, 0.5);
+});
+
+test('interactive: wrong answers, a solution that never reads, exits early, or peeks at the input', { skip: needs(sb, 'c') }, async () => {
+  const wrong = await interactive(guesser().replace('lo = m + 1; else hi = m - 1', 'lo = m + 2; else hi = m - 2'), { tests: [{ stdin: '500001' }] });
+  assert.deepEqual(verdicts(wrong), ['wrong_answer'], JSON.stringify(wrong.tests));
+  const neverReads = await interactive('#include <stdio.h>\nint main(void){for(;;){puts("1");fflush(stdout);}}', { tests: [{ stdin: '5' }] });
+  assert.deepEqual(verdicts(neverReads), ['wrong_answer'], JSON.stringify(neverReads.tests));
+  assert.match(neverReads.tests[0].interactor.message, /too many queries/);
+  const early = await interactive('int main(void){return 0;}', { tests: [{ stdin: '5' }] });
+  assert.deepEqual(verdicts(early), ['wrong_answer']);
+  assert.match(early.tests[0].interactor.message, /unexpected eof after 0/);
+  // A crash the interactor sees as EOF is its wrong answer (rule 4 before rule 5, docs/api.md);
+  // a crash after the interactor accepted is the solution's runtime error.
+  const crashesEarly = await interactive('#include <stdlib.h>\nint main(void){abort();}', { tests: [{ stdin: '5' }] });
+  assert.deepEqual(verdicts(crashesEarly), ['wrong_answer'], JSON.stringify(crashesEarly.tests));
+  const crashesLate = await interactive(guesser().replace("if (r[0] == '=') return 0;", "if (r[0] == '=') abort();"), { tests: [{ stdin: '5' }] });
+  assert.deepEqual(verdicts(crashesLate), ['runtime_error'], JSON.stringify(crashesLate.tests));
+});
+
+test('interactive: the interactor exits early, crashes or fails → checker_error, never the contestant\'s fault', { skip: needs(sb, 'c') }, async () => {
+  for (const [source, expected] of [
+    ['int main(void){return 3;}', 'checker_error'],
+    ['#include <stdlib.h>\nint main(void){abort();}', 'checker_error'],
+    ['int main(void){return 9;}', 'checker_error'],
+    ['#include <stdio.h>\nint main(void){long g; if (scanf("%ld", &g) != 1) return 1; puts("="); fflush(stdout); fputs("points 0.3\\n", stderr); return 7;}', 'partial'],
+  ] as const) {
+    const r = await run({ language: 'c', source: guesser(), interactor: { language: 'c', source }, tests: [{ stdin: '5' }], limits: { wallMs: 3000 } });
+    assert.equal(r.verdict, expected, `${source}: ${JSON.stringify(r.tests[0])}`);
+  }
+});
+
+test('interactive: mutual wait is idleness_limit; TLE and MLE in mid-conversation are the solution\'s', { skip: needs(sb, 'c') }, async () => {
+  const waits = await interactive('#include <stdio.h>\nint main(void){long x; return scanf("%ld",&x)==1 ? 0 : 1;}', { tests: [{ stdin: '5' }], limits: { wallMs: 800 } });
+  assert.deepEqual(verdicts(waits), ['idleness_limit'], JSON.stringify(waits.tests));
+  // A wall limit far beyond the CPU limit: on a loaded host the spinner still reaches its CPU limit first.
+  const spins = await interactive(guesser('', 'for (volatile long i = 0;; i++);'), { tests: [{ stdin: '5' }], limits: { cpuMs: 300, wallMs: 60_000 } });
+  assert.deepEqual(verdicts(spins), ['time_limit'], JSON.stringify(spins.tests));
+  const eats = await interactive(guesser('', 'for (;;) { char *p = malloc(1 << 20); if (p) memset(p, 1, 1 << 20); }'), { tests: [{ stdin: '5' }] });
+  assert.deepEqual(verdicts(eats), ['memory_limit'], JSON.stringify(eats.tests));
+});
+
+test('interactive: a huge exchange (100 000 round trips) goes through', { skip: needs(sb, 'c') }, async () => {
+  const pingInteractor = `#include <stdio.h>
+int main(int argc, char **argv) {
+  FILE *in = fopen(argv[1], "r"); long n;
+  if (!in || fscanf(in, "%ld", &n) != 1) return 3;
+  for (long i = 0; i < n; i++) {
+    long r;
+    printf("%ld\\n", i); fflush(stdout);
+    if (scanf("%ld", &r) != 1 || r != i + 1) { fprintf(stderr, "wrong answer at %ld\\n", i); return 1; }
+  }
+  printf("-1\\n"); fflush(stdout);
+  fprintf(stderr, "ok %ld round trips\\n", n);
+  return 0;
+}`;
+  const pong = '#include <stdio.h>\nint main(void){long x; while(scanf("%ld",&x)==1 && x>=0){printf("%ld\\n",x+1);fflush(stdout);} return 0;}';
+  const r = await run({ language: 'c', source: pong, interactor: { language: 'c', source: pingInteractor, limits: { cpuMs: 20000, wallMs: 60000 } },
+    limits: { cpuMs: 20000, wallMs: 60000 }, tests: [{ stdin: '100000' }] });
+  assert.equal(r.verdict, 'accepted', JSON.stringify(r.tests[0]));
+  assert.equal(r.tests[0].interactor.message, 'ok 100000 round trips\n');
+});
+
+test('groups: all-or-nothing, min-partial and sum scores; a failed dependency skips its dependants', { skip: needs(sb, 'bash') }, async () => {
+  const r = await run({
+    language: 'bash', source: 'cat', checker: obedientChecker, stopOnFirstFailure: true,
+    groups: [
+      { name: 'samples', points: 0 },
+      { name: 'small', points: 20, dependsOn: ['samples'], scoring: 'all-or-nothing' },
+      { name: 'medium', points: 30, dependsOn: ['samples'], scoring: 'min-partial' },
+      { name: 'large', points: 40, dependsOn: ['small', 'medium'], scoring: 'all-or-nothing' },
+      { name: 'extra', points: 10, scoring: 'sum' },
+    ],
+    tests: [
+      { stdin: '0 ok', group: 'samples' },
+      { stdin: '0 ok', group: 'small' }, { stdin: '0 ok', group: 'small' },
+      { stdin: '7 points 0.5', group: 'medium' }, { stdin: '7 points 0.8', group: 'medium' }, { stdin: '1 no', group: 'medium' }, { stdin: '0 ok', group: 'medium' },
+      { stdin: '0 ok', group: 'large' },
+      { stdin: '0 ok', group: 'extra' }, { stdin: '7 points 0.5', group: 'extra' },
+    ],
+  });
+  assert.deepEqual(verdicts(r), ['accepted', 'accepted', 'accepted', 'partial', 'partial', 'wrong_answer', 'skipped', 'skipped', 'accepted', 'partial']);
+  assert.deepEqual(r.groups.map((g: any) => [g.name, g.status, g.score]), [
+    ['samples', 'passed', 0], ['small', 'passed', 20], ['medium', 'failed', 0], ['large', 'skipped', 0], ['extra', 'partial', 7.5],
+  ]);
+  assert.deepEqual(r.groups[2].tests, [3, 4, 5, 6]);
+  assert.equal(r.score, 27.5);
+  assert.equal(r.maxScore, 100);
+  assert.equal(r.verdict, 'partial', 'the first non-accepted test in test order');
+  const minPartial = await run({ language: 'bash', source: 'cat', checker: obedientChecker,
+    groups: [{ name: 'g', points: 10, scoring: 'min-partial' }],
+    tests: [{ stdin: '7 points 0.5', group: 'g' }, { stdin: '7 points 0.25', group: 'g' }, { stdin: '0 ok', group: 'g' }] });
+  assert.equal(minPartial.score, 2.5);
+  assert.equal(minPartial.groups[0].status, 'partial');
+});
+
+test('bad judging requests get 422 naming the field', { skip: 'skip' in sb ? sb.skip : false }, async () => {
+  const bad = async (body: object, field: string) => {
+    const r = await api(s, 'POST', '/v1/runs', { language: 'bash', source: 'cat', ...body });
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    const fields = JSON.stringify(r.body.error.details);
+    assert.ok(fields.includes(field), `${field} not in ${fields}`);
+  };
+  const g = (name: string, extra = {}) => ({ name, points: 10, ...extra });
+  await bad({ tests: [{ stdin: '', group: 'x' }], groups: [g('a')] }, 'tests[0].group');
+  await bad({ tests: [{ stdin: '', group: 'a' }, { stdin: '', group: 'a' }], groups: [g('a'), g('a')] }, 'groups[1].name');
+  await bad({ tests: [{ stdin: '', group: 'a' }, { stdin: '', group: 'b' }], groups: [g('a', { dependsOn: ['b'] }), g('b', { dependsOn: ['a'] })] }, 'groups[0].dependsOn');
+  await bad({ tests: [{ stdin: '', group: 'a' }], groups: [g('a', { dependsOn: ['zz'] })] }, 'groups[0].dependsOn[0]');
+  await bad({ tests: [{ stdin: '', group: 'a' }], groups: [g('a', { scoring: 'best' })] }, 'groups[0].scoring');
+  await bad({ tests: [{ stdin: '' }], groups: [g('a')] }, 'tests[0].group');
+  await bad({ tests: [{ stdin: '', group: 'a' }] }, 'tests[0].group');
+  await bad({ checker: { language: 'bash' } }, 'checker.source');
+  await bad({ checker: { language: 'bash', source: 'x', limits: { cpuMs: 10_000_000 } } }, 'checker.limits.cpuMs');
+  await bad({ interactor: { language: 'nope', source: 'x' } }, 'interactor.language');
+  await bad({ interactor: { language: 'bash', source: 'x' }, redirectStderrToStdout: true }, 'redirectStderrToStdout');
+  await bad({ checker: obedientChecker, repeat: 2 }, 'repeat');
+  await bad({ files: [{ path: 'main.sh', content: 'x' }] }, 'files[0].path');
+});
