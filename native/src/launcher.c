@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <linux/sched.h>
@@ -296,6 +297,15 @@ CORRAL_API int corral_prepare(const corral_spec *s, int32_t wait_until_ready, co
 	int flags = CLONE_VM | CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
 		    CLONE_NEWIPC | CLONE_NEWNET;
 	c->pid = -1;
+	/* The init starts with a copy of the worker's signal handlers (Node's: they write to libuv's
+	 * signal pipe, whose fd the init also has) until it resets them; a signal in that window —
+	 * say a SIGTERM to the whole process group, which the init is in — would run Node's handler
+	 * and reach the worker as a second signal. So every signal is blocked in this thread around
+	 * the clone: the init is born with them blocked, resets its handlers, then unblocks, and what
+	 * arrived meanwhile meets the default action, which pid 1 of a namespace ignores. */
+	sigset_t all, before;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &before);
 	if (c->cg.init_dirfd >= 0) {
 		/* v2: the init is born in its own leaf, outside the program's limits. */
 		struct clone_args args;
@@ -311,6 +321,9 @@ CORRAL_API int corral_prepare(const corral_spec *s, int32_t wait_until_ready, co
 	}
 	if (c->pid < 0)
 		c->pid = clone(container_init, c->stacks + STACK_SIZE, flags, &c->ctx, &c->pidfd);
+	int clone_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
+	errno = clone_errno;
 	if (c->pid < 0) {
 		cerr_set(&e, errno, "clone container init");
 		cerr_where(&e, errno == EAGAIN || errno == ENOMEM || errno == ENOSPC ? CORRAL_E_HOST : CORRAL_E_CONTAINER, "clone");
