@@ -41,6 +41,18 @@ export function onShutdown(log: Logger, stop: (force: AbortSignal) => Promise<vo
   });
 }
 
+/**
+ * How long a shutdown step that needs Redis (closing a queue, removing the heartbeat) may wait.
+ * With the connection up it answers in milliseconds, and a step given up too early would leave
+ * its connection reconnecting (in-process stacks: tests, benchmarks); the bound only stops a
+ * Redis that hangs. With the connection down there is nothing to wait for.
+ */
+export function redisStepMs(connection: { status: string }): number {
+  return connection.status === 'ready' ? REDIS_STEP_UP_MS : REDIS_STEP_DOWN_MS;
+}
+const REDIS_STEP_UP_MS = 3_000;
+const REDIS_STEP_DOWN_MS = 500;
+
 /** Exits with `code` once pending log lines had a moment to be written. */
 export function exitSoon(code: number): void {
   setTimeout(() => process.exit(code), 100).unref();
