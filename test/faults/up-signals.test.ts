@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { api, until, waitFor } from '../e2e/harness.ts';
 import { IMAGES_DIR, needs, realSandbox } from '../e2e/real-sandbox.ts';
-import { alive, exitWithin, killGroup, leftoversOf, spawnCorral, type CorralProcess } from './processes.ts';
+import { alive, complaints, exitWithin, killGroup, leftoversOf, spawnCorral, type CorralProcess } from './processes.ts';
 
 const sb = await realSandbox();
 const skip = needs(sb, 'bash');
@@ -93,7 +93,7 @@ test('group SIGTERM while starting (Redis up, the worker not yet): the start com
   p.signalGroup('SIGTERM');
   const out = await exitWithin(p, t0);
   report(t, 'starting', out.ms);
-  assert.equal(out.code, 0);
+  assert.equal(out.code, 0, complaints(p));
   assertClean(p, redis.pid);
 });
 
@@ -104,7 +104,7 @@ test('group SIGTERM while idle: exits 0, Redis stopped last, nothing left', { sk
   p.signalGroup('SIGTERM');
   const out = await exitWithin(p, t0);
   report(t, 'idle', out.ms);
-  assert.equal(out.code, 0);
+  assert.equal(out.code, 0, complaints(p));
   assertClean(p, redisPid);
   // The order the docs promise: the worker and the core were done before Redis was stopped.
   const order = p.lines.map((l) => l.msg);
@@ -120,7 +120,7 @@ test('group SIGTERM while the warm pool builds: exits 0, every warm container re
   p.signalGroup('SIGTERM');
   const out = await exitWithin(p, t0);
   report(t, 'pool building', out.ms);
-  assert.equal(out.code, 0);
+  assert.equal(out.code, 0, complaints(p));
   assertClean(p, redisPid);
 });
 
@@ -131,7 +131,7 @@ test('group SIGTERM with runs in flight: after the grace period they are stopped
   p.signalGroup('SIGTERM');
   const out = await exitWithin(p, t0);
   report(t, 'runs in flight (grace 500 ms)', out.ms);
-  assert.equal(out.code, 0);
+  assert.equal(out.code, 0, complaints(p));
   assert.equal(p.lines.filter((l) => l.msg === 'run stopped by the shutdown; back in the queue').length, 2, 'both runs were put back in the queue');
   assertClean(p, redisPid);
   await completesOnRestart(dataDir, ids);
@@ -159,7 +159,7 @@ test('a second group SIGTERM skips the grace period: runs stopped and requeued, 
   p.signalGroup('SIGTERM');
   const out = await exitWithin(p, t0);
   report(t, 'second signal (grace 120 s)', out.ms);
-  assert.equal(out.code, 1, 'a forced stop exits 1');
+  assert.equal(out.code, 1, `a forced stop exits 1: ${complaints(p)}`);
   assertClean(p, redisPid);
   await completesOnRestart(dataDir, ids);
 });
