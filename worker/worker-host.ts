@@ -9,7 +9,7 @@ import { Worker } from 'bullmq';
 import type { Config } from '../services/core/config.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
-import { bounded } from '../services/core/lifecycle.ts';
+import { bounded, redisStepMs } from '../services/core/lifecycle.ts';
 import { connectRedis, redisKeys } from '../services/core/redis.ts';
 import { RunStore } from '../services/core/run-store.ts';
 import { WorkerDirectory, type Heartbeat } from '../services/core/worker-directory.ts';
@@ -45,8 +45,6 @@ export interface WorkerHost {
   close(force?: boolean | AbortSignal): Promise<void>;
 }
 
-/** Longest wait of one shutdown step that talks to Redis (the heartbeat removal, BullMQ's close). */
-const CLOSE_STEP_MS = 1_000;
 /**
  * Longest wait for stopped runs to end (their sandboxes killed and cleaned up, their jobs put
  * back): a kill takes milliseconds; this only bounds a sandbox that does not come back.
@@ -140,20 +138,27 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
     // Stops taking jobs now; resolves when the active ones are done and its connections closed.
     const bullClosed = worker.close();
     bullClosed.catch(() => {});
-    await Promise.all([
-      // While Redis is unreachable there is nothing to wait for: the entry goes stale by itself.
-      redis.status === 'ready' ? bounded(directory.remove(name), CLOSE_STEP_MS) : undefined,
-      bounded(interactive?.close(), CLOSE_STEP_MS, forced.signal),
-    ]);
+    // Interactive sessions end at once (a person is waiting on them; they are never requeued):
+    // their sandboxes are stopped at once (synchronously in close()); what is waited for is the
+    // rest of their close, which needs Redis.
+    const interactiveClosed = bounded(interactive?.close(), redisStepMs(workerConnection));
+    // While Redis is unreachable there is nothing to wait for: the entry goes stale by itself.
+    if (redis.status === 'ready') await bounded(directory.remove(name), redisStepMs(redis));
     if (running.size > 0 && !forced.signal.aborted) {
       const ended = await bounded(allRunsEnded(), config.worker.shutdownGraceMs, forced.signal);
-      if (!ended) log.warn({ worker: name, active, force: forced.signal.aborted }, 'grace period over: stopping the active runs');
+      if (!ended) log.warn({ worker: name, active }, forced.signal.aborted ? 'second signal: stopping the active runs' : 'grace period over: stopping the active runs');
     }
-    if (running.size > 0) {
-      stopRuns.abort();
-      if (!await bounded(allRunsEnded(), STOP_RUNS_MS)) log.error({ worker: name, active }, 'runs did not stop in time; their jobs are requeued when their locks expire');
-    }
-    await Promise.all([bounded(bullClosed, CLOSE_STEP_MS), bounded(callbacks.close(), CLOSE_STEP_MS, forced.signal)]);
+    // From here on every run stops at once, also one that BullMQ handed over while closing.
+    stopRuns.abort();
+    const runsStopped = () => bounded(allRunsEnded(), STOP_RUNS_MS).then((ok) => {
+      if (!ok) log.error({ worker: name, active }, 'runs did not stop in time; their jobs are requeued when their locks expire');
+    });
+    if (running.size > 0) await runsStopped();
+    const ms = redisStepMs(workerConnection);
+    const [bullDone] = await Promise.all([bounded(bullClosed, ms), bounded(callbacks.close(), ms), interactiveClosed]);
+    // BullMQ's own connection (its blocking reads) must not go on reconnecting after us.
+    if (!bullDone) await bounded(worker.disconnect(), ms);
+    if (running.size > 0) await runsStopped();
     cancels.close();
     workerConnection.disconnect();
     redis.disconnect();

@@ -7,7 +7,7 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createRunQueue, queueCounts, type RunQueue } from './queue.ts';
 import { QueueRunService } from './queue-run-service.ts';
-import { bounded } from './lifecycle.ts';
+import { bounded, redisStepMs } from './lifecycle.ts';
 import { connectApiRedis, connectRedis, redisKeys, type RedisKeys } from './redis.ts';
 import { RunStore } from './run-store.ts';
 import { WorkerDirectory } from './worker-directory.ts';
@@ -32,9 +32,6 @@ export interface CoreContext {
   readiness: () => Promise<Readiness>;
   close(): Promise<void>;
 }
-
-/** Longest wait of one shutdown step that talks to Redis. */
-const CLOSE_STEP_MS = 1_000;
 
 export async function createCoreContext(config: Config, redisUrl: string, log: Logger, metrics?: Metrics): Promise<CoreContext> {
   // Requests never wait for Redis beyond config.apiRedisTimeoutMs (503 not_ready instead).
@@ -78,7 +75,8 @@ export async function createCoreContext(config: Config, redisUrl: string, log: L
     async close() {
       runService.close();
       // Each bounded: a Redis that is gone must not hold the shutdown (lifecycle.ts).
-      await Promise.all([bounded(queue.close(), CLOSE_STEP_MS), bounded(hub.close(), CLOSE_STEP_MS)]);
+      const ms = redisStepMs(redis);
+      await Promise.all([bounded(queue.close(), ms), bounded(hub.close(), ms)]);
       redis.disconnect();
       sub.disconnect();
     },

@@ -78,6 +78,11 @@ export async function exitWithin(p: CorralProcess, since: number): Promise<{ cod
   return { ...out, ms: Math.round(performance.now() - since) };
 }
 
+/** The process' warnings and errors (pino levels ≥ 40), for a failure message. */
+export function complaints(p: CorralProcess): string {
+  return JSON.stringify(p.lines.filter((l) => l.level >= 40).slice(-10));
+}
+
 export function killGroup(p: CorralProcess): void {
   try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ }
 }
