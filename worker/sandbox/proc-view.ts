@@ -157,7 +157,10 @@ export class ProcView {
     const args = lxcfs
       ? ['-f', '--enable-cfs', '--enable-pidfd', '-l', '-p', this.pidFile, this.mountDir]
       : ['-f', '-o', 'allow_other', this.mountDir];
-    const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own session (detached): a signal to the worker's process group — systemd's stop, a
+    // terminal's ^C — must not take the view from runs still finishing in the grace period. The
+    // worker stops it by pid at close; a killed worker's is swept by the next start (pid file).
+    const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
     this.stderr = '';
     child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });

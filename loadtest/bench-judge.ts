@@ -1,0 +1,114 @@
+// npm run bench:judge — judging real submissions through the whole stack (HTTP → queue → worker →
+// sandbox), in a stack process of its own (forkStack), printed as ratios measured in the same run:
+//   - a mix of submissions (C++ with <bits/stdc++.h> and 20 tests, C and Python with 20 tests,
+//     Java with 10 when its image is built, a wrong answer that stops at test 3, a TLE), one at a
+//     time (latency p50/p90 per kind) and all at once (submissions per minute at saturation);
+//   - the same C++ submission with its precompiled header defeated (a declaration before the
+//     include makes g++ parse the header: what every compile cost before the PCH) — the ratio is
+//     the PCH's gain on the compile the judge waits for;
+//   - a test judged by a trivial C checker against the built-in comparison — the checker's cost
+//     per test.
+// Never a timed assertion: the machine is shared; figures vary by ±30 %.
+//   BENCH_REPEATS (default 3) rounds of the mix; BENCH_SATURATE (default 12) submissions at once.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { httpClient } from './http-client.ts';
+import { forkStack } from './stack.ts';
+import { percentiles } from './stats.ts';
+
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+const SATURATE = Number(process.env.BENCH_SATURATE ?? 12);
+
+const CPP = `#include <bits/stdc++.h>
+using namespace std;
+int main() { long long a, b; cin >> a >> b; vector<long long> v{a, b}; cout << accumulate(v.begin(), v.end(), 0LL) << "\\n"; }
+`;
+/** The same program with the precompiled header defeated: any declaration before the include. */
+const CPP_NO_PCH = `struct corral_bench_no_pch;\n${CPP}`;
+const C = '#include <stdio.h>\nint main(void) { long long a, b; if (scanf("%lld %lld", &a, &b) != 2) return 1; printf("%lld\\n", a + b); return 0; }\n';
+const PY = 'a, b = map(int, input().split())\nprint(a + b)\n';
+const JAVA = 'import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in); long a = s.nextLong(), b = s.nextLong(); System.out.println(a + b); } }\n';
+const WRONG = '#include <stdio.h>\nint main(void) { long long a, b; scanf("%lld %lld", &a, &b); printf("%lld\\n", a + b + (a == 3)); return 0; }\n';
+const TLE = '#include <stdio.h>\nint main(void) { volatile unsigned long x = 0; for (;;) x++; }\n';
+/** testlib's convention without testlib: exit 0 when output.txt's number equals answer.txt's. */
+const CHECKER = '#include <stdio.h>\nint main(int c, char **v) { long long o, a; FILE *f = fopen(v[2], "r"), *g = fopen(v[3], "r");\n'
+  + 'if (!f || !g || fscanf(g, "%lld", &a) != 1) return 3; if (fscanf(f, "%lld", &o) != 1) return 2; fprintf(stderr, o == a ? "ok\\n" : "wrong\\n"); return o == a ? 0 : 1; }\n';
+
+const tests = (n: number) => Array.from({ length: n }, (_, i) => ({ stdin: `${i} ${i * 7}`, expectedOutput: `${i * 8}` }));
+
+interface Kind { name: string; body: Record<string, unknown>; needs?: string }
+const KINDS: Kind[] = [
+  { name: 'C++ bits/stdc++.h, 20 tests', body: { language: 'cpp', source: CPP, tests: tests(20) } },
+  { name: 'C, 20 tests', body: { language: 'c', source: C, tests: tests(20) } },
+  { name: 'Python, 20 tests', body: { language: 'python', source: PY, tests: tests(20) } },
+  { name: 'Java, 10 tests', body: { language: 'java', source: JAVA, tests: tests(10) }, needs: 'java' },
+  { name: 'wrong answer at test 3', body: { language: 'c', source: WRONG, tests: tests(20) } },
+  { name: 'time limit', body: { language: 'c', source: TLE, tests: tests(5), limits: { cpuMs: 500 } } },
+];
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'corral-bench-judge-'));
+  const stack = await forkStack({ CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, 'data'), CORRAL_MAX_WAIT_MS: '600000' }, join(dir, 'stack.log'));
+  const client = httpClient(stack.url, 600_000);
+  try {
+    const languages = (await client.request('GET', '/v1/languages')).body as Array<{ id: string; available: boolean }>;
+    const have = new Set(languages.filter((l) => l.available).map((l) => l.id));
+    const kinds = KINDS.filter((k) => !k.needs || have.has(k.needs));
+    for (const k of KINDS) if (!kinds.includes(k)) console.log(`skipped: ${k.name} (no worker offers ${k.needs} with a built image)`);
+    const submit = async (body: Record<string, unknown>) => {
+      const t0 = performance.now();
+      const r = await client.request('POST', '/v1/runs?wait=true', body);
+      const ms = performance.now() - t0;
+      if (r.status !== 200) throw new Error(`bench: HTTP ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+      return { ms, result: r.body as { verdict: string; compile?: { wallMs: number } | null; tests?: Array<{ wallMs: number; verdict: string }> } };
+    };
+
+    console.log(`bench:judge — ${REPEATS} rounds, one submission at a time; then ${SATURATE} at once (stack: ${stack.slots} worker slots)\n`);
+    const latency = new Map<string, number[]>();
+    const compileMs = { pch: [] as number[], parsed: [] as number[] };
+    const checkMs = { builtin: [] as number[], checker: [] as number[] };
+    for (let round = 0; round < REPEATS; round++) {
+      for (const k of kinds) {
+        const { ms, result } = await submit(k.body);
+        latency.set(k.name, [...(latency.get(k.name) ?? []), ms]);
+        if (k.name.startsWith('C++') && result.compile) compileMs.pch.push(result.compile.wallMs);
+      }
+      const parsed = await submit({ language: 'cpp', source: CPP_NO_PCH, tests: tests(1) });
+      if (parsed.result.compile) compileMs.parsed.push(parsed.result.compile.wallMs);
+      const builtin = await submit({ language: 'c', source: C, tests: tests(20) });
+      const checked = await submit({ language: 'c', source: C, tests: tests(20), checker: { language: 'c', source: CHECKER } });
+      if (checked.result.verdict !== 'accepted') throw new Error(`bench: the checked submission says ${checked.result.verdict}`);
+      checkMs.builtin.push(builtin.ms / 20);
+      checkMs.checker.push(checked.ms / 20);
+    }
+    const f = (n: number | null) => (n === null ? '-' : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(0)} ms`);
+    console.log('submission latency (POST ?wait=true → verdict):');
+    for (const [name, samples] of latency) {
+      const p = percentiles(samples);
+      console.log(`  ${name.padEnd(30)} p50 ${f(p.p50).padStart(8)}  p90 ${f(p.p90).padStart(8)}`);
+    }
+    const pch = percentiles(compileMs.pch).p50!;
+    const parsedP50 = percentiles(compileMs.parsed).p50!;
+    console.log(`\nC++ compile (bits/stdc++.h, default flags), wall p50: ${f(pch)} with the precompiled header, ${f(parsedP50)} parsing it: ×${(parsedP50 / pch).toFixed(2)} faster (target: ≤ 0.8 s and ≥ 3×)`);
+    const cb = percentiles(checkMs.builtin).p50!;
+    const cc = percentiles(checkMs.checker).p50!;
+    console.log(`per test, 20-test C submission: ${f(cb)} with the built-in comparison, ${f(cc)} with a C checker: +${(cc - cb).toFixed(1)} ms per test (target ≤ +3 ms)`);
+
+    const mix = Array.from({ length: SATURATE }, (_, i) => kinds[i % kinds.length]!.body);
+    const t0 = performance.now();
+    await Promise.all(mix.map((b) => submit(b)));
+    const perMinute = (SATURATE / (performance.now() - t0)) * 60_000;
+    console.log(`\nsaturation: ${SATURATE} submissions of the mix at once: ${perMinute.toFixed(1)} submissions/min`);
+    console.log('not measured: tests side by side (not built yet: each job runs its tests one after the other)');
+  } finally {
+    client.close();
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench:judge: ${err instanceof Error ? err.stack : String(err)}`);
+  process.exitCode = 1;
+});
