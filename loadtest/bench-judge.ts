@@ -8,9 +8,13 @@
 //     the PCH's gain on the compile the judge waits for;
 //   - a test judged by a trivial C checker against the built-in comparison — the checker's cost
 //     per test.
+//   - 100 000 one-line round trips between a C solution and a C interactor (each in its own
+//     container, connected by pipes) against the same two programs built on the host and
+//     connected by plain pipes outside any sandbox.
 // Never a timed assertion: the machine is shared; figures vary by ±30 %.
 //   BENCH_REPEATS (default 3) rounds of the mix; BENCH_SATURATE (default 12) submissions at once.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpClient } from './http-client.ts';
@@ -34,6 +38,29 @@ const TLE = '#include <stdio.h>\nint main(void) { volatile unsigned long x = 0; 
 /** testlib's convention without testlib: exit 0 when output.txt's number equals answer.txt's. */
 const CHECKER = '#include <stdio.h>\nint main(int c, char **v) { long long o, a; FILE *f = fopen(v[2], "r"), *g = fopen(v[3], "r");\n'
   + 'if (!f || !g || fscanf(g, "%lld", &a) != 1) return 3; if (fscanf(f, "%lld", &o) != 1) return 2; fprintf(stderr, o == a ? "ok\\n" : "wrong\\n"); return o == a ? 0 : 1; }\n';
+
+const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 100_000);
+/** Answers each number with the next one, until -1. */
+const PONG = '#include <stdio.h>\nint main(void) { long x; while (scanf("%ld", &x) == 1 && x >= 0) { printf("%ld\\n", x + 1); fflush(stdout); } return 0; }\n';
+/** The interactor: asks ROUND_TRIPS times, checks every answer; testlib's exit codes. */
+const PING = `#include <stdio.h>\nint main(int c, char **v) { long y; for (long i = 0; i < ${ROUND_TRIPS}; i++) { printf("%ld\\n", i); fflush(stdout);
+  if (scanf("%ld", &y) != 1 || y != i + 1) { fprintf(stderr, "bad answer at %ld\\n", i); return 1; } } printf("-1\\n"); fflush(stdout); return 0; }\n`;
+
+/** The same two programs on the host, connected by plain pipes; resolves with the wall time, ms. */
+function barePingPong(dir: string): Promise<number> {
+  writeFileSync(join(dir, 'pong.c'), PONG);
+  writeFileSync(join(dir, 'ping.c'), PING);
+  execFileSync('cc', ['-O2', '-o', join(dir, 'pong'), join(dir, 'pong.c')]);
+  execFileSync('cc', ['-O2', '-o', join(dir, 'ping'), join(dir, 'ping.c')]);
+  execFileSync('mkfifo', [join(dir, 'back')]);
+  return new Promise((resolve, reject) => {
+    // pong reads the fifo and writes to ping through a pipe; ping writes the fifo: kernel pipes
+    // both ways, nothing relayed by this process.
+    const t0 = performance.now();
+    const pair = spawn('/bin/sh', ['-c', './pong < back | ./ping > back'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+    pair.on('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`bench: bare ping-pong exited ${code}`))));
+  }).finally(() => rmSync(join(dir, 'back'), { force: true })) as Promise<number>;
+}
 
 const tests = (n: number) => Array.from({ length: n }, (_, i) => ({ stdin: `${i} ${i * 7}`, expectedOutput: `${i * 8}` }));
 
@@ -94,6 +121,21 @@ async function main(): Promise<void> {
     const cb = percentiles(checkMs.builtin).p50!;
     const cc = percentiles(checkMs.checker).p50!;
     console.log(`per test, 20-test C submission: ${f(cb)} with the built-in comparison, ${f(cc)} with a C checker: +${(cc - cb).toFixed(1)} ms per test (target ≤ +3 ms)`);
+
+    const inSandbox: number[] = [];
+    const bare: number[] = [];
+    for (let round = 0; round < REPEATS; round++) {
+      const { result } = await submit({
+        language: 'c', source: PONG, tests: [{ stdin: '', expectedOutput: '' }], limits: { cpuMs: 30_000, wallMs: 60_000 },
+        interactor: { language: 'c', source: PING, limits: { cpuMs: 30_000, wallMs: 60_000 } },
+      });
+      if (result.verdict !== 'accepted') throw new Error(`bench: the ping-pong says ${result.verdict}`);
+      inSandbox.push(result.tests![0]!.wallMs);
+      bare.push(await barePingPong(dir));
+    }
+    const ps = percentiles(inSandbox).p50!;
+    const pb = percentiles(bare).p50!;
+    console.log(`${ROUND_TRIPS} round trips solution ⇄ interactor, wall p50: ${f(ps)} in two containers (the solution's run), ${f(pb)} on plain pipes outside any sandbox: ×${(ps / pb).toFixed(2)} (target ≤ 1.5×)`);
 
     const mix = Array.from({ length: SATURATE }, (_, i) => kinds[i % kinds.length]!.body);
     const t0 = performance.now();
