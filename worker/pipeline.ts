@@ -14,6 +14,7 @@ import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
 import { applyCpuLimit, mergeRepeats, toPhaseResult } from './phase-result.ts';
 import type { SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
+import type { SpareSlots } from './spare-slots.ts';
 import { compileVerdict, outcomeVerdict, overallVerdict, shouldContinue, skippedPhase } from './verdict.ts';
 
 const MiB = 1024 * 1024;
@@ -39,6 +40,8 @@ export interface PipelineDeps {
    * stops that launch and ends the pipeline with NotStartedError (nothing of the run is kept).
    */
   startGate?: Promise<boolean>;
+  /** The worker's free slots, lent to a job whose tests may run side by side (parallelTests). */
+  spareSlots?: SpareSlots;
 }
 
 export interface PipelineResult {
@@ -269,18 +272,12 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       }
     };
 
-    const runPlain = async (i: number, tc: (typeof cases)[number]): Promise<PhaseResult> => {
-      const stdin = decodeStdin(tc.stdin, req.stdinEncoding);
-      const outcomes: FinishedOutcome[] = [];
-      for (let r = 0; r < req.repeat; r++) {
-        const o = applyCpuLimit(await launch({
-          layers: lang.layers, argv: lang.run, env, box: await solutionBox(), stdin, limits: sandboxLimits(req.limits),
-          ...(req.redirectStderrToStdout ? { mergeStderr: true } : {}),
-        }), req.limits.cpuMs);
-        outcomes.push(o);
-        if (o.status !== 'ok' || o.exitCode !== 0) break;
-      }
-      const merged = mergeRepeats(outcomes);
+    const solutionSpec = (box: SandboxSpec['box'], stdin: string | Buffer): SandboxSpec => ({
+      layers: lang.layers, argv: lang.run, env, box, stdin, limits: sandboxLimits(req.limits),
+      ...(req.redirectStderrToStdout ? { mergeStderr: true } : {}),
+    });
+    /** A test's verdict from the solution's outcome: its own, or the checker's when it ended normally. */
+    const judgePlain = async (i: number, tc: (typeof cases)[number], stdin: string | Buffer, merged: FinishedOutcome): Promise<PhaseResult> => {
       noteFailure(merged);
       const index = req.tests ? { index: i } : {};
       if (!built.checker || merged.status !== 'ok' || merged.exitCode !== 0) {
@@ -289,6 +286,17 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       }
       const { said, report } = await check(stdin, merged.stdout, tc.expectedOutput);
       return { ...toPhaseResult(merged, { verdict: said.verdict, ...index }), ...('points' in said && said.points !== undefined ? { points: said.points } : {}), checker: report };
+    };
+
+    const runPlain = async (i: number, tc: (typeof cases)[number]): Promise<PhaseResult> => {
+      const stdin = decodeStdin(tc.stdin, req.stdinEncoding);
+      const outcomes: FinishedOutcome[] = [];
+      for (let r = 0; r < req.repeat; r++) {
+        const o = applyCpuLimit(await launch(solutionSpec(await solutionBox(), stdin)), req.limits.cpuMs);
+        outcomes.push(o);
+        if (o.status !== 'ok' || o.exitCode !== 0) break;
+      }
+      return judgePlain(i, tc, stdin, mergeRepeats(outcomes));
     };
 
     const runInteractive = async (i: number, tc: (typeof cases)[number]): Promise<PhaseResult> => {
@@ -329,10 +337,79 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     const emit = (phase: PhaseResult, i: number, last: boolean) =>
       deps.onPhase?.(req.tests ? 'test' : 'run', phase, req.tests ? i : undefined, last);
 
+    /**
+     * Tests side by side (parallelTests): this job's own slot plus the worker's free ones, each
+     * test in a fresh container over a fresh layer of the compiled /box, as always. Results and
+     * events keep test order; once a test stops the run (stopOnFirstFailure), no later test starts
+     * and those under way are stopped and dropped, so the answer is the sequential one.
+     */
+    const runSideBySide = async (spare: SpareSlots): Promise<PhaseResult[]> => {
+      if (gate) { // every test starts after the start gate (none is started early)
+        const pending = gate;
+        gate = undefined;
+        if (!await pending) throw new NotStartedError();
+      }
+      const n = cases.length;
+      const done: Array<PhaseResult | undefined> = new Array(n);
+      const testVolumes = new Map<number, JobVolume>();
+      const stops = new Map<number, AbortController>();
+      let nextToStart = 0;
+      let end = n; // tests from here on are not wanted (a test before them stopped the run)
+      let emitted = 0;
+      let emitting: Promise<void> = Promise.resolve();
+      const emitInOrder = () => {
+        emitting = emitting.then(async () => {
+          while (emitted < end && done[emitted]) {
+            const i = emitted++;
+            await emit(done[i]!, i, i === end - 1);
+          }
+        });
+        return emitting;
+      };
+      const runOne = async (i: number) => {
+        const tc = cases[i]!;
+        const stop = new AbortController();
+        stops.set(i, stop);
+        const volume = await newVolume(req.limits.diskMb);
+        testVolumes.set(i, volume);
+        const stdin = decodeStdin(tc.stdin, req.stdinEncoding);
+        const spec = solutionSpec({ dir: volume.dir, workDir: volume.workDir, lowerDirs: [base.dir] }, stdin);
+        checkCancel();
+        const outcome = await launcher.run(spec, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal);
+        stops.delete(i);
+        if (stop.signal.aborted && !signal?.aborted) return; // stopped: a test before it ended the run
+        const phase = await judgePlain(i, tc, stdin, applyCpuLimit(finished(outcome), req.limits.cpuMs));
+        if (i >= end) return;
+        done[i] = phase;
+        if (!shouldContinue(phase.verdict!, req.stopOnFirstFailure)) {
+          end = Math.min(end, i + 1);
+          for (const [j, s] of stops) if (j > i) s.abort();
+        }
+        await emitInOrder();
+      };
+      const lane = async () => {
+        while (nextToStart < end) await runOne(nextToStart++);
+      };
+      let lanes = 1;
+      while (lanes < n && spare.tryBorrow()) lanes++;
+      const settled = await Promise.allSettled(Array.from({ length: lanes }, (_, k) => lane().finally(() => { if (k > 0) spare.giveBack(); })));
+      await emitting;
+      // The answer's last test keeps its volume (collect reads it); the others go.
+      const results = done.slice(0, end).filter((p): p is PhaseResult => !!p);
+      const keep = testVolumes.get(results.length - 1);
+      for (const [i, v] of testVolumes) if (v !== keep) dropVolume(v);
+      if (keep) lastVolume = keep;
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return results;
+    };
+
     let results: PhaseResult[];
     let scored: { score: number; maxScore: number; groups: GroupResult[] } | undefined;
     if (req.groups && req.tests) {
       ({ results, scored } = await runGroups(req.groups, req.tests, req.stopOnFirstFailure, runTest, emit));
+    } else if (req.parallelTests && req.tests && req.repeat === 1 && !built.interactor && deps.spareSlots) {
+      results = await runSideBySide(deps.spareSlots);
     } else {
       results = [];
       for (let i = 0; i < cases.length; i++) {

@@ -20,6 +20,7 @@ import type { Launcher } from './launcher.ts';
 import type { LanguageRegistry } from './language-registry.ts';
 import { createRunProcessor, failAbandoned, type RunProcessorDeps } from './run-processor.ts';
 import { startInteractiveWorker } from './interactive-worker.ts';
+import { SlotLedger } from './spare-slots.ts';
 
 export interface WorkerHostDeps {
   config: Config;
@@ -70,12 +71,15 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
     (err: Error) => { selfTest = { ok: false, error: err.message }; log.error({ err: err.message }, 'sandbox self-test failed'); },
   );
 
+  // The worker's slots: one per active job, the free ones lent to a job's tests side by side.
+  const slots = new SlotLedger(config.worker.slots);
   const processRun = createRunProcessor({
     store, cancels, log, ...(deps.metrics ? { metrics: deps.metrics } : {}),
     pipeline: {
       launcher: deps.launcher,
       registry: deps.registry,
       collectCaps: { maxFiles: config.filesMax, maxFileBytes: config.collect.maxFileBytes, maxTotalBytes: config.collect.maxTotalBytes },
+      spareSlots: slots,
       ...(deps.metrics ? { onLaunch: (o) => { const t = o.timings; if (t) deps.metrics!.sandboxSetupSeconds.observe((t.cgroupMs + t.namespacesMs + t.mountsMs + t.execMs) / 1000); } } : {}),
     },
     callback: (request, result) => callbacks.enqueue(request, result),
@@ -90,10 +94,11 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
   let active = 0;
   const worker = new Worker(keys.queue, async (job, token) => {
     active++;
+    slots.jobStarted();
     const run = processRun(job, { signal: stopRuns.signal, token, redisUp: () => workerConnection.status === 'ready' });
     const settled = run.catch(() => {});
     running.add(settled);
-    try { await run; } finally { active--; running.delete(settled); }
+    try { await run; } finally { active--; slots.jobEnded(); running.delete(settled); }
   }, {
     connection: workerConnection,
     prefix: keys.bullPrefix,

@@ -139,6 +139,7 @@ export class QueueRunService implements RunService {
         collect: r.collect ?? [],
         redirectStderrToStdout: r.redirectStderrToStdout,
         repeat: r.repeat,
+        parallelTests: r.parallelTests,
         ...(r.callbackUrl ? { callbackUrl: r.callbackUrl } : {}),
         callbackMethod: r.callbackMethod,
         callbackFormat: r.callbackFormat,

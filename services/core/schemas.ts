@@ -173,6 +173,8 @@ export const RunRequest = z.object({
   collect: z.array(CollectPattern).max(1000).optional().describe('Files to return after the run'),
   redirectStderrToStdout: z.boolean().default(false),
   repeat: z.number().int().min(1).max(20).default(1).describe('Run the program this many times (timings are averaged)'),
+  parallelTests: z.boolean().default(false)
+    .describe('Run tests side by side on the worker\'s free slots (each still in its own fresh container over the compiled /box; results keep test order). Off by default: CPU time is counted per container, but wall-time limits are reached sooner on a busy host'),
   callbackUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
   callbackMethod: z.enum(['POST', 'PUT']).default('POST'),
   callbackFormat: z.enum(['corral', 'judge0']).default('corral')
@@ -361,6 +363,8 @@ export const JobData = z.object({
     collect: z.array(z.string()),
     redirectStderrToStdout: z.boolean(),
     repeat: z.number().int().min(1),
+    /** Defaults so jobs queued before the field existed still parse. */
+    parallelTests: z.boolean().default(false),
     callbackUrl: z.string().optional(),
     callbackMethod: z.enum(['POST', 'PUT']),
     /** Defaults so jobs queued before the field existed still parse. */

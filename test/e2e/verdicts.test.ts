@@ -181,3 +181,15 @@ test('readyz passes with a worker whose sandbox self-test passed', { skip: 'skip
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.checks.sandbox.ok, true);
 });
+
+test('tests side by side (parallelTests): each in its own layer, verdicts in test order, stop at the first failure', { skip: needs(sb, 'bash') }, async () => {
+  // Each test leaves a mark in /box and looks for the others' marks while they may run beside it.
+  const source = 'read n; sleep 0.3; ls /box | grep -c "^mark-" > /tmp/seen; touch /box/mark-$n; ls /box | grep -c "^mark-"; [ "$n" != 4 ] || exit 3';
+  const tests = Array.from({ length: 6 }, (_, i) => ({ stdin: `${i}\n`, expectedOutput: '1' }));
+  const all = await run({ language: 'bash', source, tests: tests.slice(0, 4), parallelTests: true });
+  assert.equal(all.verdict, 'accepted', JSON.stringify(all.tests.map((t: any) => [t.index, t.verdict, t.stdout])));
+  assert.deepEqual(all.tests.map((t: any) => t.index), [0, 1, 2, 3]);
+  const stopped = await run({ language: 'bash', source, tests, parallelTests: true, stopOnFirstFailure: true });
+  assert.equal(stopped.verdict, 'runtime_error');
+  assert.deepEqual(stopped.tests.map((t: any) => [t.index, t.verdict]), [[0, 'accepted'], [1, 'accepted'], [2, 'accepted'], [3, 'accepted'], [4, 'runtime_error']]);
+});

@@ -17,7 +17,7 @@ function req(program: FakeProgram, over: Partial<JobRequest> = {}): JobRequest {
     language: 'fake', source: JSON.stringify(program), files: [], args: [], env: {},
     limits: { ...config.limits.run.defaults }, compileLimits: { ...config.limits.compile.defaults },
     compilerArgs: [], stopOnFirstFailure: false, compare: 'trailing-whitespace', collect: [],
-    redirectStderrToStdout: false, repeat: 1, callbackMethod: 'POST', callbackFormat: 'corral', stdinEncoding: 'utf8', ...over,
+    redirectStderrToStdout: false, repeat: 1, parallelTests: false, callbackMethod: 'POST', callbackFormat: 'corral', stdinEncoding: 'utf8', ...over,
   };
 }
 const caps = { maxFiles: 10, maxFileBytes: 1000, maxTotalBytes: 10_000 };

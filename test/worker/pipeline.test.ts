@@ -1,11 +1,12 @@
 // The pipeline's logic with a fake launcher: phases, verdicts, stop-at-first-failure, isolation
 // layering, collect, cancel, volume cleanup. (The real sandbox runs in test/e2e/.)
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../services/core/config.ts';
 import type { JobRequest } from '../../services/core/schemas.ts';
 import { CancelledError, NotStartedError, runPipeline, sandboxLimits } from '../../worker/pipeline.ts';
 import { fakeLauncher, fakeRegistry, type FakeProgram } from './fakes.ts';
+import { SlotLedger } from '../../worker/spare-slots.ts';
 
 const config = loadConfig({});
 function req(program: FakeProgram, over: Partial<JobRequest> = {}): JobRequest {
@@ -13,7 +14,7 @@ function req(program: FakeProgram, over: Partial<JobRequest> = {}): JobRequest {
     language: 'fake', source: JSON.stringify(program), files: [], args: [], env: {},
     limits: { ...config.limits.run.defaults }, compileLimits: { ...config.limits.compile.defaults },
     compilerArgs: [], stopOnFirstFailure: true, compare: 'trailing-whitespace', collect: [],
-    redirectStderrToStdout: false, repeat: 1, callbackMethod: 'POST', callbackFormat: 'corral', stdinEncoding: 'utf8', ...over,
+    redirectStderrToStdout: false, repeat: 1, parallelTests: false, callbackMethod: 'POST', callbackFormat: 'corral', stdinEncoding: 'utf8', ...over,
   };
 }
 const caps = { maxFiles: 10, maxFileBytes: 1000, maxTotalBytes: 10_000 };
@@ -167,4 +168,73 @@ test('start gate: the first launch does not wait for it, but no result is given 
   await assert.rejects(runPipeline(req({ sleepMs: 60_000 }), { launcher: refused, registry: fakeRegistry(), collectCaps: caps, startGate: Promise.resolve(false) }), NotStartedError);
   assert.ok(Date.now() - t0 < 10_000, 'the refused run was stopped');
   assert.equal(refused.destroyed, refused.volumes, 'its volume is removed');
+});
+
+describe('tests side by side (parallelTests)', () => {
+  /** The fake launcher, counting how many runs are under way at once. */
+  function counting() {
+    const launcher = fakeLauncher();
+    let now = 0;
+    const seen = { max: 0, cancelled: 0 };
+    const run = launcher.run.bind(launcher);
+    launcher.run = async (spec, signal) => {
+      seen.max = Math.max(seen.max, ++now);
+      try {
+        const o = await run(spec, signal);
+        if (o.status === 'cancelled') seen.cancelled++;
+        return o;
+      } finally {
+        now--;
+      }
+    };
+    return { launcher, seen };
+  }
+  const six = Array.from({ length: 6 }, (_, i) => ({ stdin: `t${i}`, expectedOutput: 'ok' }));
+  const slow = (ms: number): FakeProgram => ({ stdout: 'ok', byStdin: Object.fromEntries(six.map((t, i) => [t.stdin, { stdout: 'ok', sleepMs: ms * (6 - i) }])) });
+
+  it('uses the free slots, keeps test order in results and events, gives each test its own layer', async () => {
+    const { launcher, seen } = counting();
+    const ledger = new SlotLedger(3);
+    ledger.jobStarted();
+    const events: Array<[number | undefined, boolean]> = [];
+    const out = await runPipeline(req(slow(15), { tests: six, parallelTests: true }), {
+      launcher, registry: fakeRegistry(), collectCaps: caps, spareSlots: ledger,
+      onPhase: async (_n, _r, index, last) => { events.push([index, last]); },
+    });
+    assert.equal(out.verdict, 'accepted');
+    assert.deepEqual(out.tests!.map((t) => t.index), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(events, [[0, false], [1, false], [2, false], [3, false], [4, false], [5, true]]);
+    assert.equal(seen.max, 3, 'its own slot and the two free ones');
+    assert.equal(ledger.inUse, 1, 'the borrowed slots were given back');
+    const boxes = launcher.specs.map((s) => s.box!);
+    assert.equal(new Set(boxes.map((b) => b.dir)).size, 6, 'each test writes its own layer');
+    assert.ok(boxes.every((b) => b.lowerDirs?.length === 1 && b.lowerDirs[0] === boxes[0]!.lowerDirs![0]), 'over the same compiled /box');
+    assert.equal(launcher.destroyed, launcher.volumes, 'every volume destroyed');
+  });
+
+  it('stops at the first failure like a sequential run: later tests stopped and dropped', async () => {
+    const { launcher, seen } = counting();
+    const ledger = new SlotLedger(4);
+    ledger.jobStarted();
+    const program: FakeProgram = { byStdin: { t0: { stdout: 'ok', sleepMs: 30 }, t1: { stdout: 'no', sleepMs: 5 }, t2: { stdout: 'ok', sleepMs: 400 }, t3: { stdout: 'ok', sleepMs: 400 } } };
+    const events: number[] = [];
+    const out = await runPipeline(req(program, { tests: six, parallelTests: true, stopOnFirstFailure: true }), {
+      launcher, registry: fakeRegistry(), collectCaps: caps, spareSlots: ledger, onPhase: async (_n, _r, index) => { events.push(index!); },
+    });
+    assert.equal(out.verdict, 'wrong_answer');
+    assert.deepEqual(out.tests!.map((t) => [t.index, t.verdict]), [[0, 'accepted'], [1, 'wrong_answer']]);
+    assert.deepEqual(events, [0, 1]);
+    assert.ok(seen.cancelled >= 2, `the tests under way after the failure were stopped (${seen.cancelled})`);
+    assert.ok(launcher.specs.length <= 4, 'no test started after the failure');
+  });
+
+  it('runs one at a time when no slot is free, and when not asked for', async () => {
+    for (const [ledger, parallel] of [[new SlotLedger(1), true], [new SlotLedger(4), false]] as const) {
+      const { launcher, seen } = counting();
+      ledger.jobStarted();
+      const out = await runPipeline(req(slow(2), { tests: six, parallelTests: parallel }), { launcher, registry: fakeRegistry(), collectCaps: caps, spareSlots: ledger });
+      assert.equal(out.verdict, 'accepted');
+      assert.equal(seen.max, 1);
+    }
+  });
 });
