@@ -19,7 +19,7 @@ import { redisKeys, type EmbeddedRedis } from '../../services/core/redis.ts';
 import { SAME_SIGNAL_MS } from '../../services/core/lifecycle.ts';
 import { api, startRedis, until, waitFor } from '../e2e/harness.ts';
 import { IMAGES_DIR, needs, realSandbox } from '../e2e/real-sandbox.ts';
-import { complaints, EXIT_BOUND_MS, exitWithin, killGroup, leftoversOf, spawnCorral, type CorralProcess } from './processes.ts';
+import { complaints, EXIT_BOUND_MS, exitWithin, killGroup, leftoversOf, spawnCorral, startSleepers, type CorralProcess } from './processes.ts';
 
 const sb = await realSandbox();
 const skip = needs(sb, 'bash');
@@ -65,20 +65,6 @@ async function setup(): Promise<Setup> {
   };
 }
 
-async function sleepers(url: string, n: number, seconds: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await api({ url }, 'POST', '/v1/runs', { language: 'bash', source: `sleep ${seconds}; echo done-${i}`, limits: { wallMs: 60_000 } });
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    ids.push(r.body.id);
-  }
-  await waitFor(async () => {
-    for (const id of ids) if ((await api({ url }, 'GET', `/v1/runs/${id}`)).body.status !== 'running') return false;
-    return true;
-  }, 'the runs to start');
-  return ids;
-}
-
 async function states(queue: Queue, ids: string[]): Promise<string[]> {
   return Promise.all(ids.map((id) => queue.getJobState(id)));
 }
@@ -87,7 +73,7 @@ test('worker SIGTERM: after the grace period its runs are stopped and back in th
   const s = await setup();
   const { url } = await s.apiProcess();
   const w = await s.workerProcess({ CORRAL_SHUTDOWN_GRACE_MS: '500' });
-  const ids = await sleepers(url, 2, 4);
+  const ids = await startSleepers(url, 2, 4);
   const t0 = performance.now();
   w.child.kill('SIGTERM');
   const out = await exitWithin(w, t0);
@@ -109,7 +95,7 @@ test('worker: a second SIGTERM skips the grace period', { skip }, async (t) => {
   const s = await setup();
   const { url } = await s.apiProcess();
   const w = await s.workerProcess({ CORRAL_SHUTDOWN_GRACE_MS: String(EXIT_BOUND_MS * 10) });
-  const ids = await sleepers(url, 2, 60);
+  const ids = await startSleepers(url, 2, 60);
   const t0 = performance.now();
   w.child.kill('SIGTERM');
   await w.line('worker stopping: no new runs');

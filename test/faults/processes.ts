@@ -5,6 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { api, waitFor } from '../e2e/harness.ts';
 
 const CORRAL = fileURLToPath(new URL('../../bin/corral', import.meta.url));
 
@@ -119,4 +121,19 @@ export function leftoversOf(pid: number, stateDir = '/var/lib/corral'): string[]
     for (const n of readdirSync(join(stateDir, 'volumes'))) if (n.startsWith(tag)) out.push(`volume dir ${n}`);
   } catch { /* none */ }
   return out;
+}
+
+/** Starts `n` bash runs that sleep `seconds`, and resolves with their ids once all are running. */
+export async function startSleepers(url: string, n: number, seconds: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await api({ url }, 'POST', '/v1/runs', { language: 'bash', source: `sleep ${seconds}; echo done-${i}`, limits: { wallMs: 60_000 } });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    ids.push(r.body.id);
+  }
+  await waitFor(async () => {
+    for (const id of ids) if ((await api({ url }, 'GET', `/v1/runs/${id}`)).body.status !== 'running') return false;
+    return true;
+  }, 'the runs to start');
+  return ids;
 }

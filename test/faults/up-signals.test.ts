@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { SAME_SIGNAL_MS } from '../../services/core/lifecycle.ts';
 import { api, until, waitFor } from '../e2e/harness.ts';
 import { IMAGES_DIR, needs, realSandbox } from '../e2e/real-sandbox.ts';
-import { alive, complaints, exitWithin, killGroup, leftoversOf, spawnCorral, type CorralProcess } from './processes.ts';
+import { alive, complaints, exitWithin, killGroup, leftoversOf, spawnCorral, startSleepers, type CorralProcess } from './processes.ts';
 
 const sb = await realSandbox();
 const skip = needs(sb, 'bash');
@@ -45,20 +45,6 @@ async function up(env: Record<string, string> = {}, dataDir?: string): Promise<{
 function assertClean(p: CorralProcess, redisPid: number): void {
   assert.equal(alive(redisPid), false, 'the embedded redis-server was stopped');
   assert.deepEqual(leftoversOf(p.pid), [], 'something of the stopped Corral was left on the host');
-}
-
-async function startSleepers(url: string, n: number, seconds: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await api({ url }, 'POST', '/v1/runs', { language: 'bash', source: `sleep ${seconds}; echo done-${i}`, limits: { wallMs: 60_000 } });
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    ids.push(r.body.id);
-  }
-  await waitFor(async () => {
-    for (const id of ids) if ((await api({ url }, 'GET', `/v1/runs/${id}`)).body.status !== 'running') return false;
-    return true;
-  }, 'the runs to start');
-  return ids;
 }
 
 /** A new `corral up` on the same data directory completes the runs, each exactly once. */

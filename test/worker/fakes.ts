@@ -5,6 +5,8 @@ import { mkdtemp, mkdir, readFile, rm, writeFile, readdir, stat } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { JobVolume, Launcher } from '../../worker/launcher.ts';
+import { loadConfig } from '../../services/core/config.ts';
+import type { JobRequest } from '../../services/core/schemas.ts';
 import type { LanguageRegistry } from '../../worker/language-registry.ts';
 import { SandboxError, type SandboxOutcome, type SandboxSpec } from '../../worker/sandbox/index.ts';
 
@@ -148,5 +150,16 @@ export function fakeRegistry(): LanguageRegistry {
         run: ['fakerun', 'main.json', ...values.args],
       };
     },
+  };
+}
+
+/** A job for the fake languages, with the configured default limits; `over` changes any field. */
+export function fakeJob(program: FakeProgram, over: Partial<JobRequest> = {}): JobRequest {
+  const limits = loadConfig({}).limits;
+  return {
+    language: 'fake', source: JSON.stringify(program), files: [], args: [], env: {},
+    limits: { ...limits.run.defaults }, compileLimits: { ...limits.compile.defaults },
+    compilerArgs: [], stopOnFirstFailure: true, compare: 'trailing-whitespace', collect: [],
+    redirectStderrToStdout: false, repeat: 1, parallelTests: false, callbackMethod: 'POST', callbackFormat: 'corral', stdinEncoding: 'utf8', ...over,
   };
 }

@@ -6,19 +6,14 @@ import assert from 'node:assert/strict';
 import { loadConfig } from '../../services/core/config.ts';
 import type { JobRequest, PhaseResult } from '../../services/core/schemas.ts';
 import { runPipeline } from '../../worker/pipeline.ts';
-import { fakeLauncher, fakeRegistry, type FakeProgram } from './fakes.ts';
+import { fakeJob, fakeLauncher, fakeRegistry, type FakeProgram } from './fakes.ts';
 
 const config = loadConfig({});
 const judge = (program: FakeProgram, language = 'fakec') => ({
   language, source: JSON.stringify(program), files: [], compilerArgs: [], limits: { ...config.limits.run.defaults },
 });
 function req(program: FakeProgram, over: Partial<JobRequest> = {}): JobRequest {
-  return {
-    language: 'fake', source: JSON.stringify(program), files: [], args: [], env: {},
-    limits: { ...config.limits.run.defaults }, compileLimits: { ...config.limits.compile.defaults },
-    compilerArgs: [], stopOnFirstFailure: false, compare: 'trailing-whitespace', collect: [],
-    redirectStderrToStdout: false, repeat: 1, parallelTests: false, callbackMethod: 'POST', callbackFormat: 'corral', stdinEncoding: 'utf8', ...over,
-  };
+  return fakeJob(program, { stopOnFirstFailure: false, ...over });
 }
 const caps = { maxFiles: 10, maxFileBytes: 1000, maxTotalBytes: 10_000 };
 const deps = (launcher = fakeLauncher(), extra = {}) => ({ launcher, registry: fakeRegistry(), collectCaps: caps, ...extra });

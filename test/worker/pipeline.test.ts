@@ -5,17 +5,12 @@ import assert from 'node:assert/strict';
 import { loadConfig } from '../../services/core/config.ts';
 import type { JobRequest } from '../../services/core/schemas.ts';
 import { CancelledError, NotStartedError, runPipeline, sandboxLimits } from '../../worker/pipeline.ts';
-import { fakeLauncher, fakeRegistry, type FakeProgram } from './fakes.ts';
+import { fakeJob, fakeLauncher, fakeRegistry, type FakeProgram } from './fakes.ts';
 import { SlotLedger } from '../../worker/spare-slots.ts';
 
 const config = loadConfig({});
 function req(program: FakeProgram, over: Partial<JobRequest> = {}): JobRequest {
-  return {
-    language: 'fake', source: JSON.stringify(program), files: [], args: [], env: {},
-    limits: { ...config.limits.run.defaults }, compileLimits: { ...config.limits.compile.defaults },
-    compilerArgs: [], stopOnFirstFailure: true, compare: 'trailing-whitespace', collect: [],
-    redirectStderrToStdout: false, repeat: 1, parallelTests: false, callbackMethod: 'POST', callbackFormat: 'corral', stdinEncoding: 'utf8', ...over,
-  };
+  return fakeJob(program, { stopOnFirstFailure: true, ...over });
 }
 const caps = { maxFiles: 10, maxFileBytes: 1000, maxTotalBytes: 10_000 };
 
