@@ -17,6 +17,7 @@ import type { Launcher } from './launcher.ts';
 import type { LanguageRegistry } from './language-registry.ts';
 import { createRunProcessor, failAbandoned, type RunProcessorDeps } from './run-processor.ts';
 import { startInteractiveWorker } from './interactive-worker.ts';
+import { startSessionWorker } from './sessions/session-worker.ts';
 
 export interface WorkerHostDeps {
   config: Config;
@@ -94,6 +95,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
   worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
   // Interactive sessions (Piston's /api/v2/connect): their own queue and slots, next to the runs.
   const interactive = startInteractiveWorker({ config, redisUrl: deps.redisUrl, log, registry: deps.registry, name, sandbox: deps.launcher });
+  const sessions = startSessionWorker({ config, redisUrl: deps.redisUrl, log, registry: deps.registry, name, sandbox: deps.launcher, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
 
   let languages: Heartbeat['languages'] = [];
   const beat = async () => {
@@ -117,6 +119,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
       log.info({ worker: name, force }, 'worker stopping: no new runs');
       await directory.remove(name).catch(() => {});
       await interactive?.close();
+      await sessions?.close();
       const closing = worker.close(force);
       if (!force) {
         let t: NodeJS.Timeout | undefined;

@@ -7,6 +7,7 @@ import { createApp } from './app.ts';
 import { listen, type RunningServer } from './server.ts';
 import { mountCompat } from './compat/mount-compat.ts';
 import { InteractiveService } from '../core/interactive-service.ts';
+import { SessionService } from '../core/session-service.ts';
 import { mountPistonConnect } from './compat/piston/connect.ts';
 import { parsePistonOptions } from './compat/piston/options.ts';
 
@@ -14,7 +15,10 @@ import { parsePistonOptions } from './compat/piston/options.ts';
 export type Mount = (app: Hono, runService: RunService) => void;
 
 export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] = []): Promise<RunningServer> {
+  // Notebook sessions (/v1/sessions), relayed to workers through Redis (docs/sessions.md).
+  const sessions = new SessionService({ config: core.config, redis: core.redis, redisUrl: core.redisUrl, log });
   const app = createApp({
+    sessions,
     config: core.config,
     runService: core.runService,
     readiness: core.readiness,
@@ -46,6 +50,7 @@ export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] =
     close: async () => {
       await connect.close();
       await interactive.close();
+      await sessions.shutdown();
       compat.close();
       await server.close();
     },
