@@ -166,7 +166,7 @@ export const SessionCommand = z.discriminatedUnion('t', [
 export type SessionCommand = z.infer<typeof SessionCommand>;
 
 /** Worker → API, on a request's reply stream: outputs as they come (execute with stream), then done. */
-export const SessionReply = z.discriminatedUnion('t', [
+export const SessionReply = z.union([
   z.object({ t: z.literal('output'), output: z.unknown() }),
   z.object({ t: z.literal('done'), ok: z.literal(true), body: z.unknown() }),
   z.object({ t: z.literal('done'), ok: z.literal(false), code: z.string(), message: z.string(), details: z.unknown().optional() }),

@@ -93,8 +93,8 @@ export class SessionService {
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(f.contentBase64)) throw new CorralError('validation_failed', `files: ${f.path} is not valid base64`, [{ field: 'files', message: 'not valid base64' }]);
     }
 
-    const free = await this.freeSlots();
-    if (free <= 0) throw this.noCapacity('every worker\'s session slots are taken');
+    const capacity = await this.capacity();
+    if (capacity.free <= 0) throw this.noCapacity(capacity.workers ? `every session slot of the ${capacity.workers} worker(s) is taken` : 'no worker takes sessions now', capacity);
 
     const id = randomUUID();
     const now = new Date().toISOString();
@@ -142,27 +142,30 @@ export class SessionService {
     }
   }
 
-  private noCapacity(why: string): CorralError {
+  private noCapacity(why: string, capacity?: { workers: number; free: number }): CorralError {
     const after = this.deps.config.retryAfterSeconds;
-    return new CorralError('no_session_capacity', `${why}; retry in ${after} s`, { retryAfterSeconds: after }, { 'Retry-After': String(after) });
+    return new CorralError('no_session_capacity', `${why}; retry in ${after} s`, { retryAfterSeconds: after, ...capacity }, { 'Retry-After': String(after) });
   }
 
-  /** Free session slots over every worker that reported recently (stale entries are removed). */
-  async freeSlots(): Promise<number> {
+  /** Workers that reported recently and their free session slots (entries long stale are removed). */
+  async capacity(): Promise<{ workers: number; free: number }> {
     const { redis, config } = this.deps;
     const entries = await redis.hgetall(this.keys.workers);
     const now = Date.now();
     const silence = config.sessions.workerSilenceMs;
     let free = 0;
+    let workers = 0;
     for (const [name, text] of Object.entries(entries)) {
       const e = parseSessionMessage(SessionWorkerEntry, text);
       if (!e || now - e.at > STALE_ENTRY_SILENCES * silence) {
         await redis.hdel(this.keys.workers, name);
         continue;
       }
-      if (now - e.at <= silence) free += Math.max(0, e.slots - e.held);
+      if (now - e.at > silence) continue;
+      workers++;
+      free += Math.max(0, e.slots - e.held);
     }
-    return free;
+    return { workers, free };
   }
 
   private beatTooOld(h: Record<string, string>): boolean {

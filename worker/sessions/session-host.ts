@@ -106,9 +106,12 @@ export class SessionHost {
     });
     const kernel = kernelFor(lang.id);
     if (!kernel) throw new RequestError('unknown_language', `language ${lang.id} has no notebook kernel (kernels: ${kernelLanguages().join(', ')})`);
-    this.volume = await deps.sandbox.createVolume({ sizeBytes: job.limits.diskMb * MiB });
-    if (this.ended) return;
-    for (const f of job.files) await this.volume.writeFile(f.path, Buffer.from(f.contentBase64, 'base64'), { mode: 0o644 });
+    const volume = await deps.sandbox.createVolume({ sizeBytes: job.limits.diskMb * MiB });
+    this.volume = volume;
+    // Ended while the volume was made (its lifetime, a close, the worker stopping): cleanup has run.
+    if (this.ended) return void await volume.destroy();
+    for (const f of job.files) await volume.writeFile(f.path, Buffer.from(f.contentBase64, 'base64'), { mode: 0o644 });
+    if (this.ended) return void await volume.destroy();
     this.channel = new KernelChannel({
       layers: lang.layers,
       imageName: lang.id,
@@ -154,6 +157,7 @@ export class SessionHost {
       try {
         if (this.channel) await this.channel.close();
         await this.volume?.destroy();
+        this.deps.log.debug('session cleaned up: container and volume gone');
       } catch (err) {
         this.deps.log.error({ err: (err as Error).message }, 'session cleanup failed');
       } finally {
@@ -166,8 +170,9 @@ export class SessionHost {
   receive(cmd: SessionCommand): void {
     this.lastActivity = Date.now();
     if (cmd.t === 'close') {
+      // Answered once the container and the volume are gone (the slot is free then).
       this.end('closed', 'closed by the client');
-      this.answer(cmd.rid, { ok: true, body: { status: 'ended' } });
+      void this.done.then(() => this.answer(cmd.rid, { ok: true, body: { status: 'ended' } }));
       return;
     }
     this.inFlight++;
