@@ -1,5 +1,5 @@
 // How many libuv thread-pool threads a worker process wants. Every running sandbox holds one for
-// its whole run (its koffi call supervises it), interactive sessions too, and each pool build,
+// its whole run (its koffi call supervises it), interactive and notebook sessions too, and each pool build,
 // teardown and volume operation while it lasts. Too few threads fail nothing: work waits for a
 // thread — runs start late, pool builds fall behind, a teardown waits behind long runs — which
 // looks like a slow service, not a misconfigured one. So the worker says so when it starts.
@@ -22,7 +22,7 @@ export function threadBudget(config: Config, uvThreadpoolSize: string | undefine
   const threads = Number.parseInt(uvThreadpoolSize ?? '', 10);
   const building = config.worker.pool.maxWarm > 0 ? POOL_MAX_BUILDING : 0;
   return {
-    needed: config.worker.slots + config.interactive.slots + building + BACKGROUND_THREADS,
+    needed: config.worker.slots + config.interactive.slots + config.sessions.slots + building + BACKGROUND_THREADS,
     threads: Number.isInteger(threads) && threads > 0 ? threads : LIBUV_DEFAULT_THREADS,
   };
 }

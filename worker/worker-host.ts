@@ -21,6 +21,7 @@ import type { LanguageRegistry } from './language-registry.ts';
 import { createRunProcessor, failAbandoned, type RunProcessorDeps } from './run-processor.ts';
 import { startInteractiveWorker } from './interactive-worker.ts';
 import { SlotLedger } from './spare-slots.ts';
+import { startSessionWorker } from './sessions/session-worker.ts';
 
 export interface WorkerHostDeps {
   config: Config;
@@ -117,6 +118,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
   worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
   // Interactive sessions (Piston's /api/v2/connect): their own queue and slots, next to the runs.
   const interactive = startInteractiveWorker({ config, redisUrl: deps.redisUrl, log, registry: deps.registry, name, sandbox: deps.launcher });
+  const sessions = startSessionWorker({ config, redisUrl: deps.redisUrl, log, registry: deps.registry, name, sandbox: deps.launcher, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
 
   let languages: Heartbeat['languages'] = [];
   const beat = async () => {
@@ -147,6 +149,8 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
     // their sandboxes are stopped at once (synchronously in close()); what is waited for is the
     // rest of their close, which needs Redis.
     const interactiveClosed = bounded(interactive?.close(), redisStepMs(workerConnection));
+    // Notebook sessions end too (reason worker_shutdown): a kernel's state cannot move elsewhere.
+    const sessionsClosed = bounded(sessions?.close(), redisStepMs(workerConnection));
     // While Redis is unreachable there is nothing to wait for: the entry goes stale by itself.
     if (redis.status === 'ready') await bounded(directory.remove(name), redisStepMs(redis));
     if (running.size > 0 && !forced.signal.aborted) {
@@ -160,7 +164,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
     });
     if (running.size > 0) await runsStopped();
     const ms = redisStepMs(workerConnection);
-    const [bullDone] = await Promise.all([bounded(bullClosed, ms), bounded(callbacks.close(), ms), interactiveClosed]);
+    const [bullDone] = await Promise.all([bounded(bullClosed, ms), bounded(callbacks.close(), ms), interactiveClosed, sessionsClosed]);
     // BullMQ's own connection (its blocking reads) must not go on reconnecting after us.
     if (!bullDone) await bounded(worker.disconnect(), ms);
     if (running.size > 0) await runsStopped();

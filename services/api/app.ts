@@ -12,6 +12,8 @@ import type { RunService } from '../core/run-service.ts';
 import { apiKeyAuth } from './auth.ts';
 import { docsPage, openApiDocument } from './openapi.ts';
 import { mountRunRoutes } from './routes-runs.ts';
+import { mountSessionRoutes } from './routes-sessions.ts';
+import type { SessionService } from '../core/session-service.ts';
 import { mountSystemRoutes, type Readiness } from './routes-system.ts';
 
 export interface AppDeps {
@@ -20,6 +22,8 @@ export interface AppDeps {
   readiness: () => Promise<Readiness>;
   log: Logger;
   metrics?: Metrics;
+  /** Notebook sessions (/v1/sessions); absent: those routes answer 404. */
+  sessions?: SessionService;
 }
 
 /** Maps any thrown value to the one error body; only real bugs become 500. */
@@ -69,5 +73,6 @@ export function createApp(deps: AppDeps): Hono {
 
   mountRunRoutes(app, { runService: deps.runService, maxWaitMs: deps.config.maxWaitMs });
   mountSystemRoutes(app, deps);
+  if (deps.sessions) mountSessionRoutes(app, deps.sessions);
   return app;
 }

@@ -3,8 +3,12 @@ import { z } from 'zod';
 import {
   Accepted, BatchAccepted, BatchRequest, ErrorBody, LanguageInfo, RunEvent, RunList, RunRequest, RunResult,
 } from '../core/schemas.ts';
+import { CellRequest, CellResult, SessionInfo, SessionRequest } from '../core/session-protocol.ts';
 
-const COMPONENTS = { RunRequest, RunResult, RunEvent, LanguageInfo, Accepted, BatchRequest, BatchAccepted, RunList, ErrorBody };
+const COMPONENTS = {
+  RunRequest, RunResult, RunEvent, LanguageInfo, Accepted, BatchRequest, BatchAccepted, RunList, ErrorBody,
+  SessionRequest, SessionInfo, CellRequest, CellResult,
+};
 
 function schemaOf(s: z.ZodType): unknown {
   const json = z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' }) as Record<string, unknown>;
@@ -63,6 +67,35 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Progress as Server-Sent Events (queued, started, phase, completed|cancelled|failed)', security: secured, parameters: [idParam],
           responses: { 200: { description: 'text/event-stream; each event\'s data is a RunEvent', content: { 'text/event-stream': { schema: ref('RunEvent') } } }, 404: err('Unknown or expired id') },
         },
+      },
+      '/v1/sessions': {
+        post: {
+          summary: 'Start a notebook session (a live Jupyter kernel in one container; docs/sessions.md); answers once the kernel is ready', security: secured,
+          requestBody: { required: true, content: { 'application/json': { schema: ref('SessionRequest') } } },
+          responses: {
+            201: { description: '{id, status: "ready"}' }, 422: err('Invalid request, a limit beyond its maximum, or a language without a kernel'),
+            503: err('no_session_capacity: every worker\'s session slots are taken (Retry-After); session_start_failed'),
+          },
+        },
+      },
+      '/v1/sessions/{id}': {
+        get: { summary: 'A session: status, times, limits, usage, why it ended', security: secured, parameters: [idParam], responses: { 200: json('SessionInfo', 'The session'), 404: err('session_not_found') } },
+        delete: { summary: 'End a session (idempotent)', security: secured, parameters: [idParam], responses: { 200: json('SessionInfo', 'The ended session'), 404: err('session_not_found') } },
+      },
+      '/v1/sessions/{id}/execute': {
+        post: {
+          summary: 'Run a cell (cells of a session run one at a time, in order)', security: secured,
+          parameters: [idParam, { name: 'stream', in: 'query', schema: { type: 'string', enum: ['true', 'false', '1', '0'] }, description: 'Server-Sent Events: `output` per output as it comes, then `result` (a CellResult) or `error`' }],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('CellRequest') } } },
+          responses: { 200: json('CellResult', 'The cell\'s outputs in order'), 404: err('session_not_found'), 410: err('session_ended or session_lost'), 422: err('Invalid cell') },
+        },
+      },
+      '/v1/sessions/{id}/interrupt': { post: { summary: 'KeyboardInterrupt in the running cell; the session lives on', security: secured, parameters: [idParam], responses: { 200: { description: '{interrupted: true}' }, 410: err('session_ended or session_lost') } } },
+      '/v1/sessions/{id}/restart': { post: { summary: 'A fresh kernel in the same session (state gone, /box kept)', security: secured, parameters: [idParam], responses: { 200: { description: '{status: "ready", restarted: true}' }, 410: err('session_ended or session_lost') } } },
+      '/v1/sessions/{id}/files': { get: { summary: 'Files in the session\'s /box: [{path, size}]', security: secured, parameters: [idParam], responses: { 200: { description: '{files, truncated}' }, 410: err('session_ended or session_lost') } } },
+      '/v1/sessions/{id}/files/{path}': {
+        put: { summary: 'Upload a file to /box/<path> (raw body, at most CORRAL_SESSION_FILE_MAX_BYTES)', security: secured, parameters: [idParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }], responses: { 201: { description: '{path, size}' }, 413: err('Too large'), 422: err('Bad path, or /box full') } },
+        get: { summary: 'Download /box/<path> (a regular file; symlinks are never followed)', security: secured, parameters: [idParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'application/octet-stream' }, 404: err('session_file_not_found'), 422: err('Bad path, or file_too_large') } },
       },
       '/v1/languages': { get: { summary: 'Languages', security: secured, responses: { 200: { description: 'Languages', content: { 'application/json': { schema: { type: 'array', items: ref('LanguageInfo') } } } } } } },
       '/healthz': { get: { summary: 'Process is up', responses: { 200: { description: 'ok' } } } },

@@ -8,6 +8,7 @@ import { createApp } from './app.ts';
 import { listen, type RunningServer } from './server.ts';
 import { mountCompat } from './compat/mount-compat.ts';
 import { InteractiveService } from '../core/interactive-service.ts';
+import { SessionService } from '../core/session-service.ts';
 import { mountPistonConnect } from './compat/piston/connect.ts';
 import { parsePistonOptions } from './compat/piston/options.ts';
 
@@ -21,7 +22,10 @@ const DRAIN_MS = 2_000;
 export type Mount = (app: Hono, runService: RunService) => void;
 
 export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] = []): Promise<RunningServer> {
+  // Notebook sessions (/v1/sessions), relayed to workers through Redis (docs/sessions.md).
+  const sessions = new SessionService({ config: core.config, redis: core.redis, redisUrl: core.redisUrl, log });
   const app = createApp({
+    sessions,
     config: core.config,
     runService: core.runService,
     readiness: core.readiness,
@@ -56,6 +60,7 @@ export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] =
       core.runService.close();
       await bounded(connect.close(), DRAIN_MS);
       await bounded(interactive.close(), DRAIN_MS);
+      await bounded(sessions.shutdown(), DRAIN_MS);
       compat.close();
       await closed;
     },

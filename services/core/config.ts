@@ -80,6 +80,30 @@ export const ENV_SCHEMA = z.object({
     .describe('How long a new interactive WebSocket may take to send its init message (Piston: 1 s, then close code 4001).'),
   CORRAL_INTERACTIVE_WORKER_SILENCE_MS: int(500).default(15_000)
     .describe('How long the API waits for any message or heartbeat from the worker running an interactive session before it tells the client the worker is gone (4002). Workers beat at a quarter of it, at most every 2 s: set the same value on API and worker hosts.'),
+  CORRAL_SESSION_SLOTS: int(0, 1024).default(4)
+    .describe('Notebook sessions (POST /v1/sessions: a live Jupyter kernel in one container) a worker holds at once, besides its runs and interactive sessions (0 = this worker takes none).'),
+  CORRAL_SESSION_IDLE_TIMEOUT_S_DEFAULT: int(1).default(600).describe('A session with no request for this long is ended (idle_timeout), unless the request asks for less.'),
+  CORRAL_SESSION_IDLE_TIMEOUT_S_MAX: int(1).default(3_600).describe('Largest idleTimeoutS a session request may ask for.'),
+  CORRAL_SESSION_MAX_LIFETIME_S_DEFAULT: int(1).default(3_600).describe('Every session is ended this long after it started (max_lifetime), unless the request asks for less.'),
+  CORRAL_SESSION_MAX_LIFETIME_S_MAX: int(1).default(86_400).describe('Largest maxLifetimeS a session request may ask for.'),
+  CORRAL_SESSION_MEMORY_MB_DEFAULT: int(32).default(512).describe('Default session memory (kernel + everything it starts, RSS + page cache), MiB; a cell over it kills the kernel.'),
+  CORRAL_SESSION_MEMORY_MB_MAX: int(32).default(2_048).describe('Largest session memory a request may ask for, MiB.'),
+  CORRAL_SESSION_CPU_S_DEFAULT: int(1).default(600).describe('Default CPU-time budget of a whole session, s (past it the session ends: cpu_budget).'),
+  CORRAL_SESSION_CPU_S_MAX: int(1).default(7_200).describe('Largest session CPU-time budget a request may ask for, s.'),
+  CORRAL_SESSION_CPUS_DEFAULT: z.coerce.number().min(0.1).max(64).default(1).describe('Default CPU bandwidth of a session, in CPUs (cfs quota).'),
+  CORRAL_SESSION_CPUS_MAX: z.coerce.number().min(0.1).max(64).default(2).describe('Largest CPU bandwidth a session request may ask for, in CPUs.'),
+  CORRAL_SESSION_PROCESSES_DEFAULT: int(16).default(128).describe('Default tasks (processes + threads) alive at once in a session.'),
+  CORRAL_SESSION_PROCESSES_MAX: int(16).default(512).describe('Largest session task count a request may ask for.'),
+  CORRAL_SESSION_DISK_MB_DEFAULT: int(1).default(256).describe('Default size of a session\'s /box volume and of its writable /tmp, MiB each.'),
+  CORRAL_SESSION_DISK_MB_MAX: int(1).default(2_048).describe('Largest session disk a request may ask for, MiB.'),
+  CORRAL_SESSION_CELL_TIMEOUT_MS_DEFAULT: int(100).default(30_000).describe('A cell running longer is interrupted and answered as a timeout, unless the request asks for less.'),
+  CORRAL_SESSION_CELL_TIMEOUT_MS_MAX: int(100).default(600_000).describe('Largest cell timeoutMs a request may ask for.'),
+  CORRAL_SESSION_FILE_MAX_BYTES: int(1).default(8_388_608).describe('Largest file uploaded to or downloaded from a session\'s /box in one request.'),
+  CORRAL_SESSION_START_TIMEOUT_MS: int(1_000).default(120_000).describe('How long a session\'s kernel may take to start before the session fails (start_failed).'),
+  CORRAL_SESSION_QUEUE_WAIT_MS: int(100).default(5_000).describe('How long POST /v1/sessions waits for a worker to take the session; past it the session is withdrawn and the answer is 503 no_session_capacity.'),
+  CORRAL_SESSION_WORKER_SILENCE_MS: int(500).default(15_000)
+    .describe('A session whose worker has not beaten for this long is lost: its requests answer 410 session_lost. Workers beat a quarter as often, at most every 2 s: set the same value on API and worker hosts.'),
+  CORRAL_SESSION_RECORD_TTL_S: int(1).default(3_600).describe('How long an ended session\'s record (status, reason, usage) is kept for GET /v1/sessions/:id.'),
   CORRAL_WORKER_NAME: z.string().min(1).optional().describe('Name of this worker in heartbeats and job records (default: hostname:pid).'),
   CORRAL_JOB_ATTEMPTS: int(1, 20).default(3).describe('Attempts of a run whose pipeline throws (sandbox failures), with exponential backoff.'),
   CORRAL_JOB_BACKOFF_MS: int(0).default(1_000).describe('Delay before the second attempt of a failed run; doubles each attempt.'),
@@ -163,6 +187,8 @@ export interface Config {
   };
   /** Interactive sessions: worker slots, stdin cap, init timeout of the WebSocket. */
   interactive: { slots: number; stdinMaxBytes: number; initTimeoutMs: number; workerSilenceMs: number };
+  /** Notebook sessions (docs/sessions.md): slots per worker, limits (default and maximum), timeouts. */
+  sessions: SessionConfig;
   callback: { timeoutMs: number; attempts: number; backoffMs: number; concurrency: number; blockedNetworks: string };
   logLevel: string;
   metrics: boolean;
@@ -171,6 +197,18 @@ export interface Config {
     run: { defaults: Limits; max: Limits };
     compile: { defaults: Limits; max: Limits };
   };
+}
+
+export interface SessionLimitValues { memoryMb: number; cpuS: number; cpus: number; processes: number; diskMb: number }
+export interface SessionConfig {
+  slots: number;
+  defaults: SessionLimitValues & { idleTimeoutS: number; maxLifetimeS: number; cellTimeoutMs: number };
+  max: SessionLimitValues & { idleTimeoutS: number; maxLifetimeS: number; cellTimeoutMs: number };
+  fileMaxBytes: number;
+  startTimeoutMs: number;
+  queueWaitMs: number;
+  workerSilenceMs: number;
+  recordTtlS: number;
 }
 
 export class ConfigError extends Error {
@@ -212,6 +250,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     for (const f of LIMIT_FIELDS) {
       if (d[f] > m[f]) problems.push(`CORRAL_${kind}_${snake(f)}_DEFAULT=${d[f]}: larger than CORRAL_${kind}_${snake(f)}_MAX=${m[f]}`);
     }
+  }
+  const sessionValue = (which: 'DEFAULT' | 'MAX') => ({
+    memoryMb: e[`CORRAL_SESSION_MEMORY_MB_${which}`], cpuS: e[`CORRAL_SESSION_CPU_S_${which}`], cpus: e[`CORRAL_SESSION_CPUS_${which}`],
+    processes: e[`CORRAL_SESSION_PROCESSES_${which}`], diskMb: e[`CORRAL_SESSION_DISK_MB_${which}`],
+    idleTimeoutS: e[`CORRAL_SESSION_IDLE_TIMEOUT_S_${which}`], maxLifetimeS: e[`CORRAL_SESSION_MAX_LIFETIME_S_${which}`],
+    cellTimeoutMs: e[`CORRAL_SESSION_CELL_TIMEOUT_MS_${which}`],
+  }) as SessionConfig['defaults'];
+  const sessionDefaults = sessionValue('DEFAULT');
+  const sessionMax = sessionValue('MAX');
+  for (const [k, v] of Object.entries(sessionDefaults)) {
+    const max = sessionMax[k as keyof typeof sessionMax];
+    if (v > max) problems.push(`session default ${k}=${v}: larger than its maximum ${max} (CORRAL_SESSION_*_DEFAULT vs _MAX)`);
   }
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze({
@@ -257,6 +307,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       stdinMaxBytes: e.CORRAL_INTERACTIVE_STDIN_MAX_BYTES,
       initTimeoutMs: e.CORRAL_INTERACTIVE_INIT_TIMEOUT_MS,
       workerSilenceMs: e.CORRAL_INTERACTIVE_WORKER_SILENCE_MS,
+    },
+    sessions: {
+      slots: e.CORRAL_SESSION_SLOTS,
+      defaults: sessionDefaults,
+      max: sessionMax,
+      fileMaxBytes: e.CORRAL_SESSION_FILE_MAX_BYTES,
+      startTimeoutMs: e.CORRAL_SESSION_START_TIMEOUT_MS,
+      queueWaitMs: e.CORRAL_SESSION_QUEUE_WAIT_MS,
+      workerSilenceMs: e.CORRAL_SESSION_WORKER_SILENCE_MS,
+      recordTtlS: e.CORRAL_SESSION_RECORD_TTL_S,
     },
     callback: {
       timeoutMs: e.CORRAL_CALLBACK_TIMEOUT_MS,

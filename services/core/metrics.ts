@@ -17,6 +17,11 @@ export interface Metrics {
   callbacksTotal: Counter<'outcome'>;
   interactiveSessions: Gauge;
   interactiveSessionsTotal: Counter<'outcome'>;
+  /** Notebook sessions (worker side): held now, cells run, cell latency, sessions ended by reason. */
+  sessionsOpen: Gauge;
+  sessionCellsTotal: Counter<'status'>;
+  sessionCellSeconds: Histogram;
+  sessionsEndedTotal: Counter<'reason'>;
 }
 
 /** `queueCounts` is called at scrape time to fill the queue-depth gauge. */
@@ -50,6 +55,10 @@ export function createMetrics(queueCounts?: () => Promise<Record<string, number>
       name: 'corral_interactive_sessions_total', help: 'Ended interactive sessions: done (every stage ran), failed (no worker, worker gone, sandbox failure), closed (by the client or the server)',
       labelNames: ['outcome'], registers: [registry],
     }),
+    sessionsOpen: new Gauge({ name: 'corral_sessions_open', help: 'Notebook sessions held by this worker process (starting or ready)', registers: [registry] }),
+    sessionCellsTotal: new Counter({ name: 'corral_session_cells_total', help: 'Notebook cells run, by status (ok, error, aborted, timeout, kernel_died, kernel_restarted)', labelNames: ['status'], registers: [registry] }),
+    sessionCellSeconds: new Histogram({ name: 'corral_session_cell_seconds', help: 'Wall time of a notebook cell on the worker (request sent to the kernel → answered)', buckets: [0.002, ...SECONDS], registers: [registry] }),
+    sessionsEndedTotal: new Counter({ name: 'corral_sessions_ended_total', help: 'Ended notebook sessions by reason (closed, idle_timeout, max_lifetime, cpu_budget, worker_shutdown, worker_lost, start_failed, sandbox_error)', labelNames: ['reason'], registers: [registry] }),
   };
 }
 

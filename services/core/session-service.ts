@@ -1,0 +1,305 @@
+// Notebook sessions, API side: validate a session request against the configured limits, check
+// capacity, queue the session for a worker, and carry each later request to the worker holding
+// it through Redis (services/core/session-protocol.ts). Any API process serves any session: the
+// record and the streams are all there is.
+//
+// Never a hang: while a request waits for its answer, the record's beat is checked every beat
+// interval; a beat older than CORRAL_SESSION_WORKER_SILENCE_MS marks the session lost (410
+// session_lost), and a session that ended meanwhile answers 410 session_ended.
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.ts';
+import { CorralError, ERRORS, zodDetails, type ErrorCode } from './errors.ts';
+import { appendMessage, StreamReader } from './interactive-streams.ts';
+import type { Logger } from './logger.ts';
+import { connectRedis } from './redis.ts';
+import {
+  CellRequest, parseSessionMessage, SessionReply, SessionRequest, SessionWorkerEntry, sessionBeatMs, sessionInfoOf, sessionKeys,
+  type CellResult, type SessionCommand, type SessionInfo, type SessionJob, type SessionKeys,
+} from './session-protocol.ts';
+import type { z } from 'zod';
+
+/** How often POST /v1/sessions looks at the record while the worker starts the kernel. */
+const START_POLL_MS = 10;
+/** Worker capacity entries older than this many silences are removed (the worker is long gone). */
+const STALE_ENTRY_SILENCES = 20;
+
+export interface SessionServiceDeps {
+  config: Config;
+  redis: Redis;
+  redisUrl: string;
+  log: Logger;
+}
+
+type Command = SessionCommand extends infer C ? C extends { rid: string } ? Omit<C, 'rid'> : never : never;
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const details = zodDetails(r.error.issues);
+    throw new CorralError('validation_failed', `invalid ${where}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details);
+  }
+  return r.data;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class SessionService {
+  readonly keys: SessionKeys;
+  private readonly queue: Queue;
+  private reader_: StreamReader | undefined;
+
+  constructor(private readonly deps: SessionServiceDeps) {
+    this.keys = sessionKeys(deps.config.keyPrefix);
+    this.queue = new Queue(this.keys.queue, { connection: deps.redis, prefix: this.keys.bullPrefix });
+    this.queue.on('error', (err) => deps.log.warn({ err: err.message }, 'session queue error'));
+  }
+
+  private get reader(): StreamReader {
+    if (!this.reader_) {
+      const blocking = connectRedis(this.deps.redisUrl, 'corral-sessions-api');
+      blocking.on('error', (err) => this.deps.log.warn({ err: err.message }, 'session stream connection error'));
+      this.reader_ = new StreamReader(blocking, this.deps.redis, this.keys.wake, this.deps.log);
+    }
+    return this.reader_;
+  }
+
+  /** Starts a session; resolves once its kernel is ready. */
+  async create(body: unknown): Promise<SessionInfo> {
+    const { config, redis, log } = this.deps;
+    const s = config.sessions;
+    const req = parse(SessionRequest, body, 'session request');
+    const over: Array<{ field: string; message: string }> = [];
+    const pick = <K extends keyof typeof s.defaults>(field: string, key: K, asked: number | undefined): (typeof s.defaults)[K] => {
+      if (asked === undefined) return s.defaults[key];
+      if (asked > s.max[key]) over.push({ field, message: `${asked} is over the maximum ${s.max[key]}` });
+      return asked as (typeof s.defaults)[K];
+    };
+    const limits = {
+      memoryMb: pick('limits.memoryMb', 'memoryMb', req.limits?.memoryMb),
+      cpuS: pick('limits.cpuS', 'cpuS', req.limits?.cpuS),
+      cpus: pick('limits.cpus', 'cpus', req.limits?.cpus),
+      processes: pick('limits.processes', 'processes', req.limits?.processes),
+      diskMb: pick('limits.diskMb', 'diskMb', req.limits?.diskMb),
+    };
+    const idleTimeoutS = pick('idleTimeoutS', 'idleTimeoutS', req.idleTimeoutS);
+    const maxLifetimeS = pick('maxLifetimeS', 'maxLifetimeS', req.maxLifetimeS);
+    if (over.length) throw new CorralError('limit_exceeded', `beyond the configured maximum: ${over.map((o) => `${o.field}: ${o.message}`).join('; ')}`, over);
+    const files = req.files ?? [];
+    if (files.length > config.filesMax) throw new CorralError('too_many', `${files.length} files; at most ${config.filesMax}`, { maximum: config.filesMax });
+    const encoded = files.map((f) => ({ path: f.path, contentBase64: f.encoding === 'base64' ? f.content : Buffer.from(f.content).toString('base64') }));
+    for (const f of encoded) {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(f.contentBase64)) throw new CorralError('validation_failed', `files: ${f.path} is not valid base64`, [{ field: 'files', message: 'not valid base64' }]);
+    }
+
+    const capacity = await this.capacity();
+    if (capacity.free <= 0) throw this.noCapacity(capacity.workers ? `every session slot of the ${capacity.workers} worker(s) is taken` : 'no worker takes sessions now', capacity);
+
+    const id = randomUUID();
+    const now = new Date().toISOString();
+    const job: SessionJob = { id, createdAt: now, language: req.language, limits, idleTimeoutS, maxLifetimeS, files: encoded };
+    const record = this.keys.record(id);
+    await redis.multi()
+      .hset(record, { id, status: 'starting', language: req.language, createdAt: now, lastUsedAt: now, idleTimeoutS, maxLifetimeS, limits: JSON.stringify(limits), cells: 0 })
+      .expire(record, maxLifetimeS + s.recordTtlS + Math.ceil(s.startTimeoutMs / 1000))
+      .exec();
+    await this.queue.add('session', job, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: true });
+    const sessionLog = log.child({ sessionId: id });
+    sessionLog.info({ language: req.language, limits, idleTimeoutS, maxLifetimeS }, 'session queued');
+
+    // A worker takes it within the queue wait, or it is withdrawn (the free slot was taken meanwhile).
+    const takenBy = Date.now() + s.queueWaitMs;
+    for (;;) {
+      const h = await redis.hgetall(record);
+      if (h.worker) break;
+      if (Date.now() > takenBy) {
+        const removed = await this.queue.remove(id).catch(() => 0);
+        if (removed === 1) {
+          await redis.del(record);
+          sessionLog.info('session withdrawn: no worker took it');
+          throw this.noCapacity(`no worker took the session within ${s.queueWaitMs} ms`);
+        }
+        // Being taken right now: go on waiting for the worker.
+      }
+      await sleep(START_POLL_MS);
+    }
+    // The kernel starts; the worker beats meanwhile.
+    for (;;) {
+      const h = await redis.hgetall(record);
+      if (!h.id) throw new CorralError('session_not_found', `session ${id} vanished while it started`);
+      const info = sessionInfoOf(h);
+      if (info.status === 'ready') return info;
+      if (info.status === 'ended') {
+        if (h.startError === 'unknown_language') throw new CorralError('unknown_language', h.endedMessage ?? `language ${req.language} has no notebook kernel`, { language: req.language });
+        throw new CorralError('session_start_failed', `the session did not start (${info.endedReason}): ${info.endedMessage ?? ''}`, { id, reason: info.endedReason }, { 'Retry-After': String(config.retryAfterSeconds) });
+      }
+      if (this.beatTooOld(h)) {
+        await this.markLost(id);
+        throw new CorralError('session_start_failed', 'the worker starting the session stopped answering', { id, reason: 'worker_lost' }, { 'Retry-After': String(config.retryAfterSeconds) });
+      }
+      await sleep(START_POLL_MS);
+    }
+  }
+
+  private noCapacity(why: string, capacity?: { workers: number; free: number }): CorralError {
+    const after = this.deps.config.retryAfterSeconds;
+    return new CorralError('no_session_capacity', `${why}; retry in ${after} s`, { retryAfterSeconds: after, ...capacity }, { 'Retry-After': String(after) });
+  }
+
+  /** Workers that reported recently and their free session slots (entries long stale are removed). */
+  async capacity(): Promise<{ workers: number; free: number }> {
+    const { redis, config } = this.deps;
+    const entries = await redis.hgetall(this.keys.workers);
+    const now = Date.now();
+    const silence = config.sessions.workerSilenceMs;
+    let free = 0;
+    let workers = 0;
+    for (const [name, text] of Object.entries(entries)) {
+      const e = parseSessionMessage(SessionWorkerEntry, text);
+      if (!e || now - e.at > STALE_ENTRY_SILENCES * silence) {
+        await redis.hdel(this.keys.workers, name);
+        continue;
+      }
+      if (now - e.at > silence) continue;
+      workers++;
+      free += Math.max(0, e.slots - e.held);
+    }
+    return { workers, free };
+  }
+
+  private beatTooOld(h: Record<string, string>): boolean {
+    const at = Number(h.beatAt);
+    return h.worker !== undefined && Number.isFinite(at) && Date.now() - at > this.deps.config.sessions.workerSilenceMs;
+  }
+
+  private async markLost(id: string): Promise<void> {
+    const { redis, config } = this.deps;
+    const record = this.keys.record(id);
+    const silence = config.sessions.workerSilenceMs;
+    await redis.multi()
+      .hset(record, { status: 'ended', endedReason: 'worker_lost', endedMessage: `the worker holding the session stopped beating (silent for more than ${silence} ms)` })
+      .expire(record, config.sessions.recordTtlS)
+      .del(this.keys.input(id))
+      .exec();
+    this.deps.log.warn({ sessionId: id }, 'session lost: its worker stopped beating');
+  }
+
+  /** The record (marking it lost when its worker is gone), or 404. */
+  async info(id: string): Promise<SessionInfo> {
+    const h = await this.deps.redis.hgetall(this.keys.record(id));
+    if (!h.id) throw new CorralError('session_not_found', `no session with id ${id} (unknown, or ended and expired)`);
+    if (h.status !== 'ended' && this.beatTooOld(h)) {
+      await this.markLost(id);
+      return this.info(id);
+    }
+    return sessionInfoOf(h);
+  }
+
+  /** The session's info if it is live; else 410 (session_ended, or session_lost when its worker died). */
+  async live(id: string): Promise<SessionInfo> {
+    const info = await this.info(id);
+    if (info.status === 'ended') throw this.endedError(info);
+    return info;
+  }
+
+  private endedError(info: SessionInfo): CorralError {
+    const details = { id: info.id, reason: info.endedReason ?? null, message: info.endedMessage ?? null };
+    if (info.endedReason === 'worker_lost') return new CorralError('session_lost', `session ${info.id} is lost: ${info.endedMessage ?? 'its worker is gone'}; start a new session`, details);
+    return new CorralError('session_ended', `session ${info.id} has ended (${info.endedReason ?? 'unknown'}): ${info.endedMessage ?? ''}`, details);
+  }
+
+  /** Ends a session (idempotent: an ended one answers its info). */
+  async close(id: string): Promise<SessionInfo> {
+    const info = await this.info(id);
+    if (info.status === 'ended') return info;
+    await this.request(id, { t: 'close' }).catch((err) => {
+      if (!(err instanceof CorralError && (err.code === 'session_ended' || err.code === 'session_lost'))) throw err;
+    });
+    return this.info(id);
+  }
+
+  async execute(id: string, body: unknown, onOutput?: (output: unknown) => void): Promise<CellResult> {
+    const s = this.deps.config.sessions;
+    const cell = parse(CellRequest, body, 'cell');
+    if (cell.timeoutMs !== undefined && cell.timeoutMs > s.max.cellTimeoutMs) {
+      throw new CorralError('limit_exceeded', `timeoutMs: ${cell.timeoutMs} is over the maximum ${s.max.cellTimeoutMs}`, [{ field: 'timeoutMs', message: `over the maximum ${s.max.cellTimeoutMs}` }]);
+    }
+    return await this.request(id, { t: 'execute', code: cell.code, timeoutMs: cell.timeoutMs ?? s.defaults.cellTimeoutMs, stream: !!onOutput }, onOutput) as CellResult;
+  }
+
+  interrupt(id: string): Promise<unknown> {
+    return this.request(id, { t: 'interrupt' });
+  }
+
+  restart(id: string): Promise<unknown> {
+    return this.request(id, { t: 'restart' });
+  }
+
+  async putFile(id: string, path: string, data: Buffer): Promise<unknown> {
+    const max = this.deps.config.sessions.fileMaxBytes;
+    if (data.length > max) throw new CorralError('payload_too_large', `the file has ${data.length} bytes; at most ${max}`, { maximumBytes: max });
+    return this.request(id, { t: 'put', path, dataBase64: data.toString('base64') });
+  }
+
+  listFiles(id: string): Promise<unknown> {
+    return this.request(id, { t: 'list' });
+  }
+
+  async getFile(id: string, path: string): Promise<Buffer> {
+    const r = await this.request(id, { t: 'get', path }) as { contentBase64?: unknown };
+    if (typeof r?.contentBase64 !== 'string') throw new CorralError('internal', 'the worker answered a download without content');
+    return Buffer.from(r.contentBase64, 'base64');
+  }
+
+  /**
+   * Sends one request to the worker holding the session and waits for its answer, checking the
+   * record every beat interval (worker gone: 410 session_lost; session ended: 410 session_ended).
+   */
+  async request(id: string, command: Command, onOutput?: (output: unknown) => void): Promise<unknown> {
+    const { redis, config } = this.deps;
+    await this.live(id);
+    const rid = randomUUID();
+    const replyKey = this.keys.reply(id, rid);
+    let settle!: { resolve: (v: unknown) => void; reject: (e: Error) => void };
+    const answer = new Promise<unknown>((resolve, reject) => { settle = { resolve, reject }; });
+    const unfollow = this.reader.follow(replyKey, (text) => {
+      const m = parseSessionMessage(SessionReply, text);
+      if (!m) {
+        this.deps.log.warn({ sessionId: id, text: text.slice(0, 200) }, 'sessions: unreadable reply from the worker');
+        return;
+      }
+      if (m.t === 'output') {
+        try { onOutput?.(m.output); } catch { /* a client gone mid-stream: the result is still awaited */ }
+        return;
+      }
+      if (m.ok) settle.resolve(m.body);
+      else settle.reject(this.workerError(m.code, m.message, m.details));
+    });
+    const watchdog = setInterval(() => {
+      void this.info(id).then((info) => {
+        if (info.status === 'ended') settle.reject(this.endedError(info));
+      }, (err: Error) => settle.reject(err));
+    }, sessionBeatMs(config.sessions.workerSilenceMs));
+    try {
+      await appendMessage(redis, this.keys.input(id), { ...command, rid } as SessionCommand);
+      return await answer;
+    } finally {
+      clearInterval(watchdog);
+      unfollow();
+      await redis.del(replyKey).catch(() => 0);
+    }
+  }
+
+  /** A worker's error answer as an API error; codes are the registry's (an unknown one is a bug). */
+  private workerError(code: string, message: string, details: unknown): CorralError {
+    if (Object.hasOwn(ERRORS, code)) return new CorralError(code as ErrorCode, message, details ?? null);
+    this.deps.log.error({ code, message }, 'sessions: the worker answered an unknown error code');
+    return new CorralError('internal', message);
+  }
+
+  async shutdown(): Promise<void> {
+    await this.reader_?.close();
+    await this.queue.close().catch(() => {});
+  }
+}

@@ -1,0 +1,160 @@
+// A worker process's notebook sessions: a BullMQ worker on the sessions queue with its own slots
+// (CORRAL_SESSION_SLOTS), each session a SessionHost whose requests come from the session's input
+// stream and whose answers go to each request's reply stream (services/core/session-protocol.ts).
+// The worker renews every held session's `beatAt` and its own capacity entry; an API that finds a
+// beat too old knows the worker is gone (session_lost). A session is never retried: a stalled one
+// fails at once (maxStalledCount 0), since a new kernel would not have the lost one's state.
+import { Worker, type Job } from 'bullmq';
+import type { Config } from '../../services/core/config.ts';
+import { appendMessage, StreamReader } from '../../services/core/interactive-streams.ts';
+import type { Logger } from '../../services/core/logger.ts';
+import type { Metrics } from '../../services/core/metrics.ts';
+import { connectRedis } from '../../services/core/redis.ts';
+import {
+  parseSessionMessage, SessionCommand, SessionJob, sessionBeatMs, sessionKeys, type SessionWorkerEntry,
+} from '../../services/core/session-protocol.ts';
+import type { Launcher } from '../launcher.ts';
+import type { LanguageRegistry } from '../language-registry.ts';
+import { SessionHost } from './session-host.ts';
+
+export interface SessionWorkerDeps {
+  config: Config;
+  redisUrl: string;
+  log: Logger;
+  registry: LanguageRegistry;
+  /** The worker's name (logs, the record's `worker`, the capacity entry). */
+  name: string;
+  sandbox: Pick<Launcher, 'createVolume' | 'stream'>;
+  metrics?: Metrics;
+}
+
+export interface SessionWorker {
+  /** Sessions held now. */
+  readonly held: number;
+  /** Stops taking sessions and ends the held ones (reason worker_shutdown), their containers and volumes gone. */
+  close(): Promise<void>;
+}
+
+/** HSET only on a record that still exists (an expired one must not come back as a few fields). */
+const HSET_IF_EXISTS = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('hset', KEYS[1], unpack(ARGV)) end return 0";
+
+/** Starts taking notebook sessions; undefined when CORRAL_SESSION_SLOTS is 0. */
+export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | undefined {
+  const { config, log } = deps;
+  const slots = config.sessions.slots;
+  if (slots === 0) return undefined;
+  const keys = sessionKeys(config.keyPrefix);
+  const writer = connectRedis(deps.redisUrl, `corral-sessions:${deps.name}`);
+  const blocking = connectRedis(deps.redisUrl, `corral-sessions-reader:${deps.name}`);
+  const bull = connectRedis(deps.redisUrl, `corral-sessions-queue:${deps.name}`);
+  for (const c of [writer, blocking, bull]) c.on('error', (err) => log.warn({ err: err.message }, 'sessions: redis connection error'));
+  const reader = new StreamReader(blocking, writer, keys.wake, log);
+  const hosts = new Set<SessionHost>();
+  let closing = false;
+
+  const hsetIfExists = (key: string, fields: Record<string, string>) =>
+    writer.eval(HSET_IF_EXISTS, 1, key, ...Object.entries(fields).flat());
+
+  const reportCapacity = () => {
+    const entry: SessionWorkerEntry = { slots: closing ? 0 : slots, held: hosts.size, at: Date.now() };
+    return writer.hset(keys.workers, deps.name, JSON.stringify(entry)).catch((err: Error) => log.warn({ err: err.message }, 'sessions: cannot report capacity'));
+  };
+
+  const beat = async () => {
+    const now = String(Date.now());
+    const m = writer.multi();
+    for (const h of hosts) if (!h.ended) m.eval(HSET_IF_EXISTS, 1, keys.record(h.job.id), 'beatAt', now);
+    await m.exec().catch((err: Error) => log.warn({ err: err.message }, 'sessions: beat failed'));
+    await reportCapacity();
+  };
+  const beatTimer = setInterval(() => void beat(), sessionBeatMs(config.sessions.workerSilenceMs));
+
+  async function runSession(job: Job): Promise<void> {
+    const parsed = SessionJob.safeParse(job.data);
+    if (!parsed.success) {
+      log.error({ sessionId: job.id, problem: parsed.error.message }, 'invalid session job; dropped');
+      return;
+    }
+    const data = parsed.data;
+    const sessionLog = log.child({ sessionId: data.id });
+    const record = keys.record(data.id);
+    // The API withdraws a session no worker took in time; one it withdrew is not started.
+    if ((await writer.hget(record, 'status')) !== 'starting') {
+      sessionLog.info('session withdrawn before it started; skipped');
+      return;
+    }
+    await hsetIfExists(record, { worker: deps.name, beatAt: String(Date.now()), startedAt: new Date().toISOString() });
+    // Writes are chained so that they reach Redis in the order they were made.
+    let chain = Promise.resolve();
+    const later = (f: () => Promise<unknown>) => {
+      chain = chain.then(f).then(() => {}, (err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis'));
+    };
+    const host = new SessionHost(data, {
+      sandbox: deps.sandbox,
+      registry: deps.registry,
+      log: sessionLog,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      startTimeoutMs: config.sessions.startTimeoutMs,
+      fileMaxBytes: config.sessions.fileMaxBytes,
+      update: (fields) => later(async () => {
+        await hsetIfExists(record, fields);
+        if (fields.status === 'ended') await writer.expire(record, config.sessions.recordTtlS);
+      }),
+      reply: (rid, message) => later(() => appendMessage(writer, keys.reply(data.id, rid), message)),
+    });
+    hosts.add(host);
+    deps.metrics?.sessionsOpen.inc();
+    void reportCapacity();
+    const unfollow = reader.follow(keys.input(data.id), (text) => {
+      const cmd = parseSessionMessage(SessionCommand, text);
+      if (cmd) host.receive(cmd);
+      else sessionLog.warn({ text: text.slice(0, 200) }, 'sessions: unreadable request from the API');
+    });
+    sessionLog.info({ language: data.language, limits: data.limits }, 'session starting');
+    try {
+      await host.run();
+    } finally {
+      unfollow();
+      hosts.delete(host);
+      deps.metrics?.sessionsOpen.dec();
+      await chain;
+      await writer.del(keys.input(data.id)).catch(() => 0);
+      void reportCapacity();
+    }
+  }
+
+  const worker = new Worker(keys.queue, runSession, {
+    connection: bull,
+    prefix: keys.bullPrefix,
+    name: `${deps.name}:sessions`,
+    concurrency: slots,
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.stalledIntervalMs,
+    maxStalledCount: 0,
+    drainDelay: 1,
+  });
+  worker.on('error', (err) => log.warn({ err: err.message }, 'session worker error'));
+  void reportCapacity();
+  log.info({ slots }, 'taking notebook sessions');
+
+  return {
+    get held() {
+      return hosts.size;
+    },
+    async close() {
+      closing = true;
+      const stopping = worker.close();
+      const ending = [...hosts].map((h) => {
+        h.end('worker_shutdown', 'the worker holding this session was stopped');
+        return h.done;
+      });
+      await Promise.all(ending);
+      await stopping.catch(() => {});
+      clearInterval(beatTimer);
+      await writer.hdel(keys.workers, deps.name).catch(() => 0);
+      await reader.close();
+      writer.disconnect();
+      bull.disconnect();
+    },
+  };
+}
