@@ -292,6 +292,29 @@ describe('notebook sessions over /v1/sessions (real ipykernel in the sandbox)', 
   });
 });
 
+describe('a worker stopped gracefully (SIGTERM path: WorkerHost.close)', { skip }, () => {
+  let s: Stack;
+  after(async () => { await s?.stop(); });
+  expectNothingLeftBehind('a stopped worker\'s session left something behind');
+  before(async () => {
+    s = await startStack({ launcher: real.launcher, registry: real.registry, selfTest: real.selfTest, env: ENV });
+  });
+
+  it('ends its sessions with worker_shutdown, answering the cell in flight, and stops', async () => {
+    const id = await openSession(s);
+    const inFlight = exec(s, id, 'import time\ntime.sleep(300)', { timeoutMs: 400_000 });
+    await new Promise((res) => setTimeout(res, 500));
+    await s.worker!.close();
+    const r = await inFlight;
+    assert.equal(r.status, 410, show(r));
+    assert.equal(r.body.error.code, 'session_ended');
+    assert.equal(r.body.error.details.reason, 'worker_shutdown');
+    const info = await api(s, 'GET', `/v1/sessions/${id}`);
+    assert.equal(info.body.status, 'ended');
+    assert.equal(info.body.endedReason, 'worker_shutdown');
+  });
+});
+
 describe('a session whose worker is SIGKILLed mid-cell', { skip }, () => {
   let s: Stack;
   let worker: ChildProcess | undefined;
