@@ -19,6 +19,7 @@ export const ERRORS = {
   file_too_large: { status: 422, message: 'The file is larger than the session file limit' },
   no_session_capacity: { status: 503, message: 'No worker has a free session slot; retry later' },
   session_start_failed: { status: 503, message: 'The session\'s kernel could not be started' },
+  session_unresponsive: { status: 503, message: 'The worker holding the session did not answer in time; retry, or end the session' },
   method_not_allowed: { status: 405, message: 'Method not allowed' },
   payload_too_large: { status: 413, message: 'The request body is too large' },
   unsupported_media_type: { status: 415, message: 'The request body must be application/json' },

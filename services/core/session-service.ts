@@ -45,6 +45,16 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Margin over what a command may take on the worker (queueing behind a cell, Redis round trips). */
+const ANSWER_MARGIN_MS = 15_000;
+
+/** How long the API waits for the worker's answer to a command. */
+export function answerBoundMs(command: { t: string; timeoutMs?: number }, startTimeoutMs: number): number {
+  if (command.t === 'execute') return (command.timeoutMs ?? 0) + startTimeoutMs + ANSWER_MARGIN_MS;
+  if (command.t === 'restart') return startTimeoutMs + ANSWER_MARGIN_MS;
+  return ANSWER_MARGIN_MS * 2;
+}
+
 export class SessionService {
   readonly keys: SessionKeys;
   private readonly queue: Queue;
@@ -281,11 +291,17 @@ export class SessionService {
         if (info.status === 'ended') settle.reject(this.endedError(info));
       }, (err: Error) => settle.reject(err));
     }, sessionBeatMs(config.sessions.workerSilenceMs));
+    // A worker that beats but never answers must not hold the request forever either: each
+    // command has a bound (a cell: its own timeout, then a kernel restart's time).
+    const boundMs = answerBoundMs(command, config.sessions.startTimeoutMs);
+    const deadline = setTimeout(() => settle.reject(new CorralError('session_unresponsive',
+      `the worker holding session ${id} did not answer within ${boundMs} ms`, { sessionId: id, waitedMs: boundMs }, { 'Retry-After': '5' })), boundMs);
     try {
       await appendMessage(redis, this.keys.input(id), { ...command, rid } as SessionCommand);
       return await answer;
     } finally {
       clearInterval(watchdog);
+      clearTimeout(deadline);
       unfollow();
       await redis.del(replyKey).catch(() => 0);
     }

@@ -222,9 +222,12 @@ export class KernelChannel {
     this.write(line, bytes);
   }
 
-  /** KeyboardInterrupt in the kernel (SIGINT to its process group); the kernel lives on. */
+  /** KeyboardInterrupt in the kernel (SIGINT to its process group); the kernel lives on. Nothing
+   * while a restart is under way: a SIGINT before the new kernel has installed its handler
+   * would kill it (seen under load: an interrupt racing the restart after a cell timeout). */
   interrupt(): void {
     this.assertOpen();
+    if (this.restartWaiter) return;
     const line = encodeCommand('interrupt');
     this.write(line, line.length);
   }
