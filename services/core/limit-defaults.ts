@@ -1,6 +1,7 @@
 // Every per-run limit's default and maximum, in one place: the API's defaults and maxima
-// (config.ts, overridable by CORRAL_RUN_*/CORRAL_COMPILE_* variables) and the sandbox's own
-// fallback for a spec that leaves a limit out (worker/sandbox/spec.ts) both come from here.
+// (config.ts, overridable by CORRAL_RUN_*/CORRAL_COMPILE_* variables). The sandbox's own fallback
+// for a spec that leaves a limit out (worker/sandbox/spec.ts DEFAULT_LIMITS) has the same values
+// without importing them (the sandbox imports nothing above it); a test keeps the two equal.
 // Units are in the names.
 
 /** The per-run limit fields a request may set. */
@@ -22,11 +23,3 @@ export const LIMIT_DEFAULTS: Readonly<Record<LimitField, readonly [number, numbe
   fileSizeMb: [64, 1_024, 256, 1_024],
   extraCpuMs: [0, 5_000, 0, 5_000],
 });
-
-/** A run's default limits (the first column). */
-export const RUN_LIMIT_DEFAULTS: Readonly<Limits> = Object.freeze(
-  Object.fromEntries(LIMIT_FIELDS.map((f) => [f, LIMIT_DEFAULTS[f][0]])) as Limits,
-);
-
-/** Limits of a run that no request sets: open files and CPUs of bandwidth. */
-export const FIXED_RUN_LIMITS = Object.freeze({ openFiles: 256, cpus: 1 });

@@ -58,9 +58,9 @@ const RULES: Array<{ rule: string; importer: (p: string) => boolean; allowed: (t
     allowed: (to) => under(to, 'services/core'),
   },
   {
-    rule: 'worker/sandbox imports nothing of jobs, queues or faces (only itself and the shared limit defaults)',
+    rule: 'worker/sandbox imports nothing of jobs, services, queues or faces: only itself',
     importer: (p) => under(p, 'worker/sandbox'),
-    allowed: (to) => under(to, 'worker/sandbox') || to === 'services/core/limit-defaults.ts',
+    allowed: (to) => under(to, 'worker/sandbox'),
   },
   {
     rule: 'everything outside worker/sandbox goes through its one door, worker/sandbox/index.ts',

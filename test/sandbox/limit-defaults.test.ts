@@ -1,17 +1,16 @@
-// Limit defaults live in one place (services/core/limit-defaults.ts): the API's defaults, the
-// sandbox's fallback for a spec that leaves a limit out, and the C debug launcher's agree.
+// Limit defaults live in services/core/limit-defaults.ts (the API's); the sandbox's fallback for a
+// spec that leaves a limit out and the C debug launcher's repeat the values (neither may import
+// them) and must agree with them: this test is what keeps the three one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../../services/core/config.ts';
-import { RUN_LIMIT_DEFAULTS } from '../../services/core/limit-defaults.ts';
 import { DEFAULT_LIMITS } from '../../worker/sandbox/index.ts';
 
 const MiB = 1024 * 1024;
 
 test('the sandbox falls back to a run\'s API defaults', () => {
   const api = loadConfig({}).limits.run.defaults;
-  assert.deepEqual(api, { ...RUN_LIMIT_DEFAULTS });
   assert.equal(DEFAULT_LIMITS.cpuMs, api.cpuMs);
   assert.equal(DEFAULT_LIMITS.wallMs, api.wallMs);
   assert.equal(DEFAULT_LIMITS.memoryBytes, api.memoryMb * MiB);

@@ -1,7 +1,6 @@
 // A SandboxSpec → the launcher's native spec: defaults filled in, paths checked, the init layer
 // and PATH candidates prepared, a name unique in the process. Pure but for the init layer, made
 // on first use.
-import { FIXED_RUN_LIMITS, RUN_LIMIT_DEFAULTS } from '../../services/core/limit-defaults.ts';
 import { SANDBOX_ID, type HostContext } from './context.ts';
 import { SandboxError } from './errors.ts';
 import { initLayerFor } from './init-layer.ts';
@@ -10,18 +9,22 @@ import type { SandboxLimits, SandboxSpec } from './types.ts';
 
 const MiB = 1024 * 1024;
 
-/** What a spec gets for a limit it leaves out: a run's defaults (services/core/limit-defaults.ts). */
+/**
+ * What a spec gets for a limit it leaves out: the same values as a run's API defaults
+ * (services/core/limit-defaults.ts), written here because the sandbox imports nothing above it;
+ * test/sandbox/limit-defaults.test.ts fails when the two (or native/cli/corral-run.c) disagree.
+ */
 export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
-  cpuMs: RUN_LIMIT_DEFAULTS.cpuMs,
-  wallMs: RUN_LIMIT_DEFAULTS.wallMs,
-  memoryBytes: RUN_LIMIT_DEFAULTS.memoryMb * MiB,
-  processes: RUN_LIMIT_DEFAULTS.processes,
-  outputBytes: RUN_LIMIT_DEFAULTS.outputBytes,
-  diskBytes: RUN_LIMIT_DEFAULTS.diskMb * MiB,
-  fileSizeBytes: RUN_LIMIT_DEFAULTS.fileSizeMb * MiB,
-  openFiles: FIXED_RUN_LIMITS.openFiles,
-  stackBytes: RUN_LIMIT_DEFAULTS.stackMb * MiB,
-  cpus: FIXED_RUN_LIMITS.cpus,
+  cpuMs: 2_000,
+  wallMs: 5_000,
+  memoryBytes: 256 * MiB,
+  processes: 64,
+  outputBytes: 1 * MiB,
+  diskBytes: 64 * MiB,
+  fileSizeBytes: 64 * MiB,
+  openFiles: 256,
+  stackBytes: 0,
+  cpus: 1,
 });
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
