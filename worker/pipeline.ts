@@ -397,7 +397,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       // The answer's last test keeps its volume (collect reads it); the others go.
       const results = done.slice(0, end).filter((p): p is PhaseResult => !!p);
       const keep = testVolumes.get(results.length - 1);
-      for (const [i, v] of testVolumes) if (v !== keep) dropVolume(v);
+      for (const v of testVolumes.values()) if (v !== keep) dropVolume(v);
       if (keep) lastVolume = keep;
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;

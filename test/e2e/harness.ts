@@ -125,21 +125,27 @@ export async function waitFor<T>(f: () => Promise<T | undefined | null | false>,
   throw new Error(`gave up waiting for ${what}`);
 }
 
-/** `bin/corral up` as a child process, its JSON log lines collected as they arrive. */
-export function spawnCorralUp(env: Record<string, string>): { child: ChildProcess; lines: any[]; exit: Promise<number | null> } {
-  const corral = fileURLToPath(new URL('../../bin/corral', import.meta.url));
-  const child = spawn(corral, ['up'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: any[] = [];
+/** Pushes each JSON line `stream` writes onto `lines` (other lines are skipped), calling `onLine` after each. */
+export function collectJsonLines(stream: NodeJS.ReadableStream, lines: any[], onLine: () => void = () => {}): void {
   let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  stream.on('data', (d: Buffer) => {
     buf += d.toString();
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      try { lines.push(JSON.parse(line)); } catch { /* not a log line */ }
+      try { lines.push(JSON.parse(line)); } catch { continue; /* not a log line */ }
+      onLine();
     }
   });
+}
+
+/** `bin/corral up` as a child process, its JSON log lines collected as they arrive. */
+export function spawnCorralUp(env: Record<string, string>): { child: ChildProcess; lines: any[]; exit: Promise<number | null> } {
+  const corral = fileURLToPath(new URL('../../bin/corral', import.meta.url));
+  const child = spawn(corral, ['up'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: any[] = [];
+  collectJsonLines(child.stdout!, lines);
   const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return { child, lines, exit };
 }

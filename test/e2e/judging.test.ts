@@ -3,8 +3,8 @@
 // container; the hostile ones try to read what they must not, plant symlinks, flood, hang, crash.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, readSse, startStack, type Stack } from './harness.ts';
-import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
+import { api, readSse, type Stack } from './harness.ts';
+import { needs, realSandbox, realStack, type RealSandbox } from './real-sandbox.ts';
 import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
 
 const sb = await realSandbox();
@@ -12,8 +12,7 @@ if ('skip' in sb) console.log(`# e2e judging skipped: ${sb.skip}`);
 let s: Stack;
 before(async () => {
   if ('skip' in sb) return;
-  const r = sb as RealSandbox;
-  s = await startStack({ launcher: r.launcher, registry: r.registry, selfTest: r.selfTest, env: { CORRAL_WORKER_SLOTS: '2', CORRAL_RUN_WALL_MS_MAX: '600000' } });
+  s = await realStack(sb as RealSandbox);
 });
 after(async () => { await s?.stop(); });
 if (!('skip' in sb)) expectNothingLeftBehind();

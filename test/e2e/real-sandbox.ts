@@ -2,6 +2,7 @@
 // cannot run them, `skip` says why (tests then skip with that reason printed, never fake-pass).
 import type { Launcher } from '../../worker/launcher.ts';
 import type { LanguageRegistry } from '../../worker/language-registry.ts';
+import { startStack, type Stack } from './harness.ts';
 
 export const IMAGES_DIR = process.env.CORRAL_IMAGES_DIR || '/var/lib/corral/images';
 
@@ -36,3 +37,7 @@ export function needs(sb: RealSandbox | { skip: string }, ...langs: string[]): s
   return missing.length ? `image for ${missing.join(', ')} not built in ${IMAGES_DIR} (corral images build)` : false;
 }
 
+/** A whole stack on the real sandbox: two worker slots, and room for long wall limits. */
+export function realStack(sb: RealSandbox): Promise<Stack> {
+  return startStack({ launcher: sb.launcher, registry: sb.registry, selfTest: sb.selfTest, env: { CORRAL_WORKER_SLOTS: '2', CORRAL_RUN_WALL_MS_MAX: '600000' } });
+}

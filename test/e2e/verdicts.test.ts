@@ -1,16 +1,15 @@
 // Every verdict through the whole stack: HTTP → Redis/BullMQ → worker → real sandbox → result.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, readSse, startStack, until, waitFor, type Stack } from './harness.ts';
-import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
+import { api, readSse, until, waitFor, type Stack } from './harness.ts';
+import { needs, realSandbox, realStack, type RealSandbox } from './real-sandbox.ts';
 
 const sb = await realSandbox();
 if ('skip' in sb) console.log(`# e2e verdicts skipped: ${sb.skip}`);
 let s: Stack;
 before(async () => {
   if ('skip' in sb) return;
-  const r = sb as RealSandbox;
-  s = await startStack({ launcher: r.launcher, registry: r.registry, selfTest: r.selfTest, env: { CORRAL_WORKER_SLOTS: '2', CORRAL_RUN_WALL_MS_MAX: '600000' } });
+  s = await realStack(sb as RealSandbox);
 });
 after(async () => { await s?.stop(); });
 

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { api, waitFor } from '../e2e/harness.ts';
+import { api, collectJsonLines, waitFor } from '../e2e/harness.ts';
 
 const CORRAL = fileURLToPath(new URL('../../bin/corral', import.meta.url));
 
@@ -32,17 +32,7 @@ export function spawnCorral(command: 'up' | 'api' | 'worker', env: Record<string
   });
   const lines: any[] = [];
   const waiting: Array<() => void> = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try { lines.push(JSON.parse(line)); } catch { continue; }
-      for (const w of waiting.splice(0)) w();
-    }
-  });
+  collectJsonLines(child.stdout!, lines, () => { for (const w of waiting.splice(0)) w(); });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => {
     for (const w of waiting.splice(0)) w();
     r({ code, signal });

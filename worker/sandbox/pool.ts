@@ -279,7 +279,7 @@ export class WarmPool {
     this.closed = true;
     clearInterval(this.timer);
     while ([...this.entries.values()].some((e) => e.buildStarts.length > 0)) await new Promise((r) => setTimeout(r, 5));
-    for (const entry of this.entries.values()) for (const c of entry.ready.splice(0)) this.discard(c);
+    this.drain();
   }
 }
 
