@@ -33,6 +33,11 @@ if [ "$for_tests" = 1 ]; then
   [ -x /usr/bin/linux.uml ] || need="$need user-mode-linux"
   # insmod loads FUSE into the cgroup v2 test kernel (test/sandbox/cgroup-v2.test.ts).
   have insmod || [ -x /sbin/insmod ] || need="$need kmod"
+  # The Jupyter face's real clients and its benchmark's unsandboxed reference:
+  # Jupyter Server (--gateway-url), nbclient and a host ipykernel.
+  have jupyter-server || need="$need jupyter-server python3-jupyter-server"
+  python3 -c 'import nbclient, ipykernel, matplotlib' 2>/dev/null ||
+    need="$need python3-nbclient python3-ipykernel python3-nbformat python3-matplotlib"
 fi
 if [ -n "$need" ]; then
   if ! have apt-get; then
