@@ -1,6 +1,6 @@
 // The composition root: Redis (REDIS_URL, or an embedded redis-server), the core context, the
 // HTTP API and a worker, started in that order and stopped in the reverse one. `corral up`,
-// `corral api`, `corral worker`, the benchmarks (loadtest/bench-stack.ts) and the end-to-end tests
+// `corral api`, `corral worker`, the benchmarks (bench/bench-stack.ts) and the end-to-end tests
 // (test/e2e/harness.ts) all start Corral through startStack(); nothing else assembles these
 // pieces. It lives under bin/ because it is the one place that knows both the faces and the
 // worker (services/core knows neither).

@@ -2,12 +2,16 @@
 // fired at a fixed rate whether or not earlier ones have finished, so queueing shows in the
 // latency (a closed loop would hide it). In order:
 //   1. the bare baseline: the python image's own interpreter started with no isolation
-//      (bare-python.ts), for "python `pass` within 5 ms of the bare interpreter start-up";
-//   2. the sandbox-only series (sandbox-series.ts): busybox `echo` through runInSandbox in this
-//      process, warm pool off and on, open loop, for the sandbox latency target;
+//      (bench/bare-python.ts, in a process of its own), for "python `pass` within 5 ms of the bare
+//      interpreter start-up";
+//   2. the sandbox-only series (bench/sandbox-series.ts, in a process of its own): busybox `echo`
+//      through host.run, warm pool off and on, open loop, for the sandbox latency target;
 //   3. for each configuration (warm pool off / on) a fresh stack (stack.ts: embedded Redis, API on
-//      port 0, worker) and for each workload (busybox echo, Bash echo, python `pass`, C hello
-//      world) and each rate, POST /v1/runs?wait=true for a bounded time.
+//      port 0, worker, in a process of its own) and for each workload (busybox echo, Bash echo,
+//      python `pass`, C hello world) and each rate, POST /v1/runs?wait=true for a bounded time.
+// This process talks to Corral over HTTP only: it imports nothing of the worker, the sandbox or
+// the images (docs/architecture.md), and reads the two in-process measurements' results as JSON
+// from their processes (bench-child.ts).
 // Writes loadtest/results/<timestamp>.json and loadtest/results/latest.svg (full runs also
 // docs/loadtest.json and docs/loadtest.svg) and prints the issue's targets as met / not met next
 // to the figures. Not a test: it reports, it never fails on a number.
@@ -20,13 +24,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENV_SCHEMA, loadConfig } from '../services/core/config.ts';
-import { ImageStore } from '../rootfs-images/store.ts';
-import { imagesRegistry } from '../worker/language-registry.ts';
-import { bareCommandFor, measureBare } from './bare-python.ts';
+import { runBenchScript } from './bench-child.ts';
 import { httpClient, type HttpClient } from './http-client.ts';
 import { startOpenLoop } from './open-loop.ts';
-import { isSaturated, type ConfigInfo, type Report, type StepResult } from './report.ts';
-import { runSandboxSeries } from './sandbox-series.ts';
+import { isSaturated, progressLine, type ConfigInfo, type Report, type StepResult } from './report.ts';
 import { forkStack, type RunningStack } from './stack.ts';
 import { summarize, type Sample } from './stats.ts';
 import { renderSvg } from './svg.ts';
@@ -47,7 +48,7 @@ const HELP = `Usage: npm run loadtest -- [options]        (LOADTEST_QUICK=1 in t
   --min-requests N     requests per rate at least (default 5, 3 with --quick; at 1/s a step lasts N s)
   --workloads LIST     ${WORKLOADS.map((w) => w.key).join(',')} (default all)
   --configs LIST       off,on (default both: ${POOL_VAR}=0 and =${POOL_ON})
-  --no-sandbox         skip the sandbox-only series (runInSandbox, busybox echo)
+  --no-sandbox         skip the sandbox-only series (bench/sandbox-series.ts: host.run, busybox echo)
   --no-baseline        skip the bare python start-up baseline
   --all-rates          keep going after a workload saturated (default: after two saturated rates, at
                        and beyond saturation, the higher rates of that workload are skipped)
@@ -154,38 +155,6 @@ async function runStep(client: HttpClient, w: Workload, config: string, rate: nu
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0));
 
-function progressLine(s: StepResult): string {
-  const head = `[${s.workload} | ${s.config}] ${String(s.offeredRatePerSecond).padStart(4)}/s`;
-  if (s.skipped) return `${head}: skipped (${s.skipped})`;
-  const l = s.latencyMs!;
-  const reasons = Object.entries(s.reasons ?? {}).map(([k, v]) => `${k}×${v}`).join(' ');
-  return `${head} × ${s.seconds.toFixed(1)} s: ${s.sent} sent, ${s.ok} ok, ${s.throughputPerSecond!.toFixed(1)} runs/s; `
-    + `p50 ${ms(l.p50)} p90 ${ms(l.p90)} p99 ${ms(l.p99)} ms; errors ${s.errors}, timeouts ${s.timeouts}`
-    + `${s.dropped ? `, dropped ${s.dropped}` : ''}${s.dispatchMs ? `; dispatch→outcome p50 ${ms(s.dispatchMs.p50)} p99 ${ms(s.dispatchMs.p99)} ms` : ''}`
-    + `; send lag p99 ${ms(s.lagMs!.p99)} ms${s.saturated ? ' — saturated' : ''}${reasons ? ` (${reasons})` : ''}`;
-}
-
-/** The bare interpreter start-up of the python image (bare-python.ts), or why there is none. */
-async function baseline(imagesDir: string, runs: number): Promise<NonNullable<Report['baseline']>> {
-  const workload = workloadName('python');
-  const registry = await imagesRegistry(imagesDir);
-  const py = await registry.resolve('python', { flags: [], args: [] }).catch(() => undefined);
-  if (!py) return { workload, skipped: 'the python image is not built' };
-  const dir = await mkdtemp(join(tmpdir(), 'corral-loadtest-bare-'));
-  try {
-    const source = (WORKLOADS.find((w) => w.key === 'python')!.request.source);
-    await writeFile(join(dir, py.fileName), source);
-    // The language's own command line, with the file where it is on the host.
-    const argv = py.run.map((a) => (a === py.fileName ? join(dir, py.fileName) : a));
-    const cmd = await bareCommandFor(py.layers, argv, py.env);
-    return { workload, ...await measureBare(cmd, runs) };
-  } catch (err) {
-    return { workload, skipped: `no honest bare baseline: ${(err as Error).message}` };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 /** The final table: one line per measured step. */
 function summaryTable(report: Report): string[] {
   const lines = [`${'series'.padEnd(40)} ${'rate/s'.padStart(6)} ${'p50'.padStart(7)} ${'p90'.padStart(7)} ${'p99'.padStart(7)} ${'runs/s'.padStart(7)} ${'err'.padStart(4)} ${'t/o'.padStart(4)}  dispatch p50/p99`];
@@ -221,9 +190,9 @@ async function main(): Promise<number> {
   const notes = [
     'Latency is measured from each request\'s scheduled time to the end of its answer (open loop, no coordinated omission); percentiles include timed-out requests at the time they were given up.',
     `A timeout is a 202 after the server's wait limit (CORRAL_MAX_WAIT_MS=${o.maxWaitMs}); runs left queued then are cancelled and the queue drained before the next step.`,
-    'busybox echo is the bench-only language busybox-echo of loadtest/bench-stack.ts (echo hi in the busybox image); the stack is otherwise what corral up starts.',
-    `The "${SANDBOX_WORKLOAD}" series is runInSandbox in the load generator's process, at most ${slots} runs at once (the worker's slots, CORRAL_WORKER_SLOTS); its dispatchMs is from the runInSandbox call to the outcome, its latencyMs from the scheduled arrival (the wait for a slot included).`,
-    'The baseline is the python image\'s own interpreter started without isolation (loadtest/bare-python.ts), measured in the same run.',
+    'busybox echo is the bench-only language busybox-echo of bench/bench-stack.ts (echo hi in the busybox image); the stack is otherwise what corral up starts.',
+    `The "${SANDBOX_WORKLOAD}" series is host.run in a process of its own (bench/sandbox-series.ts), at most ${slots} runs at once (the worker's slots, CORRAL_WORKER_SLOTS); its dispatchMs is from the host.run call to the outcome, its latencyMs from the scheduled arrival (the wait for a slot included).`,
+    'The baseline is the python image\'s own interpreter started without isolation (bench/bare-python.ts, in a process of its own), measured in the same run.',
   ];
   if (!poolVariableKnown) notes.push(`${POOL_VAR} is not in services/core/config.ts yet: the stack was started with it anyway, but the worker may ignore it (then "pool on" = "pool off").`);
   console.log(`loadtest: rates ${o.rates.join(', ')}/s, ${o.seconds} s each, workloads ${o.workloads.map((w) => w.name).join(', ')}, configs ${o.configs.map((c) => c.name).join(', ')}`
@@ -233,7 +202,8 @@ async function main(): Promise<number> {
   // 1. The bare interpreter start-up, while nothing else of this run is busy.
   let bare: Report['baseline'];
   if (o.baseline) {
-    bare = await baseline(config.imagesDir, o.baselineRuns);
+    bare = await runBenchScript<NonNullable<Report['baseline']>>('bare-python.ts', ['--json', '--runs', String(o.baselineRuns)], 300_000)
+      .catch((err: Error) => ({ workload: workloadName('python'), skipped: err.message }));
     if ('skipped' in bare) console.log(`loadtest: bare python baseline skipped: ${bare.skipped}`);
     else console.log(`loadtest: bare python start-up (${bare.runs} runs, no sandbox): p50 ${ms(bare.latencyMs.p50)} p90 ${ms(bare.latencyMs.p90)} p99 ${ms(bare.latencyMs.p99)} ms`);
   }
@@ -241,14 +211,13 @@ async function main(): Promise<number> {
   const steps: StepResult[] = [];
   // 2. The sandbox alone.
   if (o.sandbox) {
-    const busybox = await new ImageStore(config.imagesDir).resolve('busybox').then((i) => i.layerDirs, () => undefined);
-    if (!busybox) console.log('loadtest: sandbox series skipped: the busybox image is not built (./bin/corral images build busybox)');
-    else {
-      steps.push(...await runSandboxSeries({
-        layers: busybox, rates: o.rates, seconds: o.seconds, minRequests: o.minRequests, slots,
-        configs: o.configs.map((c) => ({ name: c.name, pool: c.name === 'pool on' ? { maxWarm: POOL_ON, maxPerImage: config.worker.pool.maxPerImage } : undefined })),
-        stopAfterSaturated: o.allRates ? Infinity : 2, extendBeyond: 3, deadline, onStep: (s) => console.log(progressLine(s)),
-      }));
+    const args = ['--json', '--rates', o.rates.join(','), '--seconds', String(o.seconds), '--min-requests', String(o.minRequests),
+      '--slots', String(slots), '--configs', o.configs.map((c) => (c.name === 'pool on' ? 'on' : 'off')).join(','),
+      '--stop-after-saturated', o.allRates ? 'all' : '2', '--extend-beyond', '3', '--budget-ms', String(Math.max(0, Math.round(deadline - performance.now())))];
+    try {
+      steps.push(...await runBenchScript<StepResult[]>('sandbox-series.ts', args, Math.max(60_000, deadline - performance.now() + 120_000)));
+    } catch (err) {
+      console.log(`loadtest: sandbox series skipped: ${(err as Error).message}`);
     }
   }
 

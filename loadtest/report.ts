@@ -1,10 +1,9 @@
 // The load-test report: what loadtest.ts writes as JSON and svg.ts draws.
-import type { BareResult } from './bare-python.ts';
 import type { Percentiles, StepSummary } from './stats.ts';
 import type { TargetResult } from './targets.ts';
 
 export interface StepResult extends Partial<StepSummary> {
-  /** `http`: POST /v1/runs?wait=true through the whole stack (the default); `sandbox`: runInSandbox only. */
+  /** `http`: POST /v1/runs?wait=true through the whole stack (the default); `sandbox`: host.run only (bench/sandbox-series.ts). */
   layer?: 'http' | 'sandbox';
   workload: string;
   /** `pool off` / `pool on`. */
@@ -15,9 +14,12 @@ export interface StepResult extends Partial<StepSummary> {
   skipped?: string;
   /** Achieved < 90 % of offered, or any timeout, or > 5 % errors, or any dropped. */
   saturated?: boolean;
-  /** Sandbox steps: from the runInSandbox call to its outcome (no wait for a slot), successful runs. */
+  /** Sandbox steps: from the host.run call to its outcome (no wait for a slot), successful runs. */
   dispatchMs?: Percentiles;
 }
+
+/** The bare interpreter start-up (bench/bare-python.ts). */
+export interface BareResult { describe: string; argv: string[]; runs: number; latencyMs: Percentiles; meanMs: number }
 
 export interface ConfigInfo {
   name: string;
@@ -39,7 +41,7 @@ export interface Report {
   configs: ConfigInfo[];
   workloads: Array<{ name: string; request: object }>;
   steps: StepResult[];
-  /** The bare interpreter start-up measured in the same run (bare-python.ts), when the python image is built. */
+  /** The bare interpreter start-up measured in the same run (bench/bare-python.ts, in a process of its own), when the python image is built. */
   baseline?: (BareResult & { workload: string }) | { workload: string; skipped: string };
   /** The issue's targets against this run's figures (never a failure). */
   targets?: TargetResult[];
@@ -62,3 +64,17 @@ export function saturationThroughput(steps: readonly StepResult[]): Map<string, 
 }
 
 export const seriesKey = (s: { workload: string; config: string }) => `${s.workload} · ${s.config}`;
+
+const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0));
+
+/** A step as the load test and the sandbox series print it, one line. */
+export function progressLine(s: StepResult): string {
+  const head = `[${s.workload} | ${s.config}] ${String(s.offeredRatePerSecond).padStart(4)}/s`;
+  if (s.skipped) return `${head}: skipped (${s.skipped})`;
+  const l = s.latencyMs!;
+  const reasons = Object.entries(s.reasons ?? {}).map(([k, v]) => `${k}×${v}`).join(' ');
+  return `${head} × ${s.seconds.toFixed(1)} s: ${s.sent} sent, ${s.ok} ok, ${s.throughputPerSecond!.toFixed(1)} runs/s; `
+    + `p50 ${ms(l.p50)} p90 ${ms(l.p90)} p99 ${ms(l.p99)} ms; errors ${s.errors}, timeouts ${s.timeouts}`
+    + `${s.dropped ? `, dropped ${s.dropped}` : ''}${s.dispatchMs ? `; dispatch→outcome p50 ${ms(s.dispatchMs.p50)} p99 ${ms(s.dispatchMs.p99)} ms` : ''}`
+    + `; send lag p99 ${ms(s.lagMs!.p99)} ms${s.saturated ? ' — saturated' : ''}${reasons ? ` (${reasons})` : ''}`;
+}

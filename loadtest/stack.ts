@@ -1,5 +1,7 @@
-// Starts and stops stack-child.ts: one real Corral stack per configuration, in its own process
-// (so the load generator's event loop is not the API's, and each configuration starts fresh).
+// Starts and stops bench/stack-child.ts: one real Corral stack per configuration, in its own
+// process (so the load generator's event loop is not the API's, and each configuration starts
+// fresh). The stack is composed in that process; this side only forks it by path and talks to it
+// over HTTP, so nothing of the worker or the sandbox is loaded here.
 import { fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +14,7 @@ export interface RunningStack {
   stop(): Promise<void>;
 }
 
-const CHILD = fileURLToPath(new URL('./stack-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../bench/stack-child.ts', import.meta.url));
 
 /** Forks the stack with `env` added to this environment; its logs go to `logFile`. Bounded by `startMs`. */
 export async function forkStack(env: Record<string, string>, logFile: string, startMs = 120_000): Promise<RunningStack> {

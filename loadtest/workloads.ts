@@ -10,7 +10,7 @@ export interface Workload {
   request: { language: string; source: string };
 }
 
-// `busybox-echo` is the bench-only language of bench-stack.ts (`echo hi` in the busybox image,
+// `busybox-echo` is the bench-only language of bench/bench-stack.ts (`echo hi` in the busybox image,
 // which has no language of its own); Bash echo (base image) is kept beside it for comparison.
 export const WORKLOADS: readonly Workload[] = [
   { key: 'busybox', name: 'busybox echo', language: 'busybox-echo', request: { language: 'busybox-echo', source: '' } },
@@ -21,7 +21,7 @@ export const WORKLOADS: readonly Workload[] = [
 
 export const workloadName = (key: string): string => WORKLOADS.find((w) => w.key === key)!.name;
 
-/** The sandbox-only series (sandbox-series.ts): `echo hi` in the busybox image through runInSandbox. */
+/** The sandbox-only series (bench/sandbox-series.ts): `echo hi` in the busybox image through host.run. */
 export const SANDBOX_WORKLOAD = 'sandbox: busybox echo';
 
 export interface Classified { outcome: Outcome; reason?: string; runId?: string }

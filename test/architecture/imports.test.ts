@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SOURCE_DIRS = ['bin', 'services', 'worker', 'rootfs-images', 'loadtest'];
+const SOURCE_DIRS = ['bin', 'services', 'worker', 'rootfs-images', 'loadtest', 'bench'];
 
 interface Import {
   from: string;
@@ -77,6 +77,16 @@ const RULES: Array<{ rule: string; importer: (p: string) => boolean; allowed: (t
     importer: (p) => under(p, 'rootfs-images'),
     allowed: (to) => under(to, 'rootfs-images'),
   },
+  {
+    rule: 'loadtest/ talks to a Corral over HTTP only: it imports itself and the configuration, never the worker, the sandbox, the images or bin/ (in-process measurements are bench/\'s, run as processes)',
+    importer: (p) => under(p, 'loadtest'),
+    allowed: (to) => under(to, 'loadtest') || to === 'services/core/config.ts',
+  },
+  {
+    rule: 'bench/ measures in-process through the doors: the sandbox\'s index, the language registry, and bin/stack.ts for a whole Corral; never a face',
+    importer: (p) => under(p, 'bench'),
+    allowed: (to) => !under(to, 'services/api') && (!under(to, 'worker') || to === 'worker/sandbox/index.ts' || to === 'worker/language-registry.ts'),
+  },
 ];
 
 test('no module imports across a layer boundary the architecture forbids', () => {
@@ -123,4 +133,7 @@ test('the checker itself sees imports, re-exports and dynamic imports (so the ru
   assert.deepEqual(found, ['worker/sandbox/host.ts', 'services/api/b.ts', 'services/core/c.ts']);
   const apiRule = RULES[0]!;
   assert.equal(apiRule.allowed('worker/sandbox/host.ts'), false);
+  const loadtestRule = RULES.find((r) => r.rule.startsWith('loadtest/'))!;
+  assert.equal(loadtestRule.allowed('worker/sandbox/index.ts'), false);
+  assert.equal(loadtestRule.allowed('bench/sandbox-series.ts'), false);
 });

@@ -6,7 +6,7 @@
 import { startBenchStack } from './bench-stack.ts';
 
 async function main(): Promise<void> {
-  if (!process.send) throw new Error('stack-child.ts is started by loadtest/stack.ts (needs an IPC channel)');
+  if (!process.send) throw new Error('bench/stack-child.ts is started by loadtest/stack.ts (needs an IPC channel)');
   const stack = await startBenchStack({ name: 'corral-loadtest' });
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= stack.close().finally(() => setTimeout(() => process.exit(0), 100).unref()));

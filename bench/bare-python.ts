@@ -11,13 +11,24 @@
 // glibc opens by absolute name (locale files, /etc/nsswitch.conf, /etc/localtime) are the
 // host's — the same Debian release, and a handful of small reads either way. Before measuring,
 // `ld.so --list` proves every shared library comes from the image's layers (else: an error).
+//
+// `npm run loadtest` runs it in a process of its own (loadtest/bench-child.ts):
+//   tsx bench/bare-python.ts [--runs N] [--json]
 import { execFile } from 'node:child_process';
-import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readlink, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { isAbsolute, join, posix } from 'node:path';
-import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
 import koffi from 'koffi';
+import { loadConfig } from '../services/core/config.ts';
 import { DEFAULT_PATH } from '../worker/sandbox/index.ts';
-import { percentiles, type Percentiles } from './stats.ts';
+import { imagesRegistry } from '../worker/language-registry.ts';
+import type { BareResult, Report } from '../loadtest/report.ts';
+import { percentiles } from '../loadtest/stats.ts';
+import { workloadName, WORKLOADS } from '../loadtest/workloads.ts';
+
+export type { BareResult };
 
 const MULTIARCH: Record<string, { triplet: string; loader: string }> = {
   x64: { triplet: 'x86_64-linux-gnu', loader: '/lib64/ld-linux-x86-64.so.2' },
@@ -131,8 +142,6 @@ function posixSpawner(): Spawn {
   return spawner;
 }
 
-export interface BareResult { describe: string; argv: string[]; runs: number; latencyMs: Percentiles; meanMs: number }
-
 /** `runs` sequential start-ups after 3 unrecorded ones; fails if one does not exit 0. */
 export async function measureBare(cmd: BareCommand, runs: number): Promise<BareResult> {
   const spawn = posixSpawner();
@@ -147,4 +156,36 @@ export async function measureBare(cmd: BareCommand, runs: number): Promise<BareR
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) samples.push(await once());
   return { describe: cmd.describe, argv: cmd.argv, runs, latencyMs: percentiles(samples), meanMs: samples.reduce((a, b) => a + b, 0) / samples.length };
+}
+
+/** The bare interpreter start-up of the python image, measured `runs` times, or why there is none. */
+export async function pythonBaseline(imagesDir: string, runs: number): Promise<NonNullable<Report['baseline']>> {
+  const workload = workloadName('python');
+  const registry = await imagesRegistry(imagesDir);
+  const py = await registry.resolve('python', { flags: [], args: [] }).catch(() => undefined);
+  if (!py) return { workload, skipped: 'the python image is not built' };
+  const dir = await mkdtemp(join(tmpdir(), 'corral-bench-bare-'));
+  try {
+    const source = (WORKLOADS.find((w) => w.key === 'python')!.request.source);
+    await writeFile(join(dir, py.fileName), source);
+    // The language's own command line, with the file where it is on the host.
+    const argv = py.run.map((a) => (a === py.fileName ? join(dir, py.fileName) : a));
+    const cmd = await bareCommandFor(py.layers, argv, py.env);
+    return { workload, ...await measureBare(cmd, runs) };
+  } catch (err) {
+    return { workload, skipped: `no honest bare baseline: ${(err as Error).message}` };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({ args: process.argv.slice(2), options: { runs: { type: 'string', default: '50' }, json: { type: 'boolean', default: false } } });
+  pythonBaseline(loadConfig(process.env).imagesDir, Number(values.runs)).then((r) => {
+    if (values.json) console.log(JSON.stringify(r));
+    else console.log('skipped' in r ? `bare python baseline skipped: ${r.skipped}` : `bare python start-up (${r.runs} runs): p50 ${r.latencyMs.p50?.toFixed(2)} p90 ${r.latencyMs.p90?.toFixed(2)} p99 ${r.latencyMs.p99?.toFixed(2)} ms — ${r.describe}`);
+  }, (err) => {
+    console.error(`bare python: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  });
 }

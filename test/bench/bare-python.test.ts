@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { resolveInLayers } from '../../loadtest/bare-python.ts';
+import { resolveInLayers } from '../../bench/bare-python.ts';
 
 let root: string;
 let bottom: string;

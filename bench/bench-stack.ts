@@ -2,7 +2,7 @@
 // is, for the benchmarks: an embedded redis-server on a unix socket in a temp directory (the
 // stack's data directory), the API on 127.0.0.1 port 0, and a worker with the real sandbox (the
 // warm pool when CORRAL_POOL_MAX_WARM > 0) over the image registry plus one bench-only language,
-// `busybox-echo`. Used by bench-api.ts (in its own process) and stack-child.ts (the load test's
+// `busybox-echo`. Used by api.ts (in its own process) and stack-child.ts (the load test's
 // stack process).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

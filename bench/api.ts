@@ -1,6 +1,6 @@
 // npm run bench:api — trivial runs through the whole stack (HTTP → validation → Redis/BullMQ →
 // worker → pipeline → real sandbox → result) with ?wait=true, at concurrency 1 and at a saturating
-// concurrency, and the same program through runInSandbox directly in the same process and run, so
+// concurrency, and the same program through host.run directly in the same process and run, so
 // the API + queue overhead shows as a ratio. Not a test: it prints, it never fails on a number.
 //
 // Workloads: busybox `echo` (the bench-only language of bench-stack.ts) and `python3 -c pass`
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { SandboxHost } from '../worker/sandbox/index.ts';
 import { bareCommandFor, measureBare, type BareResult } from './bare-python.ts';
 import { BUSYBOX_ECHO, startBenchStack, type BenchStack } from './bench-stack.ts';
-import { httpClient } from './http-client.ts';
+import { httpClient } from '../loadtest/http-client.ts';
 
 const N = Number(process.env.BENCH_N ?? 300);
 const SATURATE = Number(process.env.BENCH_SATURATE ?? 16);

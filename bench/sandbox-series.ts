@@ -1,18 +1,26 @@
-// The sandbox-only series of the load test: a trivial run (busybox `echo hi`) through
-// runInSandbox in this process, with open-loop arrivals, warm pool off and on — the issue's first
+// The sandbox-only series of the load test: a trivial run (busybox `echo hi`) through host.run
+// in this process, with open-loop arrivals, warm pool off and on — the issue's first
 // target ("sandbox latency for a trivial run, dispatch → outcome") without HTTP, Redis or the
 // worker's queue. As in a worker, at most `slots` runs are in the sandbox at once (the worker's
 // CORRAL_WORKER_SLOTS, default the CPU count); later arrivals wait for a slot.
 //
 // Two latencies per step: `latencyMs` from each arrival's scheduled time to its outcome (the
 // wait for a slot included: this is what the plot shows and where saturation appears), and
-// `dispatchMs` from the runInSandbox call to its outcome (what the target is about).
+// `dispatchMs` from the host.run call to its outcome (what the target is about).
+//
+// `npm run loadtest` runs it in a process of its own (loadtest/bench-child.ts); by hand:
+//   npm run bench:series -- --rates 10,100 --seconds 2 [--configs off,on] [--json]
+// prints a line per step, and with --json the steps as one JSON line at the end.
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
+import { loadConfig } from '../services/core/config.ts';
+import { ImageStore } from '../rootfs-images/store.ts';
 import { SandboxHost, type SandboxSpec } from '../worker/sandbox/index.ts';
-import { startOpenLoop } from './open-loop.ts';
-import { isSaturated, type StepResult } from './report.ts';
-import { percentiles, summarize, type Sample } from './stats.ts';
-import { SANDBOX_WORKLOAD } from './workloads.ts';
+import { startOpenLoop } from '../loadtest/open-loop.ts';
+import { isSaturated, progressLine, type StepResult } from '../loadtest/report.ts';
+import { percentiles, summarize, type Sample } from '../loadtest/stats.ts';
+import { SANDBOX_WORKLOAD } from '../loadtest/workloads.ts';
 
 export interface SandboxSeriesOptions {
   layers: string[];
@@ -91,4 +99,46 @@ export async function runSandboxSeries(o: SandboxSeriesOptions): Promise<StepRes
     }
   }
   return steps;
+}
+
+/** The warm pool's size in the "pool on" configuration (the load test's CORRAL_POOL_MAX_WARM). */
+const POOL_ON = 8;
+
+/** Command line → the series' options; the result is printed (one JSON line with --json). */
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rates: { type: 'string', default: '1,10,50,200,500' }, seconds: { type: 'string', default: '3' },
+      'min-requests': { type: 'string', default: '5' }, configs: { type: 'string', default: 'off,on' },
+      slots: { type: 'string' }, 'stop-after-saturated': { type: 'string', default: '2' },
+      'extend-beyond': { type: 'string', default: '3' }, 'budget-ms': { type: 'string' }, json: { type: 'boolean', default: false },
+    },
+  });
+  const config = loadConfig(process.env);
+  const layers = await new ImageStore(config.imagesDir).resolve('busybox').then((i) => i.layerDirs, () => undefined);
+  if (!layers) throw new Error('the busybox image is not built (./bin/corral images build busybox)');
+  const say = (line: string) => (values.json ? console.error(line) : console.log(line));
+  const steps = await runSandboxSeries({
+    layers,
+    rates: values.rates!.split(',').map(Number).sort((a, b) => a - b),
+    seconds: Number(values.seconds),
+    minRequests: Number(values['min-requests']),
+    slots: Number(values.slots ?? config.worker.slots),
+    configs: values.configs!.split(',').map((c) => c === 'on'
+      ? { name: 'pool on', pool: { maxWarm: POOL_ON, maxPerImage: config.worker.pool.maxPerImage } }
+      : { name: 'pool off', pool: undefined }),
+    stopAfterSaturated: values['stop-after-saturated'] === 'all' ? Infinity : Number(values['stop-after-saturated']),
+    extendBeyond: Number(values['extend-beyond']),
+    deadline: performance.now() + Number(values['budget-ms'] ?? 3_600_000),
+    onStep: (s) => say(progressLine(s)),
+  });
+  if (values.json) console.log(JSON.stringify(steps));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(`sandbox series: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  });
 }

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../services/core/config.ts';
-import { benchRegistry, BUSYBOX_ECHO } from '../../loadtest/bench-stack.ts';
+import { benchRegistry, BUSYBOX_ECHO } from '../../bench/bench-stack.ts';
 import { busyboxLayers } from '../helpers/sandbox.ts';
 
 test('busybox-echo is listed beside the image languages and resolves to echo in the busybox image', async () => {
