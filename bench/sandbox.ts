@@ -1,6 +1,7 @@
 // npm run bench:sandbox — full-container runs of a static `true`, against two baselines
 // measured in the same process and run: a bare CLONE_VM spawn of the same binary (the floor)
-// and Node's child_process.spawn of it, unsandboxed. Not a test: it prints, it never fails
+// and Node's child_process.spawn of it, unsandboxed; and the next program of a held container
+// (host.hold) against a fresh container, cold and warm. Not a test: it prints, it never fails
 // on a number (this machine is shared and noisy).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -96,6 +97,16 @@ async function main() {
   ];
   const [poolStats] = pooledHost.pool!.stats();
   await pooledHost.close();
+  // A held container's next program: a new process in the same container (its previous
+  // program's processes killed and reaped first), against a fresh container per program above.
+  const held = await host.hold({ layers });
+  const heldProgram = async () => {
+    const r = await held.run({ argv: ['/bin/true'] });
+    if (r.status !== 'ok') throw new Error(`bench: held program failed: ${r.error ?? r.status}`);
+  };
+  gapRows.push(await measure('held container, next program', heldProgram, N, 1));
+  gapRows.push(await measure('held, next program every 20 ms', heldProgram, Math.min(N, 100), 1, 20));
+  await held.close();
   const fmt = (n: number) => n.toFixed(2).padStart(8);
   console.log(`\n${'configuration'.padEnd(36)} conc      p50      p90      p99   runs/s`);
   for (const r of [...rows, ...gapRows]) {

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 7
+#define CORRAL_ABI_VERSION 8
 
 /* The library's public functions; everything else in libcorral.so is hidden (-fvisibility=hidden). */
 #if defined(__GNUC__)
@@ -51,7 +51,7 @@ enum corral_error_code {
 	CORRAL_E_CGROUP = 3,    /* creating, limiting, joining or removing the run's cgroup */
 	CORRAL_E_CONTAINER = 4, /* a step of building the container (namespaces, ids, mounts, hardening) */
 	CORRAL_E_TIMEOUT = 5,   /* the container was not built within CORRAL_SETUP_TIMEOUT_S */
-	CORRAL_E_USED = 6,      /* the container was already given its one job */
+	CORRAL_E_USED = 6,      /* the container was already given its one job (or is held, or was not) */
 	CORRAL_E_FILE = 7,      /* a file or volume operation on the host failed */
 	CORRAL_E_NOT_FOUND = 8, /* the file is absent, not a regular file, or behind a symlink */
 };
@@ -200,6 +200,24 @@ CORRAL_API void corral_stop(corral_container *c, int32_t limit);
  * run's cgroup; never the container's init). Returns how many were signalled, or -1. Same
  * window as corral_cancel. */
 CORRAL_API int corral_signal(corral_container *c, int32_t sig);
+
+/* A held container: any number of programs, one after another, in the same namespaces, mounts,
+ * /box and cgroup tree, each a new process the container's init spawns once the previous program
+ * and everything it started are gone (killed and reaped). A prepared container becomes held with
+ * its first corral_dispatch_held (it then refuses corral_dispatch, and a dispatched one refuses
+ * this). `program` numbers the programs, increasing from 1 (a number that does not increase is a
+ * CORRAL_E_SPEC error). Each program has its own outcome — its exit, signal, limits, CPU time,
+ * memory peak (v2: a cgroup leaf of its own), wall time and output — and a limit or a stop kills
+ * the program, never the container. /box (spec.box_*) is attached by the first program that
+ * reaches execve and stays; the writable root, /dev/shm and the IPC namespace carry over. When the
+ * container itself ended (a setup timeout, a failed supervision), every later call returns
+ * CORRAL_INTERNAL_ERROR with CORRAL_E_CONTAINER, step "held". corral_discard ends it. Not to be
+ * called twice at once on one container; corral_signal refuses a held container. */
+CORRAL_API int corral_dispatch_held(corral_container *c, int64_t program, const corral_spec *spec, corral_outcome *out);
+/* Stops held program `program` from another thread (enum corral_limit; NONE: cancelled): at once
+ * when it runs, before it starts when its dispatch has not begun, never another program. Call
+ * only before corral_discard. */
+CORRAL_API void corral_stop_held(corral_container *c, int64_t program, int32_t limit);
 
 /* A pipe for streaming (spec.stdin_fd / stdout_fd / stderr_fd): fds[0] reads, fds[1] writes,
  * both close-on-exec and blocking (the caller may make its own end non-blocking). */

@@ -4,7 +4,10 @@
  *   init     pid 1 of the new pid namespace. Waits for release, then INIT_STEPS (root of its
  *            user namespace, hostname, lo, the mount plan, the time namespace), spawns the
  *            program, reaps every process of the namespace, and when the program ends kills
- *            whatever is left, reports the program's wait status and exits.
+ *            whatever is left, reaps it, reports the program's wait status and exits — or, in a
+ *            held container, waits for the NEXT message and spawns the next program the same
+ *            way, in the same namespaces and mounts (so /box, the writable root and /dev/shm
+ *            carry over; no process, descriptor or limit does).
  *   program  PROGRAM_STEPS before the job is known (session, cgroup, cgroup namespace, bounding
  *            set), reports READY, waits for the job, then JOB_STEPS (/box, stdio, rlimits, cwd,
  *            sandbox ids without capabilities, seccomp) and execve().
@@ -344,6 +347,33 @@ static long spawn_program(struct child_ctx *c)
 	return pid;
 }
 
+/* Reaps every process of the namespace until none is left; when the program (main_pid) ends,
+ * kills whatever is left (daemons, stray children: nothing of a program outlives it). Returns
+ * the program's wait status; *end_us is when it ended (its wall time ends there, not after the
+ * reaping). */
+static int reap_program(long main_pid, int64_t *end_us)
+{
+	int main_status = 0, main_done = 0;
+	*end_us = 0;
+	for (;;) {
+		int st;
+		long pid = rawsys(SYS_wait4, -1, &st, __WALL, NULL);
+		if (pid == -EINTR)
+			continue;
+		if (pid < 0)
+			break; /* ECHILD: nobody left */
+		if (pid == main_pid && !main_done) {
+			main_done = 1;
+			main_status = st;
+			*end_us = now_us();
+			rawsys(SYS_kill, -1, SIGKILL); /* everything but the init itself */
+		}
+	}
+	if (!*end_us)
+		*end_us = now_us();
+	return main_status;
+}
+
 int container_init(void *arg)
 {
 	struct child_ctx *c = arg;
@@ -372,33 +402,28 @@ int container_init(void *arg)
 
 	run_steps(INIT_STEPS, sizeof INIT_STEPS / sizeof *INIT_STEPS, c, NULL);
 
-	long main_pid = spawn_program(c);
-	if (main_pid < 0)
-		fail(STEP_SPAWN, main_pid);
-	/* The program has its own descriptor table (no CLONE_FILES): drop our copies of its stdio,
-	 * control and cgroup fds. */
-	int ours[] = { 0, 1, 2, FD_CTL, FD_CGDIR };
-	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
-		rawsys(SYS_close, ours[i]);
-	for (int i = 0; i < c->ncg; i++)
-		rawsys(SYS_close, FD_CGROUP + i);
-
-	int main_status = 0, main_done = 0;
-	int64_t main_end_us = 0;
 	for (;;) {
-		int st;
-		long pid = rawsys(SYS_wait4, -1, &st, __WALL, NULL);
-		if (pid == -EINTR)
-			continue;
-		if (pid < 0)
-			break; /* ECHILD: nobody left */
-		if (pid == main_pid && !main_done) {
-			main_done = 1;
-			main_status = st;
-			main_end_us = now_us(); /* the program's wall time ends here, not after the reaping */
-			rawsys(SYS_kill, -1, SIGKILL); /* daemons and stray children end with the program */
+		long main_pid = spawn_program(c);
+		if (main_pid < 0)
+			fail(STEP_SPAWN, main_pid);
+		/* The program has its own descriptor table (no CLONE_FILES). The init keeps the control
+		 * socket and the cgroup descriptors for a next program (close-on-exec in the program's
+		 * copy, closed by it before execve), and /dev/null on 0, 1 and 2 instead of the
+		 * container's output pipes, which must reach EOF when the program's processes are gone
+		 * (and so that descriptors a next program receives never land on 0, 1 or 2). */
+		rawsys(SYS_dup3, 0, 1, 0);
+		rawsys(SYS_dup3, 0, 2, 0);
+		int64_t end_us;
+		int status = reap_program(main_pid, &end_us);
+		report_at(REP_EXIT, 0, 0, status, end_us);
+		if (!__atomic_load_n(&c->hold, __ATOMIC_ACQUIRE))
+			rawsys_exit(0);
+		for (;;) {
+			int next = wire_receive_next();
+			if (next == 0)
+				rawsys_exit(0); /* discarded */
+			if (next == 1)
+				break;
 		}
 	}
-	report_at(REP_EXIT, 0, 0, main_status, main_end_us ? main_end_us : now_us());
-	rawsys_exit(0);
 }

@@ -156,6 +156,16 @@ struct supervision {
 	char stall[200];         /* with a setup timeout: how far the container got, where it waited */
 	int init_reaped;         /* the init has been waited for (else discard does it) */
 	size_t out_cap, err_cap;
+	/* A held container's program (launcher.c): a limit or a stop kills the program's cgroup, not
+	 * the init; CPU time counts from cpu_base_us; a stop for `program` is read from *stop_word
+	 * ((program << 8) | (limit + 1)), and wake_fd (an eventfd, or -1) is written when one comes. */
+	int held;
+	int64_t program;
+	const int64_t *stop_word;
+	int wake_fd;
+	int64_t cpu_base_us;
+	int stopping;            /* a stop came: the program's cgroup is killed until the program is gone */
+	int64_t t_killed_us;
 };
 
 int supervise(struct supervision *s, corral_error *e);

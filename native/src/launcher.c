@@ -1,5 +1,6 @@
 /*
- * corral_run(): one program in one fresh container.
+ * corral_run(): one program in one fresh container. corral_dispatch_held(): several programs,
+ * one after another, in one held container.
  *
  * Theory of operation
  * -------------------
@@ -36,6 +37,20 @@
  * which replace the container's captured ones as the program's fds 1 and 2. A streamed stream
  * never reaches the supervisor: the caller reads it while the program runs, and stops the run
  * (corral_stop) when it wants to; corral_signal() signals the run's processes through its cgroup.
+ *
+ * Held containers. corral_dispatch_held() gives a container its programs one at a time, each a
+ * new process the init spawns (the same PROGRAM_STEPS and JOB_STEPS, the same namespaces and
+ * mounts). Between two programs the init has killed and reaped every process of the namespace,
+ * so nothing of one program runs into the next one's outcome; then it waits on the control
+ * socket for the NEXT message, sent as soon as a program's outcome is known (so the next process
+ * joins its cgroup and waits for its job ahead of it, like a warm container's). Each program has
+ * its own outcome: the dispatch brings its own stdout/stderr pipes (or the caller's), limits are
+ * written per program, CPU time is counted from the program's start, and the memory peak is the
+ * program's own — on cgroup v2 each program gets a fresh leaf beside the init's (memory.peak
+ * cannot be reset before Linux 6.12), on v1 the program cgroup is kept and its peak reset. A limit
+ * or a stop (corral_stop_held) kills the program's cgroup, never the init: the container lives on.
+ * What persists is what the container is: /box (attached by the first program that reaches
+ * execve), the writable root and /dev/shm (tmpfs), SysV IPC and POSIX queues of its IPC namespace.
  */
 #include "container.h"
 #include <fcntl.h>
@@ -46,6 +61,7 @@
 #include <string.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <linux/sched.h>
@@ -162,9 +178,11 @@ static void container_free(struct corral_container *c)
 {
 	if (c->cg.ndirs) {
 		cg_kill_all(&c->cg);
+		held_release(c);
 		corral_error ignored;
 		cg_destroy(&c->cg, &ignored);
 	}
+	close_fd(&c->held.wake_fd);
 	int *fds[] = { &c->cg.cpu_fd, &c->cg.peak_fd, &c->cg.events_fd, &c->cg.kill_fd, &c->out_r, &c->err_r,
 		       &c->rep_r, &c->ctl_w, &c->pidfd };
 	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
@@ -237,7 +255,8 @@ CORRAL_API int corral_prepare(const corral_spec *s, int32_t wait_until_ready, co
 		cerr_set(err, ENOMEM, "container");
 		return cerr_where(err, CORRAL_E_HOST, "prepare");
 	}
-	c->out_r = c->err_r = c->rep_r = c->ctl_w = c->pidfd = -1;
+	c->out_r = c->err_r = c->rep_r = c->ctl_w = c->pidfd = c->held.wake_fd = -1;
+	c->id_base = s->id_base;
 	c->cg.cpu_fd = c->cg.peak_fd = c->cg.events_fd = c->cg.kill_fd = -1;
 	for (int i = 0; i < CG_MAX_DIRS; i++)
 		c->cg.procs_fd[i] = -1;
@@ -366,26 +385,51 @@ fail:
 	return -1;
 }
 
-CORRAL_API int corral_dispatch(corral_container *c, const corral_spec *s, corral_outcome *o)
+/* Whether the init has ended (reaped or not). */
+static int init_gone(struct corral_container *c)
 {
-	memset(o, 0, sizeof *o);
-	int64_t t0 = now_us();
+	if (c->exited || c->pidfd < 0)
+		return 1;
+	struct pollfd p = { c->pidfd, POLLIN, 0 };
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* The stop asked for this held program (corral_stop_held): its limit + 1, or 0. */
+static int held_stop_for(struct corral_container *c, int64_t program)
+{
+	int64_t word = __atomic_load_n(&c->held.stop_word, __ATOMIC_ACQUIRE);
+	return (word >> 8) == program ? (int)(word & 0xff) : 0;
+}
+
+/* A program's outcome that never ran: the sandbox failed (e), or it was stopped before it started. */
+static int refuse(corral_outcome *o, struct dispatch_fds *d, corral_error *e, int code, const char *step, int64_t t0)
+{
+	close_dispatch_fds(d);
+	cerr_where(e, code, step);
+	cerr_copy(&o->error, e);
+	o->status = CORRAL_INTERNAL_ERROR;
+	o->t_total_us = now_us() - t0;
+	return -1;
+}
+
+/* One program, start to outcome, in a one-shot container (program 0) or as the given program of
+ * a held one. Owns the descriptors in d. */
+static int run_job(struct corral_container *c, const corral_spec *s, corral_outcome *o, struct dispatch_fds *d,
+		   int64_t t0, int64_t program)
+{
 	corral_error e;
 	memset(&e, 0, sizeof e);
-	/* The caller's streamed descriptors are ours from here on, whatever happens. */
-	struct dispatch_fds d = { s->stdin_fd, -1, s->stdout_fd, s->stderr_fd };
-	int rc = -1;
-	if (c->dispatched) {
-		close_dispatch_fds(&d);
-		cerr_set(&o->error, 0, "container already used: each serves exactly one run");
-		cerr_where(&o->error, CORRAL_E_USED, "dispatch");
-		o->status = CORRAL_INTERNAL_ERROR;
-		return -1;
-	}
-	c->dispatched = 1;
-	int64_t cpu_before = 0;
+	const int held = program > 0;
+	int rc = -1, sent = 0;
+	int own_out[2] = { -1, -1 }, own_err[2] = { -1, -1 };
+	int64_t cpu_before = 0, oom_before = 0;
 	if (validate_job(s, &e) < 0)
 		goto out;
+	if (held && c->held.need_next) {
+		if (held_next_program(c, s, &e) < 0)
+			goto out;
+		c->held.need_next = 0;
+	}
 	if (cg_apply_limits(&c->cg, s, &e) < 0) {
 		cerr_where(&e, CORRAL_E_CGROUP, "cgroup-limits");
 		goto out;
@@ -393,30 +437,56 @@ CORRAL_API int corral_dispatch(corral_container *c, const corral_spec *s, corral
 	cpu_before = cg_cpu_us(&c->cg);
 	if (cpu_before < 0)
 		cpu_before = 0;
-	if (d.in < 0 && (d.in = open_stdin(s, &e)) < 0) {
+	oom_before = cg_oom_kills(&c->cg);
+	if (d->in < 0 && (d->in = open_stdin(s, &e)) < 0) {
 		cerr_where(&e, s->stdin_path ? CORRAL_E_FILE : CORRAL_E_HOST, "stdin");
 		goto out;
 	}
-	if (s->box_dir && (d.box = box_mount_fd(s, &e)) < 0) {
+	/* A held container's /box stays where its first program put it. */
+	if (s->box_dir && !(held && c->held.box_attached) && (d->box = box_mount_fd(s, &e)) < 0) {
 		cerr_where(&e, CORRAL_E_FILE, "box");
 		goto out;
 	}
-	if (wire_send_job(c, s, &d, &e) < 0)
+	/* A held program's output: pipes of this dispatch (the container's own carry the first
+	 * program's only), unless the caller streams it. */
+	if (held && ((d->out < 0 && pipe2(own_out, O_CLOEXEC) < 0) || (d->err < 0 && pipe2(own_err, O_CLOEXEC) < 0))) {
+		cerr_set(&e, errno, "output pipes");
+		cerr_where(&e, CORRAL_E_HOST, "dispatch");
 		goto out;
-	close_dispatch_fds(&d);
-	close_fd(&c->ctl_w);
+	}
+	if (own_out[1] >= 0) {
+		d->out = own_out[1], own_out[1] = -1;
+		fcntl(own_out[0], F_SETFL, O_NONBLOCK);
+	}
+	if (own_err[1] >= 0) {
+		d->err = own_err[1], own_err[1] = -1;
+		fcntl(own_err[0], F_SETFL, O_NONBLOCK);
+	}
+	int box_sent = d->box >= 0;
+	if (wire_send_job(c, s, d, &e) < 0)
+		goto out;
+	sent = 1;
+	close_dispatch_fds(d);
+	if (!held)
+		close_fd(&c->ctl_w);
 
 	struct supervision sv;
 	memset(&sv, 0, sizeof sv);
 	/* A streamed stream is the caller's to read; its container pipe only reports EOF. */
 	sv.pidfd = c->pidfd, sv.report_fd = c->rep_r;
-	sv.out_fd = s->stdout_fd >= 0 ? -1 : c->out_r;
-	sv.err_fd = s->stderr_fd >= 0 ? -1 : c->err_r;
+	sv.out_fd = s->stdout_fd >= 0 ? -1 : held ? own_out[0] : c->out_r;
+	sv.err_fd = s->stderr_fd >= 0 ? -1 : held ? own_err[0] : c->err_r;
 	sv.spec = s, sv.cg = &c->cg, sv.out = o;
 	sv.out_cap = (size_t)s->output_bytes, sv.err_cap = (size_t)s->output_bytes;
 	sv.t_go_us = t0;
 	sv.t_ready_us = c->t_ready_us;
 	sv.fail = c->fail;
+	sv.wake_fd = -1;
+	if (held) {
+		sv.held = 1, sv.program = program, sv.stop_word = &c->held.stop_word;
+		sv.wake_fd = c->held.wake_fd;
+		sv.cpu_base_us = cpu_before;
+	}
 	if (supervise(&sv, &e) < 0) {
 		cerr_where(&e, CORRAL_E_HOST, "supervise");
 		kill_and_reap(c);
@@ -428,32 +498,135 @@ CORRAL_API int corral_dispatch(corral_container *c, const corral_spec *s, corral
 	o->memory_peak_bytes = cg_peak_bytes(&c->cg);
 	if (o->memory_peak_bytes < 0)
 		o->memory_peak_bytes = 0;
-	o->oom_kills = cg_oom_kills(&c->cg);
-	o->t_cgroup_us = c->t_cgroup_us - c->t_created_us;
-	o->t_namespaces_us = c->t_released_us - c->t_cgroup_us;
+	o->oom_kills = cg_oom_kills(&c->cg) - (int)oom_before;
+	if (o->oom_kills < 0)
+		o->oom_kills = 0;
+	/* The container's build belongs to its first program; a later one's starts at its job. */
+	int first = !held || !c->held.program_before;
+	o->t_cgroup_us = first ? c->t_cgroup_us - c->t_created_us : 0;
+	o->t_namespaces_us = first ? c->t_released_us - c->t_cgroup_us : 0;
 	/* Built ahead (pool) or while the job was on its way (cold): exec counts from whichever
 	 * came last, the container being ready or the job arriving. */
 	int64_t ready = c->t_ready_us ? c->t_ready_us : sv.t_ready_us;
-	o->t_mounts_us = ready ? ready - c->t_released_us : 0;
+	o->t_mounts_us = first && ready ? ready - c->t_released_us : 0;
 	int64_t exec_from = ready > t0 ? ready : t0;
 	o->t_exec_us = sv.t_exec_us && sv.t_exec_us > exec_from ? sv.t_exec_us - exec_from : 0;
 	outcome_fill(o, &sv, c->plan, s);
-	int stopped = __atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE);
+	int stopped = held ? held_stop_for(c, program) : __atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE);
 	if (stopped)
 		outcome_stopped(o, stopped - 1);
+	if (held) {
+		if (box_sent && sv.t_exec_us)
+			c->held.box_attached = 1;
+		/* The program and everything it started are gone: ask for the next one now, off the
+		 * next job's way. A failure here is tried again at the next dispatch. */
+		if (sv.got_exit && !c->exited) {
+			c->held.program_before = 1;
+			corral_error later;
+			memset(&later, 0, sizeof later);
+			c->held.need_next = held_next_program(c, s, &later) < 0;
+		}
+	}
 	rc = o->status == CORRAL_INTERNAL_ERROR ? -1 : 0;
 out:
 	o->t_total_us = now_us() - t0; /* corral_run overwrites it with prepare + dispatch + discard */
-	close_dispatch_fds(&d);
+	close_dispatch_fds(d);
+	int *ours[] = { &own_out[0], &own_out[1], &own_err[0], &own_err[1] };
+	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+		close_fd(ours[i]);
 	if (rc < 0 && o->status != CORRAL_INTERNAL_ERROR) {
 		o->status = CORRAL_INTERNAL_ERROR;
 		if (!e.message[0])
 			cerr_set(&e, 0, "unknown failure");
 		cerr_where(&e, CORRAL_E_HOST, "dispatch");
 		cerr_copy(&o->error, &e);
-		kill_and_reap(c);
+		/* A held program whose job never left keeps waiting for the next one: the container
+		 * is intact. Anything else ends the container. */
+		if (!held || sent)
+			kill_and_reap(c);
 	}
 	return rc;
+}
+
+CORRAL_API int corral_dispatch(corral_container *c, const corral_spec *s, corral_outcome *o)
+{
+	memset(o, 0, sizeof *o);
+	int64_t t0 = now_us();
+	/* The caller's streamed descriptors are ours from here on, whatever happens. */
+	struct dispatch_fds d = { s->stdin_fd, -1, s->stdout_fd, s->stderr_fd };
+	if (c->dispatched) {
+		corral_error e;
+		memset(&e, 0, sizeof e);
+		cerr_set(&e, 0, c->held.on ? "container is held: its programs go through corral_dispatch_held"
+					   : "container already used: each serves exactly one run");
+		return refuse(o, &d, &e, CORRAL_E_USED, "dispatch", t0);
+	}
+	c->dispatched = 1;
+	return run_job(c, s, o, &d, t0, 0);
+}
+
+CORRAL_API int corral_dispatch_held(corral_container *c, int64_t program, const corral_spec *s, corral_outcome *o)
+{
+	memset(o, 0, sizeof *o);
+	int64_t t0 = now_us();
+	struct dispatch_fds d = { s->stdin_fd, -1, s->stdout_fd, s->stderr_fd };
+	corral_error e;
+	memset(&e, 0, sizeof e);
+	if (c->dispatched && !c->held.on) {
+		cerr_set(&e, 0, "container already used for a one-shot run: it cannot be held");
+		return refuse(o, &d, &e, CORRAL_E_USED, "held", t0);
+	}
+	if (program <= c->held.program) {
+		cerr_set(&e, EINVAL, "held program %lld after program %lld: the numbers must increase", (long long)program,
+			 (long long)c->held.program);
+		return refuse(o, &d, &e, CORRAL_E_SPEC, "held", t0);
+	}
+	if (init_gone(c)) {
+		cerr_set(&e, 0, "the held container has ended (its init is gone)");
+		return refuse(o, &d, &e, CORRAL_E_CONTAINER, "held", t0);
+	}
+	if (!c->held.on) {
+		int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (wake < 0) {
+			cerr_set(&e, errno, "eventfd");
+			return refuse(o, &d, &e, CORRAL_E_HOST, "held", t0);
+		}
+		__atomic_store_n(&c->held.wake_fd, wake, __ATOMIC_RELEASE);
+		c->held.on = 1;
+		c->dispatched = 1;
+		/* Read by the init once this first program has ended. */
+		__atomic_store_n(&c->ctx.hold, 1, __ATOMIC_RELEASE);
+	}
+	c->held.program = program;
+	int stopped = held_stop_for(c, program);
+	if (stopped) { /* stopped before it started: its job is not sent, the next program takes the process */
+		close_dispatch_fds(&d);
+		outcome_stopped(o, stopped - 1);
+		o->t_total_us = now_us() - t0;
+		return 0;
+	}
+	return run_job(c, s, o, &d, t0, program);
+}
+
+CORRAL_API void corral_stop_held(corral_container *c, int64_t program, int32_t limit)
+{
+	if (!c || program <= 0)
+		return;
+	if (limit < CORRAL_LIMIT_NONE || limit > CORRAL_LIMIT_OUTPUT)
+		limit = CORRAL_LIMIT_NONE;
+	int64_t want = (program << 8) | (limit + 1);
+	int64_t word = __atomic_load_n(&c->held.stop_word, __ATOMIC_ACQUIRE);
+	/* The first stop of a program wins; a later program's stop replaces an earlier one's. */
+	while ((word >> 8) < program) {
+		if (__atomic_compare_exchange_n(&c->held.stop_word, &word, want, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			int wake = __atomic_load_n(&c->held.wake_fd, __ATOMIC_ACQUIRE);
+			uint64_t one = 1;
+			if (wake >= 0 && write(wake, &one, sizeof one) < 0) {
+				/* the counter is full: supervision is woken already */
+			}
+			return;
+		}
+	}
 }
 
 CORRAL_API void corral_stop(corral_container *c, int32_t limit)
@@ -474,7 +647,8 @@ CORRAL_API void corral_cancel(corral_container *c)
 
 CORRAL_API int corral_signal(corral_container *c, int32_t sig)
 {
-	if (!c || sig <= 0 || sig >= _NSIG)
+	/* Not for a held container: its program's cgroup changes between programs. */
+	if (!c || sig <= 0 || sig >= _NSIG || c->held.on)
 		return -1;
 	return cg_signal_all(&c->cg, sig);
 }

@@ -3,8 +3,9 @@
  * pipes and the report pipe. It enforces the wall-clock limit, the CPU limit (summed over the
  * whole cgroup, sampled no more often than the remaining budget could run out) and the output
  * caps, and stops the run by killing the container's init — which takes every process of the
- * pid namespace with it. A stream the caller streams (spec.stdout_fd / stderr_fd) is not read
- * here: its cap is the caller's.
+ * pid namespace with it. A held container's program is stopped by killing its cgroup instead
+ * (the init then kills and reaps whatever the program left, and the container lives on). A stream
+ * the caller streams (spec.stdout_fd / stderr_fd) is not read here: its cap is the caller's.
  */
 #include "internal.h"
 #include <fcntl.h>
@@ -24,7 +25,21 @@ static void kill_init(struct supervision *s, int reason)
 	if (s->killed_for != 0)
 		return;
 	s->killed_for = reason;
-	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+	s->t_killed_us = now_us();
+	/* A held program's limit: its cgroup (the init is not in it); the init does the rest. */
+	if (s->held && reason > 0)
+		cg_kill_all(s->cg);
+	else
+		syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+}
+
+/* A held program's stop (corral_stop_held), once asked: its limit + 1, or 0. */
+static int stop_asked(const struct supervision *s)
+{
+	if (!s->stop_word)
+		return 0;
+	int64_t word = __atomic_load_n(s->stop_word, __ATOMIC_ACQUIRE);
+	return (word >> 8) == s->program ? (int)(word & 0xff) : 0;
 }
 
 /* For a setup timeout: how far the container got, and the kernel function its init sleeps in
@@ -153,7 +168,7 @@ int supervise(struct supervision *s, corral_error *e)
 					timeout_us = left;
 			}
 			if (s->t_exec_us && cpu_limit_us > 0 && now >= next_cpu_check) {
-				int64_t used = cg_cpu_us(s->cg);
+				int64_t used = cg_cpu_us(s->cg) - s->cpu_base_us;
 				if (used > cpu_limit_us)
 					kill_init(s, CORRAL_LIMIT_CPU);
 				/* The budget cannot run out sooner than (left / cpus) from now. */
@@ -167,16 +182,39 @@ int supervise(struct supervision *s, corral_error *e)
 			if (s->t_exec_us && cpu_limit_us > 0 && next_cpu_check - now < timeout_us)
 				timeout_us = next_cpu_check - now;
 		}
-		struct pollfd fds[4] = {
+		if (s->held) {
+			if (!s->stopping && stop_asked(s)) {
+				s->stopping = 1;
+				if (!s->killed_for)
+					s->t_killed_us = now;
+			}
+			/* Again until the program is gone: it may not have joined its cgroup yet. */
+			if (s->stopping) {
+				cg_kill_all(s->cg);
+				if (timeout_us > 10000)
+					timeout_us = 10000;
+			}
+			/* Killed but not ending (a process that cannot die): the container goes. */
+			if ((s->killed_for > 0 || s->stopping) && now - s->t_killed_us > SETUP_TIMEOUT_US)
+				syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+		}
+		struct pollfd fds[5] = {
 			{ s->pidfd, POLLIN, 0 },
 			{ out_open ? s->out_fd : -1, POLLIN, 0 },
 			{ err_open ? s->err_fd : -1, POLLIN, 0 },
 			{ s->report_fd, POLLIN, 0 },
+			{ s->held ? s->wake_fd : -1, POLLIN, 0 },
 		};
 		int ms = (int)((timeout_us + 999) / 1000);
-		int rc = poll(fds, 4, ms < 1 ? 1 : ms);
+		int rc = poll(fds, 5, ms < 1 ? 1 : ms);
 		if (rc < 0 && errno != EINTR)
 			return cerr_set(e, errno, "supervise: poll");
+		if (fds[4].revents) {
+			uint64_t count;
+			if (read(s->wake_fd, &count, sizeof count) < 0) {
+				/* drained already */
+			}
+		}
 		if (fds[3].revents)
 			read_reports(s);
 		if (out_open && fds[1].revents)

@@ -1,7 +1,8 @@
 // The sandbox's one door: a SandboxHost owns where job volumes and init layers live, which cgroup
 // hierarchy runs go into, its warm pool, and the sweep that removes what a killed worker left
 // behind; through it a caller runs a program (run), streams one (stream), connects two programs'
-// stdio (connect) and makes job volumes (createVolume). Any number of hosts may live in one
+// stdio (connect), holds a container open for several programs (hold) and makes job volumes
+// (createVolume). Any number of hosts may live in one
 // process. Everything a run creates is named `corral-<owner pid>-<owner start time>-<n>`, with n
 // counted for the whole process (so two hosts never collide), so a sweep can tell a live
 // worker's runs from a dead one's.
@@ -13,13 +14,14 @@ import { SandboxError } from './errors.ts';
 import { release as osRelease } from 'node:os';
 import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
 import { connectTwo } from './connect.ts';
+import { holdOne } from './held.ts';
 import { SANDBOX_ID, type HostContext } from './context.ts';
 import { loadNative, type NativeContainer } from './native.ts';
 import { WarmPool, type WarmPoolOptions } from './pool.ts';
 import { ProcView, type ProcViewOptions } from './proc-view.ts';
 import { runOne } from './run.ts';
 import { streamOne } from './stream.ts';
-import type { ConnectedOutcome, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun } from './types.ts';
+import type { ConnectedOutcome, HeldContainer, HoldSpec, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun } from './types.ts';
 import { mountVolume, type Volume } from './volume.ts';
 import { WarmVolumes, type WarmVolumesOptions } from './volume-pool.ts';
 
@@ -234,6 +236,16 @@ export class SandboxHost implements HostContext {
   /** Runs two programs at once, each in its own container, the first's stdout being the second's stdin and back. */
   connect(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal): Promise<ConnectedOutcome> {
     return connectTwo(first, second, this, signal);
+  }
+
+  /**
+   * A container held open for several programs, one after another (HeldContainer.run), each with
+   * its own outcome and limits; /box and the writable tmpfs carry over between them. A warm
+   * container from the pool when there is one for this image. Rejects with a SandboxError when no
+   * container can be built.
+   */
+  hold(spec: HoldSpec): Promise<HeldContainer> {
+    return holdOne(spec, this);
   }
 
   /** A fresh job volume: a warm one from the host's set when it has one of this size, else mounted now. */

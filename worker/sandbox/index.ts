@@ -1,5 +1,5 @@
 // The sandbox's public surface: everything outside worker/sandbox/ comes through here. A caller
-// opens a SandboxHost and runs, streams or connects programs through it; see docs/sandbox.md for
+// opens a SandboxHost and runs, streams, connects or holds programs through it; see docs/sandbox.md for
 // the container model and docs/architecture.md for the rules this seam keeps (it knows nothing of
 // jobs, faces or queues).
 import { loadNative } from './native.ts';
@@ -13,7 +13,7 @@ export { collectFiles, Volume, type CollectCaps, type CollectedFile } from './vo
 export { WarmPool, POOL_MAX_BUILDING, type WarmPoolOptions, type WarmPoolStats } from './pool.ts';
 export { WarmVolumes, type WarmVolumesOptions, type WarmVolumesStats } from './volume-pool.ts';
 export type {
-  ConnectedOutcome, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, StreamingOptions, StreamingRun,
+  ConnectedOutcome, HeldContainer, HeldProgramSpec, HoldSpec, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, StreamingOptions, StreamingRun,
 } from './types.ts';
 
 /** Benchmark floor: the launcher's CLONE_VM spawn + execve + wait of `path`, without any isolation; resolves to the wait status. */

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { SandboxError, type NativeError } from './errors.ts';
 
-const ABI_VERSION = 7;
+const ABI_VERSION = 8;
 
 /**
  * koffi keeps the memory of this many asynchronous calls (stack + heap, 256 KiB each) between
@@ -104,7 +104,7 @@ export interface NativeOutcome {
   error: NativeError;
 }
 
-/** A prepared container (native pointer), good for exactly one dispatch. */
+/** A prepared container (native pointer), good for exactly one dispatch, or held: any number of dispatchHeld one after another. */
 export type NativeContainer = { readonly __brand: 'corral_container' };
 
 interface Bindings {
@@ -113,6 +113,10 @@ interface Bindings {
   prepare(spec: NativeSpec): Promise<NativeContainer>;
   dispatch(container: NativeContainer, spec: NativeSpec, out: Partial<NativeOutcome>): Promise<number>;
   discard(container: NativeContainer): Promise<void>;
+  /** Runs held program number `program` (1, 2, … increasing) in the container (corral_dispatch_held). */
+  dispatchHeld(container: NativeContainer, program: number, spec: NativeSpec, out: Partial<NativeOutcome>): Promise<number>;
+  /** Stops held program `program` (running, or before it starts; never another one). Synchronous. */
+  stopHeld(container: NativeContainer, program: number, limit: number): void;
   /** Kills a dispatched run (synchronous, from the event loop). */
   cancel(container: NativeContainer): void;
   /** Kills a dispatched run for a limit the caller enforces (LIMIT_OUTPUT…): the outcome reports it. */
@@ -183,6 +187,8 @@ export function loadNative(): Bindings {
   const prepare = lib.func('int corral_prepare(const corral_spec *spec, int32_t wait, _Out_ corral_container **out, _Out_ corral_error *err)');
   const dispatch = lib.func('int corral_dispatch(corral_container *c, const corral_spec *spec, _Out_ corral_outcome *out)');
   const discard = lib.func('void corral_discard(corral_container *c)');
+  const dispatchHeld = lib.func('int corral_dispatch_held(corral_container *c, int64_t program, const corral_spec *spec, _Out_ corral_outcome *out)');
+  const stopHeld = lib.func('void corral_stop_held(corral_container *c, int64_t program, int32_t limit)');
   const cancel = lib.func('void corral_cancel(corral_container *c)');
   const stop = lib.func('void corral_stop(corral_container *c, int32_t limit)');
   const signal = lib.func('int corral_signal(corral_container *c, int32_t sig)');
@@ -233,6 +239,8 @@ export function loadNative(): Bindings {
     },
     dispatch: (container, spec, out) => onPool(dispatch, container, spec, out),
     discard: (container) => onPool(discard, container).then(() => {}),
+    dispatchHeld: (container, program, spec, out) => onPool(dispatchHeld, container, program, spec, out),
+    stopHeld: (container, program, limit) => stopHeld(container, program, limit),
     bareSpawn: (path, argv0) => onPool(bareSpawn, path, argv0),
     // A copy: the C memory is freed right after.
     view: (ptr, len) => (len > 0 && ptr ? Buffer.from(new Uint8Array(koffi.view(ptr as never, len) as ArrayBuffer)) : Buffer.alloc(0)),

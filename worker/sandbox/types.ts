@@ -143,3 +143,34 @@ export interface ConnectedOutcome {
   first: SandboxOutcome;
   second: SandboxOutcome;
 }
+
+/** What a held container is (SandboxHost.hold): the image, /box, hostname and disk its programs share. */
+export interface HoldSpec {
+  layers: string[];
+  /** The job volume at /box, there for every program (attached by the first that starts). */
+  box?: SandboxSpec['box'];
+  hostname?: string;
+  /** The image's name, for the warm pool's metrics. */
+  imageName?: string;
+  /** Size of the writable tmpfs (root upper layer, /tmp) that every program shares. */
+  diskBytes?: number;
+}
+
+/** One program of a held container: what a SandboxSpec says about the program, not the container. */
+export type HeldProgramSpec = Omit<SandboxSpec, 'layers' | 'box' | 'hostname' | 'imageName'>;
+
+/**
+ * A container held open across several programs (SandboxHost.hold). Each run() is a new program
+ * process in the same namespaces, mounts, /box and cgroup tree, started once the previous program
+ * and everything it left running are gone; each has its own outcome and limits. Runs are
+ * serialised (a run() called while one is under way starts after it).
+ */
+export interface HeldContainer {
+  run(program: HeldProgramSpec): Promise<SandboxOutcome>;
+  /** Programs dispatched so far. */
+  readonly programs: number;
+  /** The container came from the warm pool. */
+  readonly pooled: boolean;
+  /** Waits for the program under way, then destroys the container (idempotent). */
+  close(): Promise<void>;
+}
