@@ -7,7 +7,7 @@
  *            whatever is left, reaps it, reports the program's wait status and exits — or, in a
  *            held container, waits for the NEXT message and spawns the next program the same
  *            way, in the same namespaces and mounts (so /box, the writable root and /dev/shm
- *            carry over; no process, descriptor or limit does).
+ *            carry over; no process, descriptor, limit or SysV IPC object does).
  *   program  PROGRAM_STEPS before the job is known (session, cgroup, cgroup namespace, bounding
  *            set), reports READY, waits for the job, then JOB_STEPS (/box, stdio, rlimits, cwd,
  *            sandbox ids without capabilities, seccomp) and execve().
@@ -27,7 +27,10 @@
 #include <linux/mount.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -374,6 +377,35 @@ static int reap_program(long main_pid, int64_t *end_us)
 	return main_status;
 }
 
+/* Between a held container's programs: SysV IPC objects go with the program that made them, like
+ * its processes. Left in the container's IPC namespace they would be the one thing a program
+ * leaves that no size bounds (the tmpfs mounts have theirs), and on cgroup v2 their memory would
+ * stay out of every later program's accounting. The init, root of the container's user
+ * namespace, may see and remove any of them; nobody is attached any more. (POSIX message queues
+ * stay, bounded by RLIMIT_MSGQUEUE.) The buffer only receives what the kernel writes. */
+static void remove_sysv_ipc(void)
+{
+	long buf[64];
+	long max = rawsys(SYS_shmctl, 0, SHM_INFO, buf);
+	for (long i = 0; i <= max; i++) {
+		long id = rawsys(SYS_shmctl, i, SHM_STAT, buf);
+		if (id >= 0)
+			rawsys(SYS_shmctl, id, IPC_RMID, NULL);
+	}
+	max = rawsys(SYS_semctl, 0, 0, SEM_INFO, buf);
+	for (long i = 0; i <= max; i++) {
+		long id = rawsys(SYS_semctl, i, 0, SEM_STAT, buf);
+		if (id >= 0)
+			rawsys(SYS_semctl, id, 0, IPC_RMID, 0);
+	}
+	max = rawsys(SYS_msgctl, 0, MSG_INFO, buf);
+	for (long i = 0; i <= max; i++) {
+		long id = rawsys(SYS_msgctl, i, MSG_STAT, buf);
+		if (id >= 0)
+			rawsys(SYS_msgctl, id, IPC_RMID, NULL);
+	}
+}
+
 int container_init(void *arg)
 {
 	struct child_ctx *c = arg;
@@ -418,6 +450,7 @@ int container_init(void *arg)
 		report_at(REP_EXIT, 0, 0, status, end_us);
 		if (!__atomic_load_n(&c->hold, __ATOMIC_ACQUIRE))
 			rawsys_exit(0);
+		remove_sysv_ipc();
 		for (;;) {
 			int next = wire_receive_next();
 			if (next == 0)

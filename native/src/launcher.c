@@ -15,10 +15,11 @@
  *   init    pid 1 of the new pid namespace, sharing the parent's memory but touching only its
  *           own stack and the prepared, read-only data. It waits for release, becomes root of
  *           its user namespace, sets the hostname, brings up lo, walks the mount plan and
- *           pivot_roots. It then clone(CLONE_VM|CLONE_VFORK)s the program, reaps every process
- *           of the namespace, and when the program ends kills whatever is left, reports the
- *           program's wait status and exits. It is not in the run's cgroup, so the cgroup's OOM
- *           killer can never pick it (its mm is the Node process's).
+ *           pivot_roots. It then clone(CLONE_VM)s the program, reaps every process of the
+ *           namespace, and when the program ends kills whatever is left, reports the program's
+ *           wait status and exits (held: waits for the next program instead, below). It is not
+ *           in the run's cgroup, so the cgroup's OOM killer can never pick it (its mm is the Node
+ *           process's).
  *   program joins the run's cgroup through fds the parent opened, enters a new cgroup
  *           namespace, empties its bounding and ambient capability sets and waits for the
  *           job; then applies rlimits, drops to the sandbox uid with no capabilities,
@@ -50,7 +51,8 @@
  * cannot be reset before Linux 6.12), on v1 the program cgroup is kept and its peak reset. A limit
  * or a stop (corral_stop_held) kills the program's cgroup, never the init: the container lives on.
  * What persists is what the container is: /box (attached by the first program that reaches
- * execve), the writable root and /dev/shm (tmpfs), SysV IPC and POSIX queues of its IPC namespace.
+ * execve), the writable root and /dev/shm (tmpfs, each with its size), POSIX message queues
+ * (bounded by RLIMIT_MSGQUEUE); the init removes SysV IPC objects between programs (child.c).
  */
 #include "container.h"
 #include <fcntl.h>
@@ -356,14 +358,15 @@ CORRAL_API int corral_prepare(const corral_spec *s, int32_t wait_until_ready, co
 		close_fd(&c->cg.procs_fd[i]);
 	close_fd(&c->cg.init_dirfd);
 	close_fd(&c->cg.prog_dirfd);
-	if (userns_write_maps(c->pid, s->id_base, &e) < 0 || write(sync_p[1], "g", 1) != 1) {
+	/* The release time is read before the release: a parent descheduled right after its write
+	 * (one CPU) would read it after the container reported READY, and mounts would come out < 0. */
+	if (userns_write_maps(c->pid, s->id_base, &e) < 0 || (c->t_released_us = now_us(), write(sync_p[1], "g", 1) != 1)) {
 		if (!e.message[0])
 			cerr_set(&e, errno, "release container init");
 		cerr_where(&e, CORRAL_E_CONTAINER, "id-maps");
 		goto fail;
 	}
 	close_fd(&sync_p[1]);
-	c->t_released_us = now_us();
 	if (wait_until_ready && wait_ready(c, &e) < 0)
 		goto fail;
 	*out = c;

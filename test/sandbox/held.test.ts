@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError, SandboxHost, type HeldContainer, type HeldProgramSpec, type SandboxOutcome, type Volume } from '../../worker/sandbox/index.ts';
 import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
+import { staticFixture } from '../helpers/fixtures.ts';
 import {
   busyboxLayers, createVolume, expectNothingLeftBehind, processesInOurRuns, settledSnapshot, slowHostLimits, snapshot, testHost,
 } from '../helpers/sandbox.ts';
@@ -107,6 +108,26 @@ describe('held containers', () => {
       assert.ok(!comms.includes('sleep'), `processes in the run's cgroups: ${comms.join(', ')}`);
     } finally {
       await held.close();
+    }
+  });
+
+  it('removes the SysV IPC objects a program made before the next one (they have no size bound)', async () => {
+    const key = (0x48000000 | (process.pid & 0xffffff)) >>> 0;
+    const hex = key.toString(16);
+    const box = await createVolume({ sizeBytes: 8 << 20 });
+    await box.writeFile('leftovers', await staticFixture('leftovers'), { mode: 0o755 });
+    const held = await testHost().hold({ layers, box: { dir: box.dir } });
+    try {
+      const first = await sh(held, `./leftovers sysv-leave ${hex} && ./leftovers sysv-look ${hex}`);
+      assert.equal(first.status, 'ok', describeOutcome(first));
+      // Within one program the look sees them: the next one would if they survived.
+      assert.equal(first.stdout.toString(), 'sysv created\nshm=present msg=present sem=present\ncount shm=1 msg=1 sem=1\n');
+      const next = await held.run({ argv: ['./leftovers', 'sysv-look', hex], limits: slowHostLimits() });
+      assert.equal(next.status, 'ok', describeOutcome(next));
+      assert.equal(next.stdout.toString(), 'shm=absent msg=absent sem=absent\ncount shm=0 msg=0 sem=0\n');
+    } finally {
+      await held.close();
+      await box.destroy();
     }
   });
 
