@@ -1,4 +1,4 @@
-// What the run paths (run.ts, stream.ts, connect.ts, spec.ts) need from the host that owns them,
+// What the run paths (run.ts, stream.ts, connect.ts, held.ts, spec.ts) need from the host that owns them,
 // as an interface: they never import host.ts, so the host can import them without a cycle.
 import type { CgroupLayout } from './cgroups.ts';
 import type { NativeContainer } from './native.ts';
