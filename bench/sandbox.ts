@@ -5,7 +5,7 @@
 // on a number (this machine is shared and noisy).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { bareSpawn, SandboxHost, type SandboxTimings } from '../worker/sandbox/index.ts';
 import { ImageStore } from '../rootfs-images/store.ts';
 import { buildImage } from '../rootfs-images/builder.ts';
@@ -40,6 +40,14 @@ async function measure(label: string, once: () => Promise<unknown>, n: number, c
   );
   const seconds = (performance.now() - started) / 1000;
   return { label, concurrency, gapMs, ...stats(latencies), runsPerSecond: gapMs ? NaN : n / seconds };
+}
+
+/** This process's CPU time and that of its reaped children (utime, stime, cutime, cstime), ms. */
+function processCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14-17 of /proc/<pid>/stat, in clock ticks (USER_HZ, 100 on Linux).
+  return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) * 10;
 }
 
 function allocateHeap(mb: number): void {
@@ -105,14 +113,62 @@ async function main() {
     if (r.status !== 'ok') throw new Error(`bench: held program failed: ${r.error ?? r.status}`);
   };
   gapRows.push(await measure('held container, next program', heldProgram, N, 1));
-  gapRows.push(await measure('held, next program every 20 ms', heldProgram, Math.min(N, 100), 1, 20));
-  await held.close();
+  // The same three, interleaved (a round of each every 20 ms, in turn), so a noisy moment of
+  // the shared machine falls on all three alike.
+  const warmHost = SandboxHost.open({ pool: { maxWarm: 4, maxPerImage: 4 } });
+  const kinds: Array<[string, () => Promise<unknown>]> = [
+    ['held, next program', heldProgram],
+    ['fresh container, warm pool', () => warmHost.run({ layers, argv: ['/bin/true'] })],
+    ['fresh container, cold', () => host.run({ layers, argv: ['/bin/true'] })],
+  ];
+  const interleaved = new Map<string, number[]>(kinds.map(([k]) => [k, []]));
+  for (let i = 0; i < Math.min(N, 100) + 5; i++) {
+    for (const [kind, once] of kinds) {
+      const t = performance.now();
+      await once();
+      if (i >= 5) interleaved.get(kind)!.push(performance.now() - t); // the first rounds warm up
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  await Promise.all([held.close(), warmHost.close()]);
+  // CPU per program, everything counted: this process (the launcher's threads, the teardowns, the
+  // pool's builds) and its reaped children (each container's init and program): what a held
+  // container saves beyond latency is the build and the teardown of a container per program.
+  const cpuPerRun = async (kind: string, open: () => Promise<{ once: () => Promise<unknown>; close: () => Promise<void> }>) => {
+    const subject = await open();
+    for (let i = 0; i < 5; i++) await subject.once();
+    await host.settle();
+    const before = processCpuMs();
+    const n = Math.min(N, 100);
+    for (let i = 0; i < n; i++) await subject.once();
+    await subject.close();
+    await host.settle();
+    return { kind, cpuMsPerRun: (processCpuMs() - before) / n };
+  };
+  const cpuRows = [
+    await cpuPerRun('held, next program', async () => {
+      const h = await host.hold({ layers });
+      return { once: () => h.run({ argv: ['/bin/true'] }), close: () => h.close() };
+    }),
+    await cpuPerRun('fresh container, warm pool', async () => {
+      const w = SandboxHost.open({ pool: { maxWarm: 4, maxPerImage: 4 } });
+      return { once: () => w.run({ layers, argv: ['/bin/true'] }), close: () => w.close() };
+    }),
+    await cpuPerRun('fresh container, cold', async () => ({ once: () => host.run({ layers, argv: ['/bin/true'] }), close: async () => {} })),
+  ];
   const fmt = (n: number) => n.toFixed(2).padStart(8);
   console.log(`\n${'configuration'.padEnd(36)} conc      p50      p90      p99   runs/s`);
   for (const r of [...rows, ...gapRows]) {
     console.log(`${r.label.padEnd(36)} ${String(r.concurrency).padStart(4)} ${fmt(r.p50)} ${fmt(r.p90)} ${fmt(r.p99)} ${(Number.isNaN(r.runsPerSecond) ? '-' : r.runsPerSecond.toFixed(0)).padStart(8)}`);
   }
   console.log(`warm pool: ${poolStats?.hits} hits, ${poolStats?.misses} misses, build ${poolStats?.buildMsAvg} ms on average (off the request path)`);
+  console.log('\nCPU per run (this process and its reaped children: launcher, containers, teardowns, pool builds):');
+  for (const r of cpuRows) console.log(`${r.kind.padEnd(36)} ${fmt(r.cpuMsPerRun)} ms`);
+  console.log('\ninterleaved, a run of each in turn every 20 ms:');
+  for (const [kind, samples] of interleaved) {
+    const st = stats(samples);
+    console.log(`${kind.padEnd(36)} ${fmt(st.p50)} ${fmt(st.p90)} ${fmt(st.p99)}   (p50 p90 p99 ms, ${samples.length} runs)`);
+  }
   for (const concurrency of [1, CONCURRENCY]) {
     const [floor, node, full] = rows.filter((r) => r.concurrency === concurrency);
     console.log(`\nconcurrency ${concurrency}: container p50 = ${(full!.p50 / floor!.p50).toFixed(1)}× the bare spawn, ${(full!.p50 / node!.p50).toFixed(2)}× child_process.spawn`);
