@@ -199,6 +199,22 @@ describe('held containers', () => {
     }
   });
 
+  it('closes with its host: the program under way stopped, a queued one cancelled, nothing left', async () => {
+    const host = SandboxHost.open();
+    const start = await settledSnapshot(testHost());
+    const busy = await host.hold({ layers });
+    const idle = await host.hold({ layers });
+    assert.equal((await idle.run({ argv: ['true'], limits: slowHostLimits() })).status, 'ok');
+    const running = busy.run({ argv: ['sleep', '60'], limits: { wallMs: 120_000, cpuMs: 120_000 } });
+    const queued = busy.run({ argv: ['true'] });
+    await new Promise((r) => setTimeout(r, 300)); // the sleep has started
+    await host.close();
+    assert.equal((await running).status, 'cancelled');
+    assert.equal((await queued).status, 'cancelled');
+    assert.equal(busy.programs, 1);
+    assert.equal(await settledSnapshot(host), start, 'a held container outlived its host');
+  });
+
   it('takes a warm container from the pool, and a used one is never handed out again', async () => {
     const host = SandboxHost.open({ pool: { maxWarm: 2 } });
     const start = await settledSnapshot(testHost()); // the same names: every host of the process shares its tag

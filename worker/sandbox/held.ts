@@ -31,9 +31,11 @@ class Held implements HeldContainer {
   programs = 0;
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The number of the program under way, 0 between programs. */
+  private running = 0;
 
   constructor(private readonly container: NativeContainer, private readonly spec: HoldSpec,
-    private readonly host: HostContext, readonly pooled: boolean) {}
+    private readonly host: HostContext, readonly pooled: boolean, private readonly onClose: (held: Held) => void) {}
 
   run(program: HeldProgramSpec): Promise<SandboxOutcome> {
     if (this.closed) return Promise.reject(new SandboxError('used', 'the held container is closed', { step: 'held' }));
@@ -47,14 +49,17 @@ class Held implements HeldContainer {
     const elapsed = stopwatch();
     const next = this.queue.then(async (): Promise<SandboxOutcome> => {
       if (program.signal?.aborted) return failedOutcome('cancelled', new SandboxError('cancelled', 'cancelled before it started'), elapsed());
+      if (this.closed) return failedOutcome('cancelled', new SandboxError('cancelled', 'the held container was closed before this program started', { step: 'held' }), elapsed());
       const native = loadNative();
       const number = ++this.programs;
       const stop = () => native.stopHeld(this.container, number, LIMIT_NONE);
       program.signal?.addEventListener('abort', stop, { once: true });
       const out: Partial<NativeOutcome> = {};
+      this.running = number;
       try {
         await native.dispatchHeld(this.container, number, nativeSpec, out);
       } finally {
+        this.running = 0;
         program.signal?.removeEventListener('abort', stop);
       }
       const outcome = toOutcome(out as NativeOutcome);
@@ -66,19 +71,23 @@ class Held implements HeldContainer {
     return next;
   }
 
+  /** Stops the program under way (cancelled), cancels those queued, then destroys the container. */
   async close(): Promise<void> {
     if (this.closed) return this.queue.then(() => {});
     this.closed = true;
+    if (this.running) loadNative().stopHeld(this.container, this.running, LIMIT_NONE);
     await this.queue;
     this.host.discard(this.container);
+    this.onClose(this);
   }
 }
 
-/** Takes a container for `spec` and holds it; rejects with a SandboxError when none can be built. */
-export async function holdOne(spec: HoldSpec, host: HostContext): Promise<HeldContainer> {
+/** Takes a container for `spec` and holds it; rejects with a SandboxError when none can be built.
+ * `onClose` hears when it is closed (the host keeps those open, to close them with itself). */
+export async function holdOne(spec: HoldSpec, host: HostContext, onClose: (held: HeldContainer) => void = () => {}): Promise<HeldContainer> {
   // The container's fields; the program fields are placeholders, sent with no job.
   const nativeSpec = nativeSpecFor(programSpec(spec, { argv: ['/bin/true'] }), host);
   const got = await acquire(nativeSpec, spec.imageName, host);
   if ('failure' in got) throw got.failure;
-  return new Held(got.container, spec, host, got.pooled);
+  return new Held(got.container, spec, host, got.pooled, onClose);
 }

@@ -82,6 +82,8 @@ export class SandboxHost implements HostContext {
   /** Warm job volumes, when enabled. */
   readonly volumes: WarmVolumes | undefined;
   private readonly discarding = new Set<Promise<void>>();
+  /** Held containers not closed yet: close() closes them. */
+  private readonly held = new Set<HeldContainer>();
   private lastDiscardAt = -Infinity;
   private quiet = true;
   /** Average time a container's teardown takes, in the background. */
@@ -171,9 +173,11 @@ export class SandboxHost implements HostContext {
     while (this.discarding.size) await Promise.all([...this.discarding]);
   }
 
-  /** Destroys the warm pool's containers and volumes and waits for every teardown (on SIGTERM). */
+  /** Closes the held containers still open, destroys the warm pool's containers and volumes and
+   * waits for every teardown (on SIGTERM). */
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
+    await Promise.all([...this.held].map((h) => h.close()));
     await Promise.all([this.pool?.close(), this.volumes?.close()]);
     await this.settle();
     if (this.procView) {
@@ -244,8 +248,10 @@ export class SandboxHost implements HostContext {
    * container from the pool when there is one for this image. Rejects with a SandboxError when no
    * container can be built.
    */
-  hold(spec: HoldSpec): Promise<HeldContainer> {
-    return holdOne(spec, this);
+  async hold(spec: HoldSpec): Promise<HeldContainer> {
+    const held = await holdOne(spec, this, (h) => this.held.delete(h));
+    this.held.add(held);
+    return held;
   }
 
   /** A fresh job volume: a warm one from the host's set when it has one of this size, else mounted now. */

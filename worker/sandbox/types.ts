@@ -171,6 +171,7 @@ export interface HeldContainer {
   readonly programs: number;
   /** The container came from the warm pool. */
   readonly pooled: boolean;
-  /** Waits for the program under way, then destroys the container (idempotent). */
+  /** Stops the program under way (its outcome says cancelled), cancels the queued ones, then
+   * destroys the container (idempotent). SandboxHost.close() closes those still open. */
   close(): Promise<void>;
 }
