@@ -7,6 +7,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError, SandboxHost, type HeldContainer, type HeldProgramSpec, type SandboxOutcome, type Volume } from '../../worker/sandbox/index.ts';
 import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
+import { loadNative, type NativeOutcome } from '../../worker/sandbox/native.ts';
+import { toOutcome } from '../../worker/sandbox/outcome.ts';
+import { nativeSpecFor } from '../../worker/sandbox/spec.ts';
 import { staticFixture } from '../helpers/fixtures.ts';
 import {
   busyboxLayers, createVolume, expectNothingLeftBehind, processesInOurRuns, settledSnapshot, slowHostLimits, snapshot, testHost,
@@ -184,6 +187,37 @@ describe('held containers', () => {
     await held.close();
     await assert.rejects(held.run({ argv: ['true'] }), (err: unknown) => err instanceof SandboxError && err.code === 'used' && err.step === 'held');
     await assert.rejects(testHost().hold({ layers: ['relative/layer'] }), (err: unknown) => err instanceof SandboxError && err.code === 'spec');
+  });
+
+  it('reports a held container whose init is gone, and a one-shot dispatch into it, as structured failures', async () => {
+    const native = loadNative();
+    const spec = nativeSpecFor({ layers, argv: ['true'], limits: slowHostLimits() }, testHost());
+    const container = await native.prepare(spec);
+    const dispatch = async (program: number) => {
+      const out: Partial<NativeOutcome> = {};
+      await native.dispatchHeld(container, program, spec, out);
+      return toOutcome(out as NativeOutcome);
+    };
+    try {
+      assert.equal((await dispatch(1)).status, 'ok');
+      assert.equal(native.signal(container, 15), -1, 'corral_signal refuses a held container');
+      const oneShot: Partial<NativeOutcome> = {};
+      await native.dispatch(container, spec, oneShot);
+      assert.equal(toOutcome(oneShot as NativeOutcome).failure?.code, 'used');
+      native.cancel(container); // the one-shot stop: it kills the container's init
+      await new Promise((r) => setTimeout(r, 200));
+      const second = await dispatch(2);
+      assert.equal(second.status, 'internal_error');
+      assert.equal(second.failure?.code, 'container', describeOutcome(second));
+      const third = await dispatch(3);
+      assert.equal(third.status, 'internal_error');
+      assert.equal(third.failure?.code, 'container');
+      assert.equal(third.failure?.step, 'held', describeOutcome(third));
+      const backwards = await dispatch(1); // a number that does not increase
+      assert.equal(backwards.failure?.code, 'spec');
+    } finally {
+      await native.discard(container);
+    }
   });
 
   it('runs each program in a cgroup of its own on cgroup v2 (one leaf at a time beside the init\'s), the same one on v1', async () => {
