@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { SandboxError } from './errors.ts';
 import { release as osRelease } from 'node:os';
-import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
+import { cgroupParentDirs, detectCgroups, ensureCgroupParents, placementCpus, type CgroupLayout } from './cgroups.ts';
 import { connectTwo } from './connect.ts';
 import { SANDBOX_ID, type HostContext } from './context.ts';
 import { loadNative, type NativeContainer } from './native.ts';
@@ -40,6 +40,9 @@ export interface SandboxHostOptions {
   cgroupVersion?: 1 | 2;
   /** Host uid/gid that container id 0 maps to; container ids 0..65535 map onto [idBase, idBase+65536). */
   idBase?: number;
+  /** CPU placement (spec.cpuset) where the kernel has a cpuset controller; false: none, every run
+   * on the worker's CPUs (no cpuset cgroup is made). Default true. */
+  cpuPlacement?: boolean;
 }
 
 /** A truthful /proc in every container (docs/sandbox.md): the daemon and its options. */
@@ -68,6 +71,8 @@ export class SandboxHost implements HostContext {
   /** An empty read-only directory that hides /proc subdirectories. */
   readonly emptyDir: string;
   readonly cgroups: CgroupLayout;
+  /** The CPUs runs may be placed on (spec.cpuset): the parent cpuset's; null without placement. */
+  placementCpus: readonly number[] | null = null;
   readonly idBase: number;
   /** Host uid/gid of the sandbox user, owner of job volumes. */
   readonly sandboxHostId: number;
@@ -125,7 +130,7 @@ export class SandboxHost implements HostContext {
     this.emptyDir = join(this.stateDir, 'empty');
     this.idBase = options.idBase ?? 1_000_000;
     this.sandboxHostId = this.idBase + SANDBOX_ID;
-    this.cgroups = detectCgroups(options.cgroupParent ?? defaultCgroupParent(this.stateDir), options.cgroupVersion);
+    this.cgroups = detectCgroups(options.cgroupParent ?? defaultCgroupParent(this.stateDir), options.cgroupVersion, undefined, options.cpuPlacement ?? true);
     this.hasTimeNamespace = existsSync('/proc/self/ns/time');
     this.tag = `${process.pid}-${processStartTime(process.pid)}`;
     this.pool = options.pool
@@ -190,6 +195,7 @@ export class SandboxHost implements HostContext {
     for (const dir of [host.stateDir, host.runsDir, host.volumesDir, host.initDir, host.procViewsDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
     checkTraversable(host.stateDir);
     ensureCgroupParents(host.cgroups);
+    host.placementCpus = placementCpus(host.cgroups);
     makeDevTemplate(host.devDir);
     mkdirSync(host.emptyDir, { recursive: true, mode: 0o555 });
     host.sweep();
