@@ -13,6 +13,7 @@ import { SandboxError } from './errors.ts';
 import { release as osRelease } from 'node:os';
 import { cgroupParentDirs, detectCgroups, ensureCgroupParents, placementCpus, type CgroupLayout } from './cgroups.ts';
 import { connectTwo } from './connect.ts';
+import { DaemonCgroup, type DaemonCgroupLimits } from './daemon-cgroup.ts';
 import { SANDBOX_ID, type HostContext } from './context.ts';
 import { loadNative, type NativeContainer } from './native.ts';
 import { WarmPool, type WarmPoolOptions } from './pool.ts';
@@ -46,7 +47,10 @@ export interface SandboxHostOptions {
 }
 
 /** A truthful /proc in every container (docs/sandbox.md): the daemon and its options. */
-export type ProcViewSetting = Omit<ProcViewOptions, 'dir' | 'onChange'>;
+export type ProcViewSetting = Omit<ProcViewOptions, 'dir' | 'onChange' | 'cgroup'> & {
+  /** The daemon's own cgroup's caps (default DAEMON_CGROUP_DEFAULTS: half a CPU, 64 MiB). */
+  daemonLimits?: DaemonCgroupLimits;
+};
 
 /** A run ending this long after the previous one finds the host quiet (afterRun). */
 const QUIET_GAP_MS = 50;
@@ -92,6 +96,7 @@ export class SandboxHost implements HostContext {
   private procView: ProcView | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private procViewWanted = false;
+  private procViewCgroup: DaemonCgroup | undefined;
 
   get procViewDir(): string | null {
     return this.procView?.mountDir ?? null;
@@ -111,13 +116,29 @@ export class SandboxHost implements HostContext {
    */
   async startProcView(setting: ProcViewSetting = {}): Promise<void> {
     this.procViewWanted = true;
-    // A directory of this host's own (named like a run, so the sweep can tell a dead owner's).
-    this.procView = await ProcView.start({
-      ...setting,
-      dir: join(this.procViewsDir, this.nextName()),
-      onChange: (event) => { if (event.state === 'serving' && event.generation > 1) this.pool?.drain(); },
-    });
+    const { daemonLimits, ...options } = setting;
+    // A directory and a capped cgroup of this host's own (named like a run, so the sweep can tell
+    // a dead owner's and removes both).
+    const name = this.nextName();
+    const cgroup = DaemonCgroup.create(this.cgroups, name, daemonLimits);
+    try {
+      this.procView = await ProcView.start({
+        ...options,
+        dir: join(this.procViewsDir, name),
+        cgroup,
+        onChange: (event) => { if (event.state === 'serving' && event.generation > 1) this.pool?.drain(); },
+      });
+    } catch (err) {
+      cgroup.remove();
+      throw err;
+    }
+    this.procViewCgroup = cgroup;
     this.pool?.drain();
+  }
+
+  /** The proc-view daemon's capped cgroup while it runs (for tests and checks). */
+  get procViewDaemon(): { pid: number | undefined; cgroup: DaemonCgroup } | undefined {
+    return this.procView && this.procViewCgroup ? { pid: this.procView.pid, cgroup: this.procViewCgroup } : undefined;
   }
 
   private constructor(options: SandboxHostOptions) {
@@ -181,6 +202,8 @@ export class SandboxHost implements HostContext {
     await this.settle();
     if (this.procView) {
       await this.procView.close();
+      this.procViewCgroup?.remove();
+      this.procViewCgroup = undefined;
       tryRmdir(join(this.procView.mountDir));
       tryRmdir(join(this.procView.mountDir, '..'));
     }
