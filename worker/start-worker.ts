@@ -1,4 +1,5 @@
 // Starts a worker host with the production pieces: the real sandbox and the image registry.
+import { availableParallelism } from 'node:os';
 import type { Config } from '../services/core/config.ts';
 import type { Logger } from '../services/core/logger.ts';
 import { registerPoolMetrics, type Metrics } from '../services/core/metrics.ts';
@@ -57,7 +58,9 @@ async function openSandbox(config: Config, log: Logger, metrics?: Metrics): Prom
   const sandbox = SandboxHost.open({
     stateDir: config.stateDir,
     sweepIntervalMs: config.worker.sweepIntervalMs,
-    cpuPlacement: config.worker.cpuPlacement !== 'off',
+    // A cpuset cgroup per run only where the worker will place runs (cpuPlacement() decides; more
+    // slots than CPUs places none).
+    cpuPlacement: config.worker.cpuPlacement !== 'off' && config.worker.slots <= availableParallelism(),
     ...(maxWarm > 0 ? { pool: { maxWarm, maxPerImage }, volumes: warmVolumes > 0 ? { perSize: warmVolumes } : false } : {}),
   });
   if (metrics && sandbox.pool) registerPoolMetrics(metrics, () => sandbox.pool?.stats() ?? [], () => sandbox.volumes?.stats());
