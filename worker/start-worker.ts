@@ -1,9 +1,11 @@
 // Starts a worker host with the production pieces: the real sandbox and the image registry.
+import { availableParallelism } from 'node:os';
 import type { Config } from '../services/core/config.ts';
 import type { Logger } from '../services/core/logger.ts';
 import { registerPoolMetrics, type Metrics } from '../services/core/metrics.ts';
 import { imagesRegistry, type LanguageRegistry } from './language-registry.ts';
 import { sandboxLauncher } from './launcher.ts';
+import { cpuPlacement, placingLauncher } from './cpu-placement.ts';
 import { sandboxSelfTest } from './self-test.ts';
 import { startWorkerHost, type WorkerHost, type WorkerHostDeps } from './worker-host.ts';
 import { threadBudget } from './thread-budget.ts';
@@ -27,7 +29,10 @@ export async function startWorker(config: Config, redisUrl: string, log: Logger,
     log.warn(budget, `UV_THREADPOOL_SIZE=${budget.threads} is below the ${budget.needed} threads these slots can keep busy: runs and pool builds will wait for a thread (bin/corral sets 64; raise it with the slots)`);
   }
   const sandbox = await openSandbox(config, log, metrics);
-  const launcher = sandboxLauncher(sandbox);
+  const placement = cpuPlacement(config.worker.cpuPlacement, sandbox.placementCpus, config.worker.slots);
+  if ('off' in placement) log.info({ reason: placement.off }, 'CPU placement off: runs share the worker\'s CPUs');
+  else log.info({ cpus: placement.leases.cpus, slots: config.worker.slots }, 'CPU placement on: each run on CPUs of its own');
+  const launcher = 'leases' in placement ? placingLauncher(sandboxLauncher(sandbox), placement.leases) : sandboxLauncher(sandbox);
   const registry = options.registry ?? await imagesRegistry(config.imagesDir);
   const host = await startWorkerHost({
     config, redisUrl, log, launcher, registry,
@@ -53,6 +58,9 @@ async function openSandbox(config: Config, log: Logger, metrics?: Metrics): Prom
   const sandbox = SandboxHost.open({
     stateDir: config.stateDir,
     sweepIntervalMs: config.worker.sweepIntervalMs,
+    // A cpuset cgroup per run only where the worker will place runs (cpuPlacement() decides; more
+    // slots than CPUs places none).
+    cpuPlacement: config.worker.cpuPlacement !== 'off' && config.worker.slots <= availableParallelism(),
     ...(maxWarm > 0 ? { pool: { maxWarm, maxPerImage }, volumes: warmVolumes > 0 ? { perSize: warmVolumes } : false } : {}),
   });
   if (metrics && sandbox.pool) registerPoolMetrics(metrics, () => sandbox.pool?.stats() ?? [], () => sandbox.volumes?.stats());

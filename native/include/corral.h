@@ -143,6 +143,16 @@ typedef struct corral_spec {
 	 * (meminfo, cpuinfo, stat, uptime, loadavg, swaps, diskstats) are bound read-only over the
 	 * container's /proc/<file> (mount.c). NULL: none, the container's /proc is the kernel's. */
 	const char *proc_view_dir;
+
+	/* CPU placement (cgroup.c): the CPUs the program may run on, as a cpuset list ("1", "0-1",
+	 * "0,2"), written to the run's cpuset.cpus, so its affinity mask (nproc, sched_getaffinity)
+	 * says what it gets. cg_cpuset: v1 the parent directory in the cpuset hierarchy (its
+	 * cgroup.clone_children set, so a run's directory starts with the parent's CPUs and memory
+	 * nodes); v2 the same as cg_unified, asking for the cpuset controller in the run's subtree.
+	 * NULL: no cpuset at all (the worker's CPUs). cpuset_cpus NULL or "": all of the parent's. A
+	 * pooled container gets its job's list at dispatch (the kernel moves its tasks' affinity). */
+	const char *cg_cpuset;
+	const char *cpuset_cpus;
 } corral_spec;
 
 typedef struct corral_outcome {

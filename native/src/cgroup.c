@@ -37,6 +37,22 @@ static int cg_write_i64(const char *dir, const char *file, int64_t v, corral_err
 	return cg_write(dir, file, buf, e);
 }
 
+/* A short cgroup file's text, without its trailing newline. */
+static int read_file_str(const char *path, char *buf, size_t size, corral_error *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cerr_set(e, errno, "open %s", path);
+	ssize_t n = read(fd, buf, size - 1);
+	int saved = errno;
+	close(fd);
+	if (n < 0)
+		return cerr_set(e, saved, "read %s", path);
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
 /* Creates <parent>/<name>, remembers it for teardown; returns its index or -1. */
 static int cg_add_dir(struct cgroup_run *cg, const char *parent, const char *name, corral_error *e)
 {
@@ -96,6 +112,15 @@ static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, corral_erro
 	if (pids < 0)
 		return -1;
 	cg->pids_dir = pids;
+	/* A v1 cpuset starts with no CPUs and no memory nodes and refuses tasks; the parent's
+	 * cgroup.clone_children (set by the host) makes mkdir copy the parent's, so only a placed
+	 * run's cpuset.cpus is written (cg_set_limits). */
+	if (s->cg_cpuset) {
+		int cpus = cg_add_dir(cg, s->cg_cpuset, s->name, e);
+		if (cpus < 0)
+			return -1;
+		cg->cpuset_dir = cpus;
+	}
 	return 0;
 }
 
@@ -114,7 +139,7 @@ static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, corral_erro
 	int run = cg_add_dir(cg, s->cg_unified, s->name, e);
 	if (run < 0)
 		return -1;
-	if (cg_write(cg->dirs[run], "cgroup.subtree_control", "+cpu +memory +pids", e) < 0)
+	if (cg_write(cg->dirs[run], "cgroup.subtree_control", s->cg_cpuset ? "+cpu +memory +pids +cpuset" : "+cpu +memory +pids", e) < 0)
 		return -1;
 	char parent[512];
 	snprintf(parent, sizeof parent, "%s", cg->dirs[run]);
@@ -140,6 +165,8 @@ static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, corral_erro
 	if (cg->init_dirfd < 0 || cg->prog_dirfd < 0)
 		return cerr_set(e, errno, "cgroup v2: open %s", dir);
 	cg->mem_dir = cg->cpu_dir = cg->pids_dir = prog;
+	if (s->cg_cpuset)
+		cg->cpuset_dir = prog; /* an empty cpuset.cpus in v2 means the parent's */
 	/* memory.swap.max is absent when the kernel has no swap accounting: nothing to disable. */
 	snprintf(path, sizeof path, "%s/memory.swap.max", dir);
 	cg->has_swap_file = access(path, F_OK) == 0;
@@ -170,6 +197,34 @@ static int v1_set_memory(const char *mem, int64_t bytes, int has_memsw, corral_e
 static int cg_write_limit(const char *dir, const char *file, int64_t v, corral_error *e)
 {
 	return v < 0 ? cg_write(dir, file, "max", e) : cg_write_i64(dir, file, v, e);
+}
+
+/* Places the program on `cpus` ("" or NULL: all of the parent's). v2 takes "" for the parent's
+ * (a lone newline: a write of no bytes never reaches the kernel's handler); a v1 cpuset cannot be
+ * empty, so there the parent's list is copied. Changing it moves the affinity of every task in
+ * the cgroup (a pooled container's program, already in it). */
+static int cg_set_cpus(struct cgroup_run *cg, const char *cpus, corral_error *e)
+{
+	if (!cpus)
+		cpus = "";
+	if (cg->cpuset_dir < 0 || strcmp(cpus, cg->lim_cpus) == 0)
+		return 0;
+	if (strlen(cpus) >= sizeof cg->lim_cpus)
+		return cerr_set(e, EINVAL, "cgroup: cpuset list too long");
+	const char *dir = cg->dirs[cg->cpuset_dir];
+	char parent_cpus[256];
+	const char *value = *cpus ? cpus : "\n";
+	if (!*cpus && cg->version == 1) {
+		char path[600];
+		snprintf(path, sizeof path, "%s/../cpuset.cpus", dir);
+		if (read_file_str(path, parent_cpus, sizeof parent_cpus, e) < 0)
+			return -1;
+		value = parent_cpus;
+	}
+	if (cg_write(dir, "cpuset.cpus", value, e) < 0)
+		return -1;
+	snprintf(cg->lim_cpus, sizeof cg->lim_cpus, "%s", cpus);
+	return 0;
 }
 
 /* Gives the cgroup the limits of `s` (none where a field is <= 0), writing only those that
@@ -206,7 +261,7 @@ int cg_set_limits(struct cgroup_run *cg, const corral_spec *s, corral_error *e)
 			return -1;
 		cg->lim_quota = quota;
 	}
-	return 0;
+	return cg_set_cpus(cg, s->cpuset_cpus, e);
 }
 
 /* The job's limits, at dispatch (a pooled container's cgroup exists before its job). */
@@ -229,6 +284,8 @@ int cg_create(struct cgroup_run *cg, const corral_spec *spec, corral_error *e)
 		cg->procs_fd[i] = -1;
 	cg->cpu_fd = cg->peak_fd = cg->events_fd = cg->kill_fd = -1;
 	cg->lim_memory = cg->lim_processes = cg->lim_quota = -1;
+	cg->cpuset_dir = -1;
+	cg->lim_cpus[0] = 0;
 	if (spec->cgroup_version == 1)
 		return cg_create_v1(cg, spec, e);
 	if (spec->cgroup_version == 2)

@@ -85,7 +85,7 @@ long mount_plan_apply(const struct mount_plan *plan, int *failed_op);
 const char *mount_op_name(int kind);
 
 /* ---- cgroups (cgroup.c) ---- */
-#define CG_MAX_DIRS 4
+#define CG_MAX_DIRS 5 /* v1: memory, cpu, cpuacct, pids, cpuset */
 
 struct cgroup_run {
 	int version;
@@ -102,6 +102,8 @@ struct cgroup_run {
 	int prog_index;              /* v2: index of the program's leaf in dirs */
 	/* The limits the cgroup has now, -1 for none (as created): a write is made only to change one. */
 	int64_t lim_memory, lim_processes, lim_quota;
+	int cpuset_dir;              /* index of the directory whose cpuset.cpus places the program; -1: none */
+	char lim_cpus[256];          /* its cpuset.cpus as last written; "": the parent's (as created) */
 };
 
 int cg_create(struct cgroup_run *cg, const corral_spec *spec, corral_error *e);

@@ -71,6 +71,7 @@ export const ENV_SCHEMA = z.object({
   CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
   CORRAL_POOL_MAX_WARM: int(0, 1024).default(8).describe('Warm pool: most containers a worker keeps built ahead of need, across images, sized by recent demand (none while idle; 0 = off: every run builds its container when it starts). Each holds ~0.5 MiB of kernel memory.'),
   CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(8).describe('Warm pool: most containers kept warm for one image.'),
+  CORRAL_CPU_PLACEMENT: z.enum(['auto', 'off']).default('auto').describe('CPU placement (docs/sandbox.md#cpu-placement): auto = with no more run slots than CPUs and a cpuset controller, each run gets CPUs of its own (as many as its cpus limit, rounded up), so nproc, sched_getaffinity and /proc count them and a neighbour\'s load does not change its CPU time; with more slots than CPUs, none. off = every run on all of the worker\'s CPUs.'),
   CORRAL_PROC_VIEW: z.enum(['auto', 'on', 'off']).default('auto').describe('A truthful /proc in every container (meminfo, cpuinfo, stat, uptime, loadavg, swaps, diskstats show the run\'s own limits; docs/sandbox.md): on = a worker that cannot start the corral-procview daemon does not start; auto = on where /dev/fuse and the daemon exist, else off with a warning; off = the kernel\'s /proc.'),
   CORRAL_POOL_WARM_VOLUMES: int(0, 64).default(4).describe('Warm pool: empty job volumes (/box, a size-limited tmpfs) kept mounted per disk size in use, each used once, so a run needs no mount on its way; only with the warm pool on (0 = mount per run).'),
   CORRAL_INTERACTIVE_SLOTS: int(0, 1024).default(4)
@@ -183,6 +184,7 @@ export interface Config {
     heartbeatMs: number; staleMs: number;
     pool: { maxWarm: number; maxPerImage: number; warmVolumes: number };
     procView: 'auto' | 'on' | 'off';
+    cpuPlacement: 'auto' | 'off';
     sweepIntervalMs: number;
   };
   /** Interactive sessions: worker slots, stdin cap, init timeout of the WebSocket. */
@@ -300,6 +302,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       staleMs: e.CORRAL_WORKER_STALE_MS,
       pool: { maxWarm: e.CORRAL_POOL_MAX_WARM, maxPerImage: e.CORRAL_POOL_MAX_PER_IMAGE, warmVolumes: e.CORRAL_POOL_WARM_VOLUMES },
       procView: e.CORRAL_PROC_VIEW,
+      cpuPlacement: e.CORRAL_CPU_PLACEMENT,
       sweepIntervalMs: e.CORRAL_SWEEP_INTERVAL_MS,
     },
     interactive: {

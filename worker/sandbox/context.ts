@@ -19,6 +19,8 @@ export interface HostContext {
   /** Host uid/gid that container id 0 maps to. */
   readonly idBase: number;
   readonly cgroups: CgroupLayout;
+  /** The CPUs runs may be placed on (spec.cpuset), or null: no placement on this host. */
+  readonly placementCpus: readonly number[] | null;
   readonly hasTimeNamespace: boolean;
   readonly pool: WarmPool | undefined;
   /** A name for a run's cgroup (and a volume's mount point), unique among every host of the process. */

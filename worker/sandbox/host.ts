@@ -12,9 +12,10 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { SandboxError } from './errors.ts';
 import { release as osRelease } from 'node:os';
-import { cgroupParentDirs, detectCgroups, ensureCgroupParents, type CgroupLayout } from './cgroups.ts';
+import { cgroupParentDirs, detectCgroups, ensureCgroupParents, placementCpus, type CgroupLayout } from './cgroups.ts';
 import { connectTwo } from './connect.ts';
 import { holdOne } from './held.ts';
+import { DaemonCgroup, type DaemonCgroupLimits } from './daemon-cgroup.ts';
 import { SANDBOX_ID, type HostContext } from './context.ts';
 import { loadNative, type NativeContainer } from './native.ts';
 import { WarmPool, type WarmPoolOptions } from './pool.ts';
@@ -42,10 +43,16 @@ export interface SandboxHostOptions {
   cgroupVersion?: 1 | 2;
   /** Host uid/gid that container id 0 maps to; container ids 0..65535 map onto [idBase, idBase+65536). */
   idBase?: number;
+  /** CPU placement (spec.cpuset) where the kernel has a cpuset controller; false: none, every run
+   * on the worker's CPUs (no cpuset cgroup is made). Default true. */
+  cpuPlacement?: boolean;
 }
 
 /** A truthful /proc in every container (docs/sandbox.md): the daemon and its options. */
-export type ProcViewSetting = Omit<ProcViewOptions, 'dir' | 'onChange'>;
+export type ProcViewSetting = Omit<ProcViewOptions, 'dir' | 'onChange' | 'cgroup'> & {
+  /** The daemon's own cgroup's caps (default DAEMON_CGROUP_DEFAULTS: half a CPU, 64 MiB). */
+  daemonLimits?: DaemonCgroupLimits;
+};
 
 /** A run ending this long after the previous one finds the host quiet (afterRun). */
 const QUIET_GAP_MS = 50;
@@ -70,6 +77,8 @@ export class SandboxHost implements HostContext {
   /** An empty read-only directory that hides /proc subdirectories. */
   readonly emptyDir: string;
   readonly cgroups: CgroupLayout;
+  /** The CPUs runs may be placed on (spec.cpuset): the parent cpuset's; null without placement. */
+  placementCpus: readonly number[] | null = null;
   readonly idBase: number;
   /** Host uid/gid of the sandbox user, owner of job volumes. */
   readonly sandboxHostId: number;
@@ -91,6 +100,7 @@ export class SandboxHost implements HostContext {
   private procView: ProcView | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private procViewWanted = false;
+  private procViewCgroup: DaemonCgroup | undefined;
 
   get procViewDir(): string | null {
     return this.procView?.mountDir ?? null;
@@ -110,13 +120,29 @@ export class SandboxHost implements HostContext {
    */
   async startProcView(setting: ProcViewSetting = {}): Promise<void> {
     this.procViewWanted = true;
-    // A directory of this host's own (named like a run, so the sweep can tell a dead owner's).
-    this.procView = await ProcView.start({
-      ...setting,
-      dir: join(this.procViewsDir, this.nextName()),
-      onChange: (event) => { if (event.state === 'serving' && event.generation > 1) this.pool?.drain(); },
-    });
+    const { daemonLimits, ...options } = setting;
+    // A directory and a capped cgroup of this host's own (named like a run, so the sweep can tell
+    // a dead owner's and removes both).
+    const name = this.nextName();
+    const cgroup = DaemonCgroup.create(this.cgroups, name, daemonLimits);
+    try {
+      this.procView = await ProcView.start({
+        ...options,
+        dir: join(this.procViewsDir, name),
+        cgroup,
+        onChange: (event) => { if (event.state === 'serving' && event.generation > 1) this.pool?.drain(); },
+      });
+    } catch (err) {
+      cgroup.remove();
+      throw err;
+    }
+    this.procViewCgroup = cgroup;
     this.pool?.drain();
+  }
+
+  /** The proc-view daemon's capped cgroup while it runs (for tests and checks). */
+  get procViewDaemon(): { pid: number | undefined; cgroup: DaemonCgroup } | undefined {
+    return this.procView && this.procViewCgroup ? { pid: this.procView.pid, cgroup: this.procViewCgroup } : undefined;
   }
 
   private constructor(options: SandboxHostOptions) {
@@ -129,7 +155,7 @@ export class SandboxHost implements HostContext {
     this.emptyDir = join(this.stateDir, 'empty');
     this.idBase = options.idBase ?? 1_000_000;
     this.sandboxHostId = this.idBase + SANDBOX_ID;
-    this.cgroups = detectCgroups(options.cgroupParent ?? defaultCgroupParent(this.stateDir), options.cgroupVersion);
+    this.cgroups = detectCgroups(options.cgroupParent ?? defaultCgroupParent(this.stateDir), options.cgroupVersion, undefined, options.cpuPlacement ?? true);
     this.hasTimeNamespace = existsSync('/proc/self/ns/time');
     this.tag = `${process.pid}-${processStartTime(process.pid)}`;
     this.pool = options.pool
@@ -182,6 +208,8 @@ export class SandboxHost implements HostContext {
     await this.settle();
     if (this.procView) {
       await this.procView.close();
+      this.procViewCgroup?.remove();
+      this.procViewCgroup = undefined;
       tryRmdir(join(this.procView.mountDir));
       tryRmdir(join(this.procView.mountDir, '..'));
     }
@@ -196,6 +224,7 @@ export class SandboxHost implements HostContext {
     for (const dir of [host.stateDir, host.runsDir, host.volumesDir, host.initDir, host.procViewsDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
     checkTraversable(host.stateDir);
     ensureCgroupParents(host.cgroups);
+    host.placementCpus = placementCpus(host.cgroups);
     makeDevTemplate(host.devDir);
     mkdirSync(host.emptyDir, { recursive: true, mode: 0o555 });
     host.sweep();

@@ -77,6 +77,10 @@ export interface NativeSpec {
   use_time_ns: number;
   /** A proc-view daemon's mount point (proc-view.ts) bound over /proc/<file>s; null: none. */
   proc_view_dir: string | null;
+  /** CPU placement: v1 the cpuset parent, v2 the unified parent (cpuset enabled); null: none. */
+  cg_cpuset: string | null;
+  /** The program's CPUs as a cpuset list ("1", "0-1"); null: all of the parent's. */
+  cpuset_cpus: string | null;
 }
 
 export interface NativeOutcome {
@@ -169,7 +173,7 @@ export function loadNative(): Bindings {
     cpu_ms: 'int64_t', wall_ms: 'int64_t', memory_bytes: 'int64_t', processes: 'int64_t',
     output_bytes: 'int64_t', disk_bytes: 'int64_t', shm_bytes: 'int64_t', fsize_bytes: 'int64_t',
     nofile: 'int64_t', stack_bytes: 'int64_t', cpu_quota_us: 'int64_t', use_time_ns: 'int32_t',
-    proc_view_dir: str,
+    proc_view_dir: str, cg_cpuset: str, cpuset_cpus: str,
   });
   koffi.struct('corral_error', {
     code: 'int32_t', errnum: 'int32_t', step: koffi.array('char', 32), op: koffi.array('char', 32), message: koffi.array('char', 512),

@@ -47,6 +47,9 @@ export interface ProcViewOptions {
   checkTimeoutMs?: number;
   /** First wait before a restart, doubled on each failed start up to 5 s. Default 100. */
   restartDelayMs?: number;
+  /** Where each daemon it starts is put at once, so its work for readers is capped (DaemonCgroup);
+   * a daemon that cannot be put there is stopped and the start fails. Absent: the worker's cgroup. */
+  cgroup?: { add(pid: number): void };
   /** Told of every change: `serving` (with the daemon's pid), `down` (with the reason). */
   onChange?: (event: ProcViewEvent) => void;
 }
@@ -162,6 +165,15 @@ export class ProcView {
     // worker stops it by pid at close; a killed worker's is swept by the next start (pid file).
     const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
+    // Into its capped cgroup before it serves anyone (all its threads move with it).
+    if (this.opts.cgroup && child.pid) {
+      try {
+        this.opts.cgroup.add(child.pid);
+      } catch (err) {
+        child.kill('SIGKILL');
+        throw new Error(`proc view: cannot put ${bin} in its cgroup: ${(err as Error).message}`);
+      }
+    }
     this.stderr = '';
     child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
     // The pid file lets the next start find a daemon this worker leaves behind if it is killed.

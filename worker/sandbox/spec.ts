@@ -51,6 +51,9 @@ export function checkSpec(spec: SandboxSpec): void {
   }
   if (Object.keys(spec.env ?? {}).some((k) => !k || k.includes('='))) throw invalid('spec.env: bad variable name');
   if (spec.box?.lowerDirs?.length && !spec.box.workDir) throw invalid('spec.box.workDir is required with lowerDirs');
+  if (spec.cpuset !== undefined && (!spec.cpuset.length || spec.cpuset.some((cpu) => !Number.isInteger(cpu) || cpu < 0 || cpu > 4095))) {
+    throw invalid('spec.cpuset: a non-empty list of CPU numbers');
+  }
   if (spec.hostname !== undefined && !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(spec.hostname)) throw invalid('spec.hostname: 1 to 64 letters, digits, dots and dashes');
 }
 
@@ -67,6 +70,9 @@ export function nativeSpecFor(spec: SandboxSpec, host: HostContext): NativeSpec 
   const layers = spec.layers.map(checkLayerPath);
   const initLayer = initLayerFor(host, layers, hostname);
   const cg = host.cgroups;
+  if (spec.cpuset && !spec.cpuset.every((cpu) => host.placementCpus?.includes(cpu))) {
+    throw invalid(host.placementCpus ? `spec.cpuset: CPUs ${spec.cpuset.join(',')} are not all among this host's ${host.placementCpus.join(',')}` : 'spec.cpuset: this host places no CPUs (no cpuset controller, or placement off)');
+  }
   const stdin = typeof spec.stdin === 'string' ? Buffer.from(spec.stdin) : spec.stdin;
   return {
     runs_root: host.runsDir,
@@ -111,5 +117,7 @@ export function nativeSpecFor(spec: SandboxSpec, host: HostContext): NativeSpec 
     cpu_quota_us: Math.round(limits.cpus * 100_000),
     use_time_ns: host.hasTimeNamespace ? 1 : 0,
     proc_view_dir: host.procViewDir,
+    cg_cpuset: cg.version === 1 ? cg.cpuset ?? null : cg.cpuset ? cg.unified : null,
+    cpuset_cpus: spec.cpuset ? [...new Set(spec.cpuset)].sort((a, b) => a - b).join(',') : null,
   };
 }

@@ -58,6 +58,14 @@ export interface SandboxSpec {
   imageName?: string;
   /** Hostname inside the container (default "corral"). */
   hostname?: string;
+  /**
+   * CPU placement: the host CPUs (ids from `host.placementCpus`) the program may run on; its
+   * affinity mask, so `nproc`, `sched_getaffinity` and the truthful /proc's CPU count, says as
+   * many. Absent: every CPU the host places runs on. The caller chooses them (the worker, from its
+   * slots); the sandbox knows nothing of slots. A spec with one on a host without placement is
+   * refused.
+   */
+  cpuset?: readonly number[];
 }
 
 export type SandboxStatus =
