@@ -11,9 +11,11 @@
 //   4. the interactor said WA/PE → that verdict;
 //   5. the solution exited ≠ 0 or by a signal → runtime_error;
 //   6. the interactor said OK → accepted (or the checker's verdict), points (7) → partial.
-import type { Verdict } from '../services/core/schemas.ts';
+import { isUtf8 } from 'node:buffer';
+import type { Transcript, Verdict } from '../services/core/schemas.ts';
 import { checkerVerdict, type JudgeVerdict } from './checker.ts';
 import type { OutcomeCore } from './phase-result.ts';
+import type { Transcript as RelayedTranscript } from './sandbox/index.ts';
 
 /** A solution whose CPU time is below this share of its wall time was mostly waiting. */
 export const IDLE_CPU_SHARE = 0.1;
@@ -79,4 +81,14 @@ export function interactionVerdict(solution: Side, interactor: Side, interactorM
   // 6. Its verdict (or the checker's).
   if (said.verdict === 'partial') return { verdict: 'partial', points: said.points! };
   return hasChecker ? { verdict: 'accepted', toChecker: true } : { verdict: 'accepted' };
+}
+
+/** The relayed exchange (the program connected first) as the API returns it: UTF-8 text when every entry is. */
+export function transcriptResult(t: RelayedTranscript): Transcript {
+  const utf8 = t.entries.every((e) => isUtf8(e.data));
+  return {
+    encoding: utf8 ? 'utf8' : 'base64',
+    truncated: t.truncated,
+    entries: t.entries.map((e) => ({ from: e.from === 'first' ? 'program' : 'interactor', data: e.data.toString(utf8 ? 'utf8' : 'base64') })),
+  };
 }

@@ -5,10 +5,10 @@
 // conventions and scoring are pure functions in verdict.ts / compare.ts / checker.ts /
 // interactor.ts / scoring.ts, and the sandbox is behind the Launcher seam.
 import type {
-  FileOutput, GroupResult, JobRequest, PhaseResult, ResolvedJudgeProgram, Verdict,
+  FileOutput, GroupResult, JobRequest, PhaseResult, ResolvedJudgeProgram, Transcript, Verdict,
 } from '../services/core/schemas.ts';
 import { checkerVerdict, judgeMessage, judgeReport, TESTLIB_ARGS, TESTLIB_FILES } from './checker.ts';
-import { interactionVerdict, interactorWallMs } from './interactor.ts';
+import { interactionVerdict, interactorWallMs, transcriptResult } from './interactor.ts';
 import { groupOrder, scoreGroup, shouldSkipGroup, testsByGroup, totalScore } from './scoring.ts';
 import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
@@ -149,15 +149,16 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     return finished(await gated(spec));
   };
   // Two connected programs wait for the gate first (a connected pair is not started early).
-  const connect = async (first: SandboxSpec, second: SandboxSpec): Promise<[FinishedOutcome, FinishedOutcome]> => {
+  const connect = async (first: SandboxSpec, second: SandboxSpec): Promise<{ first: FinishedOutcome; second: FinishedOutcome; transcript?: Transcript }> => {
     checkCancel();
     if (gate) {
       const pending = gate;
       gate = undefined;
       if (!await pending) throw new NotStartedError();
     }
-    const both = await launcher.connect(first, second, signal);
-    return [finished(both.first), finished(both.second)];
+    // Only a transcript makes the bytes pass through the worker (relayed); else pipe to pipe.
+    const both = await launcher.connect(first, second, signal, req.transcriptBytes ? { transcriptBytes: req.transcriptBytes } : undefined);
+    return { first: finished(both.first), second: finished(both.second), ...(both.transcript ? { transcript: transcriptResult(both.transcript) } : {}) };
   };
 
   const volumes: JobVolume[] = [];
@@ -308,7 +309,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
         const solutionSpec: SandboxSpec = { layers: lang.layers, argv: lang.run, env, box: await solutionBox(), limits: sandboxLimits(req.limits) };
         const interactorSpec = judgeSpec(b, box);
         interactorSpec.limits = { ...interactorSpec.limits, wallMs: interactorWallMs(b.limits.wallMs, req.limits.wallMs) };
-        const [rawSolution, rawInteractor] = await connect(solutionSpec, interactorSpec);
+        const { first: rawSolution, second: rawInteractor, transcript } = await connect(solutionSpec, interactorSpec);
         const solution = applyCpuLimit(rawSolution, req.limits.cpuMs);
         const interactor = applyCpuLimit(rawInteractor, b.limits.cpuMs);
         noteFailure(solution);
@@ -320,6 +321,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
           ...toPhaseResult(solution, { verdict: decided.verdict, ...index }),
           ...(decided.points !== undefined ? { points: decided.points } : {}),
           interactor: judgeReport(interactor, { message, points: decided.verdict === 'partial' ? decided.points : undefined }),
+          ...(transcript ? { transcript } : {}),
         };
         if (!decided.toChecker) return phase;
         // The interactor's output.txt is hostile too: read without following a symlink, capped.

@@ -68,6 +68,7 @@ export const ENV_SCHEMA = z.object({
   CORRAL_COLLECT_TOTAL_MAX_BYTES: int(1).default(8_388_608).describe('Largest total of collected files in one result.'),
   CORRAL_TESTS_MAX: int(1).default(500).describe('Most test cases in one request.'),
   CORRAL_GROUPS_MAX: int(1).default(100).describe('Most scored test groups (groups[]) in one request.'),
+  CORRAL_TRANSCRIPT_MAX_BYTES: int(1).default(1_048_576).describe('Largest transcriptBytes a request may ask for (the recorded exchange of an interactive test, per test).'),
   CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
   CORRAL_POOL_MAX_WARM: int(0, 1024).default(8).describe('Warm pool: most containers a worker keeps built ahead of need, across images, sized by recent demand (none while idle; 0 = off: every run builds its container when it starts). Each holds ~0.5 MiB of kernel memory.'),
   CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(8).describe('Warm pool: most containers kept warm for one image.'),
@@ -176,6 +177,7 @@ export interface Config {
   filesMax: number;
   testsMax: number;
   groupsMax: number;
+  transcriptMaxBytes: number;
   collect: { maxFileBytes: number; maxTotalBytes: number };
   worker: {
     slots: number; name: string | undefined; metricsPort: number | undefined; jobAttempts: number; jobBackoffMs: number; lockDurationMs: number;
@@ -285,6 +287,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     filesMax: e.CORRAL_FILES_MAX,
     testsMax: e.CORRAL_TESTS_MAX,
     groupsMax: e.CORRAL_GROUPS_MAX,
+    transcriptMaxBytes: e.CORRAL_TRANSCRIPT_MAX_BYTES,
     collect: { maxFileBytes: e.CORRAL_COLLECT_FILE_MAX_BYTES, maxTotalBytes: e.CORRAL_COLLECT_TOTAL_MAX_BYTES },
     worker: {
       slots: e.CORRAL_WORKER_SLOTS,

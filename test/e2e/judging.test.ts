@@ -180,6 +180,40 @@ test('interactive: a correct solution, with the checker judging the interactor\'
   assert.equal(checked.tests[1].points, 0.5);
 });
 
+test('interactive: transcriptBytes returns the exchange in order, cut at its budget; a flood is held by backpressure', { skip: needs(sb, 'c') }, async () => {
+  const r = await interactive(guesser(), { tests: [{ stdin: '500000' }, { stdin: '1' }], transcriptBytes: 4096 });
+  assert.deepEqual(verdicts(r), ['accepted', 'accepted'], JSON.stringify(r.tests));
+  const first = r.tests[0].transcript;
+  assert.equal(first.encoding, 'utf8');
+  assert.equal(first.truncated, false);
+  assert.deepEqual(first.entries, [{ from: 'program', data: '500000\n' }, { from: 'interactor', data: '=\n' }]);
+  // Binary search from 500000 down to 1: 19 questions, each answered.
+  const second = r.tests[1].transcript.entries;
+  assert.equal(second.length, 2 * 19, JSON.stringify(second));
+  assert.deepEqual(second.slice(0, 4), [{ from: 'program', data: '500000\n' }, { from: 'interactor', data: 'down\n' }, { from: 'program', data: '250000\n' }, { from: 'interactor', data: 'down\n' }]);
+  assert.deepEqual(second.at(-1), { from: 'interactor', data: '=\n' });
+  // A budget of 40 bytes: the first entry (16 + 7 bytes) and 1 byte of the second (16 + 1).
+  const cut = await interactive(guesser(), { tests: [{ stdin: '1' }], transcriptBytes: 40 });
+  assert.equal(cut.verdict, 'accepted', 'the exchange went on past the budget');
+  assert.equal(cut.tests[0].transcript.truncated, true);
+  assert.deepEqual(cut.tests[0].transcript.entries, [{ from: 'program', data: '500000\n' }, { from: 'interactor', data: 'd' }]);
+  // A program that floods an interactor that stopped reading: held until its wall limit, the
+  // transcript at its budget.
+  const flood = await run({
+    language: 'c', source: '#include <stdio.h>\nint main(void){for(;;) fputs("0123456789abcdef", stdout);}',
+    interactor: { language: 'c', source: '#include <unistd.h>\nint main(void){sleep(30); return 0;}', limits: { wallMs: 3000 } },
+    limits: { wallMs: 1000 }, tests: [{ stdin: '' }], transcriptBytes: 1000,
+  });
+  assert.equal(flood.tests[0].verdict, 'idleness_limit', JSON.stringify(flood.tests[0]).slice(0, 500));
+  const t = flood.tests[0].transcript;
+  assert.equal(t.truncated, true);
+  assert.equal(t.entries.length, 1);
+  assert.equal(t.entries[0].data.length, 1000 - 16);
+  // Without transcriptBytes there is none (pipe to pipe).
+  const plain = await interactive(guesser(), { tests: [{ stdin: '1' }] });
+  assert.equal(plain.tests[0].transcript, undefined);
+});
+
 test('interactive: wrong answers, a solution that never reads, exits early, or peeks at the input', { skip: needs(sb, 'c') }, async () => {
   const wrong = await interactive(guesser().replace('lo = m + 1; else hi = m - 1', 'lo = m + 2; else hi = m - 2'), { tests: [{ stdin: '500001' }] });
   assert.deepEqual(verdicts(wrong), ['wrong_answer'], JSON.stringify(wrong.tests));
@@ -293,5 +327,8 @@ test('bad judging requests get 422 naming the field', { skip: 'skip' in sb ? sb.
   await bad({ interactor: { language: 'nope', source: 'x' } }, 'interactor.language');
   await bad({ interactor: { language: 'bash', source: 'x' }, redirectStderrToStdout: true }, 'redirectStderrToStdout');
   await bad({ checker: obedientChecker, repeat: 2 }, 'repeat');
+  await bad({ transcriptBytes: 100 }, 'transcriptBytes');
+  await bad({ interactor: { language: 'bash', source: 'x' }, transcriptBytes: 0 }, 'transcriptBytes');
+  await bad({ interactor: { language: 'bash', source: 'x' }, transcriptBytes: 1e9 }, 'transcriptBytes');
   await bad({ files: [{ path: 'main.sh', content: 'x' }] }, 'files[0].path');
 });

@@ -3,6 +3,7 @@
 // launcher's supervision loop, never by trusting the program.
 
 import type { SandboxError } from './errors.ts';
+import type { Transcript } from './relay.ts';
 
 export interface SandboxLimits {
   /** CPU time summed over every process of the run (cgroup accounting). */
@@ -138,8 +139,20 @@ export interface StreamingRun {
   readonly outcome: Promise<SandboxOutcome>;
 }
 
+/** How two programs are connected (SandboxHost.connect). */
+export interface ConnectOptions {
+  /**
+   * Record the exchange, both directions in the order it passed, up to this many bytes (each
+   * entry costs TRANSCRIPT_ENTRY_COST_BYTES more). The bytes are then relayed through this process
+   * (with backpressure) instead of going from container to container; absent or 0: not recorded.
+   */
+  transcriptBytes?: number;
+}
+
 /** Two programs whose stdio is connected (SandboxHost.connect): each one's stdout is the other's stdin. */
 export interface ConnectedOutcome {
   first: SandboxOutcome;
   second: SandboxOutcome;
+  /** With ConnectOptions.transcriptBytes: what each wrote to the other, in order. */
+  transcript?: Transcript;
 }
