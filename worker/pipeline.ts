@@ -108,6 +108,19 @@ interface JudgeProgramBuild {
   limits: JobRequest['limits'];
 }
 
+/**
+ * Room made in a judge program's volume for a test's files: their size rounded up to a power of
+ * two, at least 1 MiB. A tmpfs's size is only a cap (nothing is reserved), and the host keeps warm
+ * volumes per size: with the exact size every test asked for a size of its own, so none was ever
+ * warm, each one mounted 4 more of its size that nobody used, and pushed out the warm volumes of
+ * the sizes really in use.
+ */
+export function judgeFilesRoomBytes(filesBytes: number): number {
+  let room = MiB;
+  while (room < filesBytes) room *= 2;
+  return room;
+}
+
 /** Most bytes of the interactor's output.txt handed to the checker (its own outputBytes limit caps it too). */
 const interactorOutputMaxBytes = (limits: JobRequest['limits']) => limits.outputBytes;
 
@@ -195,7 +208,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
   const judgeBox = async (b: JudgeProgramBuild, files: Record<string, string | Buffer>) => {
     // The test's files do not count against the judge program's own disk limit.
     const filesBytes = Object.values(files).reduce((n, d) => n + Buffer.byteLength(d), 0);
-    const v = await newVolume(b.limits.diskMb, filesBytes);
+    const v = await newVolume(b.limits.diskMb, judgeFilesRoomBytes(filesBytes));
     for (const [name, data] of Object.entries(files)) await v.writeFile(name, data, { mode: 0o644 });
     return { volume: v, box: { dir: v.dir, workDir: v.workDir, lowerDirs: [b.volume.dir] } };
   };
@@ -406,12 +419,73 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       return results;
     };
 
+    /**
+     * Checked tests one after the other, where each test's checker runs while the program already
+     * runs the next test — when a slot of the worker is free to borrow for it (never beyond the
+     * worker's slots; the slot is given back when that checker ends). Each program still runs in
+     * its own container over its own layer, each checker in its own: only the waiting overlaps,
+     * so a test costs the longer of the two, not their sum. A checker that stops the run
+     * (stopOnFirstFailure) stops the next test's program, which is dropped with its layer: the
+     * answer is the sequential one.
+     */
+    const runCheckedAhead = async (spare: SpareSlots): Promise<PhaseResult[]> => {
+      const results: PhaseResult[] = [];
+      let ahead: { volume: JobVolume; stop: AbortController; outcome: Promise<SandboxOutcome> } | undefined;
+      const startAhead = async (i: number) => {
+        checkCancel();
+        const volume = await newVolume(req.limits.diskMb);
+        const stop = new AbortController();
+        const spec = solutionSpec({ dir: volume.dir, workDir: volume.workDir, lowerDirs: [base.dir] }, decodeStdin(cases[i]!.stdin, req.stdinEncoding));
+        const outcome = launcher.run(spec, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal);
+        outcome.catch(() => {}); // awaited below, or dropped with its stop
+        return { volume, stop, outcome };
+      };
+      try {
+        for (let i = 0; i < cases.length; i++) {
+          const tc = cases[i]!;
+          const stdin = decodeStdin(tc.stdin, req.stdinEncoding);
+          let outcome: FinishedOutcome;
+          if (ahead) {
+            const started = ahead;
+            ahead = undefined;
+            if (lastVolume !== base) dropVolume(lastVolume);
+            lastVolume = started.volume;
+            outcome = applyCpuLimit(finished(await started.outcome), req.limits.cpuMs);
+          } else {
+            outcome = applyCpuLimit(await launch(solutionSpec(await solutionBox(), stdin)), req.limits.cpuMs);
+          }
+          const checked = outcome.status === 'ok' && outcome.exitCode === 0;
+          const borrowed = checked && i + 1 < cases.length && spare.tryBorrow();
+          let phase: PhaseResult;
+          try {
+            if (borrowed) ahead = await startAhead(i + 1);
+            phase = await judgePlain(i, tc, stdin, outcome);
+          } finally {
+            if (borrowed) spare.giveBack();
+          }
+          results.push(phase);
+          const last = i === cases.length - 1 || !shouldContinue(phase.verdict!, req.stopOnFirstFailure);
+          await emit(phase, i, last);
+          if (last) break;
+        }
+      } finally {
+        if (ahead) { // not wanted: a test before it stopped the run (or the job failed)
+          ahead.stop.abort();
+          await ahead.outcome.catch(() => {});
+          dropVolume(ahead.volume);
+        }
+      }
+      return results;
+    };
+
     let results: PhaseResult[];
     let scored: { score: number; maxScore: number; groups: GroupResult[] } | undefined;
     if (req.groups && req.tests) {
       ({ results, scored } = await runGroups(req.groups, req.tests, req.stopOnFirstFailure, runTest, emit));
     } else if (req.parallelTests && req.tests && req.repeat === 1 && !built.interactor && deps.spareSlots) {
       results = await runSideBySide(deps.spareSlots);
+    } else if (built.checker && req.tests && req.tests.length > 1 && !built.interactor && deps.spareSlots) {
+      results = await runCheckedAhead(deps.spareSlots);
     } else {
       results = [];
       for (let i = 0; i < cases.length; i++) {
