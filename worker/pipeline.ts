@@ -15,6 +15,7 @@ import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts'
 import { applyCpuLimit, mergeRepeats, toPhaseResult } from './phase-result.ts';
 import type { SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
 import type { SpareSlots } from './spare-slots.ts';
+import { compileKey, type CompileCache, type CompileHold, type CompileInputs } from './compile-cache.ts';
 import { compileVerdict, outcomeVerdict, overallVerdict, shouldContinue, skippedPhase } from './verdict.ts';
 
 const MiB = 1024 * 1024;
@@ -42,6 +43,8 @@ export interface PipelineDeps {
   startGate?: Promise<boolean>;
   /** The worker's free slots, lent to a job whose tests may run side by side (parallelTests). */
   spareSlots?: SpareSlots;
+  /** Successful compiles kept for the same inputs (a resubmit, a rejudge, every submission's checker). */
+  compileCache?: CompileCache;
 }
 
 export interface PipelineResult {
@@ -94,11 +97,14 @@ export function sandboxLimits(l: JobRequest['limits']): Partial<SandboxLimits> {
 }
 
 /** The extra files, then the source under the language's file name (the main file wins a clash). */
-async function writeInputs(volume: JobVolume, src: { source?: string | undefined; files: JobRequest['files'] }, lang: ResolvedLanguage): Promise<void> {
-  for (const f of src.files) {
-    await volume.writeFile(f.path, f.encoding === 'base64' ? Buffer.from(f.content, 'base64') : f.content, { mode: 0o644 });
-  }
-  if (src.source !== undefined) await volume.writeFile(lang.fileName, src.source, { mode: 0o644 });
+function inputFiles(src: { source?: string | undefined; files: JobRequest['files'] }, lang: ResolvedLanguage): CompileInputs['files'] {
+  const files = src.files.map((f) => ({ path: f.path, mode: 0o644, data: f.encoding === 'base64' ? Buffer.from(f.content, 'base64') : Buffer.from(f.content) }));
+  if (src.source !== undefined) files.push({ path: lang.fileName, mode: 0o644, data: Buffer.from(src.source) });
+  return files;
+}
+
+async function writeInputs(volume: JobVolume, files: CompileInputs['files']): Promise<void> {
+  for (const f of files) await volume.writeFile(f.path, f.data, { mode: f.mode });
 }
 
 /** A checker or interactor, compiled in its own volume, ready to run per test. */
@@ -190,17 +196,44 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     destroyed.catch(() => {}); // reported by nothing mid-run; the final clean-up settles it
     retiring.push(destroyed);
   };
+  // The compile cache (compile-cache.ts): a compile whose volume is only ever a lower layer after
+  // it is looked up by its inputs; a successful one is kept. A kept volume is the cache's (not
+  // destroyed here), held until the job ends.
+  const holds: CompileHold[] = [];
+  const cacheKey = (plang: ResolvedLanguage, penv: Record<string, string>, files: CompileInputs['files']) =>
+    deps.compileCache && plang.compile
+      ? compileKey({ layers: plang.layers, argv: plang.compile, env: penv, files, limits: { ...sandboxLimits(req.compileLimits) } as Record<string, number> })
+      : undefined;
+  const cachedCompile = (key: string | undefined) => {
+    const hold = key ? deps.compileCache!.take(key) : undefined;
+    if (hold) holds.push(hold);
+    return hold;
+  };
+  const keepCompile = (key: string | undefined, volume: JobVolume, phase: PhaseResult) => {
+    const hold = key ? deps.compileCache!.put(key, volume, phase) : undefined;
+    if (!hold) return;
+    holds.push(hold);
+    const at = volumes.indexOf(volume);
+    if (at >= 0) volumes.splice(at, 1);
+  };
+
   /** Compiles a checker or interactor in its own fresh volume and container (like the solution). */
   const buildJudgeProgram = async (prog: ResolvedJudgeProgram): Promise<{ build: JudgeProgramBuild; compile: PhaseResult | null } | { failed: PhaseResult; outcome: FinishedOutcome }> => {
     const plang = await deps.registry.resolve(prog.language, { flags: prog.compilerArgs, args: TESTLIB_ARGS });
+    const files = inputFiles(prog, plang);
+    // Its compiled volume is only ever a lower layer (judgeBox): cacheable.
+    const key = cacheKey(plang, plang.env, files);
+    const hit = cachedCompile(key);
+    if (hit) return { build: { lang: plang, volume: hit.volume, limits: prog.limits }, compile: { ...hit.compile, cached: true } };
     const volume = await newVolume(req.compileLimits.diskMb);
-    await writeInputs(volume, prog, plang);
+    await writeInputs(volume, files);
     let compile: PhaseResult | null = null;
     if (plang.compile) {
       const out = await launch({ layers: plang.layers, argv: plang.compile, env: plang.env, box: { dir: volume.dir }, limits: sandboxLimits(req.compileLimits) });
       const failed = compileVerdict(out);
       compile = toPhaseResult(out, failed ? { verdict: failed === 'compile_error' ? 'checker_error' : failed } : {});
       if (failed) return { failed: compile, outcome: out };
+      keepCompile(key, volume, compile);
     }
     return { build: { lang: plang, volume, limits: prog.limits }, compile };
   };
@@ -216,12 +249,24 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     layers: b.lang.layers, argv: b.lang.run, env: b.lang.env, box, limits: sandboxLimits(b.limits),
   });
 
+  // With tests (or repeats) every run writes a layer of its own over the compiled volume, which
+  // is then never written again: only then may a compile be cached.
+  const isolated = req.tests !== undefined || req.repeat > 1;
   try {
-    const base = await newVolume(req.compileLimits.diskMb);
-    await writeInputs(base, req, lang);
-
+    const inputs = inputFiles(req, lang);
+    const key = isolated ? cacheKey(lang, env, inputs) : undefined;
+    const hit = cachedCompile(key);
+    let base: JobVolume;
     let compile: PhaseResult | null = null;
-    if (lang.compile) {
+    if (hit) {
+      base = hit.volume;
+      compile = { ...hit.compile, cached: true };
+      await deps.onPhase?.('compile', compile, undefined, false);
+    } else {
+      base = await newVolume(req.compileLimits.diskMb);
+      await writeInputs(base, inputs);
+    }
+    if (!hit && lang.compile) {
       const out = await launch({ layers: lang.layers, argv: lang.compile, env, box: { dir: base.dir }, limits: sandboxLimits(req.compileLimits) });
       const failed = compileVerdict(out);
       compile = toPhaseResult(out, failed ? { verdict: failed } : {});
@@ -229,6 +274,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       if (failed) {
         return { verdict: failed, compile, run: null, tests: null, files: [], ...(out.error ? { error: out.error } : {}), ...(out.failure ? { failure: out.failure } : {}) };
       }
+      keepCompile(key, base, compile);
     }
 
     // The judge's own programs. One that does not compile is the judge's failure: checker_error.
@@ -251,7 +297,6 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     }
 
     const cases = req.tests ?? [{ stdin: req.stdin ?? '', expectedOutput: req.expectedOutput }];
-    const isolated = req.tests !== undefined || req.repeat > 1;
     let lastVolume: JobVolume = base;
     let error: string | undefined;
     let failure: SandboxError | undefined;
@@ -513,6 +558,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       ...(failure ? { failure } : {}),
     };
   } finally {
+    for (const hold of holds) hold.release();
     const cleanup = Promise.allSettled([...volumes.map((v) => v.destroy()), ...retiring]);
     if (deps.deferCleanup) deps.deferCleanup(cleanup);
     else await cleanup;

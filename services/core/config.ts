@@ -73,6 +73,7 @@ export const ENV_SCHEMA = z.object({
   CORRAL_POOL_MAX_WARM: int(0, 1024).default(8).describe('Warm pool: most containers a worker keeps built ahead of need, across images, sized by recent demand (none while idle; 0 = off: every run builds its container when it starts). Each holds ~0.5 MiB of kernel memory.'),
   CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(8).describe('Warm pool: most containers kept warm for one image.'),
   CORRAL_PROC_VIEW: z.enum(['auto', 'on', 'off']).default('auto').describe('A truthful /proc in every container (meminfo, cpuinfo, stat, uptime, loadavg, swaps, diskstats show the run\'s own limits; docs/sandbox.md): on = a worker that cannot start the corral-procview daemon does not start; auto = on where /dev/fuse and the daemon exist, else off with a warning; off = the kernel\'s /proc.'),
+  CORRAL_COMPILE_CACHE_MB: int(0).default(128).describe('Successful compiles a worker keeps mounted (tmpfs, in RAM) for the same inputs (a resubmit, a rejudge, the checker every submission of a problem compiles), at most this many MiB of their used space, least recently used first out (0 = off). A program\'s compile is kept only for runs with tests; a checker\'s or interactor\'s always.'),
   CORRAL_POOL_WARM_VOLUMES: int(0, 64).default(4).describe('Warm pool: empty job volumes (/box, a size-limited tmpfs) kept mounted per disk size in use, each used once, so a run needs no mount on its way; only with the warm pool on (0 = mount per run).'),
   CORRAL_INTERACTIVE_SLOTS: int(0, 1024).default(4)
     .describe('Interactive sessions (Piston\'s WebSocket /api/v2/connect) a worker runs at once, on their own queue, besides its CORRAL_WORKER_SLOTS runs (0 = this worker takes none).'),
@@ -184,6 +185,7 @@ export interface Config {
     stalledIntervalMs: number; maxStalledCount: number; shutdownGraceMs: number;
     heartbeatMs: number; staleMs: number;
     pool: { maxWarm: number; maxPerImage: number; warmVolumes: number };
+    compileCacheBytes: number;
     procView: 'auto' | 'on' | 'off';
     sweepIntervalMs: number;
   };
@@ -302,6 +304,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       heartbeatMs: e.CORRAL_HEARTBEAT_MS,
       staleMs: e.CORRAL_WORKER_STALE_MS,
       pool: { maxWarm: e.CORRAL_POOL_MAX_WARM, maxPerImage: e.CORRAL_POOL_MAX_PER_IMAGE, warmVolumes: e.CORRAL_POOL_WARM_VOLUMES },
+      compileCacheBytes: e.CORRAL_COMPILE_CACHE_MB * 1024 * 1024,
       procView: e.CORRAL_PROC_VIEW,
       sweepIntervalMs: e.CORRAL_SWEEP_INTERVAL_MS,
     },

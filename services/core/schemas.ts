@@ -271,6 +271,7 @@ export const PhaseResult = z.object({
   checker: JudgeReport.optional().describe('The checker\'s report (runs with a checker)'),
   interactor: JudgeReport.optional().describe('The interactor\'s report (runs with an interactor)'),
   transcript: Transcript.optional().describe('The exchange with the interactor (runs with transcriptBytes)'),
+  cached: z.boolean().optional().describe('Compile phases: true when an earlier compile of the same inputs was used (its figures are that compile\'s)'),
 });
 export type PhaseResult = z.infer<typeof PhaseResult>;
 

@@ -274,6 +274,31 @@ int main(int argc, char **argv) {
   assert.equal(r.tests[0].interactor.message, 'ok 100000 round trips\n');
 });
 
+test('compile cache: a resubmit runs the very binary of the first compile over fresh layers; other flags compile again', { skip: needs(sb, 'c') }, async () => {
+  // The binary carries its compile's moment and a nonce: equal output = the same binary. Each test
+  // also leaves a file in /box and says whether it found the previous job's.
+  const nonce = `${process.pid}-${Date.now()}`;
+  const source = `#include <stdio.h>
+int main(void) {
+  FILE *seen = fopen("left-behind", "r");
+  printf("%s %s ${nonce} X=%d %s\\n", __DATE__, __TIME__, X, seen ? "saw-a-file" : "clean");
+  FILE *f = fopen("left-behind", "w"); if (f) fputs("x", f);
+  return 0;
+}`;
+  const body = (x: number) => ({ language: 'c', source, compilerArgs: [`-DX=${x}`], tests: [{ stdin: '' }, { stdin: '' }] });
+  const first = await run(body(1));
+  assert.equal(first.compile.cached, undefined);
+  await new Promise((r) => setTimeout(r, 1100)); // a new compile would print another __TIME__
+  const second = await run(body(1));
+  assert.equal(second.compile.cached, true, JSON.stringify(second.compile));
+  assert.equal(second.compile.exitCode, 0);
+  assert.equal(second.tests[0].stdout, first.tests[0].stdout, 'the same binary');
+  for (const t of [...first.tests, ...second.tests]) assert.match(t.stdout, / clean\n$/, 'each test over a fresh layer');
+  const other = await run(body(2));
+  assert.equal(other.compile.cached, undefined);
+  assert.match(other.tests[0].stdout, / X=2 /);
+});
+
 test('groups: all-or-nothing, min-partial and sum scores; a failed dependency skips its dependants', { skip: needs(sb, 'bash') }, async () => {
   const r = await run({
     language: 'bash', source: 'cat', checker: obedientChecker, stopOnFirstFailure: true,
