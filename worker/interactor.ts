@@ -21,10 +21,12 @@ import type { Transcript as RelayedTranscript } from './sandbox/index.ts';
 export const IDLE_CPU_SHARE = 0.1;
 
 /**
- * The interactor "ended before the solution" when its wall time is shorter by more than this. Each
- * side's wall clock starts at its own container's release, and the two releases differ by a few
- * ms (more on a loaded host): an interactor that reads EOF because the solution was just killed at
- * a limit ends at about the same time and must not count as first.
+ * The interactor "ended before the solution" when it ended earlier by more than this: an
+ * interactor that reads EOF because the solution was just killed at a limit ends at about the same
+ * time and must not count as first. The ends are compared on one clock (ConnectedOutcome.endedMs,
+ * when the worker learnt of each); without it, by wall times — but each wall clock starts at its
+ * own container's release, and the two releases can differ by more than the margin on a slow or
+ * loaded host (seen: 185 ms under the cgroup v2 test kernel).
  */
 export const ENDED_FIRST_MARGIN_MS = 100;
 
@@ -58,7 +60,10 @@ export function solutionLimitVerdict(s: Side): Verdict | null {
   return 'time_limit';
 }
 
-export function interactionVerdict(solution: Side, interactor: Side, interactorMessage: string, hasChecker: boolean): InteractionVerdict {
+/** When each side's end was known, on one clock (ms). */
+export interface EndTimes { solution: number; interactor: number }
+
+export function interactionVerdict(solution: Side, interactor: Side, interactorMessage: string, hasChecker: boolean, ended?: EndTimes): InteractionVerdict {
   if (solution.status === 'internal_error' || interactor.status === 'internal_error') return { verdict: 'internal_error' };
   const said: JudgeVerdict = checkerVerdict(interactor, interactorMessage);
   const bothWaited = interactor.status === 'time_limit' && interactor.limit === 'wall' && solution.status === 'time_limit' && solution.limit === 'wall';
@@ -67,7 +72,10 @@ export function interactionVerdict(solution: Side, interactor: Side, interactorM
   if (said.verdict === 'checker_error' && !bothWaited && !brokenPipe) return { verdict: 'checker_error' };
   const rejected = said.verdict === 'wrong_answer' || said.verdict === 'presentation_error';
   // 2. It rejected the conversation before the solution was done.
-  if (rejected && interactor.wallMs + ENDED_FIRST_MARGIN_MS < solution.wallMs) return { verdict: said.verdict };
+  const interactorFirst = ended
+    ? ended.interactor + ENDED_FIRST_MARGIN_MS < ended.solution
+    : interactor.wallMs + ENDED_FIRST_MARGIN_MS < solution.wallMs;
+  if (rejected && interactorFirst) return { verdict: said.verdict };
   // 3. The solution's own limits.
   const limit = solutionLimitVerdict(solution);
   if (limit) return { verdict: limit };

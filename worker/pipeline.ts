@@ -13,7 +13,7 @@ import { groupOrder, scoreGroup, shouldSkipGroup, testsByGroup, totalScore } fro
 import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
 import { applyCpuLimit, mergeRepeats, toPhaseResult } from './phase-result.ts';
-import type { SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
+import type { ConnectedOutcome, SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
 import type { SpareSlots } from './spare-slots.ts';
 import { compileKey, type CompileCache, type CompileHold, type CompileInputs } from './compile-cache.ts';
 import { compileVerdict, outcomeVerdict, overallVerdict, shouldContinue, skippedPhase } from './verdict.ts';
@@ -168,7 +168,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     return finished(await gated(spec));
   };
   // Two connected programs wait for the gate first (a connected pair is not started early).
-  const connect = async (first: SandboxSpec, second: SandboxSpec): Promise<{ first: FinishedOutcome; second: FinishedOutcome; transcript?: Transcript }> => {
+  const connect = async (first: SandboxSpec, second: SandboxSpec): Promise<{ first: FinishedOutcome; second: FinishedOutcome; endedMs?: ConnectedOutcome['endedMs']; transcript?: Transcript }> => {
     checkCancel();
     if (gate) {
       const pending = gate;
@@ -177,7 +177,10 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     }
     // Only a transcript makes the bytes pass through the worker (relayed); else pipe to pipe.
     const both = await launcher.connect(first, second, signal, req.transcriptBytes ? { transcriptBytes: req.transcriptBytes } : undefined);
-    return { first: finished(both.first), second: finished(both.second), ...(both.transcript ? { transcript: transcriptResult(both.transcript) } : {}) };
+    return {
+      first: finished(both.first), second: finished(both.second),
+      ...(both.endedMs ? { endedMs: both.endedMs } : {}), ...(both.transcript ? { transcript: transcriptResult(both.transcript) } : {}),
+    };
   };
 
   const volumes: JobVolume[] = [];
@@ -367,13 +370,13 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
         const solutionSpec: SandboxSpec = { layers: lang.layers, argv: lang.run, env, box: await solutionBox(), limits: sandboxLimits(req.limits) };
         const interactorSpec = judgeSpec(b, box);
         interactorSpec.limits = { ...interactorSpec.limits, wallMs: interactorWallMs(b.limits.wallMs, req.limits.wallMs) };
-        const { first: rawSolution, second: rawInteractor, transcript } = await connect(solutionSpec, interactorSpec);
+        const { first: rawSolution, second: rawInteractor, endedMs, transcript } = await connect(solutionSpec, interactorSpec);
         const solution = applyCpuLimit(rawSolution, req.limits.cpuMs);
         const interactor = applyCpuLimit(rawInteractor, b.limits.cpuMs);
         noteFailure(solution);
         noteFailure(interactor);
         const message = judgeMessage(interactor);
-        const decided = interactionVerdict(solution, interactor, message, !!built.checker);
+        const decided = interactionVerdict(solution, interactor, message, !!built.checker, endedMs && { solution: endedMs.first, interactor: endedMs.second });
         const index = req.tests ? { index: i } : {};
         const phase: PhaseResult = {
           ...toPhaseResult(solution, { verdict: decided.verdict, ...index }),

@@ -87,6 +87,14 @@ test('interactive precedence: judge failure, early WA, solution limits, WA, RE, 
     assert.deepEqual(interactionVerdict(solution, interactor, message, hasChecker), want, name);
   }
   assert.equal(solutionLimitVerdict(side({})), null);
+  // One clock for both ends decides "first" when given: here the interactor's container started
+  // 185 ms later (a slow host), so its wall time is shorter, yet it ended after the solution was
+  // killed (it read EOF): the mutual wait is the solution's idleness, not the interactor's WA.
+  const idle = side({ status: 'time_limit', limit: 'wall', exitCode: null, signal: 'SIGKILL', cpuMs: 2, wallMs: 808 });
+  const eof = { ...wa, wallMs: 623 };
+  assert.deepEqual(interactionVerdict(idle, eof, 'unexpected eof', false), { verdict: 'wrong_answer' }, 'by wall times');
+  assert.deepEqual(interactionVerdict(idle, eof, 'unexpected eof', false, { solution: 1000, interactor: 1004 }), { verdict: 'idleness_limit' }, 'by one clock');
+  assert.deepEqual(interactionVerdict(idle, eof, 'unexpected eof', false, { solution: 1000, interactor: 400 }), { verdict: 'wrong_answer' }, 'clearly first on one clock');
 });
 
 test('scoring: fractions, group scores by mode, status, totals', () => {

@@ -76,11 +76,15 @@ export async function connectTwo(first: SandboxSpec, second: SandboxSpec, host: 
     }
     return dispatchJob(got, spec, both, host); // owns the pipe ends from here on
   };
-  const [firstOutcome, secondOutcome] = await Promise.all([one(a, first), one(b, second)]);
-  if (!recorder) return { first: firstOutcome, second: secondOutcome };
+  const endedMs = { first: 0, second: 0 };
+  const [firstOutcome, secondOutcome] = await Promise.all([
+    one(a, first).finally(() => { endedMs.first = elapsed(); }),
+    one(b, second).finally(() => { endedMs.second = elapsed(); }),
+  ]);
+  if (!recorder) return { first: firstOutcome, second: secondOutcome, endedMs };
   // Both runs are over, every writer of the pipes is gone: what is left in them is relayed (or
   // dropped, the reader being gone), then EOF closes each socket.
   await Promise.all(sockets.map(closed));
   for (const s of sockets) s.destroy();
-  return { first: firstOutcome, second: secondOutcome, transcript: recorder.result() };
+  return { first: firstOutcome, second: secondOutcome, endedMs, transcript: recorder.result() };
 }

@@ -155,4 +155,9 @@ export interface ConnectedOutcome {
   second: SandboxOutcome;
   /** With ConnectOptions.transcriptBytes: what each wrote to the other, in order. */
   transcript?: Transcript;
+  /**
+   * When each one's end was known here, in ms from the connect call: one clock for both (their
+   * wallMs each start at their own container's release, which can differ by more than a little).
+   */
+  endedMs: { first: number; second: number };
 }
