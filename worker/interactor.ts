@@ -23,10 +23,10 @@ export const IDLE_CPU_SHARE = 0.1;
 /**
  * The interactor "ended before the solution" when it ended earlier by more than this: an
  * interactor that reads EOF because the solution was just killed at a limit ends at about the same
- * time and must not count as first. The ends are compared on one clock (ConnectedOutcome.endedMs,
- * when the worker learnt of each); without it, by wall times — but each wall clock starts at its
- * own container's release, and the two releases can differ by more than the margin on a slow or
- * loaded host (seen: 185 ms under the cgroup v2 test kernel).
+ * time and must not count as first. The ends are compared on one clock (ConnectedOutcome.endedMs:
+ * each side's dispatch plus its wall time); without it, by wall times alone — but each wall clock
+ * starts at its own container's release, and the two can be ready far apart (seen: 185 ms under
+ * the cgroup v2 test kernel, one container warm and one built cold).
  */
 export const ENDED_FIRST_MARGIN_MS = 100;
 

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, readSse, type Stack } from './harness.ts';
 import { needs, realSandbox, realStack, type RealSandbox } from './real-sandbox.ts';
-import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
+import { expectNothingLeftBehind, slowHostLimits } from '../helpers/sandbox.ts';
 
 const sb = await realSandbox();
 if ('skip' in sb) console.log(`# e2e judging skipped: ${sb.skip}`);
@@ -24,6 +24,12 @@ const run = async (body: object) => {
   return r.body;
 };
 const verdicts = (r: any) => r.tests.map((t: any) => t.verdict);
+/**
+ * A time limit, longer under the cgroup v2 test kernel (User-Mode-Linux: a C program's exec alone
+ * takes ~0.2 s of CPU, page faults and flooding a pipe are slow), so the limit that is meant is the
+ * one reached, and a program that waits still counts as mostly idle.
+ */
+const wallLimit = (ms: number) => (process.env.CG2_VM ? ms * 10 : ms);
 
 // A checker that does what the program's output tells it: "<exit code> <message…>".
 const obedientChecker = { language: 'bash', source: 'read code msg < "$2"; echo "$msg" >&2; exit "$code"' };
@@ -90,8 +96,8 @@ print("ok", len(ans), "tokens", file=sys.stderr)
 
 test('a checker that crashes, hangs, floods or forks stops at its own limits: checker_error, message capped', { skip: needs(sb, 'bash') }, async () => {
   const r = await run({
-    language: 'bash', source: 'cat', stopOnFirstFailure: false,
-    checker: { language: 'bash', source: 'read what < "$2"; case $what in crash) kill -SEGV $$;; hang) sleep 60;; flood) head -c 5000000 /dev/zero | tr "\\0" x; exit 0;; noisy) head -c 100000 /dev/zero | tr "\\0" y >&2; exit 1;; fork) while :; do sleep 5 & done;; esac', limits: { wallMs: 1500, outputBytes: 1_000_000, processes: 16 } },
+    language: 'bash', source: 'cat', stopOnFirstFailure: false, limits: slowHostLimits(),
+    checker: { language: 'bash', source: 'read what < "$2"; case $what in crash) kill -SEGV $$;; hang) sleep 60;; flood) head -c 5000000 /dev/zero | tr "\\0" x; exit 0;; noisy) head -c 100000 /dev/zero | tr "\\0" y >&2; exit 1;; fork) while :; do sleep 5 & done;; esac', limits: { wallMs: wallLimit(1500), outputBytes: 1_000_000, processes: 16 } },
     tests: [{ stdin: 'crash' }, { stdin: 'hang' }, { stdin: 'flood' }, { stdin: 'noisy' }, { stdin: 'fork' }],
   });
   assert.deepEqual(verdicts(r), ['checker_error', 'checker_error', 'checker_error', 'wrong_answer', 'checker_error'], JSON.stringify(r.tests.map((t: any) => ({ ...t.checker, message: t.checker?.message.slice(0, 100) }))));
@@ -202,7 +208,7 @@ test('interactive: transcriptBytes returns the exchange in order, cut at its bud
   const flood = await run({
     language: 'c', source: '#include <stdio.h>\nint main(void){for(;;) fputs("0123456789abcdef", stdout);}',
     interactor: { language: 'c', source: '#include <unistd.h>\nint main(void){sleep(30); return 0;}', limits: { wallMs: 3000 } },
-    limits: { wallMs: 1000 }, tests: [{ stdin: '' }], transcriptBytes: 1000,
+    limits: { wallMs: wallLimit(1000) }, tests: [{ stdin: '' }], transcriptBytes: 1000,
   });
   assert.equal(flood.tests[0].verdict, 'idleness_limit', JSON.stringify(flood.tests[0]).slice(0, 500));
   const t = flood.tests[0].transcript;
@@ -244,12 +250,12 @@ test('interactive: the interactor exits early, crashes or fails → checker_erro
 });
 
 test('interactive: mutual wait is idleness_limit; TLE and MLE in mid-conversation are the solution\'s', { skip: needs(sb, 'c') }, async () => {
-  const waits = await interactive('#include <stdio.h>\nint main(void){long x; return scanf("%ld",&x)==1 ? 0 : 1;}', { tests: [{ stdin: '5' }], limits: { wallMs: 800 } });
+  const waits = await interactive('#include <stdio.h>\nint main(void){long x; return scanf("%ld",&x)==1 ? 0 : 1;}', { tests: [{ stdin: '5' }], limits: { wallMs: wallLimit(800) } });
   assert.deepEqual(verdicts(waits), ['idleness_limit'], JSON.stringify(waits.tests));
   // A wall limit far beyond the CPU limit: on a loaded host the spinner still reaches its CPU limit first.
   const spins = await interactive(guesser('', 'for (volatile long i = 0;; i++);'), { tests: [{ stdin: '5' }], limits: { cpuMs: 300, wallMs: 60_000 } });
   assert.deepEqual(verdicts(spins), ['time_limit'], JSON.stringify(spins.tests));
-  const eats = await interactive(guesser('', 'for (;;) { char *p = malloc(1 << 20); if (p) memset(p, 1, 1 << 20); }'), { tests: [{ stdin: '5' }] });
+  const eats = await interactive(guesser('', 'for (;;) { char *p = malloc(1 << 20); if (p) memset(p, 1, 1 << 20); }'), { tests: [{ stdin: '5' }], limits: { cpuMs: wallLimit(1000), wallMs: wallLimit(3000), memoryMb: 64 } });
   assert.deepEqual(verdicts(eats), ['memory_limit'], JSON.stringify(eats.tests));
 });
 
@@ -304,7 +310,7 @@ int main(void) {
 
 test('groups: all-or-nothing, min-partial and sum scores; a failed dependency skips its dependants', { skip: needs(sb, 'bash') }, async () => {
   const r = await run({
-    language: 'bash', source: 'cat', checker: obedientChecker, stopOnFirstFailure: true,
+    language: 'bash', source: 'cat', checker: obedientChecker, stopOnFirstFailure: true, limits: slowHostLimits(),
     groups: [
       { name: 'samples', points: 0 },
       { name: 'small', points: 20, dependsOn: ['samples'], scoring: 'all-or-nothing' },
@@ -328,7 +334,7 @@ test('groups: all-or-nothing, min-partial and sum scores; a failed dependency sk
   assert.equal(r.score, 27.5);
   assert.equal(r.maxScore, 100);
   assert.equal(r.verdict, 'partial', 'the first non-accepted test in test order');
-  const minPartial = await run({ language: 'bash', source: 'cat', checker: obedientChecker,
+  const minPartial = await run({ language: 'bash', source: 'cat', checker: obedientChecker, limits: slowHostLimits(),
     groups: [{ name: 'g', points: 10, scoring: 'min-partial' }],
     tests: [{ stdin: '7 points 0.5', group: 'g' }, { stdin: '7 points 0.25', group: 'g' }, { stdin: '0 ok', group: 'g' }] });
   assert.equal(minPartial.score, 2.5);

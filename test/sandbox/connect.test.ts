@@ -46,7 +46,7 @@ describe('connected runs', () => {
     const { first, second } = await connectInSandbox(quitter, reader);
     assert.equal(first.status, 'ok');
     assert.equal(second.stderr.toString(), 'read: bye\neof\n');
-    // Each end as the host learnt of it, on one clock (the interactive verdict's "who ended first").
+    // Each end on one clock (its dispatch plus its wall time: the interactive verdict's "who ended first").
     const { endedMs } = await connectInSandbox(quitter, reader);
     assert.ok(endedMs.first > 0 && endedMs.second > 0, JSON.stringify(endedMs));
   });

@@ -61,7 +61,11 @@ export async function connectTwo(first: SandboxSpec, second: SandboxSpec, host: 
     relay(secondOut, firstIn, (chunk) => rec.record('second', chunk));
   }
   const both = AbortSignal.any([signal, first.signal, second.signal].filter((s): s is AbortSignal => !!s));
-  const one = async (spec: NativeSpec, s: SandboxSpec): Promise<SandboxOutcome> => {
+  // When each one ended, on one clock: when its job was dispatched (its container built or taken
+  // and released) plus its wall time. Not when its outcome arrived here: a side killed at a limit
+  // is reported later than one that exited by itself.
+  const endedMs = { first: 0, second: 0 };
+  const one = async (spec: NativeSpec, s: SandboxSpec, side: 'first' | 'second'): Promise<SandboxOutcome> => {
     // A program whose container cannot be built leaves its pipe ends closed: the other one
     // reads EOF and its writes fail (EPIPE), as if this one had exited at once.
     const closeOurs = () => { for (const fd of [spec.stdin_fd, spec.stdout_fd]) closeSync(fd); };
@@ -72,15 +76,15 @@ export async function connectTwo(first: SandboxSpec, second: SandboxSpec, host: 
     const got = await acquire(spec, s.imageName, host);
     if ('failure' in got) {
       closeOurs();
-      return failedOutcome('internal_error', got.failure, elapsed());
+      endedMs[side] = elapsed();
+      return failedOutcome('internal_error', got.failure, endedMs[side]);
     }
-    return dispatchJob(got, spec, both, host); // owns the pipe ends from here on
+    const dispatchedMs = elapsed();
+    const outcome = await dispatchJob(got, spec, both, host); // owns the pipe ends from here on
+    endedMs[side] = Math.round((dispatchedMs + outcome.wallMs) * 100) / 100;
+    return outcome;
   };
-  const endedMs = { first: 0, second: 0 };
-  const [firstOutcome, secondOutcome] = await Promise.all([
-    one(a, first).finally(() => { endedMs.first = elapsed(); }),
-    one(b, second).finally(() => { endedMs.second = elapsed(); }),
-  ]);
+  const [firstOutcome, secondOutcome] = await Promise.all([one(a, first, 'first'), one(b, second, 'second')]);
   if (!recorder) return { first: firstOutcome, second: secondOutcome, endedMs };
   // Both runs are over, every writer of the pipes is gone: what is left in them is relayed (or
   // dropped, the reader being gone), then EOF closes each socket.

@@ -156,8 +156,9 @@ export interface ConnectedOutcome {
   /** With ConnectOptions.transcriptBytes: what each wrote to the other, in order. */
   transcript?: Transcript;
   /**
-   * When each one's end was known here, in ms from the connect call: one clock for both (their
-   * wallMs each start at their own container's release, which can differ by more than a little).
+   * When each one ended, in ms from the connect call: when its job was dispatched plus its wall
+   * time — one clock for both (their wallMs each start at their own container's release, and the
+   * two containers can be ready far apart: one warm, one built cold).
    */
   endedMs: { first: number; second: number };
 }
