@@ -97,11 +97,11 @@ export function placingLauncher(launcher: Launcher, leases: CpuLeases): Launcher
         throw err;
       }
     },
-    async connect(first, second, signal) {
+    async connect(first, second, signal, options) {
       const a = place(first);
       const b = place(second);
       try {
-        return await launcher.connect(a.spec, b.spec, signal);
+        return await launcher.connect(a.spec, b.spec, signal, options);
       } finally {
         a.lease?.release();
         b.lease?.release();

@@ -11,18 +11,22 @@
 //   4. the interactor said WA/PE → that verdict;
 //   5. the solution exited ≠ 0 or by a signal → runtime_error;
 //   6. the interactor said OK → accepted (or the checker's verdict), points (7) → partial.
-import type { Verdict } from '../services/core/schemas.ts';
+import { isUtf8 } from 'node:buffer';
+import type { Transcript, Verdict } from '../services/core/schemas.ts';
 import { checkerVerdict, type JudgeVerdict } from './checker.ts';
 import type { OutcomeCore } from './phase-result.ts';
+import type { Transcript as RelayedTranscript } from './sandbox/index.ts';
 
 /** A solution whose CPU time is below this share of its wall time was mostly waiting. */
 export const IDLE_CPU_SHARE = 0.1;
 
 /**
- * The interactor "ended before the solution" when its wall time is shorter by more than this. Each
- * side's wall clock starts at its own container's release, and the two releases differ by a few
- * ms (more on a loaded host): an interactor that reads EOF because the solution was just killed at
- * a limit ends at about the same time and must not count as first.
+ * The interactor "ended before the solution" when it ended earlier by more than this: an
+ * interactor that reads EOF because the solution was just killed at a limit ends at about the same
+ * time and must not count as first. The ends are compared on one clock (ConnectedOutcome.endedMs:
+ * each side's dispatch plus its wall time); without it, by wall times alone — but each wall clock
+ * starts at its own container's release, and the two can be ready far apart (seen: 185 ms under
+ * the cgroup v2 test kernel, one container warm and one built cold).
  */
 export const ENDED_FIRST_MARGIN_MS = 100;
 
@@ -56,7 +60,10 @@ export function solutionLimitVerdict(s: Side): Verdict | null {
   return 'time_limit';
 }
 
-export function interactionVerdict(solution: Side, interactor: Side, interactorMessage: string, hasChecker: boolean): InteractionVerdict {
+/** When each side's end was known, on one clock (ms). */
+export interface EndTimes { solution: number; interactor: number }
+
+export function interactionVerdict(solution: Side, interactor: Side, interactorMessage: string, hasChecker: boolean, ended?: EndTimes): InteractionVerdict {
   if (solution.status === 'internal_error' || interactor.status === 'internal_error') return { verdict: 'internal_error' };
   const said: JudgeVerdict = checkerVerdict(interactor, interactorMessage);
   const bothWaited = interactor.status === 'time_limit' && interactor.limit === 'wall' && solution.status === 'time_limit' && solution.limit === 'wall';
@@ -65,7 +72,10 @@ export function interactionVerdict(solution: Side, interactor: Side, interactorM
   if (said.verdict === 'checker_error' && !bothWaited && !brokenPipe) return { verdict: 'checker_error' };
   const rejected = said.verdict === 'wrong_answer' || said.verdict === 'presentation_error';
   // 2. It rejected the conversation before the solution was done.
-  if (rejected && interactor.wallMs + ENDED_FIRST_MARGIN_MS < solution.wallMs) return { verdict: said.verdict };
+  const interactorFirst = ended
+    ? ended.interactor + ENDED_FIRST_MARGIN_MS < ended.solution
+    : interactor.wallMs + ENDED_FIRST_MARGIN_MS < solution.wallMs;
+  if (rejected && interactorFirst) return { verdict: said.verdict };
   // 3. The solution's own limits.
   const limit = solutionLimitVerdict(solution);
   if (limit) return { verdict: limit };
@@ -79,4 +89,14 @@ export function interactionVerdict(solution: Side, interactor: Side, interactorM
   // 6. Its verdict (or the checker's).
   if (said.verdict === 'partial') return { verdict: 'partial', points: said.points! };
   return hasChecker ? { verdict: 'accepted', toChecker: true } : { verdict: 'accepted' };
+}
+
+/** The relayed exchange (the program connected first) as the API returns it: UTF-8 text when every entry is. */
+export function transcriptResult(t: RelayedTranscript): Transcript {
+  const utf8 = t.entries.every((e) => isUtf8(e.data));
+  return {
+    encoding: utf8 ? 'utf8' : 'base64',
+    truncated: t.truncated,
+    entries: t.entries.map((e) => ({ from: e.from === 'first' ? 'program' : 'interactor', data: e.data.toString(utf8 ? 'utf8' : 'base64') })),
+  };
 }

@@ -3,7 +3,7 @@
 // lets the pipeline's logic be unit-tested (test/worker/fakes.ts). Integration tests always use
 // the real one.
 import type {
-  CollectCaps, CollectedFile, ConnectedOutcome, SandboxHost, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun,
+  CollectCaps, CollectedFile, ConnectOptions, ConnectedOutcome, SandboxHost, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun,
 } from './sandbox/index.ts';
 
 export type { CollectCaps, CollectedFile };
@@ -24,8 +24,8 @@ export interface Launcher {
   run(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxOutcome>;
   /** Runs one program with its stdio streamed (interactive sessions). */
   stream(spec: SandboxSpec, options: StreamingOptions): StreamingRun;
-  /** Runs two programs whose stdout feeds the other's stdin, each in its own container. */
-  connect(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal): Promise<ConnectedOutcome>;
+  /** Runs two programs whose stdout feeds the other's stdin, each in its own container (the exchange recorded with options.transcriptBytes). */
+  connect(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal, options?: ConnectOptions): Promise<ConnectedOutcome>;
 }
 
 /** The real launcher: the worker's SandboxHost. */
@@ -34,6 +34,6 @@ export function sandboxLauncher(host: SandboxHost): Launcher {
     createVolume: (opts) => host.createVolume(opts),
     run: (spec, signal) => host.run(signal ? { ...spec, signal } : spec),
     stream: (spec, options) => host.stream(spec, options),
-    connect: (first, second, signal) => host.connect(first, second, signal),
+    connect: (first, second, signal, options) => host.connect(first, second, signal, options),
   };
 }

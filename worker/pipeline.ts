@@ -5,16 +5,17 @@
 // conventions and scoring are pure functions in verdict.ts / compare.ts / checker.ts /
 // interactor.ts / scoring.ts, and the sandbox is behind the Launcher seam.
 import type {
-  FileOutput, GroupResult, JobRequest, PhaseResult, ResolvedJudgeProgram, Verdict,
+  FileOutput, GroupResult, JobRequest, PhaseResult, ResolvedJudgeProgram, Transcript, Verdict,
 } from '../services/core/schemas.ts';
 import { checkerVerdict, judgeMessage, judgeReport, TESTLIB_ARGS, TESTLIB_FILES } from './checker.ts';
-import { interactionVerdict, interactorWallMs } from './interactor.ts';
+import { interactionVerdict, interactorWallMs, transcriptResult } from './interactor.ts';
 import { groupOrder, scoreGroup, shouldSkipGroup, testsByGroup, totalScore } from './scoring.ts';
 import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
 import { applyCpuLimit, mergeRepeats, toPhaseResult } from './phase-result.ts';
-import type { SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
+import type { ConnectedOutcome, SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
 import type { SpareSlots } from './spare-slots.ts';
+import { compileKey, type CompileCache, type CompileHold, type CompileInputs } from './compile-cache.ts';
 import { compileVerdict, outcomeVerdict, overallVerdict, shouldContinue, skippedPhase } from './verdict.ts';
 
 const MiB = 1024 * 1024;
@@ -42,6 +43,8 @@ export interface PipelineDeps {
   startGate?: Promise<boolean>;
   /** The worker's free slots, lent to a job whose tests may run side by side (parallelTests). */
   spareSlots?: SpareSlots;
+  /** Successful compiles kept for the same inputs (a resubmit, a rejudge, every submission's checker). */
+  compileCache?: CompileCache;
 }
 
 export interface PipelineResult {
@@ -94,11 +97,14 @@ export function sandboxLimits(l: JobRequest['limits']): Partial<SandboxLimits> {
 }
 
 /** The extra files, then the source under the language's file name (the main file wins a clash). */
-async function writeInputs(volume: JobVolume, src: { source?: string | undefined; files: JobRequest['files'] }, lang: ResolvedLanguage): Promise<void> {
-  for (const f of src.files) {
-    await volume.writeFile(f.path, f.encoding === 'base64' ? Buffer.from(f.content, 'base64') : f.content, { mode: 0o644 });
-  }
-  if (src.source !== undefined) await volume.writeFile(lang.fileName, src.source, { mode: 0o644 });
+function inputFiles(src: { source?: string | undefined; files: JobRequest['files'] }, lang: ResolvedLanguage): CompileInputs['files'] {
+  const files = src.files.map((f) => ({ path: f.path, mode: 0o644, data: f.encoding === 'base64' ? Buffer.from(f.content, 'base64') : Buffer.from(f.content) }));
+  if (src.source !== undefined) files.push({ path: lang.fileName, mode: 0o644, data: Buffer.from(src.source) });
+  return files;
+}
+
+async function writeInputs(volume: JobVolume, files: CompileInputs['files']): Promise<void> {
+  for (const f of files) await volume.writeFile(f.path, f.data, { mode: f.mode });
 }
 
 /** A checker or interactor, compiled in its own volume, ready to run per test. */
@@ -106,6 +112,19 @@ interface JudgeProgramBuild {
   lang: ResolvedLanguage;
   volume: JobVolume;
   limits: JobRequest['limits'];
+}
+
+/**
+ * Room made in a judge program's volume for a test's files: their size rounded up to a power of
+ * two, at least 1 MiB. A tmpfs's size is only a cap (nothing is reserved), and the host keeps warm
+ * volumes per size: with the exact size every test asked for a size of its own, so none was ever
+ * warm, each one mounted 4 more of its size that nobody used, and pushed out the warm volumes of
+ * the sizes really in use.
+ */
+export function judgeFilesRoomBytes(filesBytes: number): number {
+  let room = MiB;
+  while (room < filesBytes) room *= 2;
+  return room;
 }
 
 /** Most bytes of the interactor's output.txt handed to the checker (its own outputBytes limit caps it too). */
@@ -149,15 +168,19 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     return finished(await gated(spec));
   };
   // Two connected programs wait for the gate first (a connected pair is not started early).
-  const connect = async (first: SandboxSpec, second: SandboxSpec): Promise<[FinishedOutcome, FinishedOutcome]> => {
+  const connect = async (first: SandboxSpec, second: SandboxSpec): Promise<{ first: FinishedOutcome; second: FinishedOutcome; endedMs?: ConnectedOutcome['endedMs']; transcript?: Transcript }> => {
     checkCancel();
     if (gate) {
       const pending = gate;
       gate = undefined;
       if (!await pending) throw new NotStartedError();
     }
-    const both = await launcher.connect(first, second, signal);
-    return [finished(both.first), finished(both.second)];
+    // Only a transcript makes the bytes pass through the worker (relayed); else pipe to pipe.
+    const both = await launcher.connect(first, second, signal, req.transcriptBytes ? { transcriptBytes: req.transcriptBytes } : undefined);
+    return {
+      first: finished(both.first), second: finished(both.second),
+      ...(both.endedMs ? { endedMs: both.endedMs } : {}), ...(both.transcript ? { transcript: transcriptResult(both.transcript) } : {}),
+    };
   };
 
   const volumes: JobVolume[] = [];
@@ -176,17 +199,44 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     destroyed.catch(() => {}); // reported by nothing mid-run; the final clean-up settles it
     retiring.push(destroyed);
   };
+  // The compile cache (compile-cache.ts): a compile whose volume is only ever a lower layer after
+  // it is looked up by its inputs; a successful one is kept. A kept volume is the cache's (not
+  // destroyed here), held until the job ends.
+  const holds: CompileHold[] = [];
+  const cacheKey = (plang: ResolvedLanguage, penv: Record<string, string>, files: CompileInputs['files']) =>
+    deps.compileCache && plang.compile
+      ? compileKey({ layers: plang.layers, argv: plang.compile, env: penv, files, limits: { ...sandboxLimits(req.compileLimits) } as Record<string, number> })
+      : undefined;
+  const cachedCompile = (key: string | undefined) => {
+    const hold = key ? deps.compileCache!.take(key) : undefined;
+    if (hold) holds.push(hold);
+    return hold;
+  };
+  const keepCompile = (key: string | undefined, volume: JobVolume, phase: PhaseResult) => {
+    const hold = key ? deps.compileCache!.put(key, volume, phase) : undefined;
+    if (!hold) return;
+    holds.push(hold);
+    const at = volumes.indexOf(volume);
+    if (at >= 0) volumes.splice(at, 1);
+  };
+
   /** Compiles a checker or interactor in its own fresh volume and container (like the solution). */
   const buildJudgeProgram = async (prog: ResolvedJudgeProgram): Promise<{ build: JudgeProgramBuild; compile: PhaseResult | null } | { failed: PhaseResult; outcome: FinishedOutcome }> => {
     const plang = await deps.registry.resolve(prog.language, { flags: prog.compilerArgs, args: TESTLIB_ARGS });
+    const files = inputFiles(prog, plang);
+    // Its compiled volume is only ever a lower layer (judgeBox): cacheable.
+    const key = cacheKey(plang, plang.env, files);
+    const hit = cachedCompile(key);
+    if (hit) return { build: { lang: plang, volume: hit.volume, limits: prog.limits }, compile: { ...hit.compile, cached: true } };
     const volume = await newVolume(req.compileLimits.diskMb);
-    await writeInputs(volume, prog, plang);
+    await writeInputs(volume, files);
     let compile: PhaseResult | null = null;
     if (plang.compile) {
       const out = await launch({ layers: plang.layers, argv: plang.compile, env: plang.env, box: { dir: volume.dir }, limits: sandboxLimits(req.compileLimits) });
       const failed = compileVerdict(out);
       compile = toPhaseResult(out, failed ? { verdict: failed === 'compile_error' ? 'checker_error' : failed } : {});
       if (failed) return { failed: compile, outcome: out };
+      keepCompile(key, volume, compile);
     }
     return { build: { lang: plang, volume, limits: prog.limits }, compile };
   };
@@ -194,7 +244,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
   const judgeBox = async (b: JudgeProgramBuild, files: Record<string, string | Buffer>) => {
     // The test's files do not count against the judge program's own disk limit.
     const filesBytes = Object.values(files).reduce((n, d) => n + Buffer.byteLength(d), 0);
-    const v = await newVolume(b.limits.diskMb, filesBytes);
+    const v = await newVolume(b.limits.diskMb, judgeFilesRoomBytes(filesBytes));
     for (const [name, data] of Object.entries(files)) await v.writeFile(name, data, { mode: 0o644 });
     return { volume: v, box: { dir: v.dir, workDir: v.workDir, lowerDirs: [b.volume.dir] } };
   };
@@ -202,12 +252,24 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     layers: b.lang.layers, argv: b.lang.run, env: b.lang.env, box, limits: sandboxLimits(b.limits),
   });
 
+  // With tests (or repeats) every run writes a layer of its own over the compiled volume, which
+  // is then never written again: only then may a compile be cached.
+  const isolated = req.tests !== undefined || req.repeat > 1;
   try {
-    const base = await newVolume(req.compileLimits.diskMb);
-    await writeInputs(base, req, lang);
-
+    const inputs = inputFiles(req, lang);
+    const key = isolated ? cacheKey(lang, env, inputs) : undefined;
+    const hit = cachedCompile(key);
+    let base: JobVolume;
     let compile: PhaseResult | null = null;
-    if (lang.compile) {
+    if (hit) {
+      base = hit.volume;
+      compile = { ...hit.compile, cached: true };
+      await deps.onPhase?.('compile', compile, undefined, false);
+    } else {
+      base = await newVolume(req.compileLimits.diskMb);
+      await writeInputs(base, inputs);
+    }
+    if (!hit && lang.compile) {
       const out = await launch({ layers: lang.layers, argv: lang.compile, env, box: { dir: base.dir }, limits: sandboxLimits(req.compileLimits) });
       const failed = compileVerdict(out);
       compile = toPhaseResult(out, failed ? { verdict: failed } : {});
@@ -215,6 +277,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       if (failed) {
         return { verdict: failed, compile, run: null, tests: null, files: [], ...(out.error ? { error: out.error } : {}), ...(out.failure ? { failure: out.failure } : {}) };
       }
+      keepCompile(key, base, compile);
     }
 
     // The judge's own programs. One that does not compile is the judge's failure: checker_error.
@@ -237,7 +300,6 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     }
 
     const cases = req.tests ?? [{ stdin: req.stdin ?? '', expectedOutput: req.expectedOutput }];
-    const isolated = req.tests !== undefined || req.repeat > 1;
     let lastVolume: JobVolume = base;
     let error: string | undefined;
     let failure: SandboxError | undefined;
@@ -308,18 +370,19 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
         const solutionSpec: SandboxSpec = { layers: lang.layers, argv: lang.run, env, box: await solutionBox(), limits: sandboxLimits(req.limits) };
         const interactorSpec = judgeSpec(b, box);
         interactorSpec.limits = { ...interactorSpec.limits, wallMs: interactorWallMs(b.limits.wallMs, req.limits.wallMs) };
-        const [rawSolution, rawInteractor] = await connect(solutionSpec, interactorSpec);
+        const { first: rawSolution, second: rawInteractor, endedMs, transcript } = await connect(solutionSpec, interactorSpec);
         const solution = applyCpuLimit(rawSolution, req.limits.cpuMs);
         const interactor = applyCpuLimit(rawInteractor, b.limits.cpuMs);
         noteFailure(solution);
         noteFailure(interactor);
         const message = judgeMessage(interactor);
-        const decided = interactionVerdict(solution, interactor, message, !!built.checker);
+        const decided = interactionVerdict(solution, interactor, message, !!built.checker, endedMs && { solution: endedMs.first, interactor: endedMs.second });
         const index = req.tests ? { index: i } : {};
         const phase: PhaseResult = {
           ...toPhaseResult(solution, { verdict: decided.verdict, ...index }),
           ...(decided.points !== undefined ? { points: decided.points } : {}),
           interactor: judgeReport(interactor, { message, points: decided.verdict === 'partial' ? decided.points : undefined }),
+          ...(transcript ? { transcript } : {}),
         };
         if (!decided.toChecker) return phase;
         // The interactor's output.txt is hostile too: read without following a symlink, capped.
@@ -404,12 +467,73 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       return results;
     };
 
+    /**
+     * Checked tests one after the other, where each test's checker runs while the program already
+     * runs the next test — when a slot of the worker is free to borrow for it (never beyond the
+     * worker's slots; the slot is given back when that checker ends). Each program still runs in
+     * its own container over its own layer, each checker in its own: only the waiting overlaps,
+     * so a test costs the longer of the two, not their sum. A checker that stops the run
+     * (stopOnFirstFailure) stops the next test's program, which is dropped with its layer: the
+     * answer is the sequential one.
+     */
+    const runCheckedAhead = async (spare: SpareSlots): Promise<PhaseResult[]> => {
+      const results: PhaseResult[] = [];
+      let ahead: { volume: JobVolume; stop: AbortController; outcome: Promise<SandboxOutcome> } | undefined;
+      const startAhead = async (i: number) => {
+        checkCancel();
+        const volume = await newVolume(req.limits.diskMb);
+        const stop = new AbortController();
+        const spec = solutionSpec({ dir: volume.dir, workDir: volume.workDir, lowerDirs: [base.dir] }, decodeStdin(cases[i]!.stdin, req.stdinEncoding));
+        const outcome = launcher.run(spec, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal);
+        outcome.catch(() => {}); // awaited below, or dropped with its stop
+        return { volume, stop, outcome };
+      };
+      try {
+        for (let i = 0; i < cases.length; i++) {
+          const tc = cases[i]!;
+          const stdin = decodeStdin(tc.stdin, req.stdinEncoding);
+          let outcome: FinishedOutcome;
+          if (ahead) {
+            const started = ahead;
+            ahead = undefined;
+            if (lastVolume !== base) dropVolume(lastVolume);
+            lastVolume = started.volume;
+            outcome = applyCpuLimit(finished(await started.outcome), req.limits.cpuMs);
+          } else {
+            outcome = applyCpuLimit(await launch(solutionSpec(await solutionBox(), stdin)), req.limits.cpuMs);
+          }
+          const checked = outcome.status === 'ok' && outcome.exitCode === 0;
+          const borrowed = checked && i + 1 < cases.length && spare.tryBorrow();
+          let phase: PhaseResult;
+          try {
+            if (borrowed) ahead = await startAhead(i + 1);
+            phase = await judgePlain(i, tc, stdin, outcome);
+          } finally {
+            if (borrowed) spare.giveBack();
+          }
+          results.push(phase);
+          const last = i === cases.length - 1 || !shouldContinue(phase.verdict!, req.stopOnFirstFailure);
+          await emit(phase, i, last);
+          if (last) break;
+        }
+      } finally {
+        if (ahead) { // not wanted: a test before it stopped the run (or the job failed)
+          ahead.stop.abort();
+          await ahead.outcome.catch(() => {});
+          dropVolume(ahead.volume);
+        }
+      }
+      return results;
+    };
+
     let results: PhaseResult[];
     let scored: { score: number; maxScore: number; groups: GroupResult[] } | undefined;
     if (req.groups && req.tests) {
       ({ results, scored } = await runGroups(req.groups, req.tests, req.stopOnFirstFailure, runTest, emit));
     } else if (req.parallelTests && req.tests && req.repeat === 1 && !built.interactor && deps.spareSlots) {
       results = await runSideBySide(deps.spareSlots);
+    } else if (built.checker && req.tests && req.tests.length > 1 && !built.interactor && deps.spareSlots) {
+      results = await runCheckedAhead(deps.spareSlots);
     } else {
       results = [];
       for (let i = 0; i < cases.length; i++) {
@@ -437,6 +561,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       ...(failure ? { failure } : {}),
     };
   } finally {
+    for (const hold of holds) hold.release();
     const cleanup = Promise.allSettled([...volumes.map((v) => v.destroy()), ...retiring]);
     if (deps.deferCleanup) deps.deferCleanup(cleanup);
     else await cleanup;

@@ -21,6 +21,7 @@ import type { LanguageRegistry } from './language-registry.ts';
 import { createRunProcessor, failAbandoned, type RunProcessorDeps } from './run-processor.ts';
 import { startInteractiveWorker } from './interactive-worker.ts';
 import { SlotLedger } from './spare-slots.ts';
+import { CompileCache } from './compile-cache.ts';
 import { startSessionWorker } from './sessions/session-worker.ts';
 
 export interface WorkerHostDeps {
@@ -74,6 +75,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
 
   // The worker's slots: one per active job, the free ones lent to a job's tests side by side.
   const slots = new SlotLedger(config.worker.slots);
+  const compileCache = config.worker.compileCacheBytes > 0 ? new CompileCache({ maxBytes: config.worker.compileCacheBytes }) : undefined;
   const processRun = createRunProcessor({
     store, cancels, log, ...(deps.metrics ? { metrics: deps.metrics } : {}),
     pipeline: {
@@ -81,6 +83,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
       registry: deps.registry,
       collectCaps: { maxFiles: config.filesMax, maxFileBytes: config.collect.maxFileBytes, maxTotalBytes: config.collect.maxTotalBytes },
       spareSlots: slots,
+      ...(compileCache ? { compileCache } : {}),
       ...(deps.metrics ? { onLaunch: (o) => { const t = o.timings; if (t) deps.metrics!.sandboxSetupSeconds.observe((t.cgroupMs + t.namespacesMs + t.mountsMs + t.execMs) / 1000); } } : {}),
     },
     callback: (request, result) => callbacks.enqueue(request, result),
@@ -168,6 +171,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
     // BullMQ's own connection (its blocking reads) must not go on reconnecting after us.
     if (!bullDone) await bounded(worker.disconnect(), ms);
     if (running.size > 0) await runsStopped();
+    await compileCache?.close(); // its volumes unmounted, never left for the next start's sweep
     cancels.close();
     workerConnection.disconnect();
     redis.disconnect();

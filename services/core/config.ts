@@ -68,11 +68,13 @@ export const ENV_SCHEMA = z.object({
   CORRAL_COLLECT_TOTAL_MAX_BYTES: int(1).default(8_388_608).describe('Largest total of collected files in one result.'),
   CORRAL_TESTS_MAX: int(1).default(500).describe('Most test cases in one request.'),
   CORRAL_GROUPS_MAX: int(1).default(100).describe('Most scored test groups (groups[]) in one request.'),
+  CORRAL_TRANSCRIPT_MAX_BYTES: int(1).default(1_048_576).describe('Largest transcriptBytes a request may ask for (the recorded exchange of an interactive test, per test).'),
   CORRAL_WORKER_SLOTS: int(1).default(availableParallelism()).describe('Concurrent sandbox runs per worker process (default: CPU count).'),
   CORRAL_POOL_MAX_WARM: int(0, 1024).default(8).describe('Warm pool: most containers a worker keeps built ahead of need, across images, sized by recent demand (none while idle; 0 = off: every run builds its container when it starts). Each holds ~0.5 MiB of kernel memory.'),
   CORRAL_POOL_MAX_PER_IMAGE: int(1, 1024).default(8).describe('Warm pool: most containers kept warm for one image.'),
   CORRAL_CPU_PLACEMENT: z.enum(['auto', 'off']).default('auto').describe('CPU placement (docs/sandbox.md#cpu-placement): auto = with no more run slots than CPUs and a cpuset controller, each run gets CPUs of its own (as many as its cpus limit, rounded up), so nproc, sched_getaffinity and /proc count them and a neighbour\'s load does not change its CPU time; with more slots than CPUs, none. off = every run on all of the worker\'s CPUs.'),
   CORRAL_PROC_VIEW: z.enum(['auto', 'on', 'off']).default('auto').describe('A truthful /proc in every container (meminfo, cpuinfo, stat, uptime, loadavg, swaps, diskstats show the run\'s own limits; docs/sandbox.md): on = a worker that cannot start the corral-procview daemon does not start; auto = on where /dev/fuse and the daemon exist, else off with a warning; off = the kernel\'s /proc.'),
+  CORRAL_COMPILE_CACHE_MB: int(0).default(128).describe('Successful compiles a worker keeps mounted (tmpfs, in RAM) for the same inputs (a resubmit, a rejudge, the checker every submission of a problem compiles), at most this many MiB of their used space, least recently used first out (0 = off). A program\'s compile is kept only for runs with tests; a checker\'s or interactor\'s always.'),
   CORRAL_POOL_WARM_VOLUMES: int(0, 64).default(4).describe('Warm pool: empty job volumes (/box, a size-limited tmpfs) kept mounted per disk size in use, each used once, so a run needs no mount on its way; only with the warm pool on (0 = mount per run).'),
   CORRAL_INTERACTIVE_SLOTS: int(0, 1024).default(4)
     .describe('Interactive sessions (Piston\'s WebSocket /api/v2/connect) a worker runs at once, on their own queue, besides its CORRAL_WORKER_SLOTS runs (0 = this worker takes none).'),
@@ -177,12 +179,14 @@ export interface Config {
   filesMax: number;
   testsMax: number;
   groupsMax: number;
+  transcriptMaxBytes: number;
   collect: { maxFileBytes: number; maxTotalBytes: number };
   worker: {
     slots: number; name: string | undefined; metricsPort: number | undefined; jobAttempts: number; jobBackoffMs: number; lockDurationMs: number;
     stalledIntervalMs: number; maxStalledCount: number; shutdownGraceMs: number;
     heartbeatMs: number; staleMs: number;
     pool: { maxWarm: number; maxPerImage: number; warmVolumes: number };
+    compileCacheBytes: number;
     procView: 'auto' | 'on' | 'off';
     cpuPlacement: 'auto' | 'off';
     sweepIntervalMs: number;
@@ -287,6 +291,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     filesMax: e.CORRAL_FILES_MAX,
     testsMax: e.CORRAL_TESTS_MAX,
     groupsMax: e.CORRAL_GROUPS_MAX,
+    transcriptMaxBytes: e.CORRAL_TRANSCRIPT_MAX_BYTES,
     collect: { maxFileBytes: e.CORRAL_COLLECT_FILE_MAX_BYTES, maxTotalBytes: e.CORRAL_COLLECT_TOTAL_MAX_BYTES },
     worker: {
       slots: e.CORRAL_WORKER_SLOTS,
@@ -301,6 +306,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       heartbeatMs: e.CORRAL_HEARTBEAT_MS,
       staleMs: e.CORRAL_WORKER_STALE_MS,
       pool: { maxWarm: e.CORRAL_POOL_MAX_WARM, maxPerImage: e.CORRAL_POOL_MAX_PER_IMAGE, warmVolumes: e.CORRAL_POOL_WARM_VOLUMES },
+      compileCacheBytes: e.CORRAL_COMPILE_CACHE_MB * 1024 * 1024,
       procView: e.CORRAL_PROC_VIEW,
       cpuPlacement: e.CORRAL_CPU_PLACEMENT,
       sweepIntervalMs: e.CORRAL_SWEEP_INTERVAL_MS,

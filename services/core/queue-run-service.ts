@@ -91,6 +91,8 @@ export class QueueRunService implements RunService {
       ...findViolations(r.compileLimits, config.limits.compile.max, at('compileLimits')),
       ...findViolations(r.checker?.limits, config.limits.run.max, at('checker.limits')),
       ...findViolations(r.interactor?.limits, config.limits.run.max, at('interactor.limits')),
+      ...(r.transcriptBytes !== undefined && r.transcriptBytes > config.transcriptMaxBytes
+        ? [{ field: at('transcriptBytes'), value: r.transcriptBytes, maximum: config.transcriptMaxBytes }] : []),
     ]);
     const known = await this.knownLanguages();
     const checkLanguage = (field: string, id: string, files: Array<{ path: string }> | undefined, source: string | undefined) => {
@@ -136,6 +138,7 @@ export class QueueRunService implements RunService {
         ...(r.checker ? { checker: judgeProgram(r.checker) } : {}),
         ...(r.interactor ? { interactor: judgeProgram(r.interactor) } : {}),
         ...(r.groups ? { groups: r.groups } : {}),
+        ...(r.transcriptBytes !== undefined ? { transcriptBytes: r.transcriptBytes } : {}),
         collect: r.collect ?? [],
         redirectStderrToStdout: r.redirectStderrToStdout,
         repeat: r.repeat,

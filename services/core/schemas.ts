@@ -170,6 +170,8 @@ export const RunRequest = z.object({
   checker: JudgeProgram.optional().describe('A testlib-style checker: run per test as `checker input.txt output.txt answer.txt`; its exit code is the verdict (compare is then unused)'),
   interactor: JudgeProgram.optional().describe('A testlib-style interactor: runs beside the program per test, its stdout the program\'s stdin and the other way round'),
   groups: z.array(TestGroup).min(1).optional().describe('Scored groups of tests (subtasks); every test then names its group'),
+  transcriptBytes: z.number().int().min(1).optional()
+    .describe('With an interactor: return each test\'s exchange (both directions, in order) up to this many bytes, each entry costing 16 more (at most CORRAL_TRANSCRIPT_MAX_BYTES)'),
   collect: z.array(CollectPattern).max(1000).optional().describe('Files to return after the run'),
   redirectStderrToStdout: z.boolean().default(false),
   repeat: z.number().int().min(1).max(20).default(1).describe('Run the program this many times (timings are averaged)'),
@@ -194,6 +196,9 @@ export const RunRequest = z.object({
     for (const f of ['checker', 'interactor', 'groups'] as const) {
       if (r[f] !== undefined) ctx.addIssue({ code: 'custom', path: ['callbackFormat'], message: `judge0 cannot carry the results of ${f}; use corral` });
     }
+  }
+  if (r.transcriptBytes !== undefined && !r.interactor) {
+    ctx.addIssue({ code: 'custom', path: ['transcriptBytes'], message: 'needs an interactor (the transcript is its exchange with the program)' });
   }
   if (r.interactor && r.redirectStderrToStdout) {
     ctx.addIssue({ code: 'custom', path: ['redirectStderrToStdout'], message: 'not with an interactor (stdout goes to the interactor)' });
@@ -236,6 +241,17 @@ export const JudgeReport = z.object({
 });
 export type JudgeReport = z.infer<typeof JudgeReport>;
 
+/** An interactive test's exchange, in the order the worker relayed it. */
+export const Transcript = z.object({
+  encoding: z.enum(['utf8', 'base64']).describe('base64 when any entry is not valid UTF-8'),
+  truncated: z.boolean().describe('The budget (transcriptBytes) was spent before the exchange ended'),
+  entries: z.array(z.object({
+    from: z.enum(['program', 'interactor']),
+    data: z.string().describe('What it wrote, as one run of bytes until the other side wrote'),
+  })),
+});
+export type Transcript = z.infer<typeof Transcript>;
+
 export const PhaseResult = z.object({
   status: z.enum(['ok', 'runtime_error', 'time_limit', 'memory_limit', 'output_limit', 'internal_error', 'skipped']),
   limit: z.enum(['cpu', 'wall', 'memory', 'output']).nullable(),
@@ -254,6 +270,8 @@ export const PhaseResult = z.object({
   points: z.number().min(0).max(1).optional().describe('The test\'s fraction when its verdict is partial'),
   checker: JudgeReport.optional().describe('The checker\'s report (runs with a checker)'),
   interactor: JudgeReport.optional().describe('The interactor\'s report (runs with an interactor)'),
+  transcript: Transcript.optional().describe('The exchange with the interactor (runs with transcriptBytes)'),
+  cached: z.boolean().optional().describe('Compile phases: true when an earlier compile of the same inputs was used (its figures are that compile\'s)'),
 });
 export type PhaseResult = z.infer<typeof PhaseResult>;
 
@@ -360,6 +378,7 @@ export const JobData = z.object({
     checker: ResolvedJudgeProgram.optional(),
     interactor: ResolvedJudgeProgram.optional(),
     groups: z.array(TestGroup).optional(),
+    transcriptBytes: z.number().int().min(1).optional(),
     collect: z.array(z.string()),
     redirectStderrToStdout: z.boolean(),
     repeat: z.number().int().min(1),

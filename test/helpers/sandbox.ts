@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  SandboxHost, type ConnectedOutcome, type SandboxOutcome, type SandboxSpec, type StreamingOptions, type StreamingRun, type Volume,
+  SandboxHost, type ConnectOptions, type ConnectedOutcome, type SandboxOutcome, type SandboxSpec, type StreamingOptions, type StreamingRun, type Volume,
 } from '../../worker/sandbox/index.ts';
 import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
 import { ImageStore } from '../../rootfs-images/store.ts';
@@ -44,8 +44,8 @@ export function runStreaming(spec: SandboxSpec, options: StreamingOptions, on: S
 }
 
 /** host.connect, on the test host. */
-export function connectInSandbox(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal): Promise<ConnectedOutcome> {
-  return testHost().connect(withSlowHostLimits(first), withSlowHostLimits(second), signal);
+export function connectInSandbox(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal, options?: ConnectOptions): Promise<ConnectedOutcome> {
+  return testHost().connect(withSlowHostLimits(first), withSlowHostLimits(second), signal, options);
 }
 
 /** host.createVolume, on the test host unless another is given. */

@@ -46,6 +46,9 @@ describe('connected runs', () => {
     const { first, second } = await connectInSandbox(quitter, reader);
     assert.equal(first.status, 'ok');
     assert.equal(second.stderr.toString(), 'read: bye\neof\n');
+    // Each end on one clock (its dispatch plus its wall time: the interactive verdict's "who ended first").
+    const { endedMs } = await connectInSandbox(quitter, reader);
+    assert.ok(endedMs.first > 0 && endedMs.second > 0, JSON.stringify(endedMs));
   });
 
   it('mutual waiting ends at a wall limit (the other side then reads EOF), and a cancel stops both at once', async () => {

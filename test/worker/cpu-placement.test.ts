@@ -18,7 +18,7 @@ function heldLauncher() {
     createVolume: () => { throw new Error('unused'); },
     run: (spec) => wait(spec),
     stream: (spec) => ({ outcome: wait(spec) }) as unknown as StreamingRun,
-    connect: async (a, b) => { const [first, second] = await Promise.all([wait(a), wait(b)]); return { first, second }; },
+    connect: async (a, b) => { const [first, second] = await Promise.all([wait(a), wait(b)]); return { first, second, endedMs: { first: 0, second: 0 } }; },
   };
   return { launcher, seen, finishAll: async () => { pending.splice(0).forEach((f) => f()); await new Promise((r) => setImmediate(r)); } };
 }

@@ -128,7 +128,8 @@ export function fakeLauncher(): FakeLauncher {
       self.connected.push([first, second]);
       const a = await self.run({ ...first, stdin: '' }, signal);
       const b = await self.run({ ...second, stdin: a.stdout }, signal);
-      return { first: { ...a, stdout: Buffer.alloc(0) }, second: { ...b, stdout: Buffer.alloc(0) } };
+      // Both "start" at 0 here: each ends at its own wall time.
+      return { first: { ...a, stdout: Buffer.alloc(0) }, second: { ...b, stdout: Buffer.alloc(0) }, endedMs: { first: a.wallMs, second: b.wallMs } };
     },
   };
   return self;

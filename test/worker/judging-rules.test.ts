@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { findDependencyCycle, RunRequest } from '../../services/core/schemas.ts';
 import { checkerVerdict, judgeMessage, parsePoints, utf8Prefix } from '../../worker/checker.ts';
 import { compareOutput } from '../../worker/compare.ts';
-import { interactionVerdict, solutionLimitVerdict } from '../../worker/interactor.ts';
+import { interactionVerdict, solutionLimitVerdict, transcriptResult } from '../../worker/interactor.ts';
+import { TRANSCRIPT_ENTRY_COST_BYTES, TranscriptRecorder } from '../../worker/sandbox/relay.ts';
 import { groupOrder, groupScore, scoreGroup, shouldSkipGroup, testFraction, totalScore } from '../../worker/scoring.ts';
 import { overallVerdict, shouldContinue } from '../../worker/verdict.ts';
 
@@ -86,6 +87,14 @@ test('interactive precedence: judge failure, early WA, solution limits, WA, RE, 
     assert.deepEqual(interactionVerdict(solution, interactor, message, hasChecker), want, name);
   }
   assert.equal(solutionLimitVerdict(side({})), null);
+  // One clock for both ends decides "first" when given: here the interactor's container started
+  // 185 ms later (a slow host), so its wall time is shorter, yet it ended after the solution was
+  // killed (it read EOF): the mutual wait is the solution's idleness, not the interactor's WA.
+  const idle = side({ status: 'time_limit', limit: 'wall', exitCode: null, signal: 'SIGKILL', cpuMs: 2, wallMs: 808 });
+  const eof = { ...wa, wallMs: 623 };
+  assert.deepEqual(interactionVerdict(idle, eof, 'unexpected eof', false), { verdict: 'wrong_answer' }, 'by wall times');
+  assert.deepEqual(interactionVerdict(idle, eof, 'unexpected eof', false, { solution: 1000, interactor: 1004 }), { verdict: 'idleness_limit' }, 'by one clock');
+  assert.deepEqual(interactionVerdict(idle, eof, 'unexpected eof', false, { solution: 1000, interactor: 400 }), { verdict: 'wrong_answer' }, 'clearly first on one clock');
 });
 
 test('scoring: fractions, group scores by mode, status, totals', () => {
@@ -160,4 +169,26 @@ test('request validation: groups, dependencies, cycles, judges', () => {
   assert.deepEqual(issues({ checker: { language: 'c', source: 'x', compilerArgs: ['-O2'], limits: { cpuMs: 500 } }, compare: 'unordered-lines' }), []);
   assert.equal(findDependencyCycle([{ name: 'a' }, { name: 'b', dependsOn: ['a'] }]), null);
   assert.match(issues({ checker: { language: 'c', source: 'x' }, callbackFormat: 'judge0', callbackUrl: 'http://x.test/' }).join(), /callbackFormat: judge0 cannot carry the results of checker/);
+});
+
+test('transcript: runs of one side make one entry, each entry pays its cost, recording stops at the budget', () => {
+  const rec = new TranscriptRecorder(2 * TRANSCRIPT_ENTRY_COST_BYTES + 10);
+  rec.record('first', Buffer.from('ab'));
+  rec.record('first', Buffer.from('cd'));
+  rec.record('second', Buffer.alloc(0)); // nothing read: no entry
+  rec.record('second', Buffer.from('efghijkl'));
+  rec.record('first', Buffer.from('z'));
+  const t = rec.result();
+  assert.deepEqual(t.entries.map((e) => [e.from, e.data.toString()]), [['first', 'abcd'], ['second', 'efghij']]);
+  assert.equal(t.truncated, true);
+  const whole = new TranscriptRecorder(1000);
+  whole.record('second', Buffer.from('x'));
+  assert.equal(whole.result().truncated, false);
+});
+
+test('transcript: the program is first; UTF-8 text unless an entry is not valid UTF-8, then base64', () => {
+  const text = transcriptResult({ entries: [{ from: 'first', data: Buffer.from('1\n') }, { from: 'second', data: Buffer.from('é\n') }], truncated: false });
+  assert.deepEqual(text, { encoding: 'utf8', truncated: false, entries: [{ from: 'program', data: '1\n' }, { from: 'interactor', data: 'é\n' }] });
+  const binary = transcriptResult({ entries: [{ from: 'first', data: Buffer.from([0xff, 0x00]) }, { from: 'second', data: Buffer.from('ok') }], truncated: true });
+  assert.deepEqual(binary, { encoding: 'base64', truncated: true, entries: [{ from: 'program', data: '/wA=' }, { from: 'interactor', data: 'b2s=' }] });
 });

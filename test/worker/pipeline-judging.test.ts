@@ -158,3 +158,81 @@ test('source together with files: the files, then the source as the main file', 
   const r = await runPipeline(req({ stdout: 'from source' }, { files: [{ path: 'lib.txt', content: 'extra', encoding: 'utf8' }] }), deps(launcher));
   assert.equal(r.run!.stdout, 'from source');
 });
+
+test('checker ahead: with a free slot, a test\'s checker runs while the program runs the next test; same answer, own layers, slot given back', async () => {
+  const { SlotLedger } = await import('../../worker/spare-slots.ts');
+  const launcher = fakeLauncher();
+  let now = 0;
+  let max = 0;
+  let cancelled = 0;
+  const run = launcher.run.bind(launcher);
+  launcher.run = async (spec, signal) => {
+    max = Math.max(max, ++now);
+    try {
+      const o = await run(spec, signal);
+      if (o.status === 'cancelled') cancelled++;
+      return o;
+    } finally {
+      now--;
+    }
+  };
+  const tests = [{ stdin: '0 a' }, { stdin: '0 b' }, { stdin: '0 c' }, { stdin: '1 wrong' }, { stdin: '0 e' }];
+  const slowEcho: FakeProgram = { echo: true, sleepMs: 20 };
+  const ledger = new SlotLedger(2);
+  ledger.jobStarted();
+  const events: Array<[number | undefined, string | undefined, boolean]> = [];
+  const r = await runPipeline(req(slowEcho, { tests, checker: judge({ obedient: true, sleepMs: 20 }), stopOnFirstFailure: false }),
+    deps(launcher, { spareSlots: ledger, onPhase: async (_n: string, p: PhaseResult, i: number | undefined, last: boolean) => { events.push([i, p.verdict, last]); } }));
+  assert.deepEqual(r.tests!.map((t) => [t.index, t.verdict, t.checker?.message]), [[0, 'accepted', 'a'], [1, 'accepted', 'b'], [2, 'accepted', 'c'], [3, 'wrong_answer', 'wrong'], [4, 'accepted', 'e']]);
+  assert.deepEqual(events.map((e) => e[0]), [0, 1, 2, 3, 4]);
+  assert.equal(events.at(-1)![2], true);
+  assert.equal(max, 2, 'a checker and the next test\'s program at once, never more');
+  assert.equal(ledger.inUse, 1, 'the borrowed slot was given back');
+  const programs = launcher.specs.filter((s) => s.argv.length === 2 && s.argv[0] === 'fakerun');
+  assert.equal(new Set(programs.map((s) => s.box!.dir)).size, 5, 'each test its own layer');
+  assert.equal(launcher.destroyed, launcher.volumes, 'every volume destroyed');
+
+  assert.equal(cancelled, 0);
+});
+
+test('checker ahead: a checker that stops the run stops the next test\'s program started ahead, which is dropped; no free slot → one at a time', async () => {
+  const { SlotLedger } = await import('../../worker/spare-slots.ts');
+  const counted = () => {
+    const launcher = fakeLauncher();
+    const seen = { now: 0, max: 0, cancelled: 0 };
+    const run = launcher.run.bind(launcher);
+    launcher.run = async (spec, signal) => {
+      seen.max = Math.max(seen.max, ++seen.now);
+      try {
+        const o = await run(spec, signal);
+        if (o.status === 'cancelled') seen.cancelled++;
+        return o;
+      } finally {
+        seen.now--;
+      }
+    };
+    return { launcher, seen };
+  };
+  const tests = [{ stdin: '0 a' }, { stdin: '1 wrong' }, { stdin: '0 slow' }, { stdin: '0 d' }];
+  const program: FakeProgram = { echo: true, byStdin: { '0 slow': { echo: true, sleepMs: 60_000 } } };
+  const ledger = new SlotLedger(2);
+  ledger.jobStarted();
+  const { launcher, seen } = counted();
+  const events: number[] = [];
+  const r = await runPipeline(req(program, { tests, checker: judge({ obedient: true }), stopOnFirstFailure: true }),
+    deps(launcher, { spareSlots: ledger, onPhase: async (_n: string, _p: PhaseResult, i: number | undefined) => { events.push(i!); } }));
+  assert.deepEqual(r.tests!.map((t) => [t.index, t.verdict]), [[0, 'accepted'], [1, 'wrong_answer']]);
+  assert.deepEqual(events, [0, 1]);
+  assert.equal(seen.cancelled, 1, 'the program of test 2, started ahead, was stopped');
+  assert.equal(launcher.specs.filter((s) => s.argv.length === 2 && s.argv[0] === 'fakerun').length, 3, 'nothing started after it');
+  assert.equal(ledger.inUse, 1);
+  assert.equal(launcher.destroyed, launcher.volumes, 'its layer destroyed too');
+
+  const busy = new SlotLedger(1);
+  busy.jobStarted();
+  const one = counted();
+  const all = await runPipeline(req({ echo: true }, { tests: [{ stdin: '0 a' }, { stdin: '0 b' }, { stdin: '0 c' }], checker: judge({ obedient: true }) }),
+    deps(one.launcher, { spareSlots: busy }));
+  assert.equal(all.verdict, 'accepted');
+  assert.equal(one.seen.max, 1, 'no slot free: checker and program one after the other');
+});

@@ -22,7 +22,7 @@ import { WarmPool, type WarmPoolOptions } from './pool.ts';
 import { ProcView, type ProcViewOptions } from './proc-view.ts';
 import { runOne } from './run.ts';
 import { streamOne } from './stream.ts';
-import type { ConnectedOutcome, HeldContainer, HoldSpec, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun } from './types.ts';
+import type { ConnectOptions, ConnectedOutcome, HeldContainer, HoldSpec, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun } from './types.ts';
 import { mountVolume, type Volume } from './volume.ts';
 import { WarmVolumes, type WarmVolumesOptions } from './volume-pool.ts';
 
@@ -267,8 +267,8 @@ export class SandboxHost implements HostContext {
   }
 
   /** Runs two programs at once, each in its own container, the first's stdout being the second's stdin and back. */
-  connect(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal): Promise<ConnectedOutcome> {
-    return connectTwo(first, second, this, signal);
+  connect(first: SandboxSpec, second: SandboxSpec, signal?: AbortSignal, options?: ConnectOptions): Promise<ConnectedOutcome> {
+    return connectTwo(first, second, this, signal, options);
   }
 
   /**

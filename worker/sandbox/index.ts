@@ -12,8 +12,9 @@ export { SandboxError, type SandboxErrorCode } from './errors.ts';
 export { collectFiles, Volume, type CollectCaps, type CollectedFile } from './volume.ts';
 export { WarmPool, POOL_MAX_BUILDING, type WarmPoolOptions, type WarmPoolStats } from './pool.ts';
 export { WarmVolumes, type WarmVolumesOptions, type WarmVolumesStats } from './volume-pool.ts';
+export { TRANSCRIPT_ENTRY_COST_BYTES, type Transcript, type TranscriptEntry } from './relay.ts';
 export type {
-  ConnectedOutcome, HeldContainer, HeldProgramSpec, HoldSpec, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, StreamingOptions, StreamingRun,
+  ConnectOptions, ConnectedOutcome, HeldContainer, HeldProgramSpec, HoldSpec, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, StreamingOptions, StreamingRun,
 } from './types.ts';
 
 /** Benchmark floor: the launcher's CLONE_VM spawn + execve + wait of `path`, without any isolation; resolves to the wait status. */

@@ -9,21 +9,12 @@ import type { HostContext } from './context.ts';
 import { SandboxError } from './errors.ts';
 import { loadNative, type NativeContainer } from './native.ts';
 import { failedOutcome } from './outcome.ts';
+import { closed } from './relay.ts';
 import { acquire, dispatchJob, stopwatch } from './run.ts';
 import { nativeSpecFor } from './spec.ts';
 import type { SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun } from './types.ts';
 
 const LIMIT_OUTPUT = 4; // enum corral_limit
-/** After the run's end every writer of its pipes is gone; EOF is only waited for this long. */
-const EOF_GRACE_MS = 2000;
-
-function closed(socket: Socket): Promise<void> {
-  if (socket.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => socket.destroy(), EOF_GRACE_MS);
-    socket.once('close', () => { clearTimeout(timer); resolve(); });
-  });
-}
 
 /** A signal name or number → its number, or undefined. */
 export function signalNumber(signal: string | number): number | undefined {

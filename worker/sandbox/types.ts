@@ -3,6 +3,7 @@
 // launcher's supervision loop, never by trusting the program.
 
 import type { SandboxError } from './errors.ts';
+import type { Transcript } from './relay.ts';
 
 export interface SandboxLimits {
   /** CPU time summed over every process of the run (cgroup accounting). */
@@ -146,10 +147,28 @@ export interface StreamingRun {
   readonly outcome: Promise<SandboxOutcome>;
 }
 
+/** How two programs are connected (SandboxHost.connect). */
+export interface ConnectOptions {
+  /**
+   * Record the exchange, both directions in the order it passed, up to this many bytes (each
+   * entry costs TRANSCRIPT_ENTRY_COST_BYTES more). The bytes are then relayed through this process
+   * (with backpressure) instead of going from container to container; absent or 0: not recorded.
+   */
+  transcriptBytes?: number;
+}
+
 /** Two programs whose stdio is connected (SandboxHost.connect): each one's stdout is the other's stdin. */
 export interface ConnectedOutcome {
   first: SandboxOutcome;
   second: SandboxOutcome;
+  /** With ConnectOptions.transcriptBytes: what each wrote to the other, in order. */
+  transcript?: Transcript;
+  /**
+   * When each one ended, in ms from the connect call: when its job was dispatched plus its wall
+   * time — one clock for both (their wallMs each start at their own container's release, and the
+   * two containers can be ready far apart: one warm, one built cold).
+   */
+  endedMs: { first: number; second: number };
 }
 
 /** What a held container is (SandboxHost.hold): the image, /box, hostname and disk its programs share. */
