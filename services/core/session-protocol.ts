@@ -20,6 +20,8 @@ export function sessionKeys(prefix: string) {
     record: (id: string) => `${prefix}:session:${id}`,
     input: (id: string) => `${prefix}:session:${id}:in`,
     reply: (id: string, rid: string) => `${prefix}:session:${id}:reply:${rid}`,
+    /** An API process's own reply stream (services/core/session-relay.ts): every answer to its requests. */
+    inbox: (reader: string) => `${prefix}:session:inbox:${reader}`,
     /** Hash: worker name → its slots, sessions held and last report (capacity for POST /v1/sessions). */
     workers: `${prefix}:session-workers`,
     wake: (reader: string) => `${prefix}:session:wake:${reader}`,

@@ -10,6 +10,7 @@ import { appendMessage, StreamReader } from '../../services/core/interactive-str
 import type { Logger } from '../../services/core/logger.ts';
 import type { Metrics } from '../../services/core/metrics.ts';
 import { connectRedis } from '../../services/core/redis.ts';
+import { CommandRoute, isInboxKey, replyToInbox } from '../../services/core/session-relay.ts';
 import {
   parseSessionMessage, SessionCommand, SessionJob, sessionBeatMs, sessionKeys, type SessionWorkerEntry,
 } from '../../services/core/session-protocol.ts';
@@ -89,6 +90,8 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     const later = (f: () => Promise<unknown>) => {
       chain = chain.then(f).then(() => {}, (err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis'));
     };
+    /** Request id → the inbox its answers go to (services/core/session-relay.ts). */
+    const routes = new Map<string, string>();
     const host = new SessionHost(data, {
       sandbox: deps.sandbox,
       registry: deps.registry,
@@ -100,13 +103,20 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         await hsetIfExists(record, fields);
         if (fields.status === 'ended') await writer.expire(record, config.sessions.recordTtlS);
       }),
-      reply: (rid, message) => later(() => appendMessage(writer, keys.reply(data.id, rid), message)),
+      reply: (rid, message) => {
+        // To the asking API process's inbox when the command named one, else the request's own stream.
+        const inbox = routes.get(rid);
+        if (message.t === 'done') routes.delete(rid);
+        later(() => (inbox ? replyToInbox(writer, inbox, rid, message) : appendMessage(writer, keys.reply(data.id, rid), message)));
+      },
     });
     hosts.add(host);
     deps.metrics?.sessionsOpen.inc();
     void reportCapacity();
     const unfollow = reader.follow(keys.input(data.id), (text) => {
       const cmd = parseSessionMessage(SessionCommand, text);
+      const route = cmd ? parseSessionMessage(CommandRoute, text) : null;
+      if (route?.replyTo && isInboxKey(keys, route.replyTo)) routes.set(route.rid, route.replyTo);
       if (cmd) host.receive(cmd);
       else sessionLog.warn({ text: text.slice(0, 200) }, 'sessions: unreadable request from the API');
     });
