@@ -106,6 +106,8 @@ export const SessionInfo = z.object({
   /** CPU time of the session's container, ms: known once it has ended (null before). */
   cpuMs: z.number().nullable(),
   cells: z.number(),
+  /** Whether its kernel came from the worker's warm pool (started before the session was asked for). */
+  warm: z.boolean(),
   endedReason: EndedReason.optional(),
   endedMessage: z.string().optional(),
 });
@@ -213,6 +215,7 @@ export function sessionInfoOf(h: Record<string, string>): SessionInfo {
     memoryKb: num(h.memoryKb),
     cpuMs: num(h.cpuMs),
     cells: Number(h.cells ?? 0),
+    warm: h.warmKernel === '1',
   };
   const reason = EndedReason.safeParse(h.endedReason);
   if (reason.success) info.endedReason = reason.data;

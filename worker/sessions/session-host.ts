@@ -14,8 +14,9 @@ import type { LanguageRegistry } from '../language-registry.ts';
 import { executeCell, type CellResult } from './execute-cell.ts';
 import type { BridgeFrame } from './frame-codec.ts';
 import { outputOf, parentMsgId } from './jupyter-messages.ts';
-import { ChannelClosedError, KernelChannel, type ChannelCloseReason } from './kernel-channel.ts';
+import { ChannelClosedError, type KernelChannel, type ChannelCloseReason } from './kernel-channel.ts';
 import { kernelFor, kernelLanguages } from './kernels.ts';
+import { openKernelChannel, type WarmKernel } from './warm-kernels.ts';
 
 const MiB = 1024 * 1024;
 /** Outputs streamed to a `?stream=true` client per cell; the cell's result still has them all (up to its own cap). */
@@ -34,6 +35,8 @@ export interface SessionHostDeps {
   fileMaxBytes: number;
   /** Writes fields of the session's record (status, usage, times, end). */
   update(fields: Record<string, string>): void;
+  /** A started kernel for the session from the worker's warm pool, or undefined (start one). */
+  takeKernel?(language: string, limits: SessionJob['limits']): Promise<WarmKernel | undefined>;
   /** Appends a message to a request's reply stream (in the order sent). */
   reply(rid: string, message: SessionReply): void;
 }
@@ -106,30 +109,35 @@ export class SessionHost {
     });
     const kernel = kernelFor(lang.id);
     if (!kernel) throw new RequestError('unknown_language', `language ${lang.id} has no notebook kernel (kernels: ${kernelLanguages().join(', ')})`);
+    const warm = await deps.takeKernel?.(lang.id, job.limits);
+    if (warm) return this.startWarm(warm);
     const volume = await deps.sandbox.createVolume({ sizeBytes: job.limits.diskMb * MiB });
     this.volume = volume;
     // Ended while the volume was made (its lifetime, a close, the worker stopping): cleanup has run.
     if (this.ended) return void await volume.destroy();
     for (const f of job.files) await volume.writeFile(f.path, Buffer.from(f.contentBase64, 'base64'), { mode: 0o644 });
     if (this.ended) return void await volume.destroy();
-    this.channel = new KernelChannel({
-      layers: lang.layers,
-      imageName: lang.id,
-      env: { ...kernel.baseEnv, ...lang.env },
-      box: { dir: this.volume.dir },
-      limits: {
-        memoryBytes: job.limits.memoryMb * MiB,
-        cpuMs: job.limits.cpuS * 1000,
-        cpus: job.limits.cpus,
-        processes: job.limits.processes,
-        diskBytes: job.limits.diskMb * MiB,
-        wallMs: job.maxLifetimeS * 1000 + WALL_BACKSTOP_MS,
-      },
-      ...(kernel.kernelArgv ? { kernelArgv: kernel.kernelArgv } : {}),
-      startTimeoutMs: deps.startTimeoutMs,
-      stream: (spec, options) => deps.sandbox.stream(spec, options),
+    this.channel = openKernelChannel({
+      sandbox: deps.sandbox, language: lang, kernel, limits: job.limits, box: { dir: this.volume.dir },
+      wallMs: job.maxLifetimeS * 1000 + WALL_BACKSTOP_MS, startTimeoutMs: deps.startTimeoutMs,
     });
     void this.channel.closed.then((reason) => this.onChannelClosed(reason));
+    await this.channel.ready;
+  }
+
+  /** A kernel from the worker's warm pool (warm-kernels.ts): already started; the files go into its /box now. */
+  private async startWarm(warm: WarmKernel): Promise<void> {
+    if (this.ended) {
+      await warm.channel.close();
+      return void await warm.volume.destroy();
+    }
+    this.volume = warm.volume;
+    this.channel = warm.channel;
+    void this.channel.closed.then((reason) => this.onChannelClosed(reason));
+    for (const f of this.job.files) {
+      if (this.ended) return;
+      await warm.volume.writeFile(f.path, Buffer.from(f.contentBase64, 'base64'), { mode: 0o644 });
+    }
     await this.channel.ready;
   }
 

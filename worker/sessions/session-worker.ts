@@ -16,7 +16,44 @@ import {
 } from '../../services/core/session-protocol.ts';
 import type { Launcher } from '../launcher.ts';
 import type { LanguageRegistry } from '../language-registry.ts';
+import { kernelFor, kernelLanguages } from './kernels.ts';
 import { SessionHost } from './session-host.ts';
+import { openKernelChannel, sameLimits, WarmKernels } from './warm-kernels.ts';
+
+/** The container's wall limit is a backstop past the session's own lifetime timer (as session-host.ts). */
+const WALL_BACKSTOP_MS = 60_000;
+
+/** The worker's warm pool (CORRAL_SESSION_WARM_KERNELS), or undefined when it is off. */
+function startWarmKernels(deps: SessionWorkerDeps, room: () => number): WarmKernels | undefined {
+  const s = deps.config.sessions;
+  if (s.warmKernels === 0) return undefined;
+  const maxAgeMs = s.warmMaxAgeS * 1000;
+  return new WarmKernels({
+    perLanguage: s.warmKernels,
+    languages: kernelLanguages(),
+    maxAgeMs,
+    room,
+    log: deps.log.child({ component: 'warm-kernels' }),
+    async start(language) {
+      const lang = await deps.registry.resolve(language, { flags: [], args: [] });
+      const kernel = kernelFor(lang.id);
+      if (!kernel) throw new Error(`language ${lang.id} has no kernel`);
+      const volume = await deps.sandbox.createVolume({ sizeBytes: s.defaults.diskMb * 1024 * 1024 });
+      try {
+        const channel = openKernelChannel({
+          sandbox: deps.sandbox, language: lang, kernel, limits: s.defaults, box: { dir: volume.dir },
+          // The longest lifetime a session may have, counted from the take, after the longest wait here.
+          wallMs: s.max.maxLifetimeS * 1000 + maxAgeMs + WALL_BACKSTOP_MS,
+          startTimeoutMs: s.startTimeoutMs,
+        });
+        return { volume, channel };
+      } catch (err) {
+        await volume.destroy();
+        throw err;
+      }
+    },
+  });
+}
 
 export interface SessionWorkerDeps {
   config: Config;
@@ -52,6 +89,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   const reader = new StreamReader(blocking, writer, keys.wake, log);
   const hosts = new Set<SessionHost>();
   let closing = false;
+  const warmKernels = startWarmKernels(deps, () => (closing ? 0 : slots - hosts.size));
 
   const hsetIfExists = (key: string, fields: Record<string, string>) =>
     writer.eval(HSET_IF_EXISTS, 1, key, ...Object.entries(fields).flat());
@@ -99,6 +137,17 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
       startTimeoutMs: config.sessions.startTimeoutMs,
       fileMaxBytes: config.sessions.fileMaxBytes,
+      takeKernel: async (language, limits) => {
+        const warm = sameLimits(limits, config.sessions.defaults) ? warmKernels?.take(language) : undefined;
+        if (warm) {
+          sessionLog.debug('session takes a warm kernel');
+          later(() => hsetIfExists(record, { warmKernel: '1' }));
+          return warm;
+        }
+        // A cold start: its container must fit in the slots beside the warm ones.
+        while (warmKernels && hosts.size + warmKernels.size > slots && await warmKernels.evict()) { /* evicted one */ }
+        return undefined;
+      },
       update: (fields) => later(async () => {
         await hsetIfExists(record, fields);
         if (fields.status === 'ended') await writer.expire(record, config.sessions.recordTtlS);
@@ -130,6 +179,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       await chain;
       await writer.del(keys.input(data.id)).catch(() => 0);
       void reportCapacity();
+      warmKernels?.refill(); // a slot is free again
     }
   }
 
@@ -145,7 +195,8 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   });
   worker.on('error', (err) => log.warn({ err: err.message }, 'session worker error'));
   void reportCapacity();
-  log.info({ slots }, 'taking notebook sessions');
+  warmKernels?.refill();
+  log.info({ slots, warmKernels: config.sessions.warmKernels }, 'taking notebook sessions');
 
   return {
     get held() {
@@ -158,7 +209,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         h.end('worker_shutdown', 'the worker holding this session was stopped');
         return h.done;
       });
-      await Promise.all(ending);
+      await Promise.all([...ending, warmKernels?.close()]);
       await stopping.catch(() => {});
       clearInterval(beatTimer);
       await writer.hdel(keys.workers, deps.name).catch(() => 0);
