@@ -200,6 +200,10 @@ CORRAL_API void corral_stop(corral_container *c, int32_t limit);
  * run's cgroup; never the container's init). Returns how many were signalled, or -1. Same
  * window as corral_cancel. */
 CORRAL_API int corral_signal(corral_container *c, int32_t sig);
+/* A dispatched run's use so far, read from its cgroup: memory now and at its peak (bytes), CPU
+ * time (µs); each -1 when unknown (v2 before Linux 5.19 has no memory.peak). Same window as
+ * corral_signal. */
+CORRAL_API int corral_usage(corral_container *c, int64_t *memory_bytes, int64_t *memory_peak_bytes, int64_t *cpu_us);
 
 /* A pipe for streaming (spec.stdin_fd / stdout_fd / stderr_fd): fds[0] reads, fds[1] writes,
  * both close-on-exec and blocking (the caller may make its own end non-blocking). */

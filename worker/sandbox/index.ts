@@ -13,7 +13,7 @@ export { collectFiles, Volume, type CollectCaps, type CollectedFile } from './vo
 export { WarmPool, POOL_MAX_BUILDING, type WarmPoolOptions, type WarmPoolStats } from './pool.ts';
 export { WarmVolumes, type WarmVolumesOptions, type WarmVolumesStats } from './volume-pool.ts';
 export type {
-  ConnectedOutcome, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, StreamingOptions, StreamingRun,
+  ConnectedOutcome, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, SandboxUsage, StreamingOptions, StreamingRun,
 } from './types.ts';
 
 /** Benchmark floor: the launcher's CLONE_VM spawn + execve + wait of `path`, without any isolation; resolves to the wait status. */
