@@ -142,7 +142,7 @@ export class SessionHost {
   }
 
   private onChannelClosed(reason: ChannelCloseReason): void {
-    if (reason.outcome) this.deps.update({ memoryKb: String(reason.outcome.memoryKb), cpuMs: String(reason.outcome.cpuMs) });
+    if (reason.outcome) this.deps.update({ memoryKb: String(reason.outcome.memoryKb), cpuMs: String(reason.outcome.cpuMs), memoryCurrentKb: '' });
     if (this.ended) return;
     const limit = reason.code === 'sandbox_limit' ? reason.outcome?.limit : undefined;
     if (limit === 'cpu') this.end('cpu_budget', `the session used its CPU-time budget of ${this.job.limits.cpuS} s`);
@@ -193,8 +193,16 @@ export class SessionHost {
     ).finally(() => {
       this.inFlight--;
       this.lastActivity = Date.now();
-      if (!this.ended) this.deps.update({ lastUsedAt: new Date().toISOString(), cells: String(this.cells) });
+      if (!this.ended) this.deps.update({ lastUsedAt: new Date().toISOString(), cells: String(this.cells), ...this.usageFields() });
     });
+  }
+
+  /** The container's use so far as record fields (services/core/session-protocol.ts), or none while it is not running. */
+  usageFields(): Record<string, string> {
+    const u = this.channel?.usage();
+    if (!u) return {};
+    const kb = (bytes: number) => String(Math.round(bytes / 1024));
+    return { memoryCurrentKb: kb(u.memoryBytes), memoryKb: kb(u.memoryPeakBytes ?? u.memoryBytes), cpuMs: String(u.cpuMs), usageAt: new Date().toISOString() };
   }
 
   private answer(rid: string, a: Answer): void {
@@ -236,11 +244,14 @@ export class SessionHost {
     let unsubscribe = () => {};
     if (cmd.stream) unsubscribe = channel.subscribe(this.streamer(cmd.rid, cmd.code));
     try {
+      const before = channel.usage();
       const r = await executeCell(channel, cmd.code, { timeoutMs: cmd.timeoutMs });
+      const after = channel.usage();
       this.cells++;
       this.deps.metrics?.sessionCellsTotal.inc({ status: r.status });
       this.deps.metrics?.sessionCellSeconds.observe(r.wallMs / 1000);
-      return this.toApi(r);
+      // The container's CPU over the cell: the kernel's, and the bridge's relaying (a restart's too).
+      return this.toApi(r, before && after ? Math.max(0, after.cpuMs - before.cpuMs) : null);
     } finally {
       unsubscribe();
     }
@@ -270,9 +281,9 @@ export class SessionHost {
     };
   }
 
-  private toApi(r: CellResult): ApiCellResult {
+  private toApi(r: CellResult, cpuMs: number | null): ApiCellResult {
     const out: ApiCellResult = {
-      status: r.status, executionCount: r.executionCount, outputs: r.outputs, cpuMs: null, wallMs: r.wallMs,
+      status: r.status, executionCount: r.executionCount, outputs: r.outputs, cpuMs, wallMs: r.wallMs,
       outputsTruncated: r.outputsTruncated, kernelRestarted: r.kernelRestarted,
     };
     if (r.error) out.error = r.error;

@@ -102,7 +102,8 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   const beat = async () => {
     const now = String(Date.now());
     const m = writer.multi();
-    for (const h of hosts) if (!h.ended) m.eval(HSET_IF_EXISTS, 1, keys.record(h.job.id), 'beatAt', now);
+    // The beat carries the container's use so far (GET /v1/sessions/:id shows it live).
+    for (const h of hosts) if (!h.ended) m.eval(HSET_IF_EXISTS, 1, keys.record(h.job.id), 'beatAt', now, ...Object.entries(h.usageFields()).flat());
     await m.exec().catch((err: Error) => log.warn({ err: err.message }, 'sessions: beat failed'));
     await reportCapacity();
   };
