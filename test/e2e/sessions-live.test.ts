@@ -6,9 +6,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connectRedis } from '../../services/core/redis.ts';
 import { sessionKeys } from '../../services/core/session-protocol.ts';
-import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
+import { expectNothingLeftBehind, processesInOurRuns, testHost } from '../helpers/sandbox.ts';
 import { api, startStack, waitFor, type Stack } from './harness.ts';
 import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
 
@@ -26,6 +27,15 @@ async function openSession(s: Stack): Promise<string> {
   assert.equal(r.status, 201, show(r));
   return r.body.id as string;
 }
+
+/** Kernel containers running, counted by their bridges. */
+const bridges = () => processesInOurRuns(testHost()).filter((pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kernel-bridge');
+  } catch {
+    return false;
+  }
+}).length;
 
 /** The API answers and the worker still runs cells (a fresh session answers `1+1`). */
 async function stillServing(s: Stack): Promise<void> {
@@ -89,7 +99,7 @@ describe('a session\'s live usage and a hostile kernel through HTTP', { skip }, 
   before(async () => {
     s = await startStack({
       launcher: real.launcher, registry: real.registry, selfTest: real.selfTest,
-      env: { CORRAL_SESSION_SLOTS: '2', CORRAL_SESSION_WORKER_SILENCE_MS: '2000', CORRAL_SESSION_START_TIMEOUT_MS: '30000' },
+      env: { CORRAL_SESSION_SLOTS: '2', CORRAL_SESSION_WORKER_SILENCE_MS: '5000', CORRAL_SESSION_START_TIMEOUT_MS: '30000' },
     });
   });
 
@@ -114,6 +124,22 @@ describe('a session\'s live usage and a hostile kernel through HTTP', { skip }, 
     const ended = await api(s, 'DELETE', `/v1/sessions/${id}`);
     assert.equal(ended.body.memoryCurrentKb, null, show(ended));
     assert.ok(ended.body.memoryKb >= 200 * 1024, show(ended));
+  });
+
+  it('a session an API declared lost (its worker was silent too long) is ended by the worker too: its container goes', async () => {
+    const id = await openSession(s);
+    assert.equal(bridges(), 1);
+    // What an API does when the beat is too old (SessionService.markLost), done here to a live worker.
+    const redis = connectRedis(s.redis.url, 'test-mark-lost');
+    try {
+      await redis.hset(sessionKeys(s.config.keyPrefix).record(id), { status: 'ended', endedReason: 'worker_lost', endedMessage: 'declared lost by the test' });
+    } finally {
+      redis.disconnect();
+    }
+    await waitFor(async () => bridges() === 0, 'the worker to end the lost session\'s container', 4000);
+    const info = (await api(s, 'GET', `/v1/sessions/${id}`)).body;
+    assert.equal(info.endedReason, 'worker_lost', show(info));
+    assert.equal((await exec(s, id, '1+1')).status, 410);
   });
 
   it('floods of output, enormous lines and display data: answered, outputs capped and marked truncated', async () => {

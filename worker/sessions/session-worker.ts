@@ -75,6 +75,8 @@ export interface SessionWorker {
 
 /** HSET only on a record that still exists (an expired one must not come back as a few fields). */
 const HSET_IF_EXISTS = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('hset', KEYS[1], unpack(ARGV)) end return 0";
+/** A beat: HSET on a record that exists and has not ended (1), else nothing (0: the session is over for the API). */
+const BEAT_IF_LIVE = "if redis.call('exists', KEYS[1]) == 1 and redis.call('hget', KEYS[1], 'status') ~= 'ended' then redis.call('hset', KEYS[1], unpack(ARGV)) return 1 end return 0";
 
 /** Starts taking notebook sessions; undefined when CORRAL_SESSION_SLOTS is 0. */
 export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | undefined {
@@ -103,8 +105,14 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     const now = String(Date.now());
     const m = writer.multi();
     // The beat carries the container's use so far (GET /v1/sessions/:id shows it live).
-    for (const h of hosts) if (!h.ended) m.eval(HSET_IF_EXISTS, 1, keys.record(h.job.id), 'beatAt', now, ...Object.entries(h.usageFields()).flat());
-    await m.exec().catch((err: Error) => log.warn({ err: err.message }, 'sessions: beat failed'));
+    const beating = [...hosts].filter((h) => !h.ended);
+    for (const h of beating) m.eval(BEAT_IF_LIVE, 1, keys.record(h.job.id), 'beatAt', now, ...Object.entries(h.usageFields()).flat());
+    const results = await m.exec().catch((err: Error) => { log.warn({ err: err.message }, 'sessions: beat failed'); return null; });
+    // A session an API declared lost (this worker was silent too long: stalled, cut off) or whose
+    // record is gone is over for every client: end it here too, so its slot and container go.
+    results?.forEach(([err, live], i) => {
+      if (!err && live === 0) beating[i]!.end('worker_lost', 'the session was declared lost: its worker was silent for longer than CORRAL_SESSION_WORKER_SILENCE_MS');
+    });
     await reportCapacity();
   };
   const beatTimer = setInterval(() => void beat(), sessionBeatMs(config.sessions.workerSilenceMs));
