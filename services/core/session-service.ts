@@ -20,8 +20,12 @@ import {
 } from './session-protocol.ts';
 import type { z } from 'zod';
 
-/** How often POST /v1/sessions looks at the record while the worker starts the kernel. */
-const START_POLL_MS = 10;
+/**
+ * How often POST /v1/sessions looks at the record while a worker takes the session and starts
+ * its kernel: every 2 ms at first (a warm kernel is ready within milliseconds of the take), then
+ * a millisecond later each time, up to every 20 ms (a cold kernel takes seconds).
+ */
+const startPollMs = (n: number) => Math.min(20, 2 + n);
 /** Worker capacity entries older than this many silences are removed (the worker is long gone). */
 const STALE_ENTRY_SILENCES = 20;
 
@@ -121,6 +125,7 @@ export class SessionService {
 
     // A worker takes it within the queue wait, or it is withdrawn (the free slot was taken meanwhile).
     const takenBy = Date.now() + s.queueWaitMs;
+    let polls = 0;
     for (;;) {
       const h = await redis.hgetall(record);
       if (h.worker) break;
@@ -133,9 +138,10 @@ export class SessionService {
         }
         // Being taken right now: go on waiting for the worker.
       }
-      await sleep(START_POLL_MS);
+      await sleep(startPollMs(polls++));
     }
     // The kernel starts; the worker beats meanwhile.
+    polls = 0;
     for (;;) {
       const h = await redis.hgetall(record);
       if (!h.id) throw new CorralError('session_not_found', `session ${id} vanished while it started`);
@@ -149,7 +155,7 @@ export class SessionService {
         await this.markLost(id);
         throw new CorralError('session_start_failed', 'the worker starting the session stopped answering', { id, reason: 'worker_lost' }, { 'Retry-After': String(config.retryAfterSeconds) });
       }
-      await sleep(START_POLL_MS);
+      await sleep(startPollMs(polls++));
     }
   }
 
