@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 8
+#define CORRAL_ABI_VERSION 9
 
 /* The library's public functions; everything else in libcorral.so is hidden (-fvisibility=hidden). */
 #if defined(__GNUC__)
@@ -210,6 +210,10 @@ CORRAL_API void corral_stop(corral_container *c, int32_t limit);
  * run's cgroup; never the container's init). Returns how many were signalled, or -1. Same
  * window as corral_cancel. */
 CORRAL_API int corral_signal(corral_container *c, int32_t sig);
+/* A dispatched run's use so far, read from its cgroup: memory now and at its peak (bytes), CPU
+ * time (µs); each -1 when unknown (v2 before Linux 5.19 has no memory.peak). Same window as
+ * corral_signal. */
+CORRAL_API int corral_usage(corral_container *c, int64_t *memory_bytes, int64_t *memory_peak_bytes, int64_t *cpu_us);
 
 /* A held container: any number of programs, one after another, in the same namespaces, mounts,
  * /box and cgroup tree, each a new process the container's init spawns once the previous program

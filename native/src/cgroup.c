@@ -332,6 +332,21 @@ int64_t cg_peak_bytes(const struct cgroup_run *cg)
 	return strtoll(buf, NULL, 10);
 }
 
+/* The run's memory use now (v1 memory.usage_in_bytes, v2 memory.current), or -1: read by path,
+ * since it is only asked for now and then (a session's live usage), never on a run's own path. */
+int64_t cg_current_bytes(const struct cgroup_run *cg)
+{
+	if (cg->mem_dir < 0 || cg->mem_dir >= cg->ndirs)
+		return -1;
+	int fd = cg_open(cg->dirs[cg->mem_dir], cg->version == 1 ? "memory.usage_in_bytes" : "memory.current", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	char buf[64];
+	ssize_t n = pread_all(fd, buf, sizeof buf);
+	close(fd);
+	return n < 0 ? -1 : strtoll(buf, NULL, 10);
+}
+
 int cg_oom_kills(const struct cgroup_run *cg)
 {
 	char buf[512];

@@ -111,6 +111,7 @@ int cg_set_limits(struct cgroup_run *cg, const corral_spec *spec, corral_error *
 int cg_apply_limits(struct cgroup_run *cg, const corral_spec *spec, corral_error *e);
 int64_t cg_cpu_us(const struct cgroup_run *cg);
 int64_t cg_peak_bytes(const struct cgroup_run *cg);
+int64_t cg_current_bytes(const struct cgroup_run *cg);
 int cg_oom_kills(const struct cgroup_run *cg);
 void cg_kill_all(const struct cgroup_run *cg);
 /* Sends sig to every process of the program's cgroup; returns how many, or -1. */

@@ -656,6 +656,16 @@ CORRAL_API int corral_signal(corral_container *c, int32_t sig)
 	return cg_signal_all(&c->cg, sig);
 }
 
+CORRAL_API int corral_usage(corral_container *c, int64_t *memory_bytes, int64_t *memory_peak_bytes, int64_t *cpu_us)
+{
+	if (!c)
+		return -1;
+	*memory_bytes = cg_current_bytes(&c->cg);
+	*memory_peak_bytes = cg_peak_bytes(&c->cg);
+	*cpu_us = cg_cpu_us(&c->cg);
+	return 0;
+}
+
 CORRAL_API void corral_discard(corral_container *c)
 {
 	if (!c)

@@ -107,6 +107,11 @@ export const ENV_SCHEMA = z.object({
   CORRAL_SESSION_WORKER_SILENCE_MS: int(500).default(15_000)
     .describe('A session whose worker has not beaten for this long is lost: its requests answer 410 session_lost. Workers beat a quarter as often, at most every 2 s: set the same value on API and worker hosts.'),
   CORRAL_SESSION_RECORD_TTL_S: int(1).default(3_600).describe('How long an ended session\'s record (status, reason, usage) is kept for GET /v1/sessions/:id.'),
+  CORRAL_SESSION_ANSWER_MARGIN_MS: int(100).default(15_000)
+    .describe('A worker that beats but does not answer a session request is given this long past what the request may take (a cell: its timeout + a kernel start; other requests: twice this) before the API answers 503 session_unresponsive.'),
+  CORRAL_SESSION_WARM_KERNELS: int(0, 64).default(1)
+    .describe('Started kernels a worker keeps ready per language that has one (python), single-use, for sessions with the default limits; they count against CORRAL_SESSION_SLOTS (0 = no warm pool).'),
+  CORRAL_SESSION_WARM_MAX_AGE_S: int(10).default(1_800).describe('A warm kernel no session took within this long is replaced by a fresh one.'),
   CORRAL_WORKER_NAME: z.string().min(1).optional().describe('Name of this worker in heartbeats and job records (default: hostname:pid).'),
   CORRAL_JOB_ATTEMPTS: int(1, 20).default(3).describe('Attempts of a run whose pipeline throws (sandbox failures), with exponential backoff.'),
   CORRAL_JOB_BACKOFF_MS: int(0).default(1_000).describe('Delay before the second attempt of a failed run; doubles each attempt.'),
@@ -215,6 +220,10 @@ export interface SessionConfig {
   queueWaitMs: number;
   workerSilenceMs: number;
   recordTtlS: number;
+  answerMarginMs: number;
+  /** Warm kernels per language (0 = none) and how long one waits before it is replaced. */
+  warmKernels: number;
+  warmMaxAgeS: number;
 }
 
 export class ConfigError extends Error {
@@ -326,6 +335,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       queueWaitMs: e.CORRAL_SESSION_QUEUE_WAIT_MS,
       workerSilenceMs: e.CORRAL_SESSION_WORKER_SILENCE_MS,
       recordTtlS: e.CORRAL_SESSION_RECORD_TTL_S,
+      answerMarginMs: e.CORRAL_SESSION_ANSWER_MARGIN_MS,
+      warmKernels: e.CORRAL_SESSION_WARM_KERNELS,
+      warmMaxAgeS: e.CORRAL_SESSION_WARM_MAX_AGE_S,
     },
     callback: {
       timeoutMs: e.CORRAL_CALLBACK_TIMEOUT_MS,

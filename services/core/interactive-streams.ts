@@ -43,6 +43,8 @@ export class StreamReader {
     private readonly writer: Redis,
     wakeKeyFor: (reader: string) => string,
     private readonly log?: Logger,
+    /** Called after each read with a followed key's last entry id (e.g. to trim what was read). */
+    private readonly onRead?: (key: string, lastId: string) => void,
   ) {
     this.wakeKey = wakeKeyFor(randomUUID());
   }
@@ -89,6 +91,8 @@ export class StreamReader {
             this.log?.error({ err: (err as Error).message, key }, 'interactive: message handler failed');
           }
         }
+        const lastId = entries[entries.length - 1]?.[0];
+        if (lastId && this.onRead) this.onRead(key, lastId);
       }
     }
   }

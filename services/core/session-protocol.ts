@@ -20,6 +20,8 @@ export function sessionKeys(prefix: string) {
     record: (id: string) => `${prefix}:session:${id}`,
     input: (id: string) => `${prefix}:session:${id}:in`,
     reply: (id: string, rid: string) => `${prefix}:session:${id}:reply:${rid}`,
+    /** An API process's own reply stream (services/core/session-relay.ts): every answer to its requests. */
+    inbox: (reader: string) => `${prefix}:session:inbox:${reader}`,
     /** Hash: worker name → its slots, sessions held and last report (capacity for POST /v1/sessions). */
     workers: `${prefix}:session-workers`,
     wake: (reader: string) => `${prefix}:session:wake:${reader}`,
@@ -99,11 +101,17 @@ export const SessionInfo = z.object({
   idleTimeoutS: z.number(),
   maxLifetimeS: z.number(),
   limits: z.object({ memoryMb: z.number(), cpuS: z.number(), cpus: z.number(), processes: z.number(), diskMb: z.number() }),
-  /** Peak memory of the session's container, KiB: known once it has ended (null before). */
+  /** Peak memory of the session's container so far, KiB (live while it runs, final once ended); null before the first reading. */
   memoryKb: z.number().nullable(),
-  /** CPU time of the session's container, ms: known once it has ended (null before). */
+  /** Memory of the session's container now, KiB (its cgroup: kernel, bridge, what they started, page cache); null once ended or before the first reading. */
+  memoryCurrentKb: z.number().nullable(),
+  /** CPU time of the session's container so far, ms (live while it runs, final once ended). */
   cpuMs: z.number().nullable(),
+  /** When memoryCurrentKb and cpuMs were read while it ran (with each worker beat and after each request). */
+  usageAt: z.string().nullable(),
   cells: z.number(),
+  /** Whether its kernel came from the worker's warm pool (started before the session was asked for). */
+  warm: z.boolean(),
   endedReason: EndedReason.optional(),
   endedMessage: z.string().optional(),
 });
@@ -129,7 +137,7 @@ export const CellResult = z.object({
   status: z.enum(['ok', 'error', 'aborted', 'timeout', 'kernel_died', 'kernel_restarted']),
   executionCount: z.number().nullable(),
   outputs: z.array(z.unknown()),
-  /** Not measured per cell yet (the streamed run does not report its cgroup's usage while it runs): null. */
+  /** CPU time of the session's container over the cell (the kernel's and the bridge's), ms; null when it could not be read. */
   cpuMs: z.number().nullable(),
   wallMs: z.number(),
   error: z.object({ ename: z.string(), evalue: z.string(), traceback: z.array(z.string()) }).optional(),
@@ -190,7 +198,9 @@ export interface SessionRecordFields {
   worker?: string;
   beatAt?: string;
   memoryKb?: string;
+  memoryCurrentKb?: string;
   cpuMs?: string;
+  usageAt?: string;
   cells?: string;
   endedReason?: EndedReason;
   endedMessage?: string;
@@ -209,8 +219,11 @@ export function sessionInfoOf(h: Record<string, string>): SessionInfo {
     maxLifetimeS: Number(h.maxLifetimeS),
     limits: JSON.parse(h.limits ?? '{}') as SessionInfo['limits'],
     memoryKb: num(h.memoryKb),
+    memoryCurrentKb: num(h.memoryCurrentKb),
     cpuMs: num(h.cpuMs),
+    usageAt: h.usageAt || null,
     cells: Number(h.cells ?? 0),
+    warm: h.warmKernel === '1',
   };
   const reason = EndedReason.safeParse(h.endedReason);
   if (reason.success) info.endedReason = reason.data;

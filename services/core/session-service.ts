@@ -11,17 +11,21 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { CorralError, ERRORS, zodDetails, type ErrorCode } from './errors.ts';
-import { appendMessage, StreamReader } from './interactive-streams.ts';
 import type { Logger } from './logger.ts';
 import { connectRedis } from './redis.ts';
+import { SessionInbox, sendIfLive } from './session-relay.ts';
 import {
-  CellRequest, parseSessionMessage, SessionReply, SessionRequest, SessionWorkerEntry, sessionBeatMs, sessionInfoOf, sessionKeys,
+  CellRequest, parseSessionMessage, SessionRequest, SessionWorkerEntry, sessionBeatMs, sessionInfoOf, sessionKeys,
   type CellResult, type SessionCommand, type SessionInfo, type SessionJob, type SessionKeys,
 } from './session-protocol.ts';
 import type { z } from 'zod';
 
-/** How often POST /v1/sessions looks at the record while the worker starts the kernel. */
-const START_POLL_MS = 10;
+/**
+ * How often POST /v1/sessions looks at the record while a worker takes the session and starts
+ * its kernel: every 2 ms at first (a warm kernel is ready within milliseconds of the take), then
+ * a millisecond later each time, up to every 20 ms (a cold kernel takes seconds).
+ */
+const startPollMs = (n: number) => Math.min(20, 2 + n);
 /** Worker capacity entries older than this many silences are removed (the worker is long gone). */
 const STALE_ENTRY_SILENCES = 20;
 
@@ -45,20 +49,20 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Margin over what a command may take on the worker (queueing behind a cell, Redis round trips). */
+/** Margin over what a command may take on the worker (queueing behind a cell, Redis round trips): CORRAL_SESSION_ANSWER_MARGIN_MS's default. */
 const ANSWER_MARGIN_MS = 15_000;
 
 /** How long the API waits for the worker's answer to a command. */
-export function answerBoundMs(command: { t: string; timeoutMs?: number }, startTimeoutMs: number): number {
-  if (command.t === 'execute') return (command.timeoutMs ?? 0) + startTimeoutMs + ANSWER_MARGIN_MS;
-  if (command.t === 'restart') return startTimeoutMs + ANSWER_MARGIN_MS;
-  return ANSWER_MARGIN_MS * 2;
+export function answerBoundMs(command: { t: string; timeoutMs?: number }, startTimeoutMs: number, marginMs = ANSWER_MARGIN_MS): number {
+  if (command.t === 'execute') return (command.timeoutMs ?? 0) + startTimeoutMs + marginMs;
+  if (command.t === 'restart') return startTimeoutMs + marginMs;
+  return marginMs * 2;
 }
 
 export class SessionService {
   readonly keys: SessionKeys;
   private readonly queue: Queue;
-  private reader_: StreamReader | undefined;
+  private inbox_: SessionInbox | undefined;
 
   constructor(private readonly deps: SessionServiceDeps) {
     this.keys = sessionKeys(deps.config.keyPrefix);
@@ -66,13 +70,14 @@ export class SessionService {
     this.queue.on('error', (err) => deps.log.warn({ err: err.message }, 'session queue error'));
   }
 
-  private get reader(): StreamReader {
-    if (!this.reader_) {
+  /** This process's inbox for the workers' answers: one blocking reader, made on first use. */
+  private get inbox(): SessionInbox {
+    if (!this.inbox_) {
       const blocking = connectRedis(this.deps.redisUrl, 'corral-sessions-api');
       blocking.on('error', (err) => this.deps.log.warn({ err: err.message }, 'session stream connection error'));
-      this.reader_ = new StreamReader(blocking, this.deps.redis, this.keys.wake, this.deps.log);
+      this.inbox_ = new SessionInbox(blocking, this.deps.redis, this.keys, this.deps.log);
     }
-    return this.reader_;
+    return this.inbox_;
   }
 
   /** Starts a session; resolves once its kernel is ready. */
@@ -120,6 +125,7 @@ export class SessionService {
 
     // A worker takes it within the queue wait, or it is withdrawn (the free slot was taken meanwhile).
     const takenBy = Date.now() + s.queueWaitMs;
+    let polls = 0;
     for (;;) {
       const h = await redis.hgetall(record);
       if (h.worker) break;
@@ -132,9 +138,10 @@ export class SessionService {
         }
         // Being taken right now: go on waiting for the worker.
       }
-      await sleep(START_POLL_MS);
+      await sleep(startPollMs(polls++));
     }
     // The kernel starts; the worker beats meanwhile.
+    polls = 0;
     for (;;) {
       const h = await redis.hgetall(record);
       if (!h.id) throw new CorralError('session_not_found', `session ${id} vanished while it started`);
@@ -148,7 +155,7 @@ export class SessionService {
         await this.markLost(id);
         throw new CorralError('session_start_failed', 'the worker starting the session stopped answering', { id, reason: 'worker_lost' }, { 'Retry-After': String(config.retryAfterSeconds) });
       }
-      await sleep(START_POLL_MS);
+      await sleep(startPollMs(polls++));
     }
   }
 
@@ -267,18 +274,13 @@ export class SessionService {
    * record every beat interval (worker gone: 410 session_lost; session ended: 410 session_ended).
    */
   async request(id: string, command: Command, onOutput?: (output: unknown) => void): Promise<unknown> {
-    const { redis, config } = this.deps;
-    await this.live(id);
+    const { config } = this.deps;
     const rid = randomUUID();
-    const replyKey = this.keys.reply(id, rid);
     let settle!: { resolve: (v: unknown) => void; reject: (e: Error) => void };
     const answer = new Promise<unknown>((resolve, reject) => { settle = { resolve, reject }; });
-    const unfollow = this.reader.follow(replyKey, (text) => {
-      const m = parseSessionMessage(SessionReply, text);
-      if (!m) {
-        this.deps.log.warn({ sessionId: id, text: text.slice(0, 200) }, 'sessions: unreadable reply from the worker');
-        return;
-      }
+    answer.catch(() => { /* awaited below; an answer may come before the send's own reply */ });
+    const inbox = this.inbox;
+    const forget = inbox.expect(rid, (m) => {
       if (m.t === 'output') {
         try { onOutput?.(m.output); } catch { /* a client gone mid-stream: the result is still awaited */ }
         return;
@@ -286,24 +288,30 @@ export class SessionService {
       if (m.ok) settle.resolve(m.body);
       else settle.reject(this.workerError(m.code, m.message, m.details));
     });
-    const watchdog = setInterval(() => {
-      void this.info(id).then((info) => {
-        if (info.status === 'ended') settle.reject(this.endedError(info));
-      }, (err: Error) => settle.reject(err));
-    }, sessionBeatMs(config.sessions.workerSilenceMs));
-    // A worker that beats but never answers must not hold the request forever either: each
-    // command has a bound (a cell: its own timeout, then a kernel restart's time).
-    const boundMs = answerBoundMs(command, config.sessions.startTimeoutMs);
-    const deadline = setTimeout(() => settle.reject(new CorralError('session_unresponsive',
-      `the worker holding session ${id} did not answer within ${boundMs} ms`, { sessionId: id, waitedMs: boundMs }, { 'Retry-After': '5' })), boundMs);
+    let watchdog: NodeJS.Timeout | undefined;
+    let deadline: NodeJS.Timeout | undefined;
     try {
-      await appendMessage(redis, this.keys.input(id), { ...command, rid } as SessionCommand);
+      // One round trip: the record is checked and the command appended only if the session is live.
+      const sent = await sendIfLive(this.deps.redis, this.keys, id, { ...command, rid, replyTo: inbox.key }, config.sessions.workerSilenceMs);
+      if (!sent.sent) {
+        await this.live(id); // says why: 404, 410 session_ended, or session_lost (marking it)
+        throw new CorralError('session_ended', `session ${id} is not live`, { id, reason: null, message: null });
+      }
+      watchdog = setInterval(() => {
+        void this.info(id).then((info) => {
+          if (info.status === 'ended') settle.reject(this.endedError(info));
+        }, (err: Error) => settle.reject(err));
+      }, sessionBeatMs(config.sessions.workerSilenceMs));
+      // A worker that beats but never answers must not hold the request forever either: each
+      // command has a bound (a cell: its own timeout, then a kernel restart's time).
+      const boundMs = answerBoundMs(command, config.sessions.startTimeoutMs, config.sessions.answerMarginMs);
+      deadline = setTimeout(() => settle.reject(new CorralError('session_unresponsive',
+        `the worker holding session ${id} did not answer within ${boundMs} ms`, { sessionId: id, waitedMs: boundMs }, { 'Retry-After': '5' })), boundMs);
       return await answer;
     } finally {
       clearInterval(watchdog);
       clearTimeout(deadline);
-      unfollow();
-      await redis.del(replyKey).catch(() => 0);
+      forget();
     }
   }
 
@@ -315,7 +323,7 @@ export class SessionService {
   }
 
   async shutdown(): Promise<void> {
-    await this.reader_?.close();
+    await this.inbox_?.close();
     await this.queue.close().catch(() => {});
   }
 }

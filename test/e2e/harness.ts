@@ -59,6 +59,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     CORRAL_HEARTBEAT_MS: '200',
     CORRAL_CALLBACK_BACKOFF_MS: '50',
     CORRAL_CALLBACK_TIMEOUT_MS: '2000',
+    // No warm kernel containers unless a test asks: they would be running containers of their own.
+    CORRAL_SESSION_WARM_KERNELS: '0',
     ...opts.env,
   });
   const log = createLogger(config.logLevel, 'corral-test');

@@ -44,6 +44,23 @@ describe('streaming runs', () => {
   expectNothingLeftBehind();
   after(() => assert.equal(openFds(), fdsBefore, 'a pipe end was left open in the worker'));
 
+  it('reports its usage while it runs (memory now and peak, CPU), none once it has ended', async () => {
+    // 12 MiB in the container's /tmp (a tmpfs: charged to the run's memory) while it waits for a line.
+    const s = start({ argv: ['/bin/sh', '-c', 'head -c 12582912 /dev/zero > /tmp/fill; echo ready; read line; wc -c < /tmp/fill'], limits: { wallMs: 120_000 } });
+    await s.waitFor('ready\n');
+    const u = s.run.usage();
+    assert.ok(u, 'no usage while running');
+    assert.ok(u.memoryBytes > 12 * 1024 * 1024, JSON.stringify(u));
+    if (u.memoryPeakBytes !== null) assert.ok(u.memoryPeakBytes >= u.memoryBytes, JSON.stringify(u));
+    assert.ok(u.cpuMs >= 0, JSON.stringify(u));
+    s.run.write('go\n');
+    s.run.end();
+    const o = await s.run.outcome;
+    assert.equal(o.status, 'ok', o.error ?? '');
+    assert.equal(s.got.stdout.replace(/ +/g, ''), 'ready\n12582912\n');
+    assert.equal(s.run.usage(), undefined);
+  });
+
   it('passes output on while the program waits for more stdin, written in pieces', async () => {
     const s = start({ argv: ['/bin/sh', '-c', 'echo ready; while read line; do echo "got $line"; done; echo bye'] });
     await s.waitFor('ready\n');

@@ -14,7 +14,7 @@ export { WarmPool, POOL_MAX_BUILDING, type WarmPoolOptions, type WarmPoolStats }
 export { WarmVolumes, type WarmVolumesOptions, type WarmVolumesStats } from './volume-pool.ts';
 export { TRANSCRIPT_ENTRY_COST_BYTES, type Transcript, type TranscriptEntry } from './relay.ts';
 export type {
-  ConnectOptions, ConnectedOutcome, HeldContainer, HeldProgramSpec, HoldSpec, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, StreamingOptions, StreamingRun,
+  ConnectOptions, ConnectedOutcome, HeldContainer, HeldProgramSpec, HoldSpec, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, SandboxUsage, StreamingOptions, StreamingRun,
 } from './types.ts';
 
 /** Benchmark floor: the launcher's CLONE_VM spawn + execve + wait of `path`, without any isolation; resolves to the wait status. */

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { SandboxError, type NativeError } from './errors.ts';
 
-const ABI_VERSION = 8;
+const ABI_VERSION = 9;
 
 /**
  * koffi keeps the memory of this many asynchronous calls (stack + heap, 256 KiB each) between
@@ -127,6 +127,8 @@ interface Bindings {
   stop(container: NativeContainer, limit: number): void;
   /** Sends a signal number to every process of a dispatched run; how many got it, or -1. */
   signal(container: NativeContainer, sig: number): number;
+  /** A dispatched run's use so far from its cgroup (-1: unknown); same window as signal. */
+  usage(container: NativeContainer): { memoryBytes: number; memoryPeakBytes: number; cpuUs: number };
   /** A close-on-exec pipe for streaming: [read end, write end]. */
   pipe(): [number, number];
   /** prepare without waiting for the container to be built: for a run that dispatches at once. */
@@ -196,6 +198,7 @@ export function loadNative(): Bindings {
   const cancel = lib.func('void corral_cancel(corral_container *c)');
   const stop = lib.func('void corral_stop(corral_container *c, int32_t limit)');
   const signal = lib.func('int corral_signal(corral_container *c, int32_t sig)');
+  const usage = lib.func('int corral_usage(corral_container *c, _Out_ int64_t *memory, _Out_ int64_t *peak, _Out_ int64_t *cpu)');
   const pipe = lib.func('int corral_pipe(_Out_ int32_t *fds, _Out_ corral_error *err)');
   const free = lib.func('void corral_free(void *p)');
   const volumeCreate = lib.func('int corral_volume_create(const char *dir, int64_t size, uint32_t boxUid, uint32_t boxGid, uint32_t workUid, uint32_t workGid, _Out_ corral_error *err)');
@@ -236,6 +239,11 @@ export function loadNative(): Bindings {
     cancel: (container) => cancel(container),
     stop: (container, limit) => stop(container, limit),
     signal: (container, sig) => signal(container, sig) as number,
+    usage(container) {
+      const memory = [0], peak = [0], cpu = [0];
+      if (Number(usage(container, memory, peak, cpu)) < 0) return { memoryBytes: -1, memoryPeakBytes: -1, cpuUs: -1 };
+      return { memoryBytes: Number(memory[0]), memoryPeakBytes: Number(peak[0]), cpuUs: Number(cpu[0]) };
+    },
     pipe() {
       const fds = new Int32Array(2);
       callSync(pipe, [fds]);

@@ -123,6 +123,13 @@ export function streamOne(spec: SandboxSpec, options: StreamingOptions, host: Ho
       if (!active || num === undefined) return false;
       return native.signal(active, num) > 0;
     },
+    usage() {
+      // `active` is unset (on this thread) before the container is discarded: the read is in its window.
+      if (!active) return undefined;
+      const u = native.usage(active);
+      if (u.memoryBytes < 0 || u.cpuUs < 0) return undefined;
+      return { memoryBytes: u.memoryBytes, memoryPeakBytes: u.memoryPeakBytes < 0 ? null : u.memoryPeakBytes, cpuMs: Math.round(u.cpuUs / 1000) };
+    },
     outcome,
   };
 }

@@ -135,6 +135,16 @@ export interface StreamingOptions {
   maxOutputBytes: number;
 }
 
+/** A running program's use of its container so far (its cgroup: the program and its descendants). */
+export interface SandboxUsage {
+  /** Memory charged now (v1 memory.usage_in_bytes, v2 memory.current: RSS and page cache), bytes. */
+  memoryBytes: number;
+  /** The most it was charged since the run started (v1 memory.max_usage_in_bytes, v2 memory.peak), bytes; null where the kernel has no peak (v2 before Linux 5.19). */
+  memoryPeakBytes: number | null;
+  /** CPU time, user + system, ms. */
+  cpuMs: number;
+}
+
 /** A program running with streamed stdio. */
 export interface StreamingRun {
   /** Writes to the program's stdin; false when stdin is not a pipe or is already closed. */
@@ -143,6 +153,8 @@ export interface StreamingRun {
   end(): void;
   /** Sends a signal (name or number) to every process of the run; false when none got it. */
   kill(signal: string | number): boolean;
+  /** What the run has used so far, from its cgroup; undefined while it is not running (before its start, after its end). */
+  usage(): SandboxUsage | undefined;
   /** Resolves once the run is over and every byte of its output has been passed on. */
   readonly outcome: Promise<SandboxOutcome>;
 }

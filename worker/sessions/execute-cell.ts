@@ -123,8 +123,10 @@ function runCell(channel: KernelChannel, code: string, opts: Required<ExecuteOpt
         }
         reply ??= r;
         // The idle status normally comes within milliseconds of the reply; one the kernel's
-        // iopub queue dropped must not hold the cell forever.
-        if (!idle) timers.push(setTimeout(() => { idle = true; whenBoth(); }, opts.idleGraceMs));
+        // iopub queue dropped must not hold the cell forever. Outputs still on their way (a
+        // huge one the bridge is still encoding, a slow machine) are then not in the result:
+        // it says so, rather than look complete.
+        if (!idle) timers.push(setTimeout(() => { idle = true; result.outputsTruncated = true; whenBoth(); }, opts.idleGraceMs));
         return whenBoth();
       }
       if (frame.ch !== 'iopub') return;

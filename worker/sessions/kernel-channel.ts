@@ -12,7 +12,7 @@
 // which. Nothing the bridge sends can make the worker hold more than about one line plus the
 // queue, or wait forever.
 import { randomUUID } from 'node:crypto';
-import type { SandboxLimits, SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun } from '../sandbox/index.ts';
+import type { SandboxLimits, SandboxOutcome, SandboxSpec, SandboxUsage, StreamingOptions, StreamingRun } from '../sandbox/index.ts';
 import {
   decodeFrame, encodeCommand, encodeMessage, FrameError, LineSplitter, LineTooLongError,
   type BridgeFrame, type EventFrame, type JupyterMessage, type SendChannel,
@@ -206,6 +206,11 @@ export class KernelChannel {
   /** How the kernel process last ended, while no new one has been started (restart() clears it). */
   get kernelExit(): { code: number | null; signal: number | null; stderr: string } | undefined {
     return this.exited;
+  }
+
+  /** The container's use so far (memory now and at its peak, CPU time), while it runs. */
+  usage(): SandboxUsage | undefined {
+    return this.run.usage();
   }
 
   /** Whether the channel is closing or closed (nothing more is sent or delivered). */

@@ -14,8 +14,9 @@ import type { LanguageRegistry } from '../language-registry.ts';
 import { executeCell, type CellResult } from './execute-cell.ts';
 import type { BridgeFrame } from './frame-codec.ts';
 import { outputOf, parentMsgId } from './jupyter-messages.ts';
-import { ChannelClosedError, KernelChannel, type ChannelCloseReason } from './kernel-channel.ts';
+import { ChannelClosedError, type KernelChannel, type ChannelCloseReason } from './kernel-channel.ts';
 import { kernelFor, kernelLanguages } from './kernels.ts';
+import { openKernelChannel, type WarmKernel } from './warm-kernels.ts';
 
 const MiB = 1024 * 1024;
 /** Outputs streamed to a `?stream=true` client per cell; the cell's result still has them all (up to its own cap). */
@@ -34,6 +35,8 @@ export interface SessionHostDeps {
   fileMaxBytes: number;
   /** Writes fields of the session's record (status, usage, times, end). */
   update(fields: Record<string, string>): void;
+  /** A started kernel for the session from the worker's warm pool, or undefined (start one). */
+  takeKernel?(language: string, limits: SessionJob['limits']): Promise<WarmKernel | undefined>;
   /** Appends a message to a request's reply stream (in the order sent). */
   reply(rid: string, message: SessionReply): void;
 }
@@ -106,35 +109,40 @@ export class SessionHost {
     });
     const kernel = kernelFor(lang.id);
     if (!kernel) throw new RequestError('unknown_language', `language ${lang.id} has no notebook kernel (kernels: ${kernelLanguages().join(', ')})`);
+    const warm = await deps.takeKernel?.(lang.id, job.limits);
+    if (warm) return this.startWarm(warm);
     const volume = await deps.sandbox.createVolume({ sizeBytes: job.limits.diskMb * MiB });
     this.volume = volume;
     // Ended while the volume was made (its lifetime, a close, the worker stopping): cleanup has run.
     if (this.ended) return void await volume.destroy();
     for (const f of job.files) await volume.writeFile(f.path, Buffer.from(f.contentBase64, 'base64'), { mode: 0o644 });
     if (this.ended) return void await volume.destroy();
-    this.channel = new KernelChannel({
-      layers: lang.layers,
-      imageName: lang.id,
-      env: { ...kernel.baseEnv, ...lang.env },
-      box: { dir: this.volume.dir },
-      limits: {
-        memoryBytes: job.limits.memoryMb * MiB,
-        cpuMs: job.limits.cpuS * 1000,
-        cpus: job.limits.cpus,
-        processes: job.limits.processes,
-        diskBytes: job.limits.diskMb * MiB,
-        wallMs: job.maxLifetimeS * 1000 + WALL_BACKSTOP_MS,
-      },
-      ...(kernel.kernelArgv ? { kernelArgv: kernel.kernelArgv } : {}),
-      startTimeoutMs: deps.startTimeoutMs,
-      stream: (spec, options) => deps.sandbox.stream(spec, options),
+    this.channel = openKernelChannel({
+      sandbox: deps.sandbox, language: lang, kernel, limits: job.limits, box: { dir: this.volume.dir },
+      wallMs: job.maxLifetimeS * 1000 + WALL_BACKSTOP_MS, startTimeoutMs: deps.startTimeoutMs,
     });
     void this.channel.closed.then((reason) => this.onChannelClosed(reason));
     await this.channel.ready;
   }
 
+  /** A kernel from the worker's warm pool (warm-kernels.ts): already started; the files go into its /box now. */
+  private async startWarm(warm: WarmKernel): Promise<void> {
+    if (this.ended) {
+      await warm.channel.close();
+      return void await warm.volume.destroy();
+    }
+    this.volume = warm.volume;
+    this.channel = warm.channel;
+    void this.channel.closed.then((reason) => this.onChannelClosed(reason));
+    for (const f of this.job.files) {
+      if (this.ended) return;
+      await warm.volume.writeFile(f.path, Buffer.from(f.contentBase64, 'base64'), { mode: 0o644 });
+    }
+    await this.channel.ready;
+  }
+
   private onChannelClosed(reason: ChannelCloseReason): void {
-    if (reason.outcome) this.deps.update({ memoryKb: String(reason.outcome.memoryKb), cpuMs: String(reason.outcome.cpuMs) });
+    if (reason.outcome) this.deps.update({ memoryKb: String(reason.outcome.memoryKb), cpuMs: String(reason.outcome.cpuMs), memoryCurrentKb: '' });
     if (this.ended) return;
     const limit = reason.code === 'sandbox_limit' ? reason.outcome?.limit : undefined;
     if (limit === 'cpu') this.end('cpu_budget', `the session used its CPU-time budget of ${this.job.limits.cpuS} s`);
@@ -185,8 +193,16 @@ export class SessionHost {
     ).finally(() => {
       this.inFlight--;
       this.lastActivity = Date.now();
-      if (!this.ended) this.deps.update({ lastUsedAt: new Date().toISOString(), cells: String(this.cells) });
+      if (!this.ended) this.deps.update({ lastUsedAt: new Date().toISOString(), cells: String(this.cells), ...this.usageFields() });
     });
+  }
+
+  /** The container's use so far as record fields (services/core/session-protocol.ts), or none while it is not running. */
+  usageFields(): Record<string, string> {
+    const u = this.channel?.usage();
+    if (!u) return {};
+    const kb = (bytes: number) => String(Math.round(bytes / 1024));
+    return { memoryCurrentKb: kb(u.memoryBytes), memoryKb: kb(u.memoryPeakBytes ?? u.memoryBytes), cpuMs: String(u.cpuMs), usageAt: new Date().toISOString() };
   }
 
   private answer(rid: string, a: Answer): void {
@@ -228,11 +244,14 @@ export class SessionHost {
     let unsubscribe = () => {};
     if (cmd.stream) unsubscribe = channel.subscribe(this.streamer(cmd.rid, cmd.code));
     try {
+      const before = channel.usage();
       const r = await executeCell(channel, cmd.code, { timeoutMs: cmd.timeoutMs });
+      const after = channel.usage();
       this.cells++;
       this.deps.metrics?.sessionCellsTotal.inc({ status: r.status });
       this.deps.metrics?.sessionCellSeconds.observe(r.wallMs / 1000);
-      return this.toApi(r);
+      // The container's CPU over the cell: the kernel's, and the bridge's relaying (a restart's too).
+      return this.toApi(r, before && after ? Math.max(0, after.cpuMs - before.cpuMs) : null);
     } finally {
       unsubscribe();
     }
@@ -262,9 +281,9 @@ export class SessionHost {
     };
   }
 
-  private toApi(r: CellResult): ApiCellResult {
+  private toApi(r: CellResult, cpuMs: number | null): ApiCellResult {
     const out: ApiCellResult = {
-      status: r.status, executionCount: r.executionCount, outputs: r.outputs, cpuMs: null, wallMs: r.wallMs,
+      status: r.status, executionCount: r.executionCount, outputs: r.outputs, cpuMs, wallMs: r.wallMs,
       outputsTruncated: r.outputsTruncated, kernelRestarted: r.kernelRestarted,
     };
     if (r.error) out.error = r.error;

@@ -10,12 +10,50 @@ import { appendMessage, StreamReader } from '../../services/core/interactive-str
 import type { Logger } from '../../services/core/logger.ts';
 import type { Metrics } from '../../services/core/metrics.ts';
 import { connectRedis } from '../../services/core/redis.ts';
+import { CommandRoute, isInboxKey, replyToInbox } from '../../services/core/session-relay.ts';
 import {
   parseSessionMessage, SessionCommand, SessionJob, sessionBeatMs, sessionKeys, type SessionWorkerEntry,
 } from '../../services/core/session-protocol.ts';
 import type { Launcher } from '../launcher.ts';
 import type { LanguageRegistry } from '../language-registry.ts';
+import { kernelFor, kernelLanguages } from './kernels.ts';
 import { SessionHost } from './session-host.ts';
+import { openKernelChannel, sameLimits, WarmKernels } from './warm-kernels.ts';
+
+/** The container's wall limit is a backstop past the session's own lifetime timer (as session-host.ts). */
+const WALL_BACKSTOP_MS = 60_000;
+
+/** The worker's warm pool (CORRAL_SESSION_WARM_KERNELS), or undefined when it is off. */
+function startWarmKernels(deps: SessionWorkerDeps, room: () => number): WarmKernels | undefined {
+  const s = deps.config.sessions;
+  if (s.warmKernels === 0) return undefined;
+  const maxAgeMs = s.warmMaxAgeS * 1000;
+  return new WarmKernels({
+    perLanguage: s.warmKernels,
+    languages: kernelLanguages(),
+    maxAgeMs,
+    room,
+    log: deps.log.child({ component: 'warm-kernels' }),
+    async start(language) {
+      const lang = await deps.registry.resolve(language, { flags: [], args: [] });
+      const kernel = kernelFor(lang.id);
+      if (!kernel) throw new Error(`language ${lang.id} has no kernel`);
+      const volume = await deps.sandbox.createVolume({ sizeBytes: s.defaults.diskMb * 1024 * 1024 });
+      try {
+        const channel = openKernelChannel({
+          sandbox: deps.sandbox, language: lang, kernel, limits: s.defaults, box: { dir: volume.dir },
+          // The longest lifetime a session may have, counted from the take, after the longest wait here.
+          wallMs: s.max.maxLifetimeS * 1000 + maxAgeMs + WALL_BACKSTOP_MS,
+          startTimeoutMs: s.startTimeoutMs,
+        });
+        return { volume, channel };
+      } catch (err) {
+        await volume.destroy();
+        throw err;
+      }
+    },
+  });
+}
 
 export interface SessionWorkerDeps {
   config: Config;
@@ -37,6 +75,8 @@ export interface SessionWorker {
 
 /** HSET only on a record that still exists (an expired one must not come back as a few fields). */
 const HSET_IF_EXISTS = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('hset', KEYS[1], unpack(ARGV)) end return 0";
+/** A beat: HSET on a record that exists and has not ended (1), else nothing (0: the session is over for the API). */
+const BEAT_IF_LIVE = "if redis.call('exists', KEYS[1]) == 1 and redis.call('hget', KEYS[1], 'status') ~= 'ended' then redis.call('hset', KEYS[1], unpack(ARGV)) return 1 end return 0";
 
 /** Starts taking notebook sessions; undefined when CORRAL_SESSION_SLOTS is 0. */
 export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | undefined {
@@ -51,6 +91,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   const reader = new StreamReader(blocking, writer, keys.wake, log);
   const hosts = new Set<SessionHost>();
   let closing = false;
+  const warmKernels = startWarmKernels(deps, () => (closing ? 0 : slots - hosts.size));
 
   const hsetIfExists = (key: string, fields: Record<string, string>) =>
     writer.eval(HSET_IF_EXISTS, 1, key, ...Object.entries(fields).flat());
@@ -63,8 +104,15 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   const beat = async () => {
     const now = String(Date.now());
     const m = writer.multi();
-    for (const h of hosts) if (!h.ended) m.eval(HSET_IF_EXISTS, 1, keys.record(h.job.id), 'beatAt', now);
-    await m.exec().catch((err: Error) => log.warn({ err: err.message }, 'sessions: beat failed'));
+    // The beat carries the container's use so far (GET /v1/sessions/:id shows it live).
+    const beating = [...hosts].filter((h) => !h.ended);
+    for (const h of beating) m.eval(BEAT_IF_LIVE, 1, keys.record(h.job.id), 'beatAt', now, ...Object.entries(h.usageFields()).flat());
+    const results = await m.exec().catch((err: Error) => { log.warn({ err: err.message }, 'sessions: beat failed'); return null; });
+    // A session an API declared lost (this worker was silent too long: stalled, cut off) or whose
+    // record is gone is over for every client: end it here too, so its slot and container go.
+    results?.forEach(([err, live], i) => {
+      if (!err && live === 0) beating[i]!.end('worker_lost', 'the session was declared lost: its worker was silent for longer than CORRAL_SESSION_WORKER_SILENCE_MS');
+    });
     await reportCapacity();
   };
   const beatTimer = setInterval(() => void beat(), sessionBeatMs(config.sessions.workerSilenceMs));
@@ -89,6 +137,8 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     const later = (f: () => Promise<unknown>) => {
       chain = chain.then(f).then(() => {}, (err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis'));
     };
+    /** Request id → the inbox its answers go to (services/core/session-relay.ts). */
+    const routes = new Map<string, string>();
     const host = new SessionHost(data, {
       sandbox: deps.sandbox,
       registry: deps.registry,
@@ -96,17 +146,35 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
       startTimeoutMs: config.sessions.startTimeoutMs,
       fileMaxBytes: config.sessions.fileMaxBytes,
+      takeKernel: async (language, limits) => {
+        const warm = sameLimits(limits, config.sessions.defaults) ? warmKernels?.take(language) : undefined;
+        if (warm) {
+          sessionLog.debug('session takes a warm kernel');
+          later(() => hsetIfExists(record, { warmKernel: '1' }));
+          return warm;
+        }
+        // A cold start: its container must fit in the slots beside the warm ones.
+        while (warmKernels && hosts.size + warmKernels.size > slots && await warmKernels.evict()) { /* evicted one */ }
+        return undefined;
+      },
       update: (fields) => later(async () => {
         await hsetIfExists(record, fields);
         if (fields.status === 'ended') await writer.expire(record, config.sessions.recordTtlS);
       }),
-      reply: (rid, message) => later(() => appendMessage(writer, keys.reply(data.id, rid), message)),
+      reply: (rid, message) => {
+        // To the asking API process's inbox when the command named one, else the request's own stream.
+        const inbox = routes.get(rid);
+        if (message.t === 'done') routes.delete(rid);
+        later(() => (inbox ? replyToInbox(writer, inbox, rid, message) : appendMessage(writer, keys.reply(data.id, rid), message)));
+      },
     });
     hosts.add(host);
     deps.metrics?.sessionsOpen.inc();
     void reportCapacity();
     const unfollow = reader.follow(keys.input(data.id), (text) => {
       const cmd = parseSessionMessage(SessionCommand, text);
+      const route = cmd ? parseSessionMessage(CommandRoute, text) : null;
+      if (route?.replyTo && isInboxKey(keys, route.replyTo)) routes.set(route.rid, route.replyTo);
       if (cmd) host.receive(cmd);
       else sessionLog.warn({ text: text.slice(0, 200) }, 'sessions: unreadable request from the API');
     });
@@ -120,6 +188,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       await chain;
       await writer.del(keys.input(data.id)).catch(() => 0);
       void reportCapacity();
+      warmKernels?.refill(); // a slot is free again
     }
   }
 
@@ -135,7 +204,8 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   });
   worker.on('error', (err) => log.warn({ err: err.message }, 'session worker error'));
   void reportCapacity();
-  log.info({ slots }, 'taking notebook sessions');
+  warmKernels?.refill();
+  log.info({ slots, warmKernels: config.sessions.warmKernels }, 'taking notebook sessions');
 
   return {
     get held() {
@@ -148,7 +218,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         h.end('worker_shutdown', 'the worker holding this session was stopped');
         return h.done;
       });
-      await Promise.all(ending);
+      await Promise.all([...ending, warmKernels?.close()]);
       await stopping.catch(() => {});
       clearInterval(beatTimer);
       await writer.hdel(keys.workers, deps.name).catch(() => 0);

@@ -1,0 +1,124 @@
+// npm run bench:session — notebook sessions (docs/sessions.md) through the whole stack (HTTP →
+// Redis → worker → sandbox → kernel bridge → ipykernel), the stack in a process of its own
+// (forkStack), against the references measured in the same run:
+//   - a `1+1` cell over HTTP in a live session (p50/p99), against a fresh `print(1+1)` run
+//     through POST /v1/runs?wait=true;
+//   - session start (POST /v1/sessions) → first `1+1` answered: cold (a session with limits of
+//     its own starts its kernel) and warm (a session with the default limits takes a started
+//     kernel from the worker's pool, CORRAL_SESSION_WARM_KERNELS);
+//   - Debian's jupyter-server with the host's ipykernel, no sandbox, measured by JupyterLab's own
+//     client (@jupyterlab/services; loadtest/jupyter-client-bench.ts): kernel start → first
+//     `1+1`, and `1+1` p50/p99.
+// Never a timed assertion: the machine is shared; figures vary with its load (printed).
+//   BENCH_CELLS (default 200) cells; BENCH_STARTS (default 5) session starts of each kind.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { httpClient, type HttpClient } from './http-client.ts';
+import { measureJupyterKernel, startReferenceJupyterServer } from './jupyter-client-bench.ts';
+import { forkStack } from './stack.ts';
+
+const CELLS = Number(process.env.BENCH_CELLS ?? 200);
+const STARTS = Number(process.env.BENCH_STARTS ?? 5);
+/** Long enough for the pool to start its next kernel (about a second unloaded) between warm starts. */
+const REFILL_WAIT_MS = Number(process.env.BENCH_REFILL_WAIT_MS ?? 4000);
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const line = (what: string, xs: number[]) => console.log(`${what.padEnd(52)} p50 ${ms(pct(xs, 50)).padStart(9)}  p99 ${ms(pct(xs, 99)).padStart(9)}  min ${ms(Math.min(...xs)).padStart(9)}  (n=${xs.length})`);
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+async function check(r: { status: number; body: any }, status: number, what: string): Promise<any> {
+  if (r.status !== status) throw new Error(`bench: ${what}: ${r.status} ${JSON.stringify(r.body).slice(0, 500)}`);
+  return r.body;
+}
+
+/** POST /v1/sessions → first `1+1` answered; the session's id, the time and whether it was warm. */
+async function startOne(http: HttpClient, body: Record<string, unknown>): Promise<{ id: string; ms: number; warm: boolean }> {
+  const t0 = performance.now();
+  const s = await check(await http.request('POST', '/v1/sessions', { language: 'python', ...body }), 201, 'POST /v1/sessions');
+  const c = await check(await http.request('POST', `/v1/sessions/${s.id}/execute`, { code: '1+1' }), 200, 'the first cell');
+  const elapsed = performance.now() - t0;
+  if (c.status !== 'ok') throw new Error(`bench: the first cell: ${JSON.stringify(c).slice(0, 500)}`);
+  const info = await check(await http.request('GET', `/v1/sessions/${s.id}`), 200, 'GET /v1/sessions/:id');
+  return { id: s.id, ms: elapsed, warm: info.warm === true };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'corral-bench-session-'));
+  console.log(`bench:session — load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}; stack log in ${dir}/stack.log`);
+  const stack = await forkStack({
+    CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, 'data'), CORRAL_MAX_WAIT_MS: '600000',
+    CORRAL_SESSION_SLOTS: '3', CORRAL_SESSION_WARM_KERNELS: '1',
+  }, join(dir, 'stack.log'));
+  const http = httpClient(stack.url, 300_000);
+  const figures: { cell: number[]; run: number[]; cold: number[]; warm: number[]; notWarm: number } = { cell: [], run: [], cold: [], warm: [], notWarm: 0 };
+  try {
+    // Sessions starts, one at a time: cold ones ask for a limit of their own (no warm kernel fits).
+    for (let i = 0; i < STARTS; i++) {
+      await sleep(REFILL_WAIT_MS);
+      const w = await startOne(http, {});
+      if (w.warm) figures.warm.push(w.ms);
+      else figures.notWarm++;
+      await check(await http.request('DELETE', `/v1/sessions/${w.id}`), 200, 'DELETE');
+      const c = await startOne(http, { limits: { memoryMb: 500 } });
+      figures.cold.push(c.ms);
+      await check(await http.request('DELETE', `/v1/sessions/${c.id}`), 200, 'DELETE');
+    }
+    // Cells in one live session, and fresh runs between them (same load, same minute).
+    const live = await startOne(http, {});
+    for (let i = 0; i < 10; i++) await http.request('POST', `/v1/sessions/${live.id}/execute`, { code: '1+1' });
+    for (let i = 0; i < CELLS; i++) {
+      let t0 = performance.now();
+      const c = await check(await http.request('POST', `/v1/sessions/${live.id}/execute`, { code: '1+1' }), 200, 'a cell');
+      figures.cell.push(performance.now() - t0);
+      if (c.outputs?.[0]?.data?.['text/plain'] !== '2') throw new Error(`bench: a cell: ${JSON.stringify(c).slice(0, 500)}`);
+      if (i % 4 === 0) {
+        t0 = performance.now();
+        const r = await check(await http.request('POST', '/v1/runs?wait=true', { language: 'python', source: 'print(1+1)' }), 200, 'a run');
+        figures.run.push(performance.now() - t0);
+        if (r.run?.stdout !== '2\n') throw new Error(`bench: a run: ${JSON.stringify(r).slice(0, 500)}`);
+      }
+    }
+    await check(await http.request('DELETE', `/v1/sessions/${live.id}`), 200, 'DELETE');
+  } finally {
+    http.close();
+    await stack.stop();
+  }
+
+  // The reference: Jupyter's own server and client, no sandbox, after the stack is gone.
+  const ref = await startReferenceJupyterServer();
+  let jupyter;
+  try {
+    jupyter = await measureJupyterKernel(ref.baseUrl, ref.token, { starts: STARTS, cells: CELLS });
+  } finally {
+    await ref.stop();
+  }
+  rmSync(dir, { recursive: true, force: true });
+
+  console.log('\nCorral (HTTP API v1, the real sandbox, the python image\'s ipykernel):');
+  line('`1+1` cell over HTTP, live session', figures.cell);
+  line('fresh python3 print(1+1), POST /v1/runs?wait=true', figures.run);
+  line('session start → first `1+1`, cold', figures.cold);
+  line('session start → first `1+1`, warm (from the pool)', figures.warm);
+  if (figures.notWarm) console.log(`  (${figures.notWarm} default-limit start(s) found no warm kernel: the pool had not refilled)`);
+  console.log('\nReference: jupyter-server + host ipykernel, no sandbox, @jupyterlab/services:');
+  line('`1+1` round trip (requestExecute().done)', jupyter.cellMs);
+  line('kernel start → first `1+1`', jupyter.startToFirstReplyMs);
+  const r = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  console.log('\nRatios (p50):');
+  console.log(`  fresh run / session cell:                 ${r(pct(figures.run, 50), pct(figures.cell, 50))}  (target ≥ 4×)`);
+  console.log(`  session cell / jupyter-server cell:       ${r(pct(figures.cell, 50), pct(jupyter.cellMs, 50))}`);
+  console.log(`  cold start / warm start:                  ${r(pct(figures.cold, 50), pct(figures.warm, 50))}`);
+  console.log(`  warm start / jupyter-server kernel start: ${r(pct(figures.warm, 50), pct(jupyter.startToFirstReplyMs, 50))}`);
+  console.log(`  cold start / jupyter-server kernel start: ${r(pct(figures.cold, 50), pct(jupyter.startToFirstReplyMs, 50))}`);
+  console.log(`load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.stack : String(err));
+  process.exit(1);
+});
