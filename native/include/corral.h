@@ -261,4 +261,9 @@ CORRAL_API int64_t corral_read_beneath(const char *root, const char *rel, uint8_
 /* Benchmark floor: CLONE_VM spawn + execve + wait, no isolation. Returns the wait status. */
 CORRAL_API int corral_bare_spawn(const char *path, const char *argv0);
 
+/* 1 when a container may have a time namespace of its own (use_time_ns): the kernel lets a task
+ * that unshared one spawn with CLONE_VM (Linux 6.3 and later; 5.6 to 6.2 refuse it). Probed
+ * once in a throw-away process, then cached (timens.c). */
+CORRAL_API int corral_time_namespace_usable(void);
+
 #endif

@@ -10,7 +10,7 @@ import { detectCgroups } from '../../worker/sandbox/cgroups.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const harness = resolve(repo, '../shared/tools/cg2-kernel/run-in-cg2-kernel.sh');
-const suite = ['isolation', 'limits', 'lifecycle', 'volume', 'cgroups', 'pool', 'streaming', 'streaming-pool', 'shared-memory', 'proc-view', 'proc-view-run', 'proc-view-host', 'proc-view-cgroup', 'cpu-placement', 'connect', 'held', 'connect-transcript'].map((f) => `test/sandbox/${f}.test.ts`);
+const suite = ['isolation', 'limits', 'lifecycle', 'volume', 'cgroups', 'pool', 'streaming', 'streaming-pool', 'shared-memory', 'proc-view', 'proc-view-run', 'proc-view-host', 'proc-view-cgroup', 'cpu-placement', 'connect', 'held', 'connect-transcript', 'time-namespace'].map((f) => `test/sandbox/${f}.test.ts`);
 // FUSE is a module in the UML kernel: loaded when kmod's insmod is there, else the proc-view
 // suites skip ("no /dev/fuse").
 const loadFuse = 'insmod /usr/lib/uml/modules/$(uname -r)/kernel/fs/fuse/fuse.ko 2>/dev/null && { [ -e /dev/fuse ] || mknod /dev/fuse c 10 229; }; ';

@@ -28,8 +28,10 @@ describe('isolation', () => {
     assert.ok(pids.length <= 4, `pids seen: ${pids}`);
   });
 
-  it('is in a new namespace of every kind, time included where the kernel has it', async () => {
+  it('is in a new namespace of every kind, time included where the kernel allows it', async () => {
     const host = hostNamespaces();
+    // Linux 5.6–6.2 have time namespaces but refuse the init's spawn into one: the host goes without.
+    if (!testHost().hasTimeNamespace) delete host.time;
     const r = await sh(NAMESPACES.map((ns) => `readlink /proc/self/ns/${ns} || echo ${ns}:absent`).join('; '));
     assert.equal(r.status, 'ok', r.stderr.toString());
     const inside = r.stdout.toString().trim().split('\n');

@@ -156,7 +156,9 @@ export class SandboxHost implements HostContext {
     this.idBase = options.idBase ?? 1_000_000;
     this.sandboxHostId = this.idBase + SANDBOX_ID;
     this.cgroups = detectCgroups(options.cgroupParent ?? defaultCgroupParent(this.stateDir), options.cgroupVersion, undefined, options.cpuPlacement ?? true);
-    this.hasTimeNamespace = existsSync('/proc/self/ns/time');
+    // Linux 5.6–6.2 have time namespaces but refuse the init's CLONE_VM spawn into one
+    // (native/src/timens.c): there runs go without, rather than fail.
+    this.hasTimeNamespace = existsSync('/proc/self/ns/time') && loadNative().timeNamespaceUsable();
     this.tag = `${process.pid}-${processStartTime(process.pid)}`;
     this.pool = options.pool
       ? new WarmPool(() => this.nextName(), (c) => this.discard(c), options.pool === true ? {} : options.pool, (work) => this.afterRun(work))

@@ -149,6 +149,8 @@ interface Bindings {
   readBeneath(root: string, rel: string, maxBytes: number): Promise<{ data: Buffer; size: number } | null>;
   /** Benchmark floor: the same CLONE_VM spawn without any isolation; resolves to the wait status. */
   bareSpawn(path: string, argv0: string): Promise<number>;
+  /** Whether the kernel lets a container's init spawn its program into a time namespace (Linux ≥ 6.3); probed once. */
+  timeNamespaceUsable(): boolean;
 }
 
 let bindings: Bindings | undefined;
@@ -208,6 +210,7 @@ export function loadNative(): Bindings {
   const readBeneath = lib.func('int64_t corral_read_beneath(const char *root, const char *rel, _Out_ uint8_t *buf, int64_t max, _Out_ int64_t *size, _Out_ corral_error *err)');
 
   const bareSpawn = lib.func('int corral_bare_spawn(const char *path, const char *argv0)');
+  const timeNamespaceUsable = lib.func('int corral_time_namespace_usable(void)');
   /** Calls fn on libuv's thread pool; resolves with its return value (a number, or undefined for void). */
   const onPool = (fn: ReturnType<typeof lib.func>, ...args: unknown[]) =>
     new Promise<number>((resolve, reject) => {
@@ -254,6 +257,7 @@ export function loadNative(): Bindings {
     dispatchHeld: (container, program, spec, out) => onPool(dispatchHeld, container, program, spec, out),
     stopHeld: (container, program, limit) => stopHeld(container, program, limit),
     bareSpawn: (path, argv0) => onPool(bareSpawn, path, argv0),
+    timeNamespaceUsable: () => timeNamespaceUsable() === 1,
     // A copy: the C memory is freed right after.
     view: (ptr, len) => (len > 0 && ptr ? Buffer.from(new Uint8Array(koffi.view(ptr as never, len) as ArrayBuffer)) : Buffer.alloc(0)),
     volumeCreate: (dir, sizeBytes, box, work) => call(volumeCreate, [dir, sizeBytes, box.uid, box.gid, work.uid, work.gid], {}).then(() => {}),
