@@ -3,10 +3,11 @@
 // descriptors, the embedded Redis's memory, the host's mounts and Corral cgroups — and the
 // requests' latency. Prints each sample, then the growth of each per 10 minutes (a least-squares
 // slope over the samples after the first minute's warm-up). Never asserts: it is a figure.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { defaultCgroupParent } from '../worker/sandbox/index.ts';
 import { httpClient } from './http-client.ts';
 import { forkStack } from './stack.ts';
 import { percentiles } from './stats.ts';
@@ -29,10 +30,10 @@ function count(f: () => string[]): number {
   }
 }
 
-/** Corral cgroups under every v1 hierarchy and the unified one (a run's leaves included). */
-function corralCgroups(): number {
+/** This stack's cgroups under every v1 hierarchy and the unified one (a run's leaves included). */
+function corralCgroups(parent: string): number {
   let n = 0;
-  for (const h of ['memory', 'cpu', 'pids', 'unified']) n += count(() => readdirSync(`/sys/fs/cgroup/${h}/corral`).filter((e) => e.startsWith('corral-')));
+  for (const h of ['memory', 'cpu', 'pids', 'unified']) n += count(() => readdirSync(`/sys/fs/cgroup/${h}/${parent}`).filter((e) => e.startsWith('corral-')));
   return n;
 }
 
@@ -57,7 +58,12 @@ async function main(): Promise<void> {
   const rate = Number(values.rate);
   if (!(minutes > 0) || !(rate > 0)) throw new Error('--minutes and --rate must be positive numbers');
   const dir = mkdtempSync(join(tmpdir(), 'corral-soak-'));
-  const stack = await forkStack({ CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, 'data') }, join(dir, 'stack.log'));
+  chmodSync(dir, 0o755); // the state directory below must be searchable by the containers' unprivileged user
+  // A state directory of its own, so the mounts and cgroups counted are this stack's only, not those
+  // of other Corrals on the host (it gets its own cgroup parent).
+  const stateDir = join(dir, 'state');
+  const cgroupParent = defaultCgroupParent(stateDir);
+  const stack = await forkStack({ CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, 'data'), CORRAL_STATE_DIR: stateDir }, join(dir, 'stack.log'));
   const client = httpClient(stack.url, 30_000);
   const samples: Sample[] = [];
   let latencies: number[] = [];
@@ -74,8 +80,8 @@ async function main(): Promise<void> {
     const p = percentiles(latencies);
     const s: Sample = {
       atS: Math.round((performance.now() - started) / 1000), rssMiB: rssMiB(stack.pid), fds: count(() => readdirSync(`/proc/${stack.pid}/fd`)),
-      redisMiB: await redisInfo(), mounts: count(() => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('/var/lib/corral/'))),
-      cgroups: corralCgroups(), p50Ms: p.p50, p99Ms: p.p99, errors,
+      redisMiB: await redisInfo(), mounts: count(() => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`${stateDir}/`))),
+      cgroups: corralCgroups(cgroupParent), p50Ms: p.p50, p99Ms: p.p99, errors,
     };
     samples.push(s);
     latencies = [];
@@ -103,6 +109,8 @@ async function main(): Promise<void> {
     await sample();
     client.close();
     await stack.stop();
+    // The stack's cgroup parent (its own, for its own state directory) goes with it.
+    for (const h of ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'freezer', 'blkio', 'devices', 'unified', '']) try { rmdirSync(`/sys/fs/cgroup/${h}/${cgroupParent}`); } catch { /* not in this hierarchy, or busy */ }
     rmSync(dir, { recursive: true, force: true });
   }
   const steady = samples.filter((s) => s.atS * 1000 >= WARMUP_MS);

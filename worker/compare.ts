@@ -1,5 +1,5 @@
 // Output comparison, pure: exact, trailing-whitespace (default), tokens, unordered-lines,
-// case-insensitive, float with tolerances.
+// case-insensitive, float with tolerances. The first two also on bytes, in place.
 import type { CompareMode } from '../services/core/schemas.ts';
 
 /** Lines with trailing spaces/tabs/CR removed, and trailing empty lines dropped. */
@@ -45,8 +45,54 @@ function floatsClose(actual: string, expected: string, absolute: number, relativ
   return diff <= absolute || diff <= relative * Math.abs(e);
 }
 
-/** True when `actual` matches `expected` under `mode`. */
-export function compareOutput(actual: string, expected: string, mode: CompareMode = 'trailing-whitespace'): boolean {
+/** A trailing-whitespace byte of a line (as the text modes trim: space, tab, CR, FF, VT). */
+function isTrailingSpace(b: number): boolean {
+  return b === 0x20 || b === 0x09 || b === 0x0d || b === 0x0c || b === 0x0b;
+}
+
+/** Where the content ends once trailing empty (or blank) lines and the last line's trailing spaces go. */
+function contentEnd(b: Buffer): number {
+  let end = b.length;
+  while (end > 0 && (b[end - 1] === 0x0a || isTrailingSpace(b[end - 1]!))) end--;
+  return end;
+}
+
+/**
+ * trailing-whitespace on bytes, line by line in place: no copy of the output (which can be at
+ * the output cap) and no array of its lines.
+ */
+function sameTrailingTrimmed(a: Buffer, e: Buffer): boolean {
+  const aEnd = contentEnd(a);
+  const eEnd = contentEnd(e);
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    if (i >= aEnd || j >= eEnd) return i >= aEnd && j >= eEnd;
+    const aNl = a.indexOf(0x0a, i);
+    const eNl = e.indexOf(0x0a, j);
+    const aLineEnd = aNl < 0 || aNl > aEnd ? aEnd : aNl;
+    const eLineEnd = eNl < 0 || eNl > eEnd ? eEnd : eNl;
+    let x = aLineEnd;
+    while (x > i && isTrailingSpace(a[x - 1]!)) x--;
+    let y = eLineEnd;
+    while (y > j && isTrailingSpace(e[y - 1]!)) y--;
+    if (a.compare(e, j, y, i, x) !== 0) return false;
+    i = aLineEnd + 1;
+    j = eLineEnd + 1;
+  }
+}
+
+/**
+ * True when `actual` matches `expected` under `mode`. `actual` may be the program's bytes: exact
+ * and trailing-whitespace (the default) then compare bytes in place, without making a string of
+ * an output that can be at the output cap; the other modes work on its text (a copy).
+ */
+export function compareOutput(actual: string | Buffer, expected: string, mode: CompareMode = 'trailing-whitespace'): boolean {
+  if (typeof actual !== 'string') {
+    if (mode === 'exact') return actual.equals(Buffer.from(expected));
+    if (mode === 'trailing-whitespace') return sameTrailingTrimmed(actual, Buffer.from(expected));
+    return compareOutput(actual.toString('utf8'), expected, mode);
+  }
   if (mode === 'exact') return actual === expected;
   if (mode === 'trailing-whitespace') return normalizeTrailing(actual) === normalizeTrailing(expected);
   if (mode === 'unordered-lines') return sameLinesAnyOrder(actual, expected);

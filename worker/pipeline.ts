@@ -12,7 +12,7 @@ import { interactionVerdict, interactorWallMs, transcriptResult } from './intera
 import { groupOrder, scoreGroup, shouldSkipGroup, testsByGroup, totalScore } from './scoring.ts';
 import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
-import { applyCpuLimit, mergeRepeats, toPhaseResult } from './phase-result.ts';
+import { applyCpuLimit, mergeRepeats, OutputBudget, toPhaseResult } from './phase-result.ts';
 import type { ConnectedOutcome, SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
 import type { SpareSlots } from './spare-slots.ts';
 import { compileKey, type CompileCache, type CompileHold, type CompileInputs } from './compile-cache.ts';
@@ -45,6 +45,8 @@ export interface PipelineDeps {
   spareSlots?: SpareSlots;
   /** Successful compiles kept for the same inputs (a resubmit, a rejudge, every submission's checker). */
   compileCache?: CompileCache;
+  /** Most output bytes the run's result keeps across its phases (phase-result.ts OutputBudget); none: all. */
+  resultOutputMaxBytes?: number;
 }
 
 export interface PipelineResult {
@@ -140,6 +142,8 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
   const checkCancel = () => { if (signal?.aborted) throw new CancelledError(); };
   const lang = await deps.registry.resolve(req.language, { flags: req.compilerArgs, args: req.args });
   const env = { ...lang.env, ...req.env };
+  // Output becomes text once, in toPhaseResult, and the result keeps at most this much of it.
+  const budget = new OutputBudget(deps.resultOutputMaxBytes ?? Infinity);
   // The first launch does not wait for the start gate (the "running" write's answer, a Redis
   // round trip): it starts at once and is stopped if the gate says no (a cancel came while the
   // job was queued, or another worker already finished it). Nothing of such a run is kept: its
@@ -234,7 +238,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     if (plang.compile) {
       const out = await launch({ layers: plang.layers, argv: plang.compile, env: plang.env, box: { dir: volume.dir }, limits: sandboxLimits(req.compileLimits) });
       const failed = compileVerdict(out);
-      compile = toPhaseResult(out, failed ? { verdict: failed === 'compile_error' ? 'checker_error' : failed } : {});
+      compile = toPhaseResult(out, failed ? { verdict: failed === 'compile_error' ? 'checker_error' : failed } : {}, budget);
       if (failed) return { failed: compile, outcome: out };
       keepCompile(key, volume, compile);
     }
@@ -272,7 +276,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     if (!hit && lang.compile) {
       const out = await launch({ layers: lang.layers, argv: lang.compile, env, box: { dir: base.dir }, limits: sandboxLimits(req.compileLimits) });
       const failed = compileVerdict(out);
-      compile = toPhaseResult(out, failed ? { verdict: failed } : {});
+      compile = toPhaseResult(out, failed ? { verdict: failed } : {}, budget);
       await deps.onPhase?.('compile', compile, undefined, !!failed);
       if (failed) {
         return { verdict: failed, compile, run: null, tests: null, files: [], ...(out.error ? { error: out.error } : {}), ...(out.failure ? { failure: out.failure } : {}) };
@@ -343,11 +347,11 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       noteFailure(merged);
       const index = req.tests ? { index: i } : {};
       if (!built.checker || merged.status !== 'ok' || merged.exitCode !== 0) {
-        const verdict = outcomeVerdict(merged, merged.stdout.toString('utf8'), built.checker ? undefined : tc.expectedOutput, req.compare);
-        return toPhaseResult(merged, { verdict, ...index });
+        const verdict = outcomeVerdict(merged, merged.stdout, built.checker ? undefined : tc.expectedOutput, req.compare);
+        return toPhaseResult(merged, { verdict, ...index }, budget);
       }
       const { said, report } = await check(stdin, merged.stdout, tc.expectedOutput);
-      return { ...toPhaseResult(merged, { verdict: said.verdict, ...index }), ...('points' in said && said.points !== undefined ? { points: said.points } : {}), checker: report };
+      return { ...toPhaseResult(merged, { verdict: said.verdict, ...index }, budget), ...('points' in said && said.points !== undefined ? { points: said.points } : {}), checker: report };
     };
 
     const runPlain = async (i: number, tc: (typeof cases)[number]): Promise<PhaseResult> => {
@@ -379,7 +383,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
         const decided = interactionVerdict(solution, interactor, message, !!built.checker, endedMs && { solution: endedMs.first, interactor: endedMs.second });
         const index = req.tests ? { index: i } : {};
         const phase: PhaseResult = {
-          ...toPhaseResult(solution, { verdict: decided.verdict, ...index }),
+          ...toPhaseResult(solution, { verdict: decided.verdict, ...index }, budget),
           ...(decided.points !== undefined ? { points: decided.points } : {}),
           interactor: judgeReport(interactor, { message, points: decided.verdict === 'partial' ? decided.points : undefined }),
           ...(transcript ? { transcript } : {}),

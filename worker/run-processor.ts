@@ -47,6 +47,17 @@ function sandboxRunError(message: string, failure: SandboxError | undefined): Ru
   };
 }
 
+/**
+ * A run the sandbox failed in a way another attempt can get past (SandboxError.retriable):
+ * thrown for BullMQ to run the job again after its backoff.
+ */
+class RetryAttempt extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RetryAttempt';
+  }
+}
+
 /** Longest wait for Redis to take a stopped run back (then its lock expiring brings it back). */
 const RELEASE_TIMEOUT_MS = 2_000;
 
@@ -188,7 +199,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       metrics?.runSeconds.observe({ language: request.language }, (performance.now() - t0) / 1000);
       const status: RunStatus = out.verdict === 'internal_error' ? 'failed' : 'completed';
       if (status === 'failed' && (out.failure?.retriable ?? true) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
-        throw new Error(`sandbox failed: ${out.error ?? 'internal error'}`);
+        throw new RetryAttempt(`sandbox failed: ${out.error ?? 'internal error'}`);
       }
       await finish(id, {
         ...running, status, verdict: out.verdict, compile: out.compile, run: out.run, tests: out.tests, files: out.files,
@@ -205,7 +216,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
         await cancelledNow();
         return;
       }
-      if (worthRetrying(err) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
+      if (err instanceof RetryAttempt || (worthRetrying(err) && job.attemptsMade + 1 < (job.opts.attempts ?? 1))) {
         runLog.warn({ err: (err as Error).message }, 'run attempt failed; will retry');
         throw err;
       }

@@ -10,8 +10,9 @@ export interface OutcomeLike {
 /**
  * A program's own verdict: its sandbox status, and — when it ran fine and an expected output is
  * given — whether its stdout matches. A plain run without expected output is `accepted` when ok.
+ * `stdout` may be the program's bytes (compared in place: compare.ts).
  */
-export function outcomeVerdict(outcome: OutcomeLike, stdout: string, expected: string | undefined, mode: CompareMode): Verdict {
+export function outcomeVerdict(outcome: OutcomeLike, stdout: string | Buffer, expected: string | undefined, mode: CompareMode): Verdict {
   switch (outcome.status) {
     case 'internal_error': return 'internal_error';
     case 'time_limit': return 'time_limit';

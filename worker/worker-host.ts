@@ -84,6 +84,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
       collectCaps: { maxFiles: config.filesMax, maxFileBytes: config.collect.maxFileBytes, maxTotalBytes: config.collect.maxTotalBytes },
       spareSlots: slots,
       ...(compileCache ? { compileCache } : {}),
+      resultOutputMaxBytes: config.resultOutputMaxBytes,
       ...(deps.metrics ? { onLaunch: (o) => { const t = o.timings; if (t) deps.metrics!.sandboxSetupSeconds.observe((t.cgroupMs + t.namespacesMs + t.mountsMs + t.execMs) / 1000); } } : {}),
     },
     callback: (request, result) => callbacks.enqueue(request, result),

@@ -63,6 +63,7 @@ export const ENV_SCHEMA = z.object({
   CORRAL_RESULT_TTL_SECONDS: int(1).default(86_400).describe('How long results (and their events) are kept after a run finishes.'),
   CORRAL_BATCH_MAX: int(1).default(100).describe('Most runs in one POST /v1/runs/batch or GET /v1/runs?ids=.'),
   CORRAL_LIST_MAX_BYTES: int(1024).default(64 * 1024 * 1024).describe('Largest answer to a list of runs (GET /v1/runs?ids=): beyond it the request gets 422 response_too_large naming the size, so a client asks for fewer ids (each run can hold up to its output caps).'),
+  CORRAL_RESULT_OUTPUT_MAX_BYTES: int(1024).default(64 * 1024 * 1024).describe('Most output bytes (stdout and stderr of all its phases together) a run\'s result keeps: a stream beyond is cut and its phase marked truncated (the verdict is decided on the whole output first). Bounds a result, and the worker\'s memory for it, whatever the number of tests (docs/operations.md#memory).'),
   CORRAL_FILES_MAX: int(1).default(100).describe('Most files in one request (files[] and collect[] each).'),
   CORRAL_COLLECT_FILE_MAX_BYTES: int(1).default(1_048_576).describe('Largest collected file returned in a result (bigger ones are truncated).'),
   CORRAL_COLLECT_TOTAL_MAX_BYTES: int(1).default(8_388_608).describe('Largest total of collected files in one result.'),
@@ -181,6 +182,7 @@ export interface Config {
   resultTtlSeconds: number;
   batchMax: number;
   listMaxBytes: number;
+  resultOutputMaxBytes: number;
   filesMax: number;
   testsMax: number;
   groupsMax: number;
@@ -297,6 +299,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     resultTtlSeconds: e.CORRAL_RESULT_TTL_SECONDS,
     batchMax: e.CORRAL_BATCH_MAX,
     listMaxBytes: e.CORRAL_LIST_MAX_BYTES,
+    resultOutputMaxBytes: e.CORRAL_RESULT_OUTPUT_MAX_BYTES,
     filesMax: e.CORRAL_FILES_MAX,
     testsMax: e.CORRAL_TESTS_MAX,
     groupsMax: e.CORRAL_GROUPS_MAX,

@@ -43,7 +43,9 @@ export async function createCoreContext(config: Config, redisUrl: string, log: L
   // together and relies on Redis running them in the order sent (queue-run-service.ts).
   const queue = createRunQueue(redis, keys);
   queue.on('error', (err) => log.warn({ err: err.message }, 'queue error'));
-  const store = new RunStore(redis, keys, config.resultTtlSeconds);
+  // Big results are read over a connection of their own, bounded by their size (run-store.ts).
+  const bulk = await connectApiRedis(redisUrl, 'corral-api-bulk', undefined, (err) => log.warn({ err: err.message }, 'redis bulk connection error'));
+  const store = new RunStore(redis, keys, config.resultTtlSeconds, { redis: bulk, timeoutMs: config.apiRedisTimeoutMs });
   const hub = new EventHub(sub, keys.eventsChannel);
   await hub.whenReady();
   const directory = new WorkerDirectory(redis, keys.workers, config.worker.staleMs);
@@ -78,6 +80,7 @@ export async function createCoreContext(config: Config, redisUrl: string, log: L
       const ms = redisStepMs(redis);
       await Promise.all([bounded(queue.close(), ms), bounded(hub.close(), ms)]);
       redis.disconnect();
+      bulk.disconnect();
       sub.disconnect();
     },
   };

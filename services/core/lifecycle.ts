@@ -8,15 +8,6 @@ import type { Logger } from './logger.ts';
 export const FORCED_EXIT_MS = 5_000;
 
 /**
- * The same signal again within this long of the first is the same delivery, not a second
- * signal. Seen with SIGTERM sent to the process group while runs were in flight: Node reported
- * it twice within ~0.2 s (2 of ~30 such tests), presumably through a sandbox process of ours that
- * was in the group at that moment (docs/operations.md#shutdown). A person or a service manager
- * repeating a signal does so seconds later.
- */
-export const SAME_SIGNAL_MS = 500;
-
-/**
  * Runs `stop` on the first SIGTERM/SIGINT with a signal that aborts on the second one. Resolves
  * with the exit code once `stop` is done: 0 after a graceful stop, 1 after a forced one or a
  * failure. The caller exits the process with it (`exitSoon`): nothing left in the event loop
@@ -26,14 +17,9 @@ export function onShutdown(log: Logger, stop: (force: AbortSignal) => Promise<vo
   return new Promise((resolve) => {
     const force = new AbortController();
     let stopping = false;
-    let first: { signal: NodeJS.Signals; at: number } | undefined;
     const handler = (signal: NodeJS.Signals) => {
       if (stopping) {
         if (force.signal.aborted) return;
-        if (first && first.signal === signal && performance.now() - first.at < SAME_SIGNAL_MS) {
-          log.info({ signal, withinMs: SAME_SIGNAL_MS }, 'the same signal again at once: taken as one');
-          return;
-        }
         log.warn({ signal, exitWithinMs: forcedExitMs }, 'second signal: forcing shutdown');
         force.abort();
         // Not unref'd: this timer is what guarantees the exit.
@@ -44,7 +30,6 @@ export function onShutdown(log: Logger, stop: (force: AbortSignal) => Promise<vo
         return;
       }
       stopping = true;
-      first = { signal, at: performance.now() };
       log.info({ signal }, 'shutting down');
       stop(force.signal).then(
         () => resolve(force.signal.aborted ? 1 : 0),

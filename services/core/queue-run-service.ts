@@ -251,14 +251,19 @@ export class QueueRunService implements RunService {
     return this.deps.store.get(id);
   }
 
-  async getManyJson(ids: string[]): Promise<Array<string | null>> {
+  getJson(id: string): Promise<Buffer | null> {
+    return this.deps.store.getJson(id);
+  }
+
+  async getManyJson(ids: string[]): Promise<Array<Buffer | null>> {
     if (ids.length > this.deps.config.batchMax) {
       throw new CorralError('too_many', `ids: at most ${this.deps.config.batchMax} ids`, { field: 'ids', maximum: this.deps.config.batchMax });
     }
-    const found = await this.deps.store.getManyJson(ids);
-    const bytes = found.reduce((n, r) => n + (r?.length ?? 4), 0);
+    // Measured in Redis before anything is read: the answer's memory is bounded by the maximum.
     const maximum = this.deps.config.listMaxBytes;
-    if (bytes > maximum) {
+    const found = await this.deps.store.getManyJson(ids, maximum);
+    if ('totalBytes' in found) {
+      const bytes = found.totalBytes;
       throw new CorralError('response_too_large', `the ${ids.length} runs hold ${bytes} bytes together, more than the maximum answer of ${maximum}; ask for fewer ids`,
         { field: 'ids', bytes, maximumBytes: maximum });
     }

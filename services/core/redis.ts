@@ -41,14 +41,15 @@ const API_RECONNECT_MAX_MS = 500;
  * sent again after the reconnect (its request has been answered 503 already). Reconnects are
  * tried every API_RECONNECT_MAX_MS at most, so the API recovers by itself within about that long
  * after Redis is back. Resolves once the connection is ready (at start the API waits for Redis);
- * `onError` hears every connection error from the first attempt on.
+ * `onError` hears every connection error from the first attempt on. `timeoutMs` undefined: the
+ * caller bounds each command itself (the bulk reads of run-store.ts, bounded by their size).
  */
-export async function connectApiRedis(url: string, name: string, timeoutMs: number, onError: (err: Error) => void): Promise<Redis> {
+export async function connectApiRedis(url: string, name: string, timeoutMs: number | undefined, onError: (err: Error) => void): Promise<Redis> {
   const redis = new Redis({
     ...redisOptions(url),
     connectionName: name,
     enableOfflineQueue: false,
-    commandTimeout: timeoutMs,
+    ...(timeoutMs !== undefined ? { commandTimeout: timeoutMs } : {}),
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(attempt * 50, API_RECONNECT_MAX_MS),

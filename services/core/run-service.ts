@@ -31,11 +31,14 @@ export interface RunService {
   /** null for an unknown or expired id. */
   get(id: string): Promise<RunResult | null>;
   getMany(ids: string[]): Promise<Array<RunResult | null>>;
+  /** The stored result as JSON bytes, unparsed (null for an unknown or expired id). */
+  getJson(id: string): Promise<Buffer | null>;
   /**
-   * The same as JSON text, unparsed, refused (CorralError response_too_large) when together they
-   * would exceed the configured list maximum: an answer's memory is bounded by design.
+   * Several as JSON bytes, unparsed, refused (CorralError response_too_large) when together they
+   * would exceed the configured list maximum — measured before they are read: an answer's memory
+   * is bounded by design.
    */
-  getManyJson(ids: string[]): Promise<Array<string | null>>;
+  getManyJson(ids: string[]): Promise<Array<Buffer | null>>;
   /** Removes a queued run or kills a running one; null for an unknown id. */
   cancel(id: string): Promise<RunResult | null>;
   /** One page of the stored runs (any status), newest first, across every API process. */

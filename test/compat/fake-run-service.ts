@@ -127,8 +127,13 @@ export class FakeRunService implements RunService {
     return r ? structuredClone(r) : null;
   }
 
-  async getManyJson(ids: string[]): Promise<Array<string | null>> {
-    return (await this.getMany(ids)).map((r) => (r ? JSON.stringify(r) : null));
+  async getJson(id: string): Promise<Buffer | null> {
+    const r = await this.get(id);
+    return r ? Buffer.from(JSON.stringify(r)) : null;
+  }
+
+  async getManyJson(ids: string[]): Promise<Array<Buffer | null>> {
+    return (await this.getMany(ids)).map((r) => (r ? Buffer.from(JSON.stringify(r)) : null));
   }
 
   async getMany(ids: string[]): Promise<Array<RunResult | null>> {

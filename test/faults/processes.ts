@@ -2,7 +2,7 @@
 // test can signal the whole group, as systemd, `docker stop` or a terminal does), its JSON log
 // lines collected, and what a Corral may leave behind on this host.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -126,4 +126,24 @@ export async function startSleepers(url: string, n: number, seconds: number): Pr
     return true;
   }, 'the runs to start');
   return ids;
+}
+
+/** A process's resident memory now and at its peak since the last resetPeak (bytes). */
+export function memoryOf(pid: number): { rssBytes: number; peakBytes: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  return { rssBytes: kb('VmRSS'), peakBytes: kb('VmHWM') };
+}
+
+/** Resets the process's peak resident memory (VmHWM) to its current RSS (clear_refs 5, root). */
+export function resetPeak(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+/** How far `fn` raised the process's resident memory above what it was at the start (bytes). */
+export async function peakGrowth(pid: number, fn: () => Promise<unknown>): Promise<number> {
+  resetPeak(pid);
+  const before = memoryOf(pid).rssBytes;
+  await fn();
+  return memoryOf(pid).peakBytes - before;
 }

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAME_SIGNAL_MS } from '../../services/core/lifecycle.ts';
 import { api, until, waitFor } from '../e2e/harness.ts';
 import { IMAGES_DIR, needs, realSandbox } from '../e2e/real-sandbox.ts';
 import { alive, complaints, exitWithin, killGroup, leftoversOf, spawnCorral, startSleepers, type CorralProcess } from './processes.ts';
@@ -143,8 +142,6 @@ test('a second group SIGTERM skips the grace period: runs stopped and requeued, 
   const t0 = performance.now();
   p.signalGroup('SIGTERM');
   await p.line('worker stopping: no new runs');
-  // A repeat within SAME_SIGNAL_MS is taken as the same delivery (lifecycle.ts).
-  await new Promise((r) => setTimeout(r, SAME_SIGNAL_MS + 100));
   p.signalGroup('SIGTERM');
   const out = await exitWithin(p, t0);
   report(t, 'second signal (grace 120 s)', out.ms);

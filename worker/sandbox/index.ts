@@ -4,7 +4,7 @@
 // jobs, faces or queues).
 import { loadNative } from './native.ts';
 
-export { SandboxHost, checkKernel, type SandboxHostOptions } from './host.ts';
+export { SandboxHost, checkKernel, defaultCgroupParent, type SandboxHostOptions } from './host.ts';
 export { procViewAvailable } from './proc-view.ts';
 export { SANDBOX_ID } from './context.ts';
 export { DEFAULT_LIMITS, DEFAULT_PATH } from './spec.ts';

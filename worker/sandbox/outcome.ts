@@ -11,12 +11,15 @@ const LIMIT = [undefined, 'cpu', 'wall', 'memory', 'output'] as const;
 const SIGNAL_NAMES = new Map<number, string>();
 for (const [name, num] of Object.entries(constants.signals)) if (!SIGNAL_NAMES.has(num)) SIGNAL_NAMES.set(num, name);
 
-/** Copies the native outcome (and frees its buffers). */
+/**
+ * Copies the native outcome (and frees its buffers). Each stream's C buffer is freed right after
+ * its copy, so at most one stream is held twice (at the output cap: 3 caps at the peak, not 4).
+ */
 export function toOutcome(o: NativeOutcome): SandboxOutcome {
   const native = loadNative();
   const stdout = native.view(o.stdout_buf, Number(o.stdout_len));
-  const stderr = native.view(o.stderr_buf, Number(o.stderr_len));
   native.free(o.stdout_buf);
+  const stderr = native.view(o.stderr_buf, Number(o.stderr_len));
   native.free(o.stderr_buf);
   const ms = (us: number) => Math.round(Number(us) / 10) / 100;
   const status = STATUS[o.status] ?? 'internal_error';
