@@ -15,6 +15,8 @@ import {
 } from '../../services/core/session-protocol.ts';
 import type { Launcher } from '../launcher.ts';
 import type { LanguageRegistry } from '../language-registry.ts';
+import { appendKernelEntry, kernelStreamKey } from '../../services/core/session-messages.ts';
+import { MessageRelay } from './message-relay.ts';
 import { SessionHost } from './session-host.ts';
 
 export interface SessionWorkerDeps {
@@ -105,7 +107,15 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     hosts.add(host);
     deps.metrics?.sessionsOpen.inc();
     void reportCapacity();
+    // Raw Jupyter messages (the Jupyter face) share the input stream with the requests.
+    const kernelKey = kernelStreamKey(config.keyPrefix, data.id);
+    const relay = new MessageRelay({
+      host,
+      log: sessionLog,
+      append: (entry) => void appendKernelEntry(writer, kernelKey, entry).catch((err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis')),
+    });
     const unfollow = reader.follow(keys.input(data.id), (text) => {
+      if (relay.receive(text)) return;
       const cmd = parseSessionMessage(SessionCommand, text);
       if (cmd) host.receive(cmd);
       else sessionLog.warn({ text: text.slice(0, 200) }, 'sessions: unreadable request from the API');
@@ -119,6 +129,8 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       deps.metrics?.sessionsOpen.dec();
       await chain;
       await writer.del(keys.input(data.id)).catch(() => 0);
+      // Not deleted: an API may not have read the 'ended' entry yet; it goes within a minute.
+      await writer.expire(kernelKey, 60).catch(() => 0);
       void reportCapacity();
     }
   }

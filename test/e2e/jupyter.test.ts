@@ -1,0 +1,207 @@
+// The Jupyter face end to end (docs/compat.md) with real clients nobody here wrote: npm's
+// @jupyterlab/services, and Debian's jupyter-server (--gateway-url at Corral) driven by Debian's
+// nbclient. The stack is real: HTTP, redis-server, the worker with the real sandbox and the
+// python image's ipykernel. Skipped with the reason when the sandbox or the python image is not
+// usable here, or a Debian client is not installed.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KernelManager, KernelSpecManager, ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
+import WebSocket from 'ws';
+import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
+import { api, startStack, waitFor, type Stack } from './harness.ts';
+import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
+
+const sb = await realSandbox();
+const skip = needs(sb, 'python');
+if (skip) console.log(`# jupyter tests skipped: ${skip}`);
+const real = sb as RealSandbox;
+const NB_RUNNER = fileURLToPath(new URL('./jupyter-nbclient-runner.py', import.meta.url));
+const API_KEY = 'jupyter-test-key';
+
+const ENV = {
+  CORRAL_SESSION_SLOTS: '2',
+  CORRAL_SESSION_WORKER_SILENCE_MS: '4000',
+  CORRAL_SESSION_QUEUE_WAIT_MS: '3000',
+  CORRAL_SESSION_START_TIMEOUT_MS: '120000',
+  CORRAL_API_KEYS: API_KEY,
+};
+
+function settings(s: Stack, token = API_KEY): ServerConnection.ISettings {
+  return ServerConnection.makeSettings({
+    baseUrl: `${s.url}/`,
+    wsUrl: `${s.url.replace(/^http/, 'ws')}/`,
+    token,
+    appendToken: true,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  });
+}
+
+/** Runs a cell; resolves with the reply and every iopub message of the cell. */
+async function run(kernel: Kernel.IKernelConnection, code: string, opts: { stdin?: (prompt: string) => string } = {}) {
+  const iopub: KernelMessage.IIOPubMessage[] = [];
+  const future = kernel.requestExecute({ code, allow_stdin: !!opts.stdin, stop_on_error: false });
+  future.onIOPub = (msg) => { iopub.push(msg); };
+  if (opts.stdin) {
+    future.onStdin = (msg) => {
+      if (msg.header.msg_type === 'input_request') {
+        future.sendInputReply({ status: 'ok', value: opts.stdin!((msg.content as { prompt: string }).prompt) }, msg.header as never);
+      }
+    };
+  }
+  const reply = await future.done as KernelMessage.IExecuteReplyMsg;
+  return { reply, iopub };
+}
+/** Resolves once the kernel's WebSocket is connected (startNew resolves before). */
+async function connected(kernel: Kernel.IKernelConnection): Promise<void> {
+  if (kernel.connectionStatus === 'connected') return;
+  await new Promise<void>((resolve) => {
+    const on = (_: unknown, status: Kernel.ConnectionStatus) => {
+      if (status !== 'connected') return;
+      kernel.connectionStatusChanged.disconnect(on);
+      resolve();
+    };
+    kernel.connectionStatusChanged.connect(on);
+  });
+}
+const of = (iopub: KernelMessage.IIOPubMessage[], type: string) => iopub.filter((m) => m.header.msg_type === type);
+const stdoutOf = (iopub: KernelMessage.IIOPubMessage[]) => of(iopub, 'stream').map((m) => (m.content as { text: string }).text).join('');
+const resultOf = (iopub: KernelMessage.IIOPubMessage[]) => (of(iopub, 'execute_result')[0]?.content as { data: Record<string, string> } | undefined)?.data['text/plain'];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
+  let s: Stack;
+  after(async () => { await s?.stop(); });
+  expectNothingLeftBehind('a Jupyter kernel left something behind');
+  before(async () => {
+    s = await startStack({ launcher: real.launcher, registry: real.registry, selfTest: real.selfTest, env: ENV });
+  });
+
+  describe('@jupyterlab/services', () => {
+    let km: KernelManager;
+    let kernel: Kernel.IKernelConnection;
+    before(async () => {
+      km = new KernelManager({ serverSettings: settings(s) });
+      await km.ready;
+      kernel = await km.startNew({ name: 'python3' });
+      await connected(kernel);
+    });
+    after(async () => {
+      km?.dispose();
+    });
+
+    it('lists the kernelspecs', async () => {
+      const specs = new KernelSpecManager({ serverSettings: settings(s) });
+      await specs.ready;
+      assert.equal(specs.specs?.default, 'python3');
+      assert.equal(specs.specs?.kernelspecs.python3?.language, 'python');
+      specs.dispose();
+    });
+
+    it('answers kernel_info and keeps state across cells', async () => {
+      const info = await kernel.requestKernelInfo();
+      assert.equal(info?.content.status, 'ok');
+      assert.equal((info?.content as KernelMessage.IInfoReply).language_info.name, 'python');
+      let r = await run(kernel, 'import math\nx = 41');
+      assert.equal(r.reply.content.status, 'ok');
+      r = await run(kernel, 'print("side", flush=True)\nx + 1');
+      assert.equal(r.reply.content.status, 'ok');
+      assert.equal(resultOf(r.iopub), '42');
+      assert.equal(stdoutOf(r.iopub), 'side\n');
+      assert.ok(of(r.iopub, 'execute_input').length === 1, 'execute_input is relayed');
+      assert.deepEqual(of(r.iopub, 'status').map((m) => (m.content as { execution_state: string }).execution_state), ['busy', 'idle']);
+      for (const m of r.iopub) assert.equal(m.parent_header && (m.parent_header as { msg_id: string }).msg_id, r.reply.parent_header.msg_id, 'every iopub message names the request as its parent');
+    });
+
+    it('relays an error with its traceback', async () => {
+      const r = await run(kernel, '1/0');
+      assert.equal(r.reply.content.status, 'error');
+      const err = of(r.iopub, 'error')[0]?.content as { ename: string; traceback: string[] };
+      assert.equal(err.ename, 'ZeroDivisionError');
+      assert.ok(err.traceback.length > 0);
+    });
+
+    it('relays display_data with an image/png (matplotlib)', async () => {
+      const r = await run(kernel, 'import matplotlib\nmatplotlib.use("module://matplotlib_inline.backend_inline")\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()');
+      assert.equal(r.reply.content.status, 'ok', JSON.stringify(r.reply.content));
+      const png = of(r.iopub, 'display_data').map((m) => (m.content as { data: Record<string, string> }).data['image/png']).find(Boolean);
+      assert.ok(png, 'a display_data with image/png');
+      assert.equal(Buffer.from(png, 'base64').subarray(1, 4).toString(), 'PNG');
+    });
+
+    it('passes complete_request and inspect_request through', async () => {
+      const c = await kernel.requestComplete({ code: 'math.sq', cursor_pos: 7 });
+      assert.equal(c.content.status, 'ok');
+      const matches = (c.content as { matches: string[] }).matches;
+      assert.ok(matches.includes('math.sqrt') || matches.includes('sqrt'), JSON.stringify(c.content));
+      const i = await kernel.requestInspect({ code: 'math.sqrt', cursor_pos: 9, detail_level: 0 });
+      assert.equal(i.content.status, 'ok');
+      assert.equal((i.content as { found: boolean }).found, true);
+    });
+
+    it('answers input() through stdin', async () => {
+      const prompts: string[] = [];
+      const r = await run(kernel, 'name = input("who? ")\nprint("hello", name)', { stdin: (p) => { prompts.push(p); return 'corral'; } });
+      assert.equal(r.reply.content.status, 'ok');
+      assert.deepEqual(prompts, ['who? ']);
+      assert.equal(stdoutOf(r.iopub), 'hello corral\n');
+    });
+
+    it('interrupts a time.sleep loop', async () => {
+      const started = new Promise<void>((resolve) => {
+        const onMsg = (_: unknown, msg: KernelMessage.IIOPubMessage) => {
+          if (msg.header.msg_type === 'stream' && (msg.content as { text: string }).text.includes('looping')) {
+            kernel.iopubMessage.disconnect(onMsg);
+            resolve();
+          }
+        };
+        kernel.iopubMessage.connect(onMsg);
+      });
+      const cell = run(kernel, 'import time\nprint("looping", flush=True)\nwhile True:\n    time.sleep(0.05)');
+      await started;
+      await kernel.interrupt();
+      const r = await cell;
+      assert.equal(r.reply.content.status, 'error');
+      assert.equal((r.reply.content as { ename: string }).ename, 'KeyboardInterrupt');
+      const after = await run(kernel, 'x');
+      assert.equal(resultOf(after.iopub), '41', 'the kernel lives on with its state');
+    });
+
+    it('restarts: the state is gone, the kernel answers', async () => {
+      await kernel.restart();
+      const r = await run(kernel, 'try:\n    x\n    print("still")\nexcept NameError:\n    print("gone")');
+      assert.equal(stdoutOf(r.iopub), 'gone\n');
+    });
+
+    it('lists the kernel, then shuts it down (its session ends)', async () => {
+      const list = await api(s, 'GET', '/api/kernels', undefined, { authorization: `token ${API_KEY}` });
+      assert.equal(list.status, 200);
+      const mine = list.body.find((k: { id: string }) => k.id === kernel.id);
+      assert.ok(mine, JSON.stringify(list.body));
+      assert.equal(mine.name, 'python3');
+      assert.equal(typeof mine.last_activity, 'string');
+      assert.ok(mine.connections >= 1);
+      await kernel.shutdown();
+      const gone = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
+      assert.equal(gone.status, 404);
+      const session = await api(s, 'GET', `/v1/sessions/${kernel.id}`, undefined, { authorization: `Bearer ${API_KEY}` });
+      assert.equal(session.body.status, 'ended');
+      assert.equal(session.body.endedReason, 'closed');
+    });
+  });
+});
