@@ -44,7 +44,8 @@ export const ClientHeader = z.object({
   msg_type: z.string().min(1).max(128),
   session: z.string().max(256),
   username: z.string().max(256).optional(),
-  date: z.string().max(64).optional(),
+  /** An ISO string, or (Jupyter Server's gateway client) seconds since the epoch. */
+  date: z.union([z.string().max(64), z.number()]).optional(),
   version: z.string().max(32).optional(),
 }).passthrough();
 

@@ -204,4 +204,94 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(session.body.endedReason, 'closed');
     });
   });
+  describe('Debian jupyter-server with --gateway-url at Corral, and nbclient through it', () => {
+    const noServer = spawnSync('/usr/bin/python3', ['-c', 'import jupyter_server, nbclient, nbformat, websocket'], { encoding: 'utf8' });
+    const why = noServer.status !== 0 ? `Debian's jupyter-server / nbclient not importable: ${noServer.stderr.trim().split('\n').pop()}` : undefined;
+    if (why) console.log(`# nbclient test skipped: ${why}`);
+    let dir: string;
+    let server: ChildProcess | undefined;
+    let serverUrl: string;
+    let serverLog = '';
+    before(async () => {
+      if (why) return;
+      dir = await mkdtemp(join(tmpdir(), 'corral-jupyter-'));
+      const port = await freePort();
+      serverUrl = `http://127.0.0.1:${port}`;
+      server = spawn('/usr/bin/python3', ['-m', 'jupyter_server', '--debug', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0',
+        '--allow-root', '--ServerApp.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True', `--ServerApp.root_dir=${dir}`,
+        `--gateway-url=${s.url}`, `--GatewayClient.auth_token=${API_KEY}`], {
+        env: { PATH: '/usr/bin:/bin', HOME: dir, JUPYTER_CONFIG_DIR: join(dir, 'config'), JUPYTER_DATA_DIR: join(dir, 'data'), JUPYTER_RUNTIME_DIR: join(dir, 'runtime'), IPYTHONDIR: join(dir, 'ipython') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      server.stdout!.on('data', (d: Buffer) => { serverLog = (serverLog + d.toString()).slice(-20_000); });
+      server.stderr!.on('data', (d: Buffer) => { serverLog = (serverLog + d.toString()).slice(-20_000); });
+      await waitFor(async () => {
+        if (server!.exitCode !== null) throw new Error(`jupyter-server exited: ${serverLog}`);
+        return (await fetch(`${serverUrl}/api/kernelspecs`).catch(() => undefined))?.ok;
+      }, 'jupyter-server to answer', 600);
+    });
+    after(async () => {
+      if (server && server.exitCode === null) {
+        const exited = new Promise((r) => server!.once('exit', r));
+        server.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (server.exitCode === null) server.kill('SIGKILL');
+      }
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('lists Corral\'s kernelspecs through the gateway', { skip: why }, async () => {
+      const r = await fetch(`${serverUrl}/api/kernelspecs`);
+      const body = await r.json() as { default: string; kernelspecs: Record<string, { spec: { display_name: string } }> };
+      assert.equal(body.default, 'python3');
+      assert.match(body.kernelspecs.python3!.spec.display_name, /Corral/);
+    });
+
+    it('executes a notebook: state across cells, a plot, an error cell', { skip: why }, async () => {
+      const nb = {
+        nbformat: 4, nbformat_minor: 5,
+        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+        cells: [
+          'x = 20\nprint("set", flush=True)',
+          'x * 2 + 2',
+          '%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\nplt.show()',
+          '1/0',
+          'print("after the error:", x)',
+        ].map((source, i) => ({ id: `c${i}`, cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source })),
+      };
+      const kernelIds = async () => ((await api(s, 'GET', '/api/kernels', undefined, { authorization: `token ${API_KEY}` })).body as Array<{ id: string }>).map((k) => k.id).sort();
+      const before = await kernelIds();
+      const input = join(dir, 'in.ipynb');
+      const output = join(dir, 'out.ipynb');
+      await writeFile(input, JSON.stringify(nb));
+      // Not spawnSync: the Corral under test runs in this process and must go on answering.
+      const child = spawn('/usr/bin/python3', [NB_RUNNER, serverUrl, input, output], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: '/usr/bin:/bin', HOME: dir, JUPYTER_CONFIG_DIR: join(dir, 'config'), JUPYTER_DATA_DIR: join(dir, 'data'), JUPYTER_RUNTIME_DIR: join(dir, 'runtime') },
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20_000); });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+      const status = await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      clearTimeout(killer);
+      const runner = { status, stderr };
+      assert.equal(runner.status, 0, `${runner.stderr}\n--- jupyter-server:\n${serverLog.split("\n").filter((l) => !l.includes("[D") || /kernels|Request|gateway/i.test(l)).join("\n").slice(-6000)}`);
+      const done = JSON.parse(await readFile(output, 'utf8')) as { cells: Array<{ outputs: Array<Record<string, any>>; execution_count: number | null }> };
+      // nbformat stores multi-line strings as lists of lines.
+      const text = (v: unknown) => (Array.isArray(v) ? v.join('') : v);
+      const [set, answer, plot, error, afterError] = done.cells;
+      assert.deepEqual(set!.outputs.map((o) => text(o.text)), ['set\n']);
+      assert.equal(answer!.outputs[0]!.output_type, 'execute_result');
+      assert.equal(text(answer!.outputs[0]!.data['text/plain']), '42');
+      const png = text(plot!.outputs.find((o) => o.output_type === 'display_data')?.data['image/png']) as string;
+      assert.ok(png, JSON.stringify(plot!.outputs).slice(0, 500));
+      assert.equal(Buffer.from(png, 'base64').subarray(1, 4).toString(), 'PNG');
+      assert.equal(error!.outputs[0]!.output_type, 'error');
+      assert.equal(error!.outputs[0]!.ename, 'ZeroDivisionError');
+      assert.deepEqual(afterError!.outputs.map((o) => text(o.text)), ['after the error: 20\n']);
+      assert.deepEqual(done.cells.map((c) => c.execution_count), [1, 2, 3, 4, 5]);
+      // nbclient shut its kernel down through the gateway: its session has ended.
+      assert.deepEqual(await kernelIds(), before);
+    });
+  });
 });

@@ -267,6 +267,7 @@ class Connection {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.deps.log.debug({ kernelId: this.kernelId, code, reason }, 'jupyter: closing a client connection');
     this.ws.close(code, reason);
   }
 

@@ -54,10 +54,10 @@ export function readClientMessage(text: string): ClientRead {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { kind: 'invalid', reason: 'not a JSON object' };
   const v = value as Record<string, unknown>;
-  const channel = v.channel;
-  if (typeof channel !== 'string' || !(CLIENT_CHANNELS as readonly string[]).includes(channel)) {
-    return { kind: 'invalid', reason: `channel must be one of ${CLIENT_CHANNELS.join(', ')}` };
-  }
+  // As Jupyter Server: no channel means shell; a channel it has no socket for is dropped.
+  const channel = v.channel ?? 'shell';
+  if (typeof channel !== 'string') return { kind: 'invalid', reason: 'channel must be a string' };
+  if (!(CLIENT_CHANNELS as readonly string[]).includes(channel)) return { kind: 'dropped', reason: `no channel ${JSON.stringify(channel.slice(0, 32))}` };
   const r = ClientMessage.safeParse({ header: v.header, parent_header: v.parent_header ?? {}, metadata: v.metadata ?? {}, content: v.content ?? {} });
   if (!r.success) return { kind: 'invalid', reason: `not a Jupyter message: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}` };
   const msg = r.data;
