@@ -294,4 +294,146 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.deepEqual(await kernelIds(), before);
     });
   });
+  describe('hostile and malformed traffic', () => {
+    const auth = { authorization: `token ${API_KEY}` };
+    let id: string;
+    const wsUrl = (kernel: string, query = `token=${API_KEY}`) => `${s.url.replace(/^http/, 'ws')}/api/kernels/${kernel}/channels?${query}`;
+    /** Opens a socket; resolves once open, or with the HTTP status the upgrade was refused with. */
+    const open = (url: string, headers: Record<string, string> = {}) => new Promise<WebSocket | number>((resolve, reject) => {
+      const ws = new WebSocket(url, { headers });
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); ws.terminate(); });
+      ws.once('error', (err) => reject(err));
+    });
+    const closeOf = (ws: WebSocket) => new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    let n = 0;
+    const request = (msgType: string, content: object, channel = 'shell') => {
+      const msgId = `hostile-${++n}`;
+      return { msgId, text: JSON.stringify({ channel, header: { msg_id: msgId, msg_type: msgType, session: 'hostile', username: 't', date: new Date().toISOString(), version: '5.3' }, parent_header: {}, metadata: {}, content }) };
+    };
+    /** Sends a request; resolves with its reply on the channel. */
+    const ask = (ws: WebSocket, msgType: string, content: object, channel = 'shell') => new Promise<any>((resolve) => {
+      const r = request(msgType, content, channel);
+      const on = (data: WebSocket.RawData) => {
+        const m = JSON.parse(data.toString());
+        if (m.channel === channel && m.parent_header?.msg_id === r.msgId) {
+          ws.off('message', on);
+          resolve(m);
+        }
+      };
+      ws.on('message', on);
+      ws.send(r.text);
+    });
+
+    before(async () => {
+      const r = await api(s, 'POST', '/api/kernels', { name: 'python3' }, auth);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      id = r.body.id;
+    });
+    after(async () => {
+      const r = await api(s, 'DELETE', `/api/kernels/${id}`, undefined, auth);
+      assert.equal(r.status, 204);
+    });
+
+    it('REST: bad input is a 4xx with a JSON error, never a 5xx', async () => {
+      const post = (body: string) => fetch(`${s.url}/api/kernels`, { method: 'POST', body, headers: { ...auth, 'content-type': 'application/json' } });
+      let r = await post('{nope');
+      assert.equal(r.status, 400);
+      assert.equal((await r.json() as any).reason, 'invalid_json');
+      r = await post('{"name": 5}');
+      assert.equal(r.status, 422);
+      r = await post('{"name": "cobol"}');
+      assert.equal(r.status, 404);
+      assert.match((await r.json() as any).message, /no such kernel/);
+      for (const path of ['/api/kernels/nope', `/api/kernels/${'0'.repeat(36)}`, '/api/kernelspecs/cobol']) {
+        const g = await api(s, 'GET', path, undefined, auth);
+        assert.equal(g.status, 404, path);
+        assert.equal(typeof g.body.message, 'string');
+        assert.equal(typeof g.body.error.code, 'string');
+      }
+      const i = await api(s, 'POST', `/api/kernels/${'0'.repeat(36)}/interrupt`, undefined, auth);
+      assert.equal(i.status, 404);
+      const noKey = await api(s, 'GET', '/api/kernels');
+      assert.equal(noKey.status, 401);
+      const badKey = await api(s, 'GET', '/api/kernels', undefined, { authorization: 'token wrong' });
+      assert.equal(badKey.status, 401);
+      const queryKey = await api(s, 'GET', `/api/kernels?token=${API_KEY}`);
+      assert.equal(queryKey.status, 200);
+    });
+
+    it('refuses the upgrade for an unknown kernel (404) and a bad token (401)', async () => {
+      assert.equal(await open(wsUrl('00000000-0000-0000-0000-000000000000')), 404);
+      assert.equal(await open(wsUrl('not-a-kernel')), 404);
+      assert.equal(await open(wsUrl(id, 'token=wrong')), 401);
+      assert.equal(await open(wsUrl(id, '')), 401);
+      const byHeader = await open(wsUrl(id, ''), { authorization: `token ${API_KEY}` });
+      assert.ok(byHeader instanceof WebSocket);
+      byHeader.close();
+    });
+
+    it('drops unknown channels and message types, and answers what follows', async () => {
+      const ws = await open(wsUrl(id)) as WebSocket;
+      ws.send(request('kernel_info_request', {}, 'nowhere').text);
+      ws.send(request('debug_request', { command: 'initialize' }, 'control').text);
+      ws.send(request('made_up_request', {}).text);
+      ws.send(JSON.stringify({ channel: 'shell', header: { msg_id: 'x', msg_type: 'kernel_info_request', session: 's' }, parent_header: {}, metadata: {}, content: {}, buffers: ['AAAA'] }));
+      const reply = await ask(ws, 'kernel_info_request', {});
+      assert.equal(reply.msg_type, 'kernel_info_reply');
+      assert.equal(reply.content.status, 'ok');
+      ws.close();
+    });
+
+    it('closes on bad JSON (1007), a non-message (1007), binary frames (1003) and huge messages (1009)', async () => {
+      let ws = await open(wsUrl(id)) as WebSocket;
+      let closed = closeOf(ws);
+      ws.send('{not json');
+      assert.equal(await closed, 1007);
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      ws.send(JSON.stringify({ channel: 'shell', header: { msg_type: 'execute_request' } }));
+      assert.equal(await closed, 1007);
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      ws.send(Buffer.from([0, 1, 2, 3]));
+      assert.equal(await closed, 1003);
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      ws.send(request('execute_request', { code: `x = "${'a'.repeat(3 * 1024 * 1024)}"` }).text);
+      assert.equal(await closed, 1009);
+      // The kernel is unharmed.
+      ws = await open(wsUrl(id)) as WebSocket;
+      const reply = await ask(ws, 'execute_request', { code: '6 * 7', silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: false });
+      assert.equal(reply.content.status, 'ok');
+      ws.close();
+    });
+
+    it('cuts a client that never reads while the kernel floods, and goes on serving', async () => {
+      // A raw socket that completes the handshake, sends one masked frame, then never reads.
+      const { connect } = await import('node:net');
+      const port = Number(new URL(s.url).port);
+      const sock = connect(port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(`GET /api/kernels/${id}/channels?token=${API_KEY} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
+        + 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      await new Promise((r) => sock.once('data', r));
+      sock.pause();
+      const flood = request('execute_request', { code: 'import sys\nline = "x" * 65536 + "\\n"\nfor i in range(4000):\n    sys.stdout.write(line); sys.stdout.flush()', silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: false });
+      const payload = Buffer.from(flood.text);
+      const mask = Buffer.from([1, 2, 3, 4]);
+      const header = payload.length < 65536 ? Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]) : assert.fail('test frame too big');
+      sock.write(Buffer.concat([header, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
+      // The API cuts the connection once its send buffer passes the cap: no connection is left.
+      await waitFor(async () => {
+        const r = await api(s, 'GET', `/api/kernels/${id}`, undefined, auth);
+        return r.body.connections === 0;
+      }, 'the API to cut the client that does not read', 1200);
+      sock.destroy();
+      // Interrupt the flood (if it still runs), and the kernel answers a well-behaved client.
+      await api(s, 'POST', `/api/kernels/${id}/interrupt`, undefined, auth);
+      const ws = await open(wsUrl(id)) as WebSocket;
+      const reply = await ask(ws, 'kernel_info_request', {});
+      assert.equal(reply.content.status, 'ok');
+      ws.close();
+    });
+  });
 });
