@@ -73,3 +73,40 @@ describe('Jupyter face: kernelspecs', () => {
     assert.deepEqual(NOTEBOOK_KERNELS.map((k) => k.language).sort(), kernelLanguages().sort());
   });
 });
+
+describe('Jupyter face: the v1 binary protocol, against @jupyterlab/services\' own codec', async () => {
+  const { serialize, deserialize } = await import('@jupyterlab/services/lib/kernel/serialize.js');
+  const { readV1Message, toV1Frame, V1_PROTOCOL } = await import('../../services/api/compat/jupyter/protocol.ts');
+  const msg = { channel: 'shell', header: header('execute_request'), parent_header: {}, metadata: { m: 1 }, content: { code: 'print("é")' }, buffers: [] };
+
+  it('reads what the client library writes', () => {
+    const frame = Buffer.from(serialize(msg as never, V1_PROTOCOL) as ArrayBuffer);
+    const m = readV1Message(frame);
+    assert.equal(m.kind, 'message');
+    if (m.kind !== 'message') return;
+    assert.equal(m.channel, 'shell');
+    assert.deepEqual(m.msg.content, { code: 'print("é")' });
+    assert.deepEqual(m.msg.metadata, { m: 1 });
+  });
+
+  it('writes what the client library reads', () => {
+    const frame = toV1Frame(JSON.stringify({ ...msg, channel: 'iopub' }))!;
+    const back = deserialize(frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.length) as ArrayBuffer, V1_PROTOCOL) as unknown as Record<string, unknown>;
+    assert.equal(back.channel, 'iopub');
+    assert.deepEqual(back.header, msg.header);
+    assert.deepEqual(back.content, msg.content);
+  });
+
+  it('refuses frames whose offsets do not fit, and drops buffers', () => {
+    const good = Buffer.from(serialize(msg as never, V1_PROTOCOL) as ArrayBuffer);
+    const bad = Buffer.from(good);
+    bad.writeBigUInt64LE(BigInt(good.length + 10), 8 * 3);
+    assert.equal(readV1Message(bad).kind, 'invalid');
+    const count = Buffer.from(good);
+    count.writeBigUInt64LE(10_000n, 0);
+    assert.equal(readV1Message(count).kind, 'invalid');
+    assert.equal(readV1Message(Buffer.alloc(4)).kind, 'invalid');
+    const withBuffer = Buffer.from(serialize({ ...msg, buffers: [new DataView(new ArrayBuffer(4))] } as never, V1_PROTOCOL) as ArrayBuffer);
+    assert.equal(readV1Message(withBuffer).kind, 'dropped');
+  });
+});

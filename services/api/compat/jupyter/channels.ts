@@ -30,7 +30,7 @@ import {
 import { SessionId, sessionBeatMs, sessionKeys } from '../../../core/session-protocol.ts';
 import type { SessionService } from '../../../core/session-service.ts';
 import { refuseUpgrade, routeUpgrades } from '../../upgrade-router.ts';
-import { CLOSE, jupyterError, readClientMessage, statusMessage } from './protocol.ts';
+import { CLOSE, jupyterError, readClientMessage, readV1Message, statusMessage, toV1Frame, V1_PROTOCOL } from './protocol.ts';
 
 /** Messages a connection may send per second (a bucket holding two seconds' worth). */
 export const CLIENT_MESSAGES_PER_S = 1000;
@@ -65,9 +65,9 @@ export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps):
     noServer: true,
     maxPayload: CLIENT_MESSAGE_MAX_BYTES,
     perMessageDeflate: false,
-    // ws would pick the client's first subprotocol; Jupyter's v1.kernel.websocket.jupyter.org
-    // (binary framing) is not spoken here, and choosing none makes clients use plain JSON.
-    handleProtocols: () => false,
+    // Jupyter's binary v1 protocol when the client offers it (ws would otherwise pick the first
+    // offered, whatever it is); none, and so the JSON form, otherwise.
+    handleProtocols: (offered: Set<string>) => (offered.has(V1_PROTOCOL) ? V1_PROTOCOL : false),
   });
   const keys = sessionKeys(deps.keyPrefix);
   let reader: StreamReader | undefined;
@@ -234,12 +234,15 @@ class Connection {
   private lastRefill = performance.now();
   private closed = false;
   private isGone = false;
+  /** Whether the client chose the v1 binary protocol (else the JSON form). */
+  private readonly v1: boolean;
   /** Messages go to the input stream one after the other, in the order they came, once the feed follows the kernel. */
   private chain: Promise<unknown>;
 
   constructor(private readonly ws: WebSocket, private readonly kernelId: string, private readonly deps: JupyterChannelsDeps,
     private readonly inputKey: string, followed: Promise<void>) {
     this.chain = followed;
+    this.v1 = ws.protocol === V1_PROTOCOL;
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
     ws.on('close', () => this.gone());
     ws.on('error', () => this.gone());
@@ -261,7 +264,9 @@ class Connection {
       this.ws.terminate();
       return;
     }
-    this.ws.send(text);
+    if (!this.v1) return this.ws.send(text);
+    const frame = toV1Frame(text);
+    if (frame) this.ws.send(frame);
   }
 
   close(code: number, reason: string): void {
@@ -280,10 +285,10 @@ class Connection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
-    if (isBinary) return this.close(CLOSE.unsupportedData, 'binary messages (buffers) are not taken');
+    if (isBinary && !this.v1) return this.close(CLOSE.unsupportedData, 'binary frames are taken only with the v1 protocol');
     if (!this.takeToken()) return this.close(CLOSE.policyViolation, `more than ${CLIENT_MESSAGES_PER_S} messages per second`);
-    const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
-    const m = readClientMessage(text);
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const m = isBinary ? readV1Message(bytes) : readClientMessage(bytes.toString('utf8'));
     if (m.kind === 'invalid') return this.close(CLOSE.invalidPayload, m.reason.slice(0, 120));
     if (m.kind === 'dropped') {
       this.deps.log.debug({ kernelId: this.kernelId, reason: m.reason }, 'jupyter: client message dropped');

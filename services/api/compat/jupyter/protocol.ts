@@ -44,7 +44,7 @@ export type ClientRead =
   /** Not a Jupyter message at all: the connection is closed. */
   | { kind: 'invalid'; reason: string };
 
-/** Reads one text frame from a client. */
+/** Reads one text frame from a client (the JSON form). */
 export function readClientMessage(text: string): ClientRead {
   let value: unknown;
   try {
@@ -52,6 +52,64 @@ export function readClientMessage(text: string): ClientRead {
   } catch {
     return { kind: 'invalid', reason: 'not JSON' };
   }
+  return readClientValue(value);
+}
+
+/** Jupyter's binary WebSocket protocol (Jupyter Server 2's, what @jupyterlab/services asks for first). */
+export const V1_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
+/** Parts of a v1 frame: channel, header, parent_header, metadata, content, then up to this many buffers. */
+const V1_MAX_BUFFERS = 64;
+
+/**
+ * Reads one binary frame of the v1 protocol: a little-endian u64 count n, n u64 offsets, then the
+ * channel and the four JSON parts (and buffers) between consecutive offsets. Offsets are checked
+ * before any slice is read.
+ */
+export function readV1Message(frame: Buffer): ClientRead {
+  if (frame.length < 8) return { kind: 'invalid', reason: 'v1 frame too short' };
+  const n = frame.readBigUInt64LE(0);
+  if (n < 6n || n > BigInt(6 + V1_MAX_BUFFERS) || frame.length < 8 * (1 + Number(n))) return { kind: 'invalid', reason: 'v1 frame: bad offset count' };
+  const offsets: number[] = [];
+  for (let i = 0; i < Number(n); i++) {
+    const o = frame.readBigUInt64LE(8 * (i + 1));
+    if (o > BigInt(frame.length) || (i > 0 && Number(o) < offsets[i - 1]!)) return { kind: 'invalid', reason: 'v1 frame: bad offsets' };
+    offsets.push(Number(o));
+  }
+  if (offsets[0]! < 8 * (1 + offsets.length)) return { kind: 'invalid', reason: 'v1 frame: bad offsets' };
+  const part = (i: number) => frame.subarray(offsets[i], i + 1 < offsets.length ? offsets[i + 1] : frame.length).toString('utf8');
+  let value: Record<string, unknown>;
+  try {
+    value = { channel: part(0), header: JSON.parse(part(1)), parent_header: JSON.parse(part(2)), metadata: JSON.parse(part(3)), content: JSON.parse(part(4)) };
+  } catch {
+    return { kind: 'invalid', reason: 'v1 frame: a part is not JSON' };
+  }
+  // With n offsets the last part runs to the end: buffers are parts 5… (if any).
+  if (offsets.length > 6 || (offsets.length === 6 && offsets[5]! < frame.length)) value.buffers = ['(binary)'];
+  return readClientValue(value);
+}
+
+/** A kernel message in the JSON form (as the kernel stream carries it) as a v1 binary frame. */
+export function toV1Frame(text: string): Buffer | null {
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  const parts = [String(m.channel ?? ''), JSON.stringify(m.header ?? {}), JSON.stringify(m.parent_header ?? {}), JSON.stringify(m.metadata ?? {}), JSON.stringify(m.content ?? {})]
+    .map((p) => Buffer.from(p, 'utf8'));
+  const head = Buffer.alloc(8 * (1 + parts.length + 1));
+  head.writeBigUInt64LE(BigInt(parts.length + 1), 0);
+  let at = head.length;
+  head.writeBigUInt64LE(BigInt(at), 8);
+  parts.forEach((p, i) => {
+    at += p.length;
+    head.writeBigUInt64LE(BigInt(at), 8 * (i + 2));
+  });
+  return Buffer.concat([head, ...parts]);
+}
+
+function readClientValue(value: unknown): ClientRead {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { kind: 'invalid', reason: 'not a JSON object' };
   const v = value as Record<string, unknown>;
   // As Jupyter Server: no channel means shell; a channel it has no socket for is dropped.
