@@ -98,13 +98,26 @@ export function parseEntry(entry: string): ParsedEntry | null {
   return { kind: 'message', channel: head, parent: entry.slice(a + 1, b), text: entry.slice(b + 1) };
 }
 
-/** Appends an entry to a kernel stream, trimming entries older than the window, in one round trip. */
-export function appendKernelEntry(redis: Redis, key: string, entry: string): Promise<unknown> {
-  const minId = `${Date.now() - KERNEL_STREAM_WINDOW_MS}-0`;
-  return redis.pipeline()
-    .xadd(key, 'MINID', '~', minId, '*', 'm', entry)
-    .expire(key, INTERACTIVE_STREAM_TTL_SECONDS)
-    .exec();
+/**
+ * An appender for one kernel stream that sends the entries made in one turn of the event loop
+ * (the frames of one read from the bridge: status, execute_input, result, reply…) as one
+ * pipeline, in order — one Redis round trip for a cell's answer rather than one per message.
+ */
+export function kernelStreamWriter(redis: Redis, key: string, onError: (err: Error) => void): (entry: string) => void {
+  let batch: string[] = [];
+  const flush = () => {
+    const entries = batch;
+    batch = [];
+    const minId = `${Date.now() - KERNEL_STREAM_WINDOW_MS}-0`;
+    const p = redis.pipeline();
+    for (const e of entries) p.xadd(key, 'MINID', '~', minId, '*', 'm', e);
+    p.expire(key, INTERACTIVE_STREAM_TTL_SECONDS);
+    p.exec().catch(onError);
+  };
+  return (entry) => {
+    if (batch.length === 0) queueMicrotask(flush);
+    batch.push(entry);
+  };
 }
 
 /** The id of a stream's last entry ('0-0' when it has none): where a new reader starts. */

@@ -15,7 +15,7 @@ import {
 } from '../../services/core/session-protocol.ts';
 import type { Launcher } from '../launcher.ts';
 import type { LanguageRegistry } from '../language-registry.ts';
-import { appendKernelEntry, kernelStreamKey } from '../../services/core/session-messages.ts';
+import { kernelStreamKey, kernelStreamWriter } from '../../services/core/session-messages.ts';
 import { MessageRelay } from './message-relay.ts';
 import { SessionHost } from './session-host.ts';
 
@@ -112,7 +112,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     const relay = new MessageRelay({
       host,
       log: sessionLog,
-      append: (entry) => void appendKernelEntry(writer, kernelKey, entry).catch((err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis')),
+      append: kernelStreamWriter(writer, kernelKey, (err) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis')),
     });
     const unfollow = reader.follow(keys.input(data.id), (text) => {
       if (relay.receive(text)) return;
