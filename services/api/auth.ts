@@ -1,4 +1,5 @@
-// Optional API keys: `Authorization: Bearer <key>` or `X-Auth-Token: <key>`, compared in constant time.
+// Optional API keys: `Authorization: Bearer <key>`, `Authorization: token <key>` (the form Jupyter
+// clients and Kernel Gateway use) or `X-Auth-Token: <key>`, compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { CorralError } from '../core/errors.ts';
@@ -7,7 +8,7 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export function presentedKey(headers: { get(name: string): string | null | undefined }): string | undefined {
   const auth = headers.get('authorization');
-  const m = auth ? /^Bearer\s+(.+)$/i.exec(auth.trim()) : null;
+  const m = auth ? /^(?:Bearer|token)\s+(.+)$/i.exec(auth.trim()) : null;
   return m?.[1] ?? headers.get('x-auth-token')?.trim() ?? undefined;
 }
 

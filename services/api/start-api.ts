@@ -9,6 +9,7 @@ import { listen, type RunningServer } from './server.ts';
 import { mountCompat } from './compat/mount-compat.ts';
 import { InteractiveService } from '../core/interactive-service.ts';
 import { SessionService } from '../core/session-service.ts';
+import { mountJupyterFace } from './compat/jupyter/face.ts';
 import { mountPistonConnect } from './compat/piston/connect.ts';
 import { parsePistonOptions } from './compat/piston/options.ts';
 
@@ -39,8 +40,14 @@ export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] =
     log,
     workers: () => core.directory.fresh(),
   });
+  // Jupyter's kernels API over the same sessions (docs/compat.md).
+  const jupyter = mountJupyterFace(app, {
+    sessions, redis: core.redis, redisUrl: core.redisUrl, keyPrefix: core.config.keyPrefix, apiKeys: core.config.apiKeys,
+    bodyLimitBytes: core.config.bodyLimitBytes, workerSilenceMs: core.config.sessions.workerSilenceMs, log,
+  });
   for (const mount of mounts) mount(app, core.runService);
   const server = await listen(app, core.config.host, core.config.port);
+  jupyter.listen(server.http);
   // Piston's interactive WebSocket (/api/v2/connect), relayed to workers through Redis.
   const interactive = new InteractiveService({
     config: core.config, redis: core.redis, redisUrl: core.redisUrl, log, prepare: (input) => core.runService.prepare(input),
@@ -59,6 +66,7 @@ export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] =
       const closed = server.close(Math.max(DRAIN_MS, core.config.apiRedisTimeoutMs + 500));
       core.runService.close();
       await bounded(connect.close(), DRAIN_MS);
+      await bounded(jupyter.close(), DRAIN_MS);
       await bounded(interactive.close(), DRAIN_MS);
       await bounded(sessions.shutdown(), DRAIN_MS);
       compat.close();

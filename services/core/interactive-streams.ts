@@ -49,10 +49,13 @@ export class StreamReader {
     this.wakeKey = wakeKeyFor(randomUUID());
   }
 
-  /** Calls onMessage with each message of `key`, from the stream's first entry, in order, until the returned function is called. */
-  follow(key: string, onMessage: (text: string) => void): () => void {
+  /**
+   * Calls onMessage with each message of `key` after the entry `fromId` (default: from the
+   * stream's first entry), in order, until the returned function is called.
+   */
+  follow(key: string, onMessage: (text: string) => void, fromId = '0-0'): () => void {
     if (this.closed) throw new Error('stream reader closed');
-    const f: Follow = { lastId: '0-0', onMessage };
+    const f: Follow = { lastId: fromId, onMessage };
     this.follows.set(key, f);
     this.loop ??= this.run();
     void appendMessage(this.writer, this.wakeKey, { w: 1 }).catch((err: Error) => this.log?.warn({ err: err.message }, 'interactive: cannot wake the stream reader'));

@@ -174,6 +174,37 @@ export class SessionHost {
     })();
   }
 
+  // -- hooks for the Jupyter message relay (message-relay.ts) -----------------------------------
+
+  /** The kernel channel once the session is ready; rejects (session_ended) once it has ended. */
+  async kernelChannel(): Promise<KernelChannel> {
+    await this.readyGate;
+    return this.assertLive();
+  }
+
+  /** Use now: the idle timeout starts again. */
+  touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  /** Use until the returned function is called (idempotent). */
+  hold(): () => void {
+    this.inFlight++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.inFlight--;
+      this.lastActivity = Date.now();
+    };
+  }
+
+  /** A kernel restart as a client's restart request makes one (joins one under way). */
+  async restartKernel(): Promise<unknown> {
+    await this.readyGate;
+    return this.handle({ t: 'restart', rid: '' });
+  }
+
   /** A request from the API; answered on its reply stream. */
   receive(cmd: SessionCommand): void {
     this.lastActivity = Date.now();

@@ -16,6 +16,8 @@ import {
 } from '../../services/core/session-protocol.ts';
 import type { Launcher } from '../launcher.ts';
 import type { LanguageRegistry } from '../language-registry.ts';
+import { kernelStreamKey, kernelStreamWriter } from '../../services/core/session-messages.ts';
+import { MessageRelay } from './message-relay.ts';
 import { kernelFor, kernelLanguages } from './kernels.ts';
 import { SessionHost } from './session-host.ts';
 import { openKernelChannel, sameLimits, WarmKernels } from './warm-kernels.ts';
@@ -171,7 +173,15 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     hosts.add(host);
     deps.metrics?.sessionsOpen.inc();
     void reportCapacity();
+    // Raw Jupyter messages (the Jupyter face) share the input stream with the requests.
+    const kernelKey = kernelStreamKey(config.keyPrefix, data.id);
+    const relay = new MessageRelay({
+      host,
+      log: sessionLog,
+      append: kernelStreamWriter(writer, kernelKey, (err) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis')),
+    });
     const unfollow = reader.follow(keys.input(data.id), (text) => {
+      if (relay.receive(text)) return;
       const cmd = parseSessionMessage(SessionCommand, text);
       const route = cmd ? parseSessionMessage(CommandRoute, text) : null;
       if (route?.replyTo && isInboxKey(keys, route.replyTo)) routes.set(route.rid, route.replyTo);
@@ -187,6 +197,8 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       deps.metrics?.sessionsOpen.dec();
       await chain;
       await writer.del(keys.input(data.id)).catch(() => 0);
+      // Not deleted: an API may not have read the 'ended' entry yet; it goes within a minute.
+      await writer.expire(kernelKey, 60).catch(() => 0);
       void reportCapacity();
       warmKernels?.refill(); // a slot is free again
     }

@@ -21,6 +21,7 @@ import type { InteractiveService, InteractiveSession } from '../../../core/inter
 import type { Logger } from '../../../core/logger.ts';
 import type { RunService } from '../../../core/run-service.ts';
 import type { RunRequest } from '../../../core/schemas.ts';
+import { routeUpgrades } from '../../upgrade-router.ts';
 import { keyMatches } from '../common/api-keys.ts';
 import { classifyServiceError, invalidText } from '../common/service-errors.ts';
 import { CLOSE, PISTON_SIGNALS, pistonExit, readClientMessage, type Close } from './connect-protocol.ts';
@@ -76,7 +77,7 @@ export function mountPistonConnect(app: Hono, server: Server, deps: PistonConnec
       sessions.add(s);
     });
   };
-  server.on('upgrade', onUpgrade);
+  const unroute = routeUpgrades(server, (path) => paths.has(path), onUpgrade);
   markConnectOffered(app);
 
   return {
@@ -84,7 +85,7 @@ export function mountPistonConnect(app: Hono, server: Server, deps: PistonConnec
       return sessions.size;
     },
     async close() {
-      server.off('upgrade', onUpgrade);
+      unroute();
       await Promise.all([...sessions].map((s) => s.shutdown()));
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },

@@ -1,0 +1,322 @@
+// The kernel WebSocket of the Jupyter face, /api/kernels/:id/channels, in the JSON form Jupyter
+// Server and Kernel Gateway use (every message a JSON text frame with a `channel` field; no
+// subprotocol is chosen, so @jupyterlab/services falls back to it).
+//
+//   client ─ text frame ─▶ readClientMessage ─▶ <session>:in  {t:'kmsg'} ─▶ worker relay ─▶ kernel
+//   client ◀─ ws.send ◀── KernelFeed (one per kernel per API process) ◀── <session>:kernel ◀── relay
+//
+// A feed follows the kernel stream through this process's StreamReader (one blocking XREAD over
+// every followed stream: no polling on the way of a message) and hands each entry to the
+// kernel's connections here: iopub to every one, a shell, control or stdin message only to the
+// connection that sent its parent (as Jupyter Server's per-connection sockets do). A feed also
+// looks at the session's record every beat interval, so a session whose worker died ends its
+// connections even though no 'ended' entry ever comes.
+//
+// Bounds: a client message is at most CLIENT_MESSAGE_MAX_BYTES (ws closes bigger ones, 1009), at
+// most CLIENT_MESSAGES_PER_S (1008); what waits to be sent to a client that does not read is
+// capped at SEND_BUFFER_MAX_BYTES, past which the connection is cut (a client that never reads
+// cannot make the API hold the kernel's output).
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { CorralError } from '../../../core/errors.ts';
+import { appendMessage, StreamReader } from '../../../core/interactive-streams.ts';
+import type { Logger } from '../../../core/logger.ts';
+import { connectRedis } from '../../../core/redis.ts';
+import {
+  CLIENT_MESSAGE_MAX_BYTES, kernelStreamKey, lastEntryId, parseEntry, type KernelCommand,
+} from '../../../core/session-messages.ts';
+import { SessionId, sessionBeatMs, sessionKeys } from '../../../core/session-protocol.ts';
+import type { SessionService } from '../../../core/session-service.ts';
+import { refuseUpgrade, routeUpgrades } from '../../upgrade-router.ts';
+import { CLOSE, jupyterError, readClientMessage, readV1Message, statusMessage, toV1Frame, V1_PROTOCOL } from './protocol.ts';
+
+/** Messages a connection may send per second (a bucket holding two seconds' worth). */
+export const CLIENT_MESSAGES_PER_S = 1000;
+/** Bytes waiting to be sent to one client past which its connection is cut. */
+export const SEND_BUFFER_MAX_BYTES = 32 * 1024 * 1024;
+/** msg_ids a connection remembers, to route the kernel's replies to it. */
+const SENT_IDS_MAX = 4096;
+
+export interface JupyterChannelsDeps {
+  sessions: Pick<SessionService, 'info'>;
+  redis: Redis;
+  redisUrl: string;
+  keyPrefix: string;
+  workerSilenceMs: number;
+  /** Whether a request carries a valid API key (always true when none is configured). */
+  authorized: (req: IncomingMessage, token: string | undefined) => boolean;
+  log: Logger;
+}
+
+export interface JupyterChannels {
+  /** Open connections to `kernelId` in this process. */
+  connections(kernelId: string): number;
+  /** The kernel's execution state as its last status said, if this process has seen one. */
+  executionState(kernelId: string): string | undefined;
+  close(): Promise<void>;
+}
+
+const CHANNELS_PATH = /^\/api\/kernels\/([^/]+)\/channels\/?$/;
+
+export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps): JupyterChannels {
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: CLIENT_MESSAGE_MAX_BYTES,
+    perMessageDeflate: false,
+    // Jupyter's binary v1 protocol when the client offers it (ws would otherwise pick the first
+    // offered, whatever it is); none, and so the JSON form, otherwise.
+    handleProtocols: (offered: Set<string>) => (offered.has(V1_PROTOCOL) ? V1_PROTOCOL : false),
+  });
+  const keys = sessionKeys(deps.keyPrefix);
+  let reader: StreamReader | undefined;
+  const readerOf = () => {
+    if (!reader) {
+      const blocking = connectRedis(deps.redisUrl, 'corral-jupyter');
+      blocking.on('error', (err) => deps.log.warn({ err: err.message }, 'jupyter: stream connection error'));
+      reader = new StreamReader(blocking, deps.redis, keys.wake, deps.log);
+    }
+    return reader;
+  };
+  const feeds = new Map<string, KernelFeed>();
+  let closing = false;
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const id = decodeURIComponent(CHANNELS_PATH.exec(url.pathname)?.[1] ?? '');
+    const token = url.searchParams.get('token') ?? undefined;
+    if (!deps.authorized(req, token)) {
+      const e = jupyterError(new CorralError('unauthorized', 'a valid API key is required (Authorization: token <key>, or ?token=<key>)'));
+      return refuseUpgrade(socket, e.status, e.body);
+    }
+    const notFound = () => {
+      const e = jupyterError(new CorralError('session_not_found', `no kernel with id ${JSON.stringify(id.slice(0, 64))}`));
+      refuseUpgrade(socket, e.status, e.body);
+    };
+    if (closing || !SessionId.safeParse(id).success) return notFound();
+    // Jupyter Server keys a reconnecting client's buffered messages by session_id; Corral buffers
+    // nothing across connections, so it is only checked.
+    const clientSession = url.searchParams.get('session_id');
+    if (clientSession !== null && clientSession.length > 256) return refuseUpgrade(socket, 400, { message: 'session_id is too long' });
+    void deps.sessions.info(id).then((info) => {
+      if (info.status === 'ended') return notFound();
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (closing) return ws.close(CLOSE.serverRestart, 'server shutting down');
+        let feed = feeds.get(id);
+        if (!feed) {
+          feed = new KernelFeed(id, deps, readerOf(), () => feeds.delete(id));
+          feeds.set(id, feed);
+        }
+        feed.add(new Connection(ws, id, deps, keys.input(id), feed.started));
+      });
+    }, (err: unknown) => {
+      if (err instanceof CorralError && err.status < 500) return notFound();
+      deps.log.warn({ err: (err as Error).message, kernelId: id }, 'jupyter: cannot look the kernel up');
+      const e = jupyterError(err instanceof CorralError ? err : new CorralError('not_ready', 'cannot reach Redis; retry later'));
+      refuseUpgrade(socket, e.status, e.body, e.headers);
+    });
+  };
+  const unroute = routeUpgrades(server, (path) => CHANNELS_PATH.test(path), onUpgrade);
+
+  return {
+    connections: (id) => feeds.get(id)?.size ?? 0,
+    executionState: (id) => feeds.get(id)?.executionState,
+    async close() {
+      closing = true;
+      unroute();
+      for (const feed of [...feeds.values()]) feed.end(CLOSE.serverRestart, 'the server is shutting down');
+      await reader?.close();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/** One kernel's stream, followed once by this process, fanned out to its connections here. */
+class KernelFeed {
+  private readonly conns = new Set<Connection>();
+  private unfollow: (() => void) | undefined;
+  private readonly watch: NodeJS.Timeout;
+  private ended = false;
+  /** The kernel's Jupyter session (its messages' header.session), for the statuses the face adds. */
+  private kernelSession = '';
+  executionState: string | undefined;
+  /** Resolves once the stream is followed: a connection's messages wait for it, so no answer comes before. */
+  readonly started: Promise<void>;
+
+  constructor(private readonly id: string, private readonly deps: JupyterChannelsDeps, reader: StreamReader, private readonly forget: () => void) {
+    const key = kernelStreamKey(deps.keyPrefix, id);
+    this.started = lastEntryId(deps.redis, key).then((from) => {
+      if (!this.ended) this.unfollow = reader.follow(key, (entry) => this.onEntry(entry), from);
+    }, (err: Error) => this.end(CLOSE.goingAway, `cannot read the kernel's stream: ${err.message}`.slice(0, 120)));
+    this.watch = setInterval(() => {
+      void deps.sessions.info(id).then((info) => {
+        if (info.status === 'ended') this.endKernel(`the kernel's session ended (${info.endedReason ?? 'unknown'})`);
+      }, (err: unknown) => {
+        if (err instanceof CorralError && err.code === 'session_not_found') this.endKernel('the kernel is gone');
+      });
+    }, sessionBeatMs(deps.workerSilenceMs));
+  }
+
+  get size(): number {
+    return this.conns.size;
+  }
+
+  add(conn: Connection): void {
+    this.conns.add(conn);
+    conn.onClosed = () => {
+      this.conns.delete(conn);
+      if (this.conns.size === 0) this.end();
+    };
+    conn.attach();
+  }
+
+  private onEntry(entry: string): void {
+    const e = parseEntry(entry);
+    if (!e) return;
+    if (e.kind === 'event') {
+      if (e.event === 'restarting') this.broadcast(statusMessage('restarting', this.kernelSession));
+      else if (e.event === 'dead') this.executionState = 'dead';
+      else if (e.event === 'ended') this.endKernel(`the kernel ended: ${safeMessage(e.details)}`);
+      return;
+    }
+    if (e.channel === 'iopub') {
+      // The only fields read of a kernel message, without parsing it whole: a status's state, its session.
+      if (e.text.includes('"msg_type":"status"')) {
+        const state = /"execution_state":"(busy|idle|starting)"/.exec(e.text)?.[1];
+        if (state) this.executionState = state;
+        const session = /"header":\{[^{}]*?"session":"([^"\\]{1,256})"/.exec(e.text)?.[1];
+        if (session) this.kernelSession = session;
+      }
+      this.broadcast(e.text);
+      return;
+    }
+    for (const c of this.conns) if (c.sent(e.parent)) c.deliver(e.text);
+  }
+
+  private broadcast(text: string): void {
+    for (const c of this.conns) c.deliver(text);
+  }
+
+  /** The kernel is gone: each client hears it dead, and its connection closes. */
+  private endKernel(why: string): void {
+    this.executionState = 'dead';
+    this.broadcast(statusMessage('dead', this.kernelSession));
+    this.end(CLOSE.goingAway, why.slice(0, 120));
+  }
+
+  end(code?: number, reason?: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.watch);
+    this.unfollow?.();
+    this.forget();
+    for (const c of [...this.conns]) c.close(code ?? CLOSE.goingAway, reason ?? '');
+    this.conns.clear();
+    this.deps.log.debug({ kernelId: this.id }, 'jupyter: kernel feed ended');
+  }
+}
+
+function safeMessage(details: string): string {
+  try {
+    const d = JSON.parse(details) as { message?: unknown };
+    return typeof d.message === 'string' ? d.message : 'ended';
+  } catch {
+    return 'ended';
+  }
+}
+
+/** One client's WebSocket. */
+class Connection {
+  onClosed: () => void = () => {};
+  private readonly sentIds = new Set<string>();
+  private tokens = CLIENT_MESSAGES_PER_S * 2;
+  private lastRefill = performance.now();
+  private closed = false;
+  private isGone = false;
+  /** Whether the client chose the v1 binary protocol (else the JSON form). */
+  private readonly v1: boolean;
+  /** Messages go to the input stream one after the other, in the order they came, once the feed follows the kernel. */
+  private chain: Promise<unknown>;
+
+  constructor(private readonly ws: WebSocket, private readonly kernelId: string, private readonly deps: JupyterChannelsDeps,
+    private readonly inputKey: string, followed: Promise<void>) {
+    this.chain = followed;
+    this.v1 = ws.protocol === V1_PROTOCOL;
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('close', () => this.gone());
+    ws.on('error', () => this.gone());
+  }
+
+  attach(): void {
+    this.forward({ t: 'kattach' });
+  }
+
+  sent(msgId: string): boolean {
+    return msgId !== '' && this.sentIds.has(msgId);
+  }
+
+  deliver(text: string): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount > SEND_BUFFER_MAX_BYTES) {
+      this.deps.log.warn({ kernelId: this.kernelId, bufferedBytes: this.ws.bufferedAmount }, 'jupyter: a client does not read its messages; connection cut');
+      this.closed = true;
+      this.ws.terminate();
+      return;
+    }
+    if (!this.v1) return this.ws.send(text);
+    const frame = toV1Frame(text);
+    if (frame) this.ws.send(frame);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.log.debug({ kernelId: this.kernelId, code, reason }, 'jupyter: closing a client connection');
+    this.ws.close(code, reason);
+  }
+
+  private gone(): void {
+    if (this.isGone) return;
+    this.isGone = true;
+    this.closed = true;
+    this.onClosed();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    if (isBinary && !this.v1) return this.close(CLOSE.unsupportedData, 'binary frames are taken only with the v1 protocol');
+    if (!this.takeToken()) return this.close(CLOSE.policyViolation, `more than ${CLIENT_MESSAGES_PER_S} messages per second`);
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const m = isBinary ? readV1Message(bytes) : readClientMessage(bytes.toString('utf8'));
+    if (m.kind === 'invalid') return this.close(CLOSE.invalidPayload, m.reason.slice(0, 120));
+    if (m.kind === 'dropped') {
+      this.deps.log.debug({ kernelId: this.kernelId, reason: m.reason }, 'jupyter: client message dropped');
+      return;
+    }
+    this.remember(m.msg.header.msg_id);
+    this.forward({ t: 'kmsg', ch: m.channel, msg: m.msg });
+  }
+
+  private forward(cmd: KernelCommand): void {
+    this.chain = this.chain.then(() => appendMessage(this.deps.redis, this.inputKey, cmd)).catch((err: Error) => {
+      this.deps.log.warn({ kernelId: this.kernelId, err: err.message }, 'jupyter: cannot pass a message on');
+      this.close(1011, 'cannot reach the kernel; reconnect');
+    });
+  }
+
+  private remember(msgId: string): void {
+    this.sentIds.delete(msgId);
+    this.sentIds.add(msgId);
+    if (this.sentIds.size > SENT_IDS_MAX) this.sentIds.delete(this.sentIds.values().next().value!);
+  }
+
+  private takeToken(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(CLIENT_MESSAGES_PER_S * 2, this.tokens + ((now - this.lastRefill) / 1000) * CLIENT_MESSAGES_PER_S);
+    this.lastRefill = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

@@ -1,0 +1,185 @@
+// The Jupyter face's shapes (docs/compat.md): what a client sends on the kernel WebSocket, checked
+// before it goes anywhere; the kernel model and kernelspecs of the REST API, as Jupyter Server
+// and Kernel Gateway answer them; and Jupyter's error body.
+import { CorralError } from '../../../core/errors.ts';
+import {
+  CLIENT_CHANNELS, ClientMessage, NOTEBOOK_KERNELS, type ClientChannel, type NotebookKernel,
+} from '../../../core/session-messages.ts';
+import type { SessionInfo } from '../../../core/session-protocol.ts';
+
+/**
+ * The message types a client may send, by channel (messaging protocol 5.3). Others are dropped:
+ * debug_request needs a debugger the container does not have (debugpy is made unimportable),
+ * and anything else is not a request a kernel answers.
+ */
+export const CLIENT_MSG_TYPES: Readonly<Record<ClientChannel, ReadonlySet<string>>> = {
+  shell: new Set([
+    'execute_request', 'inspect_request', 'complete_request', 'history_request', 'is_complete_request',
+    'kernel_info_request', 'comm_info_request', 'comm_open', 'comm_msg', 'comm_close',
+  ]),
+  control: new Set(['interrupt_request', 'shutdown_request', 'kernel_info_request']),
+  stdin: new Set(['input_reply']),
+};
+
+/** WebSocket close codes the face uses (RFC 6455). */
+export const CLOSE = {
+  /** The kernel ended (its session ended: closed, idle, lifetime…). */
+  goingAway: 1001,
+  /** A binary frame: messages with binary buffers are not taken. */
+  unsupportedData: 1003,
+  /** Not JSON, or not a Jupyter message on a client channel. */
+  invalidPayload: 1007,
+  /** More messages per second than a connection may send. */
+  policyViolation: 1008,
+  /** Bigger than the message cap (ws closes with it by itself). */
+  tooBig: 1009,
+  /** The server is shutting down. */
+  serverRestart: 1012,
+} as const;
+
+export type ClientRead =
+  | { kind: 'message'; channel: ClientChannel; msg: ClientMessage }
+  /** A valid message Corral does not pass on (its type, or binary buffers). */
+  | { kind: 'dropped'; reason: string }
+  /** Not a Jupyter message at all: the connection is closed. */
+  | { kind: 'invalid'; reason: string };
+
+/** Reads one text frame from a client (the JSON form). */
+export function readClientMessage(text: string): ClientRead {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', reason: 'not JSON' };
+  }
+  return readClientValue(value);
+}
+
+/** Jupyter's binary WebSocket protocol (Jupyter Server 2's, what @jupyterlab/services asks for first). */
+export const V1_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
+/** Parts of a v1 frame: channel, header, parent_header, metadata, content, then up to this many buffers. */
+const V1_MAX_BUFFERS = 64;
+
+/**
+ * Reads one binary frame of the v1 protocol: a little-endian u64 count n, n u64 offsets, then the
+ * channel and the four JSON parts (and buffers) between consecutive offsets. Offsets are checked
+ * before any slice is read.
+ */
+export function readV1Message(frame: Buffer): ClientRead {
+  if (frame.length < 8) return { kind: 'invalid', reason: 'v1 frame too short' };
+  const n = frame.readBigUInt64LE(0);
+  if (n < 6n || n > BigInt(6 + V1_MAX_BUFFERS) || frame.length < 8 * (1 + Number(n))) return { kind: 'invalid', reason: 'v1 frame: bad offset count' };
+  const offsets: number[] = [];
+  for (let i = 0; i < Number(n); i++) {
+    const o = frame.readBigUInt64LE(8 * (i + 1));
+    if (o > BigInt(frame.length) || (i > 0 && Number(o) < offsets[i - 1]!)) return { kind: 'invalid', reason: 'v1 frame: bad offsets' };
+    offsets.push(Number(o));
+  }
+  if (offsets[0]! < 8 * (1 + offsets.length)) return { kind: 'invalid', reason: 'v1 frame: bad offsets' };
+  const part = (i: number) => frame.subarray(offsets[i], i + 1 < offsets.length ? offsets[i + 1] : frame.length).toString('utf8');
+  let value: Record<string, unknown>;
+  try {
+    value = { channel: part(0), header: JSON.parse(part(1)), parent_header: JSON.parse(part(2)), metadata: JSON.parse(part(3)), content: JSON.parse(part(4)) };
+  } catch {
+    return { kind: 'invalid', reason: 'v1 frame: a part is not JSON' };
+  }
+  // With n offsets the last part runs to the end: buffers are parts 5… (if any).
+  if (offsets.length > 6 || (offsets.length === 6 && offsets[5]! < frame.length)) value.buffers = ['(binary)'];
+  return readClientValue(value);
+}
+
+/** A kernel message in the JSON form (as the kernel stream carries it) as a v1 binary frame. */
+export function toV1Frame(text: string): Buffer | null {
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  const parts = [String(m.channel ?? ''), JSON.stringify(m.header ?? {}), JSON.stringify(m.parent_header ?? {}), JSON.stringify(m.metadata ?? {}), JSON.stringify(m.content ?? {})]
+    .map((p) => Buffer.from(p, 'utf8'));
+  const head = Buffer.alloc(8 * (1 + parts.length + 1));
+  head.writeBigUInt64LE(BigInt(parts.length + 1), 0);
+  let at = head.length;
+  head.writeBigUInt64LE(BigInt(at), 8);
+  parts.forEach((p, i) => {
+    at += p.length;
+    head.writeBigUInt64LE(BigInt(at), 8 * (i + 2));
+  });
+  return Buffer.concat([head, ...parts]);
+}
+
+function readClientValue(value: unknown): ClientRead {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { kind: 'invalid', reason: 'not a JSON object' };
+  const v = value as Record<string, unknown>;
+  // As Jupyter Server: no channel means shell; a channel it has no socket for is dropped.
+  const channel = v.channel ?? 'shell';
+  if (typeof channel !== 'string') return { kind: 'invalid', reason: 'channel must be a string' };
+  if (!(CLIENT_CHANNELS as readonly string[]).includes(channel)) return { kind: 'dropped', reason: `no channel ${JSON.stringify(channel.slice(0, 32))}` };
+  const r = ClientMessage.safeParse({ header: v.header, parent_header: v.parent_header ?? {}, metadata: v.metadata ?? {}, content: v.content ?? {} });
+  if (!r.success) return { kind: 'invalid', reason: `not a Jupyter message: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}` };
+  const msg = r.data;
+  const ch = channel as ClientChannel;
+  if (!CLIENT_MSG_TYPES[ch].has(msg.header.msg_type)) return { kind: 'dropped', reason: `${msg.header.msg_type} is not taken on ${ch}` };
+  if (Array.isArray(v.buffers) && v.buffers.length > 0) return { kind: 'dropped', reason: 'messages with binary buffers are not taken' };
+  return { kind: 'message', channel: ch, msg };
+}
+
+/** A message from the face itself (a status it reports), on iopub. */
+export function statusMessage(state: 'restarting' | 'dead' | 'starting', session: string): string {
+  const msgId = `corral-status-${Date.now()}-${Math.random().toString(16).slice(2)}`;
+  return JSON.stringify({
+    header: { msg_id: msgId, msg_type: 'status', session, username: 'corral', date: new Date().toISOString(), version: '5.3' },
+    parent_header: {}, metadata: {}, content: { execution_state: state }, buffers: [], channel: 'iopub', msg_id: msgId, msg_type: 'status',
+  });
+}
+
+export function kernelByName(name: string): NotebookKernel | undefined {
+  return NOTEBOOK_KERNELS.find((k) => k.name === name);
+}
+
+export function kernelByLanguage(language: string): NotebookKernel | undefined {
+  return NOTEBOOK_KERNELS.find((k) => k.language === language);
+}
+
+export const DEFAULT_KERNEL = NOTEBOOK_KERNELS[0]!.name;
+
+export interface KernelModel {
+  id: string;
+  name: string;
+  last_activity: string;
+  execution_state: string;
+  connections: number;
+}
+
+/** Jupyter Server's kernel model of a session. */
+export function kernelModel(info: SessionInfo, connections: number, executionState?: string): KernelModel {
+  return {
+    id: info.id,
+    name: kernelByLanguage(info.language)?.name ?? info.language,
+    last_activity: info.lastUsedAt,
+    execution_state: info.status === 'starting' ? 'starting' : info.status === 'ended' ? 'dead' : (executionState ?? 'idle'),
+    connections,
+  };
+}
+
+/** A kernelspec as GET /api/kernelspecs lists it. */
+export function kernelSpec(k: NotebookKernel): object {
+  return {
+    name: k.name,
+    spec: {
+      argv: [],
+      display_name: k.displayName,
+      language: k.specLanguage,
+      interrupt_mode: 'signal',
+      env: {},
+      metadata: { corral: { language: k.language } },
+    },
+    resources: {},
+  };
+}
+
+/** Jupyter's error body (`message`, `reason`) with Corral's error beside it. */
+export function jupyterError(e: CorralError): { status: number; body: object; headers: Record<string, string> } {
+  return { status: e.status, body: { message: e.message, reason: e.code, ...e.toBody() }, headers: e.headers };
+}

@@ -1,0 +1,162 @@
+// The Jupyter face's REST API (docs/compat.md): the kernel part of the Jupyter Server API as a
+// Kernel Gateway serves it. A kernel is a Corral notebook session (kernel id = session id), made
+// and ended through SessionService like /v1/sessions: same limits, capacity, lifecycle, routing.
+//
+//   GET /api                         {version}
+//   GET /api/kernelspecs[/:name]     the kernels Corral offers (services/core/session-messages.ts)
+//   GET/POST /api/kernels            kernels started here / start one ({name})
+//   GET/DELETE /api/kernels/:id      its model / end it
+//   POST /api/kernels/:id/interrupt  SIGINT to the kernel
+//   POST /api/kernels/:id/restart    a fresh kernel in the same container
+//
+// Errors are Jupyter's body ({message, reason}) with Corral's `error` beside it; auth is Corral's
+// API keys, also as `Authorization: token <key>` and `?token=<key>`.
+import type { Context, Hono } from 'hono';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { CorralError } from '../../../core/errors.ts';
+import { isRedisUnavailable } from '../../../core/redis.ts';
+import { NOTEBOOK_KERNELS } from '../../../core/session-messages.ts';
+import { SessionId, type SessionInfo } from '../../../core/session-protocol.ts';
+import type { SessionService } from '../../../core/session-service.ts';
+import type { JupyterChannels } from './channels.ts';
+import { DEFAULT_KERNEL, jupyterError, kernelByName, kernelModel, kernelSpec } from './protocol.ts';
+
+/** The Jupyter Server API version reported by GET /api (the kernels API is unchanged since 1.x). */
+export const JUPYTER_API_VERSION = '1.23.0';
+/** Kernels GET /api/kernels remembers (the most recent). */
+const INDEX_MAX = 10_000;
+
+export interface JupyterRoutesDeps {
+  sessions: Pick<SessionService, 'create' | 'info' | 'close' | 'interrupt' | 'restart'>;
+  redis: Redis;
+  keyPrefix: string;
+  bodyLimitBytes: number;
+  /** Whether the request carries a valid API key (always true when none is configured). */
+  authorized: (headers: Headers, token: string | undefined) => boolean;
+  channels: Pick<JupyterChannels, 'connections' | 'executionState'>;
+  log: { error: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void };
+}
+
+const StartKernel = z.object({
+  name: z.string().min(1).max(64).optional(),
+  path: z.string().max(4096).optional(),
+  /** Jupyter Server's gateway client sends KERNEL_* variables; none reaches the sandbox. */
+  env: z.record(z.string(), z.unknown()).optional(),
+}).passthrough();
+
+export function mountJupyter(app: Hono, deps: JupyterRoutesDeps): void {
+  const indexKey = `${deps.keyPrefix}:jupyter:kernels`;
+  const model = (info: SessionInfo) => kernelModel(info, deps.channels.connections(info.id), deps.channels.executionState(info.id));
+
+  /** Auth, then the handler; every error in Jupyter's shape, never a 5xx for a client's mistake. */
+  const route = (handler: (c: Context) => Promise<Response>) => async (c: Context): Promise<Response> => {
+    try {
+      if (!deps.authorized(c.req.raw.headers, c.req.query('token'))) {
+        throw new CorralError('unauthorized', 'a valid API key is required (Authorization: token <key>, or ?token=<key>)');
+      }
+      return await handler(c);
+    } catch (err) {
+      let e: CorralError;
+      if (err instanceof CorralError) e = err;
+      else if (isRedisUnavailable(err)) e = new CorralError('not_ready', 'Redis is unreachable; retry later', null, { 'Retry-After': '5' });
+      else {
+        deps.log.error({ err }, 'jupyter: unhandled error');
+        e = new CorralError('internal', 'internal error; see the server log');
+      }
+      const j = jupyterError(e);
+      return c.json(j.body, j.status as 400, j.headers);
+    }
+  };
+
+  const kernelId = (c: Context): string => {
+    const id = c.req.param('id') ?? '';
+    if (!SessionId.safeParse(id).success) throw new CorralError('session_not_found', `no kernel with id ${JSON.stringify(id.slice(0, 64))}`);
+    return id;
+  };
+  /** A live kernel's session; an ended one is a kernel that no longer exists (404, as Jupyter answers). */
+  const liveKernel = async (id: string): Promise<SessionInfo> => {
+    const info = await deps.sessions.info(id);
+    if (info.status === 'ended') throw new CorralError('session_not_found', `no kernel with id ${id} (it ended: ${info.endedReason ?? 'unknown'})`);
+    return info;
+  };
+
+  app.get('/api', route(async (c) => c.json({ version: JUPYTER_API_VERSION })));
+  app.get('/api/', route(async (c) => c.json({ version: JUPYTER_API_VERSION })));
+
+  app.get('/api/kernelspecs', route(async (c) => c.json({
+    default: DEFAULT_KERNEL,
+    kernelspecs: Object.fromEntries(NOTEBOOK_KERNELS.map((k) => [k.name, kernelSpec(k)])),
+  })));
+  app.get('/api/kernelspecs/:name', route(async (c) => {
+    const k = kernelByName(c.req.param('name') ?? '');
+    if (!k) throw new CorralError('not_found', `no kernelspec named ${JSON.stringify((c.req.param('name') ?? '').slice(0, 64))}`);
+    return c.json(kernelSpec(k));
+  }));
+
+  app.get('/api/kernels', route(async (c) => {
+    const ids = await deps.redis.zrange(indexKey, '0', '-1');
+    const models = [];
+    for (const id of ids) {
+      const info = await deps.sessions.info(id).catch((err: unknown) => {
+        if (err instanceof CorralError && err.code === 'session_not_found') return undefined;
+        throw err;
+      });
+      if (!info || info.status === 'ended') {
+        await deps.redis.zrem(indexKey, id);
+        continue;
+      }
+      models.push(model(info));
+    }
+    return c.json(models);
+  }));
+
+  app.post('/api/kernels', route(async (c) => {
+    const text = await c.req.text();
+    if (Buffer.byteLength(text) > deps.bodyLimitBytes) throw new CorralError('payload_too_large', `the request body is larger than ${deps.bodyLimitBytes} bytes`);
+    let body: unknown = {};
+    if (text.trim() !== '') {
+      try {
+        body = JSON.parse(text);
+      } catch (err) {
+        throw new CorralError('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`);
+      }
+    }
+    const parsed = StartKernel.safeParse(body);
+    if (!parsed.success) throw new CorralError('validation_failed', `invalid kernel request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    const name = parsed.data.name ?? DEFAULT_KERNEL;
+    const kernel = kernelByName(name);
+    if (!kernel) throw new CorralError('not_found', `no such kernel named ${JSON.stringify(name)} (kernels: ${NOTEBOOK_KERNELS.map((k) => k.name).join(', ')})`);
+    const info = await deps.sessions.create({ language: kernel.language });
+    await deps.redis.multi()
+      .zadd(indexKey, String(Date.now()), info.id)
+      .zremrangebyrank(indexKey, 0, String(-INDEX_MAX - 1))
+      .exec();
+    c.header('Location', `/api/kernels/${info.id}`);
+    return c.json(model(info), 201);
+  }));
+
+  app.get('/api/kernels/:id', route(async (c) => c.json(model(await liveKernel(kernelId(c))))));
+
+  app.delete('/api/kernels/:id', route(async (c) => {
+    const id = kernelId(c);
+    await liveKernel(id);
+    await deps.sessions.close(id);
+    await deps.redis.zrem(indexKey, id);
+    return c.body(null, 204);
+  }));
+
+  app.post('/api/kernels/:id/interrupt', route(async (c) => {
+    const id = kernelId(c);
+    await liveKernel(id);
+    await deps.sessions.interrupt(id);
+    return c.body(null, 204);
+  }));
+
+  app.post('/api/kernels/:id/restart', route(async (c) => {
+    const id = kernelId(c);
+    await liveKernel(id);
+    await deps.sessions.restart(id);
+    return c.json(model(await liveKernel(id)));
+  }));
+}

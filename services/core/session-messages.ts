@@ -1,0 +1,148 @@
+// Raw Jupyter messages between a client and a session's kernel (the Jupyter face,
+// docs/compat.md), beside the cell requests of session-protocol.ts. The worker knows only these
+// shapes, never the face: the face turns them into the Jupyter WebSocket's JSON.
+//
+//   API ── <prefix>:session:<id>:in      {t:'kattach'} | {t:'kmsg', ch, msg}  ───▶ the worker's relay
+//   API ◀── <prefix>:session:<id>:kernel  one entry per kernel message or event ── the worker's relay
+//
+// One kernel stream per session, read by every API process with a client on that kernel (each
+// from the entry that was last when its client connected). Its entries are text, not JSON, so an
+// API routes a message without parsing it: `<channel>\t<parent msg_id>\t<the client's JSON>`
+// for a kernel message, `ev\t<event>\t<JSON details>` for an event. The worker trims the stream
+// to its last KERNEL_STREAM_WINDOW_MS of entries (XADD MINID): an API that falls further behind
+// loses messages rather than Redis growing; with the worker's byte rate on the relay
+// (RELAY_BYTES_PER_S) this bounds a session's stream.
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { INTERACTIVE_STREAM_TTL_SECONDS } from './interactive-protocol.ts';
+
+export function kernelStreamKey(prefix: string, sessionId: string): string {
+  return `${prefix}:session:${sessionId}:kernel`;
+}
+
+/** Entries older than this are trimmed from a kernel stream as new ones come. */
+export const KERNEL_STREAM_WINDOW_MS = 10_000;
+/** Kernel → client bytes per second the relay passes on (bursts up to a second and a half's worth). */
+export const RELAY_BYTES_PER_S = 16 * 1024 * 1024;
+/** A kernel message this small always passes, whatever the byte rate (statuses, replies). */
+export const RELAY_SMALL_BYTES = 4096;
+/** The largest client message the API forwards to a kernel (the kernel channel's own cap is 4 MiB a line). */
+export const CLIENT_MESSAGE_MAX_BYTES = 2 * 1024 * 1024;
+
+/** The channels a client may send on. */
+export const CLIENT_CHANNELS = ['shell', 'control', 'stdin'] as const;
+export type ClientChannel = (typeof CLIENT_CHANNELS)[number];
+
+const jsonObject = z.custom<Record<string, unknown>>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+  { message: 'expected a JSON object' },
+);
+
+/** A Jupyter message header as the API forwards it (checked by the face, again by the worker). */
+export const ClientHeader = z.object({
+  msg_id: z.string().min(1).max(256),
+  msg_type: z.string().min(1).max(128),
+  session: z.string().max(256),
+  username: z.string().max(256).optional(),
+  /** An ISO string, or (Jupyter Server's gateway client) seconds since the epoch. */
+  date: z.union([z.string().max(64), z.number()]).optional(),
+  version: z.string().max(32).optional(),
+}).passthrough();
+
+export const ClientMessage = z.object({
+  header: ClientHeader,
+  parent_header: jsonObject,
+  metadata: jsonObject,
+  content: jsonObject,
+});
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+/** API → worker on the session's input stream (beside SessionCommand: a different `t`). */
+export const KernelCommand = z.discriminatedUnion('t', [
+  /** A client is connected: relay the kernel's messages to the kernel stream from now on. */
+  z.object({ t: z.literal('kattach') }),
+  z.object({ t: z.literal('kmsg'), ch: z.enum(CLIENT_CHANNELS), msg: ClientMessage }),
+]);
+export type KernelCommand = z.infer<typeof KernelCommand>;
+
+/** Kernel-stream events. */
+export type KernelEvent =
+  /** The session ended; details: {reason, message}. */
+  | 'ended'
+  /** The kernel process died and the relay is restarting it (Jupyter's autorestart). */
+  | 'restarting'
+  /** The kernel process died and could not be restarted; details: {message}. */
+  | 'dead';
+
+/** An entry of the kernel stream for a kernel message (`text` is the client's JSON). */
+export function kernelEntry(channel: string, parentMsgId: string | undefined, text: string): string {
+  const parent = parentMsgId !== undefined && parentMsgId.length <= 256 && !/[\t\n]/.test(parentMsgId) ? parentMsgId : '';
+  return `${channel}\t${parent}\t${text}`;
+}
+
+export function eventEntry(event: KernelEvent, details: object = {}): string {
+  return `ev\t${event}\t${JSON.stringify(details)}`;
+}
+
+export type ParsedEntry =
+  | { kind: 'message'; channel: string; parent: string; text: string }
+  | { kind: 'event'; event: string; details: string };
+
+/** Splits an entry at its first two tabs (never parses the message itself). */
+export function parseEntry(entry: string): ParsedEntry | null {
+  const a = entry.indexOf('\t');
+  const b = a < 0 ? -1 : entry.indexOf('\t', a + 1);
+  if (b < 0) return null;
+  const head = entry.slice(0, a);
+  if (head === 'ev') return { kind: 'event', event: entry.slice(a + 1, b), details: entry.slice(b + 1) };
+  return { kind: 'message', channel: head, parent: entry.slice(a + 1, b), text: entry.slice(b + 1) };
+}
+
+/**
+ * An appender for one kernel stream that sends the entries made in one turn of the event loop
+ * (the frames of one read from the bridge: status, execute_input, result, reply…) as one
+ * pipeline, in order — one Redis round trip for a cell's answer rather than one per message.
+ */
+export function kernelStreamWriter(redis: Redis, key: string, onError: (err: Error) => void): (entry: string) => void {
+  let batch: string[] = [];
+  const flush = () => {
+    const entries = batch;
+    batch = [];
+    const minId = `${Date.now() - KERNEL_STREAM_WINDOW_MS}-0`;
+    const p = redis.pipeline();
+    for (const e of entries) p.xadd(key, 'MINID', '~', minId, '*', 'm', e);
+    p.expire(key, INTERACTIVE_STREAM_TTL_SECONDS);
+    p.exec().catch(onError);
+  };
+  return (entry) => {
+    if (batch.length === 0) queueMicrotask(flush);
+    batch.push(entry);
+  };
+}
+
+/** The id of a stream's last entry ('0-0' when it has none): where a new reader starts. */
+export async function lastEntryId(redis: Redis, key: string): Promise<string> {
+  const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
+  return last[0]?.[0] ?? '0-0';
+}
+
+// -- notebook kernels the face offers ------------------------------------------------------------
+
+export interface NotebookKernel {
+  /** The Jupyter kernel name clients ask for (kernelspec name). */
+  name: string;
+  /** The Corral language the session runs (the registry resolves it to an image). */
+  language: string;
+  displayName: string;
+  /** The kernelspec's language (what notebooks record in their metadata). */
+  specLanguage: string;
+}
+
+/**
+ * The kernels a Jupyter client can start, by kernelspec name. Kept equal to the worker's kernel
+ * table (worker/sessions/kernels.ts) by test/compat/jupyter-protocol.test.ts; the API may not
+ * import the worker, so the list is here.
+ */
+export const NOTEBOOK_KERNELS: readonly NotebookKernel[] = Object.freeze([
+  { name: 'python3', language: 'python', displayName: 'Python 3 (Corral sandbox)', specLanguage: 'python' },
+]);

@@ -1,0 +1,439 @@
+// The Jupyter face end to end (docs/compat.md) with real clients nobody here wrote: npm's
+// @jupyterlab/services, and Debian's jupyter-server (--gateway-url at Corral) driven by Debian's
+// nbclient. The stack is real: HTTP, redis-server, the worker with the real sandbox and the
+// python image's ipykernel. Skipped with the reason when the sandbox or the python image is not
+// usable here, or a Debian client is not installed.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KernelManager, KernelSpecManager, ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
+import WebSocket from 'ws';
+import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
+import { api, startStack, waitFor, type Stack } from './harness.ts';
+import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
+
+const sb = await realSandbox();
+const skip = needs(sb, 'python');
+if (skip) console.log(`# jupyter tests skipped: ${skip}`);
+const real = sb as RealSandbox;
+const NB_RUNNER = fileURLToPath(new URL('./jupyter-nbclient-runner.py', import.meta.url));
+const API_KEY = 'jupyter-test-key';
+
+const ENV = {
+  CORRAL_SESSION_SLOTS: '2',
+  CORRAL_SESSION_WORKER_SILENCE_MS: '4000',
+  CORRAL_SESSION_QUEUE_WAIT_MS: '3000',
+  CORRAL_SESSION_START_TIMEOUT_MS: '120000',
+  CORRAL_API_KEYS: API_KEY,
+};
+
+function settings(s: Stack, token = API_KEY): ServerConnection.ISettings {
+  return ServerConnection.makeSettings({
+    baseUrl: `${s.url}/`,
+    wsUrl: `${s.url.replace(/^http/, 'ws')}/`,
+    token,
+    appendToken: true,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  });
+}
+
+/** Runs a cell; resolves with the reply and every iopub message of the cell. */
+async function run(kernel: Kernel.IKernelConnection, code: string, opts: { stdin?: (prompt: string) => string } = {}) {
+  const iopub: KernelMessage.IIOPubMessage[] = [];
+  const future = kernel.requestExecute({ code, allow_stdin: !!opts.stdin, stop_on_error: false });
+  future.onIOPub = (msg) => { iopub.push(msg); };
+  if (opts.stdin) {
+    future.onStdin = (msg) => {
+      if (msg.header.msg_type === 'input_request') {
+        future.sendInputReply({ status: 'ok', value: opts.stdin!((msg.content as { prompt: string }).prompt) }, msg.header as never);
+      }
+    };
+  }
+  const reply = await future.done as KernelMessage.IExecuteReplyMsg;
+  return { reply, iopub };
+}
+/** Resolves once the kernel's WebSocket is connected (startNew resolves before). */
+async function connected(kernel: Kernel.IKernelConnection): Promise<void> {
+  if (kernel.connectionStatus === 'connected') return;
+  await new Promise<void>((resolve) => {
+    const on = (_: unknown, status: Kernel.ConnectionStatus) => {
+      if (status !== 'connected') return;
+      kernel.connectionStatusChanged.disconnect(on);
+      resolve();
+    };
+    kernel.connectionStatusChanged.connect(on);
+  });
+}
+const of = (iopub: KernelMessage.IIOPubMessage[], type: string) => iopub.filter((m) => m.header.msg_type === type);
+const stdoutOf = (iopub: KernelMessage.IIOPubMessage[]) => of(iopub, 'stream').map((m) => (m.content as { text: string }).text).join('');
+const resultOf = (iopub: KernelMessage.IIOPubMessage[]) => (of(iopub, 'execute_result')[0]?.content as { data: Record<string, string> } | undefined)?.data['text/plain'];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
+  let s: Stack;
+  after(async () => { await s?.stop(); });
+  expectNothingLeftBehind('a Jupyter kernel left something behind');
+  before(async () => {
+    s = await startStack({ launcher: real.launcher, registry: real.registry, selfTest: real.selfTest, env: ENV });
+  });
+
+  describe('@jupyterlab/services', () => {
+    let km: KernelManager;
+    let kernel: Kernel.IKernelConnection;
+    before(async () => {
+      km = new KernelManager({ serverSettings: settings(s) });
+      await km.ready;
+      kernel = await km.startNew({ name: 'python3' });
+      await connected(kernel);
+    });
+    after(async () => {
+      km?.dispose();
+    });
+
+    it('lists the kernelspecs', async () => {
+      const specs = new KernelSpecManager({ serverSettings: settings(s) });
+      await specs.ready;
+      assert.equal(specs.specs?.default, 'python3');
+      assert.equal(specs.specs?.kernelspecs.python3?.language, 'python');
+      specs.dispose();
+    });
+
+    it('answers kernel_info and keeps state across cells', async () => {
+      const info = await kernel.requestKernelInfo();
+      assert.equal(info?.content.status, 'ok');
+      assert.equal((info?.content as KernelMessage.IInfoReply).language_info.name, 'python');
+      let r = await run(kernel, 'import math\nx = 41');
+      assert.equal(r.reply.content.status, 'ok');
+      r = await run(kernel, 'print("side", flush=True)\nx + 1');
+      assert.equal(r.reply.content.status, 'ok');
+      assert.equal(resultOf(r.iopub), '42');
+      assert.equal(stdoutOf(r.iopub), 'side\n');
+      assert.ok(of(r.iopub, 'execute_input').length === 1, 'execute_input is relayed');
+      assert.deepEqual(of(r.iopub, 'status').map((m) => (m.content as { execution_state: string }).execution_state), ['busy', 'idle']);
+      for (const m of r.iopub) assert.equal(m.parent_header && (m.parent_header as { msg_id: string }).msg_id, r.reply.parent_header.msg_id, 'every iopub message names the request as its parent');
+    });
+
+    it('relays an error with its traceback', async () => {
+      const r = await run(kernel, '1/0');
+      assert.equal(r.reply.content.status, 'error');
+      const err = of(r.iopub, 'error')[0]?.content as { ename: string; traceback: string[] };
+      assert.equal(err.ename, 'ZeroDivisionError');
+      assert.ok(err.traceback.length > 0);
+    });
+
+    it('relays display_data with an image/png (matplotlib)', async () => {
+      const r = await run(kernel, 'import matplotlib\nmatplotlib.use("module://matplotlib_inline.backend_inline")\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()');
+      assert.equal(r.reply.content.status, 'ok', JSON.stringify(r.reply.content));
+      const png = of(r.iopub, 'display_data').map((m) => (m.content as { data: Record<string, string> }).data['image/png']).find(Boolean);
+      assert.ok(png, 'a display_data with image/png');
+      assert.equal(Buffer.from(png, 'base64').subarray(1, 4).toString(), 'PNG');
+    });
+
+    it('passes complete_request and inspect_request through', async () => {
+      const c = await kernel.requestComplete({ code: 'math.sq', cursor_pos: 7 });
+      assert.equal(c.content.status, 'ok');
+      const matches = (c.content as { matches: string[] }).matches;
+      assert.ok(matches.includes('math.sqrt') || matches.includes('sqrt'), JSON.stringify(c.content));
+      const i = await kernel.requestInspect({ code: 'math.sqrt', cursor_pos: 9, detail_level: 0 });
+      assert.equal(i.content.status, 'ok');
+      assert.equal((i.content as { found: boolean }).found, true);
+    });
+
+    it('answers input() through stdin', async () => {
+      const prompts: string[] = [];
+      const r = await run(kernel, 'name = input("who? ")\nprint("hello", name)', { stdin: (p) => { prompts.push(p); return 'corral'; } });
+      assert.equal(r.reply.content.status, 'ok');
+      assert.deepEqual(prompts, ['who? ']);
+      assert.equal(stdoutOf(r.iopub), 'hello corral\n');
+    });
+
+    it('interrupts a time.sleep loop', async () => {
+      const started = new Promise<void>((resolve) => {
+        const onMsg = (_: unknown, msg: KernelMessage.IIOPubMessage) => {
+          if (msg.header.msg_type === 'stream' && (msg.content as { text: string }).text.includes('looping')) {
+            kernel.iopubMessage.disconnect(onMsg);
+            resolve();
+          }
+        };
+        kernel.iopubMessage.connect(onMsg);
+      });
+      const cell = run(kernel, 'import time\nprint("looping", flush=True)\nwhile True:\n    time.sleep(0.05)');
+      await started;
+      await kernel.interrupt();
+      const r = await cell;
+      assert.equal(r.reply.content.status, 'error');
+      assert.equal((r.reply.content as { ename: string }).ename, 'KeyboardInterrupt');
+      const after = await run(kernel, 'x');
+      assert.equal(resultOf(after.iopub), '41', 'the kernel lives on with its state');
+    });
+
+    it('restarts: the state is gone, the kernel answers', async () => {
+      await kernel.restart();
+      const r = await run(kernel, 'try:\n    x\n    print("still")\nexcept NameError:\n    print("gone")');
+      assert.equal(stdoutOf(r.iopub), 'gone\n');
+    });
+
+    it('lists the kernel, then shuts it down (its session ends)', async () => {
+      const list = await api(s, 'GET', '/api/kernels', undefined, { authorization: `token ${API_KEY}` });
+      assert.equal(list.status, 200);
+      const mine = list.body.find((k: { id: string }) => k.id === kernel.id);
+      assert.ok(mine, JSON.stringify(list.body));
+      assert.equal(mine.name, 'python3');
+      assert.equal(typeof mine.last_activity, 'string');
+      assert.ok(mine.connections >= 1);
+      await kernel.shutdown();
+      const gone = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
+      assert.equal(gone.status, 404);
+      const session = await api(s, 'GET', `/v1/sessions/${kernel.id}`, undefined, { authorization: `Bearer ${API_KEY}` });
+      assert.equal(session.body.status, 'ended');
+      assert.equal(session.body.endedReason, 'closed');
+    });
+  });
+  describe('Debian jupyter-server with --gateway-url at Corral, and nbclient through it', () => {
+    const noServer = spawnSync('/usr/bin/python3', ['-c', 'import jupyter_server, nbclient, nbformat, websocket'], { encoding: 'utf8' });
+    const why = noServer.status !== 0 ? `Debian's jupyter-server / nbclient not importable: ${noServer.stderr.trim().split('\n').pop()}` : undefined;
+    if (why) console.log(`# nbclient test skipped: ${why}`);
+    let dir: string;
+    let server: ChildProcess | undefined;
+    let serverUrl: string;
+    let serverLog = '';
+    before(async () => {
+      if (why) return;
+      dir = await mkdtemp(join(tmpdir(), 'corral-jupyter-'));
+      const port = await freePort();
+      serverUrl = `http://127.0.0.1:${port}`;
+      server = spawn('/usr/bin/python3', ['-m', 'jupyter_server', '--debug', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0',
+        '--allow-root', '--ServerApp.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True', `--ServerApp.root_dir=${dir}`,
+        `--gateway-url=${s.url}`, `--GatewayClient.auth_token=${API_KEY}`], {
+        env: { PATH: '/usr/bin:/bin', HOME: dir, JUPYTER_CONFIG_DIR: join(dir, 'config'), JUPYTER_DATA_DIR: join(dir, 'data'), JUPYTER_RUNTIME_DIR: join(dir, 'runtime'), IPYTHONDIR: join(dir, 'ipython') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      server.stdout!.on('data', (d: Buffer) => { serverLog = (serverLog + d.toString()).slice(-20_000); });
+      server.stderr!.on('data', (d: Buffer) => { serverLog = (serverLog + d.toString()).slice(-20_000); });
+      await waitFor(async () => {
+        if (server!.exitCode !== null) throw new Error(`jupyter-server exited: ${serverLog}`);
+        return (await fetch(`${serverUrl}/api/kernelspecs`).catch(() => undefined))?.ok;
+      }, 'jupyter-server to answer', 600);
+    });
+    after(async () => {
+      if (server && server.exitCode === null) {
+        const exited = new Promise((r) => server!.once('exit', r));
+        server.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (server.exitCode === null) server.kill('SIGKILL');
+      }
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('lists Corral\'s kernelspecs through the gateway', { skip: why }, async () => {
+      const r = await fetch(`${serverUrl}/api/kernelspecs`);
+      const body = await r.json() as { default: string; kernelspecs: Record<string, { spec: { display_name: string } }> };
+      assert.equal(body.default, 'python3');
+      assert.match(body.kernelspecs.python3!.spec.display_name, /Corral/);
+    });
+
+    it('executes a notebook: state across cells, a plot, an error cell', { skip: why }, async () => {
+      const nb = {
+        nbformat: 4, nbformat_minor: 5,
+        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+        cells: [
+          'x = 20\nprint("set", flush=True)',
+          'x * 2 + 2',
+          '%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\nplt.show()',
+          '1/0',
+          'print("after the error:", x)',
+        ].map((source, i) => ({ id: `c${i}`, cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source })),
+      };
+      const kernelIds = async () => ((await api(s, 'GET', '/api/kernels', undefined, { authorization: `token ${API_KEY}` })).body as Array<{ id: string }>).map((k) => k.id).sort();
+      const before = await kernelIds();
+      const input = join(dir, 'in.ipynb');
+      const output = join(dir, 'out.ipynb');
+      await writeFile(input, JSON.stringify(nb));
+      // Not spawnSync: the Corral under test runs in this process and must go on answering.
+      const child = spawn('/usr/bin/python3', [NB_RUNNER, serverUrl, input, output], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: '/usr/bin:/bin', HOME: dir, JUPYTER_CONFIG_DIR: join(dir, 'config'), JUPYTER_DATA_DIR: join(dir, 'data'), JUPYTER_RUNTIME_DIR: join(dir, 'runtime') },
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20_000); });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+      const status = await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      clearTimeout(killer);
+      const runner = { status, stderr };
+      assert.equal(runner.status, 0, `${runner.stderr}\n--- jupyter-server:\n${serverLog.split("\n").filter((l) => !l.includes("[D") || /kernels|Request|gateway/i.test(l)).join("\n").slice(-6000)}`);
+      const done = JSON.parse(await readFile(output, 'utf8')) as { cells: Array<{ outputs: Array<Record<string, any>>; execution_count: number | null }> };
+      // nbformat stores multi-line strings as lists of lines.
+      const text = (v: unknown) => (Array.isArray(v) ? v.join('') : v);
+      const [set, answer, plot, error, afterError] = done.cells;
+      assert.deepEqual(set!.outputs.map((o) => text(o.text)), ['set\n']);
+      assert.equal(answer!.outputs[0]!.output_type, 'execute_result');
+      assert.equal(text(answer!.outputs[0]!.data['text/plain']), '42');
+      const png = text(plot!.outputs.find((o) => o.output_type === 'display_data')?.data['image/png']) as string;
+      assert.ok(png, JSON.stringify(plot!.outputs).slice(0, 500));
+      assert.equal(Buffer.from(png, 'base64').subarray(1, 4).toString(), 'PNG');
+      assert.equal(error!.outputs[0]!.output_type, 'error');
+      assert.equal(error!.outputs[0]!.ename, 'ZeroDivisionError');
+      assert.deepEqual(afterError!.outputs.map((o) => text(o.text)), ['after the error: 20\n']);
+      assert.deepEqual(done.cells.map((c) => c.execution_count), [1, 2, 3, 4, 5]);
+      // nbclient shut its kernel down through the gateway: its session has ended.
+      assert.deepEqual(await kernelIds(), before);
+    });
+  });
+  describe('hostile and malformed traffic', () => {
+    const auth = { authorization: `token ${API_KEY}` };
+    let id: string;
+    const wsUrl = (kernel: string, query = `token=${API_KEY}`) => `${s.url.replace(/^http/, 'ws')}/api/kernels/${kernel}/channels?${query}`;
+    /** Opens a socket; resolves once open, or with the HTTP status the upgrade was refused with. */
+    const open = (url: string, headers: Record<string, string> = {}) => new Promise<WebSocket | number>((resolve, reject) => {
+      const ws = new WebSocket(url, { headers });
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); ws.terminate(); });
+      ws.once('error', (err) => reject(err));
+    });
+    const closeOf = (ws: WebSocket) => new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    let n = 0;
+    const request = (msgType: string, content: object, channel = 'shell') => {
+      const msgId = `hostile-${++n}`;
+      return { msgId, text: JSON.stringify({ channel, header: { msg_id: msgId, msg_type: msgType, session: 'hostile', username: 't', date: new Date().toISOString(), version: '5.3' }, parent_header: {}, metadata: {}, content }) };
+    };
+    /** Sends a request; resolves with its reply on the channel. */
+    const ask = (ws: WebSocket, msgType: string, content: object, channel = 'shell') => new Promise<any>((resolve) => {
+      const r = request(msgType, content, channel);
+      const on = (data: WebSocket.RawData) => {
+        const m = JSON.parse(data.toString());
+        if (m.channel === channel && m.parent_header?.msg_id === r.msgId) {
+          ws.off('message', on);
+          resolve(m);
+        }
+      };
+      ws.on('message', on);
+      ws.send(r.text);
+    });
+
+    before(async () => {
+      const r = await api(s, 'POST', '/api/kernels', { name: 'python3' }, auth);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      id = r.body.id;
+    });
+    after(async () => {
+      const r = await api(s, 'DELETE', `/api/kernels/${id}`, undefined, auth);
+      assert.equal(r.status, 204);
+    });
+
+    it('REST: bad input is a 4xx with a JSON error, never a 5xx', async () => {
+      const post = (body: string) => fetch(`${s.url}/api/kernels`, { method: 'POST', body, headers: { ...auth, 'content-type': 'application/json' } });
+      let r = await post('{nope');
+      assert.equal(r.status, 400);
+      assert.equal((await r.json() as any).reason, 'invalid_json');
+      r = await post('{"name": 5}');
+      assert.equal(r.status, 422);
+      r = await post('{"name": "cobol"}');
+      assert.equal(r.status, 404);
+      assert.match((await r.json() as any).message, /no such kernel/);
+      for (const path of ['/api/kernels/nope', `/api/kernels/${'0'.repeat(36)}`, '/api/kernelspecs/cobol']) {
+        const g = await api(s, 'GET', path, undefined, auth);
+        assert.equal(g.status, 404, path);
+        assert.equal(typeof g.body.message, 'string');
+        assert.equal(typeof g.body.error.code, 'string');
+      }
+      const i = await api(s, 'POST', `/api/kernels/${'0'.repeat(36)}/interrupt`, undefined, auth);
+      assert.equal(i.status, 404);
+      const noKey = await api(s, 'GET', '/api/kernels');
+      assert.equal(noKey.status, 401);
+      const badKey = await api(s, 'GET', '/api/kernels', undefined, { authorization: 'token wrong' });
+      assert.equal(badKey.status, 401);
+      const queryKey = await api(s, 'GET', `/api/kernels?token=${API_KEY}`);
+      assert.equal(queryKey.status, 200);
+    });
+
+    it('refuses the upgrade for an unknown kernel (404) and a bad token (401)', async () => {
+      assert.equal(await open(wsUrl('00000000-0000-0000-0000-000000000000')), 404);
+      assert.equal(await open(wsUrl('not-a-kernel')), 404);
+      assert.equal(await open(wsUrl(id, 'token=wrong')), 401);
+      assert.equal(await open(wsUrl(id, '')), 401);
+      const byHeader = await open(wsUrl(id, ''), { authorization: `token ${API_KEY}` });
+      assert.ok(byHeader instanceof WebSocket);
+      byHeader.close();
+    });
+
+    it('drops unknown channels and message types, and answers what follows', async () => {
+      const ws = await open(wsUrl(id)) as WebSocket;
+      ws.send(request('kernel_info_request', {}, 'nowhere').text);
+      ws.send(request('debug_request', { command: 'initialize' }, 'control').text);
+      ws.send(request('made_up_request', {}).text);
+      ws.send(JSON.stringify({ channel: 'shell', header: { msg_id: 'x', msg_type: 'kernel_info_request', session: 's' }, parent_header: {}, metadata: {}, content: {}, buffers: ['AAAA'] }));
+      const reply = await ask(ws, 'kernel_info_request', {});
+      assert.equal(reply.msg_type, 'kernel_info_reply');
+      assert.equal(reply.content.status, 'ok');
+      ws.close();
+    });
+
+    it('closes on bad JSON (1007), a non-message (1007), binary frames (1003) and huge messages (1009)', async () => {
+      let ws = await open(wsUrl(id)) as WebSocket;
+      let closed = closeOf(ws);
+      ws.send('{not json');
+      assert.equal(await closed, 1007);
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      ws.send(JSON.stringify({ channel: 'shell', header: { msg_type: 'execute_request' } }));
+      assert.equal(await closed, 1007);
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      ws.send(Buffer.from([0, 1, 2, 3]));
+      assert.equal(await closed, 1003);
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      ws.send(request('execute_request', { code: `x = "${'a'.repeat(3 * 1024 * 1024)}"` }).text);
+      assert.equal(await closed, 1009);
+      // The kernel is unharmed.
+      ws = await open(wsUrl(id)) as WebSocket;
+      const reply = await ask(ws, 'execute_request', { code: '6 * 7', silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: false });
+      assert.equal(reply.content.status, 'ok');
+      ws.close();
+    });
+
+    it('cuts a client that never reads while the kernel floods, and goes on serving', async () => {
+      // A raw socket that completes the handshake, sends one masked frame, then never reads.
+      const { connect } = await import('node:net');
+      const port = Number(new URL(s.url).port);
+      const sock = connect(port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(`GET /api/kernels/${id}/channels?token=${API_KEY} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
+        + 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      await new Promise((r) => sock.once('data', r));
+      sock.pause();
+      const flood = request('execute_request', { code: 'import sys\nline = "x" * 65536 + "\\n"\nfor i in range(4000):\n    sys.stdout.write(line); sys.stdout.flush()', silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: false });
+      const payload = Buffer.from(flood.text);
+      const mask = Buffer.from([1, 2, 3, 4]);
+      const header = payload.length < 65536 ? Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]) : assert.fail('test frame too big');
+      sock.write(Buffer.concat([header, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
+      // The API cuts the connection once its send buffer passes the cap: no connection is left.
+      await waitFor(async () => {
+        const r = await api(s, 'GET', `/api/kernels/${id}`, undefined, auth);
+        return r.body.connections === 0;
+      }, 'the API to cut the client that does not read', 1200);
+      sock.destroy();
+      // Interrupt the flood (if it still runs), and the kernel answers a well-behaved client.
+      await api(s, 'POST', `/api/kernels/${id}/interrupt`, undefined, auth);
+      const ws = await open(wsUrl(id)) as WebSocket;
+      const reply = await ask(ws, 'kernel_info_request', {});
+      assert.equal(reply.content.status, 'ok');
+      ws.close();
+    });
+  });
+});
