@@ -6,6 +6,7 @@
 //   - session start (POST /v1/sessions) → first `1+1` answered: cold (a session with limits of
 //     its own starts its kernel) and warm (a session with the default limits takes a started
 //     kernel from the worker's pool, CORRAL_SESSION_WARM_KERNELS);
+//   - the same `1+1` and kernel start through Corral's Jupyter face (/api/kernels + WebSocket);
 //   - Debian's jupyter-server with the host's ipykernel, no sandbox, measured by JupyterLab's own
 //     client (@jupyterlab/services; loadtest/jupyter-client-bench.ts): kernel start → first
 //     `1+1`, and `1+1` p50/p99.
@@ -15,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpClient, type HttpClient } from './http-client.ts';
-import { measureJupyterKernel, startReferenceJupyterServer } from './jupyter-client-bench.ts';
+import { measureJupyterKernel, startReferenceJupyterServer, type JupyterKernelFigures } from './jupyter-client-bench.ts';
 import { forkStack } from './stack.ts';
 
 const CELLS = Number(process.env.BENCH_CELLS ?? 200);
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
   }, join(dir, 'stack.log'));
   const http = httpClient(stack.url, 300_000);
   const figures: { cell: number[]; run: number[]; cold: number[]; warm: number[]; notWarm: number } = { cell: [], run: [], cold: [], warm: [], notWarm: 0 };
+  let corralJupyter: JupyterKernelFigures | undefined;
   try {
     // Sessions starts, one at a time: cold ones ask for a limit of their own (no warm kernel fits).
     for (let i = 0; i < STARTS; i++) {
@@ -84,6 +86,9 @@ async function main(): Promise<void> {
       }
     }
     await check(await http.request('DELETE', `/v1/sessions/${live.id}`), 200, 'DELETE');
+    // The same through Corral's Jupyter face (/api/kernels and its WebSocket), by the same client
+    // as the reference below: default limits, so each start may take a warm kernel.
+    corralJupyter = await measureJupyterKernel(stack.url, '', { starts: STARTS, cells: CELLS, pauseBeforeStartMs: REFILL_WAIT_MS });
   } finally {
     http.close();
     await stack.stop();
@@ -105,6 +110,11 @@ async function main(): Promise<void> {
   line('session start → first `1+1`, cold', figures.cold);
   line('session start → first `1+1`, warm (from the pool)', figures.warm);
   if (figures.notWarm) console.log(`  (${figures.notWarm} default-limit start(s) found no warm kernel: the pool had not refilled)`);
+  if (corralJupyter) {
+    console.log('\nCorral\'s Jupyter face (/api/kernels + WebSocket, @jupyterlab/services), same sandbox and kernel:');
+    line('`1+1` round trip (requestExecute().done)', corralJupyter.cellMs);
+    line('kernel start → first `1+1` (warm pool when refilled)', corralJupyter.startToFirstReplyMs);
+  }
   console.log('\nReference: jupyter-server + host ipykernel, no sandbox, @jupyterlab/services:');
   line('`1+1` round trip (requestExecute().done)', jupyter.cellMs);
   line('kernel start → first `1+1`', jupyter.startToFirstReplyMs);
@@ -112,6 +122,11 @@ async function main(): Promise<void> {
   console.log('\nRatios (p50):');
   console.log(`  fresh run / session cell:                 ${r(pct(figures.run, 50), pct(figures.cell, 50))}  (target ≥ 4×)`);
   console.log(`  session cell / jupyter-server cell:       ${r(pct(figures.cell, 50), pct(jupyter.cellMs, 50))}`);
+  if (corralJupyter) {
+    console.log(`  Jupyter-face cell / jupyter-server cell:  ${r(pct(corralJupyter.cellMs, 50), pct(jupyter.cellMs, 50))}  (target ≤ 0.1×: cell p50 ≤ 5 ms)`);
+    console.log(`  Jupyter-face cell − v1 session cell:      ${(pct(corralJupyter.cellMs, 50) - pct(figures.cell, 50)).toFixed(1)} ms  (target within 1 ms)`);
+    console.log(`  Jupyter-face start / jupyter-server start: ${r(pct(corralJupyter.startToFirstReplyMs, 50), pct(jupyter.startToFirstReplyMs, 50))}`);
+  }
   console.log(`  cold start / warm start:                  ${r(pct(figures.cold, 50), pct(figures.warm, 50))}`);
   console.log(`  warm start / jupyter-server kernel start: ${r(pct(figures.warm, 50), pct(jupyter.startToFirstReplyMs, 50))}`);
   console.log(`  cold start / jupyter-server kernel start: ${r(pct(figures.cold, 50), pct(jupyter.startToFirstReplyMs, 50))}`);

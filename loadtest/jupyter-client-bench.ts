@@ -41,6 +41,8 @@ export interface MeasureOptions {
   kernelName?: string;
   /** Bound on each step, ms (default 120 000). */
   timeoutMs?: number;
+  /** Pause before each kernel start, ms (default 0): lets a server's warm pool refill. */
+  pauseBeforeStartMs?: number;
 }
 
 function freePort(): Promise<number> {
@@ -135,6 +137,7 @@ export async function measureJupyterKernel(baseUrl: string, token: string, opts:
   };
   try {
     for (let i = 0; i < Math.max(1, starts); i++) {
+      if (opts.pauseBeforeStartMs) await new Promise((r) => setTimeout(r, opts.pauseBeforeStartMs));
       const t0 = performance.now();
       const kernel = await bounded(manager.startNew({ name: opts.kernelName ?? 'python3' }), timeoutMs, 'a kernel start');
       try {

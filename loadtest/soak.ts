@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultCgroupParent } from '../worker/sandbox/index.ts';
+import { cgroupParentOf } from './cgroup-parent.ts';
 import { httpClient } from './http-client.ts';
 import { forkStack } from './stack.ts';
 import { percentiles } from './stats.ts';
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   // A state directory of its own, so the mounts and cgroups counted are this stack's only, not those
   // of other Corrals on the host (it gets its own cgroup parent).
   const stateDir = join(dir, 'state');
-  const cgroupParent = defaultCgroupParent(stateDir);
+  const cgroupParent = cgroupParentOf(stateDir);
   const stack = await forkStack({ CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, 'data'), CORRAL_STATE_DIR: stateDir }, join(dir, 'stack.log'));
   const client = httpClient(stack.url, 30_000);
   const samples: Sample[] = [];
