@@ -46,8 +46,11 @@ const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 100_000);
 /** Answers each number with the next one, until -1. */
 const PONG = '#include <stdio.h>\nint main(void) { long x; while (scanf("%ld", &x) == 1 && x >= 0) { printf("%ld\\n", x + 1); fflush(stdout); } return 0; }\n';
 /** The interactor: asks ROUND_TRIPS times, checks every answer; testlib's exit codes. */
-const PING = `#include <stdio.h>\nint main(int c, char **v) { long y; for (long i = 0; i < ${ROUND_TRIPS}; i++) { printf("%ld\\n", i); fflush(stdout);
+const pingOf = (trips: number) => `#include <stdio.h>\nint main(int c, char **v) { long y; for (long i = 0; i < ${trips}; i++) { printf("%ld\\n", i); fflush(stdout);
   if (scanf("%ld", &y) != 1 || y != i + 1) { fprintf(stderr, "bad answer at %ld\\n", i); return 1; } } printf("-1\\n"); fflush(stdout); return 0; }\n`;
+const PING = pingOf(ROUND_TRIPS);
+/** Relayed through the worker, a tenth of the round trips (compared per round trip). */
+const RELAYED_TRIPS = Math.max(1, Math.round(ROUND_TRIPS / 10));
 
 /** The same two programs on the host, connected by plain pipes; resolves with the wall time, ms. */
 function barePingPong(dir: string): Promise<number> {
@@ -145,24 +148,31 @@ async function main(): Promise<void> {
     const inSandbox: number[] = [];
     const relayed: number[] = [];
     const bare: number[] = [];
-    const pingPong = async (extra: object) => {
+    const pingPong = async (ping: string, extra: object) => {
       const { result } = await submit({
         language: 'c', source: PONG, tests: [{ stdin: '', expectedOutput: '' }], limits: { cpuMs: 30_000, wallMs: 60_000 },
-        interactor: { language: 'c', source: PING, limits: { cpuMs: 30_000, wallMs: 60_000 } }, ...extra,
+        interactor: { language: 'c', source: ping, limits: { cpuMs: 30_000, wallMs: 60_000 } }, ...extra,
       });
-      if (result.verdict !== 'accepted') throw new Error(`bench: the ping-pong says ${result.verdict}`);
-      return result.tests![0]!.wallMs;
+      return result.verdict === 'accepted' ? result.tests![0]!.wallMs : result.verdict;
     };
     for (let round = 0; round < REPEATS; round++) {
-      inSandbox.push(await pingPong({}));
-      relayed.push(await pingPong({ transcriptBytes: 65_536 }));
+      const plain = await pingPong(PING, {});
+      if (typeof plain === 'string') throw new Error(`bench: the ping-pong says ${plain}`);
+      inSandbox.push(plain);
+      // Relayed: not fatal (on a loaded host it may reach its wall limit: say so and go on).
+      const through = await pingPong(pingOf(RELAYED_TRIPS), { transcriptBytes: 65_536 });
+      if (typeof through === 'string') console.log(`  (the relayed ping-pong says ${through})`);
+      else relayed.push(through);
       bare.push(await barePingPong(dir));
     }
     const ps = percentiles(inSandbox).p50!;
-    const pr = percentiles(relayed).p50!;
     const pb = percentiles(bare).p50!;
     console.log(`${ROUND_TRIPS} round trips solution ⇄ interactor, wall p50: ${f(ps)} in two containers (the solution's run), ${f(pb)} on plain pipes outside any sandbox: ×${(ps / pb).toFixed(2)} (target ≤ 1.5×)`);
-    console.log(`  the same with a transcript (transcriptBytes 64 KiB: every byte relayed through the worker): ${f(pr)}, ×${(pr / pb).toFixed(2)} the plain pipes`);
+    if (relayed.length) {
+      const pr = percentiles(relayed).p50!;
+      const us = (ms: number, trips: number) => (ms * 1000) / trips;
+      console.log(`  with a transcript (transcriptBytes 64 KiB: every byte relayed through the worker), ${RELAYED_TRIPS} round trips: ${f(pr)}, ${us(pr, RELAYED_TRIPS).toFixed(0)} µs per round trip against ${us(pb, ROUND_TRIPS).toFixed(0)} µs on plain pipes: ×${(us(pr, RELAYED_TRIPS) / us(pb, ROUND_TRIPS)).toFixed(1)}`);
+    }
 
     // Tests side by side: one 20-test submission alone (the other slots free) with and without.
     const side: number[] = [];

@@ -83,7 +83,7 @@ if [t.lower() for t in out] != [t.lower() for t in ans]:
     sys.exit(1)
 print("ok", len(ans), "tokens", file=sys.stderr)
 `;
-  const r = await run({ language: 'bash', source: 'cat', checker: { language: 'python', source: checker }, stopOnFirstFailure: false,
+  const r = await run({ language: 'bash', source: 'cat', limits: slowHostLimits(), checker: { language: 'python', source: checker, limits: slowHostLimits() }, stopOnFirstFailure: false,
     tests: [{ stdin: 'YES  no', expectedOutput: 'yes\nNO' }, { stdin: 'yes', expectedOutput: 'no' }] });
   assert.deepEqual(verdicts(r), ['accepted', 'wrong_answer']);
   assert.equal(r.tests[0].checker.message, 'ok 2 tokens\n');
