@@ -143,8 +143,19 @@ static long enter_time_namespace(struct child_ctx *c, const struct job *j, int *
 	return c->use_time_ns ? rawsys(SYS_unshare, CLONE_NEWTIME) : 0;
 }
 
+/* Out of the worker's session and process group first: a signal sent to Corral's group (systemd,
+ * a terminal's ^C, `kill -TERM -<pgid>`) must not reach the program. The init itself, pid 1 of its
+ * namespace, ignores such signals; but the program it spawns inherited the worker's group until
+ * its own setsid, and a group SIGTERM landing in that window killed it (a run recorded as a
+ * runtime error — seen once in test/faults/up-signals.test.ts under load). */
+static long leave_worker_session(struct child_ctx *c, const struct job *j, int *step)
+{
+	return rawsys(SYS_setsid, 0);
+}
+
 /* The container, in the order it is built (mount.c has the mount plan's own list). */
 static const struct container_step INIT_STEPS[] = {
+	{ STEP_SETSID, leave_worker_session },
 	{ STEP_SETID, become_root },
 	{ STEP_HOSTNAME, set_hostname },
 	{ STEP_LOOPBACK, bring_up_loopback },

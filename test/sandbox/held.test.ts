@@ -72,7 +72,7 @@ describe('held containers', () => {
   it('gives each program its own limits and accounting: a memory hog killed in program 2, program 3 runs fine', async () => {
     const held = await testHost().hold({ layers });
     try {
-      const burn = await sh(held, 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo burnt');
+      const burn = await sh(held, 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo burnt');
       assert.equal(burn.status, 'ok', describeOutcome(burn));
       const limit = 32 << 20;
       const hog = await held.run({ argv: ['awk', 'BEGIN { s = "xxxxxxxxxxxxxxxx"; while (1) s = s s }'], limits: { memoryBytes: limit, cpuMs: 20_000, wallMs: 40_000 } });
