@@ -9,8 +9,7 @@
 //     write, which moves the waiting program's affinity) vs. the same CPUs (no write).
 // Not a test: it prints ratios, never fails on a number (this machine is shared and noisy).
 import { SandboxHost, type SandboxOutcome, type SandboxSpec } from '../worker/sandbox/index.ts';
-import { ImageStore } from '../rootfs-images/store.ts';
-import { buildImage } from '../rootfs-images/builder.ts';
+import { imageLayers } from '../rootfs-images/builder.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const COST_RUNS = Number(process.env.BENCH_N ?? 150);
@@ -20,15 +19,7 @@ const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); retu
 const p = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]!; };
 const f = (x: number, d = 2) => x.toFixed(d);
 
-async function busyboxLayers(): Promise<string[]> {
-  const store = new ImageStore();
-  try {
-    return (await store.resolve('busybox')).layerDirs;
-  } catch {
-    await buildImage('busybox', { store });
-    return (await store.resolve('busybox')).layerDirs;
-  }
-}
+const busyboxLayers = () => imageLayers('busybox');
 
 function ok(o: SandboxOutcome, what: string): SandboxOutcome {
   if (o.status !== 'ok') throw new Error(`bench: ${what} ended ${o.status}: ${o.error ?? o.stderr.toString()}`);

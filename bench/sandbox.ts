@@ -7,8 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { bareSpawn, SandboxHost, type SandboxTimings } from '../worker/sandbox/index.ts';
-import { ImageStore } from '../rootfs-images/store.ts';
-import { buildImage } from '../rootfs-images/builder.ts';
+import { imageLayers } from '../rootfs-images/builder.ts';
 
 const N = Number(process.env.BENCH_N ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
@@ -57,14 +56,7 @@ function allocateHeap(mb: number): void {
 async function main() {
   allocateHeap(HEAP_MB);
   const host = SandboxHost.open();
-  const store = new ImageStore();
-  let layers: string[];
-  try {
-    layers = (await store.resolve('busybox')).layerDirs;
-  } catch {
-    await buildImage('busybox', { store });
-    layers = (await store.resolve('busybox')).layerDirs;
-  }
+  const layers = await imageLayers('busybox');
   const busybox = layers.map((l) => join(l, 'bin/busybox')).find(existsSync);
   if (!busybox) throw new Error('bench: no bin/busybox in the busybox image');
   const timings: SandboxTimings[] = [];

@@ -49,6 +49,16 @@ export class BuildError extends Error {
 }
 
 /** Builds `name` and, on the way, every image it is layered over. */
+/** An image's layer directories (bottom first), built first when the store has no build of it. */
+export async function imageLayers(name: string, store: ImageStore = new ImageStore()): Promise<string[]> {
+  try {
+    return (await store.resolve(name)).layerDirs;
+  } catch {
+    await buildImage(name, { store });
+    return (await store.resolve(name)).layerDirs;
+  }
+}
+
 export async function buildImage(name: string, opts: BuildOptions = {}): Promise<BuildResult> {
   const store = opts.store ?? new ImageStore();
   const recipes = opts.recipes ?? loadRecipes();

@@ -8,8 +8,7 @@ import {
   SandboxHost, type ConnectOptions, type ConnectedOutcome, type SandboxOutcome, type SandboxSpec, type StreamingOptions, type StreamingRun, type Volume,
 } from '../../worker/sandbox/index.ts';
 import { cgroupParentDirs } from '../../worker/sandbox/cgroups.ts';
-import { ImageStore } from '../../rootfs-images/store.ts';
-import { buildImage } from '../../rootfs-images/builder.ts';
+import { imageLayers } from '../../rootfs-images/builder.ts';
 
 let host: SandboxHost | undefined;
 
@@ -54,14 +53,8 @@ export function createVolume(options: { sizeBytes: number; host?: SandboxHost })
 }
 
 /** The busybox test image's layers, built on first use (a second or two). */
-export async function busyboxLayers(): Promise<string[]> {
-  const store = new ImageStore();
-  try {
-    return (await store.resolve('busybox')).layerDirs;
-  } catch {
-    await buildImage('busybox', { store });
-    return (await store.resolve('busybox')).layerDirs;
-  }
+export function busyboxLayers(): Promise<string[]> {
+  return imageLayers('busybox');
 }
 
 function list(dir: string): string[] {
