@@ -75,7 +75,12 @@ describe('isolation', () => {
       await new Promise((r) => setTimeout(r, 20));
       for (const pid of processesInOurRuns(host)) {
         // Only once it has exec'd: before that the launcher is still dropping privileges.
-        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        let status: string;
+        try {
+          status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        } catch {
+          continue; // gone between the listing and the read (a process of the previous run)
+        }
         if (/^Name:\s+sleep$/m.test(status)) hostUid = Number(/^Uid:\s+(\d+)/m.exec(status)![1]);
       }
     }
