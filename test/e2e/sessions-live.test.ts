@@ -6,10 +6,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { connectRedis } from '../../services/core/redis.ts';
 import { sessionKeys } from '../../services/core/session-protocol.ts';
-import { expectNothingLeftBehind, processesInOurRuns, testHost } from '../helpers/sandbox.ts';
+import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
+import { bridges, plain, show } from '../helpers/sessions.ts';
 import { api, startStack, waitFor, type Stack } from './harness.ts';
 import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
 
@@ -18,8 +18,6 @@ const skip = needs(sb, 'python');
 if (skip) console.log(`# live session tests skipped: ${skip}`);
 const real = sb as RealSandbox;
 
-const show = (r: any) => JSON.stringify(r.body ?? r).slice(0, 1500);
-const plain = (r: any) => r.outputs?.find((o: any) => o.type === 'execute_result')?.data?.['text/plain'];
 const exec = (s: Stack, id: string, code: string, extra: Record<string, unknown> = {}) => api(s, 'POST', `/v1/sessions/${id}/execute`, { code, ...extra });
 
 async function openSession(s: Stack): Promise<string> {
@@ -28,14 +26,6 @@ async function openSession(s: Stack): Promise<string> {
   return r.body.id as string;
 }
 
-/** Kernel containers running, counted by their bridges. */
-const bridges = () => processesInOurRuns(testHost()).filter((pid) => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kernel-bridge');
-  } catch {
-    return false;
-  }
-}).length;
 
 /** The API answers and the worker still runs cells (a fresh session answers `1+1`). */
 async function stillServing(s: Stack): Promise<void> {

@@ -5,8 +5,8 @@
 // kernel when every slot is in use, and nothing of the pool is left once the worker has stopped.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { expectNothingLeftBehind, processesInOurRuns, testHost } from '../helpers/sandbox.ts';
+import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
+import { bridges, plain, show } from '../helpers/sessions.ts';
 import { api, startStack, waitFor, type Stack } from './harness.ts';
 import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
 
@@ -15,17 +15,7 @@ const skip = needs(sb, 'python');
 if (skip) console.log(`# warm kernel tests skipped: ${skip}`);
 const real = sb as RealSandbox;
 
-const show = (r: any) => JSON.stringify(r.body ?? r).slice(0, 1500);
 const infoOf = async (s: Stack, id: string) => (await api(s, 'GET', `/v1/sessions/${id}`)).body;
-const plain = (r: any) => r.outputs?.find((o: any) => o.type === 'execute_result')?.data?.['text/plain'];
-/** Containers of our runs, counted by their kernel bridges (one per container). */
-const bridges = () => processesInOurRuns(testHost()).filter((pid) => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kernel-bridge');
-  } catch {
-    return false;
-  }
-}).length;
 
 describe('warm kernels (CORRAL_SESSION_WARM_KERNELS)', { skip }, () => {
   let s: Stack;

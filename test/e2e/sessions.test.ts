@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expectNothingLeftBehind, testHost } from '../helpers/sandbox.ts';
+import { plain, show } from '../helpers/sessions.ts';
 import { api, startStack, waitFor, type Stack } from './harness.ts';
 import { IMAGES_DIR, needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
 
@@ -31,9 +32,7 @@ async function openSession(s: { url: string }, body: Record<string, unknown> = {
 }
 const exec = (s: { url: string }, id: string, code: string, extra: Record<string, unknown> = {}) =>
   api(s, 'POST', `/v1/sessions/${id}/execute`, { code, ...extra });
-const plain = (r: any) => r.outputs?.find((o: any) => o.type === 'execute_result')?.data?.['text/plain'];
 const stdout = (r: any) => (r.outputs ?? []).filter((o: any) => o.type === 'stream' && o.name === 'stdout').map((o: any) => o.text).join('');
-const show = (r: any) => JSON.stringify(r.body ?? r).slice(0, 1500);
 
 async function untilEnded(s: { url: string }, id: string): Promise<any> {
   return waitFor(async () => {
