@@ -31,6 +31,25 @@ const SATURATE = Number(process.env.BENCH_SATURATE ?? 12);
 const ONLY_SATURATION = process.env.BENCH_ONLY === 'saturation';
 /** Pairs of saturation rounds (one with both improvements, one with both off). */
 const SAT_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+/**
+ * CPU time the stack's own processes have used, ms: the stack process (API, worker, and the
+ * sandbox set-up it does in its threads) and its Redis — the host's cost beside the programs'.
+ */
+function hostCpuMs(stack: { pid: number; redisPid: number | undefined }): number {
+  const ticks = (pid: number | undefined) => {
+    if (!pid) return 0;
+    try {
+      // Fields after the command (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return 0;
+    }
+  };
+  return ((ticks(stack.pid) + ticks(stack.redisPid)) * 1000) / CLOCK_TICKS_PER_S;
+}
+/** The kernel's USER_HZ (sysconf(_SC_CLK_TCK)), 100 on Linux. */
+const CLOCK_TICKS_PER_S = 100;
 /** The host's 1-minute load average (other work on the machine moves every figure). */
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
 
@@ -206,21 +225,35 @@ async function main(): Promise<void> {
     // slots).
     const saturate = async (bodies: Array<Record<string, unknown>>) => {
       const load0 = loadAverage();
+      const host0 = hostCpuMs(stack);
       const t0 = performance.now();
       const results = await Promise.all(bodies.map((b) => submit(b, true)));
       const ms = performance.now() - t0;
+      const hostMs = hostCpuMs(stack) - host0;
       let cpuMs = 0;
       let wallMs = 0;
-      for (const { result } of results) {
-        for (const p of [result.compile, ...(result.tests ?? [])]) {
-          if (!p || (p as { cached?: boolean }).cached) continue;
-          cpuMs += p.cpuMs;
-          wallMs += p.wallMs;
+      // Per kind (the mix takes each kind in turn): the compile's and the tests' figures apart.
+      const byKind = kinds.map(() => ({ compileCpuMs: 0, compileWallMs: 0, testCpuMs: 0, testWallMs: 0, tests: 0, n: 0 }));
+      results.forEach(({ result }, i) => {
+        const k = byKind[i % kinds.length]!;
+        k.n++;
+        if (result.compile && !result.compile.cached) {
+          k.compileCpuMs += result.compile.cpuMs;
+          k.compileWallMs += result.compile.wallMs;
         }
+        for (const t of result.tests ?? []) {
+          k.testCpuMs += t.cpuMs;
+          k.testWallMs += t.wallMs;
+          k.tests++;
+        }
+      });
+      for (const k of byKind) {
+        cpuMs += k.compileCpuMs + k.testCpuMs;
+        wallMs += k.compileWallMs + k.testWallMs;
       }
       return {
         ms, perMin: (SATURATE / ms) * 60_000, cached: results.filter((r) => r.result.compile?.cached).length,
-        cpuMs, wallMs, occupancy: wallMs / (stack.slots * ms), load: `${load0}→${loadAverage()}`,
+        cpuMs, wallMs, hostMs, occupancy: wallMs / (stack.slots * ms), load: `${load0}→${loadAverage()}`, byKind,
       };
     };
     type Round = Awaited<ReturnType<typeof saturate>>;
@@ -245,14 +278,25 @@ async function main(): Promise<void> {
         describe(improved ? 'on' : 'off', r);
       }
     }
-    const sum = (rs: Round[], k: 'ms' | 'cpuMs' | 'wallMs') => rs.reduce((n, r) => n + r[k], 0);
+    const sum = (rs: Round[], k: 'ms' | 'cpuMs' | 'wallMs' | 'hostMs') => rs.reduce((n, r) => n + r[k], 0);
     const perMin = (rs: Round[]) => (rs.length * SATURATE / sum(rs, 'ms')) * 60_000;
     const both = perMin(on);
     const neither = perMin(off);
-    const perSub = (rs: Round[], k: 'cpuMs' | 'wallMs') => sum(rs, k) / 1000 / (rs.length * SATURATE);
+    const perSub = (rs: Round[], k: 'cpuMs' | 'wallMs' | 'hostMs') => sum(rs, k) / 1000 / (rs.length * SATURATE);
     const occ = (rs: Round[]) => sum(rs, 'wallMs') / (stack.slots * sum(rs, 'ms'));
     console.log(`  ${both.toFixed(1)} submissions/min with the PCH and tests side by side, ${neither.toFixed(1)} with both off: ×${(both / neither).toFixed(2)} (target ≥ 1.5×; compiles from the cache: ${on.reduce((n, r) => n + r.cached, 0)} and ${off.reduce((n, r) => n + r.cached, 0)})`);
     console.log(`  per submission: ${perSub(on, 'cpuMs').toFixed(2)} against ${perSub(off, 'cpuMs').toFixed(2)} sandbox CPU-s (×${(perSub(off, 'cpuMs') / perSub(on, 'cpuMs')).toFixed(2)} less work), ${perSub(on, 'wallMs').toFixed(2)} against ${perSub(off, 'wallMs').toFixed(2)} sandbox wall-s; slot occupancy ${occ(on).toFixed(2)} against ${occ(off).toFixed(2)}`);
+    const total = (rs: Round[]) => perSub(rs, 'cpuMs') + perSub(rs, 'hostMs');
+    console.log(`  with the stack's own CPU (API, worker, Redis: ${perSub(on, 'hostMs').toFixed(2)} and ${perSub(off, 'hostMs').toFixed(2)} CPU-s per submission): ${total(on).toFixed(2)} against ${total(off).toFixed(2)} CPU-s, ×${(total(off) / total(on)).toFixed(2)} — the ratio where the CPUs are the limit`);
+    // Where each configuration's sandbox time goes, per kind of submission (every round summed).
+    const kindFigures = (rs: Round[], i: number) => {
+      const t = { compileCpuMs: 0, compileWallMs: 0, testCpuMs: 0, testWallMs: 0, tests: 0, n: 0 };
+      for (const r of rs) for (const [key, v] of Object.entries(r.byKind[i]!)) t[key as keyof typeof t] += v;
+      const per = (ms: number) => (ms / 1000 / Math.max(1, t.n)).toFixed(2);
+      return `compile ${per(t.compileCpuMs)}/${per(t.compileWallMs)}, ${(t.tests / Math.max(1, t.n)).toFixed(1)} tests ${per(t.testCpuMs)}/${per(t.testWallMs)}`;
+    };
+    console.log('  per submission of each kind, sandbox CPU-s/wall-s (on | off):');
+    kinds.forEach((k, i) => console.log(`    ${k.name.padEnd(28)} ${kindFigures(on, i)} | ${kindFigures(off, i)}`));
     const rejudge = await saturate(improvedMix);
     const compiled = improvedMix.filter((b) => b.language !== 'python').length;
     console.log(`  a rejudge of the last ${SATURATE} on (byte for byte; ${rejudge.cached} of ${compiled} compiles from the worker's compile cache): ${rejudge.perMin.toFixed(1)} submissions/min, ×${(rejudge.perMin / neither).toFixed(2)} against both off, ×${(rejudge.perMin / both).toFixed(2)} against judging them the first time (load ${rejudge.load})`);
