@@ -261,9 +261,9 @@ async function main(): Promise<void> {
       };
     };
     type Round = Awaited<ReturnType<typeof saturate>>;
-    // Every compile may take up to 2 min of wall time (the default is 20 s): on a loaded host the
-    // header-parsing C++ compile, 12 of them queued behind each other, once reached 20 s and
-    // judged compile_error — a submission that skipped its tests, not the mix.
+    // Every compile may take up to 2 min of wall time (the default is 20 s): with a load of 12 on
+    // the 2 CPUs, the header-parsing C++ compile (~3.8 CPU-s) once passed 20 s and was judged
+    // compile_error — a submission that skipped its tests, not the mix.
     const compileLimits = { wallMs: 120_000 };
     const mixOf = (improved: boolean) => Array.from({ length: SATURATE }, (_, i) => {
       const k = kinds[i % kinds.length]!;
