@@ -406,9 +406,13 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
 
     /**
      * Tests side by side (parallelTests): this job's own slot plus the worker's free ones, each
-     * test in a fresh container over a fresh layer of the compiled /box, as always. Results and
-     * events keep test order; once a test stops the run (stopOnFirstFailure), no later test starts
-     * and those under way are stopped and dropped, so the answer is the sequential one.
+     * test in a fresh container over a fresh layer of the compiled /box, as always. A free slot is
+     * borrowed for one test and given back the moment that test is judged (spare-slots.ts): held
+     * any longer it would keep the job BullMQ hands over next from its slot, or leave it running
+     * beside this one, more sandboxes than slots. Slots are looked for again each time a test
+     * ends. Results and events keep test order (events are written after the test's slot is
+     * free again); once a test stops the run (stopOnFirstFailure), no later test starts and those
+     * under way are stopped and dropped, so the answer is the sequential one.
      */
     const runSideBySide = async (spare: SpareSlots): Promise<PhaseResult[]> => {
       if (gate) { // every test starts after the start gate (none is started early)
@@ -422,6 +426,12 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       const stops = new Map<number, AbortController>();
       let nextToStart = 0;
       let end = n; // tests from here on are not wanted (a test before them stopped the run)
+      let failed: { reason: unknown } | undefined;
+      const fail = (reason: unknown) => {
+        if (failed) return;
+        failed = { reason };
+        for (const s of stops.values()) s.abort(); // the job fails: what is under way is not wanted
+      };
       let emitted = 0;
       let emitting: Promise<void> = Promise.resolve();
       const emitInOrder = () => {
@@ -431,7 +441,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
             await emit(done[i]!, i, i === end - 1);
           }
         });
-        return emitting;
+        emitting.catch(fail);
       };
       const runOne = async (i: number) => {
         const tc = cases[i]!;
@@ -442,6 +452,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
         const stdin = decodeStdin(tc.stdin, req.stdinEncoding);
         const spec = solutionSpec({ dir: volume.dir, workDir: volume.workDir, lowerDirs: [base.dir] }, stdin);
         checkCancel();
+        if (stop.signal.aborted) return; // stopped while its volume was made
         const outcome = await launcher.run(spec, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal);
         stops.delete(i);
         if (stop.signal.aborted && !signal?.aborted) return; // stopped: a test before it ended the run
@@ -452,21 +463,35 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
           end = Math.min(end, i + 1);
           for (const [j, s] of stops) if (j > i) s.abort();
         }
-        await emitInOrder();
       };
-      const lane = async () => {
-        while (nextToStart < end) await runOne(nextToStart++);
+      // The job's own slot runs one test at a time; every other test under way has a borrowed
+      // slot of its own, taken when it starts and given back when it ends.
+      let ownSlotFree = true;
+      const underWay = new Set<Promise<void>>();
+      const startTests = () => {
+        while (!failed && nextToStart < end) {
+          const borrowed = !ownSlotFree;
+          if (borrowed && !spare.tryBorrow()) break;
+          if (!borrowed) ownSlotFree = false;
+          const i = nextToStart++;
+          const test: Promise<void> = runOne(i).catch(fail).finally(() => {
+            if (borrowed) spare.giveBack();
+            else ownSlotFree = true;
+            underWay.delete(test);
+            if (!failed) emitInOrder();
+            startTests();
+          });
+          underWay.add(test);
+        }
       };
-      let lanes = 1;
-      while (lanes < n && spare.tryBorrow()) lanes++;
-      const settled = await Promise.allSettled(Array.from({ length: lanes }, (_, k) => lane().finally(() => { if (k > 0) spare.giveBack(); })));
-      await emitting;
+      startTests();
+      while (underWay.size > 0) await Promise.race(underWay);
+      await emitting.catch(() => {}); // a failed write is `failed`
       // The answer's last test keeps its volume (collect reads it); the others go.
       const results = done.slice(0, end).filter((p): p is PhaseResult => !!p);
       const keep = testVolumes.get(results.length - 1);
       for (const v of testVolumes.values()) if (v !== keep) dropVolume(v);
       if (keep) lastVolume = keep;
-      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       return results;
     };

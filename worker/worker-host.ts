@@ -99,8 +99,8 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
   let active = 0;
   const worker = new Worker(keys.queue, async (job, token) => {
     active++;
-    slots.jobStarted();
-    const run = processRun(job, { signal: stopRuns.signal, token, redisUp: () => workerConnection.status === 'ready' });
+    // Its slot may still be lent to another job's test: it starts when that test ends (spare-slots.ts).
+    const run = slots.jobStarted().then(() => processRun(job, { signal: stopRuns.signal, token, redisUp: () => workerConnection.status === 'ready' }));
     const settled = run.catch(() => {});
     running.add(settled);
     try { await run; } finally { active--; slots.jobEnded(); running.delete(settled); }

@@ -223,6 +223,49 @@ describe('tests side by side (parallelTests)', () => {
     assert.ok(launcher.specs.length <= 4, 'no test started after the failure');
   });
 
+  it('borrows a slot for one test at a time: a job arriving meanwhile gets it when that test ends, and sandboxes never outnumber slots', async () => {
+    const launcher = fakeLauncher();
+    const ledger = new SlotLedger(2);
+    await ledger.jobStarted();
+    let now = 0;
+    let max = 0;
+    let overSlots = 0;
+    let launches = 0;
+    let next: { resolved: boolean; launchesThen: number; maxAfter: number } | undefined;
+    const run = launcher.run.bind(launcher);
+    launcher.run = async (spec, signal) => {
+      launches++;
+      max = Math.max(max, ++now);
+      if (next?.resolved) next.maxAfter = Math.max(next.maxAfter, now);
+      // The next job, once it has its slot, would run a sandbox of its own beside these.
+      if (now + (next?.resolved ? 1 : 0) > 2) overSlots++;
+      if (now === 2 && !next) {
+        // The job BullMQ hands over next, while this job has a slot on loan.
+        const arriving = { resolved: false, launchesThen: 0, maxAfter: 0 };
+        next = arriving;
+        void ledger.jobStarted().then(() => { arriving.resolved = true; arriving.launchesThen = launches; });
+        assert.equal(ledger.jobsWaiting, 1, 'it waits: the free slot is lent');
+        assert.equal(ledger.tryBorrow(), false, 'and nothing more is lent while it waits');
+      }
+      try {
+        return await run(spec, signal);
+      } finally {
+        now--;
+      }
+    };
+    const out = await runPipeline(req({ stdout: 'ok', sleepMs: 40 }, { tests: six, parallelTests: true }), {
+      launcher, registry: fakeRegistry(), collectCaps: caps, spareSlots: ledger,
+    });
+    assert.equal(out.verdict, 'accepted');
+    assert.deepEqual(out.tests!.map((t) => t.index), [0, 1, 2, 3, 4, 5]);
+    assert.equal(max, 2, 'its own slot and the borrowed one');
+    assert.ok(next?.resolved, 'the next job got its slot');
+    assert.ok(next.launchesThen < six.length, `before this job's last test started (after ${next.launchesThen} of ${six.length})`);
+    assert.equal(next.maxAfter, 1, 'from then on, one test at a time (the other slot is the next job\'s)');
+    assert.equal(overSlots, 0, 'never more sandboxes than slots');
+    assert.equal(ledger.inUse, 2, 'the two jobs\' own slots, nothing lent');
+  });
+
   it('runs one at a time when no slot is free, and when not asked for', async () => {
     for (const [ledger, parallel] of [[new SlotLedger(1), true], [new SlotLedger(4), false]] as const) {
       const { launcher, seen } = counting();
@@ -231,5 +274,44 @@ describe('tests side by side (parallelTests)', () => {
       assert.equal(out.verdict, 'accepted');
       assert.equal(seen.max, 1);
     }
+  });
+});
+
+describe('SlotLedger', () => {
+  it('lends only slots no job holds, and a job that arrives while its slot is lent waits for it', async () => {
+    const ledger = new SlotLedger(2);
+    await ledger.jobStarted();
+    assert.equal(ledger.tryBorrow(), true);
+    assert.equal(ledger.tryBorrow(), false, 'both slots in use');
+    let started = false;
+    const second = ledger.jobStarted().then(() => { started = true; });
+    await Promise.resolve();
+    assert.equal(started, false, 'its slot is lent to a test');
+    assert.equal(ledger.inUse, 2, 'never more in use than slots');
+    ledger.giveBack();
+    await second;
+    assert.equal(ledger.inUse, 2);
+    assert.equal(ledger.tryBorrow(), false);
+    ledger.jobEnded();
+    assert.equal(ledger.tryBorrow(), true, 'a job ended: its slot is free to lend');
+  });
+
+  it('hands slots back to waiting jobs first come first served, never beyond the slots', async () => {
+    const ledger = new SlotLedger(3);
+    await ledger.jobStarted();
+    assert.ok(ledger.tryBorrow() && ledger.tryBorrow());
+    const order: string[] = [];
+    const b = ledger.jobStarted().then(() => order.push('b'));
+    const c = ledger.jobStarted().then(() => order.push('c'));
+    assert.equal(ledger.jobsWaiting, 2);
+    ledger.giveBack();
+    await b;
+    assert.deepEqual(order, ['b']);
+    assert.equal(ledger.inUse, 3);
+    ledger.giveBack();
+    await c;
+    assert.deepEqual(order, ['b', 'c']);
+    assert.equal(ledger.inUse, 3);
+    assert.equal(ledger.tryBorrow(), false);
   });
 });
