@@ -156,6 +156,21 @@ describe('the native relay of a recorded connection', () => {
     m.relay.abort(); // twice is harmless
   });
 
+  it('abort stops a relay in the middle of a flood that is being read', async () => {
+    const l = link(1000);
+    let read = 0;
+    l.secondIn.on('data', (chunk: Buffer) => { read += chunk.length; });
+    const chunk = Buffer.alloc(1 << 20, 'f');
+    let writing = true;
+    const pump = () => { while (writing && l.firstOut.write(chunk)); if (writing) l.firstOut.once('drain', pump); };
+    pump();
+    while (read < 4 << 20) await new Promise((r) => setTimeout(r, 5));
+    l.relay.abort();
+    await ended(l.secondIn); // the relay closed the second's stdin while bytes were still coming
+    writing = false;
+    assert.ok(read >= 4 << 20);
+  });
+
   it('a budget out of range is refused as a spec error, and the four ends it was given are closed', () => {
     const pipes = [pipe(), pipe(), pipe(), pipe()];
     assert.throws(() => startRelay({ fromFirst: pipes[0]![0], toSecond: pipes[1]![1], fromSecond: pipes[2]![0], toFirst: pipes[3]![1] }, 0),
