@@ -185,35 +185,46 @@ static int step(struct corral_relay *r, struct relay_dir *d, short *events)
 static void *pass_on(void *arg)
 {
 	struct corral_relay *r = arg;
+	/* What each direction waits for, and whether poll() said it is ready. A step reads (or
+	 * writes) once and then waits in poll() — level-triggered, it returns at once when more is
+	 * there — instead of reading until EAGAIN: in a conversation that read would find nothing, and
+	 * each message would cost two system calls more. */
+	short want[2] = { POLLIN, POLLIN };
+	int ready[2] = { 1, 1 };
 	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
-		short events[2] = { 0, 0 };
-		int moved = 0, open = 0;
+		int open = 0;
 		for (int i = 0; i < 2; i++) {
-			int s = step(r, &r->dir[i], &events[i]);
-			moved |= s > 0;
-			open += s >= 0;
+			if (ready[i])
+				step(r, &r->dir[i], &want[i]);
+			open += r->dir[i].src >= 0;
 		}
 		if (!open)
 			break;
-		if (moved)
-			continue;
-		/* Nothing to move: sleep until a pipe or the stop is ready. Never spin here (looking again
-		 * with sched_yield() before sleeping was tried): the programs' containers are pinned to
-		 * the worker's CPUs and each is a cgroup of its own, so a yield does not reliably give the
+		/* Sleep until a pipe or the stop is ready. Never spin here (looking again with
+		 * sched_yield() before sleeping was tried): the programs' containers are pinned to the
+		 * worker's CPUs and each is a cgroup of its own, so a yield does not reliably give the
 		 * CPU to the program just woken on it — round trips of 800 µs were seen — and a slow
 		 * interactor would have the worker burn CPU for nothing. */
 		struct pollfd p[3];
-		int n = 0;
+		int side[3], n = 0;
 		for (int i = 0; i < 2; i++) {
 			struct relay_dir *d = &r->dir[i];
-			if (d->src >= 0)
-				p[n++] = (struct pollfd){ .fd = events[i] == POLLOUT ? d->dst : d->src, .events = events[i] };
+			ready[i] = 0;
+			if (d->src < 0)
+				continue;
+			side[n] = i;
+			p[n++] = (struct pollfd){ .fd = want[i] == POLLOUT ? d->dst : d->src, .events = want[i] };
 		}
-		p[n++] = (struct pollfd){ .fd = r->stop_fd, .events = POLLIN };
-		if (poll(p, n, -1) < 0 && errno != EINTR)
+		p[n] = (struct pollfd){ .fd = r->stop_fd, .events = POLLIN };
+		if (poll(p, n + 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
 			break; /* cannot wait: stop rather than spin */
-		if (p[n - 1].revents)
+		}
+		if (p[n].revents)
 			break;
+		for (int k = 0; k < n; k++)
+			ready[side[k]] = p[k].revents != 0;
 	}
 	for (int i = 0; i < 2; i++)
 		close_dir(&r->dir[i]);
