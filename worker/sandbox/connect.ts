@@ -4,7 +4,7 @@
 // byte passes through this process, so the exchange runs at the kernel's pipe speed. Each
 // program's stderr is captured as usual; stdin/stdout bytes are not captured — unless a
 // transcript is asked for: then each stdout comes to the worker and is relayed to the other's
-// stdin by native threads (relay.ts, with backpressure), recording what passes up to the budget.
+// stdin by a native thread (relay.ts, with backpressure), recording what passes up to the budget.
 import { closeSync } from 'node:fs';
 import type { HostContext } from './context.ts';
 import { SandboxError } from './errors.ts';

@@ -1,7 +1,7 @@
 // The recorded exchange of two connected programs (connect with transcriptBytes): instead of
 // going from container to container, each program's stdout comes to the worker and is written
 // on to the other's stdin, and what passes is recorded up to a byte budget. The relaying runs on
-// two threads of the native library (native/src/relay.c), not on the event loop: through Node's
+// a thread of the native library (native/src/relay.c), not on the event loop: through Node's
 // sockets a one-line round trip cost ×6 of plain pipes on a quiet host, ×14 under load. The rules
 // are a plain pipe's: nothing is buffered without bound — while a program does not read, the
 // relay stops reading the other side (which then blocks in its own write); a reader that is gone
@@ -48,7 +48,8 @@ export interface Relay {
    * then stops the relay and returns the transcript. Call once.
    */
   finish(): Promise<Transcript>;
-  /** Stops at once and frees the relay (a connection that failed before its runs ended). */
+  /** Stops at once (a connection that failed before its runs ended); frees the relay unless
+   * finish() is under way (which then returns what was recorded). */
   abort(): void;
 }
 
@@ -61,6 +62,7 @@ export function startRelay(ends: RelayEnds, budgetBytes: number): Relay {
   const native = loadNative();
   const handle: NativeRelay = native.relayStart([ends.fromFirst, ends.toSecond, ends.fromSecond, ends.toFirst], budgetBytes, TRANSCRIPT_ENTRY_COST_BYTES);
   let freed = false;
+  let finishing = false;
   const free = () => {
     if (freed) return;
     freed = true;
@@ -68,6 +70,7 @@ export function startRelay(ends: RelayEnds, budgetBytes: number): Relay {
   };
   return {
     async finish() {
+      finishing = true;
       try {
         await native.relayFinish(handle, EOF_GRACE_MS);
         return transcriptOf(native.relayTranscript(handle));
@@ -78,7 +81,8 @@ export function startRelay(ends: RelayEnds, budgetBytes: number): Relay {
     abort() {
       if (freed) return;
       native.relayAbort(handle);
-      free();
+      // While finish() waits on the thread pool it still uses the relay: it frees it itself.
+      if (!finishing) free();
     },
   };
 }
