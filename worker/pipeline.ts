@@ -244,14 +244,16 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     }
     return { build: { lang: plang, volume, limits: prog.limits }, compile };
   };
-  /** A fresh volume over a checker's or interactor's compiled one, with the testlib files in it. */
-  const judgeBox = async (b: JudgeProgramBuild, files: Record<string, string | Buffer>) => {
+  /** A fresh volume over a checker's or interactor's compiled one, with the testlib files in it
+   * (and room for `laterBytes` more: a file written once the program has ended). */
+  const judgeBox = async (b: JudgeProgramBuild, files: Record<string, string | Buffer>, laterBytes = 0) => {
     // The test's files do not count against the judge program's own disk limit.
     const filesBytes = Object.values(files).reduce((n, d) => n + Buffer.byteLength(d), 0);
-    const v = await newVolume(b.limits.diskMb, judgeFilesRoomBytes(filesBytes));
+    const v = await newVolume(b.limits.diskMb, judgeFilesRoomBytes(filesBytes + laterBytes));
     for (const [name, data] of Object.entries(files)) await v.writeFile(name, data, { mode: 0o644 });
-    return { volume: v, box: { dir: v.dir, workDir: v.workDir, lowerDirs: [b.volume.dir] } };
+    return { volume: v, box: { dir: v.dir, workDir: v.workDir, lowerDirs: [b.volume.dir] }, laterBytes };
   };
+  type JudgeBox = Awaited<ReturnType<typeof judgeBox>>;
   const judgeSpec = (b: JudgeProgramBuild, box: SandboxSpec['box']): SandboxSpec => ({
     layers: b.lang.layers, argv: b.lang.run, env: b.lang.env, box, limits: sandboxLimits(b.limits),
   });
@@ -321,12 +323,21 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
     };
 
     /** The checker on one test: input.txt, output.txt (written here from the captured bytes, never
-     * a file of the solution's) and answer.txt, in a fresh container over its compiled volume. */
-    const check = async (stdin: string | Buffer, output: Buffer, expected: string | undefined) => {
+     * a file of the solution's) and answer.txt, in a fresh container over its compiled volume.
+     * `prepared`: its volume made while the program ran (checkerBoxAhead), output.txt still to write. */
+    const check = async (stdin: string | Buffer, output: Buffer, expected: string | undefined, prepared?: Promise<JudgeBox>) => {
       const b = built.checker!;
-      const { volume, box } = await judgeBox(b, {
+      let judged = prepared && await prepared;
+      if (judged && output.length > judged.laterBytes) { // cannot happen (the output is capped); never ENOSPC
+        dropVolume(judged.volume);
+        judged = undefined;
+      }
+      if (judged) await judged.volume.writeFile(TESTLIB_FILES.output, output, { mode: 0o644 });
+      // Room as checkerBoxAhead makes it (for the largest output): one volume size for every
+      // check of the job, which the host keeps warm.
+      const { volume, box } = judged ?? await judgeBox(b, {
         [TESTLIB_FILES.input]: stdin, [TESTLIB_FILES.output]: output, [TESTLIB_FILES.answer]: expected ?? '',
-      });
+      }, Math.max(0, req.limits.outputBytes - output.length));
       try {
         const o = applyCpuLimit(await launch(judgeSpec(b, box)), b.limits.cpuMs);
         const message = judgeMessage(o);
@@ -342,15 +353,28 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
       layers: lang.layers, argv: lang.run, env, box, stdin, limits: sandboxLimits(req.limits),
       ...(req.redirectStderrToStdout ? { mergeStderr: true } : {}),
     });
+    /**
+     * A checker's volume for a test whose program is still running, with input.txt and answer.txt
+     * already in it and room for the largest output the program may write: made beside the run
+     * (a volume taken, two files written), it is off the way from the program's end to its check.
+     */
+    const checkerBoxAhead = (stdin: string | Buffer, expected: string | undefined): Promise<JudgeBox> => {
+      const prepared = judgeBox(built.checker!, { [TESTLIB_FILES.input]: stdin, [TESTLIB_FILES.answer]: expected ?? '' }, req.limits.outputBytes);
+      prepared.catch(() => {}); // awaited by its check, or dropped with its test
+      return prepared;
+    };
+    const dropPrepared = (prepared: Promise<JudgeBox> | undefined) => prepared?.then((j) => dropVolume(j.volume), () => {});
+
     /** A test's verdict from the solution's outcome: its own, or the checker's when it ended normally. */
-    const judgePlain = async (i: number, tc: (typeof cases)[number], stdin: string | Buffer, merged: FinishedOutcome): Promise<PhaseResult> => {
+    const judgePlain = async (i: number, tc: (typeof cases)[number], stdin: string | Buffer, merged: FinishedOutcome, prepared?: Promise<JudgeBox>): Promise<PhaseResult> => {
       noteFailure(merged);
       const index = req.tests ? { index: i } : {};
       if (!built.checker || merged.status !== 'ok' || merged.exitCode !== 0) {
+        void dropPrepared(prepared);
         const verdict = outcomeVerdict(merged, merged.stdout, built.checker ? undefined : tc.expectedOutput, req.compare);
         return toPhaseResult(merged, { verdict, ...index }, budget);
       }
-      const { said, report } = await check(stdin, merged.stdout, tc.expectedOutput);
+      const { said, report } = await check(stdin, merged.stdout, tc.expectedOutput, prepared);
       return { ...toPhaseResult(merged, { verdict: said.verdict, ...index }, budget), ...('points' in said && said.points !== undefined ? { points: said.points } : {}), checker: report };
     };
 
@@ -507,27 +531,35 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
      */
     const runCheckedAhead = async (spare: SpareSlots): Promise<PhaseResult[]> => {
       const results: PhaseResult[] = [];
-      let ahead: { volume: JobVolume; stop: AbortController; outcome: Promise<SandboxOutcome> } | undefined;
+      let ahead: { volume: JobVolume; stop: AbortController; outcome: Promise<SandboxOutcome>; checkerBox: Promise<JudgeBox> } | undefined;
       const startAhead = async (i: number) => {
         checkCancel();
         const volume = await newVolume(req.limits.diskMb);
         const stop = new AbortController();
-        const spec = solutionSpec({ dir: volume.dir, workDir: volume.workDir, lowerDirs: [base.dir] }, decodeStdin(cases[i]!.stdin, req.stdinEncoding));
+        const stdin = decodeStdin(cases[i]!.stdin, req.stdinEncoding);
+        const spec = solutionSpec({ dir: volume.dir, workDir: volume.workDir, lowerDirs: [base.dir] }, stdin);
         const outcome = launcher.run(spec, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal);
         outcome.catch(() => {}); // awaited below, or dropped with its stop
-        return { volume, stop, outcome };
+        return { volume, stop, outcome, checkerBox: checkerBoxAhead(stdin, cases[i]!.expectedOutput) };
       };
       try {
         for (let i = 0; i < cases.length; i++) {
           const tc = cases[i]!;
           const stdin = decodeStdin(tc.stdin, req.stdinEncoding);
           let outcome: FinishedOutcome;
+          let prepared: Promise<JudgeBox> | undefined;
           if (ahead) {
             const started = ahead;
             ahead = undefined;
             if (lastVolume !== base) dropVolume(lastVolume);
             lastVolume = started.volume;
-            outcome = applyCpuLimit(finished(await started.outcome), req.limits.cpuMs);
+            prepared = started.checkerBox;
+            try {
+              outcome = applyCpuLimit(finished(await started.outcome), req.limits.cpuMs);
+            } catch (err) {
+              void dropPrepared(prepared);
+              throw err;
+            }
           } else {
             outcome = applyCpuLimit(await launch(solutionSpec(await solutionBox(), stdin)), req.limits.cpuMs);
           }
@@ -535,8 +567,13 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
           const borrowed = checked && i + 1 < cases.length && spare.tryBorrow();
           let phase: PhaseResult;
           try {
-            if (borrowed) ahead = await startAhead(i + 1);
-            phase = await judgePlain(i, tc, stdin, outcome);
+            // This test's check first (its volume is ready), the next test's program beside it.
+            const judging = judgePlain(i, tc, stdin, outcome, prepared);
+            const [next, judged] = await Promise.allSettled([borrowed ? startAhead(i + 1) : undefined, judging]);
+            if (next.status === 'fulfilled') ahead = next.value;
+            if (next.status === 'rejected') throw next.reason;
+            if (judged.status === 'rejected') throw judged.reason;
+            phase = judged.value;
           } finally {
             if (borrowed) spare.giveBack();
           }
@@ -550,6 +587,7 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
           ahead.stop.abort();
           await ahead.outcome.catch(() => {});
           dropVolume(ahead.volume);
+          await dropPrepared(ahead.checkerBox);
         }
       }
       return results;

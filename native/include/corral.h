@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 9
+#define CORRAL_ABI_VERSION 10
 
 /* The library's public functions; everything else in libcorral.so is hidden (-fvisibility=hidden). */
 #if defined(__GNUC__)
@@ -236,6 +236,25 @@ CORRAL_API void corral_stop_held(corral_container *c, int64_t program, int32_t l
 /* A pipe for streaming (spec.stdin_fd / stdout_fd / stderr_fd): fds[0] reads, fds[1] writes,
  * both close-on-exec and blocking (the caller may make its own end non-blocking). */
 CORRAL_API int corral_pipe(int32_t fds[2], corral_error *err);
+
+/* The recorded exchange of two connected programs (relay.c): a thread of the library passes
+ * fds[0] → fds[1] (the first program's stdout pipe to the second's stdin pipe) and fds[2] →
+ * fds[3] (back), with a plain pipe's backpressure, EOF and EPIPE, recording what passes up to
+ * budget_bytes (each entry — a run of one side's bytes — costs entry_cost_bytes more). The relay
+ * owns the four descriptors from the call on (closed even when it fails). finish waits up to
+ * grace_ms for both directions to end by themselves (both writers gone), then stops them; it
+ * returns 1 when it had to stop one (blocking: call it on the thread pool). abort stops both at
+ * once from any thread. The transcript is read after finish: its size (bytes; entries; whether it
+ * was truncated), then the bytes and, per entry, {side 0|1, length}. free stops and joins what
+ * still runs. */
+typedef struct corral_relay corral_relay;
+CORRAL_API int corral_relay_start(const int32_t fds[4], int64_t budget_bytes, int64_t entry_cost_bytes,
+				  corral_relay **out, corral_error *err);
+CORRAL_API int corral_relay_finish(corral_relay *r, int64_t grace_ms);
+CORRAL_API void corral_relay_abort(corral_relay *r);
+CORRAL_API int64_t corral_relay_transcript_size(corral_relay *r, int64_t *entries, int32_t *truncated);
+CORRAL_API void corral_relay_transcript(corral_relay *r, uint8_t *data, int32_t *entries);
+CORRAL_API void corral_relay_free(corral_relay *r);
 
 /* Job volumes, each one call on the thread pool (a pool hop costs more than the small steps):
  * create makes the directory dir, mounts a size-limited tmpfs (nosuid, nodev; root-owned, 0755)

@@ -7,7 +7,6 @@ import { findDependencyCycle, RunRequest } from '../../services/core/schemas.ts'
 import { checkerVerdict, judgeMessage, parsePoints, utf8Prefix } from '../../worker/checker.ts';
 import { compareOutput } from '../../worker/compare.ts';
 import { interactionVerdict, solutionLimitVerdict, transcriptResult } from '../../worker/interactor.ts';
-import { TRANSCRIPT_ENTRY_COST_BYTES, TranscriptRecorder } from '../../worker/sandbox/relay.ts';
 import { groupOrder, groupScore, scoreGroup, shouldSkipGroup, testFraction, totalScore } from '../../worker/scoring.ts';
 import { overallVerdict, shouldContinue } from '../../worker/verdict.ts';
 
@@ -171,20 +170,7 @@ test('request validation: groups, dependencies, cycles, judges', () => {
   assert.match(issues({ checker: { language: 'c', source: 'x' }, callbackFormat: 'judge0', callbackUrl: 'http://x.test/' }).join(), /callbackFormat: judge0 cannot carry the results of checker/);
 });
 
-test('transcript: runs of one side make one entry, each entry pays its cost, recording stops at the budget', () => {
-  const rec = new TranscriptRecorder(2 * TRANSCRIPT_ENTRY_COST_BYTES + 10);
-  rec.record('first', Buffer.from('ab'));
-  rec.record('first', Buffer.from('cd'));
-  rec.record('second', Buffer.alloc(0)); // nothing read: no entry
-  rec.record('second', Buffer.from('efghijkl'));
-  rec.record('first', Buffer.from('z'));
-  const t = rec.result();
-  assert.deepEqual(t.entries.map((e) => [e.from, e.data.toString()]), [['first', 'abcd'], ['second', 'efghij']]);
-  assert.equal(t.truncated, true);
-  const whole = new TranscriptRecorder(1000);
-  whole.record('second', Buffer.from('x'));
-  assert.equal(whole.result().truncated, false);
-});
+// How the exchange is recorded (entries, their cost, the budget): test/sandbox/relay.test.ts.
 
 test('transcript: the program is first; UTF-8 text unless an entry is not valid UTF-8, then base64', () => {
   const text = transcriptResult({ entries: [{ from: 'first', data: Buffer.from('1\n') }, { from: 'second', data: Buffer.from('é\n') }], truncated: false });

@@ -3,15 +3,14 @@
 // first's stdin (a solution and its interactor). The pipes go from container to container: no
 // byte passes through this process, so the exchange runs at the kernel's pipe speed. Each
 // program's stderr is captured as usual; stdin/stdout bytes are not captured — unless a
-// transcript is asked for: then each stdout comes here and is relayed to the other's stdin
-// (relay.ts, with backpressure), recording what passes up to the budget.
+// transcript is asked for: then each stdout comes to the worker and is relayed to the other's
+// stdin by a native thread (relay.ts, with backpressure), recording what passes up to the budget.
 import { closeSync } from 'node:fs';
-import { Socket } from 'node:net';
 import type { HostContext } from './context.ts';
 import { SandboxError } from './errors.ts';
 import { loadNative, type NativeSpec } from './native.ts';
 import { failedOutcome } from './outcome.ts';
-import { closed, relay, TranscriptRecorder } from './relay.ts';
+import { startRelay, type Relay } from './relay.ts';
 import { acquire, dispatchJob, stopwatch } from './run.ts';
 import { nativeSpecFor } from './spec.ts';
 import type { ConnectedOutcome, ConnectOptions, SandboxOutcome, SandboxSpec } from './types.ts';
@@ -33,8 +32,7 @@ export async function connectTwo(first: SandboxSpec, second: SandboxSpec, host: 
   const a = nativeSpecFor(first, host);
   const b = nativeSpecFor(second, host);
   const recording = options.transcriptBytes !== undefined && options.transcriptBytes > 0;
-  let sockets: Socket[] = [];
-  let recorder: TranscriptRecorder | undefined;
+  let relay: Relay | undefined;
   if (!recording) {
     const [toSecond, toFirst] = pipes(2); // first's stdout → second's stdin, and back
     a.stdin_fd = toFirst![0];
@@ -48,17 +46,12 @@ export async function connectTwo(first: SandboxSpec, second: SandboxSpec, host: 
     b.stdin_fd = toSecond![0];
     b.stdout_fd = fromSecond![1];
     a.stdin_fd = toFirst![0];
-    const reader = (fd: number) => new Socket({ fd, readable: true, writable: false });
-    const writer = (fd: number) => new Socket({ fd, readable: false, writable: true });
-    const firstOut = reader(fromFirst![0]);
-    const secondIn = writer(toSecond![1]);
-    const secondOut = reader(fromSecond![0]);
-    const firstIn = writer(toFirst![1]);
-    sockets = [firstOut, secondIn, secondOut, firstIn];
-    const rec = new TranscriptRecorder(options.transcriptBytes!);
-    recorder = rec;
-    relay(firstOut, secondIn, (chunk) => rec.record('first', chunk));
-    relay(secondOut, firstIn, (chunk) => rec.record('second', chunk));
+    try {
+      relay = startRelay({ fromFirst: fromFirst![0], toSecond: toSecond![1], fromSecond: fromSecond![0], toFirst: toFirst![1] }, options.transcriptBytes!);
+    } catch (err) { // the relay closed its ends; the programs' are still ours
+      for (const fd of [a.stdin_fd, a.stdout_fd, b.stdin_fd, b.stdout_fd]) closeSync(fd);
+      throw err;
+    }
   }
   const both = AbortSignal.any([signal, first.signal, second.signal].filter((s): s is AbortSignal => !!s));
   // When each one ended, on one clock: when its job was dispatched (its container built or taken
@@ -84,11 +77,16 @@ export async function connectTwo(first: SandboxSpec, second: SandboxSpec, host: 
     endedMs[side] = Math.round((dispatchedMs + outcome.wallMs) * 100) / 100;
     return outcome;
   };
-  const [firstOutcome, secondOutcome] = await Promise.all([one(a, first, 'first'), one(b, second, 'second')]);
-  if (!recorder) return { first: firstOutcome, second: secondOutcome, endedMs };
+  let outcomes: [SandboxOutcome, SandboxOutcome];
+  try {
+    outcomes = await Promise.all([one(a, first, 'first'), one(b, second, 'second')]);
+  } catch (err) {
+    relay?.abort();
+    throw err;
+  }
+  const [firstOutcome, secondOutcome] = outcomes;
+  if (!relay) return { first: firstOutcome, second: secondOutcome, endedMs };
   // Both runs are over, every writer of the pipes is gone: what is left in them is relayed (or
-  // dropped, the reader being gone), then EOF closes each socket.
-  await Promise.all(sockets.map(closed));
-  for (const s of sockets) s.destroy();
-  return { first: firstOutcome, second: secondOutcome, endedMs, transcript: recorder.result() };
+  // dropped, the reader being gone), then each direction ends at its EOF.
+  return { first: firstOutcome, second: secondOutcome, endedMs, transcript: await relay.finish() };
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { SandboxError, type NativeError } from './errors.ts';
 
-const ABI_VERSION = 9;
+const ABI_VERSION = 10;
 
 /**
  * koffi keeps the memory of this many asynchronous calls (stack + heap, 256 KiB each) between
@@ -111,6 +111,9 @@ export interface NativeOutcome {
 /** A prepared container (native pointer), good for exactly one dispatch, or held: any number of dispatchHeld one after another. */
 export type NativeContainer = { readonly __brand: 'corral_container' };
 
+/** A running relay of two connected programs' pipes (native pointer, relay.c); freed by relayFree. */
+export type NativeRelay = { readonly __brand: 'corral_relay' };
+
 interface Bindings {
   run(spec: NativeSpec, out: Partial<NativeOutcome>): Promise<number>;
   /** Builds a container ahead of its job; rejects with what failed. */
@@ -131,6 +134,17 @@ interface Bindings {
   usage(container: NativeContainer): { memoryBytes: number; memoryPeakBytes: number; cpuUs: number };
   /** A close-on-exec pipe for streaming: [read end, write end]. */
   pipe(): [number, number];
+  /** Starts relaying fds[0] → fds[1] and fds[2] → fds[3] on two native threads, recording up to
+   * budgetBytes (corral_relay_start); owns the four descriptors from the call on. */
+  relayStart(fds: readonly [number, number, number, number], budgetBytes: number, entryCostBytes: number): NativeRelay;
+  /** Waits (on the thread pool) up to graceMs for both directions to end, then stops them;
+   * resolves true when one had to be stopped. */
+  relayFinish(relay: NativeRelay, graceMs: number): Promise<boolean>;
+  /** Stops both directions at once (synchronous). */
+  relayAbort(relay: NativeRelay): void;
+  /** The recorded bytes and entries ({side, length} pairs), after relayFinish. */
+  relayTranscript(relay: NativeRelay): { data: Buffer; entries: Int32Array; truncated: boolean };
+  relayFree(relay: NativeRelay): void;
   /** prepare without waiting for the container to be built: for a run that dispatches at once. */
   prepareNow(spec: NativeSpec): Promise<NativeContainer>;
   free(ptr: unknown): void;
@@ -203,6 +217,13 @@ export function loadNative(): Bindings {
   const usage = lib.func('int corral_usage(corral_container *c, _Out_ int64_t *memory, _Out_ int64_t *peak, _Out_ int64_t *cpu)');
   const pipe = lib.func('int corral_pipe(_Out_ int32_t *fds, _Out_ corral_error *err)');
   const free = lib.func('void corral_free(void *p)');
+  koffi.opaque('corral_relay');
+  const relayStart = lib.func('int corral_relay_start(const int32_t *fds, int64_t budget, int64_t entryCost, _Out_ corral_relay **out, _Out_ corral_error *err)');
+  const relayFinish = lib.func('int corral_relay_finish(corral_relay *r, int64_t graceMs)');
+  const relayAbort = lib.func('void corral_relay_abort(corral_relay *r)');
+  const relayTranscriptSize = lib.func('int64_t corral_relay_transcript_size(corral_relay *r, _Out_ int64_t *entries, _Out_ int32_t *truncated)');
+  const relayTranscript = lib.func('void corral_relay_transcript(corral_relay *r, _Out_ uint8_t *data, _Out_ int32_t *entries)');
+  const relayFree = lib.func('void corral_relay_free(corral_relay *r)');
   const volumeCreate = lib.func('int corral_volume_create(const char *dir, int64_t size, uint32_t boxUid, uint32_t boxGid, uint32_t workUid, uint32_t workGid, _Out_ corral_error *err)');
   const volumeDestroy = lib.func('int corral_volume_destroy(const char *dir, _Out_ corral_error *err)');
   const volumeUmount = lib.func('int corral_volume_umount(const char *dir, _Out_ corral_error *err)');
@@ -252,6 +273,24 @@ export function loadNative(): Bindings {
       callSync(pipe, [fds]);
       return [fds[0]!, fds[1]!];
     },
+    relayStart(fds, budgetBytes, entryCostBytes) {
+      const handle: unknown[] = [null];
+      callSync(relayStart, [Int32Array.from(fds), budgetBytes, entryCostBytes, handle]);
+      return handle[0] as NativeRelay;
+    },
+    relayFinish: (relay, graceMs) => onPool(relayFinish, relay, graceMs).then((stopped) => stopped === 1),
+    relayAbort: (relay) => relayAbort(relay),
+    relayTranscript(relay) {
+      const count = [0];
+      const truncated = [0];
+      const bytes = Number(relayTranscriptSize(relay, count, truncated));
+      const data = Buffer.alloc(bytes);
+      const entries = new Int32Array(2 * Number(count[0]));
+      // koffi copies an _Out_ array back into the TypedArray; an empty one still needs a pointer.
+      relayTranscript(relay, bytes ? data : Buffer.alloc(1), entries.length ? entries : new Int32Array(1));
+      return { data, entries, truncated: truncated[0] === 1 };
+    },
+    relayFree: (relay) => relayFree(relay),
     dispatch: (container, spec, out) => onPool(dispatch, container, spec, out),
     discard: (container) => onPool(discard, container).then(() => {}),
     dispatchHeld: (container, program, spec, out) => onPool(dispatchHeld, container, program, spec, out),

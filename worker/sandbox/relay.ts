@@ -1,11 +1,13 @@
 // The recorded exchange of two connected programs (connect with transcriptBytes): instead of
-// going from container to container, each program's stdout comes to this process and is written
-// on to the other's stdin, and what passes is recorded up to a byte budget. Nothing is buffered
-// without bound: when a program does not read, the write to it stays pending and the relay stops
-// reading the other side (which then blocks in its own write, as on a plain pipe). A reader that
-// is gone (EPIPE) closes the writer's pipe, so the writer gets EPIPE/SIGPIPE as on a plain pipe;
-// an EOF is passed on as EOF.
-import { Socket } from 'node:net';
+// going from container to container, each program's stdout comes to the worker and is written
+// on to the other's stdin, and what passes is recorded up to a byte budget. The relaying runs on
+// a thread of the native library (native/src/relay.c), not on the event loop: through Node's
+// sockets a one-line round trip cost ×6 of plain pipes on a quiet host, ×14 under load. The rules
+// are a plain pipe's: nothing is buffered without bound — while a program does not read, the
+// relay stops reading the other side (which then blocks in its own write); a reader that is gone
+// (EPIPE) closes the writer's pipe, so the writer gets EPIPE/SIGPIPE; an EOF is passed on as EOF.
+import type { Socket } from 'node:net';
+import { loadNative, type NativeRelay } from './native.ts';
 
 /** A run of bytes one side wrote, in the order the relay read them. */
 export interface TranscriptEntry {
@@ -25,72 +27,77 @@ export interface Transcript {
  */
 export const TRANSCRIPT_ENTRY_COST_BYTES = 16;
 
-/** Records what passes, in order, until `maxBytes` (entries' bytes + their cost) are spent. */
-export class TranscriptRecorder {
-  private readonly entries: TranscriptEntry[] = [];
-  private chunks: Buffer[] = [];
-  private spent = 0;
-  private truncated = false;
+/** After both runs have ended every writer is gone; EOF is only waited for this long. */
+const EOF_GRACE_MS = 2000;
 
-  constructor(private readonly maxBytes: number) {}
+/** Our ends of the four pipes of a recorded connection. */
+export interface RelayEnds {
+  /** Read end of the first program's stdout pipe. */
+  fromFirst: number;
+  /** Write end of the second program's stdin pipe. */
+  toSecond: number;
+  fromSecond: number;
+  toFirst: number;
+}
 
-  record(from: TranscriptEntry['from'], chunk: Buffer): void {
-    if (this.truncated || chunk.length === 0) return;
-    const last = this.entries.at(-1);
-    const continues = last !== undefined && last.from === from;
-    const cost = continues ? 0 : TRANSCRIPT_ENTRY_COST_BYTES;
-    const room = this.maxBytes - this.spent - cost;
-    if (room <= 0) {
-      this.truncated = true;
-      return;
-    }
-    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    if (kept.length < chunk.length) this.truncated = true;
-    this.spent += cost + kept.length;
-    // Copied: the socket's chunk is ours, but a slice of it would pin the whole read buffer.
-    if (continues) this.chunks.push(Buffer.from(kept));
-    else {
-      this.flush();
-      this.entries.push({ from, data: Buffer.alloc(0) });
-      this.chunks = [Buffer.from(kept)];
-    }
-  }
-
-  private flush(): void {
-    const last = this.entries.at(-1);
-    if (last && this.chunks.length) last.data = Buffer.concat([last.data, ...this.chunks]);
-    this.chunks = [];
-  }
-
-  result(): Transcript {
-    this.flush();
-    return { entries: this.entries, truncated: this.truncated };
-  }
+/** A relay under way: finish() once both programs have ended. */
+export interface Relay {
+  /**
+   * Waits for what is left in the pipes to be passed on (or dropped, its reader being gone) and
+   * for both EOFs — every writer is gone once both runs have ended — for EOF_GRACE_MS at most,
+   * then stops the relay and returns the transcript. Call once.
+   */
+  finish(): Promise<Transcript>;
+  /** Stops at once (a connection that failed before its runs ended); frees the relay unless
+   * finish() is under way (which then returns what was recorded). */
+  abort(): void;
 }
 
 /**
- * Passes `from`'s bytes on to `to`, each chunk recorded first. Backpressure: while `to` has a
- * write pending (its reader is not reading), `from` is paused — at most one read's worth (the
- * socket's 64 KiB) waits here per direction.
+ * Starts relaying first → second and second → first, recording up to `budgetBytes`. The relay
+ * owns the four descriptors from the call on: it closes them when it stops, and at once when it
+ * cannot start (then it throws a SandboxError).
  */
-export function relay(from: Socket, to: Socket, onChunk: (chunk: Buffer) => void): void {
-  from.on('data', (chunk: Buffer) => {
-    onChunk(chunk);
-    if (!to.write(chunk)) {
-      from.pause();
-      to.once('drain', () => from.resume());
-    }
-  });
-  from.on('end', () => to.end());
-  // The reader is gone (EPIPE) or the run is over: the writer's pipe is closed, so its next write
-  // fails as it would on a plain pipe, and nothing more is read from it.
-  to.on('error', () => from.destroy());
-  to.on('close', () => { if (!from.destroyed) from.destroy(); });
-  from.on('error', () => to.destroy());
+export function startRelay(ends: RelayEnds, budgetBytes: number): Relay {
+  const native = loadNative();
+  const handle: NativeRelay = native.relayStart([ends.fromFirst, ends.toSecond, ends.fromSecond, ends.toFirst], budgetBytes, TRANSCRIPT_ENTRY_COST_BYTES);
+  let freed = false;
+  let finishing = false;
+  const free = () => {
+    if (freed) return;
+    freed = true;
+    native.relayFree(handle);
+  };
+  return {
+    async finish() {
+      finishing = true;
+      try {
+        await native.relayFinish(handle, EOF_GRACE_MS);
+        return transcriptOf(native.relayTranscript(handle));
+      } finally {
+        free();
+      }
+    },
+    abort() {
+      if (freed) return;
+      native.relayAbort(handle);
+      // While finish() waits on the thread pool it still uses the relay: it frees it itself.
+      if (!finishing) free();
+    },
+  };
 }
 
-/** After both runs have ended every writer is gone; EOF is only waited for this long. */
-const EOF_GRACE_MS = 2000;
+/** The native transcript (one byte buffer, {side, length} per entry) as entries over that buffer. */
+export function transcriptOf(raw: { data: Buffer; entries: Int32Array; truncated: boolean }): Transcript {
+  const entries: TranscriptEntry[] = [];
+  let at = 0;
+  for (let i = 0; i < raw.entries.length; i += 2) {
+    const length = raw.entries[i + 1]!;
+    entries.push({ from: raw.entries[i] === 0 ? 'first' : 'second', data: raw.data.subarray(at, at + length) });
+    at += length;
+  }
+  return { entries, truncated: raw.truncated };
+}
 
 /** Resolves once the socket is closed (destroyed after EOF_GRACE_MS at the latest). */
 export function closed(socket: Socket): Promise<void> {
