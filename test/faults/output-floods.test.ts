@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { redisKeys, type EmbeddedRedis } from '../../services/core/redis.ts';
 import { startRedis } from '../e2e/harness.ts';
 import { IMAGES_DIR, needs, realSandbox } from '../e2e/real-sandbox.ts';
-import { apiGetBytes, apiListBytes, resultJsonBytes, workerSlotBytes, type OutputLimits } from './memory-bounds.ts';
+import { apiGetBytes, apiListBytes, compatAnswerBytes, resultJsonBytes, workerRunBytes, workerSlotBytes, type OutputLimits } from './memory-bounds.ts';
 import { complaints, exitWithin, killGroup, leftoversOf, peakGrowth, spawnCorral, type CorralProcess } from './processes.ts';
 
 const sb = await realSandbox();
@@ -121,18 +121,26 @@ async function getResult(id: string): Promise<any> {
   }
 }
 
-test('one run at the output cap: the worker\'s and the API\'s peak memory', { skip }, async (t) => {
+test('one run at the output cap: the worker holds its output once and its JSON once; the API\'s peak memory', { skip }, async (t) => {
   // Warm up with a small run and a small GET: the code is loaded and compiled, no big buffer yet.
   const small = await submit(flood(10, 10));
   await finishedQuietly(small);
   await getResult(small);
   const ids: string[] = [];
+  const stored = async (id: string) => client.hstrlen(redisKeys(prefix).run(id), 'result');
   const worker1 = await peakGrowth(worker.pid, async () => { ids.push(await submit(flood(CAP, CAP))); await finishedQuietly(ids[0]!); });
   const worker2 = await peakGrowth(worker.pid, async () => { ids.push(await submit(flood(CAP, CAP))); await finishedQuietly(ids[1]!); });
-  t.diagnostic(`one run, stdout and stderr at the ${CAP / MiB} MiB cap (${mib(2 * CAP)} of output): worker peak +${mib(worker1)} for the first such run (${(worker1 / (2 * CAP)).toFixed(1)} × the output), +${mib(worker2)} for the next`);
+  const textBound = workerRunBytes(2 * CAP, await stored(ids[0]!)) + SLACK;
+  t.diagnostic(`one run, stdout and stderr at the ${CAP / MiB} MiB cap (${mib(2 * CAP)} of output, ${mib(await stored(ids[0]!))} of JSON): worker peak +${mib(worker1)} for the first such run (${(worker1 / (2 * CAP)).toFixed(1)} × the output), +${mib(worker2)} for the next (bound ${mib(textBound)})`);
+  // The output as bytes once and its JSON once (memory-bounds.ts): the output held again as text,
+  // the JSON as a string or a Redis command assembled from it is beyond this.
+  assert.ok(worker1 <= textBound, `the first run grew the worker by ${mib(worker1)}, beyond ${mib(textBound)}`);
+  assert.ok(worker2 <= textBound, `the next run grew the worker by ${mib(worker2)}, beyond ${mib(textBound)}`);
   // NUL bytes: as JSON text each is six characters; phase-result.ts sends them as base64.
   const workerNul = await peakGrowth(worker.pid, async () => { ids.push(await submit(nulFlood(CAP, CAP))); await finishedQuietly(ids[2]!); });
-  t.diagnostic(`NUL bytes at the cap: worker +${mib(workerNul)}, stored ${mib(await client.hstrlen(redisKeys(prefix).run(ids[2]!), 'result'))}`);
+  const nulBound = workerRunBytes(2 * CAP, await stored(ids[2]!)) + SLACK;
+  t.diagnostic(`NUL bytes at the cap: worker +${mib(workerNul)} (bound ${mib(nulBound)}), stored ${mib(await stored(ids[2]!))}`);
+  assert.ok(workerNul <= nulBound, `the NUL run grew the worker by ${mib(workerNul)}, beyond ${mib(nulBound)}`);
   const api1 = await peakGrowth(apiProc.pid, async () => {
     const r = await getResult(ids[0]!);
     assert.equal(r.run.stdout.length, CAP);
@@ -228,6 +236,28 @@ test('floods at the output cap: no run lost or finished twice, each answer bound
   });
   t.diagnostic(`API, a list refused and a list of one result and an unknown id: peak +${mib(listGrowth)} (bound ${mib(apiListBytes(LIMITS) + SLACK)})`);
   assert.ok(listGrowth <= apiListBytes(LIMITS) + SLACK);
+
+  // Judge0's batch GET: the same maximum, answered in Judge0's form (never a 500), before any
+  // result is read; a batch within it is answered whole, one result re-encoded at a time.
+  const refusedGrowth = await peakGrowth(apiProc.pid, async () => {
+    const all = await api({ url }, 'GET', `/submissions/batch?tokens=${ids.join(',')}&base64_encoded=true`);
+    assert.equal(all.status, 400, JSON.stringify(all.body).slice(0, 300));
+    assert.match(all.body.error, /more than the maximum answer of \d+ bytes; ask for fewer tokens/);
+  });
+  assert.ok(refusedGrowth <= SLACK, `refusing the batch grew the API by ${mib(refusedGrowth)}`);
+  const batchGrowth = await peakGrowth(apiProc.pid, async () => {
+    const one = await api({ url }, 'GET', `/submissions/batch?tokens=${ids[0]},${randomUUID()}&base64_encoded=true&fields=token,stdout,stderr,status`);
+    assert.equal(one.status, 200, JSON.stringify(one.body).slice(0, 300));
+    assert.equal(one.body.submissions.length, 2);
+    assert.equal(one.body.submissions[1], null);
+    const s = one.body.submissions[0];
+    assert.equal(s.token, ids[0]);
+    assert.equal(Buffer.from(s.stdout, 'base64').length, CAP);
+    assert.equal(Buffer.from(s.stderr, 'base64').length, CAP);
+  });
+  const batchBound = apiGetBytes(LIMITS, 2 * CAP) + compatAnswerBytes(LIMITS, 2 * CAP) + SLACK;
+  t.diagnostic(`Judge0 batch GET: refused over the maximum +${mib(refusedGrowth)}; one result at the cap +${mib(batchGrowth)} (bound ${mib(batchBound)})`);
+  assert.ok(batchGrowth <= batchBound, `the Judge0 batch grew the API by ${mib(batchGrowth)}, beyond ${mib(batchBound)}`);
 });
 
 test('nothing left behind', { skip }, async (t) => {
