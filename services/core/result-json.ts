@@ -37,18 +37,32 @@ const HEX = Buffer.from('0123456789abcdef'); // JSON.stringify writes \u001b, lo
 
 /** Length of valid UTF-8 text as a JSON string's content (without its quotes). */
 function escapedLength(text: Buffer): number {
-  let n = text.length;
-  for (let i = 0; i < text.length; i++) n += EXTRA[text[i]!]!;
+  const t = bytesOf(text);
+  let n = t.length;
+  for (let i = 0; i < t.length; i++) n += EXTRA[t[i]!]!;
   return n;
 }
 
-/** Writes valid UTF-8 text JSON-escaped at `at`; spans that need no escape are copied as they are. */
-function writeEscaped(text: Buffer, out: Buffer, at: number): number {
+/** A plain Uint8Array over a Buffer's bytes: V8's fastest element access in the loops below. */
+const bytesOf = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.length);
+
+/** Spans without an escape at least this long are copied natively, shorter ones byte by byte. */
+const COPY_MIN_BYTES = 64;
+
+/**
+ * Writes valid UTF-8 text JSON-escaped at `at`. A plain loop over bytes: output such as `y\n`
+ * lines has an escape every other byte, and a native copy per span cost ~100 × more (5–7 s for
+ * 32 MiB on a loaded host, the event loop blocked; this loop: well under a second).
+ */
+function writeEscaped(text: Buffer, outBuffer: Buffer, at: number): number {
+  const t = bytesOf(text);
+  const out = bytesOf(outBuffer);
   let from = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
+  for (let i = 0; i < t.length; i++) {
+    const c = t[i]!;
     if (EXTRA[c] === 0) continue;
-    at += text.copy(out, at, from, i);
+    if (i - from >= COPY_MIN_BYTES) at += text.copy(outBuffer, at, from, i);
+    else for (let k = from; k < i; k++) out[at++] = t[k]!;
     from = i + 1;
     out[at++] = 0x5c; // backslash
     if (SHORT[c] !== 0) {
@@ -58,7 +72,7 @@ function writeEscaped(text: Buffer, out: Buffer, at: number): number {
       out[at++] = HEX[c >> 4]!; out[at++] = HEX[c & 15]!;
     }
   }
-  return at + text.copy(out, at, from);
+  return at + text.copy(outBuffer, at, from);
 }
 
 /** base64 is encoded this much at a time (a multiple of 3): only the chunk's text is a string. */
