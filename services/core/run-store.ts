@@ -245,17 +245,21 @@ export class RunStore {
   }
 
   /**
-   * One page (1-based) of runs, newest first by creation time, and the number of runs listed.
-   * Entries of expired runs met on the way are dropped from the index and the page is read again.
+   * One page (1-based) of runs, newest first by creation time, and the number of runs listed —
+   * or, when the page's results together hold more than `maxBytes`, only that total (measured
+   * before any is read, as getManyJson does). Entries of expired runs met on the way are dropped
+   * from the index and the page is read again.
    */
-  async list(page: number, perPage: number): Promise<{ runs: RunResult[]; total: number }> {
+  async list(page: number, perPage: number, maxBytes = Number.MAX_SAFE_INTEGER): Promise<{ runs: RunResult[]; total: number } | { totalBytes: number }> {
     await this.trimIndex();
     const start = (page - 1) * perPage;
     for (let attempt = 0; ; attempt++) {
       const count = await this.redis.zcard(this.keys.runIndex);
       if (start >= count) return { runs: [], total: count };
       const ids = await this.redis.zrevrange(this.keys.runIndex, start, start + perPage - 1);
-      const results = await this.getMany(ids);
+      const stored = await this.getManyJson(ids, maxBytes);
+      if (!Array.isArray(stored)) return stored;
+      const results = stored.map((raw) => (raw ? (JSON.parse(raw.toString()) as RunResult) : null));
       const missing = ids.filter((_, i) => results[i] === null);
       if (missing.length === 0 || attempt >= 3) {
         if (missing.length > 0) await this.dropMissing(missing);

@@ -151,7 +151,40 @@ test('one run at the output cap: the worker holds its output once and its JSON o
   t.diagnostic(`API GET of its result +${mib(api1)}, the next +${mib(api2)}`);
   const apiNul = await peakGrowth(apiProc.pid, () => getResult(ids[2]!));
   t.diagnostic(`NUL bytes at the cap: API GET +${mib(apiNul)}; ${busy} GETs answered 503 not_ready first`);
+
+  // ?wait=true and the SSE terminal event answer with the stored bytes as GET does (2 × the
+  // stored JSON: apiGetBytes), not parsed and serialised again (~6 ×).
+  let waitedId = '';
+  const apiWait = await peakGrowth(apiProc.pid, async () => {
+    const r = await api({ url }, 'POST', '/v1/runs?wait=true', flood(CAP, CAP));
+    assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 300));
+    assert.equal(r.body.run.stdout.length, CAP);
+    waitedId = r.body.id;
+  });
+  const waitBound = 2 * await stored(waitedId) + SLACK;
+  const apiSse = await peakGrowth(apiProc.pid, async () => {
+    const last = (await sseText(`/v1/runs/${waitedId}/events`)).trim().split('\n\n').at(-1)!;
+    assert.match(last, /^event: completed\n/);
+    assert.equal(JSON.parse(last.split('\n')[1]!.slice('data: '.length)).result.run.stderr.length, CAP);
+  });
+  t.diagnostic(`?wait=true of a run at the cap: API +${mib(apiWait)}; its SSE events +${mib(apiSse)} (bound ${mib(waitBound)})`);
+  assert.ok(apiWait <= waitBound, `?wait=true grew the API by ${mib(apiWait)}, beyond ${mib(waitBound)}`);
+  assert.ok(apiSse <= waitBound, `the SSE stream grew the API by ${mib(apiSse)}, beyond ${mib(waitBound)}`);
 });
+
+/** A whole SSE stream (it ends after the terminal event), as text. */
+function sseText(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url + path, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** The stack's limits (the defaults: the processes above set none of them). */
 const LIMITS: OutputLimits = { outputCapBytes: CAP, resultOutputMaxBytes: 64 * MiB, collectTotalBytes: 8 * MiB, listMaxBytes: 64 * MiB };
@@ -245,6 +278,10 @@ test('floods at the output cap: no run lost or finished twice, each answer bound
     assert.match(all.body.error, /more than the maximum answer of \d+ bytes; ask for fewer tokens/);
   });
   assert.ok(refusedGrowth <= SLACK, `refusing the batch grew the API by ${mib(refusedGrowth)}`);
+  // Judge0's paged list of every submission: a page is held to the same maximum.
+  const page = await api({ url }, 'GET', '/submissions?per_page=20&base64_encoded=true');
+  assert.equal(page.status, 400, JSON.stringify(page.body).slice(0, 300));
+  assert.match(page.body.error, /more than the maximum answer of \d+ bytes; ask for a smaller per_page/);
   const batchGrowth = await peakGrowth(apiProc.pid, async () => {
     const one = await api({ url }, 'GET', `/submissions/batch?tokens=${ids[0]},${randomUUID()}&base64_encoded=true&fields=token,stdout,stderr,status`);
     assert.equal(one.status, 200, JSON.stringify(one.body).slice(0, 300));

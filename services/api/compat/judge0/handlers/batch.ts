@@ -5,6 +5,7 @@
 import type { Context } from 'hono';
 import { CorralError } from '../../../../core/errors.ts';
 import type { RunResult } from '../../../../core/schemas.ts';
+import { reencodes } from '../../common/reencode-gate.ts';
 import { judge0Error, serviceErrorResponse } from '../http-errors.ts';
 import { parseSubmission, type FieldErrors } from '../submission-request.ts';
 import { CONVERSION_ERROR_MESSAGE_MANY } from '../submission-response.ts';
@@ -82,6 +83,7 @@ export function getBatch(ctx: Judge0Context) {
     const tokens = (c.req.header('tokens') ?? c.req.query('tokens') ?? '').trim().split(',').filter((t) => t !== '');
     const tooMany = batchSizeProblem(c, tokens.length, o.maxSubmissionBatchSize);
     if (tooMany) return tooMany;
+    const serialize = serializer(ctx, await languageNames(ctx), fields.value, base64Of(c));
     const valid = tokens.filter((t) => TOKEN_RE.test(t));
     let stored: Array<Buffer | null>;
     try {
@@ -90,20 +92,25 @@ export function getBatch(ctx: Judge0Context) {
       if (err instanceof CorralError && err.code === 'response_too_large') return judge0Error(c, 400, tooLargeMessage(valid.length, err.details));
       return serviceErrorResponse(c, err);
     }
-    const byToken = new Map(valid.map((t, i) => [t, i]));
-    const serialize = serializer(ctx, await languageNames(ctx), fields.value, base64Of(c));
-    // One submission re-encoded at a time, each stored result let go once it is: the answer's
-    // parts are the JSON of each, sent one after another (no joined copy, no whole parsed batch).
-    return unlessNotUtf8(() => {
-      const parts: Uint8Array[] = [Buffer.from('{"submissions":[')];
-      tokens.forEach((t, n) => {
-        const i = byToken.get(t);
-        const r = i === undefined ? null : parsed(stored[i]);
-        if (i !== undefined && tokens.indexOf(t, n + 1) === -1) stored[i] = null; // asked for once more: kept
-        parts.push(Buffer.from((n > 0 ? ',' : '') + (r ? JSON.stringify(serialize(t, r)) : 'null')));
-      });
-      parts.push(Buffer.from(']}'));
-      return c.body(chunked(parts), 200, { 'content-type': 'application/json' });
-    }, () => judge0Error(c, 400, CONVERSION_ERROR_MESSAGE_MANY));
+    // Re-encoded in its turn (reencode-gate.ts).
+    const bytes = stored.reduce((n, b) => n + (b?.length ?? 0), 0);
+    return reencodes.run(bytes, () => batchAnswer(c, tokens, valid, stored, serialize));
   };
+}
+
+function batchAnswer(c: Context, tokens: string[], valid: string[], stored: Array<Buffer | null>, serialize: ReturnType<typeof serializer>): Response {
+  const byToken = new Map(valid.map((t, i) => [t, i]));
+  // One submission re-encoded at a time, each stored result let go once it is: the answer's
+  // parts are the JSON of each, sent one after another (no joined copy, no whole parsed batch).
+  return unlessNotUtf8(() => {
+    const parts: Uint8Array[] = [Buffer.from('{"submissions":[')];
+    tokens.forEach((t, n) => {
+      const i = byToken.get(t);
+      const r = i === undefined ? null : parsed(stored[i]);
+      if (i !== undefined && tokens.indexOf(t, n + 1) === -1) stored[i] = null; // asked for once more: kept
+      parts.push(Buffer.from((n > 0 ? ',' : '') + (r ? JSON.stringify(serialize(t, r)) : 'null')));
+    });
+    parts.push(Buffer.from(']}'));
+    return c.body(chunked(parts), 200, { 'content-type': 'application/json' });
+  }, () => judge0Error(c, 400, CONVERSION_ERROR_MESSAGE_MANY));
 }
