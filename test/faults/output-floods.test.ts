@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import { redisKeys, type EmbeddedRedis } from '../../services/core/redis.ts';
@@ -170,6 +171,34 @@ test('one run at the output cap: the worker holds its output once and its JSON o
   t.diagnostic(`?wait=true of a run at the cap: API +${mib(apiWait)}; its SSE events +${mib(apiSse)} (bound ${mib(waitBound)})`);
   assert.ok(apiWait <= waitBound, `?wait=true grew the API by ${mib(apiWait)}, beyond ${mib(waitBound)}`);
   assert.ok(apiSse <= waitBound, `the SSE stream grew the API by ${mib(apiSse)}, beyond ${mib(waitBound)}`);
+});
+
+test('a callback of a run at the output cap: the stored bytes sent as they are, the worker within the run\'s bound and one read', { skip }, async (t) => {
+  // A receiver that counts what it gets and keeps nothing.
+  const received: number[] = [];
+  const rx = createServer((req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => { n += c.length; });
+    req.on('end', () => { received.push(n); res.end(); });
+  });
+  await new Promise<void>((res) => rx.listen(0, '127.0.0.1', res));
+  try {
+    let id = '';
+    const growth = await peakGrowth(worker.pid, async () => {
+      id = await submit({ ...flood(CAP, CAP), callbackUrl: `http://127.0.0.1:${(rx.address() as AddressInfo).port}/` });
+      await finishedQuietly(id);
+      while (received.length === 0) await new Promise((res) => setTimeout(res, 50));
+    });
+    const json = await client.hstrlen(redisKeys(prefix).run(id), 'result');
+    assert.deepEqual(received, [json], 'the callback body is not the stored result');
+    // The run's peak, then the callback's read of the stored JSON (the reply and the chunks it was
+    // put together from) — while the run's own buffers may not have been collected yet.
+    const bound = workerRunBytes(2 * CAP, json) + 2 * json + SLACK;
+    t.diagnostic(`a run at the cap with a callback: worker +${mib(growth)} (bound ${mib(bound)}), callback body ${mib(received[0]!)}`);
+    assert.ok(growth <= bound, `the run and its callback grew the worker by ${mib(growth)}, beyond ${mib(bound)}`);
+  } finally {
+    await new Promise<void>((res) => { rx.close(() => res()); rx.closeAllConnections(); });
+  }
 });
 
 /** A whole SSE stream (it ends after the terminal event), as text. */
