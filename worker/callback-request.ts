@@ -20,7 +20,8 @@ export class BlockedCallbackError extends Error {
 export interface CallbackRequest {
   url: string;
   method: 'POST' | 'PUT';
-  body: string;
+  /** A stored result's JSON bytes are sent as they are. */
+  body: string | Buffer;
   timeoutMs: number;
   blocked: BlockList;
 }

@@ -14,7 +14,7 @@
 // compile that ended ok with exit 0 is kept.
 import { createHash } from 'node:crypto';
 import { statfsSync } from 'node:fs';
-import type { PhaseResult } from '../services/core/schemas.ts';
+import type { PhaseResult } from './phase-result.ts';
 import type { JobVolume } from './launcher.ts';
 
 export interface CompileCacheOptions {

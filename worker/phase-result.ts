@@ -1,12 +1,20 @@
-// Sandbox outcome → the API's PhaseResult (pure). This is where a run's output stops being bytes:
-// the one place its text is made (everything before keeps the sandbox's Buffers; verdicts compare
-// bytes). Output that is not valid UTF-8 is sent as base64 so no byte is lost (the Judge0 layer
-// needs the raw bytes), and so is text that JSON would more than double (control characters are
-// escaped as \u00XX: six characters for one byte), so a result's JSON stays within twice its
-// output whatever the program writes.
+// Sandbox outcome → a phase of the result (pure). The output stays the sandbox's bytes all the
+// way to Redis: the result's JSON is written from them once (services/core/result-json.ts), never
+// as text first (verdicts compare the bytes too). Here it is decided how it will be written:
+// output that is not valid UTF-8 as base64 so no byte is lost (the Judge0 layer needs the raw
+// bytes), and so is text that JSON would more than double (control characters are escaped as
+// \u00XX: six characters for one byte), so a result's JSON stays within twice its output
+// whatever the program writes.
 import { isUtf8 } from 'node:buffer';
-import type { PhaseResult, Verdict } from '../services/core/schemas.ts';
+import type { PhaseBytes } from '../services/core/result-json.ts';
+import type { Verdict } from '../services/core/schemas.ts';
 import type { SandboxOutcome } from './sandbox/index.ts';
+
+/**
+ * A phase as the worker holds it: the API's PhaseResult with its output as bytes (`encoding`
+ * says how the JSON will write them). Where text is needed, result-json.ts's phaseText.
+ */
+export type PhaseResult = PhaseBytes;
 
 export type OutcomeCore = Pick<SandboxOutcome, 'limit' | 'exitCode' | 'signal' | 'cpuMs' | 'wallMs' | 'memoryKb' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'error' | 'failure'> & {
   status: Exclude<SandboxOutcome['status'], 'cancelled'>;
@@ -52,7 +60,9 @@ export class OutputBudget {
     let end = this.leftBytes;
     while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // never split a UTF-8 sequence
     this.leftBytes = 0;
-    return { kept: bytes.subarray(0, end), cut: true };
+    // A copy: a view would keep the whole stream alive until the result is written (500 tests
+    // at the output cap, each cut to nothing, would hold 16 GB). The copies are within the budget.
+    return { kept: Buffer.from(bytes.subarray(0, end)), cut: true };
   }
 }
 
@@ -66,8 +76,8 @@ export function toPhaseResult(o: OutcomeCore, extra: { verdict?: Verdict; index?
     limit: o.limit ?? null,
     exitCode: o.exitCode,
     signal: o.signal,
-    stdout: out.kept.toString(enc),
-    stderr: err.kept.toString(enc),
+    stdout: out.kept,
+    stderr: err.kept,
     encoding: enc,
     truncated: o.stdoutTruncated || o.stderrTruncated || out.cut || err.cut,
     cpuMs: o.cpuMs,

@@ -5,14 +5,14 @@
 // conventions and scoring are pure functions in verdict.ts / compare.ts / checker.ts /
 // interactor.ts / scoring.ts, and the sandbox is behind the Launcher seam.
 import type {
-  FileOutput, GroupResult, JobRequest, PhaseResult, ResolvedJudgeProgram, Transcript, Verdict,
+  FileOutput, GroupResult, JobRequest, ResolvedJudgeProgram, Transcript, Verdict,
 } from '../services/core/schemas.ts';
 import { checkerVerdict, judgeMessage, judgeReport, TESTLIB_ARGS, TESTLIB_FILES } from './checker.ts';
 import { interactionVerdict, interactorWallMs, transcriptResult } from './interactor.ts';
 import { groupOrder, scoreGroup, shouldSkipGroup, testsByGroup, totalScore } from './scoring.ts';
 import type { CollectCaps, JobVolume, Launcher } from './launcher.ts';
 import type { LanguageRegistry, ResolvedLanguage } from './language-registry.ts';
-import { applyCpuLimit, mergeRepeats, OutputBudget, toPhaseResult } from './phase-result.ts';
+import { applyCpuLimit, mergeRepeats, OutputBudget, toPhaseResult, type PhaseResult } from './phase-result.ts';
 import type { ConnectedOutcome, SandboxError, SandboxLimits, SandboxOutcome, SandboxSpec } from './sandbox/index.ts';
 import type { SpareSlots } from './spare-slots.ts';
 import { compileKey, type CompileCache, type CompileHold, type CompileInputs } from './compile-cache.ts';

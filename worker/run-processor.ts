@@ -5,7 +5,8 @@ import type { EventHub, EventNotice } from '../services/core/event-hub.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
 import type { EventBody, RunStore } from '../services/core/run-store.ts';
-import { isTerminal } from '../services/core/run-store.ts';
+import { isTerminal, NOTICE_RESULT_MAX_BYTES } from '../services/core/run-store.ts';
+import { resultJson, type ResultBytes } from '../services/core/result-json.ts';
 import { queuedResult } from '../services/core/queue-run-service.ts';
 import { isRedisUnavailable } from '../services/core/redis.ts';
 import { JobData, type JobRequest, type RunResult, type RunStatus } from '../services/core/schemas.ts';
@@ -20,8 +21,11 @@ export interface RunProcessorDeps {
   log: Logger;
   metrics?: Metrics;
   pipeline: Omit<PipelineDeps, 'onPhase' | 'signal' | 'deferCleanup'>;
-  /** Enqueues the callback of a finished run (never awaited by the slot beyond the enqueue). */
-  callback?: (request: JobRequest & { callbackUrl: string }, result: RunResult) => Promise<void>;
+  /**
+   * Enqueues the callback of a finished run (never awaited by the slot beyond the enqueue). The
+   * callback sends the result as stored (worker/callbacks.ts): only its id is passed on.
+   */
+  callback?: (request: JobRequest & { callbackUrl: string }, result: Pick<RunResult, 'id'>) => Promise<void>;
   /** Told of each terminal result once it is written: the API's EventHub when it shares the process. */
   localEvents?: Pick<EventHub, 'deliver'>;
 }
@@ -77,20 +81,29 @@ export interface ShutdownSignal {
 export function createRunProcessor(deps: RunProcessorDeps) {
   const { store, log, metrics } = deps;
 
-  /** Writes the terminal result once; `before`: events recorded in the same step, ahead of it. */
-  async function finish(id: string, result: RunResult, request: JobRequest | undefined, runLog: Logger, before: EventBody[] = []): Promise<boolean> {
-    const seq = await store.transition(id, ['queued', 'running'], result.status, result, [...before, { type: result.status as 'completed', result }]);
+  /**
+   * Writes the terminal result once; `before`: events recorded in the same step, ahead of it. The
+   * result's JSON is written once from the output's bytes (result-json.ts) and goes to Redis as
+   * those bytes; nothing else here holds the output again (the callback reads it back when sent).
+   */
+  async function finish(id: string, result: RunResult | ResultBytes, request: JobRequest | undefined, runLog: Logger, before: EventBody[] = []): Promise<boolean> {
+    let json: Buffer | undefined = resultJson(result);
+    const small = json.length <= NOTICE_RESULT_MAX_BYTES ? (JSON.parse(json.toString()) as RunResult) : undefined;
+    const writing = store.transition(id, ['queued', 'running'], result.status, json, [...before, { type: result.status as 'completed', result }]);
+    json = undefined; // ioredis has made its command of it: collectable while Redis answers
+    const seq = await writing;
     if (!seq) {
       runLog.info('run already finished elsewhere; result kept as it was');
       return false;
     }
-    deps.localEvents?.deliver({ id, seq, type: result.status as EventNotice['type'], result });
+    // As the Redis notice carries it: a small result along, a big one read back by whoever needs it.
+    deps.localEvents?.deliver({ id, seq, type: result.status as EventNotice['type'], ...(small ? { result: small } : {}) });
     runLog.info({ status: result.status, verdict: result.verdict }, 'run finished');
     metrics?.runsTotal.inc({ language: result.language, verdict: result.verdict ?? 'none', status: result.status });
     if (result.finishedAt) metrics?.totalSeconds.observe({ language: result.language }, (Date.parse(result.finishedAt) - Date.parse(result.createdAt)) / 1000);
     const callbackUrl = request?.callbackUrl;
     if (callbackUrl && deps.callback) {
-      await deps.callback({ ...request!, callbackUrl }, result).catch((err: Error) => runLog.warn({ err: err.message }, 'callback could not be queued'));
+      await deps.callback({ ...request!, callbackUrl }, { id }).catch((err: Error) => runLog.warn({ err: err.message }, 'callback could not be queued'));
     }
     return true;
   }
@@ -201,8 +214,10 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       if (status === 'failed' && (out.failure?.retriable ?? true) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         throw new RetryAttempt(`sandbox failed: ${out.error ?? 'internal error'}`);
       }
+      // The running record has no phases yet: they come from the pipeline, with their output as bytes.
+      const { compile: _c, run: _r, tests: _t, checkerCompile: _k, interactorCompile: _i, ...record } = running;
       await finish(id, {
-        ...running, status, verdict: out.verdict, compile: out.compile, run: out.run, tests: out.tests, files: out.files,
+        ...record, status, verdict: out.verdict, compile: out.compile, run: out.run, tests: out.tests, files: out.files,
         ...(out.checkerCompile ? { checkerCompile: out.checkerCompile } : {}),
         ...(out.interactorCompile ? { interactorCompile: out.interactorCompile } : {}),
         ...(out.groups ? { score: out.score!, maxScore: out.maxScore!, groups: out.groups } : {}),

@@ -1,5 +1,6 @@
 // Verdicts, pure: one sandbox outcome (+ optional expected output) → a verdict; phases → the run's verdict.
-import type { CompareMode, GroupScoring, PhaseResult, Verdict } from '../services/core/schemas.ts';
+import type { CompareMode, GroupScoring, Verdict } from '../services/core/schemas.ts';
+import type { PhaseResult } from './phase-result.ts';
 import { compareOutput } from './compare.ts';
 
 export interface OutcomeLike {
@@ -52,7 +53,7 @@ export function shouldContinue(v: Verdict, stopOnFirstFailure: boolean, scoring?
 /** A test that was not run (its group skipped, or stopped before it). */
 export function skippedPhase(index: number): PhaseResult {
   return {
-    status: 'skipped', limit: null, exitCode: null, signal: null, stdout: '', stderr: '', encoding: 'utf8', truncated: false,
+    status: 'skipped', limit: null, exitCode: null, signal: null, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), encoding: 'utf8', truncated: false,
     cpuMs: 0, wallMs: 0, memoryKb: 0, verdict: 'skipped', index,
   };
 }

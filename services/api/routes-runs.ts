@@ -19,6 +19,9 @@ const accepted = (r: RunResult) => ({ id: r.id, status: r.status });
 const COMMA = Buffer.from(',');
 const NULL_JSON = Buffer.from('null');
 
+/** Bytes as a body (a view of the Buffer, no copy). */
+const asBody = (b: Buffer) => new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength);
+
 /** A body sent part by part (no joined copy of the parts). */
 function chunks(parts: Uint8Array[]): ReadableStream<Uint8Array> {
   let next = 0;
@@ -52,9 +55,13 @@ export function mountRunRoutes(app: Hono, deps: RunRoutesDeps): void {
   app.post('/v1/runs', async (c) => {
     const q = parseWith(SubmitQuery, c.req.query(), 'query');
     const body = await jsonBody(c);
-    const result = await runService.submit(body as RunRequest, q.wait ? { waitMs: deps.maxWaitMs } : {});
-    if (q.wait && isTerminal(result.status)) return c.json(result, 200);
-    return c.json(accepted(result), 202);
+    if (q.wait) {
+      // A run finished in time is answered as GET /v1/runs/:id answers it: the stored bytes.
+      const out = await runService.submitWaitingJson(body as RunRequest, deps.maxWaitMs);
+      if (Buffer.isBuffer(out)) return c.body(asBody(out), 200, { 'content-type': 'application/json' });
+      return c.json(accepted(out), 202);
+    }
+    return c.json(accepted(await runService.submit(body as RunRequest)), 202);
   });
 
   app.get('/v1/runs', async (c) => {
@@ -80,7 +87,7 @@ export function mountRunRoutes(app: Hono, deps: RunRoutesDeps): void {
     // holding the result three more times).
     const result = await runService.getJson(id);
     if (!result) throw new CorralError('run_not_found', `no run with id ${id} (unknown or expired)`);
-    return c.body(new Uint8Array(result.buffer as ArrayBuffer, result.byteOffset, result.byteLength), 200, { 'content-type': 'application/json' });
+    return c.body(asBody(result), 200, { 'content-type': 'application/json' });
   });
 
   app.delete('/v1/runs/:id', async (c) => {
@@ -99,9 +106,19 @@ export function mountRunRoutes(app: Hono, deps: RunRoutesDeps): void {
       stream.onAbort(() => abort.abort());
       const ping = setInterval(() => { void stream.write(': ping\n\n').catch(() => abort.abort()); }, 15_000);
       try {
-        for await (const ev of runService.events(id, abort.signal)) {
+        for await (const ev of runService.events(id, abort.signal, { resultAsJson: true })) {
           if (ev.seq <= lastSeen) continue;
-          await stream.writeSSE({ id: String(ev.seq), event: ev.type, data: JSON.stringify(ev) });
+          const { resultJson, ...event } = ev;
+          if (!resultJson) {
+            await stream.writeSSE({ id: String(ev.seq), event: ev.type, data: JSON.stringify(event) });
+            continue;
+          }
+          // The terminal event with the stored result's bytes as they are, on the one data line
+          // writeSSE would make of it (JSON has no raw line breaks): what JSON.stringify of the
+          // event with its result last gave, without the result as text and objects.
+          await stream.write(`event: ${ev.type}\ndata: ${JSON.stringify(event).slice(0, -1)},"result":`);
+          await stream.write(asBody(resultJson));
+          await stream.write(`}\nid: ${ev.seq}\n\n`);
         }
       } finally {
         clearInterval(ping);

@@ -3,14 +3,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
 import { CorralError, zodDetails } from './errors.ts';
-import type { EventHub } from './event-hub.ts';
+import type { EventHub, EventNotice } from './event-hub.ts';
 import { assertWithin, findViolations, resolveLimits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { QueueAdmission, type Admitted } from './admission.ts';
 import { queueDepth, runJobOptions, type RunQueue } from './queue.ts';
 import { Refreshed } from './refreshed.ts';
 import { isTerminal, type RunStore } from './run-store.ts';
-import type { ListOptions, RunPage, RunService, SubmitOptions } from './run-service.ts';
+import type { EventOptions, ListOptions, RunEventOut, RunPage, RunService, SubmitOptions } from './run-service.ts';
 import {
   RunRequest, type JobData, type LanguageInfo, type ParsedRunRequest, type RunEvent, type RunResult,
 } from './schemas.ts';
@@ -185,11 +185,22 @@ export class QueueRunService implements RunService {
     return result;
   }
 
-  async submit(request: RunRequest, options: SubmitOptions = {}): Promise<RunResult> {
+  submit(request: RunRequest, options: SubmitOptions = {}): Promise<RunResult> {
+    return this.submitWith(request, options.waitMs ?? 0, (id, notice) => (notice.result ? Promise.resolve(notice.result) : this.deps.store.get(id)));
+  }
+
+  submitWaitingJson(request: RunRequest, waitMs: number): Promise<Buffer | RunResult> {
+    // A small result comes with its notice, parsed from the stored bytes: stringified again, they
+    // are those bytes (JSON.stringify of what JSON.stringify wrote).
+    return this.submitWith(request, waitMs, (id, notice) => (notice.result ? Promise.resolve(Buffer.from(JSON.stringify(notice.result))) : this.deps.store.getJson(id)));
+  }
+
+  /** Enqueues, then waits up to `waitMs` for the terminal notice and reads the result with `read`. */
+  private async submitWith<T>(request: RunRequest, waitMsAsked: number, read: (id: string, notice: EventNotice) => Promise<T | null>): Promise<T | RunResult> {
     const { data, priority } = await this.prepare(request);
     const admitted = await this.checkBackpressure(1);
-    const waitMs = Math.min(options.waitMs ?? 0, this.deps.config.maxWaitMs);
-    const done = waitMs > 0 ? this.waitForTerminal(data.id, waitMs) : undefined;
+    const waitMs = Math.min(waitMsAsked, this.deps.config.maxWaitMs);
+    const done = waitMs > 0 ? this.waitForTerminal(data.id, waitMs, read) : undefined;
     try {
       const queued = await this.settled(admitted, this.enqueue(data, priority));
       return (await done?.promise) ?? queued;
@@ -225,19 +236,18 @@ export class QueueRunService implements RunService {
   }
 
   /**
-   * Resolves with the terminal result, or null after `ms`. Subscribes before checking the store,
-   * so a run finishing in between is not missed.
+   * Resolves with the terminal result as `read` reads it, or null after `ms`. Subscribes before
+   * checking the store, so a run finishing in between is not missed.
    */
-  private waitForTerminal(id: string, ms: number): { promise: Promise<RunResult | null>; cancel: () => void } {
+  private waitForTerminal<T>(id: string, ms: number, read: (id: string, notice: EventNotice) => Promise<T | null>): { promise: Promise<T | null>; cancel: () => void } {
     let off = () => {};
     let timer: NodeJS.Timeout | undefined;
     const closing = this.closing.signal;
     let onClose = () => {};
-    const promise = new Promise<RunResult | null>((resolve, reject) => {
+    const promise = new Promise<T | null>((resolve, reject) => {
       off = this.deps.hub.on(id, (ev) => {
         if (!TERMINAL_EVENTS.has(ev.type)) return;
-        if (ev.result) resolve(ev.result);
-        else this.deps.store.get(id).then(resolve, reject);
+        read(id, ev).then(resolve, reject);
       });
       timer = setTimeout(() => resolve(null), ms);
       onClose = () => resolve(null);
@@ -282,7 +292,7 @@ export class QueueRunService implements RunService {
     const current = await store.get(id);
     if (!current) return null;
     if (isTerminal(current.status)) return current;
-    const waiter = this.waitForTerminal(id, 10_000);
+    const waiter = this.waitForTerminal(id, 10_000, (_, notice) => (notice.result ? Promise.resolve(notice.result) : store.get(id)));
     this.admission.invalidate();
     try {
       await store.requestCancel(id);
@@ -312,7 +322,15 @@ export class QueueRunService implements RunService {
     ];
     if (details.length > 0) throw new CorralError('validation_failed', details.map((d) => `${d.field}: ${d.message}`).join('; '), details);
     const perPage = Math.min(options.perPage, this.deps.config.batchMax);
-    return { ...(await this.deps.store.list(page, perPage)), perPage };
+    // Within the list maximum, as getManyJson: a page of results at the output caps is GBs.
+    const maximum = this.deps.config.listMaxBytes;
+    const found = await this.deps.store.list(page, perPage, maximum);
+    if ('totalBytes' in found) {
+      const bytes = found.totalBytes;
+      throw new CorralError('response_too_large', `the ${perPage} runs of page ${page} hold ${bytes} bytes together, more than the maximum answer of ${maximum}; ask for a smaller page`,
+        { field: 'perPage', bytes, maximumBytes: maximum });
+    }
+    return { ...found, perPage };
   }
 
   async delete(id: string): Promise<RunResult | null> {
@@ -325,7 +343,7 @@ export class QueueRunService implements RunService {
     return out;
   }
 
-  async *events(id: string, requestSignal?: AbortSignal): AsyncIterable<RunEvent> {
+  async *events(id: string, requestSignal?: AbortSignal, options: EventOptions = {}): AsyncIterable<RunEventOut> {
     const signal = requestSignal ? AbortSignal.any([requestSignal, this.closing.signal]) : this.closing.signal;
     // Subscribe first, then read the list: a notice arriving in between only marks it "dirty".
     let dirty = false;
@@ -341,6 +359,11 @@ export class QueueRunService implements RunService {
           last = ev.seq;
           if (TERMINAL_EVENTS.has(ev.type)) {
             // The stored terminal event names the outcome; its result lives once, in the record.
+            if (options.resultAsJson && !ev.result) {
+              const json = await this.deps.store.getJson(id);
+              yield json ? { ...ev, resultJson: json } : ev;
+              return;
+            }
             const result = ev.result ?? (await this.deps.store.get(id));
             yield result ? { ...ev, result } : ev;
             return;

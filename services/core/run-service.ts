@@ -8,6 +8,17 @@ export interface SubmitOptions {
   waitMs?: number;
 }
 
+/** A terminal event may carry its result as the stored JSON bytes instead (EventOptions). */
+export type RunEventOut = RunEvent & { resultJson?: Buffer };
+
+export interface EventOptions {
+  /**
+   * The terminal event's result as the stored JSON bytes (`resultJson`), not parsed: an answer
+   * that sends them as they are holds a result at the output caps once, not as text and objects.
+   */
+  resultAsJson?: boolean;
+}
+
 export interface ListOptions {
   /** 1-based page. */
   page: number;
@@ -27,6 +38,12 @@ export interface RunPage {
 export interface RunService {
   /** Validates limits against config maxima, enqueues; resolves with the result (queued, or finished if waited). */
   submit(request: RunRequest, options?: SubmitOptions): Promise<RunResult>;
+  /**
+   * submit, waiting up to `waitMs` (bounded by config) for the result: one that finished in time
+   * comes as its stored JSON bytes, to be sent as they are (no parse, no re-serialising); else
+   * the queued result.
+   */
+  submitWaitingJson(request: RunRequest, waitMs: number): Promise<Buffer | RunResult>;
   submitBatch(requests: RunRequest[]): Promise<RunResult[]>;
   /** null for an unknown or expired id. */
   get(id: string): Promise<RunResult | null>;
@@ -49,6 +66,6 @@ export interface RunService {
    */
   delete(id: string): Promise<RunResult | null>;
   /** Progress events of one run, ending after the terminal event. */
-  events(id: string, signal?: AbortSignal): AsyncIterable<RunEvent>;
+  events(id: string, signal?: AbortSignal, options?: EventOptions): AsyncIterable<RunEventOut>;
   languages(): Promise<LanguageInfo[]>;
 }

@@ -4,8 +4,10 @@
 // outputs are never broadcast to every API instance) — so a run reaches a terminal state exactly
 // once, however many workers race.
 import type { Redis } from 'ioredis';
-import { RunResult, RunEvent, TERMINAL_STATUSES, type RunStatus } from './schemas.ts';
+import { RunResult, RunEvent, TERMINAL_STATUSES, type PhaseResult, type RunStatus } from './schemas.ts';
 import type { RedisKeys } from './redis.ts';
+import { evalParts, luaScript } from './redis-parts.ts';
+import { phasePreview, resultJson, type PhaseBytes, type ResultBytes } from './result-json.ts';
 
 const TRANSITION = `
 local cur = redis.call('HGET', KEYS[1], 'status')
@@ -49,6 +51,14 @@ redis.call('PUBLISH', ARGV[6], '{"id":"' .. ARGV[8] .. '","seq":' .. seq .. ',"t
 return seq
 `;
 
+const TRANSITION_SCRIPT = luaScript(TRANSITION);
+
+/**
+ * A result's JSON from this size on is written to the socket as it is (redis-parts.ts), not
+ * copied into the command first by ioredis.
+ */
+const PARTS_MIN_BYTES = 64 * 1024;
+
 // Deletes a finished run (hash, events, cancel flag, index entry) in one step, so a run cannot
 // start or finish between the status check and the delete. Returns the stored result JSON, or
 // 'active' (queued/running: refused), or false (unknown or expired).
@@ -77,7 +87,15 @@ const TRIM_BATCH = 64;
 /** A creating transition trims the index once every this many creations (per process). */
 const TRIM_EVERY = 32;
 
-export type EventBody = Omit<RunEvent, 'seq' | 'id' | 'at'> & { at?: string };
+/** An event as the list keeps it (without id, seq and when: the transition adds them). */
+export type StoredEventBody = Omit<RunEvent, 'seq' | 'id' | 'at'> & { at?: string };
+
+/** An event as written: a worker's phase and result hold their output as bytes (result-json.ts). */
+export type EventBody = Omit<RunEvent, 'seq' | 'id' | 'at' | 'phase' | 'result'> & {
+  at?: string;
+  phase?: { name: NonNullable<RunEvent['phase']>['name']; index?: number; result: PhaseResult | PhaseBytes };
+  result?: RunResult | ResultBytes;
+};
 
 /**
  * Most bytes of a phase's stdout and of its stderr that its event keeps: the event is a preview
@@ -87,36 +105,17 @@ export type EventBody = Omit<RunEvent, 'seq' | 'id' | 'at'> & { at?: string };
  */
 export const EVENT_OUTPUT_PREVIEW_BYTES = 64 * 1024;
 
-function preview(text: string): { text: string; cut: boolean } {
-  // Characters, not bytes, bound the cut (a UTF-8 char is at most 4 bytes; base64 is ASCII).
-  if (text.length <= EVENT_OUTPUT_PREVIEW_BYTES / 4) return { text, cut: false };
-  if (Buffer.byteLength(text) <= EVENT_OUTPUT_PREVIEW_BYTES) return { text, cut: false }; // counted, not copied
-  // Only the head is encoded (an output can be at the cap): PREVIEW characters are at least
-  // PREVIEW bytes, so the cut falls inside it.
-  const bytes = Buffer.from(text.slice(0, EVENT_OUTPUT_PREVIEW_BYTES));
-  let end = EVENT_OUTPUT_PREVIEW_BYTES;
-  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // never split a UTF-8 sequence
-  return { text: bytes.subarray(0, end).toString(), cut: true };
-}
-
 /**
  * What an event keeps in the run's event list: a terminal event names the outcome without the
  * result (readers take it from the run's record: RunService.events attaches it), a phase event
- * keeps a bounded preview of its output. Nothing of a run's output is stored twice.
+ * keeps a bounded preview of its output, as text (only the head of an output is ever encoded).
+ * Nothing of a run's output is stored twice.
  */
-export function compactEvent<E extends EventBody>(event: E): E {
-  if (event.type === 'phase' && event.phase) {
-    const r = event.phase.result;
-    const out = preview(r.stdout);
-    const err = preview(r.stderr);
-    if (!out.cut && !err.cut) return event;
-    return { ...event, phase: { ...event.phase, result: { ...r, stdout: out.text, stderr: err.text, truncated: true } } };
-  }
-  if (event.result && TERMINAL_STATUSES.includes(event.type as RunStatus)) {
-    const { result: _dropped, ...rest } = event;
-    return rest as E;
-  }
-  return event;
+export function compactEvent(event: EventBody): StoredEventBody {
+  const { phase, result, ...rest } = event;
+  if (phase) return { ...rest, phase: { ...phase, result: phasePreview(phase.result, EVENT_OUTPUT_PREVIEW_BYTES) } };
+  if (result && !TERMINAL_STATUSES.includes(event.type as RunStatus)) return { ...rest, result: result as RunResult }; // none does today
+  return rest;
 }
 
 // Several runs' stored results, or — when together they exceed ARGV[1] bytes — only that total:
@@ -193,27 +192,30 @@ export class RunStore {
    * Moves run `id` to `status` (or keeps it, when status is null) if its current status is one of
    * `from` (empty = the run must not exist yet), appending the event(s) in order. Returns the
    * last event's seq, 0 when refused, or -1 when `unlessCancelRequested` is set and a cancel was
-   * requested (nothing written then).
+   * requested (nothing written then). `result` may be its JSON already (result-json.ts).
    */
-  async transition(id: string, from: RunStatus[], status: RunStatus | null, result: RunResult | null, event: EventBody | EventBody[], unlessCancelRequested = false): Promise<number> {
+  async transition(id: string, from: RunStatus[], status: RunStatus | null, result: RunResult | ResultBytes | Buffer | null, event: EventBody | EventBody[], unlessCancelRequested = false): Promise<number> {
     const at = new Date().toISOString();
     const events = (Array.isArray(event) ? event : [event]).map((e) => ({ id, at: e.at ?? at, ...compactEvent(e) }));
     const last = events.at(-1);
     if (!last) throw new RangeError('transition: at least one event is required');
     const bodies = events.map((e) => JSON.stringify(e).slice(1)).join('\n');
-    // Sent as bytes: ioredis then copies it once into the command (as a string it flattens the
-    // command text and encodes it again), and the JSON text itself can be collected at once.
-    const resultJson = result ? Buffer.from(JSON.stringify(result)) : '';
+    // Bytes, written from the output's bytes (result-json.ts), and sent as they are.
+    const json = result === null ? '' : Buffer.isBuffer(result) ? result : resultJson(result);
     const terminal = status !== null && TERMINAL_STATUSES.includes(status);
-    const createdMs = Date.parse(result?.createdAt ?? last.at);
-    // EVALSHA through ioredis' script cache: the script text is sent once per connection, not per call.
-    const seq = await (this.redis as ScriptedRedis).corralTransition(
+    const createdMs = Date.parse((result && !Buffer.isBuffer(result) ? result.createdAt : undefined) ?? last.at);
+    const args = [
       this.keys.run(id), this.keys.events(id), this.keys.cancel(id), this.keys.runIndex,
-      from.join(','), status ?? '', resultJson, bodies,
+      from.join(','), status ?? '', json, bodies,
       String(terminal ? this.resultTtlSeconds : 0), this.keys.eventsChannel, unlessCancelRequested ? '1' : '0',
       id, last.type, String(Number.isFinite(createdMs) ? createdMs : Date.now()),
-      terminal && resultJson.length <= NOTICE_RESULT_MAX_BYTES ? '1' : '0',
-    );
+      terminal && json.length <= NOTICE_RESULT_MAX_BYTES ? '1' : '0',
+    ];
+    // EVALSHA through ioredis' script cache (the script text is sent once per connection, not per
+    // call); a big result's bytes written to the socket as they are, not copied into the command.
+    const seq = json.length >= PARTS_MIN_BYTES
+      ? await evalParts(this.redis, TRANSITION_SCRIPT, 4, args)
+      : await (this.redis as ScriptedRedis).corralTransition(...args);
     if (from.length === 0 && Number(seq) > 0 && ++this.creations % TRIM_EVERY === 0) {
       await this.trimIndex().catch(() => {});
     }
@@ -243,17 +245,21 @@ export class RunStore {
   }
 
   /**
-   * One page (1-based) of runs, newest first by creation time, and the number of runs listed.
-   * Entries of expired runs met on the way are dropped from the index and the page is read again.
+   * One page (1-based) of runs, newest first by creation time, and the number of runs listed —
+   * or, when the page's results together hold more than `maxBytes`, only that total (measured
+   * before any is read, as getManyJson does). Entries of expired runs met on the way are dropped
+   * from the index and the page is read again.
    */
-  async list(page: number, perPage: number): Promise<{ runs: RunResult[]; total: number }> {
+  async list(page: number, perPage: number, maxBytes = Number.MAX_SAFE_INTEGER): Promise<{ runs: RunResult[]; total: number } | { totalBytes: number }> {
     await this.trimIndex();
     const start = (page - 1) * perPage;
     for (let attempt = 0; ; attempt++) {
       const count = await this.redis.zcard(this.keys.runIndex);
       if (start >= count) return { runs: [], total: count };
       const ids = await this.redis.zrevrange(this.keys.runIndex, start, start + perPage - 1);
-      const results = await this.getMany(ids);
+      const stored = await this.getManyJson(ids, maxBytes);
+      if (!Array.isArray(stored)) return stored;
+      const results = stored.map((raw) => (raw ? (JSON.parse(raw.toString()) as RunResult) : null));
       const missing = ids.filter((_, i) => results[i] === null);
       if (missing.length === 0 || attempt >= 3) {
         if (missing.length > 0) await this.dropMissing(missing);

@@ -7,8 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { Redis } from 'ioredis';
 import { api, startRedis, startStack, until, waitFor, type Stack } from '../e2e/harness.ts';
 import { fakeLauncher, fakeRegistry } from '../worker/fakes.ts';
+import { redisKeys } from '../../services/core/redis.ts';
 
 interface Receiver { url: string; hits: Array<{ method: string; body: any }>; server: Server; pending: ServerResponse[] }
 
@@ -51,6 +53,37 @@ test('callback: POSTed once with the final result', async () => {
     assert.equal(rx.hits[1]!.method, 'PUT');
     assert.equal(rx.hits[1]!.body.id, r2.body.id);
   } finally { await close(rx); }
+});
+
+test('callback: the body is the stored result\'s bytes, and the queued callback holds only the run\'s id', async () => {
+  // Raw bodies; each request is held until the job's data has been read.
+  const bodies: Buffer[] = [];
+  const held: ServerResponse[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => { bodies.push(Buffer.concat(chunks)); held.push(res); });
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const client = new Redis({ path: s.redis.socketPath, maxRetriesPerRequest: null });
+  try {
+    const out = 'x'.repeat(200_000);
+    const r = await api(s, 'POST', '/v1/runs', { language: 'fake', source: JSON.stringify({ stdout: out }), callbackUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` });
+    await until(s, r.body.id);
+    await waitFor(async () => bodies.length >= 1, 'the callback');
+    // The job, active while its request is held: the run's id, not its result (kept once, in the run's record).
+    const keys = redisKeys(s.config.keyPrefix);
+    const data = await client.hget(`${keys.bullPrefix}:${keys.callbackQueue}:cb-${r.body.id}`, 'data');
+    assert.ok(data && data.length < 1000, `the callback job holds ${data?.length} bytes`);
+    assert.equal(JSON.parse(data).runId, r.body.id);
+    const stored = await client.hgetBuffer(keys.run(r.body.id), 'result');
+    assert.ok(stored && bodies[0]!.equals(stored), 'the body is not the stored result');
+    assert.equal(JSON.parse(bodies[0]!.toString()).run.stdout, out);
+  } finally {
+    for (const res of held) res.end();
+    client.disconnect();
+    await new Promise<void>((res) => { server.close(() => res()); server.closeAllConnections(); });
+  }
 });
 
 test('callback: retried with backoff after 500s until it succeeds', async () => {

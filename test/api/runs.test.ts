@@ -239,6 +239,28 @@ test('a phase event keeps a bounded preview of the output, the terminal event no
   assert.equal(events.at(-1)!.data.result.run.stdout, big, 'the SSE terminal event carries the whole result');
 });
 
+test('?wait=true and the SSE terminal event send the stored result\'s bytes as they are', async () => {
+  const out = 'z\t"é\n'.repeat(30_000); // escapes, a 2-byte character; bigger than a notice carries
+  const waited = await fetch(`${s.url}/v1/runs?wait=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'fake', source: JSON.stringify({ stdout: out }) }) });
+  assert.equal(waited.status, 200);
+  assert.match(waited.headers.get('content-type') ?? '', /^application\/json/);
+  const body = Buffer.from(await waited.arrayBuffer());
+  const id = JSON.parse(body.toString()).id;
+  const stored = (await s.core.store.getJson(id))!;
+  assert.ok(body.equals(stored), 'the ?wait=true answer is not the stored bytes');
+  const sse = await (await fetch(`${s.url}/v1/runs/${id}/events`)).text();
+  const block = sse.split('\n\n').find((b) => b.startsWith('event: completed'))!;
+  const lines = block.split('\n');
+  assert.deepEqual([lines.length, lines[0], lines[2]], [3, 'event: completed', `id: ${JSON.parse(lines[1]!.slice(6)).seq}`]);
+  const data = lines[1]!.slice('data: '.length);
+  assert.ok(data.endsWith(`,"result":${stored.toString()}}`), 'the terminal event does not carry the stored bytes');
+  const event = JSON.parse(data);
+  // The stored event's fields as they are, then the result (where JSON.stringify of both put it).
+  const terminal = (await s.core.store.events(id)).at(-1)!;
+  assert.deepEqual(Object.keys(event), [...Object.keys(terminal), 'result']);
+  assert.equal(event.result.run.stdout, out);
+});
+
 test('a list of runs bigger than CORRAL_LIST_MAX_BYTES answers 422 response_too_large, never a 500', async () => {
   const s2 = await startStack({ launcher: fakeLauncher(), registry: fakeRegistry(), env: { CORRAL_LIST_MAX_BYTES: '4096' } });
   try {

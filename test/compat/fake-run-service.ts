@@ -93,6 +93,11 @@ export class FakeRunService implements RunService {
     return first;
   }
 
+  async submitWaitingJson(request: RunRequest, waitMs: number): Promise<Buffer | RunResult> {
+    const r = await this.submit(request, { waitMs });
+    return ['completed', 'failed', 'cancelled'].includes(r.status) ? Buffer.from(JSON.stringify(r)) : r;
+  }
+
   async submitBatch(requests: RunRequest[]): Promise<RunResult[]> {
     const parsed = requests.map((r, i) => this.#validate(r, `runs[${i}]`));
     if (this.#queued() + requests.length > this.queueMaxDepth) throw new CorralError('queue_full');

@@ -23,15 +23,26 @@ export function resultJsonBytes(l: OutputLimits, keptBytes = l.resultOutputMaxBy
  * What one worker slot adds at most while one run ends, `keptBytes` being the output its result
  * keeps (at most CORRAL_RESULT_OUTPUT_MAX_BYTES):
  * - the last phase's output as bytes, 2 × (2 × the cap): the launcher's buffers and their copy
- *   (outcome.ts frees each stream's C buffer after its copy; the copy lives until a GC);
- * - the phases' text in the result, 4/3 × kept (base64 at worst);
- * - the result's JSON three times: the text (2 bytes a character at worst), its UTF-8 bytes, and
- *   the Redis command ioredis assembles from them (run-store.ts).
+ *   (outcome.ts frees each stream's C buffer after its copy);
+ * - the output the result keeps, as the sandbox's bytes (kept: phase-result.ts copies only what
+ *   it cuts, within the budget);
+ * - the result's JSON once, written from those bytes (result-json.ts) and sent to Redis as it is
+ *   (redis-parts.ts: no command assembled from it).
  */
 export function workerSlotBytes(l: OutputLimits, keptBytes = l.resultOutputMaxBytes): number {
   const phase = 2 * l.outputCapBytes;
-  const json = resultJsonBytes(l, keptBytes);
-  return 2 * phase + Math.ceil(keptBytes * 4 / 3) + 2 * json + json + json;
+  return 2 * phase + keptBytes + resultJsonBytes(l, keptBytes);
+}
+
+/**
+ * The same for one run of one phase whose output (both streams) is `outputBytes` and whose stored
+ * JSON is `jsonBytes`, at its peak: while the output comes in, the launcher's buffers and their
+ * copy (2 × output; each C buffer is freed after its copy); then the copy and the JSON written
+ * from it (output + JSON). Before result-json.ts the output was also held as the phases' text, the
+ * JSON as a string and its bytes, and the command ioredis made of them: output × 2 + JSON × 3.
+ */
+export function workerRunBytes(outputBytes: number, jsonBytes: number): number {
+  return Math.max(2 * outputBytes, outputBytes + jsonBytes);
 }
 
 /**
@@ -45,4 +56,16 @@ export function apiGetBytes(l: OutputLimits, keptBytes = l.resultOutputMaxBytes)
 
 export function apiListBytes(l: OutputLimits): number {
   return 2 * l.listMaxBytes;
+}
+
+/**
+ * What a face's answer of one stored result adds (Judge0's GET /submissions/:token, its batch GET
+ * one result at a time, Piston's results): the stored JSON and the Redis client's chunks (2J), its
+ * text and the parsed result's strings (2 bytes a character at worst: 2J each), the output as
+ * bytes (kept), and the answer's JSON text and bytes — up to 6 × kept each: a face that sends
+ * the output as text escapes a NUL byte as \u0000 (Corral's own JSON sends such output as base64).
+ */
+export function compatAnswerBytes(l: OutputLimits, keptBytes = l.resultOutputMaxBytes): number {
+  const json = resultJsonBytes(l, keptBytes);
+  return 2 * json + 2 * json + 2 * json + keptBytes + 2 * 6 * keptBytes;
 }

@@ -8,13 +8,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import { redisKeys, type EmbeddedRedis } from '../../services/core/redis.ts';
 import { startRedis } from '../e2e/harness.ts';
 import { IMAGES_DIR, needs, realSandbox } from '../e2e/real-sandbox.ts';
-import { apiGetBytes, apiListBytes, resultJsonBytes, workerSlotBytes, type OutputLimits } from './memory-bounds.ts';
+import { apiGetBytes, apiListBytes, compatAnswerBytes, resultJsonBytes, workerRunBytes, workerSlotBytes, type OutputLimits } from './memory-bounds.ts';
 import { complaints, exitWithin, killGroup, leftoversOf, peakGrowth, spawnCorral, type CorralProcess } from './processes.ts';
 
 const sb = await realSandbox();
@@ -121,18 +122,26 @@ async function getResult(id: string): Promise<any> {
   }
 }
 
-test('one run at the output cap: the worker\'s and the API\'s peak memory', { skip }, async (t) => {
+test('one run at the output cap: the worker holds its output once and its JSON once; the API\'s peak memory', { skip }, async (t) => {
   // Warm up with a small run and a small GET: the code is loaded and compiled, no big buffer yet.
   const small = await submit(flood(10, 10));
   await finishedQuietly(small);
   await getResult(small);
   const ids: string[] = [];
+  const stored = async (id: string) => client.hstrlen(redisKeys(prefix).run(id), 'result');
   const worker1 = await peakGrowth(worker.pid, async () => { ids.push(await submit(flood(CAP, CAP))); await finishedQuietly(ids[0]!); });
   const worker2 = await peakGrowth(worker.pid, async () => { ids.push(await submit(flood(CAP, CAP))); await finishedQuietly(ids[1]!); });
-  t.diagnostic(`one run, stdout and stderr at the ${CAP / MiB} MiB cap (${mib(2 * CAP)} of output): worker peak +${mib(worker1)} for the first such run (${(worker1 / (2 * CAP)).toFixed(1)} × the output), +${mib(worker2)} for the next`);
+  const textBound = workerRunBytes(2 * CAP, await stored(ids[0]!)) + SLACK;
+  t.diagnostic(`one run, stdout and stderr at the ${CAP / MiB} MiB cap (${mib(2 * CAP)} of output, ${mib(await stored(ids[0]!))} of JSON): worker peak +${mib(worker1)} for the first such run (${(worker1 / (2 * CAP)).toFixed(1)} × the output), +${mib(worker2)} for the next (bound ${mib(textBound)})`);
+  // The output as bytes once and its JSON once (memory-bounds.ts): the output held again as text,
+  // the JSON as a string or a Redis command assembled from it is beyond this.
+  assert.ok(worker1 <= textBound, `the first run grew the worker by ${mib(worker1)}, beyond ${mib(textBound)}`);
+  assert.ok(worker2 <= textBound, `the next run grew the worker by ${mib(worker2)}, beyond ${mib(textBound)}`);
   // NUL bytes: as JSON text each is six characters; phase-result.ts sends them as base64.
   const workerNul = await peakGrowth(worker.pid, async () => { ids.push(await submit(nulFlood(CAP, CAP))); await finishedQuietly(ids[2]!); });
-  t.diagnostic(`NUL bytes at the cap: worker +${mib(workerNul)}, stored ${mib(await client.hstrlen(redisKeys(prefix).run(ids[2]!), 'result'))}`);
+  const nulBound = workerRunBytes(2 * CAP, await stored(ids[2]!)) + SLACK;
+  t.diagnostic(`NUL bytes at the cap: worker +${mib(workerNul)} (bound ${mib(nulBound)}), stored ${mib(await stored(ids[2]!))}`);
+  assert.ok(workerNul <= nulBound, `the NUL run grew the worker by ${mib(workerNul)}, beyond ${mib(nulBound)}`);
   const api1 = await peakGrowth(apiProc.pid, async () => {
     const r = await getResult(ids[0]!);
     assert.equal(r.run.stdout.length, CAP);
@@ -143,7 +152,68 @@ test('one run at the output cap: the worker\'s and the API\'s peak memory', { sk
   t.diagnostic(`API GET of its result +${mib(api1)}, the next +${mib(api2)}`);
   const apiNul = await peakGrowth(apiProc.pid, () => getResult(ids[2]!));
   t.diagnostic(`NUL bytes at the cap: API GET +${mib(apiNul)}; ${busy} GETs answered 503 not_ready first`);
+
+  // ?wait=true and the SSE terminal event answer with the stored bytes as GET does (2 × the
+  // stored JSON: apiGetBytes), not parsed and serialised again (~6 ×).
+  let waitedId = '';
+  const apiWait = await peakGrowth(apiProc.pid, async () => {
+    const r = await api({ url }, 'POST', '/v1/runs?wait=true', flood(CAP, CAP));
+    assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 300));
+    assert.equal(r.body.run.stdout.length, CAP);
+    waitedId = r.body.id;
+  });
+  const waitBound = 2 * await stored(waitedId) + SLACK;
+  const apiSse = await peakGrowth(apiProc.pid, async () => {
+    const last = (await sseText(`/v1/runs/${waitedId}/events`)).trim().split('\n\n').at(-1)!;
+    assert.match(last, /^event: completed\n/);
+    assert.equal(JSON.parse(last.split('\n')[1]!.slice('data: '.length)).result.run.stderr.length, CAP);
+  });
+  t.diagnostic(`?wait=true of a run at the cap: API +${mib(apiWait)}; its SSE events +${mib(apiSse)} (bound ${mib(waitBound)})`);
+  assert.ok(apiWait <= waitBound, `?wait=true grew the API by ${mib(apiWait)}, beyond ${mib(waitBound)}`);
+  assert.ok(apiSse <= waitBound, `the SSE stream grew the API by ${mib(apiSse)}, beyond ${mib(waitBound)}`);
 });
+
+test('a callback of a run at the output cap: the stored bytes sent as they are, the worker within the run\'s bound and one read', { skip }, async (t) => {
+  // A receiver that counts what it gets and keeps nothing.
+  const received: number[] = [];
+  const rx = createServer((req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => { n += c.length; });
+    req.on('end', () => { received.push(n); res.end(); });
+  });
+  await new Promise<void>((res) => rx.listen(0, '127.0.0.1', res));
+  try {
+    let id = '';
+    const growth = await peakGrowth(worker.pid, async () => {
+      id = await submit({ ...flood(CAP, CAP), callbackUrl: `http://127.0.0.1:${(rx.address() as AddressInfo).port}/` });
+      await finishedQuietly(id);
+      while (received.length === 0) await new Promise((res) => setTimeout(res, 50));
+    });
+    const json = await client.hstrlen(redisKeys(prefix).run(id), 'result');
+    assert.deepEqual(received, [json], 'the callback body is not the stored result');
+    // The run's peak, then the callback's read of the stored JSON (the reply and the chunks it was
+    // put together from) — while the run's own buffers may not have been collected yet.
+    const bound = workerRunBytes(2 * CAP, json) + 2 * json + SLACK;
+    t.diagnostic(`a run at the cap with a callback: worker +${mib(growth)} (bound ${mib(bound)}), callback body ${mib(received[0]!)}`);
+    assert.ok(growth <= bound, `the run and its callback grew the worker by ${mib(growth)}, beyond ${mib(bound)}`);
+  } finally {
+    await new Promise<void>((res) => { rx.close(() => res()); rx.closeAllConnections(); });
+  }
+});
+
+/** A whole SSE stream (it ends after the terminal event), as text. */
+function sseText(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url + path, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** The stack's limits (the defaults: the processes above set none of them). */
 const LIMITS: OutputLimits = { outputCapBytes: CAP, resultOutputMaxBytes: 64 * MiB, collectTotalBytes: 8 * MiB, listMaxBytes: 64 * MiB };
@@ -228,6 +298,32 @@ test('floods at the output cap: no run lost or finished twice, each answer bound
   });
   t.diagnostic(`API, a list refused and a list of one result and an unknown id: peak +${mib(listGrowth)} (bound ${mib(apiListBytes(LIMITS) + SLACK)})`);
   assert.ok(listGrowth <= apiListBytes(LIMITS) + SLACK);
+
+  // Judge0's batch GET: the same maximum, answered in Judge0's form (never a 500), before any
+  // result is read; a batch within it is answered whole, one result re-encoded at a time.
+  const refusedGrowth = await peakGrowth(apiProc.pid, async () => {
+    const all = await api({ url }, 'GET', `/submissions/batch?tokens=${ids.join(',')}&base64_encoded=true`);
+    assert.equal(all.status, 400, JSON.stringify(all.body).slice(0, 300));
+    assert.match(all.body.error, /more than the maximum answer of \d+ bytes; ask for fewer tokens/);
+  });
+  assert.ok(refusedGrowth <= SLACK, `refusing the batch grew the API by ${mib(refusedGrowth)}`);
+  // Judge0's paged list of every submission: a page is held to the same maximum.
+  const page = await api({ url }, 'GET', '/submissions?per_page=20&base64_encoded=true');
+  assert.equal(page.status, 400, JSON.stringify(page.body).slice(0, 300));
+  assert.match(page.body.error, /more than the maximum answer of \d+ bytes; ask for a smaller per_page/);
+  const batchGrowth = await peakGrowth(apiProc.pid, async () => {
+    const one = await api({ url }, 'GET', `/submissions/batch?tokens=${ids[0]},${randomUUID()}&base64_encoded=true&fields=token,stdout,stderr,status`);
+    assert.equal(one.status, 200, JSON.stringify(one.body).slice(0, 300));
+    assert.equal(one.body.submissions.length, 2);
+    assert.equal(one.body.submissions[1], null);
+    const s = one.body.submissions[0];
+    assert.equal(s.token, ids[0]);
+    assert.equal(Buffer.from(s.stdout, 'base64').length, CAP);
+    assert.equal(Buffer.from(s.stderr, 'base64').length, CAP);
+  });
+  const batchBound = apiGetBytes(LIMITS, 2 * CAP) + compatAnswerBytes(LIMITS, 2 * CAP) + SLACK;
+  t.diagnostic(`Judge0 batch GET: refused over the maximum +${mib(refusedGrowth)}; one result at the cap +${mib(batchGrowth)} (bound ${mib(batchBound)})`);
+  assert.ok(batchGrowth <= batchBound, `the Judge0 batch grew the API by ${mib(batchGrowth)}, beyond ${mib(batchBound)}`);
 });
 
 test('nothing left behind', { skip }, async (t) => {

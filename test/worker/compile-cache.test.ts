@@ -3,7 +3,7 @@
 // test/e2e/judging.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { PhaseResult } from '../../services/core/schemas.ts';
+import type { PhaseResult } from '../../worker/phase-result.ts';
 import { CompileCache, compileKey, type CompileInputs } from '../../worker/compile-cache.ts';
 import type { JobVolume } from '../../worker/launcher.ts';
 import { runPipeline } from '../../worker/pipeline.ts';

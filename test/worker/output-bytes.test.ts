@@ -4,7 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareOutput } from '../../worker/compare.ts';
-import { JSON_ESCAPE_SLACK_CHARS, OutputBudget, toPhaseResult, type OutcomeCore } from '../../worker/phase-result.ts';
+import { JSON_ESCAPE_SLACK_CHARS, OutputBudget, toPhaseResult as toPhaseBytes, type OutcomeCore } from '../../worker/phase-result.ts';
+import { phaseText } from '../../services/core/result-json.ts';
+
+/** The phase as the API shows it (the worker holds its output as bytes). */
+const toPhaseResult = (...a: Parameters<typeof toPhaseBytes>) => phaseText(toPhaseBytes(...a));
 
 /** A small deterministic generator (the cases are the same on every run). */
 function rng(seed: number): () => number {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { loadConfig } from '../../services/core/config.ts';
 import type { JobRequest, PhaseResult } from '../../services/core/schemas.ts';
 import { runPipeline } from '../../worker/pipeline.ts';
+import { phaseText } from '../../services/core/result-json.ts';
 import { fakeJob, fakeLauncher, fakeRegistry, type FakeProgram } from './fakes.ts';
 
 const config = loadConfig({});
@@ -63,7 +64,7 @@ test('a checker that does not compile: checker_error, no test runs', async () =>
   const r = await runPipeline(req({ echo: true }, { checker: judge({ compileError: 'checker.c: error' }), tests: [{ stdin: '0' }] }), deps(launcher));
   assert.equal(r.verdict, 'checker_error');
   assert.equal(r.tests, null);
-  assert.equal(r.checkerCompile!.stderr, 'checker.c: error');
+  assert.equal(phaseText(r.checkerCompile!).stderr, 'checker.c: error');
   assert.equal(r.checkerCompile!.verdict, 'checker_error');
   assert.equal(launcher.destroyed, launcher.volumes);
 });
@@ -156,7 +157,7 @@ test('groups without stopOnFirstFailure run every test of a group; the planned l
 test('source together with files: the files, then the source as the main file', async () => {
   const launcher = fakeLauncher();
   const r = await runPipeline(req({ stdout: 'from source' }, { files: [{ path: 'lib.txt', content: 'extra', encoding: 'utf8' }] }), deps(launcher));
-  assert.equal(r.run!.stdout, 'from source');
+  assert.equal(phaseText(r.run!).stdout, 'from source');
 });
 
 test('checker ahead: with a free slot, a test\'s checker runs while the program runs the next test; same answer, own layers, slot given back', async () => {

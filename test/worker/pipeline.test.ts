@@ -4,6 +4,7 @@ import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../services/core/config.ts';
 import type { JobRequest } from '../../services/core/schemas.ts';
+import { phaseText } from '../../services/core/result-json.ts';
 import { CancelledError, NotStartedError, runPipeline, sandboxLimits } from '../../worker/pipeline.ts';
 import { fakeJob, fakeLauncher, fakeRegistry, type FakeProgram } from './fakes.ts';
 import { SlotLedger } from '../../worker/spare-slots.ts';
@@ -18,7 +19,7 @@ test('plain run: accepted, output returned, one volume, cleaned up', async () =>
   const launcher = fakeLauncher();
   const r = await runPipeline(req({ stdout: 'hello\n' }), { launcher, registry: fakeRegistry(), collectCaps: caps });
   assert.equal(r.verdict, 'accepted');
-  assert.equal(r.run?.stdout, 'hello\n');
+  assert.equal(phaseText(r.run!).stdout, 'hello\n');
   assert.equal(r.compile, null);
   assert.equal(r.tests, null);
   assert.equal(launcher.specs.length, 1);
@@ -46,7 +47,7 @@ test('compile error stops before running and reports the compiler output', async
   const launcher = fakeLauncher();
   const r = await runPipeline(req({ compileError: 'main.c:1: error' }, { language: 'fakec', compilerArgs: ['-O2'] }), { launcher, registry: fakeRegistry(), collectCaps: caps });
   assert.equal(r.verdict, 'compile_error');
-  assert.equal(r.compile?.stderr, 'main.c:1: error');
+  assert.equal(phaseText(r.compile!).stderr, 'main.c:1: error');
   assert.equal(r.run, null);
   assert.equal(launcher.specs.length, 1);
   assert.deepEqual(launcher.specs[0]!.argv, ['fakecc', 'main.json', '-O2']);

@@ -1,8 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileVerdict, outcomeVerdict, overallVerdict, shouldContinue, type OutcomeLike } from '../../worker/verdict.ts';
-import { applyCpuLimit, mergeRepeats, toPhaseResult } from '../../worker/phase-result.ts';
+import { applyCpuLimit, mergeRepeats, toPhaseResult as toPhaseBytes } from '../../worker/phase-result.ts';
+import { phaseText } from '../../services/core/result-json.ts';
 import type { Verdict } from '../../services/core/schemas.ts';
+
+/** The phase as the API shows it (the worker holds its output as bytes). */
+const toPhaseResult = (...a: Parameters<typeof toPhaseBytes>) => phaseText(toPhaseBytes(...a));
 
 const o = (status: OutcomeLike['status'], exitCode: number | null = 0): OutcomeLike => ({ status, exitCode });
 

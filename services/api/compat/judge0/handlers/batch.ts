@@ -1,7 +1,11 @@
 // POST /submissions/batch and GET /submissions/batch?tokens=: Judge0's batches, at most
-// max_submission_batch_size; per-item field errors in place, null for unknown tokens.
+// max_submission_batch_size; per-item field errors in place, null for unknown tokens. A batch GET
+// reads its results within the list maximum (CORRAL_LIST_MAX_BYTES) as GET /v1/runs?ids= does:
+// measured in Redis before anything is read, refused with Judge0's 400 beyond it.
 import type { Context } from 'hono';
+import { CorralError } from '../../../../core/errors.ts';
 import type { RunResult } from '../../../../core/schemas.ts';
+import { reencodes } from '../../common/reencode-gate.ts';
 import { judge0Error, serviceErrorResponse } from '../http-errors.ts';
 import { parseSubmission, type FieldErrors } from '../submission-request.ts';
 import { CONVERSION_ERROR_MESSAGE_MANY } from '../submission-response.ts';
@@ -50,6 +54,26 @@ export function createBatch(ctx: Judge0Context) {
   };
 }
 
+/** A body sent part by part (no joined copy of the parts). */
+function chunked(parts: Uint8Array[]): ReadableStream<Uint8Array> {
+  let next = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (next < parts.length) controller.enqueue(parts[next++]!);
+      else controller.close();
+    },
+  });
+}
+
+/** A stored result, parsed (null: unknown or expired). */
+const parsed = (raw: Buffer | null | undefined): RunResult | null => (raw ? (JSON.parse(raw.toString()) as RunResult) : null);
+
+/** Judge0 has no such limit; its form for a batch it refuses: {"error": "..."}, 400. */
+function tooLargeMessage(n: number, details: unknown): string {
+  const { bytes, maximumBytes } = (details ?? {}) as { bytes?: number; maximumBytes?: number };
+  return `the ${n} submissions hold ${bytes} bytes together, more than the maximum answer of ${maximumBytes} bytes; ask for fewer tokens`;
+}
+
 export function getBatch(ctx: Judge0Context) {
   const o = ctx.options;
   return async (c: Context): Promise<Response> => {
@@ -59,13 +83,34 @@ export function getBatch(ctx: Judge0Context) {
     const tokens = (c.req.header('tokens') ?? c.req.query('tokens') ?? '').trim().split(',').filter((t) => t !== '');
     const tooMany = batchSizeProblem(c, tokens.length, o.maxSubmissionBatchSize);
     if (tooMany) return tooMany;
-    const valid = tokens.filter((t) => TOKEN_RE.test(t));
-    const found = valid.length ? await ctx.runService.getMany(valid) : [];
-    const byToken = new Map(valid.map((t, i) => [t, found[i]]));
     const serialize = serializer(ctx, await languageNames(ctx), fields.value, base64Of(c));
-    return unlessNotUtf8(
-      () => c.json({ submissions: tokens.map((t) => { const r = byToken.get(t); return r ? serialize(t, r) : null; }) }),
-      () => judge0Error(c, 400, CONVERSION_ERROR_MESSAGE_MANY),
-    );
+    const valid = tokens.filter((t) => TOKEN_RE.test(t));
+    let stored: Array<Buffer | null>;
+    try {
+      stored = valid.length ? await ctx.runService.getManyJson(valid) : [];
+    } catch (err) {
+      if (err instanceof CorralError && err.code === 'response_too_large') return judge0Error(c, 400, tooLargeMessage(valid.length, err.details));
+      return serviceErrorResponse(c, err);
+    }
+    // Re-encoded in its turn (reencode-gate.ts).
+    const bytes = stored.reduce((n, b) => n + (b?.length ?? 0), 0);
+    return reencodes.run(bytes, () => batchAnswer(c, tokens, valid, stored, serialize));
   };
+}
+
+function batchAnswer(c: Context, tokens: string[], valid: string[], stored: Array<Buffer | null>, serialize: ReturnType<typeof serializer>): Response {
+  const byToken = new Map(valid.map((t, i) => [t, i]));
+  // One submission re-encoded at a time, each stored result let go once it is: the answer's
+  // parts are the JSON of each, sent one after another (no joined copy, no whole parsed batch).
+  return unlessNotUtf8(() => {
+    const parts: Uint8Array[] = [Buffer.from('{"submissions":[')];
+    tokens.forEach((t, n) => {
+      const i = byToken.get(t);
+      const r = i === undefined ? null : parsed(stored[i]);
+      if (i !== undefined && tokens.indexOf(t, n + 1) === -1) stored[i] = null; // asked for once more: kept
+      parts.push(Buffer.from((n > 0 ? ',' : '') + (r ? JSON.stringify(serialize(t, r)) : 'null')));
+    });
+    parts.push(Buffer.from(']}'));
+    return c.body(chunked(parts), 200, { 'content-type': 'application/json' });
+  }, () => judge0Error(c, 400, CONVERSION_ERROR_MESSAGE_MANY));
 }

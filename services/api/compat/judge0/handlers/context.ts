@@ -69,6 +69,19 @@ export async function lookup(ctx: Judge0Context, c: Context): Promise<Checked<{ 
   return { ok: true, value: { fields: fields.value, token, result } };
 }
 
+/**
+ * The stored run of `:token` as its JSON bytes (parsed later, in its turn: reencode-gate.ts) and
+ * the ?fields= of the request, or Judge0's 400 / 404.
+ */
+export async function lookupStored(ctx: Judge0Context, c: Context): Promise<Checked<{ fields: readonly string[]; token: string; stored: Buffer }>> {
+  const fields = fieldsOf(c);
+  if (!fields.ok) return fields;
+  const token = c.req.param('token') ?? '';
+  const stored = TOKEN_RE.test(token) ? await ctx.runService.getJson(token) : null;
+  if (!stored) return { ok: false, response: notFound(c) };
+  return { ok: true, value: { fields: fields.value, token, stored } };
+}
+
 /** Serialises submissions with this process's echo of their request fields. */
 export function serializer(ctx: Judge0Context, names: (id: number) => string | null, fields: readonly string[], base64: boolean) {
   return (token: string, result: RunResult) =>

@@ -1,7 +1,8 @@
 // POST /submissions: validates one submission, queues it, answers {token} (201), or with
 // ?wait=true the finished submission (or its In Queue/Processing state after the maximum wait).
 import type { Context } from 'hono';
-import { awaitCompletion } from '../../common/await-completion.ts';
+import { awaitStored, parsedResult } from '../../common/await-completion.ts';
+import { reencodes } from '../../common/reencode-gate.ts';
 import { fieldErrors, judge0Error, serviceErrorResponse } from '../http-errors.ts';
 import { parseSubmission } from '../submission-request.ts';
 import { CONVERSION_ERROR_MESSAGE } from '../submission-response.ts';
@@ -25,7 +26,8 @@ export function createSubmission(ctx: Judge0Context) {
     const deadline = Date.now() + o.maxWaitMs;
     let queued;
     try {
-      queued = await ctx.runService.submit(sub.request, wait ? { waitMs: o.maxWaitMs } : undefined);
+      // The wait is awaitStored's below: it keeps the result as stored bytes until its re-encode.
+      queued = await ctx.runService.submit(sub.request);
     } catch (err) {
       return serviceErrorResponse(c, err);
     }
@@ -34,11 +36,11 @@ export function createSubmission(ctx: Judge0Context) {
     ctx.store.remember(queued.id, sub.echo);
     if (!wait) return c.json({ token: queued.id }, 201);
 
-    const done = (await awaitCompletion(ctx.runService, queued, Math.max(0, deadline - Date.now()), c.req.raw.signal)) ?? queued;
+    const stored = await awaitStored(ctx.runService, queued, Math.max(0, deadline - Date.now()), c.req.raw.signal);
     const serialize = serializer(ctx, await languageNames(ctx), fields.value, base64);
-    return unlessNotUtf8(
-      () => c.json(serialize(queued.id, done), 201),
+    return reencodes.run(Buffer.isBuffer(stored) ? stored.length : 0, () => unlessNotUtf8(
+      () => c.json(serialize(queued.id, parsedResult(stored) ?? queued), 201),
       () => c.json({ error: CONVERSION_ERROR_MESSAGE, token: queued.id }, 201),
-    );
+    ));
   };
 }

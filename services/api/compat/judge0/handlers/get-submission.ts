@@ -1,20 +1,27 @@
 // GET /submissions/:token and GET /submissions (the paged list of every stored run, newest first,
 // from Redis through RunService, so the same list from every API process).
 import type { Context } from 'hono';
-import { judge0Error } from '../http-errors.ts';
+import { CorralError } from '../../../../core/errors.ts';
+import { reencodes } from '../../common/reencode-gate.ts';
+import { judge0Error, serviceErrorResponse } from '../http-errors.ts';
 import { CONVERSION_ERROR_MESSAGE, CONVERSION_ERROR_MESSAGE_MANY } from '../submission-response.ts';
-import { base64Of, fieldsOf, languageNames, lookup, serializer, unlessNotUtf8, type Judge0Context } from './context.ts';
+import type { RunResult } from '../../../../core/schemas.ts';
+import { base64Of, fieldsOf, languageNames, lookupStored, serializer, unlessNotUtf8, type Judge0Context } from './context.ts';
 
 const DEFAULT_PER_PAGE = 20;
 const MAX_PER_PAGE = 100;
 
 export function getSubmission(ctx: Judge0Context) {
   return async (c: Context): Promise<Response> => {
-    const found = await lookup(ctx, c);
+    const found = await lookupStored(ctx, c);
     if (!found.ok) return found.response;
-    const { fields, token, result } = found.value;
+    const { fields, token, stored } = found.value;
     const serialize = serializer(ctx, await languageNames(ctx), fields, base64Of(c));
-    return unlessNotUtf8(() => c.json(serialize(token, result)), () => judge0Error(c, 400, CONVERSION_ERROR_MESSAGE));
+    // Parsed and re-encoded in its turn: a result at the output caps is tens of MB.
+    return reencodes.run(stored.length, () => {
+      const result = JSON.parse(stored.toString()) as RunResult;
+      return unlessNotUtf8(() => c.json(serialize(token, result)), () => judge0Error(c, 400, CONVERSION_ERROR_MESSAGE));
+    });
   };
 }
 
@@ -35,22 +42,39 @@ export function listSubmissions(ctx: Judge0Context) {
     if (!fields.ok) return fields.response;
     const paging = pageOf(c);
     if (!paging.ok) return paging.response;
-    const { page } = paging;
-    const { runs, total, perPage } = await ctx.runService.list({ page, perPage: paging.perPage });
-    const totalPages = Math.ceil(total / perPage);
-    const serialize = serializer(ctx, await languageNames(ctx), fields.value, base64Of(c));
-    return unlessNotUtf8(
-      () => c.json({
-        submissions: runs.map((r) => serialize(r.id, r)),
-        meta: {
-          current_page: page,
-          next_page: page < totalPages ? page + 1 : null,
-          prev_page: page > 1 ? page - 1 : null,
-          total_pages: totalPages,
-          total_count: total,
-        },
-      }),
-      () => judge0Error(c, 400, CONVERSION_ERROR_MESSAGE_MANY),
-    );
+    const names = await languageNames(ctx);
+    // A page is read, parsed and re-encoded in its turn (reencode-gate.ts), whatever its size: it
+    // is parsed as it is read (an admin's endpoint, seldom asked).
+    return reencodes.run(Infinity, () => listPage(ctx, c, paging.page, paging.perPage, fields.value, names));
   };
+}
+
+async function listPage(ctx: Judge0Context, c: Context, page: number, perPageAsked: number, fields: readonly string[], names: (id: number) => string | null): Promise<Response> {
+  let listed;
+  try {
+    // Within CORRAL_LIST_MAX_BYTES, measured before any result is read.
+    listed = await ctx.runService.list({ page, perPage: perPageAsked });
+  } catch (err) {
+    if (err instanceof CorralError && err.code === 'response_too_large') {
+      const { bytes, maximumBytes } = err.details as { bytes: number; maximumBytes: number };
+      return judge0Error(c, 400, `the submissions of page ${page} hold ${bytes} bytes together, more than the maximum answer of ${maximumBytes} bytes; ask for a smaller per_page`);
+    }
+    return serviceErrorResponse(c, err);
+  }
+  const { runs, total, perPage } = listed;
+  const totalPages = Math.ceil(total / perPage);
+  const serialize = serializer(ctx, names, fields, base64Of(c));
+  return unlessNotUtf8(
+    () => c.json({
+      submissions: runs.map((r) => serialize(r.id, r)),
+      meta: {
+        current_page: page,
+        next_page: page < totalPages ? page + 1 : null,
+        prev_page: page > 1 ? page - 1 : null,
+        total_pages: totalPages,
+        total_count: total,
+      },
+    }),
+    () => judge0Error(c, 400, CONVERSION_ERROR_MESSAGE_MANY),
+  );
 }
