@@ -73,6 +73,34 @@ const of = (iopub: KernelMessage.IIOPubMessage[], type: string) => iopub.filter(
 const stdoutOf = (iopub: KernelMessage.IIOPubMessage[]) => of(iopub, 'stream').map((m) => (m.content as { text: string }).text).join('');
 const resultOf = (iopub: KernelMessage.IIOPubMessage[]) => (of(iopub, 'execute_result')[0]?.content as { data: Record<string, string> } | undefined)?.data['text/plain'];
 
+/**
+ * Sets some state, runs `deadly` (a cell that kills the kernel process), and checks what a
+ * Jupyter Server's autorestart gives: the client hears `restarting` (→ autorestarting), reconnects,
+ * comes back to idle without a `dead`, the cell's future is cancelled, and the next cell runs on a
+ * fresh kernel (the state is gone).
+ */
+async function diesAndComesBack(kernel: Kernel.IKernelConnection, deadly: string): Promise<void> {
+  assert.equal(resultOf((await run(kernel, 'import os\nstate = 7\nstate')).iopub), '7');
+  const statuses: Kernel.Status[] = [];
+  const back = new Promise<void>((resolve) => {
+    const on = (_: unknown, status: Kernel.Status) => {
+      statuses.push(status);
+      if (status === 'idle' && statuses.includes('autorestarting')) {
+        kernel.statusChanged.disconnect(on);
+        resolve();
+      }
+    };
+    kernel.statusChanged.connect(on);
+  });
+  const dying = kernel.requestExecute({ code: deadly }).done.then(() => 'replied', (err: Error) => err.message);
+  await back;
+  assert.match(await dying, /Canceled future/, 'the dead cell\'s future is cancelled, not answered');
+  assert.ok(!statuses.includes('dead'), statuses.join(' '));
+  const r = await run(kernel, 'try:\n    state\n    print("still")\nexcept NameError:\n    print("gone")');
+  assert.equal(r.reply.content.status, 'ok');
+  assert.equal(stdoutOf(r.iopub), 'gone\n', 'the next cell ran on a fresh kernel');
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -204,6 +232,23 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(session.body.endedReason, 'closed');
     });
   });
+  describe('a kernel that dies (autorestart)', () => {
+    let km: KernelManager;
+    after(() => { km?.dispose(); });
+
+    it('is restarted: the client sees autorestarting then idle, the next cell runs on a fresh kernel, same id', { timeout: 240_000 }, async () => {
+      km = new KernelManager({ serverSettings: settings(s) });
+      await km.ready;
+      const kernel = await km.startNew({ name: 'python3' });
+      await connected(kernel);
+      // Killed from inside, then killed at the session's memory limit (512 MiB): each time a fresh kernel.
+      await diesAndComesBack(kernel, 'os.kill(os.getpid(), 9)');
+      await diesAndComesBack(kernel, 'blocks = []\nwhile True:\n    blocks.append(b"x" * (32 << 20))');
+      const model = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
+      assert.equal(model.status, 200, 'the same kernel id, still live');
+      await kernel.shutdown();
+    });
+  });
   describe('Debian jupyter-server with --gateway-url at Corral, and nbclient through it', () => {
     const noServer = spawnSync('/usr/bin/python3', ['-c', 'import jupyter_server, nbclient, nbformat, websocket'], { encoding: 'utf8' });
     const why = noServer.status !== 0 ? `Debian's jupyter-server / nbclient not importable: ${noServer.stderr.trim().split('\n').pop()}` : undefined;
@@ -245,6 +290,25 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       const body = await r.json() as { default: string; kernelspecs: Record<string, { spec: { display_name: string } }> };
       assert.equal(body.default, 'python3');
       assert.match(body.kernelspecs.python3!.spec.display_name, /Corral/);
+    });
+
+    it('relays a kernel death and its autorestart to @jupyterlab/services through the gateway', { skip: why, timeout: 240_000 }, async () => {
+      // Jupyter Server 1.23's gateway WebSocket is the JSON form; it passes Corral's statuses on.
+      const km = new KernelManager({ serverSettings: ServerConnection.makeSettings({
+        baseUrl: `${serverUrl}/`, wsUrl: `${serverUrl.replace(/^http/, 'ws')}/`, token: '',
+        WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+      }) });
+      try {
+        await km.ready;
+        const kernel = await km.startNew({ name: 'python3' });
+        await connected(kernel);
+        await diesAndComesBack(kernel, 'os._exit(1)');
+        const model = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
+        assert.equal(model.status, 200, 'the same kernel in Corral, still live');
+        await kernel.shutdown();
+      } finally {
+        km.dispose();
+      }
     });
 
     it('executes a notebook: state across cells, a plot, an error cell', { skip: why }, async () => {

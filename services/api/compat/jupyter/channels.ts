@@ -176,7 +176,12 @@ class KernelFeed {
     if (!e) return;
     if (e.kind === 'event') {
       if (e.event === 'restarting') this.broadcast(statusMessage('restarting', this.kernelSession));
-      else if (e.event === 'dead') this.executionState = 'dead';
+      else if (e.event === 'dead') {
+        // As Jupyter Server's restart_failed: the clients hear it dead (the session itself lives on:
+        // POST /api/kernels/:id/restart can still bring a kernel back).
+        this.executionState = 'dead';
+        this.broadcast(statusMessage('dead', this.kernelSession));
+      }
       else if (e.event === 'ended') this.endKernel(`the kernel ended: ${safeMessage(e.details)}`);
       return;
     }
