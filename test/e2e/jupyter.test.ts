@@ -101,6 +101,47 @@ async function diesAndComesBack(kernel: Kernel.IKernelConnection, deadly: string
   assert.equal(stdoutOf(r.iopub), 'gone\n', 'the next cell ran on a fresh kernel');
 }
 
+/** Bytes 0..n-1 mod 256, shifted by `seed`: every value, in a known order. */
+const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i + seed) % 256);
+const bytesOf = (b: DataView | ArrayBuffer | ArrayBufferView) => (b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+
+/**
+ * A comm the kernel opens sends buffers to the client (on open and in a message), and a comm the
+ * client opens sends buffers the kernel echoes back reversed: every byte checked both ways.
+ */
+async function commBuffers(kernel: Kernel.IKernelConnection, tag: string): Promise<void> {
+  const target = `corral-to-client-${tag}`;
+  const received = new Promise<{ open: KernelMessage.ICommOpenMsg; msg: KernelMessage.ICommMsgMsg }>((resolve) => {
+    kernel.registerCommTarget(target, (comm, open) => {
+      comm.onMsg = (msg) => resolve({ open, msg });
+    });
+  });
+  const r = await run(kernel, `from ipykernel.comm import Comm\nc = Comm(target_name="${target}", data={"hello": 1}, buffers=[bytes(range(256))])\n`
+    + 'c.send(data={"n": 2}, buffers=[bytes((i + 7) % 256 for i in range(100000)), b""])');
+  assert.equal(r.reply.content.status, 'ok', JSON.stringify(r.reply.content));
+  const { open, msg } = await received;
+  assert.deepEqual(open.content.data, { hello: 1 });
+  assert.deepEqual((open.buffers ?? []).map((b) => [...bytesOf(b)]), [[...pattern(256, 0)]]);
+  assert.deepEqual(msg.content.data, { n: 2 });
+  assert.equal(msg.buffers?.length, 2);
+  assert.deepEqual(bytesOf(msg.buffers![0]!), pattern(100000, 7));
+  assert.equal(bytesOf(msg.buffers![1]!).length, 0);
+
+  const echo = await run(kernel, 'def _echo(comm, open_msg):\n    @comm.on_msg\n    def _(msg):\n'
+    + '        comm.send(data={"got": len(msg["buffers"])}, buffers=[bytes(b)[::-1] for b in msg["buffers"]])\n'
+    + `get_ipython().kernel.comm_manager.register_target("corral-echo-${tag}", _echo)`);
+  assert.equal(echo.reply.content.status, 'ok', JSON.stringify(echo.reply.content));
+  const comm = kernel.createComm(`corral-echo-${tag}`);
+  const echoed = new Promise<KernelMessage.ICommMsgMsg>((resolve) => { comm.onMsg = resolve; });
+  await comm.open({}).done;
+  const sent = [pattern(6, 250), pattern(300000, 3)];
+  comm.send({ x: 1 }, undefined, sent);
+  const back = await echoed;
+  assert.deepEqual(back.content.data, { got: 2 });
+  assert.deepEqual((back.buffers ?? []).map((b) => bytesOf(b)), sent.map((b) => Uint8Array.from(b).reverse()));
+  comm.close();
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -208,6 +249,28 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal((r.reply.content as { ename: string }).ename, 'KeyboardInterrupt');
       const after = await run(kernel, 'x');
       assert.equal(resultOf(after.iopub), '41', 'the kernel lives on with its state');
+    });
+
+    it('relays comm messages with binary buffers both ways (v1 protocol)', { timeout: 120_000 }, async () => {
+      assert.equal((kernel as unknown as { _ws: { protocol: string } })._ws.protocol, 'v1.kernel.websocket.jupyter.org');
+      await commBuffers(kernel, 'v1');
+    });
+
+    it('relays comm messages with binary buffers both ways (the JSON form\'s binary frames)', { timeout: 120_000 }, async () => {
+      // The same client offering no subprotocol, as against Jupyter Server 1.x or Kernel Gateway.
+      class JsonFormWebSocket extends WebSocket {
+        constructor(url: string) { super(url); }
+      }
+      const jsonKm = new KernelManager({ serverSettings: { ...settings(s), WebSocket: JsonFormWebSocket as unknown as typeof globalThis.WebSocket } });
+      try {
+        const conn = jsonKm.connectTo({ model: { id: kernel.id, name: 'python3' } });
+        await connected(conn);
+        assert.equal((conn as unknown as { _ws: { protocol: string } })._ws.protocol, '');
+        await commBuffers(conn, 'json');
+        conn.dispose();
+      } finally {
+        jsonKm.dispose();
+      }
     });
 
     it('restarts: the state is gone, the kernel answers', async () => {
@@ -447,7 +510,7 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       ws.close();
     });
 
-    it('closes on bad JSON (1007), a non-message (1007), binary frames (1003) and huge messages (1009)', async () => {
+    it('closes on bad JSON (1007), a non-message (1007), a binary frame whose parts do not fit (1007) and huge messages (1009)', async () => {
       let ws = await open(wsUrl(id)) as WebSocket;
       let closed = closeOf(ws);
       ws.send('{not json');
@@ -459,10 +522,25 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       ws = await open(wsUrl(id)) as WebSocket;
       closed = closeOf(ws);
       ws.send(Buffer.from([0, 1, 2, 3]));
-      assert.equal(await closed, 1003);
+      assert.equal(await closed, 1007);
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      // Jupyter Server 1.x's binary form: two parts, the second's offset past the frame.
+      ws.send(Buffer.from([0, 0, 0, 2, 0, 0, 0, 12, 0, 0, 1, 0, 0x7b, 0x7d]));
+      assert.equal(await closed, 1007);
       ws = await open(wsUrl(id)) as WebSocket;
       closed = closeOf(ws);
       ws.send(request('execute_request', { code: `x = "${'a'.repeat(3 * 1024 * 1024)}"` }).text);
+      assert.equal(await closed, 1009);
+      // The cap counts buffers: a small comm_msg with a 3 MiB buffer (Jupyter Server 1.x's binary form).
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      const json = Buffer.from(request('comm_msg', { comm_id: 'c', data: {} }).text);
+      const head = Buffer.alloc(12);
+      head.writeUInt32BE(2, 0);
+      head.writeUInt32BE(12, 4);
+      head.writeUInt32BE(12 + json.length, 8);
+      ws.send(Buffer.concat([head, json, Buffer.alloc(3 * 1024 * 1024)]));
       assert.equal(await closed, 1009);
       // The kernel is unharmed.
       ws = await open(wsUrl(id)) as WebSocket;

@@ -115,7 +115,7 @@ export class MessageRelay {
     if (cmd.ch === 'control' && msg.header.msg_type === 'shutdown_request') return this.shutdown(channel, msg);
     if (this.held) return this.hold(cmd);
     try {
-      channel.send(cmd.ch, msg);
+      channel.send(cmd.ch, msg, cmd.buffers?.map((b) => Buffer.from(b, 'base64')));
     } catch (err) {
       // Closed meanwhile (the 'ended' entry tells the clients), or over the channel's size cap.
       this.deps.log.debug({ err: (err as Error).message }, 'relay: message not sent to the kernel');
@@ -123,7 +123,7 @@ export class MessageRelay {
   }
 
   private hold(cmd: ClientMessageCommand): void {
-    const bytes = JSON.stringify(cmd.msg).length;
+    const bytes = JSON.stringify(cmd.msg).length + (cmd.buffers ?? []).reduce((n, b) => n + b.length, 0);
     if (this.held!.cmds.length >= HELD_MAX || this.held!.bytes + bytes > HELD_MAX_BYTES) {
       this.deps.log.debug({ msgType: cmd.msg.header.msg_type }, 'relay: too much held while the kernel restarts; message dropped');
       return;
@@ -179,10 +179,12 @@ export class MessageRelay {
       this.releaseBusy?.();
       this.releaseBusy = undefined;
     }
-    // The client's JSON form (Jupyter Server's): the message, its channel, no binary buffers.
+    // The client's JSON form (Jupyter Server's): the message, its channel, and its binary buffers
+    // in base64 — first, so that the API sees whether there are any without parsing the message
+    // (it sends a message with buffers as a binary frame).
     const text = JSON.stringify({
-      header: msg.header, parent_header: msg.parent_header, metadata: msg.metadata, content: msg.content,
-      buffers: [], channel: frame.ch, msg_id: msg.header.msg_id, msg_type: msg.header.msg_type,
+      buffers: frame.buffers, header: msg.header, parent_header: msg.parent_header, metadata: msg.metadata, content: msg.content,
+      channel: frame.ch, msg_id: msg.header.msg_id, msg_type: msg.header.msg_type,
     });
     if (!this.admit(text.length)) {
       this.dropped++;

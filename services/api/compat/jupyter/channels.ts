@@ -1,8 +1,9 @@
 // The kernel WebSocket of the Jupyter face, /api/kernels/:id/channels, in the JSON form Jupyter
-// Server and Kernel Gateway use (every message a JSON text frame with a `channel` field; no
-// subprotocol is chosen, so @jupyterlab/services falls back to it).
+// Server 1.x and Kernel Gateway use (every message a JSON text frame with a `channel` field, a
+// message with binary buffers a binary frame of that form), or in Jupyter Server 2's binary v1
+// protocol when the client offers it (protocol.ts reads and writes both).
 //
-//   client ─ text frame ─▶ readClientMessage ─▶ <session>:in  {t:'kmsg'} ─▶ worker relay ─▶ kernel
+//   client ─ frame ─▶ read*Message ─▶ <session>:in  {t:'kmsg'} ─▶ worker relay ─▶ kernel
 //   client ◀─ ws.send ◀── KernelFeed (one per kernel per API process) ◀── <session>:kernel ◀── relay
 //
 // A feed follows the kernel stream through this process's StreamReader (one blocking XREAD over
@@ -30,7 +31,10 @@ import {
 import { SessionId, sessionBeatMs, sessionKeys } from '../../../core/session-protocol.ts';
 import type { SessionService } from '../../../core/session-service.ts';
 import { refuseUpgrade, routeUpgrades } from '../../upgrade-router.ts';
-import { CLOSE, jupyterError, readClientMessage, readV1Message, statusMessage, toV1Frame, V1_PROTOCOL } from './protocol.ts';
+import {
+  CLOSE, hasBuffers, jupyterError, readClientMessage, readLegacyBinaryMessage, readV1Message, statusMessage, toLegacyBinaryFrame,
+  toV1Frame, V1_PROTOCOL,
+} from './protocol.ts';
 
 /** Messages a connection may send per second (a bucket holding two seconds' worth). */
 export const CLIENT_MESSAGES_PER_S = 1000;
@@ -269,8 +273,8 @@ class Connection {
       this.ws.terminate();
       return;
     }
-    if (!this.v1) return this.ws.send(text);
-    const frame = toV1Frame(text);
+    if (!this.v1 && !hasBuffers(text)) return this.ws.send(text);
+    const frame = this.v1 ? toV1Frame(text) : toLegacyBinaryFrame(text);
     if (frame) this.ws.send(frame);
   }
 
@@ -290,17 +294,19 @@ class Connection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
-    if (isBinary && !this.v1) return this.close(CLOSE.unsupportedData, 'binary frames are taken only with the v1 protocol');
     if (!this.takeToken()) return this.close(CLOSE.policyViolation, `more than ${CLIENT_MESSAGES_PER_S} messages per second`);
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-    const m = isBinary ? readV1Message(bytes) : readClientMessage(bytes.toString('utf8'));
+    // A binary frame is a message with buffers: in the v1 protocol's form, or Jupyter Server 1.x's in the JSON form.
+    const m = !isBinary ? readClientMessage(bytes.toString('utf8')) : this.v1 ? readV1Message(bytes) : readLegacyBinaryMessage(bytes);
     if (m.kind === 'invalid') return this.close(CLOSE.invalidPayload, m.reason.slice(0, 120));
     if (m.kind === 'dropped') {
       this.deps.log.debug({ kernelId: this.kernelId, reason: m.reason }, 'jupyter: client message dropped');
       return;
     }
     this.remember(m.msg.header.msg_id);
-    this.forward({ t: 'kmsg', ch: m.channel, msg: m.msg });
+    const cmd: KernelCommand = { t: 'kmsg', ch: m.channel, msg: m.msg };
+    if (m.buffers.length) cmd.buffers = m.buffers.map((b) => b.toString('base64'));
+    this.forward(cmd);
   }
 
   private forward(cmd: KernelCommand): void {
