@@ -20,6 +20,7 @@ describe('Jupyter face: client messages', () => {
     assert.deepEqual(m.msg.content, { code: '1' });
     assert.equal(readClientMessage(message('stdin', 'input_reply')).kind, 'message');
     assert.equal(readClientMessage(message('control', 'interrupt_request')).kind, 'message');
+    assert.equal(readClientMessage(message('control', 'debug_request')).kind, 'message');
   });
 
   it('reads no channel as shell and a numeric date (Jupyter Server\'s gateway client) as a date', () => {
@@ -33,7 +34,7 @@ describe('Jupyter face: client messages', () => {
   it('drops unknown channels, types not forwarded, and binary buffers', () => {
     for (const text of [
       message('iopub', 'execute_request'), message('hb', 'ping'), message('shell', 'debug_request'),
-      message('control', 'debug_request'), message('shell', 'made_up'), message('stdin', 'execute_request'),
+      message('shell', 'made_up'), message('stdin', 'execute_request'),
       message('shell', 'comm_msg', { buffers: ['AAAA'] }),
     ]) assert.equal(readClientMessage(text).kind, 'dropped', text);
   });

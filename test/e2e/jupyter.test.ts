@@ -223,6 +223,14 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal((i.content as { found: boolean }).found, true);
     });
 
+    it('answers debug_request on control (no debugger in the sandbox: an empty reply, not a hang)', { timeout: 60_000 }, async () => {
+      const info = await kernel.requestKernelInfo();
+      assert.notEqual((info?.content as { debugger?: boolean }).debugger, true, 'the kernel says it has no debugger');
+      const reply = await kernel.requestDebug({ seq: 1, type: 'request', command: 'initialize', arguments: { clientID: 'corral-test', adapterID: 'python' } }).done;
+      assert.equal(reply.header.msg_type, 'debug_reply');
+      assert.equal(reply.channel, 'control');
+    });
+
     it('answers input() through stdin', async () => {
       const prompts: string[] = [];
       const r = await run(kernel, 'name = input("who? ")\nprint("hello", name)', { stdin: (p) => { prompts.push(p); return 'corral'; } });
@@ -501,7 +509,7 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
     it('drops unknown channels and message types, and answers what follows', async () => {
       const ws = await open(wsUrl(id)) as WebSocket;
       ws.send(request('kernel_info_request', {}, 'nowhere').text);
-      ws.send(request('debug_request', { command: 'initialize' }, 'control').text);
+      ws.send(request('debug_request', { command: 'initialize' }, 'shell').text);
       ws.send(request('made_up_request', {}).text);
       ws.send(JSON.stringify({ channel: 'shell', header: { msg_id: 'x', msg_type: 'kernel_info_request', session: 's' }, parent_header: {}, metadata: {}, content: {}, buffers: ['AAAA'] }));
       const reply = await ask(ws, 'kernel_info_request', {});

@@ -9,15 +9,16 @@ import type { SessionInfo } from '../../../core/session-protocol.ts';
 
 /**
  * The message types a client may send, by channel (messaging protocol 5.3). Others are dropped:
- * debug_request needs a debugger the container does not have (debugpy is made unimportable),
- * and anything else is not a request a kernel answers.
+ * they are not requests a kernel answers. debug_request passes (on control, where the debugger
+ * protocol sends it): the kernel runs without debugpy, so ipykernel answers an empty debug_reply
+ * (its kernel_info does not offer a debugger) — a client gets its reply rather than waiting.
  */
 export const CLIENT_MSG_TYPES: Readonly<Record<ClientChannel, ReadonlySet<string>>> = {
   shell: new Set([
     'execute_request', 'inspect_request', 'complete_request', 'history_request', 'is_complete_request',
     'kernel_info_request', 'comm_info_request', 'comm_open', 'comm_msg', 'comm_close',
   ]),
-  control: new Set(['interrupt_request', 'shutdown_request', 'kernel_info_request']),
+  control: new Set(['interrupt_request', 'shutdown_request', 'kernel_info_request', 'debug_request']),
   stdin: new Set(['input_reply']),
 };
 
