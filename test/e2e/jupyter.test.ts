@@ -287,7 +287,9 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(stdoutOf(r.iopub), 'gone\n');
     });
 
-    it('lists the kernel, then shuts it down (its session ends)', async () => {
+    it('lists every live kernel session (one started through /v1/sessions too), then shuts the kernel down (its session ends)', async () => {
+      const v1 = await api(s, 'POST', '/v1/sessions', { language: 'python' }, { authorization: `Bearer ${API_KEY}` });
+      assert.equal(v1.status, 201, JSON.stringify(v1.body));
       const list = await api(s, 'GET', '/api/kernels', undefined, { authorization: `token ${API_KEY}` });
       assert.equal(list.status, 200);
       const mine = list.body.find((k: { id: string }) => k.id === kernel.id);
@@ -295,6 +297,14 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(mine.name, 'python3');
       assert.equal(typeof mine.last_activity, 'string');
       assert.ok(mine.connections >= 1);
+      const other = list.body.find((k: { id: string }) => k.id === v1.body.id);
+      assert.deepEqual(other && Object.keys(other).sort(), ['connections', 'execution_state', 'id', 'last_activity', 'name'], JSON.stringify(list.body));
+      assert.equal(other.name, 'python3');
+      assert.equal(other.execution_state, 'idle');
+      assert.equal(other.connections, 0);
+      assert.equal((await api(s, 'DELETE', `/v1/sessions/${v1.body.id}`, undefined, { authorization: `Bearer ${API_KEY}` })).status, 200);
+      const after = await api(s, 'GET', '/api/kernels', undefined, { authorization: `token ${API_KEY}` });
+      assert.ok(!after.body.some((k: { id: string }) => k.id === v1.body.id), 'an ended session is not listed');
       await kernel.shutdown();
       const gone = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
       assert.equal(gone.status, 404);
