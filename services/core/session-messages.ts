@@ -72,6 +72,8 @@ export type KernelEvent =
   | 'ended'
   /** The kernel process died and the relay is restarting it (Jupyter's autorestart). */
   | 'restarting'
+  /** The relay's restart is done: a fresh kernel answers. */
+  | 'restarted'
   /** The kernel process died and could not be restarted; details: {message}. */
   | 'dead';
 

@@ -315,11 +315,13 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
   });
   describe('a kernel that dies (autorestart)', () => {
     let km: KernelManager;
+    before(async () => {
+      km = new KernelManager({ serverSettings: settings(s) });
+      await km.ready;
+    });
     after(() => { km?.dispose(); });
 
     it('is restarted: the client sees autorestarting then idle, the next cell runs on a fresh kernel, same id', { timeout: 240_000 }, async () => {
-      km = new KernelManager({ serverSettings: settings(s) });
-      await km.ready;
       const kernel = await km.startNew({ name: 'python3' });
       await connected(kernel);
       // Killed from inside, then killed at the session's memory limit (512 MiB): each time a fresh kernel.
@@ -328,6 +330,29 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       const model = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
       assert.equal(model.status, 200, 'the same kernel id, still live');
       await kernel.shutdown();
+    });
+
+    it('says dead when the kernel cannot be started again (the session lives on)', { timeout: 240_000 }, async () => {
+      // The last test's session frees its slot once its container is gone (a 503 until then).
+      const kernel = await waitFor(() => km.startNew({ name: 'python3' }).catch((err: Error) => {
+        if (/slot/.test(err.message)) return undefined;
+        throw err;
+      }), 'a free session slot', 2400);
+      await connected(kernel);
+      const statuses: Kernel.Status[] = [];
+      const dead = new Promise<void>((resolve) => {
+        kernel.statusChanged.connect((_, status) => {
+          statuses.push(status);
+          if (status === 'dead') resolve();
+        });
+      });
+      // /box is the kernel's cwd, first on its sys.path: a module there shadows ipykernel's start.
+      void kernel.requestExecute({ code: 'open("ipykernel.py", "w").write("raise SystemExit(3)\\n")\nimport os\nos._exit(1)' }).done.catch(() => {});
+      await dead;
+      assert.ok(statuses.indexOf('autorestarting') >= 0 && statuses.indexOf('autorestarting') < statuses.indexOf('dead'), statuses.join(' '));
+      const model = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
+      assert.equal(model.status, 200, 'the session itself lives on');
+      assert.equal((await api(s, 'DELETE', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` })).status, 204);
     });
   });
   describe('Debian jupyter-server with --gateway-url at Corral, and nbclient through it', () => {

@@ -145,6 +145,7 @@ export class MessageRelay {
   private release(): void {
     const held = this.held;
     this.held = undefined;
+    this.deps.append(eventEntry('restarted'));
     if (!held || !this.channel || this.channel.isClosed) return;
     for (const cmd of held.cmds) this.send(this.channel, cmd);
   }

@@ -179,8 +179,14 @@ class KernelFeed {
     const e = parseEntry(entry);
     if (!e) return;
     if (e.kind === 'event') {
-      if (e.event === 'restarting') this.broadcast(statusMessage('restarting', this.kernelSession));
-      else if (e.event === 'dead') {
+      if (e.event === 'restarting') {
+        this.executionState = 'restarting';
+        this.broadcast(statusMessage('restarting', this.kernelSession));
+      } else if (e.event === 'restarted') {
+        // Nothing to the clients (as Jupyter Server: they reconnect on `restarting` and ask the
+        // new kernel); the kernel's model says what it is now.
+        this.executionState = 'idle';
+      } else if (e.event === 'dead') {
         // As Jupyter Server's restart_failed: the clients hear it dead (the session itself lives on:
         // POST /api/kernels/:id/restart can still bring a kernel back).
         this.executionState = 'dead';
