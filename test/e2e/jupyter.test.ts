@@ -398,7 +398,7 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.match(body.kernelspecs.python3!.spec.display_name, /Corral/);
     });
 
-    it('relays a kernel death and its autorestart to @jupyterlab/services through the gateway', { skip: why, timeout: 240_000 }, async () => {
+    it('relays comm buffers, and a kernel death and its autorestart, to @jupyterlab/services through the gateway', { skip: why, timeout: 240_000 }, async () => {
       // Jupyter Server 1.23's gateway WebSocket is the JSON form; it passes Corral's statuses on.
       const km = new KernelManager({ serverSettings: ServerConnection.makeSettings({
         baseUrl: `${serverUrl}/`, wsUrl: `${serverUrl.replace(/^http/, 'ws')}/`, token: '',
@@ -408,6 +408,8 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
         await km.ready;
         const kernel = await km.startNew({ name: 'python3' });
         await connected(kernel);
+        // Comm buffers both ways through the gateway (whose client sends them to Corral in a text frame).
+        await commBuffers(kernel, 'gateway');
         await diesAndComesBack(kernel, 'os._exit(1)');
         const model = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
         assert.equal(model.status, 200, 'the same kernel in Corral, still live');

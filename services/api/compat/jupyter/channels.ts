@@ -69,6 +69,10 @@ export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps):
     noServer: true,
     maxPayload: CLIENT_MESSAGE_MAX_BYTES,
     perMessageDeflate: false,
+    // Jupyter Server 1.x's gateway client (what `--gateway-url` runs) sends a message with buffers
+    // in a text frame (tornado's write_message without binary=True): its bytes are not UTF-8. Text
+    // frames are read here instead (a JSON text is decoded with replacement characters; see onMessage).
+    skipUTF8Validation: true,
     // Jupyter's binary v1 protocol when the client offers it (ws would otherwise pick the first
     // offered, whatever it is); none, and so the JSON form, otherwise.
     handleProtocols: (offered: Set<string>) => (offered.has(V1_PROTOCOL) ? V1_PROTOCOL : false),
@@ -302,8 +306,11 @@ class Connection {
     if (this.closed) return;
     if (!this.takeToken()) return this.close(CLOSE.policyViolation, `more than ${CLIENT_MESSAGES_PER_S} messages per second`);
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-    // A binary frame is a message with buffers: in the v1 protocol's form, or Jupyter Server 1.x's in the JSON form.
-    const m = !isBinary ? readClientMessage(bytes.toString('utf8')) : this.v1 ? readV1Message(bytes) : readLegacyBinaryMessage(bytes);
+    // A binary frame is a message with buffers: in the v1 protocol's form, or Jupyter Server 1.x's in
+    // the JSON form — which that server's gateway client sends as a text frame: one that starts with
+    // a NUL byte (the part count's high byte; JSON never does) is read as such.
+    const legacyBinary = !this.v1 && (isBinary || bytes[0] === 0);
+    const m = legacyBinary ? readLegacyBinaryMessage(bytes) : isBinary ? readV1Message(bytes) : readClientMessage(bytes.toString('utf8'));
     if (m.kind === 'invalid') return this.close(CLOSE.invalidPayload, m.reason.slice(0, 120));
     if (m.kind === 'dropped') {
       this.deps.log.debug({ kernelId: this.kernelId, reason: m.reason }, 'jupyter: client message dropped');
