@@ -2,7 +2,7 @@
 // docs/compat.md), beside the cell requests of session-protocol.ts. The worker knows only these
 // shapes, never the face: the face turns them into the Jupyter WebSocket's JSON.
 //
-//   API ── <prefix>:session:<id>:in      {t:'kattach'} | {t:'kmsg', ch, msg}  ───▶ the worker's relay
+//   API ── <prefix>:session:<id>:in      {t:'kattach'} | {t:'kmsg', ch, msg, buffers?}  ───▶ the worker's relay
 //   API ◀── <prefix>:session:<id>:kernel  one entry per kernel message or event ── the worker's relay
 //
 // One kernel stream per session, read by every API process with a client on that kernel (each
@@ -61,7 +61,8 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 export const KernelCommand = z.discriminatedUnion('t', [
   /** A client is connected: relay the kernel's messages to the kernel stream from now on. */
   z.object({ t: z.literal('kattach') }),
-  z.object({ t: z.literal('kmsg'), ch: z.enum(CLIENT_CHANNELS), msg: ClientMessage }),
+  /** buffers: the message's binary buffers (a comm's, e.g. ipywidgets'), base64. */
+  z.object({ t: z.literal('kmsg'), ch: z.enum(CLIENT_CHANNELS), msg: ClientMessage, buffers: z.array(z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/)).max(64).optional() }),
 ]);
 export type KernelCommand = z.infer<typeof KernelCommand>;
 
@@ -71,6 +72,8 @@ export type KernelEvent =
   | 'ended'
   /** The kernel process died and the relay is restarting it (Jupyter's autorestart). */
   | 'restarting'
+  /** The relay's restart is done: a fresh kernel answers. */
+  | 'restarted'
   /** The kernel process died and could not be restarted; details: {message}. */
   | 'dead';
 

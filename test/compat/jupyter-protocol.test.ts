@@ -20,6 +20,7 @@ describe('Jupyter face: client messages', () => {
     assert.deepEqual(m.msg.content, { code: '1' });
     assert.equal(readClientMessage(message('stdin', 'input_reply')).kind, 'message');
     assert.equal(readClientMessage(message('control', 'interrupt_request')).kind, 'message');
+    assert.equal(readClientMessage(message('control', 'debug_request')).kind, 'message');
   });
 
   it('reads no channel as shell and a numeric date (Jupyter Server\'s gateway client) as a date', () => {
@@ -33,7 +34,7 @@ describe('Jupyter face: client messages', () => {
   it('drops unknown channels, types not forwarded, and binary buffers', () => {
     for (const text of [
       message('iopub', 'execute_request'), message('hb', 'ping'), message('shell', 'debug_request'),
-      message('control', 'debug_request'), message('shell', 'made_up'), message('stdin', 'execute_request'),
+      message('shell', 'made_up'), message('stdin', 'execute_request'),
       message('shell', 'comm_msg', { buffers: ['AAAA'] }),
     ]) assert.equal(readClientMessage(text).kind, 'dropped', text);
   });
@@ -97,7 +98,7 @@ describe('Jupyter face: the v1 binary protocol, against @jupyterlab/services\' o
     assert.deepEqual(back.content, msg.content);
   });
 
-  it('refuses frames whose offsets do not fit, and drops buffers', () => {
+  it('refuses frames whose offsets do not fit', () => {
     const good = Buffer.from(serialize(msg as never, V1_PROTOCOL) as ArrayBuffer);
     const bad = Buffer.from(good);
     bad.writeBigUInt64LE(BigInt(good.length + 10), 8 * 3);
@@ -106,7 +107,66 @@ describe('Jupyter face: the v1 binary protocol, against @jupyterlab/services\' o
     count.writeBigUInt64LE(10_000n, 0);
     assert.equal(readV1Message(count).kind, 'invalid');
     assert.equal(readV1Message(Buffer.alloc(4)).kind, 'invalid');
-    const withBuffer = Buffer.from(serialize({ ...msg, buffers: [new DataView(new ArrayBuffer(4))] } as never, V1_PROTOCOL) as ArrayBuffer);
-    assert.equal(readV1Message(withBuffer).kind, 'dropped');
+    // The last offset is the frame's end: trailing bytes are not a part.
+    assert.equal(readV1Message(Buffer.concat([good, Buffer.from([1])])).kind, 'invalid');
+  });
+
+  it('carries buffers both ways, byte for byte', () => {
+    const bytes = [Uint8Array.from([0, 1, 2, 255]), new Uint8Array(0), Uint8Array.from({ length: 1000 }, (_, i) => i % 251)];
+    const withBuffers = { ...msg, header: header('comm_msg'), buffers: bytes.map((b) => new DataView(b.buffer)) };
+    const m = readV1Message(Buffer.from(serialize(withBuffers as never, V1_PROTOCOL) as ArrayBuffer));
+    assert.equal(m.kind, 'message');
+    if (m.kind !== 'message') return;
+    assert.deepEqual(m.buffers.map((b) => [...b]), bytes.map((b) => [...b]));
+    const text = JSON.stringify({ ...msg, buffers: bytes.map((b) => Buffer.from(b).toString('base64')), channel: 'iopub' });
+    const frame = toV1Frame(text)!;
+    const back = deserialize(frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.length) as ArrayBuffer, V1_PROTOCOL) as unknown as { buffers: DataView[]; content: unknown };
+    assert.deepEqual(back.content, msg.content);
+    assert.deepEqual(back.buffers.map((d) => [...new Uint8Array(d.buffer, d.byteOffset, d.byteLength)]), bytes.map((b) => [...b]));
+  });
+});
+
+describe('Jupyter face: the JSON form\'s binary frames (Jupyter Server 1.x), against @jupyterlab/services\' own codec', async () => {
+  const { serialize, deserialize } = await import('@jupyterlab/services/lib/kernel/serialize.js');
+  const { hasBuffers, readLegacyBinaryMessage, toLegacyBinaryFrame } = await import('../../services/api/compat/jupyter/protocol.ts');
+  const bytes = [Uint8Array.from([0, 1, 2, 255]), Uint8Array.from({ length: 300 }, (_, i) => 255 - (i % 256))];
+  const msg = { channel: 'shell', header: header('comm_msg'), parent_header: {}, metadata: {}, content: { comm_id: 'c1', data: { x: 'é' } } };
+  const arrayBuffer = (b: Buffer) => b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+
+  it('reads what the client library writes for a message with buffers (no subprotocol)', () => {
+    const sent = serialize({ ...msg, buffers: bytes.map((b) => new DataView(b.buffer)) } as never);
+    assert.ok(sent instanceof ArrayBuffer, 'the client sends a message with buffers as a binary frame');
+    const m = readLegacyBinaryMessage(Buffer.from(sent));
+    assert.equal(m.kind, 'message');
+    if (m.kind !== 'message') return;
+    assert.equal(m.channel, 'shell');
+    assert.deepEqual(m.msg.content, msg.content);
+    assert.deepEqual(m.buffers.map((b) => [...b]), bytes.map((b) => [...b]));
+  });
+
+  it('writes what the client library reads', () => {
+    const text = JSON.stringify({ buffers: bytes.map((b) => Buffer.from(b).toString('base64')), ...msg, channel: 'iopub', msg_id: 'm1', msg_type: 'comm_msg' });
+    assert.equal(hasBuffers(text), true);
+    assert.equal(hasBuffers(JSON.stringify({ buffers: [], ...msg })), false);
+    assert.equal(hasBuffers(JSON.stringify({ ...msg, content: { buffers: ['x'] } })), false);
+    const back = deserialize(arrayBuffer(toLegacyBinaryFrame(text)!)) as unknown as { channel: string; content: unknown; buffers: DataView[] };
+    assert.equal(back.channel, 'iopub');
+    assert.deepEqual(back.content, msg.content);
+    assert.deepEqual(back.buffers.map((d) => [...new Uint8Array(d.buffer, d.byteOffset, d.byteLength)]), bytes.map((b) => [...b]));
+  });
+
+  it('refuses frames whose parts do not fit, and buffers in a text frame', () => {
+    const good = Buffer.from(serialize({ ...msg, buffers: bytes.map((b) => new DataView(b.buffer)) } as never) as ArrayBuffer);
+    const past = Buffer.from(good);
+    past.writeUInt32BE(good.length + 1, 8);
+    assert.equal(readLegacyBinaryMessage(past).kind, 'invalid');
+    const count = Buffer.from(good);
+    count.writeUInt32BE(100_000, 0);
+    assert.equal(readLegacyBinaryMessage(count).kind, 'invalid');
+    const backwards = Buffer.from(good);
+    backwards.writeUInt32BE(2, 4);
+    assert.equal(readLegacyBinaryMessage(backwards).kind, 'invalid');
+    assert.equal(readLegacyBinaryMessage(Buffer.alloc(3)).kind, 'invalid');
+    assert.equal(readClientMessage(JSON.stringify({ ...msg, buffers: ['AAAA'] })).kind, 'dropped');
   });
 });

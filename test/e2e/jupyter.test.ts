@@ -73,6 +73,75 @@ const of = (iopub: KernelMessage.IIOPubMessage[], type: string) => iopub.filter(
 const stdoutOf = (iopub: KernelMessage.IIOPubMessage[]) => of(iopub, 'stream').map((m) => (m.content as { text: string }).text).join('');
 const resultOf = (iopub: KernelMessage.IIOPubMessage[]) => (of(iopub, 'execute_result')[0]?.content as { data: Record<string, string> } | undefined)?.data['text/plain'];
 
+/**
+ * Sets some state, runs `deadly` (a cell that kills the kernel process), and checks what a
+ * Jupyter Server's autorestart gives: the client hears `restarting` (→ autorestarting), reconnects,
+ * comes back to idle without a `dead`, the cell's future is cancelled, and the next cell runs on a
+ * fresh kernel (the state is gone).
+ */
+async function diesAndComesBack(kernel: Kernel.IKernelConnection, deadly: string): Promise<void> {
+  assert.equal(resultOf((await run(kernel, 'import os\nstate = 7\nstate')).iopub), '7');
+  const statuses: Kernel.Status[] = [];
+  const back = new Promise<void>((resolve) => {
+    const on = (_: unknown, status: Kernel.Status) => {
+      statuses.push(status);
+      if (status === 'idle' && statuses.includes('autorestarting')) {
+        kernel.statusChanged.disconnect(on);
+        resolve();
+      }
+    };
+    kernel.statusChanged.connect(on);
+  });
+  const dying = kernel.requestExecute({ code: deadly }).done.then(() => 'replied', (err: Error) => err.message);
+  await back;
+  assert.match(await dying, /Canceled future/, 'the dead cell\'s future is cancelled, not answered');
+  assert.ok(!statuses.includes('dead'), statuses.join(' '));
+  const r = await run(kernel, 'try:\n    state\n    print("still")\nexcept NameError:\n    print("gone")');
+  assert.equal(r.reply.content.status, 'ok');
+  assert.equal(stdoutOf(r.iopub), 'gone\n', 'the next cell ran on a fresh kernel');
+}
+
+/** Bytes 0..n-1 mod 256, shifted by `seed`: every value, in a known order. */
+const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i + seed) % 256);
+const bytesOf = (b: DataView | ArrayBuffer | ArrayBufferView) => (b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+
+/**
+ * A comm the kernel opens sends buffers to the client (on open and in a message), and a comm the
+ * client opens sends buffers the kernel echoes back reversed: every byte checked both ways.
+ */
+async function commBuffers(kernel: Kernel.IKernelConnection, tag: string): Promise<void> {
+  const target = `corral-to-client-${tag}`;
+  const received = new Promise<{ open: KernelMessage.ICommOpenMsg; msg: KernelMessage.ICommMsgMsg }>((resolve) => {
+    kernel.registerCommTarget(target, (comm, open) => {
+      comm.onMsg = (msg) => resolve({ open, msg });
+    });
+  });
+  const r = await run(kernel, `from ipykernel.comm import Comm\nc = Comm(target_name="${target}", data={"hello": 1}, buffers=[bytes(range(256))])\n`
+    + 'c.send(data={"n": 2}, buffers=[bytes((i + 7) % 256 for i in range(100000)), b""])');
+  assert.equal(r.reply.content.status, 'ok', JSON.stringify(r.reply.content));
+  const { open, msg } = await received;
+  assert.deepEqual(open.content.data, { hello: 1 });
+  assert.deepEqual((open.buffers ?? []).map((b) => [...bytesOf(b)]), [[...pattern(256, 0)]]);
+  assert.deepEqual(msg.content.data, { n: 2 });
+  assert.equal(msg.buffers?.length, 2);
+  assert.deepEqual(bytesOf(msg.buffers![0]!), pattern(100000, 7));
+  assert.equal(bytesOf(msg.buffers![1]!).length, 0);
+
+  const echo = await run(kernel, 'def _echo(comm, open_msg):\n    @comm.on_msg\n    def _(msg):\n'
+    + '        comm.send(data={"got": len(msg["buffers"])}, buffers=[bytes(b)[::-1] for b in msg["buffers"]])\n'
+    + `get_ipython().kernel.comm_manager.register_target("corral-echo-${tag}", _echo)`);
+  assert.equal(echo.reply.content.status, 'ok', JSON.stringify(echo.reply.content));
+  const comm = kernel.createComm(`corral-echo-${tag}`);
+  const echoed = new Promise<KernelMessage.ICommMsgMsg>((resolve) => { comm.onMsg = resolve; });
+  await comm.open({}).done;
+  const sent = [pattern(6, 250), pattern(300000, 3)];
+  comm.send({ x: 1 }, undefined, sent);
+  const back = await echoed;
+  assert.deepEqual(back.content.data, { got: 2 });
+  assert.deepEqual((back.buffers ?? []).map((b) => bytesOf(b)), sent.map((b) => Uint8Array.from(b).reverse()));
+  comm.close();
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -154,6 +223,14 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal((i.content as { found: boolean }).found, true);
     });
 
+    it('answers debug_request on control (no debugger in the sandbox: an empty reply, not a hang)', { timeout: 60_000 }, async () => {
+      const info = await kernel.requestKernelInfo();
+      assert.notEqual((info?.content as { debugger?: boolean }).debugger, true, 'the kernel says it has no debugger');
+      const reply = await kernel.requestDebug({ seq: 1, type: 'request', command: 'initialize', arguments: { clientID: 'corral-test', adapterID: 'python' } }).done;
+      assert.equal(reply.header.msg_type, 'debug_reply');
+      assert.equal(reply.channel, 'control');
+    });
+
     it('answers input() through stdin', async () => {
       const prompts: string[] = [];
       const r = await run(kernel, 'name = input("who? ")\nprint("hello", name)', { stdin: (p) => { prompts.push(p); return 'corral'; } });
@@ -182,13 +259,37 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(resultOf(after.iopub), '41', 'the kernel lives on with its state');
     });
 
+    it('relays comm messages with binary buffers both ways (v1 protocol)', { timeout: 120_000 }, async () => {
+      assert.equal((kernel as unknown as { _ws: { protocol: string } })._ws.protocol, 'v1.kernel.websocket.jupyter.org');
+      await commBuffers(kernel, 'v1');
+    });
+
+    it('relays comm messages with binary buffers both ways (the JSON form\'s binary frames)', { timeout: 120_000 }, async () => {
+      // The same client offering no subprotocol, as against Jupyter Server 1.x or Kernel Gateway.
+      class JsonFormWebSocket extends WebSocket {
+        constructor(url: string) { super(url); }
+      }
+      const jsonKm = new KernelManager({ serverSettings: { ...settings(s), WebSocket: JsonFormWebSocket as unknown as typeof globalThis.WebSocket } });
+      try {
+        const conn = jsonKm.connectTo({ model: { id: kernel.id, name: 'python3' } });
+        await connected(conn);
+        assert.equal((conn as unknown as { _ws: { protocol: string } })._ws.protocol, '');
+        await commBuffers(conn, 'json');
+        conn.dispose();
+      } finally {
+        jsonKm.dispose();
+      }
+    });
+
     it('restarts: the state is gone, the kernel answers', async () => {
       await kernel.restart();
       const r = await run(kernel, 'try:\n    x\n    print("still")\nexcept NameError:\n    print("gone")');
       assert.equal(stdoutOf(r.iopub), 'gone\n');
     });
 
-    it('lists the kernel, then shuts it down (its session ends)', async () => {
+    it('lists every live kernel session (one started through /v1/sessions too), then shuts the kernel down (its session ends)', async () => {
+      const v1 = await api(s, 'POST', '/v1/sessions', { language: 'python' }, { authorization: `Bearer ${API_KEY}` });
+      assert.equal(v1.status, 201, JSON.stringify(v1.body));
       const list = await api(s, 'GET', '/api/kernels', undefined, { authorization: `token ${API_KEY}` });
       assert.equal(list.status, 200);
       const mine = list.body.find((k: { id: string }) => k.id === kernel.id);
@@ -196,12 +297,62 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(mine.name, 'python3');
       assert.equal(typeof mine.last_activity, 'string');
       assert.ok(mine.connections >= 1);
+      const other = list.body.find((k: { id: string }) => k.id === v1.body.id);
+      assert.deepEqual(other && Object.keys(other).sort(), ['connections', 'execution_state', 'id', 'last_activity', 'name'], JSON.stringify(list.body));
+      assert.equal(other.name, 'python3');
+      assert.equal(other.execution_state, 'idle');
+      assert.equal(other.connections, 0);
+      assert.equal((await api(s, 'DELETE', `/v1/sessions/${v1.body.id}`, undefined, { authorization: `Bearer ${API_KEY}` })).status, 200);
+      const after = await api(s, 'GET', '/api/kernels', undefined, { authorization: `token ${API_KEY}` });
+      assert.ok(!after.body.some((k: { id: string }) => k.id === v1.body.id), 'an ended session is not listed');
       await kernel.shutdown();
       const gone = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
       assert.equal(gone.status, 404);
       const session = await api(s, 'GET', `/v1/sessions/${kernel.id}`, undefined, { authorization: `Bearer ${API_KEY}` });
       assert.equal(session.body.status, 'ended');
       assert.equal(session.body.endedReason, 'closed');
+    });
+  });
+  describe('a kernel that dies (autorestart)', () => {
+    let km: KernelManager;
+    before(async () => {
+      km = new KernelManager({ serverSettings: settings(s) });
+      await km.ready;
+    });
+    after(() => { km?.dispose(); });
+
+    it('is restarted: the client sees autorestarting then idle, the next cell runs on a fresh kernel, same id', { timeout: 240_000 }, async () => {
+      const kernel = await km.startNew({ name: 'python3' });
+      await connected(kernel);
+      // Killed from inside, then killed at the session's memory limit (512 MiB): each time a fresh kernel.
+      await diesAndComesBack(kernel, 'os.kill(os.getpid(), 9)');
+      await diesAndComesBack(kernel, 'blocks = []\nwhile True:\n    blocks.append(b"x" * (32 << 20))');
+      const model = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
+      assert.equal(model.status, 200, 'the same kernel id, still live');
+      await kernel.shutdown();
+    });
+
+    it('says dead when the kernel cannot be started again (the session lives on)', { timeout: 240_000 }, async () => {
+      // The last test's session frees its slot once its container is gone (a 503 until then).
+      const kernel = await waitFor(() => km.startNew({ name: 'python3' }).catch((err: Error) => {
+        if (/slot/.test(err.message)) return undefined;
+        throw err;
+      }), 'a free session slot', 2400);
+      await connected(kernel);
+      const statuses: Kernel.Status[] = [];
+      const dead = new Promise<void>((resolve) => {
+        kernel.statusChanged.connect((_, status) => {
+          statuses.push(status);
+          if (status === 'dead') resolve();
+        });
+      });
+      // /box is the kernel's cwd, first on its sys.path: a module there shadows ipykernel's start.
+      void kernel.requestExecute({ code: 'open("ipykernel.py", "w").write("raise SystemExit(3)\\n")\nimport os\nos._exit(1)' }).done.catch(() => {});
+      await dead;
+      assert.ok(statuses.indexOf('autorestarting') >= 0 && statuses.indexOf('autorestarting') < statuses.indexOf('dead'), statuses.join(' '));
+      const model = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
+      assert.equal(model.status, 200, 'the session itself lives on');
+      assert.equal((await api(s, 'DELETE', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` })).status, 204);
     });
   });
   describe('Debian jupyter-server with --gateway-url at Corral, and nbclient through it', () => {
@@ -245,6 +396,27 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       const body = await r.json() as { default: string; kernelspecs: Record<string, { spec: { display_name: string } }> };
       assert.equal(body.default, 'python3');
       assert.match(body.kernelspecs.python3!.spec.display_name, /Corral/);
+    });
+
+    it('relays comm buffers, and a kernel death and its autorestart, to @jupyterlab/services through the gateway', { skip: why, timeout: 240_000 }, async () => {
+      // Jupyter Server 1.23's gateway WebSocket is the JSON form; it passes Corral's statuses on.
+      const km = new KernelManager({ serverSettings: ServerConnection.makeSettings({
+        baseUrl: `${serverUrl}/`, wsUrl: `${serverUrl.replace(/^http/, 'ws')}/`, token: '',
+        WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+      }) });
+      try {
+        await km.ready;
+        const kernel = await km.startNew({ name: 'python3' });
+        await connected(kernel);
+        // Comm buffers both ways through the gateway (whose client sends them to Corral in a text frame).
+        await commBuffers(kernel, 'gateway');
+        await diesAndComesBack(kernel, 'os._exit(1)');
+        const model = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
+        assert.equal(model.status, 200, 'the same kernel in Corral, still live');
+        await kernel.shutdown();
+      } finally {
+        km.dispose();
+      }
     });
 
     it('executes a notebook: state across cells, a plot, an error cell', { skip: why }, async () => {
@@ -374,7 +546,7 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
     it('drops unknown channels and message types, and answers what follows', async () => {
       const ws = await open(wsUrl(id)) as WebSocket;
       ws.send(request('kernel_info_request', {}, 'nowhere').text);
-      ws.send(request('debug_request', { command: 'initialize' }, 'control').text);
+      ws.send(request('debug_request', { command: 'initialize' }, 'shell').text);
       ws.send(request('made_up_request', {}).text);
       ws.send(JSON.stringify({ channel: 'shell', header: { msg_id: 'x', msg_type: 'kernel_info_request', session: 's' }, parent_header: {}, metadata: {}, content: {}, buffers: ['AAAA'] }));
       const reply = await ask(ws, 'kernel_info_request', {});
@@ -383,7 +555,7 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       ws.close();
     });
 
-    it('closes on bad JSON (1007), a non-message (1007), binary frames (1003) and huge messages (1009)', async () => {
+    it('closes on bad JSON (1007), a non-message (1007), a binary frame whose parts do not fit (1007) and huge messages (1009)', async () => {
       let ws = await open(wsUrl(id)) as WebSocket;
       let closed = closeOf(ws);
       ws.send('{not json');
@@ -395,10 +567,25 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       ws = await open(wsUrl(id)) as WebSocket;
       closed = closeOf(ws);
       ws.send(Buffer.from([0, 1, 2, 3]));
-      assert.equal(await closed, 1003);
+      assert.equal(await closed, 1007);
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      // Jupyter Server 1.x's binary form: two parts, the second's offset past the frame.
+      ws.send(Buffer.from([0, 0, 0, 2, 0, 0, 0, 12, 0, 0, 1, 0, 0x7b, 0x7d]));
+      assert.equal(await closed, 1007);
       ws = await open(wsUrl(id)) as WebSocket;
       closed = closeOf(ws);
       ws.send(request('execute_request', { code: `x = "${'a'.repeat(3 * 1024 * 1024)}"` }).text);
+      assert.equal(await closed, 1009);
+      // The cap counts buffers: a small comm_msg with a 3 MiB buffer (Jupyter Server 1.x's binary form).
+      ws = await open(wsUrl(id)) as WebSocket;
+      closed = closeOf(ws);
+      const json = Buffer.from(request('comm_msg', { comm_id: 'c', data: {} }).text);
+      const head = Buffer.alloc(12);
+      head.writeUInt32BE(2, 0);
+      head.writeUInt32BE(12, 4);
+      head.writeUInt32BE(12 + json.length, 8);
+      ws.send(Buffer.concat([head, json, Buffer.alloc(3 * 1024 * 1024)]));
       assert.equal(await closed, 1009);
       // The kernel is unharmed.
       ws = await open(wsUrl(id)) as WebSocket;

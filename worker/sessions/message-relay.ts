@@ -45,6 +45,11 @@ export interface MessageRelayDeps {
 }
 
 const BURST_S = 1.5;
+/** Client messages held while the kernel restarts (by count and by bytes); past either, dropped. */
+const HELD_MAX = 256;
+const HELD_MAX_BYTES = 16 * 1024 * 1024;
+
+type ClientMessageCommand = Extract<KernelCommand, { t: 'kmsg' }>;
 
 export class MessageRelay {
   private channel: KernelChannel | undefined;
@@ -58,6 +63,13 @@ export class MessageRelay {
   private dropped = 0;
   /** The kernel's own session id (its messages' header.session): clients drop messages of another. */
   private kernelSession: string | undefined;
+  /**
+   * While the relay restarts the kernel (after a death, or a client's shutdown_request with
+   * restart), client messages wait here and go to the new kernel once it answers: the bridge
+   * drops what a kernel says before it is ready, so a kernel_info_request sent meanwhile (what a
+   * client sends first after it reconnects on `restarting`) would never be answered.
+   */
+  private held: { cmds: ClientMessageCommand[]; bytes: number } | undefined;
 
   constructor(private readonly deps: MessageRelayDeps) {}
 
@@ -98,15 +110,44 @@ export class MessageRelay {
     return this.attaching;
   }
 
-  private send(channel: KernelChannel, cmd: Extract<KernelCommand, { t: 'kmsg' }>): void {
+  private send(channel: KernelChannel, cmd: ClientMessageCommand): void {
     const msg = cmd.msg as JupyterMessage;
     if (cmd.ch === 'control' && msg.header.msg_type === 'shutdown_request') return this.shutdown(channel, msg);
+    if (this.held) return this.hold(cmd);
     try {
-      channel.send(cmd.ch, msg);
+      channel.send(cmd.ch, msg, cmd.buffers?.map((b) => Buffer.from(b, 'base64')));
     } catch (err) {
       // Closed meanwhile (the 'ended' entry tells the clients), or over the channel's size cap.
       this.deps.log.debug({ err: (err as Error).message }, 'relay: message not sent to the kernel');
     }
+  }
+
+  private hold(cmd: ClientMessageCommand): void {
+    const bytes = JSON.stringify(cmd.msg).length + (cmd.buffers ?? []).reduce((n, b) => n + b.length, 0);
+    if (this.held!.cmds.length >= HELD_MAX || this.held!.bytes + bytes > HELD_MAX_BYTES) {
+      this.deps.log.debug({ msgType: cmd.msg.header.msg_type }, 'relay: too much held while the kernel restarts; message dropped');
+      return;
+    }
+    this.held!.cmds.push(cmd);
+    this.held!.bytes += bytes;
+  }
+
+  /** Restarts the kernel, holding client messages until the new one answers (or it cannot start). */
+  private restart(): void {
+    this.held ??= { cmds: [], bytes: 0 };
+    void this.deps.host.restartKernel().then(() => this.release(), (err: Error) => {
+      this.held = undefined;
+      this.deps.append(eventEntry('dead', { message: err.message }));
+    });
+  }
+
+  /** The kernel answers again: what was held goes to it, in order. */
+  private release(): void {
+    const held = this.held;
+    this.held = undefined;
+    this.deps.append(eventEntry('restarted'));
+    if (!held || !this.channel || this.channel.isClosed) return;
+    for (const cmd of held.cmds) this.send(this.channel, cmd);
   }
 
   /**
@@ -119,7 +160,7 @@ export class MessageRelay {
     this.deps.append(kernelEntry('control', request.header.msg_id, JSON.stringify({ ...reply, channel: 'control' })));
     if (restart) {
       this.deps.append(eventEntry('restarting'));
-      void this.deps.host.restartKernel().catch((err: Error) => this.deps.append(eventEntry('dead', { message: err.message })));
+      this.restart();
     } else {
       this.deps.host.end('closed', 'shut down by a Jupyter client (shutdown_request)');
     }
@@ -139,10 +180,12 @@ export class MessageRelay {
       this.releaseBusy?.();
       this.releaseBusy = undefined;
     }
-    // The client's JSON form (Jupyter Server's): the message, its channel, no binary buffers.
+    // The client's JSON form (Jupyter Server's): the message, its channel, and its binary buffers
+    // in base64 — first, so that the API sees whether there are any without parsing the message
+    // (it sends a message with buffers as a binary frame).
     const text = JSON.stringify({
-      header: msg.header, parent_header: msg.parent_header, metadata: msg.metadata, content: msg.content,
-      buffers: [], channel: frame.ch, msg_id: msg.header.msg_id, msg_type: msg.header.msg_type,
+      buffers: frame.buffers, header: msg.header, parent_header: msg.parent_header, metadata: msg.metadata, content: msg.content,
+      channel: frame.ch, msg_id: msg.header.msg_id, msg_type: msg.header.msg_type,
     });
     if (!this.admit(text.length)) {
       this.dropped++;
@@ -178,13 +221,15 @@ export class MessageRelay {
   private onKernelExit(signal: number | null, code: number | null): void {
     this.releaseBusy?.();
     this.releaseBusy = undefined;
+    // A restart of the relay's own under way: its failure says dead (once).
+    if (this.held) return;
     if (!this.kernelUp) {
       this.deps.append(eventEntry('dead', { message: `the restarted kernel ended too (${signal !== null ? `signal ${signal}` : `exit code ${code}`})` }));
       return;
     }
     this.kernelUp = false;
     this.deps.append(eventEntry('restarting', { signal, code }));
-    void this.deps.host.restartKernel().catch((err: Error) => this.deps.append(eventEntry('dead', { message: err.message })));
+    this.restart();
   }
 
   /** A message from the relay itself (a reply it answers, a warning), in the kernel's session. */

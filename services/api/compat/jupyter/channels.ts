@@ -1,8 +1,9 @@
 // The kernel WebSocket of the Jupyter face, /api/kernels/:id/channels, in the JSON form Jupyter
-// Server and Kernel Gateway use (every message a JSON text frame with a `channel` field; no
-// subprotocol is chosen, so @jupyterlab/services falls back to it).
+// Server 1.x and Kernel Gateway use (every message a JSON text frame with a `channel` field, a
+// message with binary buffers a binary frame of that form), or in Jupyter Server 2's binary v1
+// protocol when the client offers it (protocol.ts reads and writes both).
 //
-//   client ─ text frame ─▶ readClientMessage ─▶ <session>:in  {t:'kmsg'} ─▶ worker relay ─▶ kernel
+//   client ─ frame ─▶ read*Message ─▶ <session>:in  {t:'kmsg'} ─▶ worker relay ─▶ kernel
 //   client ◀─ ws.send ◀── KernelFeed (one per kernel per API process) ◀── <session>:kernel ◀── relay
 //
 // A feed follows the kernel stream through this process's StreamReader (one blocking XREAD over
@@ -30,7 +31,10 @@ import {
 import { SessionId, sessionBeatMs, sessionKeys } from '../../../core/session-protocol.ts';
 import type { SessionService } from '../../../core/session-service.ts';
 import { refuseUpgrade, routeUpgrades } from '../../upgrade-router.ts';
-import { CLOSE, jupyterError, readClientMessage, readV1Message, statusMessage, toV1Frame, V1_PROTOCOL } from './protocol.ts';
+import {
+  CLOSE, hasBuffers, jupyterError, readClientMessage, readLegacyBinaryMessage, readV1Message, statusMessage, toLegacyBinaryFrame,
+  toV1Frame, V1_PROTOCOL,
+} from './protocol.ts';
 
 /** Messages a connection may send per second (a bucket holding two seconds' worth). */
 export const CLIENT_MESSAGES_PER_S = 1000;
@@ -65,6 +69,10 @@ export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps):
     noServer: true,
     maxPayload: CLIENT_MESSAGE_MAX_BYTES,
     perMessageDeflate: false,
+    // Jupyter Server 1.x's gateway client (what `--gateway-url` runs) sends a message with buffers
+    // in a text frame (tornado's write_message without binary=True): its bytes are not UTF-8. Text
+    // frames are read here instead (a JSON text is decoded with replacement characters; see onMessage).
+    skipUTF8Validation: true,
     // Jupyter's binary v1 protocol when the client offers it (ws would otherwise pick the first
     // offered, whatever it is); none, and so the JSON form, otherwise.
     handleProtocols: (offered: Set<string>) => (offered.has(V1_PROTOCOL) ? V1_PROTOCOL : false),
@@ -175,8 +183,19 @@ class KernelFeed {
     const e = parseEntry(entry);
     if (!e) return;
     if (e.kind === 'event') {
-      if (e.event === 'restarting') this.broadcast(statusMessage('restarting', this.kernelSession));
-      else if (e.event === 'dead') this.executionState = 'dead';
+      if (e.event === 'restarting') {
+        this.executionState = 'restarting';
+        this.broadcast(statusMessage('restarting', this.kernelSession));
+      } else if (e.event === 'restarted') {
+        // Nothing to the clients (as Jupyter Server: they reconnect on `restarting` and ask the
+        // new kernel); the kernel's model says what it is now.
+        this.executionState = 'idle';
+      } else if (e.event === 'dead') {
+        // As Jupyter Server's restart_failed: the clients hear it dead (the session itself lives on:
+        // POST /api/kernels/:id/restart can still bring a kernel back).
+        this.executionState = 'dead';
+        this.broadcast(statusMessage('dead', this.kernelSession));
+      }
       else if (e.event === 'ended') this.endKernel(`the kernel ended: ${safeMessage(e.details)}`);
       return;
     }
@@ -264,8 +283,8 @@ class Connection {
       this.ws.terminate();
       return;
     }
-    if (!this.v1) return this.ws.send(text);
-    const frame = toV1Frame(text);
+    if (!this.v1 && !hasBuffers(text)) return this.ws.send(text);
+    const frame = this.v1 ? toV1Frame(text) : toLegacyBinaryFrame(text);
     if (frame) this.ws.send(frame);
   }
 
@@ -285,17 +304,22 @@ class Connection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
-    if (isBinary && !this.v1) return this.close(CLOSE.unsupportedData, 'binary frames are taken only with the v1 protocol');
     if (!this.takeToken()) return this.close(CLOSE.policyViolation, `more than ${CLIENT_MESSAGES_PER_S} messages per second`);
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-    const m = isBinary ? readV1Message(bytes) : readClientMessage(bytes.toString('utf8'));
+    // A binary frame is a message with buffers: in the v1 protocol's form, or Jupyter Server 1.x's in
+    // the JSON form — which that server's gateway client sends as a text frame: one that starts with
+    // a NUL byte (the part count's high byte; JSON never does) is read as such.
+    const legacyBinary = !this.v1 && (isBinary || bytes[0] === 0);
+    const m = legacyBinary ? readLegacyBinaryMessage(bytes) : isBinary ? readV1Message(bytes) : readClientMessage(bytes.toString('utf8'));
     if (m.kind === 'invalid') return this.close(CLOSE.invalidPayload, m.reason.slice(0, 120));
     if (m.kind === 'dropped') {
       this.deps.log.debug({ kernelId: this.kernelId, reason: m.reason }, 'jupyter: client message dropped');
       return;
     }
     this.remember(m.msg.header.msg_id);
-    this.forward({ t: 'kmsg', ch: m.channel, msg: m.msg });
+    const cmd: KernelCommand = { t: 'kmsg', ch: m.channel, msg: m.msg };
+    if (m.buffers.length) cmd.buffers = m.buffers.map((b) => b.toString('base64'));
+    this.forward(cmd);
   }
 
   private forward(cmd: KernelCommand): void {

@@ -32,7 +32,7 @@ export function mountJupyterFace(app: Hono, deps: JupyterFaceDeps): JupyterFace 
   const authorized = (headers: { get(name: string): string | null | undefined }, token: string | undefined) =>
     deps.apiKeys.length === 0 || matches(presentedKey(headers) ?? token);
   let channels: JupyterChannels | undefined;
-  mountJupyter(app, {
+  const routes = mountJupyter(app, {
     sessions: deps.sessions,
     redis: deps.redis,
     keyPrefix: deps.keyPrefix,
@@ -63,6 +63,7 @@ export function mountJupyterFace(app: Hono, deps: JupyterFaceDeps): JupyterFace 
     },
     async close() {
       await channels?.close();
+      await routes.close();
     },
   };
 }

@@ -4,28 +4,27 @@
 //
 //   GET /api                         {version}
 //   GET /api/kernelspecs[/:name]     the kernels Corral offers (services/core/session-messages.ts)
-//   GET/POST /api/kernels            kernels started here / start one ({name})
+//   GET/POST /api/kernels            every live kernel session / start one ({name})
 //   GET/DELETE /api/kernels/:id      its model / end it
 //   POST /api/kernels/:id/interrupt  SIGINT to the kernel
 //   POST /api/kernels/:id/restart    a fresh kernel in the same container
 //
 // Errors are Jupyter's body ({message, reason}) with Corral's `error` beside it; auth is Corral's
 // API keys, also as `Authorization: token <key>` and `?token=<key>`.
+import { Queue } from 'bullmq';
 import type { Context, Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { CorralError } from '../../../core/errors.ts';
 import { isRedisUnavailable } from '../../../core/redis.ts';
 import { NOTEBOOK_KERNELS } from '../../../core/session-messages.ts';
-import { SessionId, type SessionInfo } from '../../../core/session-protocol.ts';
+import { SessionId, sessionKeys, type SessionInfo } from '../../../core/session-protocol.ts';
 import type { SessionService } from '../../../core/session-service.ts';
 import type { JupyterChannels } from './channels.ts';
-import { DEFAULT_KERNEL, jupyterError, kernelByName, kernelModel, kernelSpec } from './protocol.ts';
+import { DEFAULT_KERNEL, jupyterError, kernelByLanguage, kernelByName, kernelModel, kernelSpec } from './protocol.ts';
 
 /** The Jupyter Server API version reported by GET /api (the kernels API is unchanged since 1.x). */
 export const JUPYTER_API_VERSION = '1.23.0';
-/** Kernels GET /api/kernels remembers (the most recent). */
-const INDEX_MAX = 10_000;
 
 export interface JupyterRoutesDeps {
   sessions: Pick<SessionService, 'create' | 'info' | 'close' | 'interrupt' | 'restart'>;
@@ -45,8 +44,13 @@ const StartKernel = z.object({
   env: z.record(z.string(), z.unknown()).optional(),
 }).passthrough();
 
-export function mountJupyter(app: Hono, deps: JupyterRoutesDeps): void {
-  const indexKey = `${deps.keyPrefix}:jupyter:kernels`;
+export function mountJupyter(app: Hono, deps: JupyterRoutesDeps): { close(): Promise<void> } {
+  // The sessions queue, read only: a session's job is waiting until a worker takes it and active
+  // for as long as the worker holds it, so its ids are every session not yet over — whichever API
+  // started it (POST /api/kernels or POST /v1/sessions). At most the workers' session slots.
+  const keys = sessionKeys(deps.keyPrefix);
+  const sessionsQueue = new Queue(keys.queue, { connection: deps.redis, prefix: keys.bullPrefix });
+  sessionsQueue.on('error', (err) => deps.log.warn({ err: err.message }, 'jupyter: session queue error'));
   const model = (info: SessionInfo) => kernelModel(info, deps.channels.connections(info.id), deps.channels.executionState(info.id));
 
   /** Auth, then the handler; every error in Jupyter's shape, never a 5xx for a client's mistake. */
@@ -94,21 +98,17 @@ export function mountJupyter(app: Hono, deps: JupyterRoutesDeps): void {
     return c.json(kernelSpec(k));
   }));
 
+  // Every live session with a notebook kernel (all of them, today): API keys are not scoped, so
+  // any valid key sees every session, as it can reach each by id.
   app.get('/api/kernels', route(async (c) => {
-    const ids = await deps.redis.zrange(indexKey, '0', '-1');
-    const models = [];
-    for (const id of ids) {
-      const info = await deps.sessions.info(id).catch((err: unknown) => {
-        if (err instanceof CorralError && err.code === 'session_not_found') return undefined;
-        throw err;
-      });
-      if (!info || info.status === 'ended') {
-        await deps.redis.zrem(indexKey, id);
-        continue;
-      }
-      models.push(model(info));
-    }
-    return c.json(models);
+    const ids = [...new Set(await sessionsQueue.getRanges(['active', 'waiting'], 0, -1))].filter((id) => SessionId.safeParse(id).success);
+    const infos = await Promise.all(ids.map((id) => deps.sessions.info(id).catch((err: unknown) => {
+      if (err instanceof CorralError && err.code === 'session_not_found') return undefined;
+      throw err;
+    })));
+    const live = infos.filter((i): i is SessionInfo => i !== undefined && i.status !== 'ended' && kernelByLanguage(i.language) !== undefined);
+    live.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return c.json(live.map(model));
   }));
 
   app.post('/api/kernels', route(async (c) => {
@@ -128,10 +128,6 @@ export function mountJupyter(app: Hono, deps: JupyterRoutesDeps): void {
     const kernel = kernelByName(name);
     if (!kernel) throw new CorralError('not_found', `no such kernel named ${JSON.stringify(name)} (kernels: ${NOTEBOOK_KERNELS.map((k) => k.name).join(', ')})`);
     const info = await deps.sessions.create({ language: kernel.language });
-    await deps.redis.multi()
-      .zadd(indexKey, String(Date.now()), info.id)
-      .zremrangebyrank(indexKey, 0, String(-INDEX_MAX - 1))
-      .exec();
     c.header('Location', `/api/kernels/${info.id}`);
     return c.json(model(info), 201);
   }));
@@ -142,7 +138,6 @@ export function mountJupyter(app: Hono, deps: JupyterRoutesDeps): void {
     const id = kernelId(c);
     await liveKernel(id);
     await deps.sessions.close(id);
-    await deps.redis.zrem(indexKey, id);
     return c.body(null, 204);
   }));
 
@@ -159,4 +154,6 @@ export function mountJupyter(app: Hono, deps: JupyterRoutesDeps): void {
     await deps.sessions.restart(id);
     return c.json(model(await liveKernel(id)));
   }));
+
+  return { close: () => sessionsQueue.close() };
 }

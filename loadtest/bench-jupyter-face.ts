@@ -1,0 +1,141 @@
+// node --import tsx loadtest/bench-jupyter-face.ts — what Corral's Jupyter face (docs/compat.md)
+// adds to a cell over the v1 API, measured so that both see the same load: `1+1` cells
+// interleaved on one kernel, round after round —
+//   v1       POST /v1/sessions/:id/execute (HTTP)
+//   rawJson  a raw `ws` client, the JSON form: execute_request → execute_reply and status idle
+//   rawV1    the same in the binary v1.kernel.websocket.jupyter.org protocol
+//   jls      @jupyterlab/services' requestExecute().done (the v1 protocol, as JupyterLab uses it)
+// — with each kind's p50/p90/min, and the CPU the stack process (API, worker, Redis) and this
+// client spent per cell (ticks of /proc/<pid>/stat: load-independent where wall times are not).
+// npm run bench:session compares the face and v1 in separate phases; this one in the same minute.
+// Never a timed assertion. BENCH_CELLS (default 200) rounds.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KernelManager, ServerConnection, type Kernel } from '@jupyterlab/services';
+import { deserialize, serialize } from '@jupyterlab/services/lib/kernel/serialize.js';
+import WebSocket from 'ws';
+import { httpClient } from './http-client.ts';
+import { forkStack } from './stack.ts';
+
+const ROUNDS = Number(process.env.BENCH_CELLS ?? 200);
+const V1_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
+/** Kernel clock ticks per second (USER_HZ, 100 on Linux). */
+const TICK_MS = 10;
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+
+/** user + system ticks of a process (0 when it is gone). */
+function cpuTicks(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** A raw client on the kernel's WebSocket: one `1+1` per call, resolved on both its reply and its idle. */
+async function rawClient(url: string, protocol?: string): Promise<{ cell: () => Promise<void>; close: () => void }> {
+  const ws = new WebSocket(url, protocol ? [protocol] : []);
+  ws.binaryType = 'arraybuffer';
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  let n = 0;
+  const cell = () => new Promise<void>((resolve) => {
+    const msgId = `bench-${protocol ?? 'json'}-${++n}`;
+    const msg = {
+      channel: 'shell', buffers: [], parent_header: {}, metadata: {},
+      header: { msg_id: msgId, msg_type: 'execute_request', session: 'bench', username: 'bench', date: new Date().toISOString(), version: '5.3' },
+      content: { code: '1+1', silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true },
+    };
+    let reply = false;
+    let idle = false;
+    const onMessage = (data: ArrayBuffer | Buffer) => {
+      const m = (protocol ? deserialize(data as ArrayBuffer, protocol) : JSON.parse(data.toString())) as { header: { msg_type: string }; parent_header: { msg_id?: string }; content: { execution_state?: string } };
+      if (m.parent_header.msg_id !== msgId) return;
+      if (m.header.msg_type === 'execute_reply') reply = true;
+      if (m.header.msg_type === 'status' && m.content.execution_state === 'idle') idle = true;
+      if (reply && idle) {
+        ws.off('message', onMessage);
+        resolve();
+      }
+    };
+    ws.on('message', onMessage);
+    ws.send(protocol ? serialize(msg as never, protocol) as ArrayBuffer : JSON.stringify(msg));
+  });
+  return { cell, close: () => ws.close() };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'corral-bench-jupyter-face-'));
+  console.log(`bench-jupyter-face — load average ${load()}; stack log in ${dir}/stack.log`);
+  const stack = await forkStack({
+    CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, 'data'), CORRAL_SESSION_SLOTS: '1', CORRAL_SESSION_WARM_KERNELS: '0',
+  }, join(dir, 'stack.log'));
+  const http = httpClient(stack.url, 300_000);
+  const debug = console.debug;
+  console.debug = () => {}; // @jupyterlab/services logs each status change
+  try {
+    const started = await http.request('POST', '/api/kernels', { name: 'python3' });
+    if (started.status !== 201) throw new Error(`POST /api/kernels: ${started.status} ${JSON.stringify(started.body).slice(0, 300)}`);
+    const id = (started.body as { id: string }).id;
+    const wsUrl = `${stack.url.replace(/^http/, 'ws')}/api/kernels/${id}/channels`;
+    const json = await rawClient(wsUrl);
+    const v1proto = await rawClient(wsUrl, V1_PROTOCOL);
+    const manager = new KernelManager({ serverSettings: ServerConnection.makeSettings({ baseUrl: stack.url, wsUrl: stack.url.replace(/^http/, 'ws'), WebSocket: WebSocket as unknown as typeof globalThis.WebSocket }) });
+    const kernel = manager.connectTo({ model: { id, name: 'python3' } });
+    await new Promise<void>((resolve) => {
+      if (kernel.connectionStatus === 'connected') return resolve();
+      kernel.connectionStatusChanged.connect((_: unknown, s: Kernel.ConnectionStatus) => { if (s === 'connected') resolve(); });
+    });
+    const kinds: Record<string, () => Promise<unknown>> = {
+      v1: async () => {
+        const r = await http.request('POST', `/v1/sessions/${id}/execute`, { code: '1+1' });
+        if ((r.body as { status?: string }).status !== 'ok') throw new Error(`a v1 cell: ${JSON.stringify(r.body).slice(0, 300)}`);
+      },
+      rawJson: json.cell,
+      rawV1: v1proto.cell,
+      jls: () => kernel.requestExecute({ code: '1+1', store_history: false }).done,
+    };
+    const figures = Object.fromEntries(Object.keys(kinds).map((k) => [k, { ms: [] as number[], stackTicks: 0, clientMs: 0 }]));
+    for (let i = 0; i < 10; i++) for (const run of Object.values(kinds)) await run();
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const [kind, run] of Object.entries(kinds)) {
+        const f = figures[kind]!;
+        const ticks0 = cpuTicks(stack.pid) + cpuTicks(stack.redisPid);
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        await run();
+        f.ms.push(performance.now() - t0);
+        const cpu = process.cpuUsage(cpu0);
+        f.clientMs += (cpu.user + cpu.system) / 1000;
+        f.stackTicks += cpuTicks(stack.pid) + cpuTicks(stack.redisPid) - ticks0;
+      }
+    }
+    for (const [kind, f] of Object.entries(figures)) {
+      console.log(`${kind.padEnd(8)} p50 ${pct(f.ms, 50).toFixed(1).padStart(7)} ms  p90 ${pct(f.ms, 90).toFixed(1).padStart(7)} ms  min ${Math.min(...f.ms).toFixed(1).padStart(6)} ms`
+        + `   CPU per cell: stack ${(f.stackTicks * TICK_MS / ROUNDS).toFixed(2)} ms, client ${(f.clientMs / ROUNDS).toFixed(2)} ms  (n=${f.ms.length})`);
+    }
+    const p50 = (k: string) => pct(figures[k]!.ms, 50);
+    console.log(`face − v1 (p50): @jupyterlab/services ${(p50('jls') - p50('v1')).toFixed(1)} ms, raw JSON ${(p50('rawJson') - p50('v1')).toFixed(1)} ms, raw v1 protocol ${(p50('rawV1') - p50('v1')).toFixed(1)} ms  (target within 1 ms)`);
+    kernel.dispose();
+    manager.dispose();
+    json.close();
+    v1proto.close();
+    await http.request('DELETE', `/api/kernels/${id}`);
+  } finally {
+    console.debug = debug;
+    http.close();
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`load average after: ${load()}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.stack : String(err));
+  process.exit(1);
+});
