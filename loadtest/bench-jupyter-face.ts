@@ -1,4 +1,4 @@
-// node --import tsx loadtest/bench-jupyter-face.ts — what Corral's Jupyter face (docs/compat.md)
+// npm run bench:jupyter-face — what Corral's Jupyter face (docs/compat.md)
 // adds to a cell over the v1 API, measured so that both see the same load: `1+1` cells
 // interleaved on one kernel, round after round —
 //   v1       POST /v1/sessions/:id/execute (HTTP)
