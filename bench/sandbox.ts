@@ -76,6 +76,7 @@ the truthful /proc's cost per run: not measured (${unavailable})`);
   const kinds: Array<[string, SandboxHost]> = [['cold, no view', plain.cold], ['cold, view', view.cold], ['warm pool, no view', plain.warm], ['warm pool, view', view.warm]];
   const total = new Map<string, number[]>(kinds.map(([k]) => [k, []]));
   const mounts = new Map<string, number[]>(kinds.map(([k]) => [k, []]));
+  const execs = new Map<string, number[]>(kinds.map(([k]) => [k, []]));
   const misses = new Map<string, number>(kinds.map(([k]) => [k, 0]));
   try {
     for (let i = 0; i < rounds + 5; i++) {
@@ -92,6 +93,7 @@ the truthful /proc's cost per run: not measured (${unavailable})`);
           else {
             total.get(kind)!.push(ms);
             mounts.get(kind)!.push(r.timings.mountsMs);
+            execs.get(kind)!.push(r.timings.execMs);
           }
         }
         await new Promise((res) => setTimeout(res, 20));
@@ -103,10 +105,10 @@ the truthful /proc's cost per run: not measured (${unavailable})`);
   const fmt = (n: number) => n.toFixed(2).padStart(8);
   console.log(`
 the truthful /proc's cost per run (${rounds} rounds, a run of each in turn every 20 ms; warm: pool hits only):`);
-  console.log(`${''.padEnd(22)}   whole run p50      p99   mountsMs p50 (the build: cold only)`);
+  console.log(`${''.padEnd(22)}   whole run p50      p99   mountsMs p50 (the build: cold only)  execMs p50 (job → execve)`);
   for (const [kind] of kinds) {
     const st = stats(total.get(kind)!);
-    console.log(`${kind.padEnd(22)} ${fmt(st.p50)} ${fmt(st.p99)} ${fmt(stats(mounts.get(kind)!).p50)}   (${total.get(kind)!.length} runs${misses.get(kind) ? `, ${misses.get(kind)} pool misses left out` : ''})`);
+    console.log(`${kind.padEnd(22)} ${fmt(st.p50)} ${fmt(st.p99)} ${fmt(stats(mounts.get(kind)!).p50)} ${fmt(stats(execs.get(kind)!).p50)}   (${total.get(kind)!.length} runs${misses.get(kind) ? `, ${misses.get(kind)} pool misses left out` : ''})`);
   }
   for (const pair of ['cold', 'warm pool']) {
     const a = stats(total.get(`${pair}, no view`)!), b = stats(total.get(`${pair}, view`)!);
@@ -118,8 +120,15 @@ the truthful /proc's cost per run (${rounds} rounds, a run of each in turn every
 
 async function main() {
   allocateHeap(HEAP_MB);
-  const host = SandboxHost.open();
   const layers = await imageLayers('busybox');
+  // BENCH_ONLY=proc-view: only the truthful /proc's cost (BENCH_N rounds, default 200).
+  if (process.env.BENCH_ONLY === 'proc-view') {
+    console.log(`bench:sandbox (BENCH_ONLY=proc-view) — load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    await procViewCost(layers, N);
+    console.log(`load average at the end: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    return;
+  }
+  const host = SandboxHost.open();
   const busybox = layers.map((l) => join(l, 'bin/busybox')).find(existsSync);
   if (!busybox) throw new Error('bench: no bin/busybox in the busybox image');
   const timings: SandboxTimings[] = [];
