@@ -11,8 +11,9 @@
  *       the container's root like the first one, its directory sent with NEXT so the init spawns
  *       the program straight into it (clone3 CLONE_INTO_CGROUP); the previous program's leaf is
  *       removed. The leaf gets its limits and CPUs before NEXT (the last program's; the job's own
- *       are written at dispatch where they differ), so the waiting process is placed from birth. memory.peak cannot be reset before Linux 6.12, and a fresh leaf also starts
- *       with its own OOM count and its own cgroup.kill.
+ *       are written at dispatch where they differ), so the waiting process is placed from birth.
+ *       memory.peak cannot be reset before Linux 6.12, and a fresh leaf also starts with its own
+ *       OOM count and its own cgroup.kill.
  * Pages a program left in the container's tmpfs stay charged where they were charged (v1: the
  * program cgroup, against the next program's memory limit; v2: moved up to <run>, which has no
  * limit): they are bounded by the tmpfs sizes, not by the memory limit.
