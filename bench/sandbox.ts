@@ -7,8 +7,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { bareSpawn, SandboxHost, type SandboxTimings } from '../worker/sandbox/index.ts';
-import { procViewAvailable } from '../worker/sandbox/proc-view.ts';
+import { bareSpawn, procViewAvailable, SandboxHost, type SandboxTimings } from '../worker/sandbox/index.ts';
 import { imageLayers } from '../rootfs-images/builder.ts';
 
 const N = Number(process.env.BENCH_N ?? 200);
