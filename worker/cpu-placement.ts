@@ -5,7 +5,7 @@
 // availableProcessors() and the truthful /proc count what it really gets. More slots than CPUs:
 // no placement at all (pinning would leave a CPU idle while two runs share another).
 import type { Launcher } from './launcher.ts';
-import { DEFAULT_LIMITS, type SandboxSpec } from './sandbox/index.ts';
+import { DEFAULT_LIMITS, type HeldContainer, type HeldProgramSpec, type HoldSpec, type SandboxSpec } from './sandbox/index.ts';
 
 export interface CpuLease {
   readonly cpus: readonly number[];
@@ -62,7 +62,7 @@ export function cpuPlacement(mode: CpuPlacementMode, hostCpus: readonly number[]
 }
 
 /** How many CPUs a spec's run may use (its CFS bandwidth, rounded up). */
-function cpusOf(spec: SandboxSpec): number {
+function cpusOf(spec: Pick<SandboxSpec, 'limits'>): number {
   return spec.limits?.cpus ?? DEFAULT_LIMITS.cpus;
 }
 
@@ -107,5 +107,40 @@ export function placingLauncher(launcher: Launcher, leases: CpuLeases): Launcher
         b.lease?.release();
       }
     },
+  };
+}
+
+/**
+ * SandboxHost.hold with every program placed. The worker's Launcher has no hold today (sessions
+ * stream, judging runs one-shot programs), so nothing in the worker calls this yet; whoever gives
+ * the Launcher a hold wraps it here, or a held container's programs would run on every CPU, beside
+ * the placed runs of the other slots.
+ *
+ * A held container leases per program, not for its lifetime: between programs it is an idle init,
+ * and a container held across a session's idle minutes must not keep a CPU from the other slots.
+ * Each program leases ⌈cpus⌉ CPUs for as long as it runs, like a one-shot run; the sandbox writes
+ * them into that program's cgroup before it starts (on v2 a fresh leaf per program). A hold spec
+ * or program that already names its CPUs keeps them and leases nothing.
+ */
+export function placingHold(hold: (spec: HoldSpec) => Promise<HeldContainer>, leases: CpuLeases): (spec: HoldSpec) => Promise<HeldContainer> {
+  return async (spec) => {
+    const held = await hold(spec);
+    if (spec.cpuset) return held;
+    return {
+      get programs() { return held.programs; },
+      get pooled() { return held.pooled; },
+      close: () => held.close(),
+      async run(program: HeldProgramSpec) {
+        if (program.cpuset) return held.run(program);
+        // Leased when the program is handed over, not when it starts: run() calls queue, so an
+        // overlapping caller holds its CPUs while it waits (held programs never run at once).
+        const lease = leases.take(cpusOf(program));
+        try {
+          return await held.run({ ...program, cpuset: lease.cpus });
+        } finally {
+          lease.release();
+        }
+      },
+    };
   };
 }

@@ -4,14 +4,16 @@
  * Between two programs the init has killed and reaped every process of the namespace. Before the
  * next one, the parent asks the init for it with the NEXT message (wire.c); what goes with it
  * depends on the cgroup version:
- *   v1  the program cgroup is kept: it is empty, its limits are rewritten per job where they
- *       differ, its memory peak is reset (cg_apply_limits) and CPU time and OOM kills are
- *       counted from the job's start.
+ *   v1  the program cgroup is kept: it is empty, its limits (and its cpuset.cpus, with placement)
+ *       are rewritten per job where they differ, its memory peak is reset (cg_apply_limits) and
+ *       CPU time and OOM kills are counted from the job's start.
  *   v2  a fresh leaf beside the init's (<run>/program-<n>) with the job's limits, delegated to
  *       the container's root like the first one, its directory sent with NEXT so the init spawns
  *       the program straight into it (clone3 CLONE_INTO_CGROUP); the previous program's leaf is
- *       removed. memory.peak cannot be reset before Linux 6.12, and a fresh leaf also starts
- *       with its own OOM count and its own cgroup.kill.
+ *       removed. The leaf gets its limits and CPUs before NEXT (the last program's; the job's own
+ *       are written at dispatch where they differ), so the waiting process is placed from birth.
+ *       memory.peak cannot be reset before Linux 6.12, and a fresh leaf also starts with its own
+ *       OOM count and its own cgroup.kill.
  * Pages a program left in the container's tmpfs stay charged where they were charged (v1: the
  * program cgroup, against the next program's memory limit; v2: moved up to <run>, which has no
  * limit): they are bounded by the tmpfs sizes, not by the memory limit.
@@ -85,6 +87,9 @@ static int next_leaf_v2(struct corral_container *c, const corral_spec *s, int *d
 	snprintf(previous, sizeof previous, "%s", cg->dirs[cg->prog_index]);
 	snprintf(cg->dirs[cg->prog_index], sizeof cg->dirs[cg->prog_index], "%s", leaf);
 	cg->lim_memory = cg->lim_processes = cg->lim_quota = -1;
+	/* A fresh leaf's cpuset.cpus is empty (the parent's CPUs), whatever the previous leaf had: the
+	 * list must be written again, or a program placed like the one before would run on every CPU. */
+	cg->lim_cpus[0] = 0;
 	if (remove_leaf(previous) < 0) {
 		if (c->held.nstale == HELD_MAX_STALE) {
 			close(fd);

@@ -1,11 +1,11 @@
 // The worker's CPU placement logic (worker/cpu-placement.ts): which CPUs each run leases, when
 // placement is off, and that every way a launcher is used (run, stream, connect) leases and gives
-// back. The real cpuset is tested in test/sandbox/cpu-placement.test.ts.
+// back, and a held container's programs. The real cpuset is tested in test/sandbox/cpu-placement.test.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CpuLeases, cpuPlacement, placingLauncher } from '../../worker/cpu-placement.ts';
+import { CpuLeases, cpuPlacement, placingHold, placingLauncher } from '../../worker/cpu-placement.ts';
 import type { Launcher } from '../../worker/launcher.ts';
-import type { SandboxOutcome, SandboxSpec, StreamingRun } from '../../worker/sandbox/index.ts';
+import type { HeldContainer, HeldProgramSpec, HoldSpec, SandboxOutcome, SandboxSpec, StreamingRun } from '../../worker/sandbox/index.ts';
 
 const outcome = { status: 'ok' } as SandboxOutcome;
 
@@ -87,5 +87,59 @@ describe('CPU placement: the placing launcher', () => {
     assert.deepEqual(leases.load(), { 0: 0, 1: 0 });
     await held.finishAll();
     await run;
+  });
+});
+
+describe('CPU placement: held containers', () => {
+  /** A hold whose programs end when `finish()` is called, recording the CPUs each was given. */
+  function fakeHold() {
+    const seen: Array<readonly number[] | undefined> = [];
+    const pending: Array<() => void> = [];
+    let closed = 0;
+    const hold = async (spec: HoldSpec): Promise<HeldContainer> => ({
+      programs: 0,
+      pooled: false,
+      close: async () => { closed++; },
+      run: (program: HeldProgramSpec) => {
+        seen.push(program.cpuset ?? spec.cpuset);
+        return new Promise<SandboxOutcome>((r) => pending.push(() => r(outcome)));
+      },
+    });
+    return { hold, seen, closed: () => closed, finishAll: async () => { pending.splice(0).forEach((f) => f()); await new Promise((r) => setImmediate(r)); } };
+  }
+
+  it('leases per program, not for the container: an idle held container keeps no CPU', async () => {
+    const fake = fakeHold();
+    const leases = new CpuLeases([0, 1]);
+    const held = await placingHold(fake.hold, leases)({ layers: ['/x'] });
+    assert.deepEqual(leases.load(), { 0: 0, 1: 0 }, 'held, no program yet');
+    const other = leases.take(1); // another slot's run on CPU 0
+    const first = held.run({ argv: ['a'], limits: { cpus: 1 } });
+    assert.deepEqual(fake.seen, [[1]]);
+    assert.deepEqual(leases.load(), { 0: 1, 1: 1 });
+    await fake.finishAll();
+    await first;
+    assert.deepEqual(leases.load(), { 0: 1, 1: 0 }, 'given back when the program ended');
+    other.release();
+    const second = held.run({ argv: ['b'], limits: { cpus: 2 } });
+    assert.deepEqual(fake.seen.at(-1), [0, 1]);
+    await fake.finishAll();
+    await second;
+    await held.close();
+    assert.equal(fake.closed(), 1);
+    assert.deepEqual(leases.load(), { 0: 0, 1: 0 });
+  });
+
+  it('a hold or a program that names its CPUs keeps them and leases nothing', async () => {
+    const fake = fakeHold();
+    const leases = new CpuLeases([0, 1]);
+    const pinned = await placingHold(fake.hold, leases)({ layers: ['/x'], cpuset: [1] });
+    const a = pinned.run({ argv: ['a'] });
+    const free = await placingHold(fake.hold, leases)({ layers: ['/x'] });
+    const b = free.run({ argv: ['b'], cpuset: [0] });
+    assert.deepEqual(fake.seen, [[1], [0]]);
+    assert.deepEqual(leases.load(), { 0: 0, 1: 0 });
+    await fake.finishAll();
+    await Promise.all([a, b]);
   });
 });

@@ -24,6 +24,9 @@ function programSpec(hold: HoldSpec, program: HeldProgramSpec): SandboxSpec {
     ...(hold.imageName ? { imageName: hold.imageName } : {}),
     // The disk is the container's: the writable tmpfs every program shares.
     limits: { ...program.limits, ...(hold.diskBytes ? { diskBytes: hold.diskBytes } : {}) },
+    // The container's CPUs, unless the program names its own: each program's cgroup (v2: a fresh
+    // leaf per program) is written with the list at dispatch, so none runs on every CPU.
+    ...(program.cpuset ?? hold.cpuset ? { cpuset: program.cpuset ?? hold.cpuset } : {}),
   };
 }
 

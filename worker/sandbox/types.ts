@@ -193,6 +193,13 @@ export interface HoldSpec {
   imageName?: string;
   /** Size of the writable tmpfs (root upper layer, /tmp) that every program shares. */
   diskBytes?: number;
+  /**
+   * The host CPUs every program runs on (as spec.cpuset: among host.placementCpus). The container
+   * is built on them, and each program is placed on them before it starts — on cgroup v2 each
+   * program's fresh cgroup leaf gets the list too. A program's own `cpuset` replaces it for that
+   * program. Absent: every program on all of the host's placement CPUs (unless it names its own).
+   */
+  cpuset?: readonly number[];
 }
 
 /** One program of a held container: what a SandboxSpec says about the program, not the container. */
