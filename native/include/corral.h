@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORRAL_ABI_VERSION 10
+#define CORRAL_ABI_VERSION 11
 
 /* The library's public functions; everything else in libcorral.so is hidden (-fvisibility=hidden). */
 #if defined(__GNUC__)

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { SandboxError, type NativeError } from './errors.ts';
 
-const ABI_VERSION = 10;
+const ABI_VERSION = 11;
 
 /**
  * koffi keeps the memory of this many asynchronous calls (stack + heap, 256 KiB each) between
