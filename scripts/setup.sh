@@ -4,7 +4,7 @@
 # everything is already there: each step checks before it acts.
 #
 #   scripts/setup.sh            what `corral up` needs
-#   scripts/setup.sh --tests    also what the test suite needs (user-mode-linux for cgroup v2)
+#   scripts/setup.sh --tests    also what the test suite needs (user-mode-linux and qemu for cgroup v2)
 set -eu
 cd "$(dirname "$0")/.."
 for_tests=0
@@ -31,6 +31,9 @@ have pkg-config || need="$need pkg-config"
 pkg-config --exists fuse3 2>/dev/null || need="$need libfuse3-dev"
 if [ "$for_tests" = 1 ]; then
   [ -x /usr/bin/linux.uml ] || need="$need user-mode-linux"
+  # CPU placement on cgroup v2 runs in a qemu guest (test/sandbox/cgroup-v2-cpuset.test.ts, run
+  # alone after the suite; its initramfs is built from busybox-static, above). ~20 MB, ~25 s.
+  have qemu-system-x86_64 || need="$need qemu-system-x86"
   # insmod loads FUSE into the cgroup v2 test kernel (test/sandbox/cgroup-v2.test.ts).
   have insmod || [ -x /sbin/insmod ] || need="$need kmod"
   # The Jupyter face's real clients and its benchmark's unsandboxed reference:

@@ -11,5 +11,14 @@ export UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-32}"
 export CORRAL_TEST_IMAGES="${CORRAL_TEST_IMAGES:-busybox base gcc python}"
 # --test-force-exit: a file whose tests have all finished ends even if a handle stays open (a hang
 # there would otherwise hold CI until its time limit; each file still fails on its own assertions).
+# The qemu guest of cgroup-v2-cpuset.test.ts runs on emulated CPUs, whose time follows the host's
+# load: beside the other files it ran past its timeout, alone after them it takes ~2 min. So the
+# suite runs it (opt-in there) skipped, then alone; CORRAL_TEST_QEMU=0 leaves it out.
+qemu="${CORRAL_TEST_QEMU:-1}"
+status=0
 # shellcheck disable=SC2046
-exec node --import tsx --test --test-force-exit --test-concurrency="${TEST_CONCURRENCY:-2}" $(find test -name '*.test.ts' | sort)
+CORRAL_TEST_QEMU=0 node --import tsx --test --test-force-exit --test-concurrency="${TEST_CONCURRENCY:-2}" $(find test -name '*.test.ts' | sort) || status=$?
+if [ "$qemu" = 1 ]; then
+  CORRAL_TEST_QEMU=1 node --import tsx --test --test-force-exit test/sandbox/cgroup-v2-cpuset.test.ts || status=$?
+fi
+exit "$status"

@@ -7,11 +7,11 @@
 // whole file. Skipped, with the reason printed, where qemu, busybox-static or the kernel are
 // missing or the guest cannot boot.
 //
-// Opt-in (`npm run test:cgroup-v2-cpuset`, which sets CORRAL_TEST_QEMU=1), not part of `npm test`:
-// the guest's CPUs are emulated, so its time depends on the host's load — 110 s alone on the
-// 2-core development VM (load 14), but more than 6 minutes (the guest's timeout) inside the whole
-// suite, beside the UML suite, where Node's start-up in a run alone took 17 s. CI's budget for one
-// file is ~3 minutes.
+// Run alone, after the rest of the suite: scripts/test.sh (npm test) runs every file with
+// CORRAL_TEST_QEMU=0 (this one skips, saying so), then this file with CORRAL_TEST_QEMU=1; alone:
+// `npm run test:cgroup-v2-cpuset`. The guest's CPUs are emulated, so its time follows the host's
+// load — 80–110 s alone on the 2-core development VM, but more than 6 minutes (the guest's timeout)
+// beside the other files and the UML suite, where Node's start-up in a run alone took 17 s.
 //
 // qemu runs with TCG (software emulation): /dev/kvm on the development machine is nested and
 // stock kernels do not run under it (qemu aborts on an MSR or the guest hangs), so no KVM.
@@ -47,7 +47,7 @@ function onPath(program: string): boolean {
 
 function skipReason(): string | false {
   if (process.env.CG2_VM) return 'already inside a cg2 kernel';
-  if (process.env.CORRAL_TEST_QEMU !== '1') return 'opt-in (npm run test:cgroup-v2-cpuset, or CORRAL_TEST_QEMU=1): minutes of emulated CPU';
+  if (process.env.CORRAL_TEST_QEMU !== '1') return 'runs alone after the suite (scripts/test.sh sets CORRAL_TEST_QEMU=1 for it; alone: npm run test:cgroup-v2-cpuset)';
   if (process.getuid?.() !== 0) return 'needs root';
   if (hostIsV2()) return 'this host is cgroup v2: test/sandbox/cpu-placement.test.ts runs natively on it';
   if (!existsSync(harness)) return `no cgroup-v2 kernel harness at ${harness}`;
