@@ -37,6 +37,9 @@ import { StreamReader } from './interactive-streams.ts';
 import type { Logger } from './logger.ts';
 import { parseSessionMessage, SessionReply, type SessionKeys } from './session-protocol.ts';
 
+/** How long a subscription may take to be confirmed before the streams are relied on instead. */
+export const SUBSCRIBE_WAIT_MS = 2_000;
+
 /** Entries an inbox keeps at most (approximately): a backstop behind the reader's own trimming. */
 export const INBOX_MAXLEN = 10_000;
 
@@ -145,10 +148,16 @@ export class SessionInbox {
     this.reader.follow(this.key, (text) => this.dispatch(text));
     const channel = liveChannel(this.key);
     subscriber.on('message', (ch: string, text: string) => { if (ch === channel) this.dispatch(text); });
-    this.subscribed = subscriber.subscribe(channel).then(() => {}, (err: Error) => {
-      // Replies still come by the stream (the worker appends what reaches no subscriber).
+    // Resolves (never rejects) on the confirmation, or after SUBSCRIBE_WAIT_MS without one (a Redis
+    // that is unreachable must not hold requests: until it confirms, the worker finds no subscriber
+    // and its replies come by the stream).
+    let timer: NodeJS.Timeout | undefined;
+    this.subscribed = Promise.race([
+      subscriber.subscribe(channel),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`not confirmed within ${SUBSCRIBE_WAIT_MS} ms`)), SUBSCRIBE_WAIT_MS); }),
+    ]).then(() => {}, (err: Error) => {
       log.warn({ err: err.message }, 'sessions: cannot subscribe to the inbox channel; replies come by the stream');
-    });
+    }).finally(() => clearTimeout(timer));
   }
 
   /** Calls onReply with each reply to `rid` until the returned function is called. */

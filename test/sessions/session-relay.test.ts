@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../services/core/logger.ts';
-import { liveChannel, replyToInbox, sendIfLive, SessionInbox } from '../../services/core/session-relay.ts';
+import { liveChannel, nudgeInbox, replyToInbox, sendIfLive, SessionInbox } from '../../services/core/session-relay.ts';
 import { sessionKeys, type SessionReply } from '../../services/core/session-protocol.ts';
 import type { EmbeddedRedis } from '../../services/core/redis.ts';
 import { startRedis } from '../e2e/harness.ts';
@@ -111,6 +111,13 @@ describe('session relay (real Redis)', () => {
       await until('the appended reply arrived', () => replies.length === 2);
       assert.deepEqual(replies.map((m) => m.t), ['output', 'done']);
       forget();
+      // A worker's nudge to the API starting a session (rid: the session id) reaches what waits on that id.
+      const sessionId = randomUUID();
+      let nudges = 0;
+      const unwait = inbox.expect(sessionId, () => { nudges++; });
+      await nudgeInbox(redis, inbox.key, sessionId);
+      await until('the nudge arrived', () => nudges === 1);
+      unwait();
     } finally {
       await inbox.close();
     }

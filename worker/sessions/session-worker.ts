@@ -10,7 +10,7 @@ import { appendMessage, StreamReader } from '../../services/core/interactive-str
 import type { Logger } from '../../services/core/logger.ts';
 import type { Metrics } from '../../services/core/metrics.ts';
 import { connectRedis } from '../../services/core/redis.ts';
-import { CommandRoute, isInboxKey, liveChannel, nudgeInbox, replyToInbox } from '../../services/core/session-relay.ts';
+import { CommandRoute, isInboxKey, liveChannel, nudgeInbox, replyToInbox, SUBSCRIBE_WAIT_MS } from '../../services/core/session-relay.ts';
 import {
   parseSessionMessage, SessionCommand, SessionJob, sessionBeatMs, sessionKeys, type SessionWorkerEntry,
 } from '../../services/core/session-protocol.ts';
@@ -22,8 +22,6 @@ import { kernelFor, kernelLanguages } from './kernels.ts';
 import { SessionHost } from './session-host.ts';
 import { openKernelChannel, sameLimits, WarmKernels } from './warm-kernels.ts';
 
-/** How long a session's start waits for its request channel's subscription to be confirmed. */
-const SUBSCRIBE_WAIT_MS = 2_000;
 /** The container's wall limit is a backstop past the session's own lifetime timer (as session-host.ts). */
 const WALL_BACKSTOP_MS = 60_000;
 
