@@ -61,7 +61,9 @@ async function main(): Promise<void> {
   try {
     // Sessions starts, one at a time: cold ones ask for a limit of their own (no warm kernel fits).
     for (let i = 0; i < STARTS; i++) {
-      await sleep(REFILL_WAIT_MS);
+      // The pool refills one kernel at a time, as slowly as a cold start: under load a fixed wait
+      // let "warm" starts take a kernel still starting (a cold start's time, counted as warm).
+      await sleep(Math.max(REFILL_WAIT_MS, 2 * (figures.cold.at(-1) ?? 0)));
       const w = await startOne(http, {});
       if (w.warm) figures.warm.push(w.ms);
       else figures.notWarm++;

@@ -6,6 +6,8 @@
 //   API ── <prefix>:session:<id>:in            (requests) ───▶ that worker
 //   API ◀── <prefix>:session:<id>:reply:<rid>  (outputs…, done) ── that worker
 //   API ◀▶ <prefix>:session:<id>               (the record: status, worker, times, beats, usage)
+// (Requests and answers of API processes with an inbox are published, with these streams and the
+// inbox's as the fallback: services/core/session-relay.ts.)
 //
 // A reply stream per request rather than one answer stream per session: any API process can
 // serve any request of any session (each reads only its own request's answers), with nothing to
@@ -158,6 +160,12 @@ export const SessionJob = z.object({
   idleTimeoutS: z.number(),
   maxLifetimeS: z.number(),
   files: z.array(z.object({ path: z.string(), contentBase64: z.string() })),
+  /**
+   * The starting API process's inbox: the worker nudges it (a reply whose rid is the session id)
+   * when it has taken the session and when the session is ready or ended, so that POST
+   * /v1/sessions reads the record then instead of at its next poll (services/core/session-relay.ts).
+   */
+  replyTo: z.string().max(512).optional(),
 });
 export type SessionJob = z.infer<typeof SessionJob>;
 

@@ -1,16 +1,34 @@
 // The fast path of a session request between the API and the worker holding the session
 // (docs/sessions.md, "How a request finds its session"): one Redis round trip to send, one wake-up
-// to answer.
+// to answer, and nothing written to Redis on the way.
 //
-//   API ── EVAL: record live? then XADD <prefix>:session:<id>:in {…command, rid, replyTo} ──▶ worker
-//   API ◀── XADD <prefix>:session:inbox:<reader> {rid, …reply} ─────────────────────────────── worker
+//   API ── EVAL: record live? then PUBLISH <prefix>:session:<id>:in:live {…command, rid, replyTo} ──▶ worker
+//   API ◀── EVAL: PUBLISH <inbox>:live {rid, …reply} ──────────────────────────────────────────────── worker
 //
-// Sending is one script: it reads the record and appends the command only when the session is
+// Sending is one script: it reads the record and passes the command on only when the session is
 // live (not ended, its worker's beat fresh), so a request costs no separate look-up first. Answers
-// come to the API process's own inbox stream, which its one blocking reader follows for its whole
-// life: a request registers its id in memory, not a new stream key in Redis, so there is no wake
-// of the blocking read and no reply stream to delete per request. The inbox is trimmed as it is
-// read (and capped on append), and expires with its process.
+// come to the API process's own inbox, which it subscribes to for its whole life: a request
+// registers its id in memory, nothing in Redis.
+//
+// Pub/sub rather than a stream append on the way, because of the embedded Redis's durability:
+// it fsyncs its AOF before it answers any command that wrote (appendfsync always, one fsync for
+// everything written in one turn of its loop), and an XADD is a write. That fsync was two of a
+// `1+1` cell's milliseconds quiet and 2–3 ms each way under the machine's disk load (measured:
+// loadtest/bench-session.ts, docs/sessions.md). PUBLISH writes nothing to the AOF, and a session's
+// messages have no use after a Redis restart anyway (the session's worker and kernel are what
+// holds its state). What a stream gave and pub/sub does not — delivery to a reader that is not
+// listening yet or reconnects — is kept by falling back to the streams, in the same script:
+//   - PUBLISH reaches nobody (the worker has not subscribed yet, its subscription's connection
+//     is reconnecting, the worker is gone): the command is appended to the session's input stream
+//     as before, and the record is marked `viaStream`, so every later command of that session
+//     goes the same way and cells stay in the order they were sent (a session falls back once and
+//     stays there: correct, only slower).
+//   - A reply reaches nobody (the API's subscription is reconnecting): it is appended to the
+//     inbox stream, which the API process also follows, and the worker sends every later message
+//     of that request the same way (a request's outputs and its `done` stay in order).
+// What is lost: a message Redis handed to a subscriber whose connection then broke before it
+// read it. The request is then answered by its bound (503 session_unresponsive), as for a worker
+// that never answers.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -18,6 +36,9 @@ import { INTERACTIVE_STREAM_TTL_SECONDS } from './interactive-protocol.ts';
 import { StreamReader } from './interactive-streams.ts';
 import type { Logger } from './logger.ts';
 import { parseSessionMessage, SessionReply, type SessionKeys } from './session-protocol.ts';
+
+/** How long a subscription may take to be confirmed before the streams are relied on instead. */
+export const SUBSCRIBE_WAIT_MS = 2_000;
 
 /** Entries an inbox keeps at most (approximately): a backstop behind the reader's own trimming. */
 export const INBOX_MAXLEN = 10_000;
@@ -28,30 +49,42 @@ export const CommandRoute = z.object({ rid: z.string().min(1).max(128), replyTo:
 /** An inbox entry: a reply (SessionReply) with the request id it answers. */
 const InboxEntry = z.object({ rid: z.string() }).passthrough();
 
+/** The pub/sub channel that goes with a session's input stream or an API process's inbox stream. */
+export function liveChannel(streamKey: string): string {
+  return `${streamKey}:live`;
+}
+
 /**
- * KEYS: record, input. ARGV: now (ms), silence (ms), command JSON, stream TTL (s).
- * Returns {1} when the command was appended, else {0, <the record as HGETALL>}.
+ * KEYS: record, input. ARGV: now (ms), silence (ms), command JSON, stream TTL (s), input's channel.
+ * Returns {1} when the command was passed on (published, or appended), else {0, <the record as
+ * HGETALL>}.
  */
 const SEND_IF_LIVE = `
 local h = redis.call('hgetall', KEYS[1])
-local status, worker, beat
+local status, worker, beat, viaStream
 for i = 1, #h, 2 do
   local k = h[i]
-  if k == 'status' then status = h[i + 1] elseif k == 'worker' then worker = h[i + 1] elseif k == 'beatAt' then beat = h[i + 1] end
+  if k == 'status' then status = h[i + 1] elseif k == 'worker' then worker = h[i + 1] elseif k == 'beatAt' then beat = h[i + 1]
+  elseif k == 'viaStream' then viaStream = h[i + 1] end
 end
 if status == nil or status == 'ended' then return {0, h} end
 if worker ~= nil and tonumber(beat) ~= nil and tonumber(ARGV[1]) - tonumber(beat) > tonumber(ARGV[2]) then return {0, h} end
+if viaStream ~= '1' then
+  if redis.call('publish', ARGV[5], ARGV[3]) > 0 then return {1} end
+  redis.call('hset', KEYS[1], 'viaStream', '1')
+end
 redis.call('xadd', KEYS[2], '*', 'm', ARGV[3])
 redis.call('expire', KEYS[2], ARGV[4])
 return {1}
 `;
 
 /**
- * Appends `command` to the session's input stream if the session is live; otherwise the record
+ * Passes `command` on to the session's worker if the session is live; otherwise the record
  * (empty when there is none), for the caller to say why (404, 410, lost).
  */
 export async function sendIfLive(redis: Redis, keys: SessionKeys, id: string, command: object, workerSilenceMs: number): Promise<{ sent: true } | { sent: false; record: Record<string, string> }> {
-  const r = await redis.eval(SEND_IF_LIVE, 2, keys.record(id), keys.input(id), Date.now(), workerSilenceMs, JSON.stringify(command), INTERACTIVE_STREAM_TTL_SECONDS) as [number, string[]?];
+  const input = keys.input(id);
+  const r = await redis.eval(SEND_IF_LIVE, 2, keys.record(id), input, Date.now(), workerSilenceMs, JSON.stringify(command), INTERACTIVE_STREAM_TTL_SECONDS, liveChannel(input)) as [number, string[]?];
   if (r[0] === 1) return { sent: true };
   const flat = r[1] ?? [];
   const record: Record<string, string> = {};
@@ -59,12 +92,34 @@ export async function sendIfLive(redis: Redis, keys: SessionKeys, id: string, co
   return { sent: false, record };
 }
 
-/** Worker side: appends a reply to an API process's inbox (capped; the stream's expiry renewed). */
-export async function replyToInbox(redis: Redis, inbox: string, rid: string, reply: SessionReply): Promise<void> {
-  await redis.multi()
-    .xadd(inbox, 'MAXLEN', '~', INBOX_MAXLEN, '*', 'm', JSON.stringify({ ...reply, rid }))
-    .expire(inbox, INTERACTIVE_STREAM_TTL_SECONDS)
-    .exec();
+/**
+ * KEYS: inbox. ARGV: message JSON, the inbox's channel, MAXLEN, TTL (s), '1' to append without
+ * publishing. Returns 1 when published to a subscriber, 0 when appended to the stream.
+ */
+const REPLY = `
+if ARGV[5] ~= '1' and redis.call('publish', ARGV[2], ARGV[1]) > 0 then return 1 end
+redis.call('xadd', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
+redis.call('expire', KEYS[1], ARGV[4])
+return 0
+`;
+
+/**
+ * Worker side: passes a reply on to an API process's inbox: published, or (nobody subscribed, or
+ * `streamOnly`) appended to the inbox stream (capped; its expiry renewed). Resolves true when it
+ * was published; once a request's reply was appended, send the rest of its replies `streamOnly`.
+ */
+export async function replyToInbox(redis: Redis, inbox: string, rid: string, reply: SessionReply, streamOnly = false): Promise<boolean> {
+  const r = await redis.eval(REPLY, 1, inbox, JSON.stringify({ ...reply, rid }), liveChannel(inbox), INBOX_MAXLEN, INTERACTIVE_STREAM_TTL_SECONDS, streamOnly ? '1' : '0');
+  return r === 1;
+}
+
+/**
+ * Worker side: tells the API process starting a session to read its record now (a reply with the
+ * session id as its rid; published only: the API polls the record as well, so a nudge that
+ * reaches nobody costs only time).
+ */
+export async function nudgeInbox(redis: Redis, inbox: string, sessionId: string): Promise<void> {
+  await redis.publish(liveChannel(inbox), JSON.stringify({ t: 'done', ok: true, body: null, rid: sessionId }));
 }
 
 /** Whether `key` is an inbox of this deployment (the worker writes nowhere else a command names). */
@@ -75,17 +130,34 @@ export function isInboxKey(keys: SessionKeys, key: string): boolean {
 /** API side: this process's inbox and the requests waiting on it. */
 export class SessionInbox {
   readonly key: string;
+  /** Resolves once the inbox's channel is subscribed (replies before that come by the stream). */
+  readonly subscribed: Promise<void>;
   private readonly waiting = new Map<string, (reply: SessionReply) => void>();
   private readonly reader: StreamReader;
 
-  /** `blocking` is the inbox's own connection (it sits in XREAD BLOCK); `writer` any other. */
-  constructor(blocking: Redis, private readonly writer: Redis, keys: SessionKeys, private readonly log: Logger) {
+  /**
+   * `blocking` is the inbox stream's own connection (it sits in XREAD BLOCK), `subscriber` the
+   * inbox channel's (in subscriber mode), `writer` any other.
+   */
+  constructor(blocking: Redis, private readonly subscriber: Redis, private readonly writer: Redis, keys: SessionKeys, private readonly log: Logger) {
     this.key = keys.inbox(randomUUID());
     this.reader = new StreamReader(blocking, writer, keys.wake, log, (_key, lastId) => {
       // Read entries are of no use to anyone: trim them (the entry at lastId stays; MINID keeps it).
       void writer.xtrim(this.key, 'MINID', lastId).catch(() => 0);
     });
     this.reader.follow(this.key, (text) => this.dispatch(text));
+    const channel = liveChannel(this.key);
+    subscriber.on('message', (ch: string, text: string) => { if (ch === channel) this.dispatch(text); });
+    // Resolves (never rejects) on the confirmation, or after SUBSCRIBE_WAIT_MS without one (a Redis
+    // that is unreachable must not hold requests: until it confirms, the worker finds no subscriber
+    // and its replies come by the stream).
+    let timer: NodeJS.Timeout | undefined;
+    this.subscribed = Promise.race([
+      subscriber.subscribe(channel),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`not confirmed within ${SUBSCRIBE_WAIT_MS} ms`)), SUBSCRIBE_WAIT_MS); }),
+    ]).then(() => {}, (err: Error) => {
+      log.warn({ err: err.message }, 'sessions: cannot subscribe to the inbox channel; replies come by the stream');
+    }).finally(() => clearTimeout(timer));
   }
 
   /** Calls onReply with each reply to `rid` until the returned function is called. */
@@ -106,6 +178,7 @@ export class SessionInbox {
 
   async close(): Promise<void> {
     this.waiting.clear();
+    this.subscriber.disconnect();
     await this.reader.close();
     await this.writer.del(this.key).catch(() => 0);
   }

@@ -22,10 +22,11 @@ import type { z } from 'zod';
 
 /**
  * How often POST /v1/sessions looks at the record while a worker takes the session and starts
- * its kernel: every 2 ms at first (a warm kernel is ready within milliseconds of the take), then
- * a millisecond later each time, up to every 20 ms (a cold kernel takes seconds).
+ * its kernel, when no nudge from the worker came first (the worker nudges the API's inbox when it
+ * takes the session and when the session is ready or ended; a nudge is a publish, which a
+ * reconnecting subscription can miss): 10 ms, 20 ms, … up to every 100 ms.
  */
-const startPollMs = (n: number) => Math.min(20, 2 + n);
+const startPollMs = (n: number) => Math.min(100, 10 * (n + 1));
 /** Worker capacity entries older than this many silences are removed (the worker is long gone). */
 const STALE_ENTRY_SILENCES = 20;
 
@@ -47,7 +48,6 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z
   return r.data;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Margin over what a command may take on the worker (queueing behind a cell, Redis round trips): CORRAL_SESSION_ANSWER_MARGIN_MS's default. */
 const ANSWER_MARGIN_MS = 15_000;
@@ -70,12 +70,13 @@ export class SessionService {
     this.queue.on('error', (err) => deps.log.warn({ err: err.message }, 'session queue error'));
   }
 
-  /** This process's inbox for the workers' answers: one blocking reader, made on first use. */
+  /** This process's inbox for the workers' answers: a subscription and one blocking reader, made on first use. */
   private get inbox(): SessionInbox {
     if (!this.inbox_) {
       const blocking = connectRedis(this.deps.redisUrl, 'corral-sessions-api');
-      blocking.on('error', (err) => this.deps.log.warn({ err: err.message }, 'session stream connection error'));
-      this.inbox_ = new SessionInbox(blocking, this.deps.redis, this.keys, this.deps.log);
+      const subscriber = connectRedis(this.deps.redisUrl, 'corral-sessions-api-sub');
+      for (const c of [blocking, subscriber]) c.on('error', (err) => this.deps.log.warn({ err: err.message }, 'session stream connection error'));
+      this.inbox_ = new SessionInbox(blocking, subscriber, this.deps.redis, this.keys, this.deps.log);
     }
     return this.inbox_;
   }
@@ -113,7 +114,40 @@ export class SessionService {
 
     const id = randomUUID();
     const now = new Date().toISOString();
-    const job: SessionJob = { id, createdAt: now, language: req.language, limits, idleTimeoutS, maxLifetimeS, files: encoded };
+    // The worker nudges this process's inbox when it takes the session and when the session is
+    // ready or ended: the record is read then, not at the next poll (polls stay, as a backstop).
+    const inbox = this.inbox;
+    await inbox.subscribed;
+    let wake: (() => void) | undefined;
+    let nudgedMeanwhile = false; // a nudge while the record was being read: look again at once
+    const forget = inbox.expect(id, () => {
+      if (wake) wake();
+      else nudgedMeanwhile = true;
+    });
+    const nextLook = (ms: number) => {
+      if (nudgedMeanwhile) {
+        nudgedMeanwhile = false;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        const done = () => { clearTimeout(timer); wake = undefined; resolve(); };
+        const timer = setTimeout(done, ms);
+        wake = done;
+      });
+    };
+    try {
+      return await this.startAndWait(id, now, req, limits, idleTimeoutS, maxLifetimeS, encoded, inbox.key, nextLook);
+    } finally {
+      forget();
+    }
+  }
+
+  /** Writes the record, queues the job and waits (nextLook between looks) until the session is ready. */
+  private async startAndWait(id: string, now: string, req: z.output<typeof SessionRequest>, limits: SessionJob['limits'], idleTimeoutS: number,
+    maxLifetimeS: number, encoded: SessionJob['files'], replyTo: string, nextLook: (ms: number) => Promise<void>): Promise<SessionInfo> {
+    const { config, redis, log } = this.deps;
+    const s = config.sessions;
+    const job: SessionJob = { id, createdAt: now, language: req.language, limits, idleTimeoutS, maxLifetimeS, files: encoded, replyTo };
     const record = this.keys.record(id);
     await redis.multi()
       .hset(record, { id, status: 'starting', language: req.language, createdAt: now, lastUsedAt: now, idleTimeoutS, maxLifetimeS, limits: JSON.stringify(limits), cells: 0 })
@@ -138,7 +172,7 @@ export class SessionService {
         }
         // Being taken right now: go on waiting for the worker.
       }
-      await sleep(startPollMs(polls++));
+      await nextLook(startPollMs(polls++));
     }
     // The kernel starts; the worker beats meanwhile.
     polls = 0;
@@ -155,7 +189,7 @@ export class SessionService {
         await this.markLost(id);
         throw new CorralError('session_start_failed', 'the worker starting the session stopped answering', { id, reason: 'worker_lost' }, { 'Retry-After': String(config.retryAfterSeconds) });
       }
-      await sleep(startPollMs(polls++));
+      await nextLook(startPollMs(polls++));
     }
   }
 
@@ -280,6 +314,8 @@ export class SessionService {
     const answer = new Promise<unknown>((resolve, reject) => { settle = { resolve, reject }; });
     answer.catch(() => { /* awaited below; an answer may come before the send's own reply */ });
     const inbox = this.inbox;
+    // Only the process's first request waits here: before it, replies would take the stream (slower).
+    await inbox.subscribed;
     const forget = inbox.expect(rid, (m) => {
       if (m.t === 'output') {
         try { onOutput?.(m.output); } catch { /* a client gone mid-stream: the result is still awaited */ }

@@ -16,3 +16,10 @@ export const bridges = () => processesInOurRuns(testHost()).filter((pid) => {
     return false; // exited while we looked
   }
 }).length;
+
+/**
+ * A bound for work that scales with exec/fork/syscall speed (a kernel's start, a fork bomb): ×5
+ * inside the cgroup v2 User-Mode-Linux kernel (CG2_VM; ../shared/tools/cg2-kernel), where every
+ * fork and syscall is slow — a bound, never an assertion about speed.
+ */
+export const slowVmBound = (ms: number) => (process.env.CG2_VM ? ms * 5 : ms);

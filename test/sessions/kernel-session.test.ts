@@ -101,6 +101,22 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       assert.ok(r.outputs.some((o) => o.type === 'stream' && o.name === 'stderr' && o.text === 'to err\n'), show(r));
     });
 
+    // The bridge's launcher skips ipykernel's end-of-cell flush of a stream nothing was written to
+    // (kernel-bridge.py, IPYKERNEL_LAUNCHER). Written-to streams must still be flushed before the
+    // cell's idle: output without a newline is otherwise sent by ipykernel's 0.2 s flush timer,
+    // after the cell was answered — so a skip too eager loses it from the result.
+    it('flushes what a cell wrote last, without a newline, before answering it; an unwritten stream skips the flush', async () => {
+      for (let i = 0; i < 3; i++) {
+        const r = await executeCell(s.channel, `import sys\nprint("a${i}")\nsys.stdout.write("tail${i}")\nsys.stderr.write("err${i}")`);
+        assert.equal(r.status, 'ok', show(r));
+        assert.equal(stdout(r), `a${i}\ntail${i}`, show(r));
+        assert.ok(r.outputs.some((o) => o.type === 'stream' && o.name === 'stderr' && o.text === `err${i}`), show(r));
+        // The next cell, which writes nothing, finds both streams flushed and unmarked: the skip is in place.
+        const quiet = await executeCell(s.channel, '(getattr(sys.stdout, "_corral_unflushed", "no patch"), getattr(sys.stderr, "_corral_unflushed", "no patch"))');
+        assert.equal(plain(quiet), '(False, False)', show(quiet));
+      }
+    });
+
     it('runs cells asked for at once one at a time, in order', async () => {
       const results = await Promise.all(['y = 1', 'y += 1', 'y *= 10', 'y'].map((code) => executeCell(s.channel, code)));
       assert.equal(plain(results[3]!), '20', show(results[3]!));

@@ -10,7 +10,7 @@ import { appendMessage, StreamReader } from '../../services/core/interactive-str
 import type { Logger } from '../../services/core/logger.ts';
 import type { Metrics } from '../../services/core/metrics.ts';
 import { connectRedis } from '../../services/core/redis.ts';
-import { CommandRoute, isInboxKey, replyToInbox } from '../../services/core/session-relay.ts';
+import { CommandRoute, isInboxKey, liveChannel, nudgeInbox, replyToInbox, SUBSCRIBE_WAIT_MS } from '../../services/core/session-relay.ts';
 import {
   parseSessionMessage, SessionCommand, SessionJob, sessionBeatMs, sessionKeys, type SessionWorkerEntry,
 } from '../../services/core/session-protocol.ts';
@@ -90,6 +90,19 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   const blocking = connectRedis(deps.redisUrl, `corral-sessions-reader:${deps.name}`);
   const bull = connectRedis(deps.redisUrl, `corral-sessions-queue:${deps.name}`);
   for (const c of [writer, blocking, bull]) c.on('error', (err) => log.warn({ err: err.message }, 'sessions: redis connection error'));
+  // Requests come published to a session's channel (services/core/session-relay.ts: nothing is
+  // written to Redis on a request's way), or appended to its input stream when that reached no
+  // subscriber; both are read, one handler per session.
+  const subscriber = connectRedis(deps.redisUrl, `corral-sessions-sub:${deps.name}`);
+  subscriber.on('error', (err) => log.warn({ err: err.message }, 'sessions: redis connection error'));
+  const onChannel = new Map<string, (text: string) => void>();
+  subscriber.on('message', (channel: string, text: string) => {
+    try {
+      onChannel.get(channel)?.(text);
+    } catch (err) {
+      log.error({ err: (err as Error).message, channel }, 'sessions: request handler failed');
+    }
+  });
   const reader = new StreamReader(blocking, writer, keys.wake, log);
   const hosts = new Set<SessionHost>();
   let closing = false;
@@ -134,13 +147,18 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       return;
     }
     await hsetIfExists(record, { worker: deps.name, beatAt: String(Date.now()), startedAt: new Date().toISOString() });
+    // The API starting the session reads the record when nudged (after each write it waits for).
+    const starter = data.replyTo && isInboxKey(keys, data.replyTo) ? data.replyTo : undefined;
+    const nudge = () => starter && nudgeInbox(writer, starter, data.id).catch(() => {});
+    void nudge();
+    let tookWarm = false;
     // Writes are chained so that they reach Redis in the order they were made.
     let chain = Promise.resolve();
     const later = (f: () => Promise<unknown>) => {
       chain = chain.then(f).then(() => {}, (err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis'));
     };
-    /** Request id → the inbox its answers go to (services/core/session-relay.ts). */
-    const routes = new Map<string, string>();
+    /** Request id → the inbox its answers go to, and whether they go by its stream from now on (services/core/session-relay.ts). */
+    const routes = new Map<string, { inbox: string; streamOnly: boolean }>();
     const host = new SessionHost(data, {
       sandbox: deps.sandbox,
       registry: deps.registry,
@@ -152,7 +170,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         const warm = sameLimits(limits, config.sessions.defaults) ? warmKernels?.take(language) : undefined;
         if (warm) {
           sessionLog.debug('session takes a warm kernel');
-          later(() => hsetIfExists(record, { warmKernel: '1' }));
+          tookWarm = true; // written with the status (one write less before the session is ready)
           return warm;
         }
         // A cold start: its container must fit in the slots beside the warm ones.
@@ -160,14 +178,20 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         return undefined;
       },
       update: (fields) => later(async () => {
-        await hsetIfExists(record, fields);
+        const settled = fields.status === 'ready' || fields.status === 'ended';
+        await hsetIfExists(record, settled && tookWarm ? { ...fields, warmKernel: '1' } : fields);
         if (fields.status === 'ended') await writer.expire(record, config.sessions.recordTtlS);
+        if (settled) await nudge();
       }),
       reply: (rid, message) => {
         // To the asking API process's inbox when the command named one, else the request's own stream.
-        const inbox = routes.get(rid);
+        const route = routes.get(rid);
         if (message.t === 'done') routes.delete(rid);
-        later(() => (inbox ? replyToInbox(writer, inbox, rid, message) : appendMessage(writer, keys.reply(data.id, rid), message)));
+        later(async () => {
+          if (!route) return appendMessage(writer, keys.reply(data.id, rid), message);
+          // One reply of a request that reached no subscriber went to the stream: the rest follow it there, in order.
+          if (!await replyToInbox(writer, route.inbox, rid, message, route.streamOnly)) route.streamOnly = true;
+        });
       },
     });
     hosts.add(host);
@@ -180,19 +204,34 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       log: sessionLog,
       append: kernelStreamWriter(writer, kernelKey, (err) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis')),
     });
-    const unfollow = reader.follow(keys.input(data.id), (text) => {
+    const onRequest = (text: string) => {
       if (relay.receive(text)) return;
       const cmd = parseSessionMessage(SessionCommand, text);
       const route = cmd ? parseSessionMessage(CommandRoute, text) : null;
-      if (route?.replyTo && isInboxKey(keys, route.replyTo)) routes.set(route.rid, route.replyTo);
+      if (route?.replyTo && isInboxKey(keys, route.replyTo)) routes.set(route.rid, { inbox: route.replyTo, streamOnly: false });
       if (cmd) host.receive(cmd);
       else sessionLog.warn({ text: text.slice(0, 200) }, 'sessions: unreadable request from the API');
-    });
+    };
+    const channel = liveChannel(keys.input(data.id));
+    onChannel.set(channel, onRequest);
+    // Subscribed before the kernel starts, so the requests after the session is ready are published
+    // (one sent before, or while the subscription reconnects, takes the stream: see session-relay.ts).
+    // Bounded: a Redis that does not confirm (reconnecting) must not hold the start; until it does,
+    // requests find no subscriber and take the stream.
+    let subscribeTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      subscriber.subscribe(channel),
+      new Promise((_, reject) => { subscribeTimer = setTimeout(() => reject(new Error(`not confirmed within ${SUBSCRIBE_WAIT_MS} ms`)), SUBSCRIBE_WAIT_MS); }),
+    ]).catch((err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot subscribe to the session\'s channel; its requests come by the stream'));
+    clearTimeout(subscribeTimer);
+    const unfollow = reader.follow(keys.input(data.id), onRequest);
     sessionLog.info({ language: data.language, limits: data.limits }, 'session starting');
     try {
       await host.run();
     } finally {
       unfollow();
+      onChannel.delete(channel);
+      void subscriber.unsubscribe(channel).catch(() => 0);
       hosts.delete(host);
       deps.metrics?.sessionsOpen.dec();
       await chain;
@@ -235,6 +274,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       clearInterval(beatTimer);
       await writer.hdel(keys.workers, deps.name).catch(() => 0);
       await reader.close();
+      subscriber.disconnect();
       writer.disconnect();
       bull.disconnect();
     },

@@ -1,0 +1,130 @@
+// The session relay's fast path against a real redis-server (AOF on, appendfsync always, as the
+// embedded one runs): a request and its reply are published, so nothing is written to the AOF on
+// their way (no fsync on a cell's path); when a publish reaches nobody, they fall back to the
+// streams — a session's commands for good (their order kept), a request's replies from then on.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createLogger } from '../../services/core/logger.ts';
+import { liveChannel, nudgeInbox, replyToInbox, sendIfLive, SessionInbox } from '../../services/core/session-relay.ts';
+import { sessionKeys, type SessionReply } from '../../services/core/session-protocol.ts';
+import type { EmbeddedRedis } from '../../services/core/redis.ts';
+import { startRedis } from '../e2e/harness.ts';
+
+const SILENCE_MS = 5_000;
+const log = createLogger('silent');
+
+describe('session relay (real Redis)', () => {
+  let server: EmbeddedRedis;
+  const conns: Redis[] = [];
+  const connect = () => {
+    const c = new Redis({ path: server.url.slice('unix://'.length) });
+    conns.push(c);
+    return c;
+  };
+  let redis: Redis;
+  const keys = sessionKeys(`t${randomUUID().slice(0, 8)}`);
+
+  before(async () => {
+    server = await startRedis();
+    redis = connect();
+  });
+  after(async () => {
+    for (const c of conns) c.disconnect();
+    await server.stop();
+  });
+
+  /** Bytes of the AOF so far (Redis's own count): what an fsync would have to write. */
+  const aofBytes = async () => Number(/aof_current_size:(\d+)/.exec(await redis.info('persistence'))?.[1]);
+  const liveSession = async () => {
+    const id = randomUUID();
+    await redis.hset(keys.record(id), { id, status: 'ready', worker: 'w', beatAt: String(Date.now()) });
+    return id;
+  };
+  /** A subscriber of `channel` that collects what is published there. */
+  const subscribe = async (channel: string) => {
+    const sub = connect();
+    const got: string[] = [];
+    sub.on('message', (_ch: string, text: string) => got.push(text));
+    await sub.subscribe(channel);
+    return { sub, got };
+  };
+  const until = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(ok(), what);
+  };
+
+  it('publishes a command to the subscribed worker: nothing appended, nothing written to the AOF', async () => {
+    const id = await liveSession();
+    const { got } = await subscribe(liveChannel(keys.input(id)));
+    const before = await aofBytes();
+    assert.ok(Number.isFinite(before), 'the test Redis runs with an AOF');
+    for (let i = 0; i < 5; i++) assert.deepEqual(await sendIfLive(redis, keys, id, { t: 'execute', n: i }, SILENCE_MS), { sent: true });
+    await until('the worker got the five commands', () => got.length === 5);
+    assert.deepEqual(got.map((t) => JSON.parse(t).n), [0, 1, 2, 3, 4]);
+    assert.equal(await redis.exists(keys.input(id)), 0);
+    assert.equal(await redis.hget(keys.record(id), 'viaStream'), null);
+    assert.equal(await aofBytes(), before, 'a published command wrote to the AOF');
+  });
+
+  it('appends a command nobody is subscribed to, and every later one of that session, in order', async () => {
+    const id = await liveSession();
+    await sendIfLive(redis, keys, id, { n: 0 }, SILENCE_MS);
+    assert.equal(await redis.hget(keys.record(id), 'viaStream'), '1');
+    // The worker subscribes now (say, its connection came back): the session stays on its stream,
+    // so command 1 cannot overtake command 0 that waits there.
+    const { got } = await subscribe(liveChannel(keys.input(id)));
+    await sendIfLive(redis, keys, id, { n: 1 }, SILENCE_MS);
+    const entries = await redis.xrange(keys.input(id), '-', '+');
+    assert.deepEqual(entries.map(([, f]) => JSON.parse(f[1]!).n), [0, 1]);
+    assert.ok(await redis.ttl(keys.input(id)) > 0, 'the input stream expires');
+    assert.deepEqual(got, []);
+  });
+
+  it('passes nothing on for an ended session or one whose worker stopped beating; answers the record', async () => {
+    const ended = await liveSession();
+    await redis.hset(keys.record(ended), 'status', 'ended');
+    const r = await sendIfLive(redis, keys, ended, { t: 'execute' }, SILENCE_MS);
+    assert.equal(r.sent, false);
+    assert.equal(!r.sent && r.record.status, 'ended');
+    const silent = await liveSession();
+    await redis.hset(keys.record(silent), 'beatAt', String(Date.now() - SILENCE_MS - 1000));
+    assert.equal((await sendIfLive(redis, keys, silent, { t: 'execute' }, SILENCE_MS)).sent, false);
+    assert.equal((await sendIfLive(redis, keys, randomUUID(), { t: 'execute' }, SILENCE_MS)).sent, false);
+    assert.equal(await redis.exists(keys.input(ended), keys.input(silent)), 0);
+  });
+
+  it('answers into an API inbox by publish (no AOF write), by its stream when asked or nobody listens; the inbox takes both', async () => {
+    const inbox = new SessionInbox(connect(), connect(), redis, keys, log);
+    try {
+      await inbox.subscribed;
+      const rid = randomUUID();
+      const replies: SessionReply[] = [];
+      const forget = inbox.expect(rid, (m) => replies.push(m));
+      const before = await aofBytes();
+      assert.equal(await replyToInbox(redis, inbox.key, rid, { t: 'output', output: { type: 'stream', name: 'stdout', text: 'a' } }), true);
+      await until('the published reply arrived', () => replies.length === 1);
+      assert.equal(await aofBytes(), before, 'a published reply wrote to the AOF');
+      // streamOnly (an earlier reply of this request went to the stream): appended, and still received.
+      assert.equal(await replyToInbox(redis, inbox.key, rid, { t: 'done', ok: true, body: 2 }, true), false);
+      await until('the appended reply arrived', () => replies.length === 2);
+      assert.deepEqual(replies.map((m) => m.t), ['output', 'done']);
+      forget();
+      // A worker's nudge to the API starting a session (rid: the session id) reaches what waits on that id.
+      const sessionId = randomUUID();
+      let nudges = 0;
+      const unwait = inbox.expect(sessionId, () => { nudges++; });
+      await nudgeInbox(redis, inbox.key, sessionId);
+      await until('the nudge arrived', () => nudges === 1);
+      unwait();
+    } finally {
+      await inbox.close();
+    }
+    // An inbox nobody subscribes to (its API process is gone, or reconnecting): appended, capped, expiring.
+    const orphan = keys.inbox(randomUUID());
+    assert.equal(await replyToInbox(redis, orphan, 'r1', { t: 'done', ok: true, body: null }), false);
+    assert.equal(await redis.xlen(orphan), 1);
+    assert.ok(await redis.ttl(orphan) > 0);
+  });
+});
