@@ -7,6 +7,7 @@ import type { RunService } from '../core/run-service.ts';
 import { isTerminal } from '../core/run-store.ts';
 import type { RunRequest, RunResult } from '../core/schemas.ts';
 import { jsonBody, parseWith } from './validate.ts';
+import { asBody, bodyOfParts } from './body-parts.ts';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 export const SubmitQuery = z.object({ wait: bool.optional() }).strict();
@@ -18,20 +19,6 @@ const accepted = (r: RunResult) => ({ id: r.id, status: r.status });
 
 const COMMA = Buffer.from(',');
 const NULL_JSON = Buffer.from('null');
-
-/** Bytes as a body (a view of the Buffer, no copy). */
-const asBody = (b: Buffer) => new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength);
-
-/** A body sent part by part (no joined copy of the parts). */
-function chunks(parts: Uint8Array[]): ReadableStream<Uint8Array> {
-  let next = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (next < parts.length) controller.enqueue(parts[next++]!);
-      else controller.close();
-    },
-  });
-}
 
 export interface RunRoutesDeps {
   runService: RunService;
@@ -78,7 +65,7 @@ export function mountRunRoutes(app: Hono, deps: RunRoutesDeps): void {
       parts.push((valid[i] ? found[k++] : null) ?? NULL_JSON);
     });
     parts.push(Buffer.from(']}'));
-    return c.body(chunks(parts), 200, { 'content-type': 'application/json' });
+    return c.body(bodyOfParts(parts), 200, { 'content-type': 'application/json' });
   });
 
   app.get('/v1/runs/:id', async (c) => {

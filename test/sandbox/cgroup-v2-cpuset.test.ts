@@ -22,6 +22,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { detectCgroups } from '../../worker/sandbox/cgroups.ts';
+import { tapFailures } from '../helpers/tap.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const harness = resolve(repo, '../shared/tools/cg2-kernel/run-in-cg2-kernel.sh');
@@ -94,7 +95,7 @@ it('places runs and held programs on their CPUs on a pure cgroup v2 kernel with 
   }
   const summary = output.split('\n').filter((l) => /^# (guest:|tests|pass|fail|skipped) /.test(l)).join(', ');
   console.log(`# cgroup v2 + cpuset (qemu): ${summary}`);
-  assert.equal(r.status, 0, `the placement suite failed under cgroup v2 (qemu):\n${failures(output) || output.slice(-6000)}`);
+  assert.equal(r.status, 0, `the placement suite failed under cgroup v2 (qemu):\n${tapFailures(output) || output.slice(-6000)}`);
   assert.match(output, /^# guest: cgroup v2 with cpuset, 2 CPUs/m);
   assert.doesNotMatch(output, /CPU placement suite skipped/, 'the placement suite must run, not skip, in the guest');
   assert.match(output, /^# fail 0$/m);
@@ -104,13 +105,3 @@ it('places runs and held programs on their CPUs on a pure cgroup v2 kernel with 
     assert.match(output, new RegExp(`^\\s*ok \\d+ - ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'), `"${name}" did not pass in the guest`);
   }
 });
-
-/** Each failing test of the TAP output with the lines that follow it (its error and stack). */
-function failures(tap: string): string {
-  const lines = tap.split('\n');
-  const out: string[] = [];
-  lines.forEach((line, i) => {
-    if (/^\s*not ok \d+/.test(line)) out.push(...lines.slice(Math.max(0, i - 1), i + 40), '…');
-  });
-  return out.join('\n').slice(0, 20_000);
-}

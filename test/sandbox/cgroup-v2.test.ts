@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { detectCgroups } from '../../worker/sandbox/cgroups.ts';
+import { tapFailures } from '../helpers/tap.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const harness = resolve(repo, '../shared/tools/cg2-kernel/run-in-cg2-kernel.sh');
@@ -40,17 +41,7 @@ it('passes the sandbox suite on a pure cgroup v2 kernel', { skip: reason, timeou
   const output = `${r.stdout}\n${r.stderr}`;
   const summary = output.split('\n').filter((l) => /^# (tests|pass|fail|skipped) /.test(l)).join(', ');
   console.log(`# cgroup v2 (UML): ${summary}`);
-  assert.equal(r.status, 0, `the sandbox suite failed under cgroup v2:\n${failures(output) || output.slice(-6000)}`);
+  assert.equal(r.status, 0, `the sandbox suite failed under cgroup v2:\n${tapFailures(output) || output.slice(-6000)}`);
   assert.match(output, /# fail 0/);
   assert.doesNotMatch(output, /# pass 0\b/);
 });
-
-/** Each failing test of the TAP output with the lines that follow it (its error and stack). */
-function failures(tap: string): string {
-  const lines = tap.split('\n');
-  const out: string[] = [];
-  lines.forEach((line, i) => {
-    if (/^\s*not ok \d+/.test(line)) out.push(...lines.slice(Math.max(0, i - 1), i + 40), '…');
-  });
-  return out.join('\n').slice(0, 20_000);
-}

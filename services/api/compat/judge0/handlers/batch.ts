@@ -9,6 +9,7 @@ import { reencodes } from '../../common/reencode-gate.ts';
 import { judge0Error, serviceErrorResponse } from '../http-errors.ts';
 import { parseSubmission, type FieldErrors } from '../submission-request.ts';
 import { CONVERSION_ERROR_MESSAGE_MANY } from '../submission-response.ts';
+import { bodyOfParts } from '../../../body-parts.ts';
 import {
   base64Of, bodyOf, fieldsOf, languageNames, noLanguagesYet, serializer, TOKEN_RE, unlessNotUtf8, type Judge0Context,
 } from './context.ts';
@@ -52,17 +53,6 @@ export function createBatch(ctx: Judge0Context) {
     });
     return c.json(answer, valid.length > 0 ? 201 : 422);
   };
-}
-
-/** A body sent part by part (no joined copy of the parts). */
-function chunked(parts: Uint8Array[]): ReadableStream<Uint8Array> {
-  let next = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (next < parts.length) controller.enqueue(parts[next++]!);
-      else controller.close();
-    },
-  });
 }
 
 /** A stored result, parsed (null: unknown or expired). */
@@ -111,6 +101,6 @@ function batchAnswer(c: Context, tokens: string[], valid: string[], stored: Arra
       parts.push(Buffer.from((n > 0 ? ',' : '') + (r ? JSON.stringify(serialize(t, r)) : 'null')));
     });
     parts.push(Buffer.from(']}'));
-    return c.body(chunked(parts), 200, { 'content-type': 'application/json' });
+    return c.body(bodyOfParts(parts), 200, { 'content-type': 'application/json' });
   }, () => judge0Error(c, 400, CONVERSION_ERROR_MESSAGE_MANY));
 }
