@@ -123,10 +123,32 @@ export function kernelStreamWriter(redis: Redis, key: string, onError: (err: Err
   };
 }
 
-/** The id of a stream's last entry ('0-0' when it has none): where a new reader starts. */
-export async function lastEntryId(redis: Redis, key: string): Promise<string> {
-  const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
-  return last[0]?.[0] ?? '0-0';
+/** How far back a new reader of a kernel stream looks for the kernel's state (entries). */
+const STATE_LOOKBACK_ENTRIES = 64;
+
+/**
+ * Where a new reader of a kernel stream starts (its last entry's id, '0-0' when it has none), and
+ * whether the kernel is dead there: the newest event among the last entries is `dead` (a failed
+ * restart). A client that reconnects on `restarting` — as Jupyter clients do — may open its
+ * socket after the `dead` was written, and must still hear it. Also the kernel's Jupyter session
+ * from the newest status message, for the status the face then sends.
+ */
+export async function kernelStreamState(redis: Redis, key: string): Promise<{ from: string; dead: boolean; session: string | undefined }> {
+  const last = await redis.xrevrange(key, '+', '-', 'COUNT', STATE_LOOKBACK_ENTRIES);
+  let dead = false;
+  let session: string | undefined;
+  let eventSeen = false;
+  for (const [, fields] of last) {
+    const entry = parseEntry(fields[1] ?? '');
+    if (!entry) continue;
+    if (entry.kind === 'event' && !eventSeen) {
+      eventSeen = true;
+      dead = entry.event === 'dead';
+    } else if (entry.kind === 'message' && session === undefined && entry.text.includes('"msg_type":"status"')) {
+      session = /"header":\{[^{}]*?"session":"([^"\\]{1,256})"/.exec(entry.text)?.[1];
+    }
+  }
+  return { from: last[0]?.[0] ?? '0-0', dead, session };
 }
 
 // -- notebook kernels the face offers ------------------------------------------------------------

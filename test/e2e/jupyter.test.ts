@@ -350,6 +350,14 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       void kernel.requestExecute({ code: 'open("ipykernel.py", "w").write("raise SystemExit(3)\\n")\nimport os\nos._exit(1)' }).done.catch(() => {});
       await dead;
       assert.ok(statuses.indexOf('autorestarting') >= 0 && statuses.indexOf('autorestarting') < statuses.indexOf('dead'), statuses.join(' '));
+      // A client that connects after the failed restart hears it dead too: a Jupyter client
+      // reconnects on `restarting`, and its new socket may open after the `dead` went out.
+      const late = km.connectTo({ model: { id: kernel.id, name: 'python3' } });
+      try {
+        await waitFor(async () => late.status === 'dead', 'a client connecting later to hear the kernel dead', 400);
+      } finally {
+        late.dispose();
+      }
       const model = await api(s, 'GET', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` });
       assert.equal(model.status, 200, 'the session itself lives on');
       assert.equal((await api(s, 'DELETE', `/api/kernels/${kernel.id}`, undefined, { authorization: `token ${API_KEY}` })).status, 204);

@@ -26,7 +26,7 @@ import { appendMessage, StreamReader } from '../../../core/interactive-streams.t
 import type { Logger } from '../../../core/logger.ts';
 import { connectRedis } from '../../../core/redis.ts';
 import {
-  CLIENT_MESSAGE_MAX_BYTES, kernelStreamKey, lastEntryId, parseEntry, type KernelCommand,
+  CLIENT_MESSAGE_MAX_BYTES, kernelStreamKey, kernelStreamState, parseEntry, type KernelCommand,
 } from '../../../core/session-messages.ts';
 import { SessionId, sessionBeatMs, sessionKeys } from '../../../core/session-protocol.ts';
 import type { SessionService } from '../../../core/session-service.ts';
@@ -154,7 +154,9 @@ class KernelFeed {
 
   constructor(private readonly id: string, private readonly deps: JupyterChannelsDeps, reader: StreamReader, private readonly forget: () => void) {
     const key = kernelStreamKey(deps.keyPrefix, id);
-    this.started = lastEntryId(deps.redis, key).then((from) => {
+    this.started = kernelStreamState(deps.redis, key).then(({ from, dead, session }) => {
+      if (session) this.kernelSession = session;
+      if (dead) this.executionState = 'dead';
       if (!this.ended) this.unfollow = reader.follow(key, (entry) => this.onEntry(entry), from);
     }, (err: Error) => this.end(CLOSE.goingAway, `cannot read the kernel's stream: ${err.message}`.slice(0, 120)));
     this.watch = setInterval(() => {
@@ -177,6 +179,11 @@ class KernelFeed {
       if (this.conns.size === 0) this.end();
     };
     conn.attach();
+    // A kernel whose restart failed before this connection: the client hears it dead now (the
+    // `dead` on the stream came before this feed followed it).
+    void this.started.then(() => {
+      if (this.executionState === 'dead') conn.deliver(statusMessage('dead', this.kernelSession));
+    });
   }
 
   private onEntry(entry: string): void {
