@@ -6,7 +6,7 @@
 // `execute`, so these tests prove the translation, not the sandbox.
 import { randomUUID } from 'node:crypto';
 import { CorralError, zodDetails } from '../../services/core/errors.ts';
-import type { ListOptions, RunPage, RunService, SubmitOptions } from '../../services/core/run-service.ts';
+import type { ListOptions, RunEventOut, RunPage, RunService, SubmitOptions } from '../../services/core/run-service.ts';
 import {
   RunRequest as RunRequestSchema, RunResult as RunResultSchema,
   type LanguageInfo, type ParsedRunRequest, type PhaseResult, type RunEvent, type RunRequest, type RunResult,
@@ -171,7 +171,7 @@ export class FakeRunService implements RunService {
     return structuredClone(r);
   }
 
-  async *events(id: string, signal?: AbortSignal): AsyncIterable<RunEvent> {
+  async *events(id: string, signal?: AbortSignal, options: { resultAsJson?: boolean } = {}): AsyncIterable<RunEventOut> {
     if (!this.results.has(id)) return;
     const buffer: RunEvent[] = [...(this.#events.get(id) ?? [])];
     let wake: (() => void) | null = null;
@@ -185,7 +185,8 @@ export class FakeRunService implements RunService {
       for (;;) {
         while (buffer.length) {
           const e = buffer.shift()!;
-          yield e;
+          // As the real service: with resultAsJson, a terminal event carries the stored bytes.
+          yield options.resultAsJson && e.result ? { ...e, result: undefined, resultJson: Buffer.from(JSON.stringify(e.result)) } : e;
           if (['completed', 'cancelled', 'failed'].includes(e.type)) return;
         }
         if (signal?.aborted) return;

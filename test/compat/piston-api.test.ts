@@ -7,6 +7,7 @@ import { piston } from 'piston-client';
 import type { ParsedRunRequest } from '../../services/core/schemas.ts';
 import { startCompatServer, type CompatServer } from './compat-server.ts';
 import { FakeRunService, phase, type Outcome } from './fake-run-service.ts';
+import { REENCODE_GATE_MIN_BYTES, REENCODES_AT_ONCE, reencodes } from '../../services/api/compat/common/reencode-gate.ts';
 
 /** A scripted "interpreter": prints the args as JSON for `argv` programs, echoes stdin otherwise. */
 function program(req: ParsedRunRequest): Outcome {
@@ -46,6 +47,26 @@ describe('Piston v2 API (contract tests of the translation layer, in-memory RunS
       language: 'javascript', version: '18.19.0',
       run: { stdout: '["1","2","3"]\n', stderr: '', output: '["1","2","3"]\n', code: 0, signal: null, message: null, status: null, cpu_time: 5, wall_time: 9, memory: 102400 },
     });
+  });
+
+  it('answers a big result in its turn: at most REENCODES_AT_ONCE re-encodes at once per process', async () => {
+    const stdout = 'x'.repeat(REENCODE_GATE_MIN_BYTES * 2);
+    fake.execute = () => ({ verdict: 'accepted', run: phase({ stdout }) });
+    const releases: Array<() => void> = [];
+    const holders = Array.from({ length: REENCODES_AT_ONCE }, () => reencodes.run(Infinity, () => new Promise<void>((r) => releases.push(r))));
+    let answered = false;
+    const answer = post('/api/v2/execute', { language: 'py', version: '*', files: [{ content: 'x' }] }).then((r) => { answered = true; return r; });
+    try {
+      // The request reaches the gate and waits there (the gate is full).
+      for (let i = 0; i < 400 && reencodes.waitingCount === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(reencodes.waitingCount, 1, 'the big result did not wait for its turn');
+      assert.equal(answered, false);
+    } finally {
+      for (const release of releases) release();
+      await Promise.all(holders);
+    }
+    const body = await (await answer).json();
+    assert.equal(body.run.stdout.length, stdout.length);
   });
 
   it('a compiled language reports its compile stage', async () => {

@@ -44,13 +44,3 @@ export async function awaitStored(
 
 /** A result as awaitStored gives it, parsed. */
 export const parsedResult = (r: RunResult | Buffer | null): RunResult | null => (Buffer.isBuffer(r) ? (JSON.parse(r.toString()) as RunResult) : r);
-
-/** awaitStored, parsed. */
-export async function awaitCompletion(
-  runService: RunService,
-  first: RunResult,
-  maxWaitMs: number,
-  signal?: AbortSignal,
-): Promise<RunResult | null> {
-  return parsedResult(await awaitStored(runService, first, maxWaitMs, signal));
-}

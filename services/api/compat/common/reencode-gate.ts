@@ -18,6 +18,11 @@ export class ReencodeGate {
 
   constructor(private readonly atOnce: number, private readonly minBytes = REENCODE_GATE_MIN_BYTES) {}
 
+  /** Re-encodes waiting for their turn now. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
   /**
    * Runs `fn`, the re-encode of `bytes` of stored JSON: at once when they are fewer than the
    * gate's minimum, else once fewer than `atOnce` others run; the turn ends when its promise settles.

@@ -5,7 +5,8 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { requestSizeLimit } from '../../body-limit.ts';
 import type { RunService } from '../../../core/run-service.ts';
-import { awaitCompletion, isTerminal } from '../common/await-completion.ts';
+import { awaitStored, isTerminal, parsedResult } from '../common/await-completion.ts';
+import { reencodes } from '../common/reencode-gate.ts';
 import { classifyServiceError, invalidText } from '../common/service-errors.ts';
 import { keyMatches } from '../common/api-keys.ts';
 import { parseExecute } from './execute-request.ts';
@@ -105,7 +106,8 @@ export function mountPiston(app: Hono, deps: PistonDeps): void {
     let first;
     const deadline = Date.now() + o.maxWaitMs;
     try {
-      first = await runService.submit(parsed.request, { waitMs: o.maxWaitMs });
+      // The wait is awaitStored's below: it keeps the result as stored bytes until its re-encode.
+      first = await runService.submit(parsed.request);
     } catch (err) {
       const k = classifyServiceError(err);
       if (k.kind === 'queue_full') return message(c, 503, 'queue is full; retry later', k.retryAfterSeconds ? { 'retry-after': String(k.retryAfterSeconds) } : undefined);
@@ -114,12 +116,16 @@ export function mountPiston(app: Hono, deps: PistonDeps): void {
       if (k.kind === 'unavailable') return message(c, 503, k.message, k.retryAfterSeconds ? { 'retry-after': String(k.retryAfterSeconds) } : undefined);
       throw err;
     }
-    const done = await awaitCompletion(runService, first, Math.max(0, deadline - Date.now()), c.req.raw.signal);
-    if (!done) return message(c, 503, `run ${first.id} expired before it finished`);
-    if (!isTerminal(done)) {
-      return message(c, 503, `run ${first.id} did not finish within ${o.maxWaitMs} ms (still ${done.status}); the queue is busy, retry later`);
-    }
-    return c.json(pistonResponse(done, parsed.runtime));
+    const stored = await awaitStored(runService, first, Math.max(0, deadline - Date.now()), c.req.raw.signal);
+    // Re-encoded in its turn (reencode-gate.ts): a result at the output caps costs several times its size.
+    return reencodes.run(Buffer.isBuffer(stored) ? stored.length : 0, () => {
+      const done = parsedResult(stored);
+      if (!done) return message(c, 503, `run ${first.id} expired before it finished`);
+      if (!isTerminal(done)) {
+        return message(c, 503, `run ${first.id} did not finish within ${o.maxWaitMs} ms (still ${done.status}); the queue is busy, retry later`);
+      }
+      return c.json(pistonResponse(done, parsed.runtime));
+    });
   });
 
   // The WebSocket itself never reaches hono (an upgrade request goes to connect.ts).
