@@ -39,7 +39,8 @@ if [ "$for_tests" = 1 ]; then
   # The Jupyter face's real clients and its benchmark's unsandboxed reference:
   # Jupyter Server (--gateway-url), nbclient and a host ipykernel.
   have jupyter-server || need="$need jupyter-server python3-jupyter-server"
-  python3 -c 'import nbclient, ipykernel, matplotlib' 2>/dev/null ||
+  # Debian's interpreter, as the tests run it (a python3 earlier on PATH, e.g. pyenv's, lacks them).
+  /usr/bin/python3 -c 'import nbclient, ipykernel, matplotlib' 2>/dev/null ||
     need="$need python3-nbclient python3-ipykernel python3-nbformat python3-matplotlib"
 fi
 if [ -n "$need" ]; then
