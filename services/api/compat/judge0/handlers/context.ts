@@ -61,12 +61,10 @@ export async function languageNames(ctx: Judge0Context): Promise<(id: number) =>
 
 /** The stored run of `:token` and the ?fields= of the request, or Judge0's 400 / 404. */
 export async function lookup(ctx: Judge0Context, c: Context): Promise<Checked<{ fields: readonly string[]; token: string; result: RunResult }>> {
-  const fields = fieldsOf(c);
-  if (!fields.ok) return fields;
-  const token = c.req.param('token') ?? '';
-  const result = TOKEN_RE.test(token) ? await ctx.runService.get(token) : null;
-  if (!result) return { ok: false, response: notFound(c) };
-  return { ok: true, value: { fields: fields.value, token, result } };
+  const found = await lookupStored(ctx, c);
+  if (!found.ok) return found;
+  const { fields, token, stored } = found.value;
+  return { ok: true, value: { fields, token, result: JSON.parse(stored.toString()) as RunResult } };
 }
 
 /**
