@@ -4,6 +4,8 @@
 // streams — a session's commands for good (their order kept), a request's replies from then on.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../services/core/logger.ts';
@@ -33,6 +35,7 @@ describe('session relay (real Redis)', () => {
   after(async () => {
     for (const c of conns) c.disconnect();
     await server.stop();
+    await rm(dirname(server.socketPath), { recursive: true, force: true });
   });
 
   /** Bytes of the AOF so far (Redis's own count): what an fsync would have to write. */
