@@ -186,7 +186,7 @@ export class QueueRunService implements RunService {
   }
 
   submit(request: RunRequest, options: SubmitOptions = {}): Promise<RunResult> {
-    return this.submitWith(request, options.waitMs ?? 0, (id, notice) => (notice.result ? Promise.resolve(notice.result) : this.deps.store.get(id)));
+    return this.submitWith(request, options.waitMs ?? 0, this.readResult);
   }
 
   submitWaitingJson(request: RunRequest, waitMs: number): Promise<Buffer | RunResult> {
@@ -194,6 +194,10 @@ export class QueueRunService implements RunService {
     // are those bytes (JSON.stringify of what JSON.stringify wrote).
     return this.submitWith(request, waitMs, (id, notice) => (notice.result ? Promise.resolve(Buffer.from(JSON.stringify(notice.result))) : this.deps.store.getJson(id)));
   }
+
+  /** A terminal notice's result: the one it carries (a small result), else the stored one. */
+  private readonly readResult = (id: string, notice: EventNotice): Promise<RunResult | null> =>
+    (notice.result ? Promise.resolve(notice.result) : this.deps.store.get(id));
 
   /** Enqueues, then waits up to `waitMs` for the terminal notice and reads the result with `read`. */
   private async submitWith<T>(request: RunRequest, waitMsAsked: number, read: (id: string, notice: EventNotice) => Promise<T | null>): Promise<T | RunResult> {
@@ -292,7 +296,7 @@ export class QueueRunService implements RunService {
     const current = await store.get(id);
     if (!current) return null;
     if (isTerminal(current.status)) return current;
-    const waiter = this.waitForTerminal(id, 10_000, (_, notice) => (notice.result ? Promise.resolve(notice.result) : store.get(id)));
+    const waiter = this.waitForTerminal(id, 10_000, this.readResult);
     this.admission.invalidate();
     try {
       await store.requestCancel(id);
