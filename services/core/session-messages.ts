@@ -123,6 +123,18 @@ export function kernelStreamWriter(redis: Redis, key: string, onError: (err: Err
   };
 }
 
+/**
+ * A kernel status message's execution state and the kernel's Jupyter session, read without parsing
+ * the message whole (each undefined where absent); null for a message that is not a status.
+ */
+export function kernelStatusFields(text: string): { state: string | undefined; session: string | undefined } | null {
+  if (!text.includes('"msg_type":"status"')) return null;
+  return {
+    state: /"execution_state":"(busy|idle|starting)"/.exec(text)?.[1],
+    session: /"header":\{[^{}]*?"session":"([^"\\]{1,256})"/.exec(text)?.[1],
+  };
+}
+
 /** How far back a new reader of a kernel stream looks for the kernel's state (entries). */
 const STATE_LOOKBACK_ENTRIES = 64;
 
@@ -144,8 +156,8 @@ export async function kernelStreamState(redis: Redis, key: string): Promise<{ fr
     if (entry.kind === 'event' && !eventSeen) {
       eventSeen = true;
       dead = entry.event === 'dead';
-    } else if (entry.kind === 'message' && session === undefined && entry.text.includes('"msg_type":"status"')) {
-      session = /"header":\{[^{}]*?"session":"([^"\\]{1,256})"/.exec(entry.text)?.[1];
+    } else if (entry.kind === 'message' && session === undefined) {
+      session = kernelStatusFields(entry.text)?.session;
     }
   }
   return { from: last[0]?.[0] ?? '0-0', dead, session };

@@ -26,7 +26,7 @@ import { appendMessage, StreamReader } from '../../../core/interactive-streams.t
 import type { Logger } from '../../../core/logger.ts';
 import { connectRedis } from '../../../core/redis.ts';
 import {
-  CLIENT_MESSAGE_MAX_BYTES, kernelStreamKey, kernelStreamState, parseEntry, type KernelCommand,
+  CLIENT_MESSAGE_MAX_BYTES, kernelStatusFields, kernelStreamKey, kernelStreamState, parseEntry, type KernelCommand,
 } from '../../../core/session-messages.ts';
 import { SessionId, sessionBeatMs, sessionKeys } from '../../../core/session-protocol.ts';
 import type { SessionService } from '../../../core/session-service.ts';
@@ -208,11 +208,10 @@ class KernelFeed {
     }
     if (e.channel === 'iopub') {
       // The only fields read of a kernel message, without parsing it whole: a status's state, its session.
-      if (e.text.includes('"msg_type":"status"')) {
-        const state = /"execution_state":"(busy|idle|starting)"/.exec(e.text)?.[1];
-        if (state) this.executionState = state;
-        const session = /"header":\{[^{}]*?"session":"([^"\\]{1,256})"/.exec(e.text)?.[1];
-        if (session) this.kernelSession = session;
+      const status = kernelStatusFields(e.text);
+      if (status) {
+        if (status.state) this.executionState = status.state;
+        if (status.session) this.kernelSession = status.session;
       }
       this.broadcast(e.text);
       return;
