@@ -6,7 +6,6 @@
 // are a plain pipe's: nothing is buffered without bound — while a program does not read, the
 // relay stops reading the other side (which then blocks in its own write); a reader that is gone
 // (EPIPE) closes the writer's pipe, so the writer gets EPIPE/SIGPIPE; an EOF is passed on as EOF.
-import type { Socket } from 'node:net';
 import { loadNative, type NativeRelay } from './native.ts';
 
 /** A run of bytes one side wrote, in the order the relay read them. */
@@ -97,13 +96,4 @@ export function transcriptOf(raw: { data: Buffer; entries: Int32Array; truncated
     at += length;
   }
   return { entries, truncated: raw.truncated };
-}
-
-/** Resolves once the socket is closed (destroyed after EOF_GRACE_MS at the latest). */
-export function closed(socket: Socket): Promise<void> {
-  if (socket.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => socket.destroy(), EOF_GRACE_MS);
-    socket.once('close', () => { clearTimeout(timer); resolve(); });
-  });
 }

@@ -9,10 +9,21 @@ import type { HostContext } from './context.ts';
 import { SandboxError } from './errors.ts';
 import { loadNative, type NativeContainer } from './native.ts';
 import { failedOutcome } from './outcome.ts';
-import { closed } from './relay.ts';
 import { acquire, dispatchJob, stopwatch } from './run.ts';
 import { nativeSpecFor } from './spec.ts';
 import type { SandboxOutcome, SandboxSpec, StreamingOptions, StreamingRun } from './types.ts';
+
+/** Once every process of the run is gone, no writer is left: EOF is only waited for this long. */
+const EOF_GRACE_MS = 2000;
+
+/** Resolves once the socket is closed (destroyed after EOF_GRACE_MS at the latest). */
+function closed(socket: Socket): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => socket.destroy(), EOF_GRACE_MS);
+    socket.once('close', () => { clearTimeout(timer); resolve(); });
+  });
+}
 
 const LIMIT_OUTPUT = 4; // enum corral_limit
 
