@@ -86,7 +86,8 @@ export function mountRunRoutes(app: Hono, deps: RunRoutesDeps): void {
 
   app.get('/v1/runs/:id/events', async (c) => {
     const id = runIdOr404(c.req.param('id'));
-    if (!(await runService.get(id))) throw new CorralError('run_not_found', `no run with id ${id} (unknown or expired)`);
+    // Known, its result not read: the terminal event reads it once, as bytes.
+    if (!(await runService.exists(id))) throw new CorralError('run_not_found', `no run with id ${id} (unknown or expired)`);
     const lastSeen = Number(c.req.header('last-event-id') ?? 0) || 0;
     return streamSSE(c, async (stream) => {
       const abort = new AbortController();

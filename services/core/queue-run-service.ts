@@ -269,6 +269,10 @@ export class QueueRunService implements RunService {
     return this.deps.store.getJson(id);
   }
 
+  async exists(id: string): Promise<boolean> {
+    return (await this.deps.store.status(id)) !== null;
+  }
+
   async getManyJson(ids: string[]): Promise<Array<Buffer | null>> {
     if (ids.length > this.deps.config.batchMax) {
       throw new CorralError('too_many', `ids: at most ${this.deps.config.batchMax} ids`, { field: 'ids', maximum: this.deps.config.batchMax });

@@ -47,6 +47,8 @@ export interface RunService {
   submitBatch(requests: RunRequest[]): Promise<RunResult[]>;
   /** null for an unknown or expired id. */
   get(id: string): Promise<RunResult | null>;
+  /** Whether the id names a stored run, its result not read (a run at the output caps holds tens of MB). */
+  exists(id: string): Promise<boolean>;
   getMany(ids: string[]): Promise<Array<RunResult | null>>;
   /** The stored result as JSON bytes, unparsed (null for an unknown or expired id). */
   getJson(id: string): Promise<Buffer | null>;

@@ -132,6 +132,10 @@ export class FakeRunService implements RunService {
     return r ? structuredClone(r) : null;
   }
 
+  async exists(id: string): Promise<boolean> {
+    return (await this.get(id)) !== null;
+  }
+
   async getJson(id: string): Promise<Buffer | null> {
     const r = await this.get(id);
     return r ? Buffer.from(JSON.stringify(r)) : null;
