@@ -17,6 +17,7 @@
 // Never a timed assertion: the machine is shared; figures vary by ±30 %.
 //   BENCH_REPEATS (default 3) rounds of the mix; BENCH_SATURATE (default 12) submissions at once;
 //   BENCH_ONLY=saturation skips everything before the saturation figures (a quicker run);
+//   BENCH_ONLY=checker runs only the checker's cost per test (BENCH_REPEATS rounds, default 10);
 //   BENCH_ROUNDS (default 2) pairs of saturation rounds.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,9 +27,10 @@ import { httpClient } from './http-client.ts';
 import { forkStack } from './stack.ts';
 import { percentiles } from './stats.ts';
 
-const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
-const SATURATE = Number(process.env.BENCH_SATURATE ?? 12);
 const ONLY_SATURATION = process.env.BENCH_ONLY === 'saturation';
+const ONLY_CHECKER = process.env.BENCH_ONLY === 'checker';
+const REPEATS = Number(process.env.BENCH_REPEATS ?? (ONLY_CHECKER ? 10 : 3));
+const SATURATE = Number(process.env.BENCH_SATURATE ?? 12);
 /** Pairs of saturation rounds (one with both improvements, one with both off). */
 const SAT_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 /**
@@ -137,6 +139,32 @@ async function main(): Promise<void> {
 
     console.log(`bench:judge — ${REPEATS} rounds, one submission at a time; then ${SATURATE} at once (stack: ${stack.slots} worker slots)\n`);
     const f = (n: number | null) => (n === null ? '-' : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(0)} ms`);
+    // A checker's cost per test: a 21-test submission less a 1-test one, over 20 — what each test
+    // adds, without the compiles (the solution's, and the checker's, which is once per
+    // submission). The two kinds take turns going first, so a load that drifts weighs on both.
+    const checkerRound = async (into: { builtin: number[]; checker: number[] }, round: number) => {
+      const perTest = async (checker: object) => {
+        const one = await submit({ language: 'c', source: C, tests: tests(1), ...checker });
+        const many = await submit({ language: 'c', source: C, tests: tests(21), ...checker });
+        if (many.result.verdict !== 'accepted') throw new Error(`bench: the checked submission says ${many.result.verdict}`);
+        return (many.ms - one.ms) / 20;
+      };
+      const builtin = async () => { into.builtin.push(await perTest({})); };
+      const checked = async () => { into.checker.push(await perTest({ checker: { language: 'c', source: CHECKER } })); };
+      if (round % 2 === 0) { await builtin(); await checked(); } else { await checked(); await builtin(); }
+    };
+    const printCheckerCost = (from: { builtin: number[]; checker: number[] }) => {
+      const cb = percentiles(from.builtin).p50!;
+      const cc = percentiles(from.checker).p50!;
+      console.log(`per test of a C submission (21 tests less 1, over 20; compiles left out; ${from.checker.length} rounds): ${cb.toFixed(1)} ms with the built-in comparison, ${cc.toFixed(1)} ms with a C checker: +${(cc - cb).toFixed(1)} ms per test (target ≤ +3 ms; each checker in its own container, beside the next test's program when a slot is free; load ${loadAverage()})`);
+    };
+    if (ONLY_CHECKER) {
+      const checkMs = { builtin: [] as number[], checker: [] as number[] };
+      await checkerRound({ builtin: [], checker: [] }, 0); // warm-up: images, pool, volumes
+      for (let round = 0; round < REPEATS; round++) await checkerRound(checkMs, round);
+      printCheckerCost(checkMs);
+      return;
+    }
     if (!ONLY_SATURATION) {
       const latency = new Map<string, number[]>();
       const compileMs = { pch: [] as number[], parsed: [] as number[] };
@@ -149,16 +177,7 @@ async function main(): Promise<void> {
         }
         const parsed = await submit({ language: 'cpp', source: CPP_NO_PCH, tests: tests(1) });
         if (parsed.result.compile) compileMs.parsed.push(parsed.result.compile.wallMs);
-        // Per test: a 21-test submission less a 1-test one, over 20 — what each test adds, without
-        // the compiles (the solution's, and the checker's, which is once per submission).
-        const perTest = async (checker: object) => {
-          const one = await submit({ language: 'c', source: C, tests: tests(1), ...checker });
-          const many = await submit({ language: 'c', source: C, tests: tests(21), ...checker });
-          if (many.result.verdict !== 'accepted') throw new Error(`bench: the checked submission says ${many.result.verdict}`);
-          return (many.ms - one.ms) / 20;
-        };
-        checkMs.builtin.push(await perTest({}));
-        checkMs.checker.push(await perTest({ checker: { language: 'c', source: CHECKER } }));
+        await checkerRound(checkMs, round);
       }
       console.log('submission latency (POST ?wait=true → verdict):');
       for (const [name, samples] of latency) {
@@ -168,9 +187,7 @@ async function main(): Promise<void> {
       const pch = percentiles(compileMs.pch).p50!;
       const parsedP50 = percentiles(compileMs.parsed).p50!;
       console.log(`\nC++ compile (bits/stdc++.h, default flags), wall p50: ${f(pch)} with the precompiled header, ${f(parsedP50)} parsing it: ×${(parsedP50 / pch).toFixed(2)} faster (target: ≤ 0.8 s and ≥ 3×)`);
-      const cb = percentiles(checkMs.builtin).p50!;
-      const cc = percentiles(checkMs.checker).p50!;
-      console.log(`per test of a C submission (21 tests less 1, over 20; compiles left out): ${cb.toFixed(1)} ms with the built-in comparison, ${cc.toFixed(1)} ms with a C checker: +${(cc - cb).toFixed(1)} ms per test (target ≤ +3 ms; each checker in its own container, beside the next test's program when a slot is free)`);
+      printCheckerCost(checkMs);
 
       const inSandbox: number[] = [];
       const relayed: number[] = [];
