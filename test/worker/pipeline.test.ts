@@ -76,6 +76,45 @@ test('tests: each in a fresh layer over the compiled volume; stop at first failu
   assert.equal(launcher.destroyed, launcher.volumes);
 });
 
+test('test events: written in order while the next test runs; every write ends before the result; a failed write fails the job', async () => {
+  for (const checked of [false, true]) {
+    const launcher = fakeLauncher();
+    const log: string[] = [];
+    const run = launcher.run.bind(launcher);
+    launcher.run = (spec, signal) => {
+      if (!spec.argv.includes('input.txt')) log.push(`run ${(spec.stdin ?? '').toString()}`);
+      return run(spec, signal);
+    };
+    const tests = [{ stdin: 'a', expectedOutput: 'a' }, { stdin: 'b', expectedOutput: 'b' }, { stdin: 'c', expectedOutput: 'c' }];
+    const ledger = new SlotLedger(2);
+    await ledger.jobStarted();
+    const extra = checked ? { checker: { language: 'fakec', source: JSON.stringify({ obedient: true }), files: [], compilerArgs: [], limits: { ...config.limits.run.defaults } } } : {};
+    const r = await runPipeline(req({ echo: true }, { tests: checked ? tests.map((t) => ({ stdin: `0 ${t.stdin}` })) : tests, ...extra }), {
+      launcher, registry: fakeRegistry(), collectCaps: caps, spareSlots: ledger,
+      onPhase: async (_n, _r, i) => {
+        log.push(`write ${i} starts`);
+        await new Promise((resolve) => setTimeout(resolve, 30)); // a slow Redis
+        log.push(`write ${i} ends`);
+      },
+    });
+    log.push('result');
+    assert.equal(r.verdict, 'accepted', JSON.stringify(r.tests));
+    const at = (line: string) => log.findIndex((l) => l.startsWith(line));
+    assert.ok(at('run ') >= 0 && at('write 0 starts') >= 0);
+    assert.ok(log.indexOf('write 0 ends') > log.findIndex((l, k) => k > at('write 0 starts') && l.startsWith('run ')), `${checked ? 'checked' : 'plain'}: the next test ran while test 0's event was written: ${log.join(', ')}`);
+    assert.deepEqual(log.filter((l) => l.startsWith('write')), ['write 0 starts', 'write 0 ends', 'write 1 starts', 'write 1 ends', 'write 2 starts', 'write 2 ends'], 'in order, one at a time');
+    assert.equal(log.at(-1), 'result', 'no write after the pipeline returned');
+  }
+  const launcher = fakeLauncher();
+  let writes = 0;
+  await assert.rejects(runPipeline(req({ echo: true }, { tests: [{ stdin: 'a' }, { stdin: 'b' }, { stdin: 'c' }, { stdin: 'd' }] }), {
+    launcher, registry: fakeRegistry(), collectCaps: caps,
+    onPhase: async () => { if (++writes === 1) throw new Error('redis is gone'); },
+  }), /redis is gone/);
+  assert.equal(writes, 1, 'no write after the failed one');
+  assert.ok(launcher.specs.length <= 3, `the job stopped at the next test (${launcher.specs.length} runs)`);
+});
+
 test('tests: stopOnFirstFailure=false runs all', async () => {
   const r = await runPipeline(req({ echo: true }, {
     stopOnFirstFailure: false,
