@@ -91,6 +91,8 @@ export class SandboxHost implements HostContext {
   /** Warm job volumes, when enabled. */
   readonly volumes: WarmVolumes | undefined;
   private readonly discarding = new Set<Promise<void>>();
+  /** Background teardowns whose native call could not be made (their leftovers await the sweep). */
+  discardsFailed = 0;
   /** Held containers not closed yet: close() closes them. */
   private readonly held = new Set<HeldContainer>();
   private lastDiscardAt = -Infinity;
@@ -178,6 +180,10 @@ export class SandboxHost implements HostContext {
       .then(() => {
         this.teardownMsAvg = this.teardownMsAvg * 0.9 + (performance.now() - started) * 0.1;
       })
+      // Rejects only when the native call could not be made: the container's leftovers then stay
+      // for the host's sweep (sweepIntervalMs). Nobody waits on a background teardown, so its
+      // failure must not become an unhandled rejection (the worker would exit).
+      .catch(() => { this.discardsFailed++; })
       .finally(() => this.discarding.delete(done));
     this.discarding.add(done);
   }
