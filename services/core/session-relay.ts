@@ -128,18 +128,21 @@ export async function nudgeInbox(redis: Redis, inbox: string, sessionId: string)
 }
 
 /**
- * KEYS: record. ARGV: expiry (s) or '', the starting API's inbox channel or '', the session id,
- * then field, value, …. Writes the fields to a record that exists (an expired one must not come
- * back as a few fields), sets its expiry when given, and nudges the starting API with the record
- * as it now is (HGETALL as an object; null when there is none). Returns 1 when written.
+ * KEYS: record, the workers' capacity hash. ARGV: expiry (s) or '', the starting API's inbox
+ * channel or '', the session id, the worker's capacity field or '', its value, then field, value, ….
+ * Writes the fields to a record that exists (an expired one must not come back as a few fields),
+ * sets its expiry when given, writes the worker's capacity entry when given, and nudges the
+ * starting API with the record as it now is (HGETALL as an object; null when there is none).
+ * Returns 1 when the record was written.
  */
 const UPDATE_RECORD = `
 local written = 0
 if redis.call('exists', KEYS[1]) == 1 then
-  if #ARGV >= 5 then redis.call('hset', KEYS[1], unpack(ARGV, 4)) end
+  if #ARGV >= 7 then redis.call('hset', KEYS[1], unpack(ARGV, 6)) end
   if ARGV[1] ~= '' then redis.call('expire', KEYS[1], ARGV[1]) end
   written = 1
 end
+if ARGV[4] ~= '' then redis.call('hset', KEYS[2], ARGV[4], ARGV[5]) end
 if ARGV[2] ~= '' then
   local body = cjson.null
   if written == 1 then
@@ -153,16 +156,15 @@ return written
 `;
 
 /**
- * Worker side: writes fields of a session's record (if it still exists), in one round trip with
- * its expiry (`ttlS`) and the nudge to the API process starting it (`nudge`: that process's
- * inbox), which carries the record: the API then has what it waits for without reading it.
+ * Worker side: writes fields of a session's record (if it still exists), in one round trip and
+ * one AOF write with its expiry (`ttlS`), the worker's capacity entry (`capacity`: its field and
+ * value in the capacity hash) and the nudge to the API process starting it (`nudge`: that
+ * process's inbox), which carries the record: the API then has what it waits for without reading it.
  */
 export async function updateRecord(redis: Redis, keys: SessionKeys, sessionId: string, fields: Record<string, string>,
-  opts: { ttlS?: number; nudge?: string } = {}): Promise<boolean> {
-  const flat = Object.entries(fields).flat();
-  if (flat.length === 0 && !opts.nudge) return false;
-  const r = await redis.eval(UPDATE_RECORD, 1, keys.record(sessionId), opts.ttlS === undefined ? '' : opts.ttlS,
-    opts.nudge ? liveChannel(opts.nudge) : '', sessionId, ...flat);
+  opts: { ttlS?: number; nudge?: string; capacity?: { field: string; value: string } } = {}): Promise<boolean> {
+  const r = await redis.eval(UPDATE_RECORD, 2, keys.record(sessionId), keys.workers, opts.ttlS === undefined ? '' : opts.ttlS,
+    opts.nudge ? liveChannel(opts.nudge) : '', sessionId, opts.capacity?.field ?? '', opts.capacity?.value ?? '', ...Object.entries(fields).flat());
   return r === 1;
 }
 

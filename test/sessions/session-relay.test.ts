@@ -193,7 +193,7 @@ describe('session relay (real Redis)', () => {
     }
   });
 
-  it('writes record fields only to a record that exists, and nudges the starting API with the record as it is', async () => {
+  it('writes record fields only to a record that exists, with the capacity entry, and nudges the starting API with the record as it is', async () => {
     const inbox = new SessionInbox(connect(), connect(), redis, keys, log);
     try {
       await inbox.subscribed;
@@ -201,7 +201,9 @@ describe('session relay (real Redis)', () => {
       await redis.hset(keys.record(id), { id, status: 'starting', language: 'python' });
       const bodies: unknown[] = [];
       const forget = inbox.expect(id, (m) => { if (m.t === 'done' && m.ok) bodies.push(m.body); });
-      assert.equal(await updateRecord(redis, keys, id, { worker: 'w1', status: 'ready', warmKernel: '1' }, { nudge: inbox.key }), true);
+      const capacity = { field: `w-${id}`, value: '{"slots":2,"held":1,"at":1}' };
+      assert.equal(await updateRecord(redis, keys, id, { worker: 'w1', status: 'ready', warmKernel: '1' }, { nudge: inbox.key, capacity }), true);
+      assert.equal(await redis.hget(keys.workers, capacity.field), capacity.value, 'the capacity entry is written with the record');
       await until('the nudge arrived', () => bodies.length === 1);
       assert.deepEqual(nudgedRecord(bodies[0], id), { id, status: 'ready', language: 'python', worker: 'w1', warmKernel: '1' });
       assert.deepEqual(await redis.hgetall(keys.record(id)), { id, status: 'ready', language: 'python', worker: 'w1', warmKernel: '1' });

@@ -108,9 +108,14 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   let closing = false;
   const warmKernels = startWarmKernels(deps, () => (closing ? 0 : slots - hosts.size));
 
-  const reportCapacity = () => {
+  /** The worker's entry in the capacity hash (slots, sessions held now). */
+  const capacityEntry = () => {
     const entry: SessionWorkerEntry = { slots: closing ? 0 : slots, held: hosts.size, at: Date.now() };
-    return writer.hset(keys.workers, deps.name, JSON.stringify(entry)).catch((err: Error) => log.warn({ err: err.message }, 'sessions: cannot report capacity'));
+    return { field: deps.name, value: JSON.stringify(entry) };
+  };
+  const reportCapacity = () => {
+    const { field, value } = capacityEntry();
+    return writer.hset(keys.workers, field, value).catch((err: Error) => log.warn({ err: err.message }, 'sessions: cannot report capacity'));
   };
 
   const beat = async () => {
@@ -150,7 +155,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     // kernel still starting. A session that takes a ready warm kernel is ready within a millisecond
     // or two; its taken fields go with the ready (one AOF write, one fsync and one look of the API
     // less on a warm start's way). TAKEN_WRITE_MS bounds the wait in any case. The capacity entry
-    // (one slot more held) is written after it, off the way to the ready.
+    // (one slot more held) goes in the same write.
     const startedAt = new Date().toISOString();
     let takenPending = true;
     let takenTimer: NodeJS.Timeout | undefined;
@@ -162,8 +167,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     const writeTaken = () => {
       if (!takenPending) return;
       const fields = takenFields();
-      later(() => updateRecord(writer, keys, data.id, fields, starter ? { nudge: starter } : {}));
-      later(reportCapacity);
+      later(() => updateRecord(writer, keys, data.id, fields, { capacity: capacityEntry(), ...(starter ? { nudge: starter } : {}) }));
     };
     let tookWarm = false;
     /** Request id → the inbox its answers go to, and whether they go by its stream from now on (services/core/session-relay.ts). */
@@ -198,9 +202,9 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
           await updateRecord(writer, keys, data.id, all, {
             ...(fields.status === 'ended' ? { ttlS: config.sessions.recordTtlS } : {}),
             ...((settled || taking) && starter ? { nudge: starter } : {}),
+            ...(taking ? { capacity: capacityEntry() } : {}),
           });
         });
-        if (taking) later(reportCapacity);
       },
       reply: (rid, message) => {
         // To the asking API process's inbox when the command named one, else the request's own stream.
