@@ -82,7 +82,8 @@ return {1}
 /**
  * Passes `command` on to the session's worker if the session is live; otherwise the record
  * (empty when there is none), for the caller to say why (404, 410, lost). `maxPublishBytes`: a
- * command whose JSON is longer goes by the input stream, and the session's later ones with it.
+ * command whose JSON is longer (in characters) goes by the input stream, and the session's later
+ * ones with it.
  */
 export async function sendIfLive(redis: Redis, keys: SessionKeys, id: string, command: object, workerSilenceMs: number,
   maxPublishBytes = Infinity): Promise<{ sent: true } | { sent: false; record: Record<string, string> }> {
@@ -116,15 +117,6 @@ return 0
 export async function replyToInbox(redis: Redis, inbox: string, rid: string, reply: SessionReply, streamOnly = false): Promise<boolean> {
   const r = await redis.eval(REPLY, 1, inbox, JSON.stringify({ ...reply, rid }), liveChannel(inbox), INBOX_MAXLEN, INTERACTIVE_STREAM_TTL_SECONDS, streamOnly ? '1' : '0');
   return r === 1;
-}
-
-/**
- * Worker side: tells the API process starting a session to read its record now (a reply with the
- * session id as its rid; published only: the API polls the record as well, so a nudge that
- * reaches nobody costs only time).
- */
-export async function nudgeInbox(redis: Redis, inbox: string, sessionId: string): Promise<void> {
-  await redis.publish(liveChannel(inbox), JSON.stringify({ t: 'done', ok: true, body: null, rid: sessionId }));
 }
 
 /**

@@ -246,7 +246,11 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         subscriber.subscribe(channel),
         new Promise((_, reject) => { subscribeTimer = setTimeout(() => reject(new Error(`not confirmed within ${SUBSCRIBE_WAIT_MS} ms`)), SUBSCRIBE_WAIT_MS); }),
       ]).catch((err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot subscribe to the session\'s channel; its requests come by the stream')),
-    ]).finally(() => clearTimeout(subscribeTimer));
+    ]).catch((err: unknown) => {
+      onChannel.delete(channel);
+      void subscriber.unsubscribe(channel).catch(() => 0);
+      throw err;
+    }).finally(() => clearTimeout(subscribeTimer));
     if (status !== 'starting') {
       onChannel.delete(channel);
       void subscriber.unsubscribe(channel).catch(() => 0);
