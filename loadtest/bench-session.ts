@@ -30,6 +30,8 @@ const pct = (xs: number[], p: number) => {
 };
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 const line = (what: string, xs: number[]) => console.log(`${what.padEnd(52)} p50 ${ms(pct(xs, 50)).padStart(9)}  p99 ${ms(pct(xs, 99)).padStart(9)}  min ${ms(Math.min(...xs)).padStart(9)}  (n=${xs.length})`);
+/** Every sample, in the order taken (starts are few: their spread says more than a p99). */
+const samples = (xs: number[]) => console.log(`${''.padEnd(52)} ${xs.map((x) => x.toFixed(1)).join(' ')}`);
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 async function check(r: { status: number; body: any }, status: number, what: string): Promise<any> {
@@ -111,11 +113,13 @@ async function main(): Promise<void> {
   line('fresh python3 print(1+1), POST /v1/runs?wait=true', figures.run);
   line('session start → first `1+1`, cold', figures.cold);
   line('session start → first `1+1`, warm (from the pool)', figures.warm);
+  samples(figures.warm);
   if (figures.notWarm) console.log(`  (${figures.notWarm} default-limit start(s) found no warm kernel: the pool had not refilled)`);
   if (corralJupyter) {
     console.log('\nCorral\'s Jupyter face (/api/kernels + WebSocket, @jupyterlab/services), same sandbox and kernel:');
     line('`1+1` round trip (requestExecute().done)', corralJupyter.cellMs);
     line('kernel start → first `1+1` (warm pool when refilled)', corralJupyter.startToFirstReplyMs);
+    samples(corralJupyter.startToFirstReplyMs);
   }
   console.log('\nReference: jupyter-server + host ipykernel, no sandbox, @jupyterlab/services:');
   line('`1+1` round trip (requestExecute().done)', jupyter.cellMs);

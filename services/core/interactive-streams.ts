@@ -15,6 +15,21 @@ import { INTERACTIVE_STREAM_TTL_SECONDS } from './interactive-protocol.ts';
 const BLOCK_MS = 5_000;
 const COUNT = 512;
 
+/**
+ * A wake entry: appended (and its stream's expiry renewed) without writing it to the AOF or a
+ * replica (`set_repl(REPL_NONE)`). It only ends a blocking read; written to the AOF, the embedded
+ * Redis would fsync for it (appendfsync always: 2–3 ms under disk load, holding back every other
+ * client's answers meanwhile) — on the way of every session start and Jupyter connection, which
+ * follow a new stream.
+ */
+const WAKE = `
+redis.replicate_commands()
+redis.set_repl(redis.REPL_NONE)
+redis.call('xadd', KEYS[1], '*', 'w', '1')
+redis.call('expire', KEYS[1], ARGV[1])
+return 1
+`;
+
 /** Appends one message (JSON) to a stream and renews the stream's expiry. */
 export async function appendMessage(redis: Redis, key: string, message: object): Promise<void> {
   await redis.multi().xadd(key, '*', 'm', JSON.stringify(message)).expire(key, INTERACTIVE_STREAM_TTL_SECONDS).exec();
@@ -58,7 +73,7 @@ export class StreamReader {
     const f: Follow = { lastId: fromId, onMessage };
     this.follows.set(key, f);
     this.loop ??= this.run();
-    void appendMessage(this.writer, this.wakeKey, { w: 1 }).catch((err: Error) => this.log?.warn({ err: err.message }, 'interactive: cannot wake the stream reader'));
+    void this.writer.eval(WAKE, 1, this.wakeKey, INTERACTIVE_STREAM_TTL_SECONDS).catch((err: Error) => this.log?.warn({ err: err.message }, 'interactive: cannot wake the stream reader'));
     return () => {
       if (this.follows.get(key) === f) this.follows.delete(key);
     };

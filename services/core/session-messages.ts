@@ -2,16 +2,20 @@
 // docs/compat.md), beside the cell requests of session-protocol.ts. The worker knows only these
 // shapes, never the face: the face turns them into the Jupyter WebSocket's JSON.
 //
-//   API ── <prefix>:session:<id>:in      {t:'kattach'} | {t:'kmsg', ch, msg, buffers?}  ───▶ the worker's relay
-//   API ◀── <prefix>:session:<id>:kernel  one entry per kernel message or event ── the worker's relay
+//   API ── <prefix>:session:<id>:in(:live) {t:'kattach'} | {t:'kmsg', ch, msg, buffers?}  ───▶ the worker's relay
+//   API ◀── <prefix>:session:<id>:kernel    one entry per kernel message or event ── the worker's relay
 //
+// A client's messages take the way of a v1 request (session-relay.ts: published to the session's
+// channel, the input stream when that reaches nobody, in order either way); a big one
+// (over CLIENT_PUBLISH_MAX_BYTES) takes the stream, and the session's later requests with it.
 // One kernel stream per session, read by every API process with a client on that kernel (each
 // from the entry that was last when its client connected). Its entries are text, not JSON, so an
 // API routes a message without parsing it: `<channel>\t<parent msg_id>\t<the client's JSON>`
 // for a kernel message, `ev\t<event>\t<JSON details>` for an event. The worker trims the stream
 // to its last KERNEL_STREAM_WINDOW_MS of entries (XADD MINID): an API that falls further behind
 // loses messages rather than Redis growing; with the worker's byte rate on the relay
-// (RELAY_BYTES_PER_S) this bounds a session's stream.
+// (RELAY_BYTES_PER_S) this bounds a session's stream. Its appends are not written to the AOF
+// (APPEND_UNLOGGED below): no fsync on a kernel message's way.
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { INTERACTIVE_STREAM_TTL_SECONDS } from './interactive-protocol.ts';
@@ -28,6 +32,15 @@ export const RELAY_BYTES_PER_S = 16 * 1024 * 1024;
 export const RELAY_SMALL_BYTES = 4096;
 /** The largest client message the API forwards to a kernel (the kernel channel's own cap is 4 MiB a line). */
 export const CLIENT_MESSAGE_MAX_BYTES = 2 * 1024 * 1024;
+/**
+ * The largest client message (as sent to the worker, buffers in base64) the API publishes; a
+ * bigger one goes by the session's input stream, and so does everything of that session after
+ * it (the order stays). Published messages wait in Redis's output buffer of the worker's
+ * subscription, which Redis cuts past 32 MB (client-output-buffer-limit pubsub): many messages of
+ * up to 2 MiB from a client that floods could cut the subscription of every session on that
+ * worker; a stream holds them instead, read at the worker's pace.
+ */
+export const CLIENT_PUBLISH_MAX_BYTES = 64 * 1024;
 
 /** The channels a client may send on. */
 export const CLIENT_CHANNELS = ['shell', 'control', 'stdin'] as const;
@@ -102,9 +115,32 @@ export function parseEntry(entry: string): ParsedEntry | null {
 }
 
 /**
+ * KEYS: the kernel stream. ARGV: MINID, TTL (s), then the entries. Appends them in order, trims
+ * the stream to its window and renews its expiry — without writing any of it to the AOF (or to a
+ * replica): `set_repl(REPL_NONE)`. The embedded Redis fsyncs its AOF before it answers a turn
+ * that wrote (appendfsync always), 2–3 ms under this machine's disk load, and that wait held back
+ * every kernel message on its way to a Jupyter client (a warm start's first cell waits for five
+ * or six such appends: kernel_info's busy, reply and idle, the cell's own). A kernel stream is of
+ * no use after a Redis restart (the kernel that wrote it is what holds the session's state, as
+ * for the published requests of session-relay.ts), and what a stream gives that a publish would
+ * not — every API process reading it from where it stands, a new feed reading the kernel's
+ * state from its last entries (kernelStreamState), a reader that reconnects — stays the same.
+ * `replicate_commands()` first: Redis 7 replicates a script's effects anyway, older ones only
+ * after it (and refuse set_repl before it).
+ */
+const APPEND_UNLOGGED = `
+redis.replicate_commands()
+redis.set_repl(redis.REPL_NONE)
+for i = 3, #ARGV do redis.call('xadd', KEYS[1], 'MINID', '~', ARGV[1], '*', 'm', ARGV[i]) end
+redis.call('expire', KEYS[1], ARGV[2])
+return #ARGV - 2
+`;
+
+/**
  * An appender for one kernel stream that sends the entries made in one turn of the event loop
  * (the frames of one read from the bridge: status, execute_input, result, reply…) as one
- * pipeline, in order — one Redis round trip for a cell's answer rather than one per message.
+ * script, in order — one Redis round trip for a cell's answer rather than one per message, and
+ * nothing written to the AOF (APPEND_UNLOGGED).
  */
 export function kernelStreamWriter(redis: Redis, key: string, onError: (err: Error) => void): (entry: string) => void {
   let batch: string[] = [];
@@ -112,10 +148,7 @@ export function kernelStreamWriter(redis: Redis, key: string, onError: (err: Err
     const entries = batch;
     batch = [];
     const minId = `${Date.now() - KERNEL_STREAM_WINDOW_MS}-0`;
-    const p = redis.pipeline();
-    for (const e of entries) p.xadd(key, 'MINID', '~', minId, '*', 'm', e);
-    p.expire(key, INTERACTIVE_STREAM_TTL_SECONDS);
-    p.exec().catch(onError);
+    redis.eval(APPEND_UNLOGGED, 1, key, minId, INTERACTIVE_STREAM_TTL_SECONDS, ...entries).catch(onError);
   };
   return (entry) => {
     if (batch.length === 0) queueMicrotask(flush);

@@ -55,7 +55,8 @@ export function liveChannel(streamKey: string): string {
 }
 
 /**
- * KEYS: record, input. ARGV: now (ms), silence (ms), command JSON, stream TTL (s), input's channel.
+ * KEYS: record, input. ARGV: now (ms), silence (ms), command JSON, stream TTL (s), input's channel,
+ * '1' to append (and mark the session `viaStream`) without publishing.
  * Returns {1} when the command was passed on (published, or appended), else {0, <the record as
  * HGETALL>}.
  */
@@ -70,7 +71,7 @@ end
 if status == nil or status == 'ended' then return {0, h} end
 if worker ~= nil and tonumber(beat) ~= nil and tonumber(ARGV[1]) - tonumber(beat) > tonumber(ARGV[2]) then return {0, h} end
 if viaStream ~= '1' then
-  if redis.call('publish', ARGV[5], ARGV[3]) > 0 then return {1} end
+  if ARGV[6] ~= '1' and redis.call('publish', ARGV[5], ARGV[3]) > 0 then return {1} end
   redis.call('hset', KEYS[1], 'viaStream', '1')
 end
 redis.call('xadd', KEYS[2], '*', 'm', ARGV[3])
@@ -80,11 +81,16 @@ return {1}
 
 /**
  * Passes `command` on to the session's worker if the session is live; otherwise the record
- * (empty when there is none), for the caller to say why (404, 410, lost).
+ * (empty when there is none), for the caller to say why (404, 410, lost). `maxPublishBytes`: a
+ * command whose JSON is longer (in characters) goes by the input stream, and the session's later
+ * ones with it.
  */
-export async function sendIfLive(redis: Redis, keys: SessionKeys, id: string, command: object, workerSilenceMs: number): Promise<{ sent: true } | { sent: false; record: Record<string, string> }> {
+export async function sendIfLive(redis: Redis, keys: SessionKeys, id: string, command: object, workerSilenceMs: number,
+  maxPublishBytes = Infinity): Promise<{ sent: true } | { sent: false; record: Record<string, string> }> {
   const input = keys.input(id);
-  const r = await redis.eval(SEND_IF_LIVE, 2, keys.record(id), input, Date.now(), workerSilenceMs, JSON.stringify(command), INTERACTIVE_STREAM_TTL_SECONDS, liveChannel(input)) as [number, string[]?];
+  const text = JSON.stringify(command);
+  const r = await redis.eval(SEND_IF_LIVE, 2, keys.record(id), input, Date.now(), workerSilenceMs, text, INTERACTIVE_STREAM_TTL_SECONDS, liveChannel(input),
+    text.length > maxPublishBytes ? '1' : '0') as [number, string[]?];
   if (r[0] === 1) return { sent: true };
   const flat = r[1] ?? [];
   const record: Record<string, string> = {};
@@ -114,12 +120,52 @@ export async function replyToInbox(redis: Redis, inbox: string, rid: string, rep
 }
 
 /**
- * Worker side: tells the API process starting a session to read its record now (a reply with the
- * session id as its rid; published only: the API polls the record as well, so a nudge that
- * reaches nobody costs only time).
+ * KEYS: record, the workers' capacity hash. ARGV: expiry (s) or '', the starting API's inbox
+ * channel or '', the session id, the worker's capacity field or '', its value, then field, value, ….
+ * Writes the fields to a record that exists (an expired one must not come back as a few fields),
+ * sets its expiry when given, writes the worker's capacity entry when given, and nudges the
+ * starting API with the record as it now is (HGETALL as an object; null when there is none).
+ * Returns 1 when the record was written.
  */
-export async function nudgeInbox(redis: Redis, inbox: string, sessionId: string): Promise<void> {
-  await redis.publish(liveChannel(inbox), JSON.stringify({ t: 'done', ok: true, body: null, rid: sessionId }));
+const UPDATE_RECORD = `
+local written = 0
+if redis.call('exists', KEYS[1]) == 1 then
+  if #ARGV >= 7 then redis.call('hset', KEYS[1], unpack(ARGV, 6)) end
+  if ARGV[1] ~= '' then redis.call('expire', KEYS[1], ARGV[1]) end
+  written = 1
+end
+if ARGV[4] ~= '' then redis.call('hset', KEYS[2], ARGV[4], ARGV[5]) end
+if ARGV[2] ~= '' then
+  local body = cjson.null
+  if written == 1 then
+    local h = redis.call('hgetall', KEYS[1])
+    body = {}
+    for i = 1, #h, 2 do body[h[i]] = h[i + 1] end
+  end
+  redis.call('publish', ARGV[2], cjson.encode({t = 'done', ok = true, body = body, rid = ARGV[3]}))
+end
+return written
+`;
+
+/**
+ * Worker side: writes fields of a session's record (if it still exists), in one round trip and
+ * one AOF write with its expiry (`ttlS`), the worker's capacity entry (`capacity`: its field and
+ * value in the capacity hash) and the nudge to the API process starting it (`nudge`: that
+ * process's inbox), which carries the record: the API then has what it waits for without reading it.
+ */
+export async function updateRecord(redis: Redis, keys: SessionKeys, sessionId: string, fields: Record<string, string>,
+  opts: { ttlS?: number; nudge?: string; capacity?: { field: string; value: string } } = {}): Promise<boolean> {
+  const r = await redis.eval(UPDATE_RECORD, 2, keys.record(sessionId), keys.workers, opts.ttlS === undefined ? '' : opts.ttlS,
+    opts.nudge ? liveChannel(opts.nudge) : '', sessionId, opts.capacity?.field ?? '', opts.capacity?.value ?? '', ...Object.entries(fields).flat());
+  return r === 1;
+}
+
+/** A record carried by a nudge (UPDATE_RECORD's body), or undefined when the body is not one of session `id`. */
+export function nudgedRecord(body: unknown, id: string): Record<string, string> | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const h = body as Record<string, unknown>;
+  if (h.id !== id || !Object.values(h).every((v) => typeof v === 'string')) return undefined;
+  return h as Record<string, string>;
 }
 
 /** Whether `key` is an inbox of this deployment (the worker writes nowhere else a command names). */

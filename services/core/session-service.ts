@@ -13,7 +13,7 @@ import type { Config } from './config.ts';
 import { CorralError, ERRORS, zodDetails, type ErrorCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { connectRedis } from './redis.ts';
-import { SessionInbox, sendIfLive } from './session-relay.ts';
+import { nudgedRecord, SessionInbox, sendIfLive } from './session-relay.ts';
 import {
   CellRequest, parseSessionMessage, SessionRequest, SessionWorkerEntry, sessionBeatMs, sessionInfoOf, sessionKeys,
   type CellResult, type SessionCommand, type SessionInfo, type SessionJob, type SessionKeys,
@@ -114,23 +114,33 @@ export class SessionService {
 
     const id = randomUUID();
     const now = new Date().toISOString();
-    // The worker nudges this process's inbox when it takes the session and when the session is
-    // ready or ended: the record is read then, not at the next poll (polls stay, as a backstop).
+    // The worker nudges this process's inbox when it has taken the session and when the session
+    // is ready or ended, with the record as it then is: what the loop waits for comes with the
+    // nudge, not at the next poll nor by another read (polls stay, as a backstop: a nudge is a
+    // publish, which a reconnecting subscription can miss).
     const inbox = this.inbox;
     await inbox.subscribed;
     let wake: (() => void) | undefined;
     let nudgedMeanwhile = false; // a nudge while the record was being read: look again at once
-    const forget = inbox.expect(id, () => {
+    let nudged: Record<string, string> | undefined; // the newest record a nudge carried, not yet looked at
+    const forget = inbox.expect(id, (m) => {
+      const carried = m.t === 'done' && m.ok ? nudgedRecord(m.body, id) : undefined;
+      if (carried) nudged = carried;
       if (wake) wake();
       else nudgedMeanwhile = true;
     });
+    const takeNudged = () => {
+      const r = nudged;
+      nudged = undefined;
+      return r;
+    };
     const nextLook = (ms: number) => {
       if (nudgedMeanwhile) {
         nudgedMeanwhile = false;
-        return Promise.resolve();
+        return Promise.resolve(takeNudged());
       }
-      return new Promise<void>((resolve) => {
-        const done = () => { clearTimeout(timer); wake = undefined; resolve(); };
+      return new Promise<Record<string, string> | undefined>((resolve) => {
+        const done = () => { clearTimeout(timer); wake = undefined; resolve(takeNudged()); };
         const timer = setTimeout(done, ms);
         wake = done;
       });
@@ -142,9 +152,12 @@ export class SessionService {
     }
   }
 
-  /** Writes the record, queues the job and waits (nextLook between looks) until the session is ready. */
+  /**
+   * Writes the record, queues the job and waits until the session is ready: looks at the record,
+   * then (nextLook) waits for a nudge — whose record it looks at next — or the next poll.
+   */
   private async startAndWait(id: string, now: string, req: z.output<typeof SessionRequest>, limits: SessionJob['limits'], idleTimeoutS: number,
-    maxLifetimeS: number, encoded: SessionJob['files'], replyTo: string, nextLook: (ms: number) => Promise<void>): Promise<SessionInfo> {
+    maxLifetimeS: number, encoded: SessionJob['files'], replyTo: string, nextLook: (ms: number) => Promise<Record<string, string> | undefined>): Promise<SessionInfo> {
     const { config, redis, log } = this.deps;
     const s = config.sessions;
     const job: SessionJob = { id, createdAt: now, language: req.language, limits, idleTimeoutS, maxLifetimeS, files: encoded, replyTo };
@@ -157,13 +170,32 @@ export class SessionService {
     const sessionLog = log.child({ sessionId: id });
     sessionLog.info({ language: req.language, limits, idleTimeoutS, maxLifetimeS }, 'session queued');
 
-    // A worker takes it within the queue wait, or it is withdrawn (the free slot was taken meanwhile).
+    // A worker takes it within the queue wait, or it is withdrawn (the free slot was taken
+    // meanwhile); once taken (the record names its worker), the kernel starts and the worker beats.
+    // A worker that takes a ready warm kernel writes "taken" and "ready" at once.
     const takenBy = Date.now() + s.queueWaitMs;
+    let taken = false;
     let polls = 0;
+    let carried: Record<string, string> | undefined;
     for (;;) {
-      const h = await redis.hgetall(record);
-      if (h.worker) break;
-      if (Date.now() > takenBy) {
+      const h = carried ?? await redis.hgetall(record);
+      if (h.worker && !taken) {
+        taken = true;
+        polls = 0;
+      }
+      if (taken) {
+        if (!h.id) throw new CorralError('session_not_found', `session ${id} vanished while it started`);
+        const info = sessionInfoOf(h);
+        if (info.status === 'ready') return info;
+        if (info.status === 'ended') {
+          if (h.startError === 'unknown_language') throw new CorralError('unknown_language', h.endedMessage ?? `language ${req.language} has no notebook kernel`, { language: req.language });
+          throw new CorralError('session_start_failed', `the session did not start (${info.endedReason}): ${info.endedMessage ?? ''}`, { id, reason: info.endedReason }, { 'Retry-After': String(config.retryAfterSeconds) });
+        }
+        if (this.beatTooOld(h)) {
+          await this.markLost(id);
+          throw new CorralError('session_start_failed', 'the worker starting the session stopped answering', { id, reason: 'worker_lost' }, { 'Retry-After': String(config.retryAfterSeconds) });
+        }
+      } else if (Date.now() > takenBy) {
         const removed = await this.queue.remove(id).catch(() => 0);
         if (removed === 1) {
           await redis.del(record);
@@ -172,24 +204,7 @@ export class SessionService {
         }
         // Being taken right now: go on waiting for the worker.
       }
-      await nextLook(startPollMs(polls++));
-    }
-    // The kernel starts; the worker beats meanwhile.
-    polls = 0;
-    for (;;) {
-      const h = await redis.hgetall(record);
-      if (!h.id) throw new CorralError('session_not_found', `session ${id} vanished while it started`);
-      const info = sessionInfoOf(h);
-      if (info.status === 'ready') return info;
-      if (info.status === 'ended') {
-        if (h.startError === 'unknown_language') throw new CorralError('unknown_language', h.endedMessage ?? `language ${req.language} has no notebook kernel`, { language: req.language });
-        throw new CorralError('session_start_failed', `the session did not start (${info.endedReason}): ${info.endedMessage ?? ''}`, { id, reason: info.endedReason }, { 'Retry-After': String(config.retryAfterSeconds) });
-      }
-      if (this.beatTooOld(h)) {
-        await this.markLost(id);
-        throw new CorralError('session_start_failed', 'the worker starting the session stopped answering', { id, reason: 'worker_lost' }, { 'Retry-After': String(config.retryAfterSeconds) });
-      }
-      await nextLook(startPollMs(polls++));
+      carried = await nextLook(startPollMs(polls++));
     }
   }
 

@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KernelManager, KernelSpecManager, ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
+import { Redis } from 'ioredis';
 import WebSocket from 'ws';
+import { CLIENT_PUBLISH_MAX_BYTES } from '../../services/core/session-messages.ts';
+import { sessionKeys } from '../../services/core/session-protocol.ts';
 import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
 import { api, startStack, waitFor, type Stack } from './harness.ts';
 import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
@@ -195,6 +198,30 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       assert.ok(of(r.iopub, 'execute_input').length === 1, 'execute_input is relayed');
       assert.deepEqual(of(r.iopub, 'status').map((m) => (m.content as { execution_state: string }).execution_state), ['busy', 'idle']);
       for (const m of r.iopub) assert.equal(m.parent_header && (m.parent_header as { msg_id: string }).msg_id, r.reply.parent_header.msg_id, 'every iopub message names the request as its parent');
+    });
+
+    it('passes client messages to the worker by publish; a big one by the session\'s stream, and the later ones with it, in order', async () => {
+      const redis = new Redis({ path: s.redis.socketPath });
+      try {
+        const keys = sessionKeys(s.config.keyPrefix);
+        // kernel_info and the cells so far were published: no input stream, the session not moved to it.
+        assert.equal(await redis.exists(keys.input(kernel.id)), 0, 'a client message was appended to the input stream');
+        assert.equal(await redis.hget(keys.record(kernel.id), 'viaStream'), null);
+        // A cell over the publish bound, and one sent right behind it (before the first is answered).
+        const big = kernel.requestExecute({ code: `big = "${'y'.repeat(CLIENT_PUBLISH_MAX_BYTES)}"\nlen(big)`, stop_on_error: false });
+        const bigOut: KernelMessage.IIOPubMessage[] = [];
+        big.onIOPub = (msg) => { bigOut.push(msg); };
+        const next = run(kernel, 'len(big) + 1');
+        assert.equal((await big.done).content.status, 'ok');
+        assert.equal(resultOf(bigOut), String(CLIENT_PUBLISH_MAX_BYTES));
+        const after = await next;
+        assert.equal(after.reply.content.status, 'ok');
+        assert.equal(resultOf(after.iopub), String(CLIENT_PUBLISH_MAX_BYTES + 1), 'the cell behind the big one ran after it');
+        assert.equal(await redis.hget(keys.record(kernel.id), 'viaStream'), '1');
+        assert.ok(await redis.xlen(keys.input(kernel.id)) >= 2, 'the big message and the one after it went by the input stream');
+      } finally {
+        redis.disconnect();
+      }
     });
 
     it('relays an error with its traceback', async () => {

@@ -5,6 +5,8 @@
 // kernel when every slot is in use, and nothing of the pool is left once the worker has stopped.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { sessionKeys } from '../../services/core/session-protocol.ts';
 import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
 import { bridges, plain, show } from '../helpers/sessions.ts';
 import { api, startStack, waitFor, type Stack } from './harness.ts';
@@ -36,6 +38,16 @@ describe('warm kernels (CORRAL_SESSION_WARM_KERNELS)', { skip }, () => {
     assert.equal(r.status, 201, show(r));
     held.push(r.body.id);
     assert.equal((await infoOf(s, r.body.id)).warm, true, show(r));
+    // The worker wrote "taken" (its name, a first beat: how an API tells a dead worker) with the ready.
+    const redis = new Redis({ path: s.redis.socketPath });
+    try {
+      const record = await redis.hgetall(sessionKeys(s.config.keyPrefix).record(r.body.id));
+      assert.equal(record.status, 'ready');
+      assert.ok(record.worker, JSON.stringify(record));
+      assert.ok(Number(record.beatAt) > 0 && record.startedAt, JSON.stringify(record));
+    } finally {
+      redis.disconnect();
+    }
     const c = await api(s, 'POST', `/v1/sessions/${r.body.id}/execute`, { code: 'open("in/data.txt").read()' });
     assert.equal(c.body.status, 'ok', show(c));
     assert.equal(plain(c.body), "'put after the take'");

@@ -9,7 +9,9 @@ import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../services/core/logger.ts';
-import { liveChannel, nudgeInbox, replyToInbox, sendIfLive, SessionInbox } from '../../services/core/session-relay.ts';
+import { StreamReader } from '../../services/core/interactive-streams.ts';
+import { kernelStreamState, kernelStreamWriter, eventEntry, kernelEntry } from '../../services/core/session-messages.ts';
+import { liveChannel, nudgedRecord, replyToInbox, sendIfLive, SessionInbox, updateRecord } from '../../services/core/session-relay.ts';
 import { sessionKeys, type SessionReply } from '../../services/core/session-protocol.ts';
 import type { EmbeddedRedis } from '../../services/core/redis.ts';
 import { startRedis } from '../e2e/harness.ts';
@@ -85,6 +87,19 @@ describe('session relay (real Redis)', () => {
     assert.deepEqual(got, []);
   });
 
+  it('sends a command bigger than the publish bound by the stream, and every later one of that session with it', async () => {
+    const id = await liveSession();
+    const { got } = await subscribe(liveChannel(keys.input(id)));
+    assert.deepEqual(await sendIfLive(redis, keys, id, { n: 0 }, SILENCE_MS, 100), { sent: true });
+    await until('the small command was published', () => got.length === 1);
+    assert.deepEqual(await sendIfLive(redis, keys, id, { n: 1, pad: 'x'.repeat(200) }, SILENCE_MS, 100), { sent: true });
+    assert.deepEqual(await sendIfLive(redis, keys, id, { n: 2 }, SILENCE_MS, 100), { sent: true });
+    assert.equal(await redis.hget(keys.record(id), 'viaStream'), '1');
+    const entries = await redis.xrange(keys.input(id), '-', '+');
+    assert.deepEqual(entries.map(([, f]) => JSON.parse(f[1]!).n), [1, 2], 'the big one and the one after it wait on the stream, in order');
+    assert.deepEqual(got.map((t) => JSON.parse(t).n), [0]);
+  });
+
   it('passes nothing on for an ended session or one whose worker stopped beating; answers the record', async () => {
     const ended = await liveSession();
     await redis.hset(keys.record(ended), 'status', 'ended');
@@ -114,13 +129,6 @@ describe('session relay (real Redis)', () => {
       await until('the appended reply arrived', () => replies.length === 2);
       assert.deepEqual(replies.map((m) => m.t), ['output', 'done']);
       forget();
-      // A worker's nudge to the API starting a session (rid: the session id) reaches what waits on that id.
-      const sessionId = randomUUID();
-      let nudges = 0;
-      const unwait = inbox.expect(sessionId, () => { nudges++; });
-      await nudgeInbox(redis, inbox.key, sessionId);
-      await until('the nudge arrived', () => nudges === 1);
-      unwait();
     } finally {
       await inbox.close();
     }
@@ -129,5 +137,88 @@ describe('session relay (real Redis)', () => {
     assert.equal(await replyToInbox(redis, orphan, 'r1', { t: 'done', ok: true, body: null }), false);
     assert.equal(await redis.xlen(orphan), 1);
     assert.ok(await redis.ttl(orphan) > 0);
+  });
+  it('appends kernel messages to the kernel stream in order and expiring, without an AOF write; a new feed reads the state', async () => {
+    const key = `${keys.record(randomUUID())}:kernel`;
+    const errors: Error[] = [];
+    const append = kernelStreamWriter(redis, key, (err) => errors.push(err));
+    const before = await aofBytes();
+    // Entries made in one turn go as one script; three turns here, then an event.
+    for (let turn = 0; turn < 3; turn++) {
+      for (let i = 0; i < 3; i++) append(kernelEntry('iopub', `p${turn}`, `{"n":${turn * 3 + i},"header":{"msg_type":"status","session":"k1"},"content":{"execution_state":"idle"}}`));
+      await new Promise((r) => setImmediate(r));
+    }
+    append(eventEntry('dead', { message: 'gone' }));
+    let entries: Array<[string, string[]]> = [];
+    for (let i = 0; i < 500 && entries.length < 10; i++) {
+      entries = await redis.xrange(key, '-', '+');
+      if (entries.length < 10) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(entries.length, 10);
+    assert.deepEqual(entries.slice(0, 9).map(([, f]) => JSON.parse(f[1]!.split('\t')[2]!).n), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.equal(entries[9]![1][1], eventEntry('dead', { message: 'gone' }));
+    assert.ok(await redis.ttl(key) > 0, 'the kernel stream expires');
+    assert.equal(await aofBytes(), before, 'a kernel message was written to the AOF (an fsync on its way)');
+    assert.deepEqual(errors, []);
+    // What a feed that connects now reads (kernelStreamState): from the last entry, the kernel dead, its session.
+    assert.deepEqual(await kernelStreamState(redis, key), { from: entries[9]![0], dead: true, session: 'k1' });
+  });
+
+  it('wakes a stream reader for a newly followed stream without an AOF write', async () => {
+    const reader = new StreamReader(connect(), redis, keys.wake, log);
+    try {
+      const first = `${keys.record(randomUUID())}:a`;
+      const got: string[] = [];
+      reader.follow(first, (t) => got.push(t));
+      // The reader now sits in a blocking read of `first`; following `second` wakes it (a wake
+      // entry), so that what is appended there is read without waiting out the block.
+      await new Promise((r) => setTimeout(r, 50));
+      const before = await aofBytes();
+      const second = `${keys.record(randomUUID())}:b`;
+      reader.follow(second, (t) => got.push(t));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await aofBytes(), before, 'the wake entry was written to the AOF');
+      await redis.xadd(second, '*', 'm', 'hello');
+      await until('the new stream is read', () => got.length === 1);
+      assert.deepEqual(got, ['hello']);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('writes record fields only to a record that exists, with the capacity entry, and nudges the starting API with the record as it is', async () => {
+    const inbox = new SessionInbox(connect(), connect(), redis, keys, log);
+    try {
+      await inbox.subscribed;
+      const id = randomUUID();
+      await redis.hset(keys.record(id), { id, status: 'starting', language: 'python' });
+      const bodies: unknown[] = [];
+      const forget = inbox.expect(id, (m) => { if (m.t === 'done' && m.ok) bodies.push(m.body); });
+      const capacity = { field: `w-${id}`, value: '{"slots":2,"held":1,"at":1}' };
+      assert.equal(await updateRecord(redis, keys, id, { worker: 'w1', status: 'ready', warmKernel: '1' }, { nudge: inbox.key, capacity }), true);
+      assert.equal(await redis.hget(keys.workers, capacity.field), capacity.value, 'the capacity entry is written with the record');
+      await until('the nudge arrived', () => bodies.length === 1);
+      assert.deepEqual(nudgedRecord(bodies[0], id), { id, status: 'ready', language: 'python', worker: 'w1', warmKernel: '1' });
+      assert.deepEqual(await redis.hgetall(keys.record(id)), { id, status: 'ready', language: 'python', worker: 'w1', warmKernel: '1' });
+      assert.equal(await redis.ttl(keys.record(id)), -1, 'no expiry unless asked');
+      assert.equal(await updateRecord(redis, keys, id, { status: 'ended' }, { ttlS: 60 }), true);
+      assert.ok(await redis.ttl(keys.record(id)) > 0);
+      // A record that is gone (expired, withdrawn) does not come back as a few fields; the nudge says there is none.
+      const gone = randomUUID();
+      const goneBodies: unknown[] = [];
+      const forgetGone = inbox.expect(gone, (m) => { if (m.t === 'done' && m.ok) goneBodies.push(m.body); });
+      assert.equal(await updateRecord(redis, keys, gone, { status: 'ready' }, { nudge: inbox.key }), false);
+      await until('the nudge for the missing record arrived', () => goneBodies.length === 1);
+      assert.equal(goneBodies[0], null);
+      assert.equal(await redis.exists(keys.record(gone)), 0);
+      // Only a record of the session it names, all strings, is taken from a nudge.
+      assert.equal(nudgedRecord({ id: 'other', status: 'ready' }, id), undefined);
+      assert.equal(nudgedRecord({ id, cells: 1 }, id), undefined);
+      assert.equal(nudgedRecord(null, id), undefined);
+      forget();
+      forgetGone();
+    } finally {
+      await inbox.close();
+    }
   });
 });

@@ -10,7 +10,7 @@ import { appendMessage, StreamReader } from '../../services/core/interactive-str
 import type { Logger } from '../../services/core/logger.ts';
 import type { Metrics } from '../../services/core/metrics.ts';
 import { connectRedis } from '../../services/core/redis.ts';
-import { CommandRoute, isInboxKey, liveChannel, nudgeInbox, replyToInbox, SUBSCRIBE_WAIT_MS } from '../../services/core/session-relay.ts';
+import { CommandRoute, isInboxKey, liveChannel, replyToInbox, SUBSCRIBE_WAIT_MS, updateRecord } from '../../services/core/session-relay.ts';
 import {
   parseSessionMessage, SessionCommand, SessionJob, sessionBeatMs, sessionKeys, type SessionWorkerEntry,
 } from '../../services/core/session-protocol.ts';
@@ -75,8 +75,8 @@ export interface SessionWorker {
   close(): Promise<void>;
 }
 
-/** HSET only on a record that still exists (an expired one must not come back as a few fields). */
-const HSET_IF_EXISTS = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('hset', KEYS[1], unpack(ARGV)) end return 0";
+/** A session's "taken" fields are written at the latest this long after the worker took its job (see runSession). */
+const TAKEN_WRITE_MS = 100;
 /** A beat: HSET on a record that exists and has not ended (1), else nothing (0: the session is over for the API). */
 const BEAT_IF_LIVE = "if redis.call('exists', KEYS[1]) == 1 and redis.call('hget', KEYS[1], 'status') ~= 'ended' then redis.call('hset', KEYS[1], unpack(ARGV)) return 1 end return 0";
 
@@ -108,12 +108,14 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   let closing = false;
   const warmKernels = startWarmKernels(deps, () => (closing ? 0 : slots - hosts.size));
 
-  const hsetIfExists = (key: string, fields: Record<string, string>) =>
-    writer.eval(HSET_IF_EXISTS, 1, key, ...Object.entries(fields).flat());
-
-  const reportCapacity = () => {
+  /** The worker's entry in the capacity hash (slots, sessions held now). */
+  const capacityEntry = () => {
     const entry: SessionWorkerEntry = { slots: closing ? 0 : slots, held: hosts.size, at: Date.now() };
-    return writer.hset(keys.workers, deps.name, JSON.stringify(entry)).catch((err: Error) => log.warn({ err: err.message }, 'sessions: cannot report capacity'));
+    return { field: deps.name, value: JSON.stringify(entry) };
+  };
+  const reportCapacity = () => {
+    const { field, value } = capacityEntry();
+    return writer.hset(keys.workers, field, value).catch((err: Error) => log.warn({ err: err.message }, 'sessions: cannot report capacity'));
   };
 
   const beat = async () => {
@@ -141,22 +143,33 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     const data = parsed.data;
     const sessionLog = log.child({ sessionId: data.id });
     const record = keys.record(data.id);
-    // The API withdraws a session no worker took in time; one it withdrew is not started.
-    if ((await writer.hget(record, 'status')) !== 'starting') {
-      sessionLog.info('session withdrawn before it started; skipped');
-      return;
-    }
-    await hsetIfExists(record, { worker: deps.name, beatAt: String(Date.now()), startedAt: new Date().toISOString() });
-    // The API starting the session reads the record when nudged (after each write it waits for).
+    // The API starting the session is nudged with the record after each write it waits for.
     const starter = data.replyTo && isInboxKey(keys, data.replyTo) ? data.replyTo : undefined;
-    const nudge = () => starter && nudgeInbox(writer, starter, data.id).catch(() => {});
-    void nudge();
-    let tookWarm = false;
     // Writes are chained so that they reach Redis in the order they were made.
     let chain = Promise.resolve();
     const later = (f: () => Promise<unknown>) => {
       chain = chain.then(f).then(() => {}, (err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis'));
     };
+    // "Taken" (this worker's name and a first beat: from then on an API tells a dead worker by its
+    // beat) is written as soon as the start is known to take a while: a cold start, or a warm
+    // kernel still starting. A session that takes a ready warm kernel is ready within a millisecond
+    // or two; its taken fields go with the ready (one AOF write, one fsync and one look of the API
+    // less on a warm start's way). TAKEN_WRITE_MS bounds the wait in any case. The capacity entry
+    // (one slot more held) goes in the same write.
+    const startedAt = new Date().toISOString();
+    let takenPending = true;
+    let takenTimer: NodeJS.Timeout | undefined;
+    const takenFields = () => {
+      takenPending = false;
+      clearTimeout(takenTimer);
+      return { worker: deps.name, beatAt: String(Date.now()), startedAt };
+    };
+    const writeTaken = () => {
+      if (!takenPending) return;
+      const fields = takenFields();
+      later(() => updateRecord(writer, keys, data.id, fields, { capacity: capacityEntry(), ...(starter ? { nudge: starter } : {}) }));
+    };
+    let tookWarm = false;
     /** Request id → the inbox its answers go to, and whether they go by its stream from now on (services/core/session-relay.ts). */
     const routes = new Map<string, { inbox: string; streamOnly: boolean }>();
     const host = new SessionHost(data, {
@@ -167,7 +180,11 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       startTimeoutMs: config.sessions.startTimeoutMs,
       fileMaxBytes: config.sessions.fileMaxBytes,
       takeKernel: async (language, limits) => {
-        const warm = sameLimits(limits, config.sessions.defaults) ? warmKernels?.take(language) : undefined;
+        const fits = sameLimits(limits, config.sessions.defaults);
+        // take() gives a ready kernel when there is one: the session is then ready at once.
+        const ready = fits && (warmKernels?.readyCount(language) ?? 0) > 0;
+        const warm = fits ? warmKernels?.take(language) : undefined;
+        if (!ready) writeTaken();
         if (warm) {
           sessionLog.debug('session takes a warm kernel');
           tookWarm = true; // written with the status (one write less before the session is ready)
@@ -177,12 +194,18 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         while (warmKernels && hosts.size + warmKernels.size > slots && await warmKernels.evict()) { /* evicted one */ }
         return undefined;
       },
-      update: (fields) => later(async () => {
+      update: (fields) => {
         const settled = fields.status === 'ready' || fields.status === 'ended';
-        await hsetIfExists(record, settled && tookWarm ? { ...fields, warmKernel: '1' } : fields);
-        if (fields.status === 'ended') await writer.expire(record, config.sessions.recordTtlS);
-        if (settled) await nudge();
-      }),
+        const taking = takenPending;
+        const all = { ...(taking ? takenFields() : {}), ...fields, ...(settled && tookWarm ? { warmKernel: '1' } : {}) };
+        later(async () => {
+          await updateRecord(writer, keys, data.id, all, {
+            ...(fields.status === 'ended' ? { ttlS: config.sessions.recordTtlS } : {}),
+            ...((settled || taking) && starter ? { nudge: starter } : {}),
+            ...(taking ? { capacity: capacityEntry() } : {}),
+          });
+        });
+      },
       reply: (rid, message) => {
         // To the asking API process's inbox when the command named one, else the request's own stream.
         const route = routes.get(rid);
@@ -194,9 +217,6 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         });
       },
     });
-    hosts.add(host);
-    deps.metrics?.sessionsOpen.inc();
-    void reportCapacity();
     // Raw Jupyter messages (the Jupyter face) share the input stream with the requests.
     const kernelKey = kernelStreamKey(config.keyPrefix, data.id);
     const relay = new MessageRelay({
@@ -217,18 +237,35 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     // Subscribed before the kernel starts, so the requests after the session is ready are published
     // (one sent before, or while the subscription reconnects, takes the stream: see session-relay.ts).
     // Bounded: a Redis that does not confirm (reconnecting) must not hold the start; until it does,
-    // requests find no subscriber and take the stream.
+    // requests find no subscriber and take the stream. At the same time, the record's status: the
+    // API withdraws a session no worker took in time, and one it withdrew is not started.
     let subscribeTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      subscriber.subscribe(channel),
-      new Promise((_, reject) => { subscribeTimer = setTimeout(() => reject(new Error(`not confirmed within ${SUBSCRIBE_WAIT_MS} ms`)), SUBSCRIBE_WAIT_MS); }),
-    ]).catch((err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot subscribe to the session\'s channel; its requests come by the stream'));
-    clearTimeout(subscribeTimer);
+    const [status] = await Promise.all([
+      writer.hget(record, 'status'),
+      Promise.race([
+        subscriber.subscribe(channel),
+        new Promise((_, reject) => { subscribeTimer = setTimeout(() => reject(new Error(`not confirmed within ${SUBSCRIBE_WAIT_MS} ms`)), SUBSCRIBE_WAIT_MS); }),
+      ]).catch((err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot subscribe to the session\'s channel; its requests come by the stream')),
+    ]).catch((err: unknown) => {
+      onChannel.delete(channel);
+      void subscriber.unsubscribe(channel).catch(() => 0);
+      throw err;
+    }).finally(() => clearTimeout(subscribeTimer));
+    if (status !== 'starting') {
+      onChannel.delete(channel);
+      void subscriber.unsubscribe(channel).catch(() => 0);
+      sessionLog.info('session withdrawn before it started; skipped');
+      return;
+    }
+    takenTimer = setTimeout(writeTaken, TAKEN_WRITE_MS);
+    hosts.add(host);
+    deps.metrics?.sessionsOpen.inc();
     const unfollow = reader.follow(keys.input(data.id), onRequest);
     sessionLog.info({ language: data.language, limits: data.limits }, 'session starting');
     try {
       await host.run();
     } finally {
+      clearTimeout(takenTimer);
       unfollow();
       onChannel.delete(channel);
       void subscriber.unsubscribe(channel).catch(() => 0);

@@ -41,8 +41,20 @@ export interface WarmKernelsOptions {
   room(): number;
   /** Starts a container with the default session limits and an empty /box (the kernel may still be starting). */
   start(language: string): Promise<{ volume: JobVolume; channel: KernelChannel }>;
+  /** How long after a take the next kernel's start waits (default REFILL_AFTER_TAKE_MS). */
+  refillAfterTakeMs?: number;
   log: Logger;
 }
+
+/**
+ * After a take, the next kernel's start waits this long. A kernel start is about a second of CPU
+ * (the container, Python, ipykernel's imports); begun at the take, it ran beside the taking
+ * session's first cells and, on the 2-core machine, made them the slowest of the session: the
+ * first `1+1` after a take took 18–48 ms on the worker with the refill started at once, 9–16 ms
+ * without it (bench:session's warm start, load 2–4; docs/sessions.md). A second session within
+ * this delay and the start after it starts cold, as it would while the pool refills anyway.
+ */
+export const REFILL_AFTER_TAKE_MS = 1_000;
 
 interface Entry {
   language: string;
@@ -66,6 +78,7 @@ export class WarmKernels {
   private closed = false;
   private backoffMs = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
+  private refillTimer: NodeJS.Timeout | undefined;
   private readonly ageTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: WarmKernelsOptions) {
@@ -100,8 +113,18 @@ export class WarmKernels {
     if (!pick) return undefined;
     pick.taken = true;
     this.entries.delete(pick);
-    this.refill();
+    this.refillAfterTake();
     return pick.kernel;
+  }
+
+  /** Refills once REFILL_AFTER_TAKE_MS have passed (the taking session's first cells run meanwhile). */
+  private refillAfterTake(): void {
+    if (this.closed || this.refillTimer) return;
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      this.refill();
+    }, this.options.refillAfterTakeMs ?? REFILL_AFTER_TAKE_MS);
+    this.refillTimer.unref();
   }
 
   /** Ends one warm kernel (the newest) to free its slot; false when the pool holds none. */
@@ -152,6 +175,7 @@ export class WarmKernels {
     this.closed = true;
     clearInterval(this.ageTimer);
     clearTimeout(this.backoffTimer);
+    clearTimeout(this.refillTimer);
     await Promise.all([...this.entries].map((e) => this.retire(e)));
     while (this.cleanups.size) await Promise.all([...this.cleanups]);
   }

@@ -3,8 +3,14 @@
 // message with binary buffers a binary frame of that form), or in Jupyter Server 2's binary v1
 // protocol when the client offers it (protocol.ts reads and writes both).
 //
-//   client ─ frame ─▶ read*Message ─▶ <session>:in  {t:'kmsg'} ─▶ worker relay ─▶ kernel
+//   client ─ frame ─▶ read*Message ─▶ <session>:in:live {t:'kmsg'} ─▶ worker relay ─▶ kernel
 //   client ◀─ ws.send ◀── KernelFeed (one per kernel per API process) ◀── <session>:kernel ◀── relay
+//
+// A client's messages go as a v1 request does (services/core/session-relay.ts: one script checks
+// that the session is live and publishes the message to its worker, or appends it to the session's
+// input stream when the publish reaches nobody — in order either way, nothing fsynced on the fast
+// way); one to a session no longer live is dropped, and the feed looks at the session at once (its
+// clients hear `dead` and are closed, as when the watch below finds it).
 //
 // A feed follows the kernel stream through this process's StreamReader (one blocking XREAD over
 // every followed stream: no polling on the way of a message) and hands each entry to the
@@ -22,13 +28,14 @@ import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { CorralError } from '../../../core/errors.ts';
-import { appendMessage, StreamReader } from '../../../core/interactive-streams.ts';
+import { StreamReader } from '../../../core/interactive-streams.ts';
 import type { Logger } from '../../../core/logger.ts';
 import { connectRedis } from '../../../core/redis.ts';
 import {
-  CLIENT_MESSAGE_MAX_BYTES, kernelStatusFields, kernelStreamKey, kernelStreamState, parseEntry, type KernelCommand,
+  CLIENT_MESSAGE_MAX_BYTES, CLIENT_PUBLISH_MAX_BYTES, kernelStatusFields, kernelStreamKey, kernelStreamState, parseEntry, type KernelCommand,
 } from '../../../core/session-messages.ts';
-import { SessionId, sessionBeatMs, sessionKeys } from '../../../core/session-protocol.ts';
+import { SessionId, sessionBeatMs, sessionKeys, type SessionKeys } from '../../../core/session-protocol.ts';
+import { sendIfLive } from '../../../core/session-relay.ts';
 import type { SessionService } from '../../../core/session-service.ts';
 import { refuseUpgrade, routeUpgrades } from '../../upgrade-router.ts';
 import {
@@ -116,7 +123,7 @@ export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps):
           feed = new KernelFeed(id, deps, readerOf(), () => feeds.delete(id));
           feeds.set(id, feed);
         }
-        feed.add(new Connection(ws, id, deps, keys.input(id), feed.started));
+        feed.add(new Connection(ws, id, deps, keys, feed.started));
       });
     }, (err: unknown) => {
       if (err instanceof CorralError && err.status < 500) return notFound();
@@ -159,13 +166,17 @@ class KernelFeed {
       if (dead) this.executionState = 'dead';
       if (!this.ended) this.unfollow = reader.follow(key, (entry) => this.onEntry(entry), from);
     }, (err: Error) => this.end(CLOSE.goingAway, `cannot read the kernel's stream: ${err.message}`.slice(0, 120)));
-    this.watch = setInterval(() => {
-      void deps.sessions.info(id).then((info) => {
-        if (info.status === 'ended') this.endKernel(`the kernel's session ended (${info.endedReason ?? 'unknown'})`);
-      }, (err: unknown) => {
-        if (err instanceof CorralError && err.code === 'session_not_found') this.endKernel('the kernel is gone');
-      });
-    }, sessionBeatMs(deps.workerSilenceMs));
+    this.watch = setInterval(() => this.check(), sessionBeatMs(deps.workerSilenceMs));
+  }
+
+  /** Looks at the session's record: an ended (or lost, or expired) one ends the kernel's connections here. */
+  check(): void {
+    if (this.ended) return;
+    void this.deps.sessions.info(this.id).then((info) => {
+      if (info.status === 'ended') this.endKernel(`the kernel's session ended (${info.endedReason ?? 'unknown'})`);
+    }, (err: unknown) => {
+      if (err instanceof CorralError && err.code === 'session_not_found') this.endKernel('the kernel is gone');
+    });
   }
 
   get size(): number {
@@ -174,6 +185,7 @@ class KernelFeed {
 
   add(conn: Connection): void {
     this.conns.add(conn);
+    conn.onNotLive = () => this.check();
     conn.onClosed = () => {
       this.conns.delete(conn);
       if (this.conns.size === 0) this.end();
@@ -254,6 +266,8 @@ function safeMessage(details: string): string {
 /** One client's WebSocket. */
 class Connection {
   onClosed: () => void = () => {};
+  /** A message found the session no longer live (ended, or its worker silent). */
+  onNotLive: () => void = () => {};
   private readonly sentIds = new Set<string>();
   private tokens = CLIENT_MESSAGES_PER_S * 2;
   private lastRefill = performance.now();
@@ -261,11 +275,11 @@ class Connection {
   private isGone = false;
   /** Whether the client chose the v1 binary protocol (else the JSON form). */
   private readonly v1: boolean;
-  /** Messages go to the input stream one after the other, in the order they came, once the feed follows the kernel. */
+  /** Messages go to the worker one after the other, in the order they came, once the feed follows the kernel. */
   private chain: Promise<unknown>;
 
   constructor(private readonly ws: WebSocket, private readonly kernelId: string, private readonly deps: JupyterChannelsDeps,
-    private readonly inputKey: string, followed: Promise<void>) {
+    private readonly keys: SessionKeys, followed: Promise<void>) {
     this.chain = followed;
     this.v1 = ws.protocol === V1_PROTOCOL;
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
@@ -329,7 +343,12 @@ class Connection {
   }
 
   private forward(cmd: KernelCommand): void {
-    this.chain = this.chain.then(() => appendMessage(this.deps.redis, this.inputKey, cmd)).catch((err: Error) => {
+    this.chain = this.chain.then(async () => {
+      const r = await sendIfLive(this.deps.redis, this.keys, this.kernelId, cmd, this.deps.workerSilenceMs, CLIENT_PUBLISH_MAX_BYTES);
+      if (r.sent) return;
+      this.deps.log.debug({ kernelId: this.kernelId, t: cmd.t }, 'jupyter: the session is not live; message dropped');
+      this.onNotLive();
+    }).catch((err: Error) => {
       this.deps.log.warn({ kernelId: this.kernelId, err: err.message }, 'jupyter: cannot pass a message on');
       this.close(1011, 'cannot reach the kernel; reconnect');
     });
