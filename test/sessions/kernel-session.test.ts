@@ -117,6 +117,53 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       }
     });
 
+    // The launcher sends iopub messages from the thread that makes them, not through ipykernel's
+    // iopub thread (kernel-bridge.py, IPYKERNEL_LAUNCHER, change 2). Stream output still leaves
+    // from the iopub thread, so a display or the result must wait for the flush of what was
+    // printed before it, or it overtakes it.
+    it('keeps a cell\'s outputs in order: printed text, displays and the result', async () => {
+      for (let i = 0; i < 3; i++) {
+        const r = await executeCell(s.channel, `from IPython.display import display\nprint("one${i}")\ndisplay("shown${i}")\nprint("two${i}", end="")\ndisplay("again${i}")\n${i} + 40`);
+        assert.equal(r.status, 'ok', show(r));
+        const seen = r.outputs.map((o) => o.type === 'stream' ? `${o.name}:${o.text}` : o.type === 'error' || o.type === 'clear_output' ? o.type : `${o.type}:${String(o.data['text/plain'])}`);
+        assert.deepEqual(seen, [`stdout:one${i}\n`, `display_data:'shown${i}'`, `stdout:two${i}`, `display_data:'again${i}'`, `execute_result:${i + 40}`], show(r));
+      }
+    });
+
+    it('the kernel runs with the launcher\'s round-trip changes: direct iopub sends, no reply sleep, fast header dates', async () => {
+      // A display from the cell's thread schedules nothing on the iopub thread (ipykernel's own
+      // send_multipart schedules every message there), and the reply sleep is off.
+      const direct = await executeCell(s.channel, [
+        'from IPython.display import display',
+        'io_thread = get_ipython().kernel.iopub_socket.io_thread',
+        'scheduled = []',
+        'io_thread.schedule = lambda f, _s=io_thread.schedule: (scheduled.append(f), _s(f))[1]',
+        'try:',
+        '    display("direct")',
+        'finally:',
+        '    del io_thread.schedule',
+        '(len(scheduled), get_ipython().kernel._execute_sleep)',
+      ].join('\n'));
+      assert.equal(plain(direct), '(0, 0.0)', show(direct));
+      assert.ok(direct.outputs.some((o) => o.type === 'display_data' && o.data['text/plain'] === "'direct'"), show(direct));
+      // Header dates: what dateutil gave, through fromisoformat (its UTC is datetime.timezone.utc,
+      // dateutil's is tzutc()); a naive date or not a date at all goes the old way.
+      const dates = await executeCell(s.channel, [
+        'import datetime, warnings',
+        'from dateutil.parser import parse',
+        'from jupyter_client import jsonutil',
+        'forms = ["2026-12-07T11:01:04.123Z", "2026-12-07T11:01:04Z", "2026-12-07T11:01:04.1+02:00", "2026-12-07T11:01:04.123456-0530"]',
+        'same = all(jsonutil.parse_date(f) == parse(f) for f in forms)',
+        'with warnings.catch_warnings():',
+        '    warnings.simplefilter("ignore")',
+        '    naive = jsonutil.parse_date("2026-12-07T11:01:04").tzinfo is not None',
+        'fast = jsonutil.parse_date("2026-12-07T11:01:04Z").tzinfo is datetime.timezone.utc',
+        'parent = type(get_ipython().kernel.get_parent()["header"]["date"]).__name__',
+        '(same, naive, fast, jsonutil.parse_date("not a date"), parent)',
+      ].join('\n'));
+      assert.equal(plain(dates), "(True, True, True, 'not a date', 'datetime')", show(dates));
+    });
+
     it('runs cells asked for at once one at a time, in order', async () => {
       const results = await Promise.all(['y = 1', 'y += 1', 'y *= 10', 'y'].map((code) => executeCell(s.channel, code)));
       assert.equal(plain(results[3]!), '20', show(results[3]!));
