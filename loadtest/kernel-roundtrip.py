@@ -175,12 +175,17 @@ class ClientDriver:
         self.session = self.km.session
         self.shell = self.km.connect_shell()
         self.iopub = self.km.connect_iopub()
-        time.sleep(0.5)  # the subscription settles before the first request
         self.poller = zmq.Poller()
         self.poller.register(self.shell, zmq.POLLIN)
         self.poller.register(self.iopub, zmq.POLLIN)
-        for _ in range(3):  # ready: a kernel_info round trip
+        # Ready once a kernel_info_request's status is seen on iopub (as the bridge's nudges):
+        # before, the subscription may not be in place and a cell's idle would be lost.
+        seen_iopub = False
+        while not seen_iopub:
             self.ask('kernel_info_request', {})
+            for s, _ in self.poller.poll(250):
+                s.recv_multipart()
+                seen_iopub = seen_iopub or s is self.iopub
 
     def ask(self, msg_type, content):
         msg = self.session.msg(msg_type, content)
