@@ -50,7 +50,7 @@ import zmq
 # container without a network. ('' stays first on sys.path, so modules in /box import.)
 #
 # And three changes for a cell's round trip (docs/sessions.md "The kernel's own round trip"),
-# each measured on its own with loadtest/kernel-roundtrip.py:
+# each measured on its own with test/sessions/measure-kernel-roundtrip.py:
 #
 # 1. Flush skip. ipykernel flushes sys.stdout and sys.stderr after every cell, before its
 #    execute_reply (and again before its idle status), and each flush is a round trip to the
@@ -70,8 +70,9 @@ import zmq
 #    socket changes threads). The order of a cell's outputs is kept: stream output still leaves
 #    from the iopub thread, but every point that must follow it (display, displayhook, the
 #    execute_reply, the idle status) first flushes the streams and waits for that flush, as before.
-#    A forked child (multiprocessing) keeps ipykernel's own path (its pipe to the parent).
-#    Measured −1 to −1.5 ms p50 per `1+1` cell.
+#    A forked child (multiprocessing) keeps ipykernel's own path (its pipe to the parent). In the
+#    main thread an interrupt is held while a message goes out (a KeyboardInterrupt between two
+#    parts would lose that message and the next). Measured −1 to −1.5 ms p50 per `1+1` cell.
 #
 # 3. Header dates parsed by datetime.fromisoformat instead of dateutil: jupyter_client parses the
 #    `date` of every message the kernel receives, ~0.13 ms per date with dateutil against 0.2 µs
@@ -87,6 +88,7 @@ import zmq
 IPYKERNEL_LAUNCHER = '''
 import sys
 sys.modules["debugpy"] = None
+import signal
 import threading
 from datetime import datetime
 from ipykernel import iostream
@@ -103,14 +105,37 @@ def flush(self, _flush=iostream.OutStream.flush):
 
 iostream.OutStream.write, iostream.OutStream.flush = write, flush
 
-def send_multipart(self, *args, _scheduled=iostream.IOPubThread.send_multipart, **kwargs):
-    if not self._is_master_process():
-        return _scheduled(self, *args, **kwargs)
+def send_now(self, args, kwargs):
     with self._corral_send_lock:
         if self.socket is not None:
             self.socket.send_multipart(*args, **kwargs)
 
+def send_multipart(self, *args, _scheduled=iostream.IOPubThread.send_multipart, _main=threading.main_thread(),
+                   _current=threading.current_thread, _signal=signal, **kwargs):
+    if not self._is_master_process():
+        return _scheduled(self, *args, **kwargs)
+    # In the main thread, while a handler runs (ipykernel ignores SIGINT between them), an
+    # interrupt raises KeyboardInterrupt at the next bytecode: between two parts it would leave
+    # half a message on the socket, and the next message appended to it, both lost. So SIGINT is
+    # held until the message is out, then handled as it would have been (ipykernel's iopub
+    # thread, which never gets signals, had no such window).
+    previous = _signal.getsignal(_signal.SIGINT) if _current() is _main else None
+    if previous is None or previous == _signal.SIG_IGN:
+        return self._corral_send_now(args, kwargs)
+    held = []
+    _signal.signal(_signal.SIGINT, lambda signum, frame: held.append(frame))
+    try:
+        self._corral_send_now(args, kwargs)
+    finally:
+        _signal.signal(_signal.SIGINT, previous)
+    if held:
+        if callable(previous):
+            previous(_signal.SIGINT, held[0])
+        else:  # SIG_DFL: what a SIGINT would have done
+            _signal.raise_signal(_signal.SIGINT)
+
 iostream.IOPubThread._corral_send_lock = threading.Lock()
+iostream.IOPubThread._corral_send_now = send_now
 iostream.IOPubThread.send_multipart = send_multipart
 
 def parse_date(s, _dateutil=jsonutil.parse_date, _iso8601=jsonutil.ISO8601_PAT, _fromiso=datetime.fromisoformat):
@@ -123,7 +148,7 @@ def parse_date(s, _dateutil=jsonutil.parse_date, _iso8601=jsonutil.ISO8601_PAT, 
     return dt if dt.tzinfo else _dateutil(s)
 
 jsonutil.parse_date = parse_date
-del write, flush, send_multipart, parse_date, iostream, jsonutil, threading, datetime
+del write, flush, send_now, send_multipart, parse_date, iostream, jsonutil, threading, datetime, signal
 from ipykernel.kernelapp import launch_new_instance
 launch_new_instance()
 '''

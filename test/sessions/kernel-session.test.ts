@@ -164,6 +164,40 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(plain(dates), "(True, True, True, 'not a date', 'datetime')", show(dates));
     });
 
+    // Sent from the cell's thread, a message can be hit by an interrupt between two of its parts
+    // (an interrupt racing a cell's start or end, as `interrupt` sent until the cell answers
+    // does): without the launcher's hold, KeyboardInterrupt leaves half a message on the socket
+    // and the next message is appended to it — the bridge drops both, and the display below is lost.
+    it('an interrupt in the middle of an iopub message is held until it is out; the cell then sees KeyboardInterrupt', async () => {
+      const r = await executeCell(s.channel, [
+        'import os, signal, zmq',
+        'from IPython.display import display',
+        'io_thread = get_ipython().kernel.iopub_socket.io_thread',
+        'class InterruptedMidMessage:',
+        '    def __init__(self, real):',
+        '        self.real = real',
+        '    def send_multipart(self, parts, flags=0, **kwargs):',
+        '        self.real.send(parts[0], flags | zmq.SNDMORE, **kwargs)',
+        '        os.kill(os.getpid(), signal.SIGINT)',
+        '        for part in parts[1:-1]:',
+        '            self.real.send(part, flags | zmq.SNDMORE, **kwargs)',
+        '        self.real.send(parts[-1], flags, **kwargs)',
+        'real = io_thread.socket',
+        'io_thread.socket = InterruptedMidMessage(real)',
+        'try:',
+        '    display("held")',
+        'finally:',
+        '    io_thread.socket = real',
+      ].join('\n'));
+      assert.equal(r.status, 'error', show(r));
+      assert.equal(r.error?.ename, 'KeyboardInterrupt', show(r));
+      assert.ok(r.outputs.some((o) => o.type === 'display_data' && o.data['text/plain'] === "'held'"), show(r));
+      assert.ok(r.outputs.some((o) => o.type === 'error' && o.ename === 'KeyboardInterrupt'), show(r));
+      assert.equal(r.invalidMessages, 0, show(r));
+      const next = await executeCell(s.channel, '1 + 1');
+      assert.equal(plain(next), '2', show(next));
+    });
+
     it('runs cells asked for at once one at a time, in order', async () => {
       const results = await Promise.all(['y = 1', 'y += 1', 'y *= 10', 'y'].map((code) => executeCell(s.channel, code)));
       assert.equal(plain(results[3]!), '20', show(results[3]!));

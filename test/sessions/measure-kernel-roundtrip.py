@@ -12,7 +12,7 @@
 #
 # Figures are printed, never asserted. Debian's /usr/bin/python3 has what this needs (pyzmq,
 # ipykernel, jupyter_client), the same versions as the python image.
-#   /usr/bin/python3 loadtest/kernel-roundtrip.py [bridge|inproc|client ...] [--cells N] [--warm N]
+#   /usr/bin/python3 test/sessions/measure-kernel-roundtrip.py [bridge|inproc|client ...] [--cells N] [--warm N]
 #       [--taskset CPUS] [--bridge-python-flags "-I"] [--kernel-arg ARG ...]
 import argparse
 import importlib.util
@@ -25,7 +25,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # KERNEL_BRIDGE=FILE measures another bridge (an older one, a prototype) against this one.
-BRIDGE = os.environ.get('KERNEL_BRIDGE') or os.path.join(HERE, '..', 'rootfs-images', 'files', 'kernel-bridge.py')
+BRIDGE = os.environ.get('KERNEL_BRIDGE') or os.path.join(HERE, '..', '..', 'rootfs-images', 'files', 'kernel-bridge.py')
 KINDS = ('busy', 'execute_input', 'execute_result', 'execute_reply', 'idle')
 
 

@@ -1,5 +1,5 @@
 // Where a `1+1` cell's kernel round trip is spent outside ipykernel (docs/sessions.md "The kernel's
-// own round trip"), next to loadtest/kernel-roundtrip.py:
+// own round trip"), next to measure-kernel-roundtrip.py:
 //   in-container  that Python driver (bridge mode) run inside a real sandbox container of the python
 //                 image, this checkout's bridge copied into its /box: the container's own cost,
 //                 against the same driver on the host
@@ -7,22 +7,22 @@
 //                 the host by child_process (Debian's /usr/bin/python3): Node's side without the
 //                 sandbox, against test/sessions/measure-kernel.ts (the same through the sandbox)
 // Figures are printed, never asserted; print the load with them.
-//   UV_THREADPOOL_SIZE=32 tsx loadtest/kernel-roundtrip-sides.ts [in-container|host-node] [cells=400]
+//   UV_THREADPOOL_SIZE=32 node --import tsx test/sessions/measure-kernel-sides.ts [in-container|host-node] [cells=400]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { executeCell } from '../worker/sessions/execute-cell.ts';
-import { KernelChannel } from '../worker/sessions/kernel-channel.ts';
-import type { SandboxOutcome, StreamingRun } from '../worker/sandbox/index.ts';
-import { createVolume, testHost } from '../test/helpers/sandbox.ts';
-import { kernelImage, type KernelImage } from '../test/sessions/helpers.ts';
+import { executeCell } from '../../worker/sessions/execute-cell.ts';
+import { KernelChannel } from '../../worker/sessions/kernel-channel.ts';
+import type { SandboxOutcome, StreamingRun } from '../../worker/sandbox/index.ts';
+import { createVolume, testHost } from '../helpers/sandbox.ts';
+import { kernelImage, type KernelImage } from './helpers.ts';
 
 const mode = process.argv[2] ?? 'in-container';
 const cells = Number(process.argv[3] ?? 400);
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
-const BRIDGE = new URL('../rootfs-images/files/kernel-bridge.py', import.meta.url).pathname;
-const DRIVER = new URL('./kernel-roundtrip.py', import.meta.url).pathname;
+const BRIDGE = new URL('../../rootfs-images/files/kernel-bridge.py', import.meta.url).pathname;
+const DRIVER = new URL('./measure-kernel-roundtrip.py', import.meta.url).pathname;
 
 async function inContainer(): Promise<void> {
   const image = kernelImage();
@@ -31,11 +31,11 @@ async function inContainer(): Promise<void> {
   const host = testHost();
   const volume = await createVolume({ sizeBytes: 64 << 20, host });
   try {
-    await volume.writeFile('kernel-roundtrip.py', readFileSync(DRIVER));
+    await volume.writeFile('measure-kernel-roundtrip.py', readFileSync(DRIVER));
     await volume.writeFile('kernel-bridge.py', readFileSync(BRIDGE));
     const o = await host.run({
       layers: img.layers,
-      argv: ['python3', '/box/kernel-roundtrip.py', 'bridge', '--cells', String(cells)],
+      argv: ['python3', '/box/measure-kernel-roundtrip.py', 'bridge', '--cells', String(cells)],
       env: { ...img.env, KERNEL_BRIDGE: '/box/kernel-bridge.py' },
       box: { dir: volume.dir },
       cwd: '/box',
