@@ -198,6 +198,35 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       assert.equal(plain(next), '2', show(next));
     });
 
+    // An interrupt sent as a cell starts can land in ipykernel's handler before the cell's code
+    // runs, or in IPython's steps around it: ipykernel's own launcher then sends no execute_reply,
+    // and the cell waits for its timeout and a kernel restart (its state lost). Each case is made
+    // here by a one-shot hook that interrupts the kernel at that point.
+    it('an interrupt before the cell\'s code is dropped, one in IPython\'s steps around it is the cell\'s KeyboardInterrupt; both are answered', async () => {
+      const hook = (target: string, method: string) => executeCell(s.channel, [
+        'import os, signal',
+        `target = ${target}`,
+        `def once(*args, _original=target.${method}):`,
+        `    del target.${method}`,
+        '    os.kill(os.getpid(), signal.SIGINT)',
+        '    return _original(*args)',
+        `target.${method} = once`,
+      ].join('\n'));
+      let r = await hook('get_ipython().kernel', '_publish_execute_input');
+      assert.equal(r.status, 'ok', show(r));
+      r = await executeCell(s.channel, '1 + 1', { timeoutMs: 15_000, interruptGraceMs: 2000 });
+      assert.equal(r.status, 'ok', show(r));
+      assert.equal(plain(r), '2', show(r));
+      r = await hook('get_ipython()', 'transform_cell');
+      assert.equal(r.status, 'ok', show(r));
+      r = await executeCell(s.channel, '1 + 1', { timeoutMs: 15_000, interruptGraceMs: 2000 });
+      assert.equal(r.status, 'error', show(r));
+      assert.equal(r.error?.ename, 'KeyboardInterrupt', show(r));
+      assert.equal(r.kernelRestarted, false, show(r));
+      r = await executeCell(s.channel, 'x');
+      assert.equal(plain(r), '41', 'the kernel and its state live on');
+    });
+
     it('runs cells asked for at once one at a time, in order', async () => {
       const results = await Promise.all(['y = 1', 'y += 1', 'y *= 10', 'y'].map((code) => executeCell(s.channel, code)));
       assert.equal(plain(results[3]!), '20', show(results[3]!));
