@@ -49,34 +49,141 @@ import zmq
 # is about a sixth of the kernel's start, and a debugger that listens on TCP is of no use in a
 # container without a network. ('' stays first on sys.path, so modules in /box import.)
 #
-# And one change to its output streams, for a cell's round trip: ipykernel flushes sys.stdout and
-# sys.stderr after every cell, before its execute_reply (and again before its idle status), and
-# each flush is a round trip to the kernel's iopub thread (schedule the send, then wait on an
-# Event the iopub thread sets) — four thread wake-ups per cell even when the cell printed nothing,
-# measured at 1.5–2 ms of a `1+1` cell's ~5 ms on the shared 2-core VM. Here a stream that nothing
-# was written to since its last flush skips that round trip: it has nothing to send. Every write
-# (the cell's print, the fd-watcher thread's forwarding of fd-level output) marks the stream, and
-# the mark is cleared before the real flush, so a write racing a flush only costs one more real
-# flush. What the skipped round trip also gave — the execute_reply leaving after the iopub
-# messages queued before it — is not relied on: the worker (execute-cell.ts) and Jupyter clients
-# wait for the idle status, which always leaves the iopub thread after the cell's outputs.
-IPYKERNEL_LAUNCHER = ('import sys\n'
-                      'sys.modules["debugpy"] = None\n'
-                      'from ipykernel import iostream\n'
-                      'def write(self, string, _write=iostream.OutStream.write):\n'
-                      '    self._corral_unflushed = True\n'
-                      '    return _write(self, string)\n'
-                      'def flush(self, _flush=iostream.OutStream.flush):\n'
-                      '    if getattr(self, "_corral_unflushed", True):\n'
-                      '        self._corral_unflushed = False\n'
-                      '        _flush(self)\n'
-                      'iostream.OutStream.write, iostream.OutStream.flush = write, flush\n'
-                      'del write, flush, iostream\n'
-                      'from ipykernel.kernelapp import launch_new_instance\n'
-                      'launch_new_instance()\n')
+# And three changes for a cell's round trip (docs/sessions.md "The kernel's own round trip"),
+# each measured on its own with test/sessions/measure-kernel-roundtrip.py:
+#
+# 1. Flush skip. ipykernel flushes sys.stdout and sys.stderr after every cell, before its
+#    execute_reply (and again before its idle status), and each flush is a round trip to the
+#    kernel's iopub thread (schedule the send, then wait on an Event the iopub thread sets) — four
+#    thread wake-ups per cell even when the cell printed nothing (1.5–2 ms of a `1+1` cell). Here a
+#    stream that nothing was written to since its last flush skips that round trip: it has nothing
+#    to send. Every write (the cell's print, the fd-watcher thread's forwarding of fd-level output)
+#    marks the stream, and the mark is cleared before the real flush, so a write racing a flush
+#    only costs one more real flush.
+#
+# 2. IOPub messages sent by the thread that makes them. ipykernel hands every iopub message
+#    (busy, execute_input, execute_result, display_data, idle…) to its iopub thread through an
+#    in-process queue and a zmq wake-up, and that thread then needs the GIL, which the cell's own
+#    thread holds while it runs: the busy status of a `1+1` cell left after its execute_reply.
+#    The iopub socket is a PUB socket, only ever sent on, so here the sending thread sends itself,
+#    under a lock (one thread on the socket at a time, and the memory barrier zmq asks for when a
+#    socket changes threads). The order of a cell's outputs is kept: stream output still leaves
+#    from the iopub thread, but every point that must follow it (display, displayhook, the
+#    execute_reply, the idle status) first flushes the streams and waits for that flush, as before.
+#    A forked child (multiprocessing) keeps ipykernel's own path (its pipe to the parent). In the
+#    main thread an interrupt is held while a message goes out (a KeyboardInterrupt between two
+#    parts would lose that message and the next). Measured −1 to −1.5 ms p50 per `1+1` cell.
+#
+# 3. Header dates parsed by datetime.fromisoformat instead of dateutil: jupyter_client parses the
+#    `date` of every message the kernel receives, ~0.13 ms per date with dateutil against 0.2 µs
+#    (Python 3.11's fromisoformat takes what jupyter_client's ISO 8601 pattern lets through; on
+#    anything it refuses, dateutil as before).
+#
+# What the skipped flush round trip also gave — the execute_reply leaving after the iopub messages
+# queued before it — is not relied on: the worker (execute-cell.ts) and Jupyter clients wait for
+# the idle status, which always leaves after the cell's outputs. The same holds for ipykernel's
+# 0.5 ms sleep before every execute_reply ("the flush doesn't seem to make it to the clients"),
+# which --IPythonKernel._execute_sleep=0 turns off (measured −1 ms p50 or more: the sleep hands the
+# GIL to the other threads and waits to get it back).
+IPYKERNEL_LAUNCHER = '''
+import sys
+sys.modules["debugpy"] = None
+import signal
+import threading
+from datetime import datetime
+from ipykernel import iostream
+from ipykernel.ipkernel import IPythonKernel
+from jupyter_client import jsonutil
+
+def write(self, string, _write=iostream.OutStream.write):
+    self._corral_unflushed = True
+    return _write(self, string)
+
+def flush(self, _flush=iostream.OutStream.flush):
+    if getattr(self, "_corral_unflushed", True):
+        self._corral_unflushed = False
+        _flush(self)
+
+iostream.OutStream.write, iostream.OutStream.flush = write, flush
+
+def send_now(self, args, kwargs):
+    with self._corral_send_lock:
+        if self.socket is not None:
+            self.socket.send_multipart(*args, **kwargs)
+
+def send_multipart(self, *args, _scheduled=iostream.IOPubThread.send_multipart, _main=threading.main_thread(),
+                   _current=threading.current_thread, _signal=signal, **kwargs):
+    if not self._is_master_process():
+        return _scheduled(self, *args, **kwargs)
+    # In the main thread, while a handler runs (ipykernel ignores SIGINT between them), an
+    # interrupt raises KeyboardInterrupt at the next bytecode: between two parts it would leave
+    # half a message on the socket, and the next message appended to it, both lost. So SIGINT is
+    # held until the message is out, then handled as it would have been (ipykernel's iopub
+    # thread, which never gets signals, had no such window).
+    previous = _signal.getsignal(_signal.SIGINT) if _current() is _main else None
+    if previous is None or previous == _signal.SIG_IGN:
+        return self._corral_send_now(args, kwargs)
+    held = []
+    _signal.signal(_signal.SIGINT, lambda signum, frame: held.append(frame))
+    try:
+        self._corral_send_now(args, kwargs)
+    finally:
+        _signal.signal(_signal.SIGINT, previous)
+    if held:
+        if callable(previous):
+            previous(_signal.SIGINT, held[0])
+        else:  # SIG_DFL: what a SIGINT would have done
+            _signal.raise_signal(_signal.SIGINT)
+
+iostream.IOPubThread._corral_send_lock = threading.Lock()
+iostream.IOPubThread._corral_send_now = send_now
+iostream.IOPubThread.send_multipart = send_multipart
+
+# ipykernel ignores SIGINT between requests, and turns it into KeyboardInterrupt for the whole of a
+# request's handler (pre_handler_hook). An interrupt that lands in an execute_request's handler
+# before the cell's code starts (publishing execute_input) or after it ends (sending the reply)
+# then aborts the handler: no execute_reply is sent, the cell is never answered, and the worker
+# waits for the cell's timeout and restarts the kernel (measured: 7–10 of 40 interrupts sent as a
+# cell starts, with ipykernel's own launcher as with this one). Here SIGINT stays ignored in the
+# handlers and raises KeyboardInterrupt only while do_execute runs the cell: an interrupt that
+# comes before the cell started is dropped, as one between requests always was, and one that
+# escapes do_execute (IPython's steps around the code) is the cell's KeyboardInterrupt error.
+def pre_handler_hook(self, _signal=signal):
+    self.saved_sigint_handler = _signal.getsignal(_signal.SIGINT)
+
+async def do_execute(self, *args, _do_execute=IPythonKernel.do_execute, _signal=signal, **kwargs):
+    previous = _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    try:
+        return await _do_execute(self, *args, **kwargs)
+    except KeyboardInterrupt:
+        # Raised in IPython's own steps around the cell's code (which catches its own): the cell
+        # was interrupted all the same, and its reply says so.
+        return {"status": "error", "ename": "KeyboardInterrupt", "evalue": "", "traceback": [],
+                "execution_count": self.execution_count, "user_expressions": {}, "payload": []}
+    finally:
+        _signal.signal(_signal.SIGINT, previous)
+
+IPythonKernel.pre_handler_hook, IPythonKernel.do_execute = pre_handler_hook, do_execute
+
+def parse_date(s, _dateutil=jsonutil.parse_date, _iso8601=jsonutil.ISO8601_PAT, _fromiso=datetime.fromisoformat):
+    if s is None or not _iso8601.match(s):
+        return s
+    try:
+        dt = _fromiso(s)
+    except ValueError:
+        return _dateutil(s)
+    return dt if dt.tzinfo else _dateutil(s)
+
+jsonutil.parse_date = parse_date
+del write, flush, send_now, send_multipart, pre_handler_hook, do_execute, IPythonKernel, parse_date, iostream, jsonutil, threading, datetime, signal
+from ipykernel.kernelapp import launch_new_instance
+launch_new_instance()
+'''
 DEFAULT_KERNEL_ARGV = [sys.executable, '-c', IPYKERNEL_LAUNCHER, '-f', '{connection_file}',
                        # No history database: the kernel's history stays in memory (In/Out work).
-                       '--HistoryManager.enabled=False']
+                       '--HistoryManager.enabled=False',
+                       # No 0.5 ms sleep before each execute_reply (see above).
+                       '--IPythonKernel._execute_sleep=0']
 DELIM = b'<IDS|MSG>'
 PROTOCOL_VERSION = '5.3'
 NUDGE_INTERVAL_S = 0.25

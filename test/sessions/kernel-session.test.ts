@@ -117,6 +117,116 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       }
     });
 
+    // The launcher sends iopub messages from the thread that makes them, not through ipykernel's
+    // iopub thread (kernel-bridge.py, IPYKERNEL_LAUNCHER, change 2). Stream output still leaves
+    // from the iopub thread, so a display or the result must wait for the flush of what was
+    // printed before it, or it overtakes it.
+    it('keeps a cell\'s outputs in order: printed text, displays and the result', async () => {
+      for (let i = 0; i < 3; i++) {
+        const r = await executeCell(s.channel, `from IPython.display import display\nprint("one${i}")\ndisplay("shown${i}")\nprint("two${i}", end="")\ndisplay("again${i}")\n${i} + 40`);
+        assert.equal(r.status, 'ok', show(r));
+        const seen = r.outputs.map((o) => o.type === 'stream' ? `${o.name}:${o.text}` : o.type === 'error' || o.type === 'clear_output' ? o.type : `${o.type}:${String(o.data['text/plain'])}`);
+        assert.deepEqual(seen, [`stdout:one${i}\n`, `display_data:'shown${i}'`, `stdout:two${i}`, `display_data:'again${i}'`, `execute_result:${i + 40}`], show(r));
+      }
+    });
+
+    it('the kernel runs with the launcher\'s round-trip changes: direct iopub sends, no reply sleep, fast header dates', async () => {
+      // A display from the cell's thread schedules nothing on the iopub thread (ipykernel's own
+      // send_multipart schedules every message there), and the reply sleep is off.
+      const direct = await executeCell(s.channel, [
+        'from IPython.display import display',
+        'io_thread = get_ipython().kernel.iopub_socket.io_thread',
+        'scheduled = []',
+        'io_thread.schedule = lambda f, _s=io_thread.schedule: (scheduled.append(f), _s(f))[1]',
+        'try:',
+        '    display("direct")',
+        'finally:',
+        '    del io_thread.schedule',
+        '(len(scheduled), get_ipython().kernel._execute_sleep)',
+      ].join('\n'));
+      assert.equal(plain(direct), '(0, 0.0)', show(direct));
+      assert.ok(direct.outputs.some((o) => o.type === 'display_data' && o.data['text/plain'] === "'direct'"), show(direct));
+      // Header dates: what dateutil gave, through fromisoformat (its UTC is datetime.timezone.utc,
+      // dateutil's is tzutc()); a naive date or not a date at all goes the old way.
+      const dates = await executeCell(s.channel, [
+        'import datetime, warnings',
+        'from dateutil.parser import parse',
+        'from jupyter_client import jsonutil',
+        'forms = ["2026-12-07T11:01:04.123Z", "2026-12-07T11:01:04Z", "2026-12-07T11:01:04.1+02:00", "2026-12-07T11:01:04.123456-0530"]',
+        'same = all(jsonutil.parse_date(f) == parse(f) for f in forms)',
+        'with warnings.catch_warnings():',
+        '    warnings.simplefilter("ignore")',
+        '    naive = jsonutil.parse_date("2026-12-07T11:01:04").tzinfo is not None',
+        'fast = jsonutil.parse_date("2026-12-07T11:01:04Z").tzinfo is datetime.timezone.utc',
+        'parent = type(get_ipython().kernel.get_parent()["header"]["date"]).__name__',
+        '(same, naive, fast, jsonutil.parse_date("not a date"), parent)',
+      ].join('\n'));
+      assert.equal(plain(dates), "(True, True, True, 'not a date', 'datetime')", show(dates));
+    });
+
+    // Sent from the cell's thread, a message can be hit by an interrupt between two of its parts
+    // (an interrupt racing a cell's start or end, as `interrupt` sent until the cell answers
+    // does): without the launcher's hold, KeyboardInterrupt leaves half a message on the socket
+    // and the next message is appended to it — the bridge drops both, and the display below is lost.
+    it('an interrupt in the middle of an iopub message is held until it is out; the cell then sees KeyboardInterrupt', async () => {
+      const r = await executeCell(s.channel, [
+        'import os, signal, zmq',
+        'from IPython.display import display',
+        'io_thread = get_ipython().kernel.iopub_socket.io_thread',
+        'class InterruptedMidMessage:',
+        '    def __init__(self, real):',
+        '        self.real = real',
+        '    def send_multipart(self, parts, flags=0, **kwargs):',
+        '        self.real.send(parts[0], flags | zmq.SNDMORE, **kwargs)',
+        '        os.kill(os.getpid(), signal.SIGINT)',
+        '        for part in parts[1:-1]:',
+        '            self.real.send(part, flags | zmq.SNDMORE, **kwargs)',
+        '        self.real.send(parts[-1], flags, **kwargs)',
+        'real = io_thread.socket',
+        'io_thread.socket = InterruptedMidMessage(real)',
+        'try:',
+        '    display("held")',
+        'finally:',
+        '    io_thread.socket = real',
+      ].join('\n'));
+      assert.equal(r.status, 'error', show(r));
+      assert.equal(r.error?.ename, 'KeyboardInterrupt', show(r));
+      assert.ok(r.outputs.some((o) => o.type === 'display_data' && o.data['text/plain'] === "'held'"), show(r));
+      assert.ok(r.outputs.some((o) => o.type === 'error' && o.ename === 'KeyboardInterrupt'), show(r));
+      assert.equal(r.invalidMessages, 0, show(r));
+      const next = await executeCell(s.channel, '1 + 1');
+      assert.equal(plain(next), '2', show(next));
+    });
+
+    // An interrupt sent as a cell starts can land in ipykernel's handler before the cell's code
+    // runs, or in IPython's steps around it: ipykernel's own launcher then sends no execute_reply,
+    // and the cell waits for its timeout and a kernel restart (its state lost). Each case is made
+    // here by a one-shot hook that interrupts the kernel at that point.
+    it('an interrupt before the cell\'s code is dropped, one in IPython\'s steps around it is the cell\'s KeyboardInterrupt; both are answered', async () => {
+      const hook = (target: string, method: string) => executeCell(s.channel, [
+        'import os, signal',
+        `target = ${target}`,
+        `def once(*args, _original=target.${method}):`,
+        `    del target.${method}`,
+        '    os.kill(os.getpid(), signal.SIGINT)',
+        '    return _original(*args)',
+        `target.${method} = once`,
+      ].join('\n'));
+      let r = await hook('get_ipython().kernel', '_publish_execute_input');
+      assert.equal(r.status, 'ok', show(r));
+      r = await executeCell(s.channel, '1 + 1', { timeoutMs: 15_000, interruptGraceMs: 2000 });
+      assert.equal(r.status, 'ok', show(r));
+      assert.equal(plain(r), '2', show(r));
+      r = await hook('get_ipython()', 'transform_cell');
+      assert.equal(r.status, 'ok', show(r));
+      r = await executeCell(s.channel, '1 + 1', { timeoutMs: 15_000, interruptGraceMs: 2000 });
+      assert.equal(r.status, 'error', show(r));
+      assert.equal(r.error?.ename, 'KeyboardInterrupt', show(r));
+      assert.equal(r.kernelRestarted, false, show(r));
+      r = await executeCell(s.channel, 'x');
+      assert.equal(plain(r), '41', 'the kernel and its state live on');
+    });
+
     it('runs cells asked for at once one at a time, in order', async () => {
       const results = await Promise.all(['y = 1', 'y += 1', 'y *= 10', 'y'].map((code) => executeCell(s.channel, code)));
       assert.equal(plain(results[3]!), '20', show(results[3]!));
