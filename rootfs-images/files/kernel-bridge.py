@@ -135,9 +135,19 @@ def send_multipart(self, *args, _scheduled=iostream.IOPubThread.send_multipart, 
         else:  # SIG_DFL: what a SIGINT would have done
             _signal.raise_signal(_signal.SIGINT)
 
+# The iopub thread still sends one kind itself: output a forked child (multiprocessing) piped to
+# it, forwarded by _really_send. It takes the same lock: a zmq socket is used by one thread at a
+# time, and the cell's thread may be sending a display at that moment.
+def really_send(self, msg, *args, _really=iostream.IOPubThread._really_send, **kwargs):
+    if not self._is_master_process():
+        return _really(self, msg, *args, **kwargs)
+    with self._corral_send_lock:
+        return _really(self, msg, *args, **kwargs)
+
 iostream.IOPubThread._corral_send_lock = threading.Lock()
 iostream.IOPubThread._corral_send_now = send_now
 iostream.IOPubThread.send_multipart = send_multipart
+iostream.IOPubThread._really_send = really_send
 
 # ipykernel ignores SIGINT between requests, and turns it into KeyboardInterrupt for the whole of a
 # request's handler (pre_handler_hook). An interrupt that lands in an execute_request's handler
@@ -175,7 +185,7 @@ def parse_date(s, _dateutil=jsonutil.parse_date, _iso8601=jsonutil.ISO8601_PAT, 
     return dt if dt.tzinfo else _dateutil(s)
 
 jsonutil.parse_date = parse_date
-del write, flush, send_now, send_multipart, pre_handler_hook, do_execute, IPythonKernel, parse_date, iostream, jsonutil, threading, datetime, signal
+del write, flush, send_now, send_multipart, really_send, pre_handler_hook, do_execute, IPythonKernel, parse_date, iostream, jsonutil, threading, datetime, signal
 from ipykernel.kernelapp import launch_new_instance
 launch_new_instance()
 '''

@@ -130,6 +130,40 @@ describe('kernel sessions (real ipykernel in the sandbox)', { skip }, () => {
       }
     });
 
+    it('output of forked children arrives whole while the cell\'s thread displays (the iopub thread forwards it under the send lock)', async () => {
+      // The children's prints come to the iopub thread over ipykernel's pipe and it sends them on
+      // the socket the cell's thread sends its displays on: both take the launcher's lock. Without
+      // it the two threads can use one zmq socket at once — messages lost or the kernel aborted.
+      const r = await executeCell(s.channel, [
+        'import multiprocessing as mp, sys',
+        'from IPython.display import display',
+        'def child(n):',
+        '    for j in range(50):',
+        '        print(f"child{n}-{j}")',
+        '    sys.stdout.flush()',
+        'procs = [mp.get_context("fork").Process(target=child, args=(n,)) for n in range(3)]',
+        'for p in procs: p.start()',
+        'for j in range(200): display(j)',
+        'for p in procs: p.join()',
+        'import time; time.sleep(0.3)',
+        'print("parent done")',
+        '[p.exitcode for p in procs]',
+      ].join('\n'), { timeoutMs: 60_000 });
+      assert.equal(r.status, 'ok', show(r));
+      assert.equal(plain(r), '[0, 0, 0]', show(r));
+      const shown = r.outputs.filter((o) => o.type === 'display_data').map((o) => o.type === 'display_data' ? String(o.data['text/plain']) : '');
+      assert.deepEqual(shown, Array.from({ length: 200 }, (_, j) => String(j)), 'every display, in order');
+      // A child's print is two writes (the text, then its newline), each piped to the parent on a
+      // socket of its own (ipykernel: a new one per write), so pieces interleave and even one
+      // child's may swap; each comes once, whole.
+      const printed = stdout(r);
+      for (let n = 0; n < 3; n++) {
+        const seen = (printed.match(new RegExp(`child${n}-\\d+`, 'g')) ?? []).map((t) => Number(t.split('-')[1])).sort((a, b) => a - b);
+        assert.deepEqual(seen, Array.from({ length: 50 }, (_, j) => j), `child ${n}'s lines, each once`);
+      }
+      assert.match(printed, /parent done\n$/, show(r));
+    });
+
     it('the kernel runs with the launcher\'s round-trip changes: direct iopub sends, no reply sleep, fast header dates', async () => {
       // A display from the cell's thread schedules nothing on the iopub thread (ipykernel's own
       // send_multipart schedules every message there), and the reply sleep is off.
