@@ -80,18 +80,32 @@ describe('warm pool', () => {
     assert.ok(waiting.length >= 1, 'a warm container is waiting for its job');
     // Each waiting program and its container's init (its parent): sleeping, never 'D'
     // (uninterruptible: counted in /proc/loadavg; a CLONE_VFORK init waited that way).
+    // A process the pool ended meanwhile (a container it retired) is not there to read: undefined.
     const state = (pid: number) => {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+        throw err;
+      }
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       return { state: fields[0]!, ppid: Number(fields[1]) };
     };
-    await new Promise((r) => setTimeout(r, 50)); // settled into their waits
-    for (const pid of waiting) {
-      const program = state(pid);
-      const init = state(program.ppid);
-      assert.notEqual(program.state, 'D', `program ${pid} waits uninterruptibly`);
-      assert.notEqual(init.state, 'D', `container init ${program.ppid} waits uninterruptibly`);
+    let checked = 0;
+    for (let round = 0; round < 20 && checked === 0; round++) {
+      if (round > 0) waiting = processesInOurRuns(host);
+      await new Promise((r) => setTimeout(r, 50)); // settled into their waits
+      for (const pid of waiting) {
+        const program = state(pid);
+        const init = program && state(program.ppid);
+        if (!program || !init) continue;
+        assert.notEqual(program.state, 'D', `program ${pid} waits uninterruptibly`);
+        assert.notEqual(init.state, 'D', `container init ${program.ppid} waits uninterruptibly`);
+        checked++;
+      }
     }
+    assert.ok(checked >= 1, 'no waiting container stayed long enough to be read');
   });
 
   it('never lets a run see anything of the previous one: files, shm, processes', async () => {
