@@ -13,6 +13,9 @@
 // load — 80–110 s alone on the 2-core development VM, but more than 6 minutes (the guest's timeout)
 // beside the other files and the UML suite, where Node's start-up in a run alone took 17 s.
 //
+// A suite whose node dies by a signal outside Corral's code (the guest's dmesg, printed on a
+// failure, does not name libcorral.so) gets one more boot, said in the output (emulatorCrash).
+//
 // qemu runs with TCG (software emulation): /dev/kvm on the development machine is nested and
 // stock kernels do not run under it (qemu aborts on an MSR or the guest hangs), so no KVM.
 import { it } from 'node:test';
@@ -60,19 +63,24 @@ function skipReason(): string | false {
 const reason = skipReason();
 if (reason) console.log(`# cgroup v2 CPU placement (qemu) skipped: ${reason}`);
 
-it('places runs and held programs on their CPUs on a pure cgroup v2 kernel with cpuset (qemu)', { skip: reason, timeout: 720_000 }, (t) => {
-  mkdirSync(qemuCache, { recursive: true });
-  const command = `${CHECK_GUEST} && UV_THREADPOOL_SIZE=16 node --import tsx --test --test-concurrency=1 ${suite.join(' ')}`;
+/**
+ * Lines the guest's kernel logged for a crash (a segfault, a general protection fault, a trap),
+ * printed after the suite when it failed: they name the object the fault was in (Corral's
+ * libcorral.so, or node itself).
+ */
+const CRASH_LINES = `dmesg | grep -E 'segfault|general protection|traps:' | tail -n 8 | sed 's/^/# guest kernel: /'`;
+
+/** The harness's output (stdout, then stderr) and exit status for one boot running `command`. */
+function runGuest(command: string): { status: number | null; output: string } {
   // -t: the guest's own timeout (the harness kills the VM 60 s after it); the test's is above.
   // Output to write-only files: qemu writes its serial consoles to the harness's fds 3/4 through
   // /dev/fdset, which hands out only a descriptor of the access mode asked for (O_WRONLY) — the
   // read-write socket pairs node gives a child for its stdio are refused (EACCES).
   const dir = mkdtempSync(join(tmpdir(), 'corral-cg2-qemu-'));
-  let output: string;
-  let status: number | null;
   try {
     const out = openSync(join(dir, 'out'), 'w');
     const err = openSync(join(dir, 'err'), 'w');
+    let status: number | null;
     try {
       status = spawnSync(harness, ['--vm', 'qemu', '--cpus', '2', '--module', 'fuse', '-C', repo, '-t', '600', command], {
         stdio: ['ignore', out, err], env: { ...process.env, CG2_QEMU_CACHE: qemuCache },
@@ -81,21 +89,46 @@ it('places runs and held programs on their CPUs on a pure cgroup v2 kernel with 
       closeSync(out);
       closeSync(err);
     }
-    output = `${readFileSync(join(dir, 'out'), 'utf8')}\n${readFileSync(join(dir, 'err'), 'utf8')}`;
+    return { status, output: `${readFileSync(join(dir, 'out'), 'utf8')}\n${readFileSync(join(dir, 'err'), 'utf8')}` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const r = { status };
+}
+
+/**
+ * The suite's process in the guest was killed by a fault outside Corral's own code: node under
+ * qemu's software CPU (TCG) — seen once in a CI run after the whole suite (SIGSEGV 13 s in; the
+ * same code passed 5 runs in a row after it). A fault in libcorral.so is never this.
+ */
+function emulatorCrash(output: string): boolean {
+  return /signal: 'SIG(SEGV|BUS|ILL)'/.test(output) && !/^# guest kernel: .*libcorral/m.test(output);
+}
+
+it('places runs and held programs on their CPUs on a pure cgroup v2 kernel with cpuset (qemu)', { skip: reason, timeout: 1_440_000 }, (t) => {
+  mkdirSync(qemuCache, { recursive: true });
+  const command = `${CHECK_GUEST} && { UV_THREADPOOL_SIZE=16 node --import tsx --test --test-concurrency=1 ${suite.join(' ')}; s=$?; `
+    + `[ $s -eq 0 ] || ${CRASH_LINES}; exit $s; }`;
+  let r = runGuest(command);
+  if (r.status !== 0 && emulatorCrash(r.output)) {
+    // Said, not hidden: the first boot's crash and its kernel lines, then one more boot, whose
+    // result alone decides.
+    const crash = r.output.split('\n').filter((l) => /^# guest kernel: |signal: /.test(l.trim())).join('; ');
+    console.log(`# cgroup v2 CPU placement (qemu): the suite's node died by a signal outside Corral's code (${crash}); booting once more`);
+    t.diagnostic(`first boot: node died by a signal outside Corral's code (${crash}); the second boot decides`);
+    r = runGuest(command);
+  }
+  const { status, output } = r;
   // 125: the harness itself failed — no kernel to fetch, qemu could not start, the guest did not
   // boot. Nothing of Corral ran: a skip with the harness's words, not a failure.
-  if (r.status === 125 && !output.includes('TAP version')) {
+  if (status === 125 && !output.includes('TAP version')) {
     const why = output.split('\n').filter((l) => /^(run-in-cg2-kernel|qemu)/.test(l)).join('; ') || output.trim().slice(-500);
     console.log(`# cgroup v2 CPU placement (qemu) skipped: the VM did not boot: ${why}`);
     return t.skip(`the VM did not boot: ${why}`);
   }
   const summary = output.split('\n').filter((l) => /^# (guest:|tests|pass|fail|skipped) /.test(l)).join(', ');
   console.log(`# cgroup v2 + cpuset (qemu): ${summary}`);
-  assert.equal(r.status, 0, `the placement suite failed under cgroup v2 (qemu):\n${tapFailures(output) || output.slice(-6000)}`);
+  const crashLines = output.split('\n').filter((l) => l.startsWith('# guest kernel: ')).join('\n');
+  assert.equal(status, 0, `the placement suite failed under cgroup v2 (qemu):\n${tapFailures(output) || output.slice(-6000)}\n${crashLines}`);
   assert.match(output, /^# guest: cgroup v2 with cpuset, 2 CPUs/m);
   assert.doesNotMatch(output, /CPU placement suite skipped/, 'the placement suite must run, not skip, in the guest');
   assert.match(output, /^# fail 0$/m);
