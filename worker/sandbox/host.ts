@@ -91,8 +91,6 @@ export class SandboxHost implements HostContext {
   /** Warm job volumes, when enabled. */
   readonly volumes: WarmVolumes | undefined;
   private readonly discarding = new Set<Promise<void>>();
-  /** Background teardowns whose native call could not be made (their leftovers await the sweep). */
-  discardsFailed = 0;
   /** Held containers not closed yet: close() closes them. */
   private readonly held = new Set<HeldContainer>();
   private lastDiscardAt = -Infinity;
@@ -181,9 +179,9 @@ export class SandboxHost implements HostContext {
         this.teardownMsAvg = this.teardownMsAvg * 0.9 + (performance.now() - started) * 0.1;
       })
       // Rejects only when the native call could not be made: the container's leftovers then stay
-      // for the host's sweep (sweepIntervalMs). Nobody waits on a background teardown, so its
-      // failure must not become an unhandled rejection (the worker would exit).
-      .catch(() => { this.discardsFailed++; })
+      // for the host's sweep (sweepIntervalMs), which removes them. Nobody waits on a background
+      // teardown, so its failure must not become an unhandled rejection (the worker would exit).
+      .catch(() => {})
       .finally(() => this.discarding.delete(done));
     this.discarding.add(done);
   }
