@@ -234,6 +234,10 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     };
     const channel = liveChannel(keys.input(data.id));
     onChannel.set(channel, onRequest);
+    const leaveChannel = () => {
+      onChannel.delete(channel);
+      void subscriber.unsubscribe(channel).catch(() => 0);
+    };
     // Subscribed before the kernel starts, so the requests after the session is ready are published
     // (one sent before, or while the subscription reconnects, takes the stream: see session-relay.ts).
     // Bounded: a Redis that does not confirm (reconnecting) must not hold the start; until it does,
@@ -247,13 +251,11 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         new Promise((_, reject) => { subscribeTimer = setTimeout(() => reject(new Error(`not confirmed within ${SUBSCRIBE_WAIT_MS} ms`)), SUBSCRIBE_WAIT_MS); }),
       ]).catch((err: Error) => sessionLog.warn({ err: err.message }, 'sessions: cannot subscribe to the session\'s channel; its requests come by the stream')),
     ]).catch((err: unknown) => {
-      onChannel.delete(channel);
-      void subscriber.unsubscribe(channel).catch(() => 0);
+      leaveChannel();
       throw err;
     }).finally(() => clearTimeout(subscribeTimer));
     if (status !== 'starting') {
-      onChannel.delete(channel);
-      void subscriber.unsubscribe(channel).catch(() => 0);
+      leaveChannel();
       sessionLog.info('session withdrawn before it started; skipped');
       return;
     }
@@ -267,8 +269,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     } finally {
       clearTimeout(takenTimer);
       unfollow();
-      onChannel.delete(channel);
-      void subscriber.unsubscribe(channel).catch(() => 0);
+      leaveChannel();
       hosts.delete(host);
       deps.metrics?.sessionsOpen.dec();
       await chain;
