@@ -16,15 +16,24 @@ const BLOCK_MS = 5_000;
 const COUNT = 512;
 
 /**
+ * The start of a script whose writes go neither to the AOF nor to a replica
+ * (`set_repl(REPL_NONE)`): no fsync for them (the embedded Redis runs with appendfsync always),
+ * and they are gone after a Redis restart. `replicate_commands()` first: Redis 7 replicates a
+ * script's effects anyway, older ones only after it (and refuse set_repl before it).
+ */
+export const UNLOGGED_SCRIPT = `
+redis.replicate_commands()
+redis.set_repl(redis.REPL_NONE)
+`;
+
+/**
  * A wake entry: appended (and its stream's expiry renewed) without writing it to the AOF or a
- * replica (`set_repl(REPL_NONE)`). It only ends a blocking read; written to the AOF, the embedded
+ * replica (UNLOGGED_SCRIPT). It only ends a blocking read; written to the AOF, the embedded
  * Redis would fsync for it (appendfsync always: 2–3 ms under disk load, holding back every other
  * client's answers meanwhile) — on the way of every session start and Jupyter connection, which
  * follow a new stream.
  */
-const WAKE = `
-redis.replicate_commands()
-redis.set_repl(redis.REPL_NONE)
+const WAKE = `${UNLOGGED_SCRIPT}
 redis.call('xadd', KEYS[1], '*', 'w', '1')
 redis.call('expire', KEYS[1], ARGV[1])
 return 1

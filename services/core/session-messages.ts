@@ -19,6 +19,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { INTERACTIVE_STREAM_TTL_SECONDS } from './interactive-protocol.ts';
+import { UNLOGGED_SCRIPT } from './interactive-streams.ts';
 
 export function kernelStreamKey(prefix: string, sessionId: string): string {
   return `${prefix}:session:${sessionId}:kernel`;
@@ -117,7 +118,7 @@ export function parseEntry(entry: string): ParsedEntry | null {
 /**
  * KEYS: the kernel stream. ARGV: MINID, TTL (s), then the entries. Appends them in order, trims
  * the stream to its window and renews its expiry — without writing any of it to the AOF (or to a
- * replica): `set_repl(REPL_NONE)`. The embedded Redis fsyncs its AOF before it answers a turn
+ * replica): UNLOGGED_SCRIPT. The embedded Redis fsyncs its AOF before it answers a turn
  * that wrote (appendfsync always), 2–3 ms under this machine's disk load, and that wait held back
  * every kernel message on its way to a Jupyter client (a warm start's first cell waits for five
  * or six such appends: kernel_info's busy, reply and idle, the cell's own). A kernel stream is of
@@ -125,12 +126,8 @@ export function parseEntry(entry: string): ParsedEntry | null {
  * for the published requests of session-relay.ts), and what a stream gives that a publish would
  * not — every API process reading it from where it stands, a new feed reading the kernel's
  * state from its last entries (kernelStreamState), a reader that reconnects — stays the same.
- * `replicate_commands()` first: Redis 7 replicates a script's effects anyway, older ones only
- * after it (and refuse set_repl before it).
  */
-const APPEND_UNLOGGED = `
-redis.replicate_commands()
-redis.set_repl(redis.REPL_NONE)
+const APPEND_UNLOGGED = `${UNLOGGED_SCRIPT}
 for i = 3, #ARGV do redis.call('xadd', KEYS[1], 'MINID', '~', ARGV[1], '*', 'm', ARGV[i]) end
 redis.call('expire', KEYS[1], ARGV[2])
 return #ARGV - 2
