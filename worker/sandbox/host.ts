@@ -179,8 +179,9 @@ export class SandboxHost implements HostContext {
         this.teardownMsAvg = this.teardownMsAvg * 0.9 + (performance.now() - started) * 0.1;
       })
       // Rejects only when the native call could not be made: the container's leftovers then stay
-      // for the host's sweep (sweepIntervalMs), which removes them. Nobody waits on a background
-      // teardown, so its failure must not become an unhandled rejection (the worker would exit).
+      // until a sweep after this process has gone (sweep() removes only what dead owners left).
+      // Nobody waits on a background teardown, so its failure must not become an unhandled
+      // rejection (the worker would exit).
       .catch(() => {})
       .finally(() => this.discarding.delete(done));
     this.discarding.add(done);
