@@ -16,11 +16,12 @@
 // native/ into a temporary directory and loads it beside this tree's build (both must have this
 // code's ABI); the two take turns, batch by batch, and the ratios are of medians over the rounds.
 // BENCH_BASELINE_LIB=<path to a libcorral.so> loads a build you made instead; BENCH_BASELINE=off
-// measures this tree's build alone. BENCH_PERF=<dir>: a `perf record -a -g` of each phase of the
-// first round, per library, into <dir>/<library>-<phase>.data.
+// measures this tree's build alone. BENCH_PERF=<dir>: a `perf record -g` of each phase of the
+// first round, per library, into <dir>/<library>.data (the phases' times in <library>.phases.json):
+// of this process and the containers it starts, or with BENCH_PERF_ALL=1 of the whole machine.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import koffi from 'koffi';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,10 +74,14 @@ async function sampled(n: number, work: () => Promise<void>): Promise<Sample> {
   };
 }
 
-/** perf record -a -g until stopped, or undefined without BENCH_PERF. */
+/** perf record -g until stopped, or undefined without BENCH_PERF. */
 async function perfStart(file: string | undefined): Promise<ChildProcess | undefined> {
   if (!file) return undefined;
-  const child = spawn('perf', ['record', '-q', '-a', '-g', '-o', file], { stdio: 'ignore' });
+  // This process, its threads and the containers' processes they start (perf follows children);
+  // BENCH_PERF_ALL=1: the whole machine, which adds the kernel's deferred work (kworkers) and
+  // everything else that runs meanwhile.
+  const target = process.env.BENCH_PERF_ALL === '1' ? ['-a'] : ['-p', String(process.pid)];
+  const child = spawn('perf', ['record', '-q', '-k', 'CLOCK_MONOTONIC', ...target, '-g', '-o', file], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 300)); // perf's own start-up, off the measured batch
   return child;
 }
@@ -119,11 +124,16 @@ export async function cpuPerContainer(layers: string[], n: number, rounds: numbe
         const native = loadNative(path);
         const specs = Array.from({ length: n }, spec);
         const containers: NativeContainer[] = [];
-        const perfFile = (phase: Phase) => (perfDir && round === 1 ? join(perfDir, `${kind}-${phase}.data`) : undefined);
+        // One recording for the three phases (a container's processes are followed from their
+        // birth), split by time afterwards: <kind>.phases.json has each phase's start and end
+        // (CLOCK_MONOTONIC ns, perf's clock here).
+        const perfFile = perfDir && round === 1 ? join(perfDir, `${kind}.data`) : undefined;
+        const perf = await perfStart(perfFile);
+        const bounds: Record<string, [string, string]> = {};
         const phase = async (name: Phase, work: () => Promise<void>) => {
-          const perf = await perfStart(perfFile(name));
+          const t0 = process.hrtime.bigint();
           const s = await sampled(n, work);
-          await perfStop(perf);
+          bounds[name] = [String(t0), String(process.hrtime.bigint())];
           if (round > 0) samples.get(kind)!.get(name)!.push(s);
         };
         await phase('build', async () => {
@@ -140,6 +150,8 @@ export async function cpuPerContainer(layers: string[], n: number, rounds: numbe
           for (const c of containers) await native.discard(c);
           await new Promise((r) => setTimeout(r, 100)); // the kernel's deferred cleanup (netns, RCU)
         });
+        await perfStop(perf);
+        if (perfFile) writeFileSync(`${perfFile.slice(0, -'.data'.length)}.phases.json`, JSON.stringify({ n, bounds }));
       }
     }
   } finally {
