@@ -21,7 +21,7 @@
 // of this process and the containers it starts, or with BENCH_PERF_ALL=1 of the whole machine.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import koffi from 'koffi';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +105,10 @@ const median = (xs: number[]) => {
 };
 
 export async function cpuPerContainer(layers: string[], n: number, rounds: number): Promise<void> {
+  // BENCH_EXTRA_FDS: descriptors held open meanwhile, like a worker's (its connections, and each
+  // warm container's pipes and cgroup files, ~8 per container): each container's init starts
+  // with a copy of the table it was cloned from.
+  const extra = Array.from({ length: Number(process.env.BENCH_EXTRA_FDS ?? 0) }, () => openSync('/dev/null', 'r'));
   const host = SandboxHost.open();
   let baseline: { lib: string; cleanup: () => void } | undefined;
   const libs: Array<[string, string]> = [['new', LIBRARY_PATH]];
@@ -116,7 +120,7 @@ export async function cpuPerContainer(layers: string[], n: number, rounds: numbe
   const perfDir = process.env.BENCH_PERF;
   const samples = new Map<string, Map<Phase, Sample[]>>(libs.map(([k]) => [k, new Map(PHASES.map((p) => [p, []]))]));
   const spec = () => nativeSpecFor({ layers, argv: ['/bin/true'] }, host);
-  console.log(`bench:sandbox (BENCH_ONLY=cpu) — host CPU per container, ${rounds} rounds of ${n} per phase per library (${libs.map(([k, p]) => `${k}: ${p}`).join(', ')}); cgroup v${host.cgroups.version}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`bench:sandbox (BENCH_ONLY=cpu) — host CPU per container, ${rounds} rounds of ${n} per phase per library, ${extra.length} extra descriptors open (${libs.map(([k, p]) => `${k}: ${p}`).join(', ')}); cgroup v${host.cgroups.version}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   try {
     for (let round = 0; round <= rounds; round++) { // round 0 warms up, uncounted
       const order = round % 2 ? [...libs].reverse() : libs;
@@ -157,6 +161,7 @@ export async function cpuPerContainer(layers: string[], n: number, rounds: numbe
   } finally {
     await host.close();
     baseline?.cleanup();
+    for (const fd of extra) closeSync(fd);
   }
   const fmt = (x: number) => x.toFixed(3).padStart(8);
   console.log(`\nmedian over ${rounds} rounds, ms of CPU per container (machine: /proc/stat busy, includes others' load; self: this process's threads; children: reaped inits and programs, counted at teardown)`);
