@@ -1,7 +1,8 @@
 // BENCH_ONLY=cpu npm run bench:sandbox — the host CPU one fresh container costs, per phase: build
 // (corral_prepare, waited until ready: what the warm pool does ahead), run of `/bin/true`
-// (corral_dispatch) and teardown (corral_discard, then a pause for the kernel's deferred work:
-// a network namespace is cleaned up by a kworker after its last task is gone). Phases run as
+// (corral_dispatch, which ends with the init's exit: the container's mounts and namespaces are
+// released there) and teardown (corral_discard: the cgroups; then a pause for the kernel's
+// deferred work: a network namespace is cleaned up by a kworker after its last task is gone). Phases run as
 // batches of BENCH_N containers, one at a time, so each batch's CPU is that phase's alone.
 //
 // CPU is counted two ways, both per container:
