@@ -26,9 +26,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SandboxHost } from '../worker/sandbox/index.ts';
-import { loadNative, LIBRARY_PATH, type NativeContainer, type NativeOutcome } from '../worker/sandbox/native.ts';
-import { nativeSpecFor } from '../worker/sandbox/spec.ts';
+import { containerSteps, SandboxHost } from '../worker/sandbox/index.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PHASES = ['build', 'run', 'teardown'] as const;
@@ -112,7 +110,7 @@ export async function cpuPerContainer(layers: string[], n: number, rounds: numbe
   const extra = Array.from({ length: Number(process.env.BENCH_EXTRA_FDS ?? 0) }, () => openSync('/dev/null', 'r'));
   const host = SandboxHost.open();
   let baseline: { lib: string; cleanup: () => void } | undefined;
-  const libs: Array<[string, string]> = [['new', LIBRARY_PATH]];
+  const libs: Array<[string, string | undefined]> = [['new', undefined]]; // undefined: this tree's build
   if (process.env.BENCH_BASELINE !== 'off') {
     if (process.env.BENCH_BASELINE_LIB) baseline = { lib: process.env.BENCH_BASELINE_LIB, cleanup: () => {} };
     else baseline = buildBaseline(process.env.BENCH_BASELINE_REV ?? 'HEAD');
@@ -120,15 +118,13 @@ export async function cpuPerContainer(layers: string[], n: number, rounds: numbe
   }
   const perfDir = process.env.BENCH_PERF;
   const samples = new Map<string, Map<Phase, Sample[]>>(libs.map(([k]) => [k, new Map(PHASES.map((p) => [p, []]))]));
-  const spec = () => nativeSpecFor({ layers, argv: ['/bin/true'] }, host);
-  console.log(`bench:sandbox (BENCH_ONLY=cpu) — host CPU per container, ${rounds} rounds of ${n} per phase per library, ${extra.length} extra descriptors open (${libs.map(([k, p]) => `${k}: ${p}`).join(', ')}); cgroup v${host.cgroups.version}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+
+  console.log(`bench:sandbox (BENCH_ONLY=cpu) — host CPU per container, ${rounds} rounds of ${n} per phase per library, ${extra.length} extra descriptors open (${libs.map(([k, p]) => `${k}: ${p ?? "this tree's native/build"}`).join(', ')}); cgroup v${host.cgroups.version}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   try {
     for (let round = 0; round <= rounds; round++) { // round 0 warms up, uncounted
       const order = round % 2 ? [...libs].reverse() : libs;
       for (const [kind, path] of order) {
-        const native = loadNative(path);
-        const specs = Array.from({ length: n }, spec);
-        const containers: NativeContainer[] = [];
+        const containers = Array.from({ length: n }, () => containerSteps(host, { layers, argv: ['/bin/true'] }, path));
         // One recording for the three phases (a container's processes are followed from their
         // birth), split by time afterwards: <kind>.phases.json has each phase's start and end
         // (CLOCK_MONOTONIC ns, perf's clock here).
@@ -142,17 +138,16 @@ export async function cpuPerContainer(layers: string[], n: number, rounds: numbe
           if (round > 0) samples.get(kind)!.get(name)!.push(s);
         };
         await phase('build', async () => {
-          for (const s of specs) containers.push(await native.prepare(s));
+          for (const c of containers) await c.build();
         });
         await phase('run', async () => {
-          for (let i = 0; i < n; i++) {
-            const out: Partial<NativeOutcome> = {};
-            await native.dispatch(containers[i]!, specs[i]!, out);
-            if (out.status !== 0 || out.exit_code !== 0) throw new Error(`bench: run failed: status ${out.status}, exit ${out.exit_code}`);
+          for (const c of containers) {
+            const code = await c.run();
+            if (code !== 0) throw new Error(`bench: /bin/true exited ${code}`);
           }
         });
         await phase('teardown', async () => {
-          for (const c of containers) await native.discard(c);
+          for (const c of containers) await c.teardown();
           await new Promise((r) => setTimeout(r, 100)); // the kernel's deferred cleanup (netns, RCU)
         });
         await perfStop(perf);
