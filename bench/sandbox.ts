@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { bareSpawn, procViewAvailable, SandboxHost, type SandboxTimings } from '../worker/sandbox/index.ts';
 import { imageLayers } from '../rootfs-images/builder.ts';
+import { cpuPerContainer } from './sandbox-cpu.ts';
 
 const N = Number(process.env.BENCH_N ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
@@ -120,6 +121,12 @@ the truthful /proc's cost per run (${rounds} rounds, a run of each in turn every
 async function main() {
   allocateHeap(HEAP_MB);
   const layers = await imageLayers('busybox');
+  // BENCH_ONLY=cpu: host CPU per container build, run and teardown, against a baseline build
+  // (bench/sandbox-cpu.ts; BENCH_N containers per batch, default 50 here; BENCH_ROUNDS, default 10).
+  if (process.env.BENCH_ONLY === 'cpu') {
+    await cpuPerContainer(layers, Number(process.env.BENCH_N ?? 50), Number(process.env.BENCH_ROUNDS ?? 10));
+    return;
+  }
   // BENCH_ONLY=proc-view: only the truthful /proc's cost (BENCH_N rounds, default 200).
   if (process.env.BENCH_ONLY === 'proc-view') {
     console.log(`bench:sandbox (BENCH_ONLY=proc-view) — load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);

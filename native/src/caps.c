@@ -14,17 +14,31 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 
-int caps_last_cap(void)
+/* The kernel's highest capability number: fixed until a reboot, so read once per process
+ * rather than once per container. */
+static int last_cap;
+static pthread_once_t last_cap_once = PTHREAD_ONCE_INIT;
+
+static void read_last_cap(void)
 {
+	last_cap = CAP_LAST_CAP;
 	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return CAP_LAST_CAP;
+		return;
 	char buf[16] = { 0 };
 	ssize_t n = read(fd, buf, sizeof buf - 1);
 	close(fd);
-	return n > 0 ? atoi(buf) : CAP_LAST_CAP;
+	if (n > 0)
+		last_cap = atoi(buf);
+}
+
+int caps_last_cap(void)
+{
+	pthread_once(&last_cap_once, read_last_cap);
+	return last_cap;
 }
 
 static long set_limit(int resource, int64_t value)

@@ -77,6 +77,23 @@ static int cg_add_dir(struct cgroup_run *cg, const char *parent, const char *nam
 	return i;
 }
 
+/* Whether the kernel has a cgroup file that only exists with swap accounting (v1
+ * memory.memsw.limit_in_bytes, v2 memory.swap.max): the same for every run until a reboot, so it
+ * is looked up once per process. 0: not yet, 1: there, 2: absent. */
+static int swap_file_v1, swap_file_v2;
+
+static int has_file_cached(int *cache, const char *dir, const char *file)
+{
+	int known = __atomic_load_n(cache, __ATOMIC_RELAXED);
+	if (known)
+		return known == 1;
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	known = access(path, F_OK) == 0 ? 1 : 2;
+	__atomic_store_n(cache, known, __ATOMIC_RELAXED);
+	return known == 1;
+}
+
 static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, corral_error *e)
 {
 	if (!s->cg_memory || !s->cg_cpu || !s->cg_cpuacct || !s->cg_pids)
@@ -84,13 +101,13 @@ static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, corral_erro
 	int mem = cg_add_dir(cg, s->cg_memory, s->name, e);
 	if (mem < 0)
 		return -1;
-	/* memsw is only there with swap accounting; without it there is no swap to limit. */
+	/* memsw is only there with swap accounting; without it there is no swap to limit. The run's
+	 * memory.swappiness is its parent's, copied at mkdir (the worker gives the parent 0:
+	 * worker/sandbox/cgroups.ts), so it is not written per run. */
 	cg->mem_dir = mem;
-	char memsw[600];
-	snprintf(memsw, sizeof memsw, "%s/memory.memsw.limit_in_bytes", cg->dirs[mem]);
-	cg->has_swap_file = access(memsw, F_OK) == 0;
-	cg_write(cg->dirs[mem], "memory.swappiness", "0", e); /* best effort: absent on some kernels */
-	cg->peak_fd = cg_open(cg->dirs[mem], "memory.max_usage_in_bytes", O_RDONLY);
+	cg->has_swap_file = has_file_cached(&swap_file_v1, cg->dirs[mem], "memory.memsw.limit_in_bytes");
+	/* Read for the peak, written "0" to reset it at dispatch (cg_apply_limits). */
+	cg->peak_fd = cg_open(cg->dirs[mem], "memory.max_usage_in_bytes", O_RDWR);
 	cg->events_fd = cg_open(cg->dirs[mem], "memory.oom_control", O_RDONLY);
 	if (cg->peak_fd < 0 || cg->events_fd < 0)
 		return cerr_set(e, errno, "cgroup v1: open memory accounting in %s", cg->dirs[mem]);
@@ -98,9 +115,9 @@ static int cg_create_v1(struct cgroup_run *cg, const corral_spec *s, corral_erro
 	int cpu = cg_add_dir(cg, s->cg_cpu, s->name, e);
 	if (cpu < 0)
 		return -1;
+	/* cpu.cfs_period_us is the kernel's default, 100000 µs, in a new cgroup (not inherited): the
+	 * quota (cg_set_limits) is written per 100 ms without writing the period. */
 	cg->cpu_dir = cpu;
-	if (cg_write(cg->dirs[cpu], "cpu.cfs_period_us", "100000", e) < 0)
-		return -1;
 	int acct = cg_add_dir(cg, s->cg_cpuacct, s->name, e);
 	if (acct < 0)
 		return -1;
@@ -168,8 +185,7 @@ static int cg_create_v2(struct cgroup_run *cg, const corral_spec *s, corral_erro
 	if (s->cg_cpuset)
 		cg->cpuset_dir = prog; /* an empty cpuset.cpus in v2 means the parent's */
 	/* memory.swap.max is absent when the kernel has no swap accounting: nothing to disable. */
-	snprintf(path, sizeof path, "%s/memory.swap.max", dir);
-	cg->has_swap_file = access(path, F_OK) == 0;
+	cg->has_swap_file = has_file_cached(&swap_file_v2, dir, "memory.swap.max");
 	if (cg->has_swap_file && cg_write(dir, "memory.swap.max", "0", e) < 0)
 		return -1;
 	cg->cpu_fd = cg_open(dir, "cpu.stat", O_RDONLY);
@@ -270,8 +286,9 @@ int cg_apply_limits(struct cgroup_run *cg, const corral_spec *s, corral_error *e
 	if (cg_set_limits(cg, s, e) < 0)
 		return -1;
 	/* v1: the peak so far is the container's setup, not the program's. */
-	if (cg->version == 1)
-		cg_write(cg->dirs[cg->mem_dir], "memory.max_usage_in_bytes", "0", e);
+	if (cg->version == 1 && cg->peak_fd >= 0 && pwrite(cg->peak_fd, "0", 1, 0) < 0) {
+		/* best effort, as before: the peak then includes the setup */
+	}
 	return 0;
 }
 

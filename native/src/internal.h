@@ -55,7 +55,8 @@ enum mount_op_kind {
 	MOP_BIND,      /* bind src on dst, then remount with flags */
 	MOP_MKFILE,    /* create an empty file dst (a bind target) */
 	MOP_SYMLINK,   /* symlink(src, dst) */
-	MOP_MASK,      /* bind /dev/null over dst if it exists (proc masking) */
+	MOP_MASK,      /* bind /dev/null (a file) or src (a directory) over dst if it exists (proc
+		        * masking); mode: what the host says dst is (mount.c, enum mask_hint) */
 	MOP_PIVOT,     /* pivot_root into dst and detach the old root */
 };
 

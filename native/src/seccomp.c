@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 
 #if defined(__x86_64__)
@@ -51,49 +52,127 @@ static const int denied[] = {
 		  CLONE_NEWNET | CLONE_NEWCGROUP)
 #define NDENIED (sizeof denied / sizeof *denied)
 
-/* header (5) + 2 per denied call + clone (4) + clone3 (2) + 4 returns */
-static struct sock_filter filter[5 + 2 * NDENIED + 4 + 2 + 4];
+/*
+ * The calls the filter decides on, sorted by number, searched as a balanced binary tree: about
+ * seven comparisons for any call instead of a walk past every denied one. That matters twice per
+ * container: the kernel, when the filter is loaded, runs it once for every syscall number to
+ * learn which ones it always allows (seccomp's action cache, built under a spinlock with
+ * interrupts off: ~45 µs for the linear list of 47, measured with perf), and a call it cannot
+ * cache (clone reads its flags) runs the filter each time.
+ */
+enum verdict { V_EPERM, V_CLONE, V_ENOSYS };
+struct decided {
+	uint32_t nr;
+	enum verdict verdict;
+};
+
+#define NDECIDED (NDENIED + 2)
+/* header (5) + per decided call at most 3 (a leaf's test, a node's split, a leaf's exit) + the
+ * clone check (3) + 4 returns */
+#define FILTER_MAX (5 + 3 * NDECIDED + 3 + 4)
+/* A leaf tests this many calls in a row; larger ranges split in two. */
+#define LEAF_MAX 3
+
+static struct sock_filter filter[FILTER_MAX];
 static struct sock_fprog program;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 #define STMT(code, k) ((struct sock_filter)BPF_STMT(code, k))
 #define JUMP(code, k, jt, jf) ((struct sock_filter)BPF_JUMP(code, k, jt, jf))
 
+struct builder {
+	size_t n;
+	/* Jumps to the blocks at the end, patched once their places are known: instruction index
+	 * and which block (enum verdict, or V_ALLOW). */
+	struct { size_t at; int to; int cond; } fix[FILTER_MAX];
+	size_t nfix;
+};
+enum { V_ALLOW = 3 };
+
+static int by_nr(const void *a, const void *b)
+{
+	const struct decided *x = a, *y = b;
+	return x->nr < y->nr ? -1 : x->nr > y->nr;
+}
+
+/* A conditional jump whose true branch goes to block `to` (jf falls through). */
+static void emit_test(struct builder *b, uint32_t nr, int to)
+{
+	b->fix[b->nfix++] = (typeof(b->fix[0])){ b->n, to, 1 };
+	filter[b->n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 0);
+}
+
+static void emit_goto(struct builder *b, int to)
+{
+	b->fix[b->nfix++] = (typeof(b->fix[0])){ b->n, to, 0 };
+	filter[b->n++] = STMT(BPF_JMP | BPF_JA, 0);
+}
+
+/* The calls d[0..count), the accumulator holding the call's number. */
+static void emit_tree(struct builder *b, const struct decided *d, size_t count)
+{
+	if (count <= LEAF_MAX) {
+		for (size_t i = 0; i < count; i++)
+			emit_test(b, d[i].nr, (int)d[i].verdict);
+		emit_goto(b, V_ALLOW);
+		return;
+	}
+	size_t half = count / 2;
+	size_t split = b->n++;
+	emit_tree(b, d, half);
+	/* >= the upper half's first number: jump over the lower half's instructions. */
+	filter[split] = JUMP(BPF_JMP | BPF_JGE | BPF_K, d[half].nr, (uint8_t)(b->n - split - 1), 0);
+	emit_tree(b, d + half, count - half);
+}
+
 static void build(void)
 {
-	size_t n = 0;
-	const size_t total = sizeof filter / sizeof *filter;
-	/* The four return statements close the program. */
-	const size_t allow = total - 4, eperm = total - 3, enosys = total - 2, kill = total - 1;
-#define TO(label) ((uint32_t)((label) - n - 1))
-	filter[n] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)); n++;
-	filter[n] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, CORRAL_AUDIT_ARCH, 1, 0); n++;
-	filter[n] = STMT(BPF_JMP | BPF_JA, TO(kill)); n++;
-	filter[n] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)); n++;
+	struct decided d[NDECIDED];
+	for (size_t i = 0; i < NDENIED; i++)
+		d[i] = (struct decided){ (uint32_t)denied[i], V_EPERM };
+	d[NDENIED] = (struct decided){ SYS_clone, V_CLONE };
+	d[NDENIED + 1] = (struct decided){ SYS_clone3, V_ENOSYS };
+	qsort(d, NDECIDED, sizeof *d, by_nr);
+
+	struct builder b = { 0 };
+	size_t kill_jumps[2], nkill = 0;
+	filter[b.n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	filter[b.n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, CORRAL_AUDIT_ARCH, 1, 0);
+	kill_jumps[nkill++] = b.n;
+	filter[b.n++] = STMT(BPF_JMP | BPF_JA, 0);
+	filter[b.n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
 #if defined(__x86_64__)
 	/* x32 syscalls carry bit 30: refuse that whole ABI. */
-	filter[n] = JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, (uint8_t)TO(kill), 0); n++;
-#else
-	filter[n] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)); n++;
+	kill_jumps[nkill++] = b.n;
+	filter[b.n++] = JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 0);
 #endif
-	for (size_t i = 0; i < NDENIED; i++) {
-		filter[n] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)denied[i], 0, 1); n++;
-		filter[n] = STMT(BPF_JMP | BPF_JA, TO(eperm)); n++;
-	}
+	emit_tree(&b, d, NDECIDED);
 	/* clone: refuse any namespace flag; otherwise allow. */
-	filter[n] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3); n++;
-	filter[n] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])); n++;
-	filter[n] = JUMP(BPF_JMP | BPF_JSET | BPF_K, NS_FLAGS, 0, (uint8_t)TO(allow)); n++;
-	filter[n] = STMT(BPF_JMP | BPF_JA, TO(eperm)); n++;
-	/* clone3 passes its flags in memory a filter cannot read: ENOSYS makes libcs use clone. */
-	filter[n] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1); n++;
-	filter[n] = STMT(BPF_JMP | BPF_JA, TO(enosys)); n++;
-	filter[n] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); n++;
-	filter[n] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)); n++;
-	filter[n] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)); n++;
-	filter[n] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS); n++;
-#undef TO
-	program.len = (unsigned short)n;
+	size_t clone_at = b.n;
+	filter[b.n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+	filter[b.n++] = JUMP(BPF_JMP | BPF_JSET | BPF_K, NS_FLAGS, 1, 0);
+	emit_goto(&b, V_ALLOW);
+	size_t allow = b.n, eperm = b.n + 1, enosys = b.n + 2, kill = b.n + 3;
+	filter[b.n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	filter[b.n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
+	filter[b.n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+	filter[b.n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	/* The JSET above jumps over the goto to EPERM, the block right after the allow return... */
+	filter[clone_at + 1].jt = (uint8_t)(eperm - (clone_at + 1) - 1);
+	for (size_t i = 0; i < b.nfix; i++) {
+		size_t at = b.fix[i].at;
+		int to = b.fix[i].to;
+		size_t target = to == V_ALLOW ? allow : to == V_EPERM ? eperm : to == V_ENOSYS ? enosys : clone_at;
+		if (b.fix[i].cond)
+			filter[at].jt = (uint8_t)(target - at - 1);
+		else
+			filter[at].k = (uint32_t)(target - at - 1);
+	}
+	filter[kill_jumps[0]].k = (uint32_t)(kill - kill_jumps[0] - 1);
+#if defined(__x86_64__)
+	filter[kill_jumps[1]].jt = (uint8_t)(kill - kill_jumps[1] - 1);
+#endif
+	program.len = (unsigned short)b.n;
 	program.filter = filter;
 }
 

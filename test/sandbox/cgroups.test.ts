@@ -77,6 +77,10 @@ describe('cgroup driver on this host', () => {
             memory: readFileSync(join(c.memory, name, 'memory.limit_in_bytes'), 'utf8').trim(),
             pids: readFileSync(join(c.pids, name, 'pids.max'), 'utf8').trim(),
             cpu: readFileSync(join(c.cpu, name, 'cpu.cfs_quota_us'), 'utf8').trim(),
+            // Neither is written per run (native/src/cgroup.c): the period is the kernel's
+            // default, the swappiness the parent's, copied at mkdir.
+            period: readFileSync(join(c.cpu, name, 'cpu.cfs_period_us'), 'utf8').trim(),
+            swappiness: readFileSync(join(c.memory, name, 'memory.swappiness'), 'utf8').trim(),
           };
         } else {
           const [name] = mine(c.unified);
@@ -97,7 +101,7 @@ describe('cgroup driver on this host', () => {
     }
     await run;
     const expected = { memory: String(48 << 20), pids: '17', cpu: '50000' };
-    assert.deepEqual(seen, host.cgroups.version === 2 ? { ...expected, init: 'occupied' } : expected);
+    assert.deepEqual(seen, host.cgroups.version === 2 ? { ...expected, init: 'occupied' } : { ...expected, period: '100000', swappiness: '0' });
   });
 
   it('throttles CPU bandwidth to the quota', async () => {

@@ -74,6 +74,7 @@ export function detectCgroups(parentName: string, prefer?: 1 | 2, mountinfo = re
 export function ensureCgroupParents(layout: CgroupLayout): void {
   if (layout.version === 1) {
     for (const dir of new Set([layout.memory, layout.cpu, layout.cpuacct, layout.pids])) mkdirSync(dir, { recursive: true });
+    noSwapForChildren(layout.memory);
     if (layout.cpuset) ensureCpusetParent(layout.cpuset);
     return;
   }
@@ -82,6 +83,16 @@ export function ensureCgroupParents(layout: CgroupLayout): void {
   enableControllers(root, controllers);
   mkdirSync(layout.unified, { recursive: true });
   enableControllers(layout.unified, controllers);
+}
+
+/**
+ * v1: a run's memory.swappiness is copied from its parent when the run's directory is made, so the
+ * parent gets 0 once and no run writes its own (native/src/cgroup.c). Absent on some kernels:
+ * then there is nothing to set.
+ */
+function noSwapForChildren(dir: string): void {
+  const file = join(dir, 'memory.swappiness');
+  if (existsSync(file) && readFileSync(file, 'utf8').trim() !== '0') writeFileSync(file, '0');
 }
 
 function enableControllers(dir: string, controllers: string[]): void {

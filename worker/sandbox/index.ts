@@ -13,6 +13,7 @@ export { collectFiles, Volume, type CollectCaps, type CollectedFile } from './vo
 export { WarmPool, POOL_MAX_BUILDING, type WarmPoolOptions, type WarmPoolStats } from './pool.ts';
 export { WarmVolumes, type WarmVolumesOptions, type WarmVolumesStats } from './volume-pool.ts';
 export { TRANSCRIPT_ENTRY_COST_BYTES, type Transcript, type TranscriptEntry } from './relay.ts';
+export { containerSteps, type ContainerSteps } from './steps.ts';
 export type {
   ConnectOptions, ConnectedOutcome, HeldContainer, HeldProgramSpec, HoldSpec, SandboxLimits, SandboxOutcome, SandboxSpec, SandboxStatus, SandboxTimings, SandboxUsage, StreamingOptions, StreamingRun,
 } from './types.ts';

@@ -167,20 +167,16 @@ interface Bindings {
   timeNamespaceUsable(): boolean;
 }
 
-let bindings: Bindings | undefined;
+/** Bindings per library path: the worker's is LIBRARY_PATH; a benchmark may load a second build
+ * of the same ABI beside it (bench/sandbox-cpu.ts, a baseline measured in the same run). */
+const loaded = new Map<string, Bindings>();
+let typesDeclared = false;
 
-export function loadNative(): Bindings {
-  if (bindings) return bindings;
-  if (!existsSync(LIBRARY_PATH)) {
-    throw new SandboxError('library',
-      `the sandbox library ${LIBRARY_PATH} is not built: run \`npm run build:native\` (needs a C compiler: apt-get install build-essential)`,
-    );
-  }
-  const lib = koffi.load(LIBRARY_PATH);
-  const abi = lib.func('int corral_abi_version(void)')() as number;
-  if (abi !== ABI_VERSION) {
-    throw new SandboxError('library', `${LIBRARY_PATH} has ABI ${abi}, this code expects ${ABI_VERSION}: rebuild with \`npm run build:native\``);
-  }
+/** koffi's named types, declared once for the process (a second declaration throws), whatever
+ * library is loaded: the layouts are the ABI's, which every loaded library must have. */
+function declareTypes(): void {
+  if (typesDeclared) return;
+  typesDeclared = true;
   const str = 'const char *';
   koffi.struct('corral_spec', {
     runs_root: str, name: str, lowerdirs: str, box_dir: str, box_lowerdirs: str, box_workdir: str,
@@ -204,8 +200,25 @@ export function loadNative(): Bindings {
     t_cgroup_us: 'int64_t', t_namespaces_us: 'int64_t', t_mounts_us: 'int64_t', t_exec_us: 'int64_t',
     t_teardown_us: 'int64_t', t_total_us: 'int64_t', error: 'corral_error',
   });
-  const run = lib.func('int corral_run(const corral_spec *spec, _Out_ corral_outcome *out)');
   koffi.opaque('corral_container');
+  koffi.opaque('corral_relay');
+}
+
+export function loadNative(path: string = LIBRARY_PATH): Bindings {
+  const known = loaded.get(path);
+  if (known) return known;
+  if (!existsSync(path)) {
+    throw new SandboxError('library',
+      `the sandbox library ${path} is not built: run \`npm run build:native\` (needs a C compiler: apt-get install build-essential)`,
+    );
+  }
+  const lib = koffi.load(path);
+  const abi = lib.func('int corral_abi_version(void)')() as number;
+  if (abi !== ABI_VERSION) {
+    throw new SandboxError('library', `${path} has ABI ${abi}, this code expects ${ABI_VERSION}: rebuild with \`npm run build:native\``);
+  }
+  declareTypes();
+  const run = lib.func('int corral_run(const corral_spec *spec, _Out_ corral_outcome *out)');
   const prepare = lib.func('int corral_prepare(const corral_spec *spec, int32_t wait, _Out_ corral_container **out, _Out_ corral_error *err)');
   const dispatch = lib.func('int corral_dispatch(corral_container *c, const corral_spec *spec, _Out_ corral_outcome *out)');
   const discard = lib.func('void corral_discard(corral_container *c)');
@@ -217,7 +230,6 @@ export function loadNative(): Bindings {
   const usage = lib.func('int corral_usage(corral_container *c, _Out_ int64_t *memory, _Out_ int64_t *peak, _Out_ int64_t *cpu)');
   const pipe = lib.func('int corral_pipe(_Out_ int32_t *fds, _Out_ corral_error *err)');
   const free = lib.func('void corral_free(void *p)');
-  koffi.opaque('corral_relay');
   const relayStart = lib.func('int corral_relay_start(const int32_t *fds, int64_t budget, int64_t entryCost, _Out_ corral_relay **out, _Out_ corral_error *err)');
   const relayFinish = lib.func('int corral_relay_finish(corral_relay *r, int64_t graceMs)');
   const relayAbort = lib.func('void corral_relay_abort(corral_relay *r)');
@@ -255,7 +267,7 @@ export function loadNative(): Bindings {
     if ((await onPool(prepare, spec, wait, handle, err)) < 0) throw SandboxError.fromNative(err as NativeError, 'container setup failed');
     return handle[0] as NativeContainer;
   };
-  bindings = {
+  const bindings: Bindings = {
     run: (spec, out) => onPool(run, spec, out),
     free: (ptr) => free(ptr),
     prepare: (spec) => prepareAsync(spec, 1),
@@ -320,5 +332,6 @@ export function loadNative(): Bindings {
       }
     },
   };
+  loaded.set(path, bindings);
   return bindings;
 }
