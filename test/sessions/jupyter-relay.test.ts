@@ -203,3 +203,24 @@ describe('the Jupyter relay answers kernel_info_request for the kernel', () => {
     assert.deepEqual(channel.sent.map((s) => s.msg.header.msg_type), ['kernel_info_request']);
   });
 });
+
+describe('the Jupyter relay\'s answers for the kernel are bounded', () => {
+  it('counts a kernel_info the kernel made big against the relay\'s byte rate: past it, the request goes to the kernel', async () => {
+    const channel = new StandInChannel();
+    channel.kernelInfo = { kernelInfo: { ...INFO, banner: 'x'.repeat(5 * 1024 * 1024) } };
+    const { relay, entries } = await relayWith(channel);
+    for (let i = 0; i < 12; i++) {
+      const req = clientMessage('kernel_info_request');
+      relay.receive(req.text);
+      // Each answered one is idle at once; each sent one the kernel would answer with busy/idle.
+      const sent = channel.sent.at(-1);
+      if (sent?.msg.header.msg_id === req.header.msg_id) {
+        channel.emit(status('busy', req.header));
+        channel.emit(status('idle', req.header));
+      }
+    }
+    const answered = messagesOf(entries).filter((m) => m.msg.header.msg_type === 'kernel_info_reply').length;
+    assert.ok(answered >= 1 && answered <= 6, `${answered} answered by the relay: at most its burst (24 MiB) of 5 MiB replies`);
+    assert.equal(answered + channel.sent.length, 12);
+  });
+});

@@ -163,10 +163,14 @@ export class MessageRelay {
     const info = channel.kernelInfo?.kernelInfo;
     const header = channel.kernelHeader;
     if (!info || typeof info.protocol_version !== 'string' || !header?.session) return false;
-    const entry = (on: string, msg: ReturnType<MessageRelay['message']>) => kernelEntry(on, request.header.msg_id, JSON.stringify({ ...msg, channel: on }));
-    this.deps.append(entry('iopub', this.message(channel, 'status', { execution_state: 'busy' }, request.header)));
-    this.deps.append(entry(ch, this.message(channel, 'kernel_info_reply', info, request.header)));
-    this.deps.append(entry('iopub', this.message(channel, 'status', { execution_state: 'idle' }, request.header)));
+    const reply = JSON.stringify({ ...this.message(channel, 'kernel_info_reply', info, request.header), channel: ch });
+    // The kernel's info is hostile (a restarted kernel imports from /box first) and up to a frame's
+    // size: what the relay says for the kernel counts against the byte rate as the kernel's own does.
+    if (!this.admit(reply.length)) return false;
+    const status = (state: string) => JSON.stringify({ ...this.message(channel, 'status', { execution_state: state }, request.header), channel: 'iopub' });
+    this.deps.append(kernelEntry('iopub', request.header.msg_id, status('busy')));
+    this.deps.append(kernelEntry(ch, request.header.msg_id, reply));
+    this.deps.append(kernelEntry('iopub', request.header.msg_id, status('idle')));
     return true;
   }
 
