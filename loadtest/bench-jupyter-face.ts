@@ -8,6 +8,9 @@
 // — with each kind's p50/p90/min, and the CPU the stack process (API, worker, Redis) and this
 // client spent per cell (ticks of /proc/<pid>/stat: load-independent where wall times are not).
 // npm run bench:session compares the face and v1 in separate phases; this one in the same minute.
+// Then BENCH_STARTS (default 10) warm starts through the face, as JupyterLab makes one
+// (@jupyterlab/services: POST /api/kernels → WebSocket → its kernel_info → the first `1+1`
+// answered), each after a pause that lets the warm pool refill, every sample printed.
 // Never a timed assertion. BENCH_CELLS (default 200) rounds.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -16,9 +19,13 @@ import { KernelManager, ServerConnection, type Kernel } from '@jupyterlab/servic
 import { deserialize, serialize } from '@jupyterlab/services/lib/kernel/serialize.js';
 import WebSocket from 'ws';
 import { httpClient } from './http-client.ts';
+import { measureJupyterKernel } from './jupyter-client-bench.ts';
 import { forkStack } from './stack.ts';
 
 const ROUNDS = Number(process.env.BENCH_CELLS ?? 200);
+const STARTS = Number(process.env.BENCH_STARTS ?? 10);
+/** Before each warm start: the pool starts its next kernel a second after a take, and a start is about a second of CPU. */
+const REFILL_WAIT_MS = Number(process.env.BENCH_REFILL_WAIT_MS ?? 3000);
 const V1_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
 /** Kernel clock ticks per second (USER_HZ, 100 on Linux). */
 const TICK_MS = 10;
@@ -73,7 +80,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'corral-bench-jupyter-face-'));
   console.log(`bench-jupyter-face — load average ${load()}; stack log in ${dir}/stack.log`);
   const stack = await forkStack({
-    CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, 'data'), CORRAL_SESSION_SLOTS: '1', CORRAL_SESSION_WARM_KERNELS: '0',
+    CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, 'data'), CORRAL_SESSION_SLOTS: '2', CORRAL_SESSION_WARM_KERNELS: '1',
   }, join(dir, 'stack.log'));
   const http = httpClient(stack.url, 300_000);
   const debug = console.debug;
@@ -102,6 +109,8 @@ async function main(): Promise<void> {
     };
     const figures = Object.fromEntries(Object.keys(kinds).map((k) => [k, { ms: [] as number[], stackTicks: 0, clientMs: 0 }]));
     for (let i = 0; i < 10; i++) for (const run of Object.values(kinds)) await run();
+    // The kernel came from the warm pool, which starts the next one a second after: not beside the rounds.
+    await new Promise((r) => setTimeout(r, REFILL_WAIT_MS));
     for (let i = 0; i < ROUNDS; i++) {
       for (const [kind, run] of Object.entries(kinds)) {
         const f = figures[kind]!;
@@ -126,6 +135,17 @@ async function main(): Promise<void> {
     json.close();
     v1proto.close();
     await http.request('DELETE', `/api/kernels/${id}`);
+    if (STARTS > 0) {
+      console.log(`warm starts — load average ${load()}`);
+      const starts = await measureJupyterKernel(stack.url, '', { starts: STARTS, cells: 0, pauseBeforeStartMs: REFILL_WAIT_MS });
+      // Corral's session record says whether the kernel came from the pool — one it took while the
+      // kernel was still starting counts too (a cold start's time: under load the refill wait may be short).
+      const warm = await Promise.all(starts.startedKernelIds.map(async (k) => ((await http.request('GET', `/v1/sessions/${k}`)).body as { warm?: boolean }).warm === true));
+      const ms = starts.startToFirstReplyMs.filter((_, i) => warm[i]);
+      console.log(`start → first \`1+1\` (warm) p50 ${pct(ms, 50).toFixed(1).padStart(7)} ms  min ${Math.min(...ms).toFixed(1).padStart(6)} ms  (n=${ms.length}; target ≤ 50 ms)`);
+      console.log(`  ${ms.map((x) => x.toFixed(1)).join(' ')}`);
+      if (ms.length < warm.length) console.log(`  (${warm.length - ms.length} start(s) found no warm kernel in the pool; left out)`);
+    }
   } finally {
     console.debug = debug;
     http.close();

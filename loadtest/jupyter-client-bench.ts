@@ -28,6 +28,8 @@ export interface ReferenceJupyterServer {
 export interface JupyterKernelFigures {
   /** Per kernel start: POST of the kernel → its first `1+1` answered, ms. */
   startToFirstReplyMs: number[];
+  /** The kernel each start made, in the same order (a server may say more of it: Corral, whether it was warm). */
+  startedKernelIds: string[];
   /** `1+1` round trips on one live kernel, ms. */
   cellMs: number[];
 }
@@ -130,7 +132,7 @@ export async function measureJupyterKernel(baseUrl: string, token: string, opts:
   console.debug = () => {};
   const manager = new KernelManager({ serverSettings });
   await bounded(manager.ready, timeoutMs, 'the kernel manager');
-  const figures: JupyterKernelFigures = { startToFirstReplyMs: [], cellMs: [] };
+  const figures: JupyterKernelFigures = { startToFirstReplyMs: [], startedKernelIds: [], cellMs: [] };
   const run = async (kernel: Awaited<ReturnType<KernelManager['startNew']>>, code: string) => {
     const reply = await bounded(kernel.requestExecute({ code, store_history: false }).done, timeoutMs, 'a cell');
     if (reply.content.status !== 'ok') throw new Error(`the cell failed: ${JSON.stringify(reply.content).slice(0, 500)}`);
@@ -143,6 +145,7 @@ export async function measureJupyterKernel(baseUrl: string, token: string, opts:
       try {
         await run(kernel, '1+1');
         figures.startToFirstReplyMs.push(performance.now() - t0);
+        figures.startedKernelIds.push(kernel.id);
         if (i === 0) {
           for (let c = 0; c < cells; c++) {
             const t1 = performance.now();

@@ -104,6 +104,36 @@ async function diesAndComesBack(kernel: Kernel.IKernelConnection, deadly: string
   assert.equal(stdoutOf(r.iopub), 'gone\n', 'the next cell ran on a fresh kernel');
 }
 
+/** A raw client of the JSON form on a kernel's WebSocket; ask() resolves with every message whose parent is its request, once the given reply types and the idle status have come. */
+async function rawConnection(s: Stack, kernelId: string) {
+  const ws = new WebSocket(`${s.url.replace(/^http/, 'ws')}/api/kernels/${kernelId}/channels?token=${API_KEY}`);
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  let seq = 0;
+  let n = 0;
+  const ask = (msgType: string, content: object, channel: string, replies: string[]) => {
+    const header = { msg_id: `raw-${++n}-${Date.now()}`, msg_type: msgType, session: 'raw-client', username: 'test', date: new Date().toISOString(), version: '5.3' };
+    return new Promise<{ header: typeof header; messages: any[] }>((resolve, reject) => {
+      const messages: any[] = [];
+      const timer = setTimeout(() => { ws.off('message', on); reject(new Error(`${msgType}: no ${replies.join(', ')} and idle within 30 s; got ${messages.map((m) => m.header.msg_type).join(' ')}`)); }, 30_000);
+      const on = (data: WebSocket.RawData) => {
+        const m = JSON.parse(data.toString());
+        m.seq = ++seq;
+        if (m.parent_header?.msg_id !== header.msg_id) return;
+        messages.push(m);
+        const has = (type: string, state?: string) => messages.some((x) => x.header.msg_type === type && (state === undefined || x.content.execution_state === state));
+        if (replies.every((r) => has(r)) && has('status', 'idle')) {
+          clearTimeout(timer);
+          ws.off('message', on);
+          resolve({ header, messages });
+        }
+      };
+      ws.on('message', on);
+      ws.send(JSON.stringify({ channel, header, parent_header: {}, metadata: {}, content }));
+    });
+  };
+  return { ask, close: () => ws.close() };
+}
+
 /** Bytes 0..n-1 mod 256, shifted by `seed`: every value, in a known order. */
 const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i + seed) % 256);
 const bytesOf = (b: DataView | ArrayBuffer | ArrayBufferView) => (b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
@@ -312,6 +342,47 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       await kernel.restart();
       const r = await run(kernel, 'try:\n    x\n    print("still")\nexcept NameError:\n    print("gone")');
       assert.equal(stdoutOf(r.iopub), 'gone\n');
+    });
+
+    it('has kernel_info_request answered for the kernel when it has nothing in hand: busy, the reply, idle, each with the request as parent, in the kernel\'s session — after a restart, the new kernel\'s', { timeout: 120_000 }, async () => {
+      // The kernel's own handler is put out of action: only the worker's relay can answer.
+      const disable = 'k = get_ipython().kernel\nk.shell_handlers["kernel_info_request"] = k.control_handlers["kernel_info_request"] = lambda *a: None';
+      const restore = 'k = get_ipython().kernel\nk.shell_handlers["kernel_info_request"] = k.control_handlers["kernel_info_request"] = k.kernel_info_request';
+      const raw = await rawConnection(s, kernel.id);
+      const sessions: string[] = [];
+      try {
+        for (const round of ['the first kernel', 'the restarted kernel']) {
+          const cell = await run(kernel, disable);
+          assert.equal(cell.reply.content.status, 'ok');
+          const session = cell.reply.header.session;
+          sessions.push(session);
+          for (const ch of ['shell', 'control']) {
+            const { header, messages } = await raw.ask('kernel_info_request', {}, ch, ['kernel_info_reply']);
+            assert.deepEqual(messages.map((m) => [m.channel, m.header.msg_type, m.content.execution_state]),
+              [['iopub', 'status', 'busy'], [ch, 'kernel_info_reply', undefined], ['iopub', 'status', 'idle']], round);
+            for (const m of messages) {
+              assert.deepEqual(m.parent_header, header, 'the request\'s header as the client sent it');
+              assert.equal(m.header.session, session, `${round}: the kernel's own session`);
+              assert.equal(m.msg_id, m.header.msg_id);
+            }
+            const info = messages[1]!.content;
+            assert.equal(info.status, 'ok');
+            assert.equal(info.language_info.name, 'python');
+            assert.match(info.protocol_version, /^5\./);
+          }
+          assert.equal((await run(kernel, restore)).reply.content.status, 'ok');
+          if (round === 'the first kernel') await kernel.restart();
+        }
+        assert.notEqual(sessions[0], sessions[1], 'a restarted kernel has a session of its own');
+        // Behind a cell the kernel is running, kernel_info waits for the kernel, as it would in Jupyter Server.
+        const cell = raw.ask('execute_request', { code: 'import time; time.sleep(0.5)', silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: false }, 'shell', ['execute_reply']);
+        const info = raw.ask('kernel_info_request', {}, 'shell', ['kernel_info_reply']);
+        const [c, i] = await Promise.all([cell, info]);
+        const replyAt = (r: typeof c, type: string) => r.messages.find((m) => m.header.msg_type === type)!.seq;
+        assert.ok(replyAt(c, 'execute_reply') < replyAt(i, 'kernel_info_reply'), 'the kernel_info_reply came after the running cell\'s reply');
+      } finally {
+        raw.close();
+      }
     });
 
     it('lists every live kernel session (one started through /v1/sessions too), then shuts the kernel down (its session ends)', async () => {

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { SandboxLimits, SandboxOutcome, SandboxSpec, SandboxUsage, StreamingOptions, StreamingRun } from '../sandbox/index.ts';
 import {
   decodeFrame, encodeCommand, encodeMessage, FrameError, LineSplitter, LineTooLongError,
-  type BridgeFrame, type EventFrame, type JupyterMessage, type SendChannel,
+  type BridgeFrame, type EventFrame, type JupyterMessage, type MessageHeader, type SendChannel,
 } from './frame-codec.ts';
 
 const MiB = 1024 * 1024;
@@ -157,6 +157,8 @@ export class KernelChannel {
   private unanswered = 0;
   private stderrTail = Buffer.alloc(0);
   private exited: { code: number | null; signal: number | null; stderr: string } | undefined;
+  private info: KernelInfo | undefined;
+  private lastHeader: MessageHeader | undefined;
   private closing: ChannelCloseReason | undefined;
   private resolveClosed!: (r: ChannelCloseReason) => void;
   private resolveReady!: (info: KernelInfo) => void;
@@ -208,6 +210,20 @@ export class KernelChannel {
     return this.exited;
   }
 
+  /** The kernel's kernel_info as the bridge last reported it: when it was ready, then after each restart. */
+  get kernelInfo(): KernelInfo | undefined {
+    return this.info;
+  }
+
+  /**
+   * The header of the running kernel's latest message (its Jupyter session, username, protocol
+   * version: what a message made on its behalf carries); undefined until it sends one, and again
+   * once it exits, and while it is being restarted.
+   */
+  get kernelHeader(): MessageHeader | undefined {
+    return this.lastHeader;
+  }
+
   /** The container's use so far (memory now and at its peak, CPU time), while it runs. */
   usage(): SandboxUsage | undefined {
     return this.run.usage();
@@ -249,6 +265,7 @@ export class KernelChannel {
       const timer = setTimeout(() => this.fail('restart_timeout', `the kernel did not restart within ${this.startTimeoutMs} ms`), this.startTimeoutMs);
       this.restartWaiter = { resolve, reject, timer };
     });
+    this.lastHeader = undefined; // the kernel that sent it is going
     const line = encodeCommand('restart');
     this.write(line, line.length);
     return done;
@@ -366,6 +383,7 @@ export class KernelChannel {
 
   private deliver(frame: BridgeFrame, bytes: number): void {
     if (frame.kind === 'event') this.onEvent(frame);
+    else if (!this.restartWaiter) this.lastHeader = frame.msg.header; // the old kernel's last words are not the new one's
     if (this.closing) return;
     for (const listener of [...this.listeners]) {
       try {
@@ -388,6 +406,7 @@ export class KernelChannel {
     if (frame.ev === 'kernel_exited') {
       const exit = { code: frame.code, signal: frame.signal, stderr: frame.stderr ?? '' };
       this.exited = exit;
+      this.lastHeader = undefined;
       if (this.startTimer) {
         // Not ready yet: a kernel that cannot start is not worth the rest of the start timeout.
         const how = exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code}`;
@@ -403,6 +422,8 @@ export class KernelChannel {
       this.exited = undefined;
       const info: KernelInfo = { kernelInfo: frame.kernel_info ?? {} };
       if (frame.pid !== undefined) info.pid = frame.pid;
+      this.info = info;
+      this.lastHeader = undefined;
       if (frame.ev === 'ready') {
         clearTimeout(this.startTimer);
         this.startTimer = undefined;

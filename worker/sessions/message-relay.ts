@@ -11,6 +11,16 @@
 // cell's stderr, as Jupyter Server's iopub_data_rate_limit does), so the kernel stream holds at
 // most its trim window's worth.
 //
+// kernel_info_request is answered here when the kernel has nothing in hand (docs/compat.md): its
+// kernel_info_reply content is known once it is ready (the bridge reports it, and again after each
+// restart), so the relay sends what ipykernel would — status busy, the reply, status idle, each
+// with the request as parent, in the kernel's session — without the kernel's round trip (a client
+// sends it first on every connection: it was most of a warm start's way to its first cell). When
+// the kernel may be busy — a request sent to it whose idle status has not come, a busy status not
+// yet followed by idle, a restart under way — or its session is not known yet (no message from the
+// kernel since it started), the request goes to the kernel, so an answer never overtakes work the
+// kernel holds.
+//
 // Idle: a connected client does not by itself keep a session alive. A message from a client is
 // use (like a v1 request), and so is a busy kernel (from its `busy` status to its `idle` one), so
 // a long cell is never ended for idleness; an idle kernel with a WebSocket open but silent is
@@ -48,6 +58,12 @@ const BURST_S = 1.5;
 /** Client messages held while the kernel restarts (by count and by bytes); past either, dropped. */
 const HELD_MAX = 256;
 const HELD_MAX_BYTES = 16 * 1024 * 1024;
+/**
+ * Requests sent to the kernel and not yet seen idle, tracked to tell whether it has work in hand;
+ * past this many (requests the kernel never answers with idle), the relay stops answering
+ * kernel_info itself until the kernel restarts.
+ */
+const PENDING_MAX = 1024;
 
 type ClientMessageCommand = Extract<KernelCommand, { t: 'kmsg' }>;
 
@@ -70,6 +86,9 @@ export class MessageRelay {
    * client sends first after it reconnects on `restarting`) would never be answered.
    */
   private held: { cmds: ClientMessageCommand[]; bytes: number } | undefined;
+  /** msg_ids of shell and control requests sent to the kernel whose idle status has not come. */
+  private readonly pending = new Set<string>();
+  private pendingLost = false;
 
   constructor(private readonly deps: MessageRelayDeps) {}
 
@@ -114,12 +133,45 @@ export class MessageRelay {
     const msg = cmd.msg as JupyterMessage;
     if (cmd.ch === 'control' && msg.header.msg_type === 'shutdown_request') return this.shutdown(channel, msg);
     if (this.held) return this.hold(cmd);
+    if (msg.header.msg_type === 'kernel_info_request' && cmd.ch !== 'stdin' && this.answerKernelInfo(channel, cmd.ch, msg)) return;
     try {
       channel.send(cmd.ch, msg, cmd.buffers?.map((b) => Buffer.from(b, 'base64')));
+      if (cmd.ch !== 'stdin') this.sentRequest(msg.header.msg_id);
     } catch (err) {
       // Closed meanwhile (the 'ended' entry tells the clients), or over the channel's size cap.
       this.deps.log.debug({ err: (err as Error).message }, 'relay: message not sent to the kernel');
     }
+  }
+
+  /** A request the kernel now has in hand, until its idle status. */
+  private sentRequest(msgId: string): void {
+    if (this.pendingLost) return;
+    if (this.pending.size >= PENDING_MAX) {
+      this.pending.clear();
+      this.pendingLost = true;
+      return;
+    }
+    this.pending.add(msgId);
+  }
+
+  /**
+   * Answers a kernel_info_request as the kernel would, when the kernel has nothing in hand and its
+   * info and session are known; false when it must go to the kernel.
+   */
+  private answerKernelInfo(channel: KernelChannel, ch: 'shell' | 'control', request: JupyterMessage): boolean {
+    if (!this.kernelUp || this.releaseBusy || this.pending.size > 0 || this.pendingLost || channel.kernelExit) return false;
+    const info = channel.kernelInfo?.kernelInfo;
+    const header = channel.kernelHeader;
+    if (!info || typeof info.protocol_version !== 'string' || !header?.session) return false;
+    const reply = JSON.stringify({ ...this.message(channel, 'kernel_info_reply', info, request.header), channel: ch });
+    // The kernel's info is hostile (a restarted kernel imports from /box first) and up to a frame's
+    // size: what the relay says for the kernel counts against the byte rate as the kernel's own does.
+    if (!this.admit(reply.length)) return false;
+    const status = (state: string) => JSON.stringify({ ...this.message(channel, 'status', { execution_state: state }, request.header), channel: 'iopub' });
+    this.deps.append(kernelEntry('iopub', request.header.msg_id, status('busy')));
+    this.deps.append(kernelEntry(ch, request.header.msg_id, reply));
+    this.deps.append(kernelEntry('iopub', request.header.msg_id, status('idle')));
+    return true;
   }
 
   private hold(cmd: ClientMessageCommand): void {
@@ -168,6 +220,11 @@ export class MessageRelay {
 
   private onFrame(channel: KernelChannel, frame: BridgeFrame): void {
     if (frame.kind === 'event') {
+      if (frame.ev === 'restarted' || frame.ev === 'kernel_exited') {
+        // A new kernel (or none) has nothing of the old one's in hand.
+        this.pending.clear();
+        this.pendingLost = false;
+      }
       if (frame.ev === 'restarted') this.kernelUp = true;
       if (frame.ev === 'kernel_exited') this.onKernelExit(frame.signal, frame.code);
       return;
@@ -179,6 +236,8 @@ export class MessageRelay {
     else if (state === 'idle') {
       this.releaseBusy?.();
       this.releaseBusy = undefined;
+      const parent = parentMsgId(msg);
+      if (parent !== undefined) this.pending.delete(parent);
     }
     // The client's JSON form (Jupyter Server's): the message, its channel, and its binary buffers
     // in base64 — first, so that the API sees whether there are any without parsing the message
@@ -232,11 +291,15 @@ export class MessageRelay {
     this.restart();
   }
 
-  /** A message from the relay itself (a reply it answers, a warning), in the kernel's session. */
+  /** A message from the relay itself (a reply it answers, a warning), in the kernel's session and under its name. */
   private message(channel: KernelChannel, msgType: string, content: Record<string, unknown>, parent: Record<string, unknown>): JupyterMessage & { msg_id: string; msg_type: string; buffers: [] } {
     const msgId = randomUUID();
+    const kernel = channel.kernelHeader;
     return {
-      header: { msg_id: msgId, msg_type: msgType, session: this.kernelSession ?? channel.session, username: 'corral', date: new Date().toISOString(), version: PROTOCOL_VERSION },
+      header: {
+        msg_id: msgId, msg_type: msgType, session: kernel?.session ?? this.kernelSession ?? channel.session, username: kernel?.username ?? 'corral',
+        date: new Date().toISOString(), version: kernel?.version ?? PROTOCOL_VERSION,
+      },
       parent_header: parent, metadata: {}, content, buffers: [], msg_id: msgId, msg_type: msgType,
     };
   }

@@ -10,7 +10,11 @@
 // that the session is live and publishes the message to its worker, or appends it to the session's
 // input stream when the publish reaches nobody — in order either way, nothing fsynced on the fast
 // way); one to a session no longer live is dropped, and the feed looks at the session at once (its
-// clients hear `dead` and are closed, as when the watch below finds it).
+// clients hear `dead` and are closed, as when the watch below finds it). Each goes the moment it
+// comes, without waiting for the one before to be answered or for the feed to follow the kernel's
+// stream: this process's commands reach Redis on one connection and run there in the order sent,
+// so the feed's read of where the stream stands (sent when the feed was made, before its first
+// connection's messages) comes before anything those messages make the kernel say.
 //
 // A feed follows the kernel stream through this process's StreamReader (one blocking XREAD over
 // every followed stream: no polling on the way of a message) and hands each entry to the
@@ -123,7 +127,7 @@ export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps):
           feed = new KernelFeed(id, deps, readerOf(), () => feeds.delete(id));
           feeds.set(id, feed);
         }
-        feed.add(new Connection(ws, id, deps, keys, feed.started));
+        feed.add(new Connection(ws, id, deps, keys));
       });
     }, (err: unknown) => {
       if (err instanceof CorralError && err.status < 500) return notFound();
@@ -156,7 +160,10 @@ class KernelFeed {
   /** The kernel's Jupyter session (its messages' header.session), for the statuses the face adds. */
   private kernelSession = '';
   executionState: string | undefined;
-  /** Resolves once the stream is followed: a connection's messages wait for it, so no answer comes before. */
+  /**
+   * Resolves once the stream is followed (from where it stood when this feed was made: its
+   * connections' messages are sent after that read, on the same Redis connection).
+   */
   readonly started: Promise<void>;
 
   constructor(private readonly id: string, private readonly deps: JupyterChannelsDeps, reader: StreamReader, private readonly forget: () => void) {
@@ -275,12 +282,9 @@ class Connection {
   private isGone = false;
   /** Whether the client chose the v1 binary protocol (else the JSON form). */
   private readonly v1: boolean;
-  /** Messages go to the worker one after the other, in the order they came, once the feed follows the kernel. */
-  private chain: Promise<unknown>;
 
   constructor(private readonly ws: WebSocket, private readonly kernelId: string, private readonly deps: JupyterChannelsDeps,
-    private readonly keys: SessionKeys, followed: Promise<void>) {
-    this.chain = followed;
+    private readonly keys: SessionKeys) {
     this.v1 = ws.protocol === V1_PROTOCOL;
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
     ws.on('close', () => this.gone());
@@ -342,13 +346,13 @@ class Connection {
     this.forward(cmd);
   }
 
+  /** Sends a message on to the worker now (in order with this process's other commands; see the file comment). */
   private forward(cmd: KernelCommand): void {
-    this.chain = this.chain.then(async () => {
-      const r = await sendIfLive(this.deps.redis, this.keys, this.kernelId, cmd, this.deps.workerSilenceMs, CLIENT_PUBLISH_MAX_BYTES);
+    sendIfLive(this.deps.redis, this.keys, this.kernelId, cmd, this.deps.workerSilenceMs, CLIENT_PUBLISH_MAX_BYTES).then((r) => {
       if (r.sent) return;
       this.deps.log.debug({ kernelId: this.kernelId, t: cmd.t }, 'jupyter: the session is not live; message dropped');
       this.onNotLive();
-    }).catch((err: Error) => {
+    }, (err: Error) => {
       this.deps.log.warn({ kernelId: this.kernelId, err: err.message }, 'jupyter: cannot pass a message on');
       this.close(1011, 'cannot reach the kernel; reconnect');
     });
