@@ -74,7 +74,8 @@ export class SessionService {
    * Makes this process's inbox for the workers' answers (a subscription and one blocking reader)
    * and resolves once its channel is subscribed (or SUBSCRIBE_WAIT_MS passed: never rejects).
    * The API calls it before it listens: made on first use instead, the inbox cost that request
-   * its two connections and the subscription's round trips (70–230 ms on a session's first start).
+   * its two connections and the subscription's round trips (~25 ms of its first session start,
+   * measured at load 4–5; docs/sessions.md).
    */
   async open(): Promise<void> {
     await this.inbox.subscribed;

@@ -1,5 +1,5 @@
 // An API process's reply inbox for session answers (services/core/session-relay.ts) is made when
-// the API starts, not by its first session request (that cost the first session start 70–230 ms:
+// the API starts, not by its first session request (that cost the first session start ~25 ms:
 // two connections and a subscription), and the API's shutdown closes it: its connections, its
 // channel and its stream are gone. Real Redis, the real API stack (no worker needed).
 import { after, before, describe, it } from 'node:test';
