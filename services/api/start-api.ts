@@ -25,6 +25,8 @@ export type Mount = (app: Hono, runService: RunService) => void;
 export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] = []): Promise<RunningServer> {
   // Notebook sessions (/v1/sessions), relayed to workers through Redis (docs/sessions.md).
   const sessions = new SessionService({ config: core.config, redis: core.redis, redisUrl: core.redisUrl, log });
+  // Its reply inbox before the first request (closed by sessions.shutdown() below).
+  await sessions.open();
   const app = createApp({
     sessions,
     config: core.config,
@@ -46,7 +48,10 @@ export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] =
     bodyLimitBytes: core.config.bodyLimitBytes, workerSilenceMs: core.config.sessions.workerSilenceMs, log,
   });
   for (const mount of mounts) mount(app, core.runService);
-  const server = await listen(app, core.config.host, core.config.port);
+  const server = await listen(app, core.config.host, core.config.port).catch(async (err: unknown) => {
+    await bounded(sessions.shutdown(), DRAIN_MS); // its inbox's connections would keep the process alive
+    throw err;
+  });
   jupyter.listen(server.http);
   // Piston's interactive WebSocket (/api/v2/connect), relayed to workers through Redis.
   const interactive = new InteractiveService({

@@ -58,18 +58,15 @@ export function liveChannel(streamKey: string): string {
  * KEYS: record, input. ARGV: now (ms), silence (ms), command JSON, stream TTL (s), input's channel,
  * '1' to append (and mark the session `viaStream`) without publishing.
  * Returns {1} when the command was passed on (published, or appended), else {0, <the record as
- * HGETALL>}.
+ * HGETALL>}. The live check reads the four fields it needs (HMGET): the whole record (~20 fields,
+ * a Lua table of each) only for the answer that it is not live, off every cell's way.
  */
 const SEND_IF_LIVE = `
-local h = redis.call('hgetall', KEYS[1])
-local status, worker, beat, viaStream
-for i = 1, #h, 2 do
-  local k = h[i]
-  if k == 'status' then status = h[i + 1] elseif k == 'worker' then worker = h[i + 1] elseif k == 'beatAt' then beat = h[i + 1]
-  elseif k == 'viaStream' then viaStream = h[i + 1] end
-end
-if status == nil or status == 'ended' then return {0, h} end
-if worker ~= nil and tonumber(beat) ~= nil and tonumber(ARGV[1]) - tonumber(beat) > tonumber(ARGV[2]) then return {0, h} end
+local f = redis.call('hmget', KEYS[1], 'status', 'worker', 'beatAt', 'viaStream')
+local status, worker, beat, viaStream = f[1], f[2], f[3], f[4]
+local live = status and status ~= 'ended'
+if live and worker and tonumber(beat) ~= nil and tonumber(ARGV[1]) - tonumber(beat) > tonumber(ARGV[2]) then live = false end
+if not live then return {0, redis.call('hgetall', KEYS[1])} end
 if viaStream ~= '1' then
   if ARGV[6] ~= '1' and redis.call('publish', ARGV[5], ARGV[3]) > 0 then return {1} end
   redis.call('hset', KEYS[1], 'viaStream', '1')
@@ -99,23 +96,45 @@ export async function sendIfLive(redis: Redis, keys: SessionKeys, id: string, co
 }
 
 /**
- * KEYS: inbox. ARGV: message JSON, the inbox's channel, MAXLEN, TTL (s), '1' to append without
- * publishing. Returns 1 when published to a subscriber, 0 when appended to the stream.
+ * KEYS: inbox[, record]. ARGV: message JSON, the inbox's channel, MAXLEN, TTL (s), '1' to append
+ * without publishing, then the record's field, value, … (with the record's key).
+ * Returns 1 when published to a subscriber, 0 when appended to the stream. The record's fields
+ * (a request's lastUsedAt, cells, usage) are written, to a record that exists, without the AOF
+ * (set_repl(REPL_NONE) after the message: the fallback's append stays logged): a cell's answer
+ * costs no fsync, and none lands on the next request's way. The worker's beat writes the same
+ * fields to the AOF (worker/sessions/session-worker.ts), so a Redis restart loses at most a beat
+ * of them. replicate_commands() first: Redis 7 replicates a script's effects anyway, older ones
+ * only after it (and refuse set_repl before it).
  */
 const REPLY = `
-if ARGV[5] ~= '1' and redis.call('publish', ARGV[2], ARGV[1]) > 0 then return 1 end
-redis.call('xadd', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
-redis.call('expire', KEYS[1], ARGV[4])
-return 0
+redis.replicate_commands()
+local published = 0
+if ARGV[5] ~= '1' and redis.call('publish', ARGV[2], ARGV[1]) > 0 then
+  published = 1
+else
+  redis.call('xadd', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
+  redis.call('expire', KEYS[1], ARGV[4])
+end
+if #KEYS >= 2 and #ARGV >= 7 and redis.call('exists', KEYS[2]) == 1 then
+  redis.set_repl(redis.REPL_NONE)
+  redis.call('hset', KEYS[2], unpack(ARGV, 6))
+end
+return published
 `;
 
 /**
  * Worker side: passes a reply on to an API process's inbox: published, or (nobody subscribed, or
  * `streamOnly`) appended to the inbox stream (capped; its expiry renewed). Resolves true when it
  * was published; once a request's reply was appended, send the rest of its replies `streamOnly`.
+ * `record`: fields of the session's record written in the same round trip, without the AOF (see
+ * REPLY), if the record still exists.
  */
-export async function replyToInbox(redis: Redis, inbox: string, rid: string, reply: SessionReply, streamOnly = false): Promise<boolean> {
-  const r = await redis.eval(REPLY, 1, inbox, JSON.stringify({ ...reply, rid }), liveChannel(inbox), INBOX_MAXLEN, INTERACTIVE_STREAM_TTL_SECONDS, streamOnly ? '1' : '0');
+export async function replyToInbox(redis: Redis, inbox: string, rid: string, reply: SessionReply, streamOnly = false,
+  record?: { key: string; fields: Record<string, string> }): Promise<boolean> {
+  const fields = record ? Object.entries(record.fields).flat() : [];
+  const keys = fields.length ? [inbox, record!.key] : [inbox];
+  const r = await redis.eval(REPLY, keys.length, ...keys, JSON.stringify({ ...reply, rid }), liveChannel(inbox), INBOX_MAXLEN, INTERACTIVE_STREAM_TTL_SECONDS,
+    streamOnly ? '1' : '0', ...fields);
   return r === 1;
 }
 

@@ -70,7 +70,18 @@ export class SessionService {
     this.queue.on('error', (err) => deps.log.warn({ err: err.message }, 'session queue error'));
   }
 
-  /** This process's inbox for the workers' answers: a subscription and one blocking reader, made on first use. */
+  /**
+   * Makes this process's inbox for the workers' answers (a subscription and one blocking reader)
+   * and resolves once its channel is subscribed (or SUBSCRIBE_WAIT_MS passed: never rejects).
+   * The API calls it before it listens: made on first use instead, the inbox cost that request
+   * its two connections and the subscription's round trips (~25 ms of its first session start,
+   * measured at load 4–5; docs/sessions.md).
+   */
+  async open(): Promise<void> {
+    await this.inbox.subscribed;
+  }
+
+  /** The inbox open() makes (or the first request, when nobody called open()). */
   private get inbox(): SessionInbox {
     if (!this.inbox_) {
       const blocking = connectRedis(this.deps.redisUrl, 'corral-sessions-api');

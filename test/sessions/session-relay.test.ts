@@ -138,6 +138,39 @@ describe('session relay (real Redis)', () => {
     assert.equal(await redis.xlen(orphan), 1);
     assert.ok(await redis.ttl(orphan) > 0);
   });
+
+  it('writes an answer\'s record fields in the answer\'s round trip without an AOF write, only to a record that exists', async () => {
+    const inbox = new SessionInbox(connect(), connect(), redis, keys, log);
+    try {
+      await inbox.subscribed;
+      const id = await liveSession();
+      const rid = randomUUID();
+      const replies: SessionReply[] = [];
+      const forget = inbox.expect(rid, (m) => replies.push(m));
+      const before = await aofBytes();
+      const fields = { lastUsedAt: '2026-12-07T14:00:00.000Z', cells: '7', cpuMs: '12' };
+      assert.equal(await replyToInbox(redis, inbox.key, rid, { t: 'done', ok: true, body: 2 }, false, { key: keys.record(id), fields }), true);
+      // Written by the time the answer's round trip returns, so by the time the API has the answer.
+      const h = await redis.hgetall(keys.record(id));
+      assert.deepEqual({ lastUsedAt: h.lastUsedAt, cells: h.cells, cpuMs: h.cpuMs }, fields);
+      assert.equal(h.status, 'ready', 'the other fields are kept');
+      await until('the answer arrived', () => replies.length === 1);
+      assert.equal(await aofBytes(), before, 'the answer or its record fields wrote to the AOF (an fsync on the cell\'s way)');
+      forget();
+      // Appended (nobody listens, or streamOnly): the append is logged as before, the fields still are not.
+      const appended = await aofBytes();
+      assert.equal(await replyToInbox(redis, inbox.key, randomUUID(), { t: 'done', ok: true, body: 3 }, true, { key: keys.record(id), fields: { cells: '8' } }), false);
+      assert.equal(await redis.hget(keys.record(id), 'cells'), '8');
+      const aof = await redis.info('persistence');
+      assert.ok(Number(/aof_current_size:(\d+)/.exec(aof)?.[1]) > appended, 'the fallback append is in the AOF');
+    } finally {
+      await inbox.close();
+    }
+    // A record that is gone (expired, ended and swept) does not come back as a few fields.
+    const gone = keys.record(randomUUID());
+    await replyToInbox(redis, keys.inbox(randomUUID()), 'r2', { t: 'done', ok: true, body: null }, false, { key: gone, fields: { cells: '1' } });
+    assert.equal(await redis.exists(gone), 0);
+  });
   it('appends kernel messages to the kernel stream in order and expiring, without an AOF write; a new feed reads the state', async () => {
     const key = `${keys.record(randomUUID())}:kernel`;
     const errors: Error[] = [];

@@ -37,8 +37,12 @@ export interface SessionHostDeps {
   update(fields: Record<string, string>): void;
   /** A started kernel for the session from the worker's warm pool, or undefined (start one). */
   takeKernel?(language: string, limits: SessionJob['limits']): Promise<WarmKernel | undefined>;
-  /** Appends a message to a request's reply stream (in the order sent). */
-  reply(rid: string, message: SessionReply): void;
+  /**
+   * Passes a message on to a request's asker (in the order sent). A request's answer (`done`)
+   * comes with `record`: the record's fields it changed (lastUsedAt, cells, usage), to be
+   * written with it, in one round trip (unless the session has ended meanwhile).
+   */
+  reply(rid: string, message: SessionReply, record?: Record<string, string>): void;
 }
 
 type Answer = { ok: true; body: unknown } | { ok: false; code: string; message: string; details?: unknown };
@@ -59,7 +63,11 @@ export class SessionHost {
   private restarting: Promise<unknown> | undefined;
   private inFlight = 0;
   private lastActivity = Date.now();
+  /** The record's lastUsedAt as last written (with an answer, or the ready status). */
+  private lastUsedAt: string | undefined;
   private cells = 0;
+  /** The container's use read just after the last cell (for the answer's record fields: no second read on its way). */
+  private cellUsage: ReturnType<KernelChannel['usage']>;
   private endReason: { reason: EndedReason; message: string } | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private finished!: () => void;
@@ -91,7 +99,8 @@ export class SessionHost {
       if (this.state !== 'starting') return await this.done;
       this.state = 'ready';
       this.lastActivity = Date.now();
-      deps.update({ status: 'ready', lastUsedAt: new Date().toISOString() });
+      this.lastUsedAt = new Date(this.lastActivity).toISOString();
+      deps.update({ status: 'ready', lastUsedAt: this.lastUsedAt });
       deps.log.info({ language: job.language }, 'session ready');
       this.openGate();
     } catch (err) {
@@ -218,26 +227,39 @@ export class SessionHost {
     const work = cmd.t === 'execute'
       ? this.queueCell(cmd)
       : this.readyGate.then(() => this.handle(cmd));
-    void work.then(
-      (body) => this.answer(cmd.rid, { ok: true, body }),
-      (err: Error) => this.answer(cmd.rid, this.failure(err)),
-    ).finally(() => {
+    const settle = (a: Answer, usage: ReturnType<KernelChannel['usage']>) => {
       this.inFlight--;
       this.lastActivity = Date.now();
-      if (!this.ended) this.deps.update({ lastUsedAt: new Date().toISOString(), cells: String(this.cells), ...this.usageFields() });
-    });
+      let record: Record<string, string> | undefined;
+      if (!this.ended) {
+        this.lastUsedAt = new Date(this.lastActivity).toISOString();
+        record = this.recordFields(usage);
+      }
+      this.answer(cmd.rid, a, record);
+    };
+    // A cell's answer takes the container's use read just after the cell (no second read on its way).
+    const usageAfter = () => (cmd.t === 'execute' ? this.cellUsage : undefined) ?? this.channel?.usage();
+    void work.then(
+      (body) => settle({ ok: true, body }, usageAfter()),
+      (err: Error) => settle(this.failure(err), this.channel?.usage()),
+    );
   }
 
-  /** The container's use so far as record fields (services/core/session-protocol.ts), or none while it is not running. */
-  usageFields(): Record<string, string> {
-    const u = this.channel?.usage();
-    if (!u) return {};
+  /**
+   * The record's fields this host keeps current (services/core/session-protocol.ts): lastUsedAt,
+   * cells and the container's use so far (none while it is not running). Written with each
+   * answer, and with each beat (worker/sessions/session-worker.ts).
+   */
+  recordFields(usage = this.channel?.usage()): Record<string, string> {
+    const fields: Record<string, string> = { cells: String(this.cells) };
+    if (this.lastUsedAt) fields.lastUsedAt = this.lastUsedAt;
+    if (!usage) return fields;
     const kb = (bytes: number) => String(Math.round(bytes / 1024));
-    return { memoryCurrentKb: kb(u.memoryBytes), memoryKb: kb(u.memoryPeakBytes ?? u.memoryBytes), cpuMs: String(u.cpuMs), usageAt: new Date().toISOString() };
+    return { ...fields, memoryCurrentKb: kb(usage.memoryBytes), memoryKb: kb(usage.memoryPeakBytes ?? usage.memoryBytes), cpuMs: String(usage.cpuMs), usageAt: new Date().toISOString() };
   }
 
-  private answer(rid: string, a: Answer): void {
-    this.deps.reply(rid, a.ok ? { t: 'done', ok: true, body: a.body } : { t: 'done', ok: false, code: a.code, message: a.message, ...(a.details !== undefined ? { details: a.details } : {}) });
+  private answer(rid: string, a: Answer, record?: Record<string, string>): void {
+    this.deps.reply(rid, a.ok ? { t: 'done', ok: true, body: a.body } : { t: 'done', ok: false, code: a.code, message: a.message, ...(a.details !== undefined ? { details: a.details } : {}) }, record);
   }
 
   private failure(err: Error): Answer {
@@ -276,8 +298,10 @@ export class SessionHost {
     if (cmd.stream) unsubscribe = channel.subscribe(this.streamer(cmd.rid, cmd.code));
     try {
       const before = channel.usage();
+      this.cellUsage = undefined;
       const r = await executeCell(channel, cmd.code, { timeoutMs: cmd.timeoutMs });
       const after = channel.usage();
+      this.cellUsage = after;
       this.cells++;
       this.deps.metrics?.sessionCellsTotal.inc({ status: r.status });
       this.deps.metrics?.sessionCellSeconds.observe(r.wallMs / 1000);

@@ -121,9 +121,11 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   const beat = async () => {
     const now = String(Date.now());
     const m = writer.multi();
-    // The beat carries the container's use so far (GET /v1/sessions/:id shows it live).
+    // The beat carries the container's use so far (GET /v1/sessions/:id shows it live), and the
+    // fields each answer writes without the AOF (lastUsedAt, cells): logged here, a Redis restart
+    // loses at most a beat of them.
     const beating = [...hosts].filter((h) => !h.ended);
-    for (const h of beating) m.eval(BEAT_IF_LIVE, 1, keys.record(h.job.id), 'beatAt', now, ...Object.entries(h.usageFields()).flat());
+    for (const h of beating) m.eval(BEAT_IF_LIVE, 1, keys.record(h.job.id), 'beatAt', now, ...Object.entries(h.recordFields()).flat());
     const results = await m.exec().catch((err: Error) => { log.warn({ err: err.message }, 'sessions: beat failed'); return null; });
     // A session an API declared lost (this worker was silent too long: stalled, cut off) or whose
     // record is gone is over for every client: end it here too, so its slot and container go.
@@ -206,14 +208,19 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
           });
         });
       },
-      reply: (rid, message) => {
+      reply: (rid, message, fields) => {
         // To the asking API process's inbox when the command named one, else the request's own stream.
         const route = routes.get(rid);
         if (message.t === 'done') routes.delete(rid);
         later(async () => {
-          if (!route) return appendMessage(writer, keys.reply(data.id, rid), message);
+          if (!route) {
+            await appendMessage(writer, keys.reply(data.id, rid), message);
+            if (fields) await updateRecord(writer, keys, data.id, fields);
+            return;
+          }
           // One reply of a request that reached no subscriber went to the stream: the rest follow it there, in order.
-          if (!await replyToInbox(writer, route.inbox, rid, message, route.streamOnly)) route.streamOnly = true;
+          // The answer's record fields go in the same round trip, without an fsync (session-relay.ts).
+          if (!await replyToInbox(writer, route.inbox, rid, message, route.streamOnly, fields && { key: record, fields })) route.streamOnly = true;
         });
       },
     });
