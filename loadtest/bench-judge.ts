@@ -7,7 +7,8 @@
 //     include makes g++ parse the header: what every compile cost before the PCH) — the ratio is
 //     the PCH's gain on the compile the judge waits for;
 //   - a test judged by a trivial C checker against the built-in comparison — the checker's cost
-//     per test (a 21-test submission less a 1-test one, so the checker's compile is left out);
+//     per test (a 21-test submission less a 1-test one, so the checker's compile is left out),
+//     with where it goes: the stack's own CPU per test and how idle the host's CPUs were;
 //   - a submission's tests side by side (parallelTests) against one after the other, and the whole
 //     mix at saturation with the PCH and tests side by side against both off.
 //   - 100 000 one-line round trips between a C solution and a C interactor (each in its own
@@ -54,6 +55,11 @@ function hostCpuMs(stack: { pid: number; redisPid: number | undefined }): number
 const CLOCK_TICKS_PER_S = 100;
 /** The host's 1-minute load average (other work on the machine moves every figure). */
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+/** The host's CPU time so far, all CPUs, in clock ticks: idle (idle + iowait) and in all. */
+function hostCpuTicks(): { idle: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { idle: fields[3]! + fields[4]!, total: fields.reduce((a, b) => a + b, 0) };
+}
 
 const CPP = `#include <bits/stdc++.h>
 using namespace std;
@@ -142,25 +148,40 @@ async function main(): Promise<void> {
     // A checker's cost per test: a 21-test submission less a 1-test one, over 20 — what each test
     // adds, without the compiles (the solution's, and the checker's, which is once per
     // submission). The two kinds take turns going first, so a load that drifts weighs on both.
-    const checkerRound = async (into: { builtin: number[]; checker: number[] }, round: number) => {
-      const perTest = async (checker: object) => {
+    // Beside the time, where it goes: the stack's own CPU per test (the worker with its sandbox
+    // threads — container builds, dispatch, teardowns, volumes — the API and Redis; the programs'
+    // own CPU is not in it) and how idle the host's CPUs were during the 21-test submission (with
+    // none idle, the checker's container is paid in CPU; see docs/api.md, "Checkers").
+    type CheckerCost = { ms: number[]; stackCpuMs: number[]; idlePct: number[] };
+    const checkerRound = async (into: { builtin: CheckerCost; checker: CheckerCost }, round: number) => {
+      const perTest = async (checker: object, cost: CheckerCost) => {
+        const cpu0 = hostCpuMs(stack);
         const one = await submit({ language: 'c', source: C, tests: tests(1), ...checker });
+        const cpu1 = hostCpuMs(stack);
+        const ticks1 = hostCpuTicks();
         const many = await submit({ language: 'c', source: C, tests: tests(21), ...checker });
+        const ticks2 = hostCpuTicks();
+        const cpu2 = hostCpuMs(stack);
         if (many.result.verdict !== 'accepted') throw new Error(`bench: the checked submission says ${many.result.verdict}`);
-        return (many.ms - one.ms) / 20;
+        cost.ms.push((many.ms - one.ms) / 20);
+        cost.stackCpuMs.push((cpu2 - cpu1 - (cpu1 - cpu0)) / 20);
+        cost.idlePct.push((100 * (ticks2.idle - ticks1.idle)) / Math.max(1, ticks2.total - ticks1.total));
       };
-      const builtin = async () => { into.builtin.push(await perTest({})); };
-      const checked = async () => { into.checker.push(await perTest({ checker: { language: 'c', source: CHECKER } })); };
+      const builtin = () => perTest({}, into.builtin);
+      const checked = () => perTest({ checker: { language: 'c', source: CHECKER } }, into.checker);
       if (round % 2 === 0) { await builtin(); await checked(); } else { await checked(); await builtin(); }
     };
-    const printCheckerCost = (from: { builtin: number[]; checker: number[] }) => {
-      const cb = percentiles(from.builtin).p50!;
-      const cc = percentiles(from.checker).p50!;
-      console.log(`per test of a C submission (21 tests less 1, over 20; compiles left out; ${from.checker.length} rounds): ${cb.toFixed(1)} ms with the built-in comparison, ${cc.toFixed(1)} ms with a C checker: +${(cc - cb).toFixed(1)} ms per test (target ≤ +3 ms; each checker in its own container, beside the next test's program when a slot is free; load ${loadAverage()})`);
+    const noCost = (): CheckerCost => ({ ms: [], stackCpuMs: [], idlePct: [] });
+    const printCheckerCost = (from: { builtin: CheckerCost; checker: CheckerCost }) => {
+      const p50 = (xs: number[]) => percentiles(xs).p50!;
+      const cb = p50(from.builtin.ms);
+      const cc = p50(from.checker.ms);
+      console.log(`per test of a C submission (21 tests less 1, over 20; compiles left out; ${from.checker.ms.length} rounds): ${cb.toFixed(1)} ms with the built-in comparison, ${cc.toFixed(1)} ms with a C checker: +${(cc - cb).toFixed(1)} ms per test (target ≤ +3 ms; each checker in its own container, beside the next test's program when a slot is free; load ${loadAverage()})`);
+      console.log(`  the stack's own CPU per test (worker with its sandbox threads, API, Redis; not the programs'), p50: ${p50(from.builtin.stackCpuMs).toFixed(1)} ms built-in, ${p50(from.checker.stackCpuMs).toFixed(1)} ms checked; the host's CPUs idle during the 21-test submission, p50: ${p50(from.builtin.idlePct).toFixed(0)} % built-in, ${p50(from.checker.idlePct).toFixed(0)} % checked`);
     };
     if (ONLY_CHECKER) {
-      const checkMs = { builtin: [] as number[], checker: [] as number[] };
-      await checkerRound({ builtin: [], checker: [] }, 0); // warm-up: images, pool, volumes
+      const checkMs = { builtin: noCost(), checker: noCost() };
+      await checkerRound({ builtin: noCost(), checker: noCost() }, 0); // warm-up: images, pool, volumes
       for (let round = 0; round < REPEATS; round++) await checkerRound(checkMs, round);
       printCheckerCost(checkMs);
       return;
@@ -168,7 +189,7 @@ async function main(): Promise<void> {
     if (!ONLY_SATURATION) {
       const latency = new Map<string, number[]>();
       const compileMs = { pch: [] as number[], parsed: [] as number[] };
-      const checkMs = { builtin: [] as number[], checker: [] as number[] };
+      const checkMs = { builtin: noCost(), checker: noCost() };
       for (let round = 0; round < REPEATS; round++) {
         for (const k of kinds) {
           const { ms, result } = await submit(k.body);
