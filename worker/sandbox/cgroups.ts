@@ -88,11 +88,17 @@ export function ensureCgroupParents(layout: CgroupLayout): void {
 /**
  * v1: a run's memory.swappiness is copied from its parent when the run's directory is made, so the
  * parent gets 0 once and no run writes its own (native/src/cgroup.c). Absent on some kernels:
- * then there is nothing to set.
+ * then there is nothing to set. Best effort, as the per-run write was: a kernel that refuses it
+ * (old ones did for a cgroup with children) must not stop the worker — runs then swap as their
+ * parent does, within their memsw limit where swap is accounted.
  */
 function noSwapForChildren(dir: string): void {
   const file = join(dir, 'memory.swappiness');
-  if (existsSync(file) && readFileSync(file, 'utf8').trim() !== '0') writeFileSync(file, '0');
+  try {
+    if (existsSync(file) && readFileSync(file, 'utf8').trim() !== '0') writeFileSync(file, '0');
+  } catch {
+    /* best effort (above) */
+  }
 }
 
 function enableControllers(dir: string, controllers: string[]): void {
