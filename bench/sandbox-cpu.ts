@@ -22,23 +22,16 @@
 // of this process and the containers it starts, or with BENCH_PERF_ALL=1 of the whole machine.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import koffi from 'koffi';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hostCpuTicks } from '../loadtest/host-cpu.ts';
 import { containerSteps, SandboxHost } from '../worker/sandbox/index.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PHASES = ['build', 'run', 'teardown'] as const;
 type Phase = (typeof PHASES)[number];
-
-/** Whole-machine busy and idle jiffies (the first line of /proc/stat). */
-function machineJiffies(): { busy: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = fields[3]! + fields[4]!; // idle, iowait
-  return { busy: total - idle, total };
-}
 
 /** getrusage(2) through koffi: Node offers RUSAGE_SELF only, and /proc/self/stat counts the
  * children's time in 10 ms clock ticks — too coarse for a batch of containers. */
@@ -63,9 +56,9 @@ const TICK_MS = 1000 / 100; // USER_HZ
 interface Sample { machineMs: number; selfMs: number; childrenMs: number }
 
 async function sampled(n: number, work: () => Promise<void>): Promise<Sample> {
-  const m0 = machineJiffies(), p0 = processCpu();
+  const m0 = hostCpuTicks(), p0 = processCpu();
   await work();
-  const m1 = machineJiffies(), p1 = processCpu();
+  const m1 = hostCpuTicks(), p1 = processCpu();
   return {
     machineMs: ((m1.busy - m0.busy) * TICK_MS) / n,
     selfMs: (p1.selfUs - p0.selfUs) / 1000 / n,

@@ -24,6 +24,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostCpuTicks } from './host-cpu.ts';
 import { httpClient } from './http-client.ts';
 import { forkStack } from './stack.ts';
 import { percentiles } from './stats.ts';
@@ -55,11 +56,6 @@ function hostCpuMs(stack: { pid: number; redisPid: number | undefined }): number
 const CLOCK_TICKS_PER_S = 100;
 /** The host's 1-minute load average (other work on the machine moves every figure). */
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
-/** The host's CPU time so far, all CPUs, in clock ticks: idle (idle + iowait) and in all. */
-function hostCpuTicks(): { idle: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  return { idle: fields[3]! + fields[4]!, total: fields.reduce((a, b) => a + b, 0) };
-}
 
 const CPP = `#include <bits/stdc++.h>
 using namespace std;
