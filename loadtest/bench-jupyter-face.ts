@@ -12,6 +12,8 @@
 // (@jupyterlab/services: POST /api/kernels → WebSocket → its kernel_info → the first `1+1`
 // answered), each after a pause that lets the warm pool refill, every sample printed.
 // Never a timed assertion. BENCH_CELLS (default 200) rounds.
+// BENCH_AB=NAME=a,b: warm starts only, a stack per value of the stack's variable NAME, alternated
+// start by start (see abStarts); BENCH_AB_KIND=v1 times POST /v1/sessions → the first cell instead.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +78,75 @@ async function rawClient(url: string, protocol?: string): Promise<{ cell: () => 
   return { cell, close: () => ws.close() };
 }
 
+/**
+ * BENCH_AB=NAME=a,b[,c…]: warm starts only (BENCH_STARTS of each), one stack per value of the
+ * stack's environment variable NAME, the starts alternated between the stacks value by value (same
+ * minutes, same load) and every sample printed. BENCH_AB_KIND: `face` (default: POST /api/kernels
+ * → WebSocket → kernel_info → the first `1+1`, as above) or `v1` (POST /v1/sessions → the first
+ * `1+1` over HTTP). A start that found no warm kernel (a cold start's time) is left out, counted.
+ */
+async function abStarts(spec: string, kind: string): Promise<void> {
+  const eq = spec.indexOf('=');
+  const name = spec.slice(0, eq);
+  const values = spec.slice(eq + 1).split(',');
+  if (eq <= 0 || values.length < 2) throw new Error(`BENCH_AB: NAME=a,b (got ${spec})`);
+  if (kind !== 'face' && kind !== 'v1') throw new Error(`BENCH_AB_KIND: face or v1 (got ${kind})`);
+  const dir = mkdtempSync(join(tmpdir(), 'corral-bench-jupyter-face-'));
+  console.log(`bench-jupyter-face A/B of ${name}: ${values.join(' / ')}, ${kind} warm starts — load average ${load()}; stack logs in ${dir}`);
+  const stacks: Array<Awaited<ReturnType<typeof forkStack>>> = [];
+  const samples: number[][] = values.map(() => []);
+  const cold: number[] = values.map(() => 0);
+  try {
+    for (const [i, v] of values.entries()) {
+      stacks.push(await forkStack({
+        CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, `data-${i}`), CORRAL_SESSION_SLOTS: '2', CORRAL_SESSION_WARM_KERNELS: '1', [name]: v,
+      }, join(dir, `stack-${i}.log`)));
+    }
+    // A stack's pool starts its next kernel a second after its take: the other stacks' starts are part of its pause.
+    const pauseMs = Math.max(0, REFILL_WAIT_MS - (values.length - 1) * 1000);
+    for (let r = 0; r < STARTS; r++) {
+      for (const [i, stack] of stacks.entries()) {
+        const http = httpClient(stack.url, 300_000);
+        try {
+          let id: string;
+          let ms: number;
+          if (kind === 'face') {
+            const one = await measureJupyterKernel(stack.url, '', { starts: 1, cells: 0, pauseBeforeStartMs: pauseMs });
+            id = one.startedKernelIds[0]!;
+            ms = one.startToFirstReplyMs[0]!;
+          } else {
+            await new Promise((resolve) => setTimeout(resolve, pauseMs));
+            const t0 = performance.now();
+            const s = await http.request('POST', '/v1/sessions', { language: 'python' });
+            if (s.status !== 201) throw new Error(`POST /v1/sessions: ${s.status} ${JSON.stringify(s.body).slice(0, 300)}`);
+            id = (s.body as { id: string }).id;
+            const c = await http.request('POST', `/v1/sessions/${id}/execute`, { code: '1+1' });
+            ms = performance.now() - t0;
+            if ((c.body as { status?: string }).status !== 'ok') throw new Error(`the first cell: ${JSON.stringify(c.body).slice(0, 300)}`);
+          }
+          const info = await http.request('GET', `/v1/sessions/${id}`);
+          if ((info.body as { warm?: boolean }).warm === true) samples[i]!.push(ms);
+          else cold[i]!++;
+          if (kind === 'v1') await http.request('DELETE', `/v1/sessions/${id}`);
+        } finally {
+          http.close();
+        }
+      }
+    }
+  } finally {
+    for (const stack of stacks) await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const [i, v] of values.entries()) {
+    const ms = samples[i]!;
+    console.log(`${name}=${v}: start → first \`1+1\` (warm, ${kind}) p50 ${pct(ms, 50).toFixed(1)} ms  min ${Math.min(...ms).toFixed(1)} ms  (n=${ms.length}${cold[i] ? `; ${cold[i]} not warm, left out` : ''})`);
+    console.log(`  ${ms.map((x) => x.toFixed(1)).join(' ')}`);
+  }
+  console.log(`load average after: ${load()}`);
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_AB) return abStarts(process.env.BENCH_AB, process.env.BENCH_AB_KIND ?? 'face');
   const dir = mkdtempSync(join(tmpdir(), 'corral-bench-jupyter-face-'));
   console.log(`bench-jupyter-face — load average ${load()}; stack log in ${dir}/stack.log`);
   const stack = await forkStack({
