@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { SandboxHost, type SandboxSpec } from '../../worker/sandbox/index.ts';
 import { loadNative, type NativeContainer, type NativeSpec } from '../../worker/sandbox/native.ts';
 import { WarmPool } from '../../worker/sandbox/pool.ts';
@@ -106,6 +107,20 @@ describe('warm pool', () => {
       }
     }
     assert.ok(checked >= 1, 'no waiting container stayed long enough to be read');
+  });
+
+  it('runs a pooled program at the worker\'s CPU priority, never at its build\'s (nice 19)', async () => {
+    // Built in the background, the container's processes start at nice 19: the init must give
+    // the program the worker's priority before it is born. The program reads its own nice value
+    // and policy (/proc/self/stat fields 19 and 41) — 19 here would mean the reset is missing.
+    await runInSandbox({ layers, argv: ['true'] }, host); // demand, so the pool fills
+    const program = await warmRun({ argv: ['sh', '-c', 'read -r l < /proc/self/stat; echo "$l"'] });
+    const stat = program.stdout.toString();
+    assert.equal(program.status, 'ok', program.stderr.toString());
+    assert.equal(program.timings.pooled, true);
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).trim().split(' ');
+    assert.equal(Number(fields[19 - 3]), getPriority(), `nice ${fields[19 - 3]}: ${stat}`);
+    assert.equal(Number(fields[41 - 3]), 0, 'policy SCHED_OTHER');
   });
 
   it('never lets a run see anything of the previous one: files, shm, processes', async () => {
