@@ -196,23 +196,10 @@ CORRAL_API void corral_free(void *p);
  * prepare reads the container fields of spec (image, hostname, cgroups, disk); dispatch the job
  * fields (argv, env, cwd, stdin, box, limits). */
 typedef struct corral_container corral_container;
-/* prepare's flags. WAIT: return once the container is built (else at once: dispatch waits). BACKGROUND:
- * a build ahead of need (the warm pool) — the calling thread and the container's processes do
- * their part of the build at the lowest CPU priority (nice 19), so that on busy CPUs the runs
- * under way come first; the dispatch gives the init and the program the caller's priority back
- * before the job leaves (corral_dispatch / corral_dispatch_held; found through
- * /proc/PID/task/TID/children: without it, nothing is lowered). */
-enum { CORRAL_PREPARE_WAIT = 1, CORRAL_PREPARE_BACKGROUND = 2 };
-CORRAL_API int corral_prepare(const corral_spec *spec, int32_t flags, corral_container **out,
+CORRAL_API int corral_prepare(const corral_spec *spec, int32_t wait_until_ready, corral_container **out,
 			      corral_error *err);
 CORRAL_API int corral_dispatch(corral_container *c, const corral_spec *spec, corral_outcome *out);
 CORRAL_API void corral_discard(corral_container *c);
-/* corral_prepare(spec, WAIT | BACKGROUND) under the caller's number `ticket` (unique among the
- * builds under way), so that corral_raise_build can find it while it runs. */
-CORRAL_API int corral_prepare_ahead(const corral_spec *spec, int64_t ticket, corral_container **out, corral_error *err);
-/* A run now waits for the background build `ticket`: it goes on at the caller's priority (its
- * thread and the container's processes). Nothing when that build is not under way. Synchronous. */
-CORRAL_API void corral_raise_build(int64_t ticket);
 /* Stops a dispatched run from another thread (the run's outcome says cancelled). Call only
  * between corral_dispatch's start and corral_discard. */
 CORRAL_API void corral_cancel(corral_container *c);

@@ -37,10 +37,6 @@ struct child_ctx {
 	/* Set by the parent before a held container's first job: when a program ends, the init waits
 	 * for the next one instead of exiting (read by the init once the program is gone). */
 	int hold;
-	/* A background build (CORRAL_PREPARE_BACKGROUND): the init and the program start at nice 19;
-	 * the dispatch gives them the caller's nice (nice_normal) before the job leaves. */
-	int lowered;
-	int nice_normal;
 };
 
 /* A held container's state (held.c): the programs it has run, one at a time. */
@@ -69,7 +65,6 @@ struct corral_container {
 	int out_r, err_r, rep_r, ctl_w, pidfd;
 	pid_t pid;
 	int dispatched, exited;
-	int raised;                /* a background-built container was given the caller's priority back */
 	int cancelled;             /* set by corral_cancel/corral_stop from another thread: limit + 1 */
 	struct report fail;        /* a setup failure reported before dispatch */
 	int64_t t_ready_us;

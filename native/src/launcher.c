@@ -65,7 +65,6 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <linux/sched.h>
 #include <sys/stat.h>
@@ -88,111 +87,6 @@ CORRAL_API void corral_free(void *p)
 }
 
 /* ---- parent side ---- */
-
-/* The lowest CPU priority: what a build ahead of need runs at. */
-#define NICE_BACKGROUND 19
-
-/* The calling thread's nice value (Linux's nice is per thread), or NICE_BACKGROUND + 1 when it cannot be read. */
-static int thread_nice(void)
-{
-	errno = 0;
-	int nice = getpriority(PRIO_PROCESS, (id_t)gettid());
-	return nice == -1 && errno ? NICE_BACKGROUND + 1 : nice;
-}
-
-/* Whether this kernel lists a process's children (/proc/PID/task/TID/children, CONFIG_PROC_CHILDREN):
- * how a background-built container's program is found to give it its priority back. Probed once. */
-static int children_readable(void)
-{
-	static int readable = -1;
-	if (readable < 0) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)gettid());
-		readable = access(path, R_OK) == 0;
-	}
-	return readable;
-}
-
-/* Gives a background-built container's init and program (its one child, waiting for its job) the
- * caller's priority back: 0, or -1 with e set when the program could not be found or raised — the
- * job must then not run (never at the build's priority). The worker is root: it may raise them. */
-static int raise_container(struct corral_container *c, corral_error *e)
-{
-	char path[64], buf[64];
-	if (setpriority(PRIO_PROCESS, (id_t)c->pid, c->ctx.nice_normal) < 0)
-		return cerr_set(e, errno, "give the container's init its priority back");
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)c->pid, (int)c->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-	int saved = errno;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return cerr_set(e, n < 0 ? saved : ESRCH, "find the container's program (%s)", path);
-	buf[n] = 0;
-	/* The init has one child before the job: the program. */
-	char *end;
-	long pid = strtol(buf, &end, 10);
-	if (pid <= 0 || end == buf)
-		return cerr_set(e, ESRCH, "find the container's program (%s: '%s')", path, buf);
-	if (setpriority(PRIO_PROCESS, (id_t)pid, c->ctx.nice_normal) < 0)
-		return cerr_set(e, errno, "give the container's program its priority back");
-	return 0;
-}
-
-static void set_thread_nice(int nice)
-{
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), nice) < 0) {
-		/* only lowering could fail (not root): the build then runs at the caller's priority */
-	}
-}
-
-/* Gives the init's children (its program, once spawned) a nice value; best effort. */
-static void renice_children(pid_t init, int nice)
-{
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)init, (int)init);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	for (char *p = buf, *end; *p; p = end) {
-		long pid = strtol(p, &end, 10);
-		if (end == p)
-			break;
-		if (pid > 0)
-			setpriority(PRIO_PROCESS, (id_t)pid, nice);
-	}
-}
-
-/* The background builds under way (corral_prepare_ahead), so that a run waiting for one can give
- * it the caller's priority (corral_raise_build). A handful at a time: a short list. */
-#define AHEAD_MAX 64
-static struct ahead {
-	int64_t ticket;            /* 0: free */
-	pid_t tid, init;           /* the building thread; the init once cloned (else 0) */
-	int nice_normal, raised;
-} aheads[AHEAD_MAX];
-static pthread_mutex_t aheads_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void ahead_release(struct ahead *a)
-{
-	if (!a)
-		return;
-	pthread_mutex_lock(&aheads_lock);
-	a->ticket = 0;
-	pthread_mutex_unlock(&aheads_lock);
-}
-
-static struct ahead *ahead_find(int64_t ticket)
-{
-	for (int i = 0; i < AHEAD_MAX; i++)
-		if (aheads[i].ticket == ticket)
-			return &aheads[i];
-	return NULL;
-}
 
 /* A read-only descriptor of the same memfd, offset 0. */
 static int open_readonly_copy(int fd)
@@ -353,33 +247,13 @@ static int wait_ready(struct corral_container *c, corral_error *e)
 	}
 }
 
-static int prepare_container(const corral_spec *s, int32_t prepare_flags, int64_t ticket, corral_container **out, corral_error *err)
+CORRAL_API int corral_prepare(const corral_spec *s, int32_t wait_until_ready, corral_container **out, corral_error *err)
 {
-	const int wait_until_ready = prepare_flags & CORRAL_PREPARE_WAIT;
-	/* A build ahead of need runs at the lowest priority: this thread's part (cgroups, clone with
-	 * its namespaces, maps) and, inherited through clone, the init's (mounts, pivot_root, lo). */
-	int nice_before = thread_nice();
-	int lower = (prepare_flags & CORRAL_PREPARE_BACKGROUND) && nice_before < NICE_BACKGROUND &&
-		    children_readable();
-	if (lower)
-		set_thread_nice(NICE_BACKGROUND);
-	/* Registered once lowered, so that a raise cannot come before the lowering and be lost. */
-	struct ahead *ahead = NULL;
-	if (lower && ticket) {
-		pthread_mutex_lock(&aheads_lock);
-		ahead = ahead_find(0);
-		if (ahead)
-			*ahead = (struct ahead){ .ticket = ticket, .tid = gettid(), .nice_normal = nice_before };
-		pthread_mutex_unlock(&aheads_lock);
-	}
 	corral_error e;
 	memset(&e, 0, sizeof e);
 	*out = NULL;
 	struct corral_container *c = calloc(1, sizeof *c);
 	if (!c) {
-		ahead_release(ahead);
-		if (lower)
-			set_thread_nice(nice_before);
 		cerr_set(err, ENOMEM, "container");
 		return cerr_where(err, CORRAL_E_HOST, "prepare");
 	}
@@ -430,7 +304,7 @@ static int prepare_container(const corral_spec *s, int32_t prepare_flags, int64_
 	fcntl(c->err_r, F_SETFL, O_NONBLOCK);
 	fcntl(c->rep_r, F_SETFL, O_NONBLOCK);
 	c->ctx = (struct child_ctx){
-		.use_time_ns = s->use_time_ns, .plan = c->plan, .lowered = lower, .nice_normal = nice_before,
+		.use_time_ns = s->use_time_ns, .plan = c->plan,
 		.report_w = rep_p[1], .sync_r = sync_p[0], .ctl_r = ctl[1], .null_fd = null_fd,
 		.out_w = out_p[1], .err_w = err_p[1],
 		.cgdir_fd = c->cg.prog_dirfd, .exec_stack = c->stacks + STACK_SIZE,
@@ -493,20 +367,8 @@ static int prepare_container(const corral_spec *s, int32_t prepare_flags, int64_
 		goto fail;
 	}
 	close_fd(&sync_p[1]);
-	if (ahead) {
-		/* A run that waits for this build from now on raises the init too; one that asked before
-		 * could raise only this thread, maybe after the init was cloned at the build's priority. */
-		pthread_mutex_lock(&aheads_lock);
-		ahead->init = c->pid;
-		if (ahead->raised)
-			setpriority(PRIO_PROCESS, (id_t)c->pid, nice_before);
-		pthread_mutex_unlock(&aheads_lock);
-	}
-	if (lower)
-		set_thread_nice(nice_before); /* the rest is waiting; this thread serves other calls next */
 	if (wait_until_ready && wait_ready(c, &e) < 0)
 		goto fail;
-	ahead_release(ahead);
 	*out = c;
 	return 0;
 
@@ -521,39 +383,9 @@ fail:
 		for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 			close_fd(fds[i]);
 	}
-	ahead_release(ahead);
 	kill_and_reap(c);
 	container_free(c);
-	if (lower)
-		set_thread_nice(nice_before);
 	return -1;
-}
-
-CORRAL_API int corral_prepare(const corral_spec *s, int32_t prepare_flags, corral_container **out, corral_error *err)
-{
-	return prepare_container(s, prepare_flags, 0, out, err);
-}
-
-CORRAL_API int corral_prepare_ahead(const corral_spec *s, int64_t ticket, corral_container **out, corral_error *err)
-{
-	return prepare_container(s, CORRAL_PREPARE_WAIT | CORRAL_PREPARE_BACKGROUND, ticket, out, err);
-}
-
-CORRAL_API void corral_raise_build(int64_t ticket)
-{
-	if (!ticket)
-		return;
-	pthread_mutex_lock(&aheads_lock);
-	struct ahead *a = ahead_find(ticket);
-	if (a && !a->raised) {
-		a->raised = 1;
-		setpriority(PRIO_PROCESS, (id_t)a->tid, a->nice_normal);
-		if (a->init) {
-			setpriority(PRIO_PROCESS, (id_t)a->init, a->nice_normal);
-			renice_children(a->init, a->nice_normal);
-		}
-	}
-	pthread_mutex_unlock(&aheads_lock);
 }
 
 /* Whether the init has ended (reaped or not). */
@@ -634,15 +466,6 @@ static int run_job(struct corral_container *c, const corral_spec *s, corral_outc
 		fcntl(own_err[0], F_SETFL, O_NONBLOCK);
 	}
 	int box_sent = d->box >= 0;
-	/* Built in the background: the program, and the init that reaps it and reports its end, run
-	 * at the caller's priority from here on. */
-	if (c->ctx.lowered && !c->raised) {
-		if (raise_container(c, &e) < 0) {
-			cerr_where(&e, CORRAL_E_HOST, "priority");
-			goto out;
-		}
-		c->raised = 1;
-	}
 	if (wire_send_job(c, s, d, &e) < 0)
 		goto out;
 	sent = 1;

@@ -93,35 +93,6 @@ test('a miss takes the container of a build well under way, not one that just st
   assert.equal(await second, undefined);
 });
 
-test('a run that waits for a build under way raises that build, and only that one', async () => {
-  // Builds run at the lowest CPU priority (background work) until a run waits for one.
-  let now = 1000;
-  const tickets: number[] = [];
-  const raised: number[] = [];
-  const builder = manualBuilder();
-  const p = new WarmPool(() => 'test', () => {}, {
-    maxWarm: 2, maxPerImage: 2, clock: () => now,
-    prepare: (_spec, ticket) => { tickets.push(ticket); return builder.prepare(); },
-    raise: (ticket) => raised.push(ticket),
-  });
-  pools.push({ p, builder });
-  p.take(spec, 'img');
-  assert.equal(tickets.length, 2);
-  assert.equal(new Set(tickets).size, 2, 'each build its own ticket');
-  assert.equal(p.awaitBuilding(spec), undefined);
-  assert.deepEqual(raised, [], 'no run waits: the builds stay in the background');
-  now += 10;
-  p.take(spec, 'img');
-  const first = p.awaitBuilding(spec);
-  assert.ok(first);
-  assert.deepEqual(raised, [tickets[0]], 'the oldest build, which the run will get');
-  const second = p.awaitBuilding(spec);
-  assert.ok(second);
-  assert.deepEqual(raised, tickets, 'then the next one');
-  const built = [builder.finishOne(), builder.finishOne()];
-  assert.deepEqual(await Promise.all([first, second]), built);
-});
-
 test('each build under way is promised to one run at most', async () => {
   const builder = manualBuilder();
   const { p } = pool(builder, { maxPerImage: 2, maxWarm: 2 });

@@ -29,9 +29,6 @@ try {
   // under load, otherwise the same).
 }
 
-/** corral_prepare's flag (native/include/corral.h): return once the container is built. */
-const PREPARE_WAIT = 1;
-
 export const LIBRARY_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../native/build/libcorral.so');
 
 export interface NativeSpec {
@@ -150,12 +147,6 @@ interface Bindings {
   relayFree(relay: NativeRelay): void;
   /** prepare without waiting for the container to be built: for a run that dispatches at once. */
   prepareNow(spec: NativeSpec): Promise<NativeContainer>;
-  /** prepare ahead of need (the warm pool, corral_prepare_ahead): the build runs at the lowest CPU
-   * priority, the job at the caller's. `ticket` (unique among the builds under way, > 0) names
-   * it for raiseBuild. */
-  prepareAhead(spec: NativeSpec, ticket: number): Promise<NativeContainer>;
-  /** A run waits for background build `ticket` now: it goes on at the caller's priority. Synchronous. */
-  raiseBuild(ticket: number): void;
   free(ptr: unknown): void;
   view(ptr: unknown, len: number): Buffer;
   // Asynchronous (libuv's thread pool): a mount, an umount (which may wait for an RCU grace period)
@@ -228,9 +219,7 @@ export function loadNative(path: string = LIBRARY_PATH): Bindings {
   }
   declareTypes();
   const run = lib.func('int corral_run(const corral_spec *spec, _Out_ corral_outcome *out)');
-  const prepare = lib.func('int corral_prepare(const corral_spec *spec, int32_t flags, _Out_ corral_container **out, _Out_ corral_error *err)');
-  const prepareAhead = lib.func('int corral_prepare_ahead(const corral_spec *spec, int64_t ticket, _Out_ corral_container **out, _Out_ corral_error *err)');
-  const raiseBuild = lib.func('void corral_raise_build(int64_t ticket)');
+  const prepare = lib.func('int corral_prepare(const corral_spec *spec, int32_t wait, _Out_ corral_container **out, _Out_ corral_error *err)');
   const dispatch = lib.func('int corral_dispatch(corral_container *c, const corral_spec *spec, _Out_ corral_outcome *out)');
   const discard = lib.func('void corral_discard(corral_container *c)');
   const dispatchHeld = lib.func('int corral_dispatch_held(corral_container *c, int64_t program, const corral_spec *spec, _Out_ corral_outcome *out)');
@@ -272,24 +261,17 @@ export function loadNative(path: string = LIBRARY_PATH): Bindings {
     if (n < 0) throw SandboxError.fromNative(err as NativeError);
     return n;
   };
-  const prepareAsync = async (spec: NativeSpec, flags: number): Promise<NativeContainer> => {
+  const prepareAsync = async (spec: NativeSpec, wait: number): Promise<NativeContainer> => {
     const handle: unknown[] = [null];
     const err: Partial<NativeError> = {};
-    if ((await onPool(prepare, spec, flags, handle, err)) < 0) throw SandboxError.fromNative(err as NativeError, 'container setup failed');
+    if ((await onPool(prepare, spec, wait, handle, err)) < 0) throw SandboxError.fromNative(err as NativeError, 'container setup failed');
     return handle[0] as NativeContainer;
   };
   const bindings: Bindings = {
     run: (spec, out) => onPool(run, spec, out),
     free: (ptr) => free(ptr),
-    prepare: (spec) => prepareAsync(spec, PREPARE_WAIT),
+    prepare: (spec) => prepareAsync(spec, 1),
     prepareNow: (spec) => prepareAsync(spec, 0),
-    async prepareAhead(spec, ticket) {
-      const handle: unknown[] = [null];
-      const err: Partial<NativeError> = {};
-      if ((await onPool(prepareAhead, spec, ticket, handle, err)) < 0) throw SandboxError.fromNative(err as NativeError, 'container setup failed');
-      return handle[0] as NativeContainer;
-    },
-    raiseBuild: (ticket) => raiseBuild(ticket),
     cancel: (container) => cancel(container),
     stop: (container, limit) => stop(container, limit),
     signal: (container, sig) => signal(container, sig) as number,

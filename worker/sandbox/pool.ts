@@ -21,12 +21,8 @@ export interface WarmPoolOptions {
   maxBuilding?: number;
   /** Demand window: arrivals within it set the rate. Default 30 s. */
   windowMs?: number;
-  /** Builds a container (default: the native launcher's prepareAhead, at the lowest CPU
-   * priority, under `ticket`); tests give their own. */
-  prepare?: (spec: NativeSpec, ticket: number) => Promise<NativeContainer>;
-  /** A run waits for the build `ticket` (awaitBuilding): it goes on at the run's priority
-   * (default: the native launcher's raiseBuild). */
-  raise?: (ticket: number) => void;
+  /** Builds a container (default: the native launcher's prepare); tests give their own. */
+  prepare?: (spec: NativeSpec) => Promise<NativeContainer>;
   /** Monotonic milliseconds for build times and hand-offs (default performance.now); tests give
    * their own, so a busy machine cannot move a "just started" build past half a build time. */
   clock?: () => number;
@@ -54,8 +50,6 @@ interface Entry {
   ready: NativeContainer[];
   /** When each build under way started (the pool's clock), oldest first: one per build. */
   buildStarts: number[];
-  /** Each build's ticket (prepare, raise), in the same order. */
-  buildTickets: number[];
   /** Runs that missed and wait for a build under way, first come first served. */
   waiters: Array<(container: NativeContainer | undefined) => void>;
   /** When the last take() found nothing warm (the pool's clock). */
@@ -85,9 +79,7 @@ export class WarmPool {
   private readonly maxBuilding: number;
   private readonly clock: () => number;
   private readonly windowMs: number;
-  private readonly prepare: (spec: NativeSpec, ticket: number) => Promise<NativeContainer>;
-  private readonly raise: (ticket: number) => void;
-  private tickets = 0;
+  private readonly prepare: (spec: NativeSpec) => Promise<NativeContainer>;
   private closed = false;
 
   constructor(
@@ -101,11 +93,7 @@ export class WarmPool {
     this.maxPerImage = options.maxPerImage ?? 8;
     this.maxBuilding = options.maxBuilding ?? POOL_MAX_BUILDING;
     this.windowMs = options.windowMs ?? 30_000;
-    // In the background: on busy CPUs the runs under way come before the pool's builds — until a
-    // run waits for one (awaitBuilding), which then goes on at the run's priority.
-    this.prepare = options.prepare ?? ((spec, ticket) => loadNative().prepareAhead(spec, ticket));
-    // A builder of the caller's own has nothing to raise unless it says how.
-    this.raise = options.raise ?? (options.prepare ? () => {} : (ticket) => loadNative().raiseBuild(ticket));
+    this.prepare = options.prepare ?? ((spec) => loadNative().prepare(spec));
     this.clock = options.clock ?? (() => performance.now());
     this.timer = setInterval(() => this.rebalance(), 1000);
     this.timer.unref();
@@ -141,8 +129,6 @@ export class WarmPool {
     if (this.closed || !entry) return undefined;
     const started = entry.buildStarts[entry.waiters.length]; // the oldest build not promised yet
     if (started === undefined || started >= entry.missedAt || entry.missedAt - started < buildMsAvg(entry) / 2) return undefined;
-    // A run waits for it: it is not background work any more.
-    this.raise(entry.buildTickets[entry.waiters.length]!);
     return new Promise((resolve) => entry.waiters.push(resolve)).then((container) => {
       if (container) entry.handoffs++;
       return container as NativeContainer | undefined;
@@ -220,10 +206,8 @@ export class WarmPool {
 
   private build(entry: Entry): void {
     const started = this.clock();
-    const ticket = ++this.tickets;
     entry.buildStarts.push(started);
-    entry.buildTickets.push(ticket);
-    this.prepare({ ...entry.template, name: this.nextName() }, ticket)
+    this.prepare({ ...entry.template, name: this.nextName() })
       .then(
         (container) => {
           entry.builds++;
@@ -241,9 +225,7 @@ export class WarmPool {
         },
       )
       .finally(() => {
-        const at = entry.buildTickets.indexOf(ticket);
-        entry.buildStarts.splice(at, 1);
-        entry.buildTickets.splice(at, 1);
+        entry.buildStarts.splice(entry.buildStarts.indexOf(started), 1);
         this.refill();
       });
   }
@@ -262,7 +244,7 @@ export class WarmPool {
     let entry = this.entries.get(key);
     if (!entry) {
       entry = {
-        key, image, template: { ...spec, stdin_data: null, stdin_len: 0 }, ready: [], buildStarts: [], buildTickets: [], waiters: [], missedAt: 0, handoffs: 0, arrivals: [],
+        key, image, template: { ...spec, stdin_data: null, stdin_len: 0 }, ready: [], buildStarts: [], waiters: [], missedAt: 0, handoffs: 0, arrivals: [],
         runSecondsAvg: 0.01, hits: 0, misses: 0, builds: 0, buildErrors: 0, buildMsTotal: 0, backoffUntil: 0,
       };
       this.entries.set(key, entry);
