@@ -19,14 +19,18 @@
 //   BENCH_REPEATS (default 3) rounds of the mix; BENCH_SATURATE (default 12) submissions at once;
 //   BENCH_ONLY=saturation skips everything before the saturation figures (a quicker run);
 //   BENCH_ONLY=checker runs only the checker's cost per test (BENCH_REPEATS rounds, default 10);
-//   BENCH_ROUNDS (default 2) pairs of saturation rounds.
+//   BENCH_ROUNDS (default 2) pairs of saturation rounds;
+//   BENCH_AB (with BENCH_ONLY=checker): variants of the stack's environment, `;`-separated, each
+//   `KEY=VALUE,KEY=VALUE` (an empty one: the environment as it is) — one stack per variant, all
+//   started at once, the rounds taking turns among them (the order rotating each round), so a
+//   load that drifts weighs on each; each variant's figures are printed with the load.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostCpuTicks } from './host-cpu.ts';
 import { httpClient } from './http-client.ts';
-import { forkStack } from './stack.ts';
+import { forkStack, type RunningStack } from './stack.ts';
 import { percentiles } from './stats.ts';
 
 const ONLY_SATURATION = process.env.BENCH_ONLY === 'saturation';
@@ -121,8 +125,98 @@ const KINDS: Kind[] = [
   { name: 'time limit', body: { language: 'c', source: TLE, tests: tests(5), limits: { cpuMs: 500 } }, verdict: 'time_limit' },
 ];
 
+/** BENCH_AB's variants: [label, extra environment]. */
+function abVariants(spec: string): Array<[string, Record<string, string>]> {
+  return spec.split(';').map((v) => {
+    const env: Record<string, string> = {};
+    for (const pair of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new Error(`bench: BENCH_AB: "${pair}" is not KEY=VALUE`);
+      env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    return [v.trim() || '(as is)', env];
+  });
+}
+
+/**
+ * The checker's cost per test on one stack per variant (BENCH_AB), round after round with the
+ * variants taking turns: each round is a built-in and a checked pair (21 tests less 1) on each.
+ */
+async function checkerAB(dir: string, spec: string): Promise<void> {
+  const variants = abVariants(spec);
+  const stacks: RunningStack[] = [];
+  try {
+    for (const [i, [, env]] of variants.entries()) {
+      stacks.push(await forkStack({ CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, `data-${i}`), CORRAL_MAX_WAIT_MS: '600000', ...env }, join(dir, `stack-${i}.log`)));
+    }
+    const clients = stacks.map((st) => httpClient(st.url, 600_000));
+    type Cost = { builtin: number[]; checker: number[]; cpuB: number[]; cpuC: number[]; load: number[] };
+    const costs: Cost[] = variants.map(() => ({ builtin: [], checker: [], cpuB: [], cpuC: [], load: [] }));
+    const perTest = async (i: number, checker: object) => {
+      const submit = async (n: number) => {
+        const t0 = performance.now();
+        const r = await clients[i]!.request('POST', '/v1/runs?wait=true', fresh({ language: 'c', source: C, tests: tests(n), ...checker }));
+        if (r.status !== 200 || (r.body as { verdict: string }).verdict !== 'accepted') throw new Error(`bench: HTTP ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+        return performance.now() - t0;
+      };
+      const cpu0 = hostCpuMs(stacks[i]!);
+      const one = await submit(1);
+      const cpu1 = hostCpuMs(stacks[i]!);
+      const many = await submit(21);
+      const cpu2 = hostCpuMs(stacks[i]!);
+      return { ms: (many - one) / 20, cpuMs: (cpu2 - cpu1 - (cpu1 - cpu0)) / 20 };
+    };
+    const round = async (i: number, r: number, into: Cost) => {
+      const kinds = r % 2 === 0 ? ['builtin', 'checker'] : ['checker', 'builtin'];
+      for (const kind of kinds) {
+        const got = await perTest(i, kind === 'checker' ? { checker: { language: 'c', source: CHECKER } } : {});
+        if (kind === 'checker') { into.checker.push(got.ms); into.cpuC.push(got.cpuMs); } else { into.builtin.push(got.ms); into.cpuB.push(got.cpuMs); }
+      }
+      into.load.push(Number(loadAverage()));
+    };
+    const scratch = (): Cost => ({ builtin: [], checker: [], cpuB: [], cpuC: [], load: [] });
+    for (let i = 0; i < stacks.length; i++) await round(i, 0, scratch()); // warm-up: images, pools, volumes
+    console.log(`bench:judge — the checker's cost per test, ${REPEATS} rounds on ${variants.length} stacks taking turns (load ${loadAverage()} at start)`);
+    for (let r = 0; r < REPEATS; r++) {
+      for (let k = 0; k < stacks.length; k++) {
+        const i = (k + r) % stacks.length;
+        await round(i, r, costs[i]!);
+      }
+    }
+    const p50 = (xs: number[]) => percentiles(xs).p50!;
+    for (const [i, [label]] of variants.entries()) {
+      const c = costs[i]!;
+      console.log(`  ${label}: built-in ${p50(c.builtin).toFixed(2)} ms, checked ${p50(c.checker).toFixed(2)} ms per test: +${(p50(c.checker) - p50(c.builtin)).toFixed(2)} ms (p50 of ${c.checker.length}; the gap's own p50 ${p50(c.checker.map((x, j) => x - c.builtin[j]!)).toFixed(2)}); stack CPU per test ${p50(c.cpuB).toFixed(1)} / ${p50(c.cpuC).toFixed(1)} ms; load ${Math.min(...c.load).toFixed(2)}–${Math.max(...c.load).toFixed(2)}`);
+    }
+    // Paired with the first variant round by round (the rounds of one round ran back to back, so
+    // a drifting load weighs less on these than on the p50s above).
+    for (let i = 1; i < variants.length; i++) {
+      const d = (kind: 'builtin' | 'checker') => p50(costs[i]![kind].map((x, r) => x - costs[0]![kind][r]!));
+      const won = costs[i]!.checker.filter((x, r) => x < costs[0]!.checker[r]!).length;
+      console.log(`  ${variants[i]![0]} − ${variants[0]![0]}, paired by round, p50: built-in ${d('builtin').toFixed(2)} ms, checked ${d('checker').toFixed(2)} ms per test (checked faster in ${won} of ${REPEATS} rounds)`);
+    }
+    // The pools' figures (since start, warm-up included): how often a run waited for a build.
+    for (const [i, [label]] of variants.entries()) {
+      const text = String((await clients[i]!.request('GET', '/metrics')).body);
+      const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+      console.log(`  ${label}: pool hits ${sum('corral_pool_hits')}, misses ${sum('corral_pool_misses')} (handoffs ${sum('corral_pool_handoffs')}), build ms avg ${sum('corral_pool_build_ms').toFixed(1)} (summed over images)`);
+    }
+    for (const cl of clients) cl.close();
+  } finally {
+    for (const st of stacks) await st.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'corral-bench-judge-'));
+  if (ONLY_CHECKER && process.env.BENCH_AB) {
+    try {
+      await checkerAB(dir, process.env.BENCH_AB);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const stack = await forkStack({ CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, 'data'), CORRAL_MAX_WAIT_MS: '600000' }, join(dir, 'stack.log'));
   const client = httpClient(stack.url, 600_000);
   try {

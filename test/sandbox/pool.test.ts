@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { SandboxHost, type SandboxSpec } from '../../worker/sandbox/index.ts';
 import { loadNative, type NativeContainer, type NativeSpec } from '../../worker/sandbox/native.ts';
 import { WarmPool } from '../../worker/sandbox/pool.ts';
@@ -106,6 +107,21 @@ describe('warm pool', () => {
       }
     }
     assert.ok(checked >= 1, 'no waiting container stayed long enough to be read');
+  });
+
+  it('runs a pooled program at the worker\'s CPU priority and policy, whatever its build ran at', async () => {
+    // A container built ahead of need must not hand its program a priority of the build's (a
+    // build at nice 19 was tried: docs/api.md, "Checkers"; the dispatch then had to give the
+    // program the worker's back). The program reads its own nice value and policy
+    // (/proc/self/stat fields 19 and 41); with that reset left out this read 19.
+    await runInSandbox({ layers, argv: ['true'] }, host); // demand, so the pool fills
+    const program = await warmRun({ argv: ['sh', '-c', 'read -r l < /proc/self/stat; echo "$l"'] });
+    const stat = program.stdout.toString();
+    assert.equal(program.status, 'ok', program.stderr.toString());
+    assert.equal(program.timings.pooled, true);
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).trim().split(' ');
+    assert.equal(Number(fields[19 - 3]), getPriority(), `nice ${fields[19 - 3]}: ${stat}`);
+    assert.equal(Number(fields[41 - 3]), 0, 'policy SCHED_OTHER');
   });
 
   it('never lets a run see anything of the previous one: files, shm, processes', async () => {
