@@ -11,6 +11,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { CorralError, ERRORS, zodDetails, type ErrorCode } from './errors.ts';
+import { bounded } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
 import { connectRedis } from './redis.ts';
 import type { LocalSessions } from './session-local.ts';
@@ -272,8 +273,9 @@ export class SessionService {
   /** The record (marking it lost when its worker is gone), or 404. */
   async info(id: string): Promise<SessionInfo> {
     // A session held in this process: the record writes its worker made so far (a local
-    // answer's fields, off the answer's way) are in first, so a read after an answer sees them.
-    await this.deps.local?.written(id);
+    // answer's fields, off the answer's way) are in first, so a read after an answer sees them
+    // (bounded as the read itself is: a Redis that does not answer must not hold it longer).
+    await bounded(this.deps.local?.written(id), this.deps.config.apiRedisTimeoutMs);
     const h = await this.deps.redis.hgetall(this.keys.record(id));
     if (!h.id) throw new CorralError('session_not_found', `no session with id ${id} (unknown, or ended and expired)`);
     if (h.status !== 'ended' && this.beatTooOld(h)) {

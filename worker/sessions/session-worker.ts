@@ -229,7 +229,15 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
           } catch (err) {
             sessionLog.error({ err: (err as Error).message }, 'sessions: the local answer\'s handler failed');
           }
-          if (fields) later(() => writeAnswerFields(writer, record, fields));
+          // After this turn of the event loop: written now, its socket write would wake Redis
+          // before the API has written the answer out (a wake-up that can take the CPU first).
+          // Chained now all the same, so that a read awaiting the writes (written()) waits for it.
+          if (fields) {
+            let turnOver!: () => void;
+            const afterTurn = new Promise<void>((resolve) => { turnOver = resolve; });
+            later(() => afterTurn.then(() => writeAnswerFields(writer, record, fields)));
+            setImmediate(turnOver);
+          }
           return;
         }
         // To the asking API process's inbox when the command named one, else the request's own stream.
