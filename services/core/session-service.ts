@@ -1,7 +1,8 @@
 // Notebook sessions, API side: validate a session request against the configured limits, check
 // capacity, queue the session for a worker, and carry each later request to the worker holding
 // it through Redis (services/core/session-protocol.ts). Any API process serves any session: the
-// record and the streams are all there is.
+// record and the streams are all there is. When the worker holding the session runs in this
+// process (`corral up`), the request goes to it directly (services/core/session-local.ts).
 //
 // Never a hang: while a request waits for its answer, the record's beat is checked every beat
 // interval; a beat older than CORRAL_SESSION_WORKER_SILENCE_MS marks the session lost (410
