@@ -57,6 +57,9 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z
 }
 
 
+/** Answers after which a session takes no command any more. */
+const SESSION_OVER = new Set<string>(['session_ended', 'session_lost', 'session_not_found']);
+
 /** Margin over what a command may take on the worker (queueing behind a cell, Redis round trips): CORRAL_SESSION_ANSWER_MARGIN_MS's default. */
 const ANSWER_MARGIN_MS = 15_000;
 
@@ -405,6 +408,10 @@ export class SessionService {
       deadline = setTimeout(() => settle.reject(new CorralError('session_unresponsive',
         `the worker holding session ${id} did not answer within ${boundMs} ms`, { sessionId: id, waitedMs: boundMs }, { 'Retry-After': '5' })), boundMs);
       return await answer;
+    } catch (err) {
+      // Ended, lost or unknown: nothing of the session runs any more, so nothing can be overtaken.
+      if (err instanceof CorralError && SESSION_OVER.has(err.code)) this.redisUnanswered.delete(id);
+      throw err;
     } finally {
       clearInterval(watchdog);
       clearTimeout(deadline);
@@ -416,7 +423,8 @@ export class SessionService {
    * Commands this process sent by Redis and has no answer to yet, per session (kept only with a
    * local port). One never answered (the bound passed, a lost message, Redis failing under the
    * send) stays counted: it may still arrive, so that session's later commands from here go by
-   * Redis behind it, in order (correct, only slower).
+   * Redis behind it, in order (correct, only slower). A session found ended, lost or unknown is
+   * forgotten (request()).
    */
   private countUnanswered(id: string, by: 1 | -1): void {
     const n = (this.redisUnanswered.get(id) ?? 0) + by;
