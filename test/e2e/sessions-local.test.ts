@@ -92,18 +92,32 @@ async function everyKindOfRequest(s: Stack, id: string): Promise<void> {
   assert.equal(gone.body.error.ename, 'NameError');
 }
 
-describe('a session held by the worker in the API\'s process: the local path', { skip }, () => {
-  let s: Stack;
-  let publishes: Publishes;
+/**
+ * A stack with the real sandbox for the enclosing describe, and the relay's publishes counted;
+ * stopped, and nothing of it left behind, after the describe's tests.
+ */
+function withStack(env: Record<string, string>): { readonly s: Stack; readonly publishes: Publishes } {
+  let s: Stack | undefined;
+  let publishes: Publishes | undefined;
   after(async () => {
     publishes?.close();
     await s?.stop();
   });
   expectNothingLeftBehind('a session left something behind');
   before(async () => {
-    s = await startStack({ launcher: real.launcher, registry: real.registry, selfTest: real.selfTest, env: ENV });
-    assert.equal(s.config.sessions.localPath, true);
+    s = await startStack({ launcher: real.launcher, registry: real.registry, selfTest: real.selfTest, env: { ...ENV, ...env } });
     publishes = await countPublishes(s);
+  });
+  return { get s() { return s!; }, get publishes() { return publishes!; } };
+}
+
+describe('a session held by the worker in the API\'s process: the local path', { skip }, () => {
+  const stack = withStack({});
+  let s: Stack;
+  let publishes: Publishes;
+  before(() => {
+    ({ s, publishes } = stack);
+    assert.equal(s.config.sessions.localPath, true);
   });
 
   it('carries every kind of request without a publish on the relay; the record\'s fields are written', async () => {
@@ -187,17 +201,10 @@ describe('a session held by the worker in the API\'s process: the local path', {
 });
 
 describe('CORRAL_SESSION_LOCAL_PATH=false: the Redis relay carries the requests', { skip }, () => {
+  const stack = withStack({ CORRAL_SESSION_LOCAL_PATH: 'false' });
   let s: Stack;
   let publishes: Publishes;
-  after(async () => {
-    publishes?.close();
-    await s?.stop();
-  });
-  expectNothingLeftBehind('a session left something behind');
-  before(async () => {
-    s = await startStack({ launcher: real.launcher, registry: real.registry, selfTest: real.selfTest, env: { ...ENV, CORRAL_SESSION_LOCAL_PATH: 'false' } });
-    publishes = await countPublishes(s);
-  });
+  before(() => { ({ s, publishes } = stack); });
 
   it('answers every kind of request the same, each published to the session\'s channel and answered to the inbox', async () => {
     const id = await openSession(s);
