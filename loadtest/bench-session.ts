@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   const http = httpClient(stack.url, 300_000);
   const figures: { cell: number[]; relayCell: number[]; run: number[]; cold: number[]; warm: number[]; notWarm: number } = { cell: [], relayCell: [], run: [], cold: [], warm: [], notWarm: 0 };
   let loadAtCells = '';
+  let kernels = '';
   let corralJupyter: JupyterKernelFigures | undefined;
   try {
     // Sessions starts, one at a time: cold ones ask for a limit of their own (no warm kernel fits).
@@ -90,8 +91,12 @@ async function main(): Promise<void> {
       : undefined;
     const relayHttp = relayStack ? httpClient(relayStack.url, 300_000) : undefined;
     try {
+      // Both sessions from their stack's warm pool (a kernel of the same origin on both sides):
+      // a stack just started has not made its warm kernel yet.
+      if (relayHttp || CELLS_ONLY) await sleep(REFILL_WAIT_MS);
       const live = await startOne(http, {});
       const relayLive = relayHttp ? await startOne(relayHttp, {}) : undefined;
+      kernels = `${live.warm ? 'warm' : 'cold'}${relayLive ? ` / ${relayLive.warm ? 'warm' : 'cold'}` : ''}`;
       const cell = async (client: HttpClient, id: string, into: number[]) => {
         const t0 = performance.now();
         const c = await check(await client.request('POST', `/v1/sessions/${id}/execute`, { code: '1+1' }), 200, 'a cell');
@@ -149,7 +154,7 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 
   console.log('\nCorral (HTTP API v1, the real sandbox, the python image\'s ipykernel):');
-  console.log(`  (cells at load average ${loadAtCells})`);
+  console.log(`  (cells at load average ${loadAtCells}; the live session's kernel, local / relay: ${kernels})`);
   line('`1+1` cell over HTTP, live session', figures.cell);
   if (figures.relayCell.length) line('`1+1` cell, the Redis relay (LOCAL_PATH=false)', figures.relayCell);
   line('fresh python3 print(1+1), POST /v1/runs?wait=true', figures.run);
