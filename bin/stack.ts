@@ -11,6 +11,7 @@ import { bounded } from '../services/core/lifecycle.ts';
 import type { Logger } from '../services/core/logger.ts';
 import { createMetrics, type Metrics } from '../services/core/metrics.ts';
 import { EmbeddedRedis } from '../services/core/redis.ts';
+import { localSessionsOf } from '../services/core/session-local.ts';
 import { startApi } from '../services/api/start-api.ts';
 import type { RunningServer } from '../services/api/server.ts';
 import type { Launcher } from '../worker/launcher.ts';
@@ -149,8 +150,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await addWorker(worker);
     }
 
-    // The API last, so it never answers before the rest is up; stopped first.
-    const server = core ? await startApi(core, log) : undefined;
+    // The API last, so it never answers before the rest is up; stopped first. With a worker in
+    // this process, requests to the sessions it holds go to it directly (CORRAL_SESSION_LOCAL_PATH;
+    // services/core/session-local.ts); any other session's take the Redis relay.
+    // (Asked at each request: a worker added later, addWorker, counts too; none: it finds nothing.)
+    const localSessions = config.sessions.localPath ? localSessionsOf(() => workers.map((w) => w.localSessions)) : undefined;
+    const server = core ? await startApi(core, log, [], localSessions) : undefined;
     if (server) undo.push(() => server.close());
 
     let closing: Promise<void> | undefined;

@@ -14,6 +14,7 @@ import { connectRedis, redisKeys } from '../services/core/redis.ts';
 import { RunStore } from '../services/core/run-store.ts';
 import { WorkerDirectory, type Heartbeat } from '../services/core/worker-directory.ts';
 import type { CallbackFormatters } from '../services/core/callback-format.ts';
+import type { LocalSessions } from '../services/core/session-local.ts';
 import { CallbackDispatcher } from './callbacks.ts';
 import { CancelListener } from './cancels.ts';
 import type { Launcher } from './launcher.ts';
@@ -41,6 +42,8 @@ export interface WorkerHostDeps {
 
 export interface WorkerHost {
   name: string;
+  /** Its notebook sessions, for an API in the same process (bin/stack.ts); undefined without session slots. */
+  localSessions?: LocalSessions;
   /**
    * Stops the worker (SIGTERM). `force` (a boolean, or a signal that may abort later, e.g. on a
    * second SIGTERM) skips the rest of the grace period: active runs are stopped at once.
@@ -182,6 +185,7 @@ export async function startWorkerHost(deps: WorkerHostDeps): Promise<WorkerHost>
 
   return {
     name,
+    ...(sessions ? { localSessions: sessions.local } : {}),
     close(force = false) {
       if (force === true) forced.abort();
       else if (force) {

@@ -9,6 +9,7 @@ import { listen, type RunningServer } from './server.ts';
 import { mountCompat } from './compat/mount-compat.ts';
 import { InteractiveService } from '../core/interactive-service.ts';
 import { SessionService } from '../core/session-service.ts';
+import type { LocalSessions } from '../core/session-local.ts';
 import { mountJupyterFace } from './compat/jupyter/face.ts';
 import { mountPistonConnect } from './compat/piston/connect.ts';
 import { parsePistonOptions } from './compat/piston/options.ts';
@@ -22,9 +23,13 @@ const DRAIN_MS = 2_000;
 /** A compatibility layer mounted beside v1, e.g. `(app, rs) => mountJudge0(app, rs, opts)`. */
 export type Mount = (app: Hono, runService: RunService) => void;
 
-export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] = []): Promise<RunningServer> {
+/**
+ * `localSessions`: the sessions of a worker in this process (bin/stack.ts), whose requests then
+ * skip Redis (services/core/session-local.ts).
+ */
+export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] = [], localSessions?: LocalSessions): Promise<RunningServer> {
   // Notebook sessions (/v1/sessions), relayed to workers through Redis (docs/sessions.md).
-  const sessions = new SessionService({ config: core.config, redis: core.redis, redisUrl: core.redisUrl, log });
+  const sessions = new SessionService({ config: core.config, redis: core.redis, redisUrl: core.redisUrl, log, ...(localSessions ? { local: localSessions } : {}) });
   // Its reply inbox before the first request (closed by sessions.shutdown() below).
   await sessions.open();
   const app = createApp({

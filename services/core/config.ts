@@ -113,6 +113,8 @@ export const ENV_SCHEMA = z.object({
   CORRAL_SESSION_WARM_KERNELS: int(0, 64).default(1)
     .describe('Started kernels a worker keeps ready per language that has one (python), single-use, for sessions with the default limits; they count against CORRAL_SESSION_SLOTS (0 = no warm pool).'),
   CORRAL_SESSION_WARM_MAX_AGE_S: int(10).default(1_800).describe('A warm kernel no session took within this long is replaced by a fresh one.'),
+  CORRAL_SESSION_LOCAL_PATH: bool().default(true)
+    .describe('When the API and a worker run in one process (corral up), a request to a session that worker holds goes to it directly, not through Redis (docs/sessions.md); false = always the Redis relay.'),
   CORRAL_WORKER_NAME: z.string().min(1).optional().describe('Name of this worker in heartbeats and job records (default: hostname:pid).'),
   CORRAL_JOB_ATTEMPTS: int(1, 20).default(3).describe('Attempts of a run whose pipeline throws (sandbox failures), with exponential backoff.'),
   CORRAL_JOB_BACKOFF_MS: int(0).default(1_000).describe('Delay before the second attempt of a failed run; doubles each attempt.'),
@@ -226,6 +228,8 @@ export interface SessionConfig {
   /** Warm kernels per language (0 = none) and how long one waits before it is replaced. */
   warmKernels: number;
   warmMaxAgeS: number;
+  /** CORRAL_SESSION_LOCAL_PATH: requests skip Redis when the API and the session's worker share the process. */
+  localPath: boolean;
 }
 
 export class ConfigError extends Error {
@@ -341,6 +345,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       answerMarginMs: e.CORRAL_SESSION_ANSWER_MARGIN_MS,
       warmKernels: e.CORRAL_SESSION_WARM_KERNELS,
       warmMaxAgeS: e.CORRAL_SESSION_WARM_MAX_AGE_S,
+      localPath: e.CORRAL_SESSION_LOCAL_PATH,
     },
     callback: {
       timeoutMs: e.CORRAL_CALLBACK_TIMEOUT_MS,

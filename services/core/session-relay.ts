@@ -138,6 +138,28 @@ export async function replyToInbox(redis: Redis, inbox: string, rid: string, rep
   return r === 1;
 }
 
+/** KEYS: record. ARGV: field, value, …. REPLY's record write alone: to a record that exists, without the AOF. */
+const RECORD_FIELDS_UNLOGGED = `
+redis.replicate_commands()
+if redis.call('exists', KEYS[1]) == 1 then
+  redis.set_repl(redis.REPL_NONE)
+  redis.call('hset', KEYS[1], unpack(ARGV))
+  return 1
+end
+return 0
+`;
+
+/**
+ * Worker side: the record's fields an answer changed (lastUsedAt, cells, usage), for an answer
+ * that went to the API in this process (services/core/session-local.ts) rather than through
+ * REPLY: written as REPLY writes them (to a record that exists, no fsync; the beat logs them).
+ */
+export async function writeAnswerFields(redis: Redis, recordKey: string, fields: Record<string, string>): Promise<boolean> {
+  const flat = Object.entries(fields).flat();
+  if (!flat.length) return false;
+  return await redis.eval(RECORD_FIELDS_UNLOGGED, 1, recordKey, ...flat) === 1;
+}
+
 /**
  * KEYS: record, the workers' capacity hash. ARGV: expiry (s) or '', the starting API's inbox
  * channel or '', the session id, the worker's capacity field or '', its value, then field, value, ….

@@ -1,7 +1,8 @@
 // Notebook sessions, API side: validate a session request against the configured limits, check
 // capacity, queue the session for a worker, and carry each later request to the worker holding
 // it through Redis (services/core/session-protocol.ts). Any API process serves any session: the
-// record and the streams are all there is.
+// record and the streams are all there is. When the worker holding the session runs in this
+// process (`corral up`), the request goes to it directly (services/core/session-local.ts).
 //
 // Never a hang: while a request waits for its answer, the record's beat is checked every beat
 // interval; a beat older than CORRAL_SESSION_WORKER_SILENCE_MS marks the session lost (410
@@ -11,12 +12,14 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { CorralError, ERRORS, zodDetails, type ErrorCode } from './errors.ts';
+import { bounded } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
 import { connectRedis } from './redis.ts';
+import type { LocalSessions } from './session-local.ts';
 import { nudgedRecord, SessionInbox, sendIfLive } from './session-relay.ts';
 import {
   CellRequest, parseSessionMessage, SessionRequest, SessionWorkerEntry, sessionBeatMs, sessionInfoOf, sessionKeys,
-  type CellResult, type SessionCommand, type SessionInfo, type SessionJob, type SessionKeys,
+  type CellResult, type SessionCommand, type SessionInfo, type SessionJob, type SessionKeys, type SessionReply,
 } from './session-protocol.ts';
 import type { z } from 'zod';
 
@@ -35,6 +38,11 @@ export interface SessionServiceDeps {
   redis: Redis;
   redisUrl: string;
   log: Logger;
+  /**
+   * The sessions this process's own worker holds (bin/stack.ts, when API and worker run in one
+   * process): their requests skip Redis (services/core/session-local.ts).
+   */
+  local?: LocalSessions;
 }
 
 type Command = SessionCommand extends infer C ? C extends { rid: string } ? Omit<C, 'rid'> : never : never;
@@ -48,6 +56,9 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z
   return r.data;
 }
 
+
+/** Answers after which a session takes no command any more. */
+const SESSION_OVER = new Set<string>(['session_ended', 'session_lost', 'session_not_found']);
 
 /** Margin over what a command may take on the worker (queueing behind a cell, Redis round trips): CORRAL_SESSION_ANSWER_MARGIN_MS's default. */
 const ANSWER_MARGIN_MS = 15_000;
@@ -63,6 +74,7 @@ export class SessionService {
   readonly keys: SessionKeys;
   private readonly queue: Queue;
   private inbox_: SessionInbox | undefined;
+  private readonly redisUnanswered = new Map<string, number>();
 
   constructor(private readonly deps: SessionServiceDeps) {
     this.keys = sessionKeys(deps.config.keyPrefix);
@@ -273,6 +285,10 @@ export class SessionService {
 
   /** The record (marking it lost when its worker is gone), or 404. */
   async info(id: string): Promise<SessionInfo> {
+    // A session held in this process: the record writes its worker made so far (a local
+    // answer's fields, off the answer's way) are in first, so a read after an answer sees them
+    // (bounded as the read itself is: a Redis that does not answer must not hold it longer).
+    await bounded(this.deps.local?.written(id), this.deps.config.apiRedisTimeoutMs);
     const h = await this.deps.redis.hgetall(this.keys.record(id));
     if (!h.id) throw new CorralError('session_not_found', `no session with id ${id} (unknown, or ended and expired)`);
     if (h.status !== 'ended' && this.beatTooOld(h)) {
@@ -341,6 +357,9 @@ export class SessionService {
   /**
    * Sends one request to the worker holding the session and waits for its answer, checking the
    * record every beat interval (worker gone: 410 session_lost; session ended: 410 session_ended).
+   * The request goes straight to the session's host when this process holds it (the local port,
+   * services/core/session-local.ts), else by the Redis relay; the answer and its errors are the
+   * same either way.
    */
   async request(id: string, command: Command, onOutput?: (output: unknown) => void): Promise<unknown> {
     const { config } = this.deps;
@@ -348,25 +367,44 @@ export class SessionService {
     let settle!: { resolve: (v: unknown) => void; reject: (e: Error) => void };
     const answer = new Promise<unknown>((resolve, reject) => { settle = { resolve, reject }; });
     answer.catch(() => { /* awaited below; an answer may come before the send's own reply */ });
-    const inbox = this.inbox;
-    // Only the process's first request waits here: before it, replies would take the stream (slower).
-    await inbox.subscribed;
-    const forget = inbox.expect(rid, (m) => {
+    const onReply = (m: SessionReply) => {
       if (m.t === 'output') {
         try { onOutput?.(m.output); } catch { /* a client gone mid-stream: the result is still awaited */ }
         return;
       }
       if (m.ok) settle.resolve(m.body);
       else settle.reject(this.workerError(m.code, m.message, m.details));
-    });
+    };
+    // Order: while a command of this session that this process sent by Redis has not been
+    // answered (it may still be on its way: published, or waiting in the input stream), the next
+    // one goes by Redis too, behind it; a command handed over locally is in the host's hands at
+    // once, so nothing sent after it can overtake it.
+    const local = (this.redisUnanswered.get(id) ?? 0) === 0 ? this.deps.local?.find(id) : undefined;
+    let listening = true; // replies after the request gave up (its bound) are dropped, as the inbox forgets them
+    let forget = () => { listening = false; };
     let watchdog: NodeJS.Timeout | undefined;
     let deadline: NodeJS.Timeout | undefined;
     try {
-      // One round trip: the record is checked and the command appended only if the session is live.
-      const sent = await sendIfLive(this.deps.redis, this.keys, id, { ...command, rid, replyTo: inbox.key }, config.sessions.workerSilenceMs);
-      if (!sent.sent) {
-        await this.live(id); // says why: 404, 410 session_ended, or session_lost (marking it)
-        throw new CorralError('session_ended', `session ${id} is not live`, { id, reason: null, message: null });
+      if (local) {
+        local.send({ ...command, rid } as SessionCommand, (m) => { if (listening) onReply(m); });
+      } else {
+        const inbox = this.inbox;
+        // Counted before the first await: a request made right after this one must see it.
+        const counted = this.deps.local !== undefined;
+        if (counted) this.countUnanswered(id, 1);
+        forget = inbox.expect(rid, (m) => {
+          if (counted && m.t === 'done') this.countUnanswered(id, -1);
+          onReply(m);
+        });
+        // Only the process's first request waits here: before it, replies would take the stream (slower).
+        await inbox.subscribed;
+        // One round trip: the record is checked and the command appended only if the session is live.
+        const sent = await sendIfLive(this.deps.redis, this.keys, id, { ...command, rid, replyTo: inbox.key }, config.sessions.workerSilenceMs);
+        if (!sent.sent) {
+          if (counted) this.countUnanswered(id, -1); // not passed on: not on its way
+          await this.live(id); // says why: 404, 410 session_ended, or session_lost (marking it)
+          throw new CorralError('session_ended', `session ${id} is not live`, { id, reason: null, message: null });
+        }
       }
       watchdog = setInterval(() => {
         void this.info(id).then((info) => {
@@ -379,11 +417,28 @@ export class SessionService {
       deadline = setTimeout(() => settle.reject(new CorralError('session_unresponsive',
         `the worker holding session ${id} did not answer within ${boundMs} ms`, { sessionId: id, waitedMs: boundMs }, { 'Retry-After': '5' })), boundMs);
       return await answer;
+    } catch (err) {
+      // Ended, lost or unknown: nothing of the session runs any more, so nothing can be overtaken.
+      if (err instanceof CorralError && SESSION_OVER.has(err.code)) this.redisUnanswered.delete(id);
+      throw err;
     } finally {
       clearInterval(watchdog);
       clearTimeout(deadline);
       forget();
     }
+  }
+
+  /**
+   * Commands this process sent by Redis and has no answer to yet, per session (kept only with a
+   * local port). One never answered (the bound passed, a lost message, Redis failing under the
+   * send) stays counted: it may still arrive, so that session's later commands from here go by
+   * Redis behind it, in order (correct, only slower). A session found ended, lost or unknown is
+   * forgotten (request()).
+   */
+  private countUnanswered(id: string, by: 1 | -1): void {
+    const n = (this.redisUnanswered.get(id) ?? 0) + by;
+    if (n > 0) this.redisUnanswered.set(id, n);
+    else this.redisUnanswered.delete(id);
   }
 
   /** A worker's error answer as an API error; codes are the registry's (an unknown one is a bug). */

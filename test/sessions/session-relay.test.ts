@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { createLogger } from '../../services/core/logger.ts';
 import { StreamReader } from '../../services/core/interactive-streams.ts';
 import { kernelStreamState, kernelStreamWriter, eventEntry, kernelEntry } from '../../services/core/session-messages.ts';
-import { liveChannel, nudgedRecord, replyToInbox, sendIfLive, SessionInbox, updateRecord } from '../../services/core/session-relay.ts';
+import { liveChannel, nudgedRecord, replyToInbox, sendIfLive, SessionInbox, updateRecord, writeAnswerFields } from '../../services/core/session-relay.ts';
 import { sessionKeys, type SessionReply } from '../../services/core/session-protocol.ts';
 import type { EmbeddedRedis } from '../../services/core/redis.ts';
 import { startRedis } from '../e2e/harness.ts';
@@ -171,6 +171,21 @@ describe('session relay (real Redis)', () => {
     await replyToInbox(redis, keys.inbox(randomUUID()), 'r2', { t: 'done', ok: true, body: null }, false, { key: gone, fields: { cells: '1' } });
     assert.equal(await redis.exists(gone), 0);
   });
+  it('writes a local answer\'s record fields without an AOF write, only to a record that exists', async () => {
+    const id = await liveSession();
+    const before = await aofBytes();
+    const fields = { lastUsedAt: '2026-12-07T16:00:00.000Z', cells: '3', cpuMs: '40' };
+    assert.equal(await writeAnswerFields(redis, keys.record(id), fields), true);
+    const h = await redis.hgetall(keys.record(id));
+    assert.deepEqual({ lastUsedAt: h.lastUsedAt, cells: h.cells, cpuMs: h.cpuMs }, fields);
+    assert.equal(h.status, 'ready', 'the other fields are kept');
+    assert.equal(await aofBytes(), before, 'the record fields wrote to the AOF');
+    const gone = keys.record(randomUUID());
+    assert.equal(await writeAnswerFields(redis, gone, { cells: '1' }), false);
+    assert.equal(await redis.exists(gone), 0, 'a record that is gone came back as a few fields');
+    assert.equal(await writeAnswerFields(redis, keys.record(id), {}), false);
+  });
+
   it('appends kernel messages to the kernel stream in order and expiring, without an AOF write; a new feed reads the state', async () => {
     const key = `${keys.record(randomUUID())}:kernel`;
     const errors: Error[] = [];

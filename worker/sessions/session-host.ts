@@ -83,6 +83,11 @@ export class SessionHost {
     return this.state === 'ended';
   }
 
+  /** Started and not ended: a request given now is served without waiting for the start. */
+  get ready(): boolean {
+    return this.state === 'ready';
+  }
+
   /** Starts the kernel; resolves when the session has ended (never throws). */
   async run(): Promise<void> {
     const { job, deps } = this;

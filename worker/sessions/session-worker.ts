@@ -10,9 +10,10 @@ import { appendMessage, StreamReader } from '../../services/core/interactive-str
 import type { Logger } from '../../services/core/logger.ts';
 import type { Metrics } from '../../services/core/metrics.ts';
 import { connectRedis } from '../../services/core/redis.ts';
-import { CommandRoute, isInboxKey, liveChannel, replyToInbox, SUBSCRIBE_WAIT_MS, updateRecord } from '../../services/core/session-relay.ts';
+import type { LocalSession, LocalSessions } from '../../services/core/session-local.ts';
+import { CommandRoute, isInboxKey, liveChannel, replyToInbox, SUBSCRIBE_WAIT_MS, updateRecord, writeAnswerFields } from '../../services/core/session-relay.ts';
 import {
-  parseSessionMessage, SessionCommand, SessionJob, sessionBeatMs, sessionKeys, type SessionWorkerEntry,
+  parseSessionMessage, SessionCommand, SessionJob, sessionBeatMs, sessionKeys, type SessionReply, type SessionWorkerEntry,
 } from '../../services/core/session-protocol.ts';
 import type { Launcher } from '../launcher.ts';
 import type { LanguageRegistry } from '../language-registry.ts';
@@ -71,6 +72,8 @@ export interface SessionWorkerDeps {
 export interface SessionWorker {
   /** Sessions held now. */
   readonly held: number;
+  /** The held sessions, for an API in this process (services/core/session-local.ts; bin/stack.ts connects it). */
+  readonly local: LocalSessions;
   /** Stops taking sessions and ends the held ones (reason worker_shutdown), their containers and volumes gone. */
   close(): Promise<void>;
 }
@@ -105,6 +108,12 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
   });
   const reader = new StreamReader(blocking, writer, keys.wake, log);
   const hosts = new Set<SessionHost>();
+  /** Held sessions by id, for the API in this process: the one it may hand a command to now, and the record's writes so far. */
+  const localEntries = new Map<string, { find(): LocalSession | undefined; written(): Promise<void> }>();
+  const local: LocalSessions = {
+    find: (id) => localEntries.get(id)?.find(),
+    written: (id) => localEntries.get(id)?.written(),
+  };
   let closing = false;
   const warmKernels = startWarmKernels(deps, () => (closing ? 0 : slots - hosts.size));
 
@@ -174,6 +183,8 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     let tookWarm = false;
     /** Request id → the inbox its answers go to, and whether they go by its stream from now on (services/core/session-relay.ts). */
     const routes = new Map<string, { inbox: string; streamOnly: boolean }>();
+    /** Request id → the API's handler, for requests handed over in this process (services/core/session-local.ts). */
+    const localRoutes = new Map<string, (reply: SessionReply) => void>();
     const host = new SessionHost(data, {
       sandbox: deps.sandbox,
       registry: deps.registry,
@@ -209,6 +220,26 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         });
       },
       reply: (rid, message, fields) => {
+        const onLocal = localRoutes.get(rid);
+        if (onLocal) {
+          // Straight to the API in this process; the record's fields after, off the answer's way.
+          if (message.t === 'done') localRoutes.delete(rid);
+          try {
+            onLocal(message);
+          } catch (err) {
+            sessionLog.error({ err: (err as Error).message }, 'sessions: the local answer\'s handler failed');
+          }
+          // After this turn of the event loop: written now, its socket write would wake Redis
+          // before the API has written the answer out (a wake-up that can take the CPU first).
+          // Chained now all the same, so that a read awaiting the writes (written()) waits for it.
+          if (fields) {
+            let turnOver!: () => void;
+            const afterTurn = new Promise<void>((resolve) => { turnOver = resolve; });
+            later(() => afterTurn.then(() => writeAnswerFields(writer, record, fields)));
+            setImmediate(turnOver);
+          }
+          return;
+        }
         // To the asking API process's inbox when the command named one, else the request's own stream.
         const route = routes.get(rid);
         if (message.t === 'done') routes.delete(rid);
@@ -269,7 +300,19 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     takenTimer = setTimeout(writeTaken, TAKEN_WRITE_MS);
     hosts.add(host);
     deps.metrics?.sessionsOpen.inc();
-    const unfollow = reader.follow(keys.input(data.id), onRequest);
+    // A session whose commands come by its input stream (session-relay.ts) stays on the Redis
+    // path: a command handed over in this process must not overtake one waiting in the stream.
+    let cameByStream = false;
+    const unfollow = reader.follow(keys.input(data.id), (text) => { cameByStream = true; onRequest(text); });
+    localEntries.set(data.id, {
+      find: () => (host.ready && !cameByStream ? {
+        send(cmd, onReply) {
+          localRoutes.set(cmd.rid, onReply);
+          host.receive(cmd);
+        },
+      } : undefined),
+      written: () => chain,
+    });
     sessionLog.info({ language: data.language, limits: data.limits }, 'session starting');
     try {
       await host.run();
@@ -280,6 +323,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
       hosts.delete(host);
       deps.metrics?.sessionsOpen.dec();
       await chain;
+      localEntries.delete(data.id);
       await writer.del(keys.input(data.id)).catch(() => 0);
       // Not deleted: an API may not have read the 'ended' entry yet; it goes within a minute.
       await writer.expire(kernelKey, 60).catch(() => 0);
@@ -307,6 +351,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     get held() {
       return hosts.size;
     },
+    local,
     async close() {
       closing = true;
       const stopping = worker.close();
