@@ -17,7 +17,7 @@ import {
 } from '../../services/core/session-protocol.ts';
 import type { Launcher } from '../launcher.ts';
 import type { LanguageRegistry } from '../language-registry.ts';
-import { kernelStreamKey, kernelStreamWriter } from '../../services/core/session-messages.ts';
+import { KernelCommand, kernelStreamKey, kernelStreamWriter } from '../../services/core/session-messages.ts';
 import { MessageRelay } from './message-relay.ts';
 import { kernelFor, kernelLanguages } from './kernels.ts';
 import { SessionHost } from './session-host.ts';
@@ -309,6 +309,14 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         send(cmd, onReply) {
           localRoutes.set(cmd.rid, onReply);
           host.receive(cmd);
+        },
+        sendKernel(cmd) {
+          if (host.ended) return false;
+          // Checked again as one read from the stream is (the face checked it too): the relay's bounds hold whatever the caller.
+          const r = KernelCommand.safeParse(cmd);
+          if (r.success) relay.take(r.data);
+          else sessionLog.warn({ t: cmd.t }, 'sessions: invalid kernel message from the API; dropped');
+          return true;
         },
       } : undefined),
       written: () => chain,
