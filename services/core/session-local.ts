@@ -29,9 +29,15 @@ export interface LocalSession {
    * Hands a Jupyter client's message (the face: services/api/compat/jupyter/channels.ts) to the
    * session's message relay, into the same queue the relay's messages by Redis join; false when
    * the session has ended since it was found (the message is dropped, as a publish to a session
-   * no longer live is). The kernel's answers still come by the session's kernel stream.
+   * no longer live is). The kernel's answers come by the session's kernel stream (see listen).
    */
   sendKernel(command: KernelCommand): boolean;
+  /**
+   * Hands `onEntry` each entry the session's relay appends to its kernel stream from now on, with
+   * the id it has there, as it is made (before Redis has it). `before`: the id of the last entry
+   * appended before (those only the stream has). Until stop().
+   */
+  listen(onEntry: (id: string, entry: string) => void): { before: string; stop(): void };
 }
 
 export interface LocalSessions {

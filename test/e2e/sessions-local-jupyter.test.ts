@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { connectRedis } from '../../services/core/redis.ts';
-import { CLIENT_PUBLISH_MAX_BYTES } from '../../services/core/session-messages.ts';
+import { CLIENT_PUBLISH_MAX_BYTES, kernelStreamKey } from '../../services/core/session-messages.ts';
 import { sessionKeys } from '../../services/core/session-protocol.ts';
 import { liveChannel } from '../../services/core/session-relay.ts';
 import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
@@ -115,6 +115,46 @@ describe('the Jupyter face with the kernel\'s worker in the API\'s process: the 
       c.close();
     }
     assert.equal(stack.requests() - before, 0);
+    assert.equal((await api(s, 'DELETE', `/api/kernels/${id}`)).status, 204);
+  });
+
+  it('hands the kernel\'s messages to the feed as the worker appends them: a reply comes before Redis has it, and only once', async () => {
+    const s = stack.s;
+    const id = await readyKernel(s);
+    const a = await connect(s, id);
+    const redis = connectRedis(s.redis.url, 'test-pause');
+    const key = kernelStreamKey(s.config.keyPrefix, id);
+    const inStream = async (msgId: string) => (await redis.xrange(key, '-', '+')).some(([, f]) => (f[1] ?? '').includes(`"msg_id":"${msgId}"`));
+    try {
+      await a.ask('kernel_info_request', {}, ['kernel_info_reply']);
+      // Redis takes no write (the worker's appends wait) while reads go on.
+      await redis.call('CLIENT', 'PAUSE', '20000', 'WRITE');
+      let cell: any[];
+      try {
+        cell = await a.ask('execute_request', execute('6 * 7'), ['execute_reply']);
+        // Fails with the tap unwired: the client could only have the reply from the stream.
+        assert.equal(await inStream(cell.find((m) => m.header.msg_type === 'execute_reply').header.msg_id), false, 'the reply was in the stream before the client had it');
+      } finally {
+        await redis.call('CLIENT', 'UNPAUSE');
+      }
+      assert.equal(cell.find((m) => m.header.msg_type === 'execute_result')?.content.data['text/plain'], '42');
+      // The appends go in; the feed's stream read brings them too, and skips them.
+      await waitFor(() => inStream(cell.find((m) => m.header.msg_type === 'execute_reply').header.msg_id), 'the reply in the stream', 1200);
+      const after = await a.ask('execute_request', execute('1 + 1'), ['execute_reply']);
+      assert.equal(after.find((m) => m.header.msg_type === 'execute_result')?.content.data['text/plain'], '2');
+      // A connection opened now: its feed (the same) hands it the next cell's messages once each too.
+      const b = await connect(s, id);
+      try {
+        await b.ask('execute_request', execute('3'), ['execute_reply']);
+        assert.deepEqual(duplicates(b.all), [], 'a message came twice to the later connection');
+      } finally {
+        b.close();
+      }
+      assert.deepEqual(duplicates(a.all), [], 'a message came twice');
+    } finally {
+      a.close();
+      redis.disconnect();
+    }
     assert.equal((await api(s, 'DELETE', `/api/kernels/${id}`)).status, 204);
   });
 });

@@ -257,11 +257,18 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     });
     // Raw Jupyter messages (the Jupyter face) share the input stream with the requests.
     const kernelKey = kernelStreamKey(config.keyPrefix, data.id);
-    const relay = new MessageRelay({
-      host,
-      log: sessionLog,
-      append: kernelStreamWriter(writer, kernelKey, (err) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis')),
+    /** Readers of the kernel stream in this process (the Jupyter face's feed, by the local port), handed each entry as it is made. */
+    const kernelListeners = new Set<(id: string, entry: string) => void>();
+    const appendKernel = kernelStreamWriter(writer, kernelKey, (err) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis'), (id, entry) => {
+      for (const l of kernelListeners) {
+        try {
+          l(id, entry);
+        } catch (err) {
+          sessionLog.error({ err: (err as Error).message }, 'sessions: a kernel stream listener failed');
+        }
+      }
     });
+    const relay = new MessageRelay({ host, log: sessionLog, append: appendKernel });
     const onRequest = (text: string) => {
       if (relay.receive(text)) return;
       const cmd = parseSessionMessage(SessionCommand, text);
@@ -317,6 +324,11 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
           if (r.success) relay.take(r.data);
           else sessionLog.warn({ t: cmd.t }, 'sessions: invalid kernel message from the API; dropped');
           return true;
+        },
+        listen(onEntry) {
+          const l = (id: string, entry: string) => onEntry(id, entry);
+          kernelListeners.add(l);
+          return { before: appendKernel.lastId, stop: () => kernelListeners.delete(l) };
         },
       } : undefined),
       written: () => chain,

@@ -20,7 +20,9 @@
 // (the local port, services/core/session-local.ts: `corral up`, CORRAL_SESSION_LOCAL_PATH), that
 // connection's messages go to the worker's relay by a function call instead, for the connection's
 // whole life (never split between two ways); they wait for the feed's read of the stream first.
-// The kernel's messages come by the stream either way.
+// A feed made then also takes the kernel's messages as the worker appends them (the local port's
+// listen, with each entry's stream id) and skips them when its stream read brings them (see
+// KernelFeed); the stream still carries them all, for other API processes and later feeds.
 //
 // A feed follows the kernel stream through this process's StreamReader (one blocking XREAD over
 // every followed stream: no polling on the way of a message) and hands each entry to the
@@ -42,7 +44,7 @@ import { StreamReader } from '../../../core/interactive-streams.ts';
 import type { Logger } from '../../../core/logger.ts';
 import { connectRedis } from '../../../core/redis.ts';
 import {
-  CLIENT_MESSAGE_MAX_BYTES, CLIENT_PUBLISH_MAX_BYTES, kernelStatusFields, kernelStreamKey, kernelStreamState, parseEntry, type KernelCommand,
+  CLIENT_MESSAGE_MAX_BYTES, CLIENT_PUBLISH_MAX_BYTES, entryIdAfter, kernelStatusFields, kernelStreamKey, kernelStreamState, parseEntry, type KernelCommand,
 } from '../../../core/session-messages.ts';
 import { SessionId, sessionBeatMs, sessionKeys, type SessionKeys } from '../../../core/session-protocol.ts';
 import type { LocalSession } from '../../../core/session-local.ts';
@@ -60,6 +62,8 @@ export const CLIENT_MESSAGES_PER_S = 1000;
 export const SEND_BUFFER_MAX_BYTES = 32 * 1024 * 1024;
 /** Bytes of a connection's messages held until its feed follows the kernel's stream (local path), past which it is cut. */
 const HELD_MAX_BYTES = 8 * 1024 * 1024;
+/** Tapped kernel entries a feed holds until its stream read has caught up; past this, the feed drops the tap. */
+const TAP_HELD_MAX = 4096;
 /** msg_ids a connection remembers, to route the kernel's replies to it. */
 const SENT_IDS_MAX = 4096;
 
@@ -131,12 +135,13 @@ export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps):
       if (info.status === 'ended') return notFound();
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (closing) return ws.close(CLOSE.serverRestart, 'server shutting down');
+        const local = deps.sessions.local?.find(id);
         let feed = feeds.get(id);
         if (!feed) {
-          feed = new KernelFeed(id, deps, readerOf(), () => feeds.delete(id));
+          feed = new KernelFeed(id, deps, readerOf(), () => feeds.delete(id), local);
           feeds.set(id, feed);
         }
-        feed.add(new Connection(ws, id, deps, keys, deps.sessions.local?.find(id)));
+        feed.add(new Connection(ws, id, deps, keys, local));
       });
     }, (err: unknown) => {
       if (err instanceof CorralError && err.status < 500) return notFound();
@@ -175,12 +180,31 @@ class KernelFeed {
    */
   readonly started: Promise<void>;
 
-  constructor(private readonly id: string, private readonly deps: JupyterChannelsDeps, reader: StreamReader, private readonly forget: () => void) {
+  /** The last entry id handed to the connections, by the stream or the local tap: an entry up to it is not handed again. */
+  private delivered = '0-0';
+  /** The local tap (the session's worker in this process, services/core/session-local.ts): entries as the worker appends them. */
+  private tap: { stop(): void } | undefined;
+  /** The last entry appended before the tap began: until the stream read has passed it, tapped entries wait here. */
+  private tapBefore = '0-0';
+  private tapHeld: Array<[id: string, entry: string]> | undefined;
+
+  constructor(private readonly id: string, private readonly deps: JupyterChannelsDeps, reader: StreamReader, private readonly forget: () => void,
+    local: LocalSession | undefined) {
     const key = kernelStreamKey(deps.keyPrefix, id);
+    if (local) {
+      this.tapHeld = [];
+      const tap = local.listen((entryId, entry) => this.fromTap(entryId, entry));
+      this.tap = tap;
+      this.tapBefore = tap.before;
+    }
     this.started = kernelStreamState(deps.redis, key).then(({ from, dead, session }) => {
       if (session) this.kernelSession = session;
       if (dead) this.executionState = 'dead';
-      if (!this.ended) this.unfollow = reader.follow(key, (entry) => this.onEntry(entry), from);
+      this.delivered = from;
+      if (this.ended) return;
+      // The stream already holds every entry appended before the tap: tapped ones may be handed on.
+      if (this.tapHeld && !entryIdAfter(this.tapBefore, from)) this.tapCaughtUp();
+      this.unfollow = reader.follow(key, (entry, entryId) => this.fromStream(entryId, entry), from);
     }, (err: Error) => this.end(CLOSE.goingAway, `cannot read the kernel's stream: ${err.message}`.slice(0, 120)));
     this.watch = setInterval(() => this.check(), sessionBeatMs(deps.workerSilenceMs));
   }
@@ -212,6 +236,43 @@ class KernelFeed {
     void this.started.then(() => {
       if (this.executionState === 'dead') conn.deliver(statusMessage('dead', this.kernelSession));
     });
+  }
+
+  /** An entry read from the stream: handed on unless the tap already did. */
+  private fromStream(entryId: string, entry: string): void {
+    if (entryIdAfter(entryId, this.delivered)) {
+      this.delivered = entryId;
+      this.onEntry(entry);
+    }
+    if (this.tapHeld && !this.ended && !entryIdAfter(this.tapBefore, entryId)) this.tapCaughtUp();
+  }
+
+  /** An entry as the worker in this process appends it (before Redis has it). */
+  private fromTap(entryId: string, entry: string): void {
+    if (this.ended) return;
+    if (this.tapHeld) {
+      if (this.tapHeld.length < TAP_HELD_MAX) return void this.tapHeld.push([entryId, entry]);
+      // The stream read does not come (Redis slow or gone): the stream alone, as without the tap (none of these was handed on).
+      this.tap?.stop();
+      this.tap = undefined;
+      this.tapHeld = undefined;
+      return;
+    }
+    if (!entryIdAfter(entryId, this.delivered)) return;
+    this.delivered = entryId;
+    this.onEntry(entry);
+  }
+
+  /** The stream read has passed every entry appended before the tap: what the tap held goes on, once. */
+  private tapCaughtUp(): void {
+    const held = this.tapHeld ?? [];
+    this.tapHeld = undefined;
+    for (const [entryId, entry] of held) {
+      if (this.ended) return;
+      if (!entryIdAfter(entryId, this.delivered)) continue;
+      this.delivered = entryId;
+      this.onEntry(entry);
+    }
   }
 
   private onEntry(entry: string): void {
@@ -263,6 +324,8 @@ class KernelFeed {
     this.ended = true;
     clearInterval(this.watch);
     this.unfollow?.();
+    this.tap?.stop();
+    this.tapHeld = undefined;
     this.forget();
     for (const c of [...this.conns]) c.close(code ?? CLOSE.goingAway, reason ?? '');
     this.conns.clear();
