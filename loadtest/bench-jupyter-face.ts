@@ -14,6 +14,7 @@
 // Never a timed assertion. BENCH_CELLS (default 200) rounds.
 // BENCH_AB=NAME=a,b: warm starts only, a stack per value of the stack's variable NAME, alternated
 // start by start (see abStarts); BENCH_AB_KIND=v1 times POST /v1/sessions → the first cell instead.
+// BENCH_CELL_AB=NAME=a,b: the face's cells only, two stacks, alternated cell by cell (see abCells).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,7 +146,62 @@ async function abStarts(spec: string, kind: string): Promise<void> {
   console.log(`load average after: ${load()}`);
 }
 
+/**
+ * BENCH_CELL_AB=NAME=a,b: the face's cells (raw JSON client, `1+1`) on one kernel in each of two
+ * stacks, one per value of the stack's variable NAME (e.g. CORRAL_SESSION_LOCAL_PATH=true,false),
+ * alternated cell by cell (which stack goes first alternating too): each stack's p50, and the
+ * median of the pairs' differences (b − a) with how many pairs a was faster in.
+ */
+async function abCells(spec: string): Promise<void> {
+  const eq = spec.indexOf('=');
+  const name = spec.slice(0, eq);
+  const values = spec.slice(eq + 1).split(',');
+  if (eq <= 0 || values.length !== 2) throw new Error(`BENCH_CELL_AB: NAME=a,b (got ${spec})`);
+  const dir = mkdtempSync(join(tmpdir(), 'corral-bench-jupyter-face-'));
+  console.log(`bench-jupyter-face cells A/B of ${name}: ${values.join(' / ')} — load average ${load()}; stack logs in ${dir}`);
+  const stacks: Array<Awaited<ReturnType<typeof forkStack>>> = [];
+  const clients: Array<Awaited<ReturnType<typeof rawClient>>> = [];
+  const samples: number[][] = [[], []];
+  try {
+    for (const [i, v] of values.entries()) {
+      const stack = await forkStack({
+        CORRAL_PORT: '0', CORRAL_LOG_LEVEL: 'warn', CORRAL_DATA_DIR: join(dir, `data-${i}`), CORRAL_SESSION_SLOTS: '2', CORRAL_SESSION_WARM_KERNELS: '1', [name]: v,
+      }, join(dir, `stack-${i}.log`));
+      stacks.push(stack);
+      const http = httpClient(stack.url, 300_000);
+      try {
+        const started = await http.request('POST', '/api/kernels', { name: 'python3' });
+        if (started.status !== 201) throw new Error(`POST /api/kernels: ${started.status} ${JSON.stringify(started.body).slice(0, 300)}`);
+        clients.push(await rawClient(`${stack.url.replace(/^http/, 'ws')}/api/kernels/${(started.body as { id: string }).id}/channels`));
+      } finally {
+        http.close();
+      }
+    }
+    for (let i = 0; i < 10; i++) for (const c of clients) await c.cell();
+    await new Promise((r) => setTimeout(r, REFILL_WAIT_MS));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
+        const t0 = performance.now();
+        await clients[i]!.cell();
+        samples[i]!.push(performance.now() - t0);
+      }
+    }
+  } finally {
+    for (const c of clients) c.close();
+    for (const stack of stacks) await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const [i, v] of values.entries()) {
+    const ms = samples[i]!;
+    console.log(`${name}=${v}: face cell (raw JSON) p50 ${pct(ms, 50).toFixed(1)} ms  p90 ${pct(ms, 90).toFixed(1)} ms  min ${Math.min(...ms).toFixed(1)} ms  (n=${ms.length})`);
+  }
+  const diffs = samples[1]!.map((b, r) => b - samples[0]![r]!);
+  console.log(`${values[1]} − ${values[0]}, median of pairs: ${pct(diffs, 50).toFixed(2)} ms (${values[0]} faster in ${diffs.filter((d) => d > 0).length} of ${diffs.length})`);
+  console.log(`load average after: ${load()}`);
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_CELL_AB) return abCells(process.env.BENCH_CELL_AB);
   if (process.env.BENCH_AB) return abStarts(process.env.BENCH_AB, process.env.BENCH_AB_KIND ?? 'face');
   const dir = mkdtempSync(join(tmpdir(), 'corral-bench-jupyter-face-'));
   console.log(`bench-jupyter-face — load average ${load()}; stack log in ${dir}/stack.log`);

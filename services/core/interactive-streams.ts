@@ -46,7 +46,7 @@ export async function appendMessage(redis: Redis, key: string, message: object):
 
 interface Follow {
   lastId: string;
-  onMessage: (text: string) => void;
+  onMessage: (text: string, id: string) => void;
 }
 
 type XReadReply = Array<[key: string, entries: Array<[id: string, fields: string[]]>]> | null;
@@ -77,7 +77,7 @@ export class StreamReader {
    * Calls onMessage with each message of `key` after the entry `fromId` (default: from the
    * stream's first entry), in order, until the returned function is called.
    */
-  follow(key: string, onMessage: (text: string) => void, fromId = '0-0'): () => void {
+  follow(key: string, onMessage: (text: string, id: string) => void, fromId = '0-0'): () => void {
     if (this.closed) throw new Error('stream reader closed');
     const f: Follow = { lastId: fromId, onMessage };
     this.follows.set(key, f);
@@ -113,7 +113,7 @@ export class StreamReader {
           const text = fields[fields.indexOf('m') + 1];
           if (text === undefined) continue;
           try {
-            f.onMessage(text);
+            f.onMessage(text, id);
           } catch (err) {
             this.log?.error({ err: (err as Error).message, key }, 'interactive: message handler failed');
           }

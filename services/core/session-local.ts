@@ -13,6 +13,7 @@
 // other way round — a command this process sent by Redis, not yet arrived — is the caller's to
 // keep: SessionService sends a session's next command by Redis while one it sent by Redis has not
 // been answered (see there).
+import type { KernelCommand } from './session-messages.ts';
 import type { SessionCommand, SessionReply } from './session-protocol.ts';
 
 /** One session hosted in this process, live and ready: its commands can be handed over directly. */
@@ -24,6 +25,19 @@ export interface LocalSession {
    * way (see written()).
    */
   send(command: SessionCommand, onReply: (reply: SessionReply) => void): void;
+  /**
+   * Hands a Jupyter client's message (the face: services/api/compat/jupyter/channels.ts) to the
+   * session's message relay, into the same queue the relay's messages by Redis join; false when
+   * the session has ended since it was found (the message is dropped, as a publish to a session
+   * no longer live is). The kernel's answers come by the session's kernel stream (see listen).
+   */
+  sendKernel(command: KernelCommand): boolean;
+  /**
+   * Hands `onEntry` each entry the session's relay appends to its kernel stream from now on, with
+   * the id it has there, as it is made (before Redis has it). `before`: the id of the last entry
+   * appended before (those only the stream has). Until stop().
+   */
+  listen(onEntry: (id: string, entry: string) => void): { before: string; stop(): void };
 }
 
 export interface LocalSessions {

@@ -128,10 +128,23 @@ export function parseEntry(entry: string): ParsedEntry | null {
  * state from its last entries (kernelStreamState), a reader that reconnects — stays the same.
  */
 const APPEND_UNLOGGED = `${UNLOGGED_SCRIPT}
-for i = 3, #ARGV do redis.call('xadd', KEYS[1], 'MINID', '~', ARGV[1], '*', 'm', ARGV[i]) end
+for i = 3, #ARGV, 2 do redis.call('xadd', KEYS[1], 'MINID', '~', ARGV[1], ARGV[i], 'm', ARGV[i + 1]) end
 redis.call('expire', KEYS[1], ARGV[2])
-return #ARGV - 2
+return (#ARGV - 2) / 2
 `;
+
+/** A stream entry id's parts, to compare two ids (`<ms>-<seq>`). */
+export function entryIdParts(id: string): [number, number] {
+  const dash = id.indexOf('-');
+  return dash < 0 ? [Number(id), 0] : [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
+}
+
+/** Whether stream entry id `a` comes after `b`. */
+export function entryIdAfter(a: string, b: string): boolean {
+  const [am, as] = entryIdParts(a);
+  const [bm, bs] = entryIdParts(b);
+  return am > bm || (am === bm && as > bs);
+}
 
 /**
  * An appender for one kernel stream that sends the entries made in one turn of the event loop
@@ -139,18 +152,48 @@ return #ARGV - 2
  * script, in order — one Redis round trip for a cell's answer rather than one per message, and
  * nothing written to the AOF (APPEND_UNLOGGED).
  */
-export function kernelStreamWriter(redis: Redis, key: string, onError: (err: Error) => void): (entry: string) => void {
+export interface KernelStreamWriter {
+  /** Appends an entry (in the order called); returns the id it will have in the stream. */
+  (entry: string): string;
+  /** The id of the last entry appended ('0-0' before any). */
+  readonly lastId: string;
+}
+
+/**
+ * The entries get ids chosen here (`<ms>-<seq>`, increasing, from the clock), not Redis's `*`: the
+ * writer is its stream's only one (one worker's relay per session), and an entry's id is known as
+ * it is made, so `tap` can hand it to a reader in this process (the Jupyter face's feed, through
+ * the local port) before Redis has it, and that reader tell it apart when its stream read brings
+ * it too. An id not above the stream's last would fail the script at its first entry (ids within
+ * a batch increase), so a batch is written whole or not at all.
+ */
+export function kernelStreamWriter(redis: Redis, key: string, onError: (err: Error) => void,
+  tap?: (id: string, entry: string) => void): KernelStreamWriter {
   let batch: string[] = [];
+  let lastMs = 0;
+  let lastSeq = 0;
   const flush = () => {
-    const entries = batch;
+    const args = batch;
     batch = [];
     const minId = `${Date.now() - KERNEL_STREAM_WINDOW_MS}-0`;
-    redis.eval(APPEND_UNLOGGED, 1, key, minId, INTERACTIVE_STREAM_TTL_SECONDS, ...entries).catch(onError);
+    redis.eval(APPEND_UNLOGGED, 1, key, minId, INTERACTIVE_STREAM_TTL_SECONDS, ...args).catch(onError);
   };
-  return (entry) => {
+  const append = ((entry: string) => {
+    const now = Date.now();
+    if (now > lastMs) {
+      lastMs = now;
+      lastSeq = 0;
+    } else {
+      lastSeq++;
+    }
+    const id = `${lastMs}-${lastSeq}`;
     if (batch.length === 0) queueMicrotask(flush);
-    batch.push(entry);
-  };
+    batch.push(id, entry);
+    tap?.(id, entry);
+    return id;
+  }) as KernelStreamWriter;
+  Object.defineProperty(append, 'lastId', { get: () => `${lastMs}-${lastSeq}` });
+  return append;
 }
 
 /**

@@ -76,6 +76,11 @@ export class SessionService {
   private inbox_: SessionInbox | undefined;
   private readonly redisUnanswered = new Map<string, number>();
 
+  /** The sessions this process's own worker holds, when it has one (the Jupyter face's local path uses it too). */
+  get local(): LocalSessions | undefined {
+    return this.deps.local;
+  }
+
   constructor(private readonly deps: SessionServiceDeps) {
     this.keys = sessionKeys(deps.config.keyPrefix);
     this.queue = new Queue(this.keys.queue, { connection: deps.redis, prefix: this.keys.bullPrefix });

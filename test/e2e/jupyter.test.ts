@@ -230,7 +230,11 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
       for (const m of r.iopub) assert.equal(m.parent_header && (m.parent_header as { msg_id: string }).msg_id, r.reply.parent_header.msg_id, 'every iopub message names the request as its parent');
     });
 
-    it('passes client messages to the worker by publish; a big one by the session\'s stream, and the later ones with it, in order', async () => {
+    // With the kernel's worker in this process (the harness's stack, CORRAL_SESSION_LOCAL_PATH on), a
+    // connection opened on a ready kernel hands its messages over directly, whatever their size:
+    // the Redis relay's way (test/e2e/sessions-local-jupyter.test.ts, the switch off) is not taken.
+    it('passes client messages to the worker (by publish, or directly in one process); a big one by the session\'s stream on the relay, and the later ones with it, in order', async () => {
+      const local = s.config.sessions.localPath;
       const redis = new Redis({ path: s.redis.socketPath });
       try {
         const keys = sessionKeys(s.config.keyPrefix);
@@ -247,6 +251,10 @@ describe('the Jupyter face (real ipykernel in the sandbox)', { skip }, () => {
         const after = await next;
         assert.equal(after.reply.content.status, 'ok');
         assert.equal(resultOf(after.iopub), String(CLIENT_PUBLISH_MAX_BYTES + 1), 'the cell behind the big one ran after it');
+        if (local) {
+          assert.equal(await redis.exists(keys.input(kernel.id)), 0, 'a client message went by the input stream on the local path');
+          return;
+        }
         assert.equal(await redis.hget(keys.record(kernel.id), 'viaStream'), '1');
         assert.ok(await redis.xlen(keys.input(kernel.id)) >= 2, 'the big message and the one after it went by the input stream');
       } finally {

@@ -103,14 +103,22 @@ export class MessageRelay {
     } catch {
       return false;
     }
+    this.take(cmd);
+    return true;
+  }
+
+  /**
+   * Takes a client's message: one read from the input stream (receive), or handed over by the API
+   * in this process (services/core/session-local.ts), which checked it against KernelCommand.
+   */
+  take(cmd: KernelCommand): void {
     this.deps.host.touch();
     if (cmd.t === 'kattach') {
       void this.attach();
-      return true;
+      return;
     }
     if (this.channel && !this.channel.isClosed) this.send(this.channel, cmd);
     else void this.attach().then((channel) => { if (channel) this.send(channel, cmd); });
-    return true;
   }
 
   private attach(): Promise<KernelChannel | undefined> {

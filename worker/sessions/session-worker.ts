@@ -17,7 +17,7 @@ import {
 } from '../../services/core/session-protocol.ts';
 import type { Launcher } from '../launcher.ts';
 import type { LanguageRegistry } from '../language-registry.ts';
-import { kernelStreamKey, kernelStreamWriter } from '../../services/core/session-messages.ts';
+import { KernelCommand, kernelStreamKey, kernelStreamWriter } from '../../services/core/session-messages.ts';
 import { MessageRelay } from './message-relay.ts';
 import { kernelFor, kernelLanguages } from './kernels.ts';
 import { SessionHost } from './session-host.ts';
@@ -257,11 +257,18 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     });
     // Raw Jupyter messages (the Jupyter face) share the input stream with the requests.
     const kernelKey = kernelStreamKey(config.keyPrefix, data.id);
-    const relay = new MessageRelay({
-      host,
-      log: sessionLog,
-      append: kernelStreamWriter(writer, kernelKey, (err) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis')),
+    /** Readers of the kernel stream in this process (the Jupyter face's feed, by the local port), handed each entry as it is made. */
+    const kernelListeners = new Set<(id: string, entry: string) => void>();
+    const appendKernel = kernelStreamWriter(writer, kernelKey, (err) => sessionLog.warn({ err: err.message }, 'sessions: cannot reach Redis'), (id, entry) => {
+      for (const l of kernelListeners) {
+        try {
+          l(id, entry);
+        } catch (err) {
+          sessionLog.error({ err: (err as Error).message }, 'sessions: a kernel stream listener failed');
+        }
+      }
     });
+    const relay = new MessageRelay({ host, log: sessionLog, append: appendKernel });
     const onRequest = (text: string) => {
       if (relay.receive(text)) return;
       const cmd = parseSessionMessage(SessionCommand, text);
@@ -309,6 +316,19 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
         send(cmd, onReply) {
           localRoutes.set(cmd.rid, onReply);
           host.receive(cmd);
+        },
+        sendKernel(cmd) {
+          if (host.ended) return false;
+          // Checked again as one read from the stream is (the face checked it too): the relay's bounds hold whatever the caller.
+          const r = KernelCommand.safeParse(cmd);
+          if (r.success) relay.take(r.data);
+          else sessionLog.warn({ t: cmd.t }, 'sessions: invalid kernel message from the API; dropped');
+          return true;
+        },
+        listen(onEntry) {
+          const l = (id: string, entry: string) => onEntry(id, entry);
+          kernelListeners.add(l);
+          return { before: appendKernel.lastId, stop: () => kernelListeners.delete(l) };
         },
       } : undefined),
       written: () => chain,

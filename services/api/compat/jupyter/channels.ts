@@ -16,6 +16,14 @@
 // so the feed's read of where the stream stands (sent when the feed was made, before its first
 // connection's messages) comes before anything those messages make the kernel say.
 //
+// When the session's worker runs in this process and the session is ready as a connection opens
+// (the local port, services/core/session-local.ts: `corral up`, CORRAL_SESSION_LOCAL_PATH), that
+// connection's messages go to the worker's relay by a function call instead, for the connection's
+// whole life (never split between two ways); they wait for the feed's read of the stream first.
+// A feed made then also takes the kernel's messages as the worker appends them (the local port's
+// listen, with each entry's stream id) and skips them when its stream read brings them (see
+// KernelFeed); the stream still carries them all, for other API processes and later feeds.
+//
 // A feed follows the kernel stream through this process's StreamReader (one blocking XREAD over
 // every followed stream: no polling on the way of a message) and hands each entry to the
 // kernel's connections here: iopub to every one, a shell, control or stdin message only to the
@@ -36,9 +44,10 @@ import { StreamReader } from '../../../core/interactive-streams.ts';
 import type { Logger } from '../../../core/logger.ts';
 import { connectRedis } from '../../../core/redis.ts';
 import {
-  CLIENT_MESSAGE_MAX_BYTES, CLIENT_PUBLISH_MAX_BYTES, kernelStatusFields, kernelStreamKey, kernelStreamState, parseEntry, type KernelCommand,
+  CLIENT_MESSAGE_MAX_BYTES, CLIENT_PUBLISH_MAX_BYTES, entryIdAfter, kernelStatusFields, kernelStreamKey, kernelStreamState, parseEntry, type KernelCommand,
 } from '../../../core/session-messages.ts';
 import { SessionId, sessionBeatMs, sessionKeys, type SessionKeys } from '../../../core/session-protocol.ts';
+import type { LocalSession } from '../../../core/session-local.ts';
 import { sendIfLive } from '../../../core/session-relay.ts';
 import type { SessionService } from '../../../core/session-service.ts';
 import { refuseUpgrade, routeUpgrades } from '../../upgrade-router.ts';
@@ -51,11 +60,15 @@ import {
 export const CLIENT_MESSAGES_PER_S = 1000;
 /** Bytes waiting to be sent to one client past which its connection is cut. */
 export const SEND_BUFFER_MAX_BYTES = 32 * 1024 * 1024;
+/** Bytes of a connection's messages held until its feed follows the kernel's stream (local path), past which it is cut. */
+const HELD_MAX_BYTES = 8 * 1024 * 1024;
+/** Tapped kernel entries a feed holds until its stream read has caught up; past this, the feed drops the tap. */
+const TAP_HELD_MAX = 4096;
 /** msg_ids a connection remembers, to route the kernel's replies to it. */
 const SENT_IDS_MAX = 4096;
 
 export interface JupyterChannelsDeps {
-  sessions: Pick<SessionService, 'info'>;
+  sessions: Pick<SessionService, 'info' | 'local'>;
   redis: Redis;
   redisUrl: string;
   keyPrefix: string;
@@ -122,12 +135,13 @@ export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps):
       if (info.status === 'ended') return notFound();
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (closing) return ws.close(CLOSE.serverRestart, 'server shutting down');
+        const local = deps.sessions.local?.find(id);
         let feed = feeds.get(id);
         if (!feed) {
-          feed = new KernelFeed(id, deps, readerOf(), () => feeds.delete(id));
+          feed = new KernelFeed(id, deps, readerOf(), () => feeds.delete(id), local);
           feeds.set(id, feed);
         }
-        feed.add(new Connection(ws, id, deps, keys));
+        feed.add(new Connection(ws, id, deps, keys, local));
       });
     }, (err: unknown) => {
       if (err instanceof CorralError && err.status < 500) return notFound();
@@ -166,12 +180,31 @@ class KernelFeed {
    */
   readonly started: Promise<void>;
 
-  constructor(private readonly id: string, private readonly deps: JupyterChannelsDeps, reader: StreamReader, private readonly forget: () => void) {
+  /** The last entry id handed to the connections, by the stream or the local tap: an entry up to it is not handed again. */
+  private delivered = '0-0';
+  /** The local tap (the session's worker in this process, services/core/session-local.ts): entries as the worker appends them. */
+  private tap: { stop(): void } | undefined;
+  /** The last entry appended before the tap began: until the stream read has passed it, tapped entries wait here. */
+  private tapBefore = '0-0';
+  private tapHeld: Array<[id: string, entry: string]> | undefined;
+
+  constructor(private readonly id: string, private readonly deps: JupyterChannelsDeps, reader: StreamReader, private readonly forget: () => void,
+    local: LocalSession | undefined) {
     const key = kernelStreamKey(deps.keyPrefix, id);
+    if (local) {
+      this.tapHeld = [];
+      const tap = local.listen((entryId, entry) => this.fromTap(entryId, entry));
+      this.tap = tap;
+      this.tapBefore = tap.before;
+    }
     this.started = kernelStreamState(deps.redis, key).then(({ from, dead, session }) => {
       if (session) this.kernelSession = session;
       if (dead) this.executionState = 'dead';
-      if (!this.ended) this.unfollow = reader.follow(key, (entry) => this.onEntry(entry), from);
+      this.delivered = from;
+      if (this.ended) return;
+      // The stream already holds every entry appended before the tap: tapped ones may be handed on.
+      if (this.tapHeld && !entryIdAfter(this.tapBefore, from)) this.tapCaughtUp();
+      this.unfollow = reader.follow(key, (entry, entryId) => this.fromStream(entryId, entry), from);
     }, (err: Error) => this.end(CLOSE.goingAway, `cannot read the kernel's stream: ${err.message}`.slice(0, 120)));
     this.watch = setInterval(() => this.check(), sessionBeatMs(deps.workerSilenceMs));
   }
@@ -197,12 +230,49 @@ class KernelFeed {
       this.conns.delete(conn);
       if (this.conns.size === 0) this.end();
     };
-    conn.attach();
+    conn.attach(this.started);
     // A kernel whose restart failed before this connection: the client hears it dead now (the
     // `dead` on the stream came before this feed followed it).
     void this.started.then(() => {
       if (this.executionState === 'dead') conn.deliver(statusMessage('dead', this.kernelSession));
     });
+  }
+
+  /** An entry read from the stream: handed on unless the tap already did. */
+  private fromStream(entryId: string, entry: string): void {
+    if (entryIdAfter(entryId, this.delivered)) {
+      this.delivered = entryId;
+      this.onEntry(entry);
+    }
+    if (this.tapHeld && !this.ended && !entryIdAfter(this.tapBefore, entryId)) this.tapCaughtUp();
+  }
+
+  /** An entry as the worker in this process appends it (before Redis has it). */
+  private fromTap(entryId: string, entry: string): void {
+    if (this.ended) return;
+    if (this.tapHeld) {
+      if (this.tapHeld.length < TAP_HELD_MAX) return void this.tapHeld.push([entryId, entry]);
+      // The stream read does not come (Redis slow or gone): the stream alone, as without the tap (none of these was handed on).
+      this.tap?.stop();
+      this.tap = undefined;
+      this.tapHeld = undefined;
+      return;
+    }
+    if (!entryIdAfter(entryId, this.delivered)) return;
+    this.delivered = entryId;
+    this.onEntry(entry);
+  }
+
+  /** The stream read has passed every entry appended before the tap: what the tap held goes on, once. */
+  private tapCaughtUp(): void {
+    const held = this.tapHeld ?? [];
+    this.tapHeld = undefined;
+    for (const [entryId, entry] of held) {
+      if (this.ended) return;
+      if (!entryIdAfter(entryId, this.delivered)) continue;
+      this.delivered = entryId;
+      this.onEntry(entry);
+    }
   }
 
   private onEntry(entry: string): void {
@@ -254,6 +324,8 @@ class KernelFeed {
     this.ended = true;
     clearInterval(this.watch);
     this.unfollow?.();
+    this.tap?.stop();
+    this.tapHeld = undefined;
     this.forget();
     for (const c of [...this.conns]) c.close(code ?? CLOSE.goingAway, reason ?? '');
     this.conns.clear();
@@ -276,6 +348,8 @@ class Connection {
   /** A message found the session no longer live (ended, or its worker silent). */
   onNotLive: () => void = () => {};
   private readonly sentIds = new Set<string>();
+  /** Messages for the local port, held until the feed follows the kernel's stream (see attach). */
+  private held: { cmds: KernelCommand[]; bytes: number } | undefined;
   private tokens = CLIENT_MESSAGES_PER_S * 2;
   private lastRefill = performance.now();
   private closed = false;
@@ -283,15 +357,33 @@ class Connection {
   /** Whether the client chose the v1 binary protocol (else the JSON form). */
   private readonly v1: boolean;
 
+  /**
+   * @param local the session's host in this process, when it was hosted here and ready as the
+   *   connection opened: every message of the connection then goes to it directly (see forward).
+   */
   constructor(private readonly ws: WebSocket, private readonly kernelId: string, private readonly deps: JupyterChannelsDeps,
-    private readonly keys: SessionKeys) {
+    private readonly keys: SessionKeys, private readonly local: LocalSession | undefined) {
     this.v1 = ws.protocol === V1_PROTOCOL;
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
     ws.on('close', () => this.gone());
     ws.on('error', () => this.gone());
   }
 
-  attach(): void {
+  /**
+   * Tells the worker a client is here. `following`: the feed follows the kernel's stream from where
+   * it stood. A message by Redis goes after that read on the same connection (see the file comment);
+   * one handed over locally could make the kernel (or the relay, which answers kernel_info itself)
+   * write before the read, and the client would miss the answer: until then they wait here.
+   */
+  attach(following: Promise<void>): void {
+    if (this.local) {
+      this.held = { cmds: [], bytes: 0 };
+      void following.then(() => {
+        const held = this.held;
+        this.held = undefined;
+        if (!this.closed) for (const cmd of held?.cmds ?? []) this.forward(cmd);
+      });
+    }
     this.forward({ t: 'kattach' });
   }
 
@@ -343,11 +435,28 @@ class Connection {
     this.remember(m.msg.header.msg_id);
     const cmd: KernelCommand = { t: 'kmsg', ch: m.channel, msg: m.msg };
     if (m.buffers.length) cmd.buffers = m.buffers.map((b) => b.toString('base64'));
-    this.forward(cmd);
+    this.forward(cmd, bytes.length);
   }
 
-  /** Sends a message on to the worker now (in order with this process's other commands; see the file comment). */
-  private forward(cmd: KernelCommand): void {
+  /**
+   * Sends a message on to the worker now (in order with this process's other commands; see the file
+   * comment). A connection opened on a session hosted here takes the local port for its whole life,
+   * any other the Redis relay for its whole life: its messages never split between two ways, so
+   * none overtakes another of its own.
+   */
+  private forward(cmd: KernelCommand, bytes = 0): void {
+    if (this.local) {
+      if (this.held) {
+        // Bounded: a stream read that does not come back (Redis stuck) must not make the API hold a client's messages.
+        if (this.held.bytes + bytes > HELD_MAX_BYTES) return this.close(1011, 'cannot reach the kernel; reconnect');
+        this.held.cmds.push(cmd);
+        this.held.bytes += bytes;
+        return;
+      }
+      if (this.local.sendKernel(cmd)) return;
+      this.deps.log.debug({ kernelId: this.kernelId, t: cmd.t }, 'jupyter: the session has ended; message dropped');
+      return this.onNotLive();
+    }
     sendIfLive(this.deps.redis, this.keys, this.kernelId, cmd, this.deps.workerSilenceMs, CLIENT_PUBLISH_MAX_BYTES).then((r) => {
       if (r.sent) return;
       this.deps.log.debug({ kernelId: this.kernelId, t: cmd.t }, 'jupyter: the session is not live; message dropped');
