@@ -70,6 +70,17 @@ if (reason) console.log(`# cgroup v2 CPU placement (qemu) skipped: ${reason}`);
  */
 const CRASH_LINES = `dmesg | grep -E 'segfault|general protection|traps:' | tail -n 8 | sed 's/^/# guest kernel: /'`;
 
+/**
+ * The guest's CPU model: the harness asks qemu for `-cpu max`, and these options come after it (the
+ * last `-cpu` wins). The suite's node died by SIGSEGV under `-cpu max` in some boots (see
+ * emulatorCrash), never in Corral's code. This machine's qemu (7.2) is the first whose software
+ * CPU offers AVX/AVX2, which node picks at run time when CPUID shows them (V8, simdutf); a model
+ * without AVX takes that new emulation out of the way. A suspicion, not a proof: the crash is too
+ * rare to show its cause in a few boots. What the suite checks (cpusets, cgroup v2) does not
+ * depend on the model. CG2_QEMU_OPTS set in the environment replaces this.
+ */
+const GUEST_CPU_OPTS = '-cpu Nehalem';
+
 /** The harness's output (stdout, then stderr) and exit status for one boot running `command`. */
 function runGuest(command: string): { status: number | null; output: string } {
   // -t: the guest's own timeout (the harness kills the VM 60 s after it); the test's is above.
@@ -83,7 +94,7 @@ function runGuest(command: string): { status: number | null; output: string } {
     let status: number | null;
     try {
       status = spawnSync(harness, ['--vm', 'qemu', '--cpus', '2', '--module', 'fuse', '-C', repo, '-t', '600', command], {
-        stdio: ['ignore', out, err], env: { ...process.env, CG2_QEMU_CACHE: qemuCache },
+        stdio: ['ignore', out, err], env: { ...process.env, CG2_QEMU_CACHE: qemuCache, CG2_QEMU_OPTS: process.env.CG2_QEMU_OPTS ?? GUEST_CPU_OPTS },
       }).status;
     } finally {
       closeSync(out);
@@ -100,6 +111,9 @@ function runGuest(command: string): { status: number | null; output: string } {
  * qemu's software CPU (TCG) — seen in a CI run after the whole suite (SIGSEGV 13 s in) and once
  * more in nine boots alone, unexplained so far. A fault in libcorral.so is never this.
  */
+/** Boots at most, when node in the guest dies outside Corral's code (two crashed boots in a row were seen in one CI run). */
+const GUEST_BOOTS_MAX = 3;
+
 function emulatorCrash(output: string): boolean {
   return /signal: 'SIG(SEGV|BUS|ILL)'/.test(output) && !/^# guest kernel: .*libcorral/m.test(output);
 }
@@ -109,12 +123,12 @@ it('places runs and held programs on their CPUs on a pure cgroup v2 kernel with 
   const command = `${CHECK_GUEST} && { UV_THREADPOOL_SIZE=16 node --import tsx --test --test-concurrency=1 ${suite.join(' ')}; s=$?; `
     + `[ $s -eq 0 ] || ${CRASH_LINES}; exit $s; }`;
   let r = runGuest(command);
-  if (r.status !== 0 && emulatorCrash(r.output)) {
-    // Said, not hidden: the first boot's crash and its kernel lines, then one more boot, whose
-    // result alone decides.
+  for (let boot = 2; boot <= GUEST_BOOTS_MAX && r.status !== 0 && emulatorCrash(r.output); boot++) {
+    // Said, not hidden: each crashed boot and its kernel lines, then one more boot; the last
+    // boot's result alone decides.
     const crash = r.output.split('\n').filter((l) => /^# guest kernel: |signal: /.test(l.trim())).join('; ');
-    console.log(`# cgroup v2 CPU placement (qemu): the suite's node died by a signal outside Corral's code (${crash}); booting once more`);
-    t.diagnostic(`first boot: node died by a signal outside Corral's code (${crash}); the second boot decides`);
+    console.log(`# cgroup v2 CPU placement (qemu): the suite's node died by a signal outside Corral's code (${crash}); boot ${boot} of at most ${GUEST_BOOTS_MAX}`);
+    t.diagnostic(`boot ${boot - 1}: node died by a signal outside Corral's code (${crash}); booting again`);
     r = runGuest(command);
   }
   const { status, output } = r;
