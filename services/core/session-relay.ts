@@ -33,7 +33,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { INTERACTIVE_STREAM_TTL_SECONDS } from './interactive-protocol.ts';
-import { StreamReader } from './interactive-streams.ts';
+import { StreamReader, UNLOGGED_SCRIPT } from './interactive-streams.ts';
 import type { Logger } from './logger.ts';
 import { parseSessionMessage, SessionReply, type SessionKeys } from './session-protocol.ts';
 
@@ -139,10 +139,8 @@ export async function replyToInbox(redis: Redis, inbox: string, rid: string, rep
 }
 
 /** KEYS: record. ARGV: field, value, …. REPLY's record write alone: to a record that exists, without the AOF. */
-const RECORD_FIELDS_UNLOGGED = `
-redis.replicate_commands()
+const RECORD_FIELDS_UNLOGGED = `${UNLOGGED_SCRIPT}
 if redis.call('exists', KEYS[1]) == 1 then
-  redis.set_repl(redis.REPL_NONE)
   redis.call('hset', KEYS[1], unpack(ARGV))
   return 1
 end

@@ -232,12 +232,7 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
           // After this turn of the event loop: written now, its socket write would wake Redis
           // before the API has written the answer out (a wake-up that can take the CPU first).
           // Chained now all the same, so that a read awaiting the writes (written()) waits for it.
-          if (fields) {
-            let turnOver!: () => void;
-            const afterTurn = new Promise<void>((resolve) => { turnOver = resolve; });
-            later(() => afterTurn.then(() => writeAnswerFields(writer, record, fields)));
-            setImmediate(turnOver);
-          }
+          if (fields) later(() => new Promise<void>((resolve) => setImmediate(resolve)).then(() => writeAnswerFields(writer, record, fields)));
           return;
         }
         // To the asking API process's inbox when the command named one, else the request's own stream.
@@ -311,26 +306,28 @@ export function startSessionWorker(deps: SessionWorkerDeps): SessionWorker | und
     // path: a command handed over in this process must not overtake one waiting in the stream.
     let cameByStream = false;
     const unfollow = reader.follow(keys.input(data.id), (text) => { cameByStream = true; onRequest(text); });
+    const localSession: LocalSession = {
+      send(cmd, onReply) {
+        localRoutes.set(cmd.rid, onReply);
+        host.receive(cmd);
+      },
+      sendKernel(cmd) {
+        if (host.ended) return false;
+        // Checked again as one read from the stream is (the face checked it too): the relay's bounds hold whatever the caller.
+        const r = KernelCommand.safeParse(cmd);
+        if (r.success) relay.take(r.data);
+        else sessionLog.warn({ t: cmd.t }, 'sessions: invalid kernel message from the API; dropped');
+        return true;
+      },
+      listen(onEntry) {
+        // A listener of its own per call, so that each stop() removes only its own.
+        const l = (id: string, entry: string) => onEntry(id, entry);
+        kernelListeners.add(l);
+        return { before: appendKernel.lastId, stop: () => kernelListeners.delete(l) };
+      },
+    };
     localEntries.set(data.id, {
-      find: () => (host.ready && !cameByStream ? {
-        send(cmd, onReply) {
-          localRoutes.set(cmd.rid, onReply);
-          host.receive(cmd);
-        },
-        sendKernel(cmd) {
-          if (host.ended) return false;
-          // Checked again as one read from the stream is (the face checked it too): the relay's bounds hold whatever the caller.
-          const r = KernelCommand.safeParse(cmd);
-          if (r.success) relay.take(r.data);
-          else sessionLog.warn({ t: cmd.t }, 'sessions: invalid kernel message from the API; dropped');
-          return true;
-        },
-        listen(onEntry) {
-          const l = (id: string, entry: string) => onEntry(id, entry);
-          kernelListeners.add(l);
-          return { before: appendKernel.lastId, stop: () => kernelListeners.delete(l) };
-        },
-      } : undefined),
+      find: () => (host.ready && !cameByStream ? localSession : undefined),
       written: () => chain,
     });
     sessionLog.info({ language: data.language, limits: data.limits }, 'session starting');
