@@ -79,6 +79,14 @@ async function rawClient(url: string, protocol?: string): Promise<{ cell: () => 
   return { cell, close: () => ws.close() };
 }
 
+/** `NAME=a,b[,c…]`: the variable and its values (at least `min`, at most `max`); `what` names the setting in the error. */
+function abSpec(what: string, spec: string, min: number, max = Infinity): { name: string; values: string[] } {
+  const eq = spec.indexOf('=');
+  const values = spec.slice(eq + 1).split(',');
+  if (eq <= 0 || values.length < min || values.length > max) throw new Error(`${what}: NAME=a,b (got ${spec})`);
+  return { name: spec.slice(0, eq), values };
+}
+
 /**
  * BENCH_AB=NAME=a,b[,c…]: warm starts only (BENCH_STARTS of each), one stack per value of the
  * stack's environment variable NAME, the starts alternated between the stacks value by value (same
@@ -87,10 +95,7 @@ async function rawClient(url: string, protocol?: string): Promise<{ cell: () => 
  * `1+1` over HTTP). A start that found no warm kernel (a cold start's time) is left out, counted.
  */
 async function abStarts(spec: string, kind: string): Promise<void> {
-  const eq = spec.indexOf('=');
-  const name = spec.slice(0, eq);
-  const values = spec.slice(eq + 1).split(',');
-  if (eq <= 0 || values.length < 2) throw new Error(`BENCH_AB: NAME=a,b (got ${spec})`);
+  const { name, values } = abSpec('BENCH_AB', spec, 2);
   if (kind !== 'face' && kind !== 'v1') throw new Error(`BENCH_AB_KIND: face or v1 (got ${kind})`);
   const dir = mkdtempSync(join(tmpdir(), 'corral-bench-jupyter-face-'));
   console.log(`bench-jupyter-face A/B of ${name}: ${values.join(' / ')}, ${kind} warm starts — load average ${load()}; stack logs in ${dir}`);
@@ -153,10 +158,7 @@ async function abStarts(spec: string, kind: string): Promise<void> {
  * median of the pairs' differences (b − a) with how many pairs a was faster in.
  */
 async function abCells(spec: string): Promise<void> {
-  const eq = spec.indexOf('=');
-  const name = spec.slice(0, eq);
-  const values = spec.slice(eq + 1).split(',');
-  if (eq <= 0 || values.length !== 2) throw new Error(`BENCH_CELL_AB: NAME=a,b (got ${spec})`);
+  const { name, values } = abSpec('BENCH_CELL_AB', spec, 2, 2);
   const dir = mkdtempSync(join(tmpdir(), 'corral-bench-jupyter-face-'));
   console.log(`bench-jupyter-face cells A/B of ${name}: ${values.join(' / ')} — load average ${load()}; stack logs in ${dir}`);
   const stacks: Array<Awaited<ReturnType<typeof forkStack>>> = [];
