@@ -1,5 +1,6 @@
 // Redis connections and the embedded redis-server that `corral up` starts when REDIS_URL is unset.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -90,6 +91,9 @@ export interface EmbeddedRedisOptions {
   bin?: string;
 }
 
+/** util-linux's setpriv (Debian's is always there): sets the parent-death signal, then execs. */
+const SETPRIV = '/usr/bin/setpriv';
+
 /** A redis-server child on a unix socket (no TCP port) with AOF persistence. */
 export class EmbeddedRedis {
   private child: ChildProcess | undefined;
@@ -153,7 +157,14 @@ export class EmbeddedRedis {
     // In its own session (setsid, so its own process group): a signal to Corral's process group
     // (a terminal's Ctrl-C, `kill -TERM -<pgid>`, `docker stop` of an npm init) does not stop it
     // under Corral, which still needs it while it shuts down and stops it last (stop()).
-    const child = spawn(this.opts.bin ?? 'redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    // Through setpriv's --pdeathsig, when there is one (util-linux): a Corral killed by SIGKILL
+    // (or a bench's stack) then stops its Redis too, which would otherwise keep its socket and AOF
+    // until the next start found it — never, in a temporary directory. setpriv execs redis-server
+    // (same pid); SIGTERM makes it write its AOF out and exit, as stop() does.
+    const bin = this.opts.bin ?? 'redis-server';
+    const child = existsSync(SETPRIV)
+      ? spawn(SETPRIV, ['--pdeathsig', 'TERM', '--', bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
+      : spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
     child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));

@@ -1,6 +1,7 @@
 // `corral up`: embedded Redis + API + worker from one command; SIGTERM stops all of it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,15 @@ import { IMAGES_DIR, needs, realSandbox } from './real-sandbox.ts';
 
 const sb = await realSandbox();
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+/** Alive and not a zombie: an orphan that exited waits for pid 1 to reap it, which may take a while here. */
+const running = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch {
+    return false;
+  }
+};
 
 test('corral up serves runs with an embedded Redis and stops everything on SIGTERM', { skip: needs(sb, 'bash') }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'corral-up-'));
@@ -34,6 +44,25 @@ test('corral up serves runs with an embedded Redis and stops everything on SIGTE
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     const redisPid = lines.find((l) => l.msg === 'embedded redis started')?.pid;
+    if (redisPid && alive(redisPid)) process.kill(redisPid, 'SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('an embedded redis stops by itself when its corral is killed by SIGKILL', { skip: needs(sb, 'bash') }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'corral-up-'));
+  const { child, lines, exit } = spawnCorralUp({ CORRAL_DATA_DIR: dataDir, CORRAL_PORT: '0', CORRAL_IMAGES_DIR: IMAGES_DIR, CORRAL_LOG_LEVEL: 'info', CORRAL_WORKER_SLOTS: '1' });
+  let redisPid: number | undefined;
+  try {
+    await waitFor(async () => lines.find((l) => l.msg === 'API listening'), 'the API to listen');
+    redisPid = lines.find((l) => l.msg === 'embedded redis started')?.pid;
+    assert.ok(redisPid && alive(redisPid), 'an embedded redis was started');
+    child.kill('SIGKILL');
+    await exit.catch(() => undefined);
+    // Its parent-death signal (SIGTERM) ends it; without it, it would run until a later start.
+    await waitFor(async () => !running(redisPid!) || undefined, 'the orphaned redis-server to exit');
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     if (redisPid && alive(redisPid)) process.kill(redisPid, 'SIGKILL');
     await rm(dataDir, { recursive: true, force: true });
   }
