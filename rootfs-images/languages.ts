@@ -102,10 +102,12 @@ export function expandArgv(template: string[], fileName: string, values: Command
  * The compiler flags of a checker's or interactor's compile: the language's judge-program flags
  * first, then the user's — or the user's alone when they hold one of the language's `unlessFlags`
  * (e.g. their own `-static` or `-pie`: a link they chose, which the default would break or undo).
+ * An `unlessFlags` entry ending in `=` matches every flag that starts with it (`-fsanitize=`).
  */
 export function judgeProgramFlags(lang: Language, flags: string[]): string[] {
   const own = lang.judgeProgram;
-  if (!own || flags.some((f) => own.unlessFlags.includes(f))) return flags;
+  const chosen = (flag: string) => own!.unlessFlags.some((u) => (u.endsWith('=') ? flag.startsWith(u) : flag === u));
+  if (!own || flags.some(chosen)) return flags;
   return [...own.flags, ...flags];
 }
 

@@ -63,10 +63,11 @@ test('judge programs: C and C++ link statically (-static-pie) before the user\'s
   assert.deepEqual(judged('c', ['-DX=1']), ['gcc', '-O2', '-std=gnu17', '-pipe', '-static-pie', '-DX=1', '-o', 'main', 'main.c', '-lm']);
   assert.ok(judged('cpp', [])!.includes('-static-pie'));
   // The user's own link (or code model) wins: -static with -static-pie fails to link, -pie/-no-pie undo it.
-  for (const own of ['-static', '-pie', '-no-pie', '-fno-pie', '-shared']) {
+  for (const own of ['-static', '-pie', '-no-pie', '-fno-pie', '-shared', '-fsanitize=address,undefined']) {
     assert.deepEqual(judged('c', ['-O3', own]), commandsFor(c, { flags: ['-O3', own] }).compile, own);
     assert.ok(!judged('cpp', [own])!.includes('-static-pie'), own);
   }
+  assert.ok(judged('c', ['-fsanitize'])!.includes('-static-pie'), 'an entry ending in = matches as a prefix only');
   // A solution's compile never takes them (the pipeline asks for them only for judge programs).
   assert.ok(!commandsFor(c, { flags: ['-DX=1'] }).compile!.includes('-static-pie'));
   // A language without the field: the same compile either way.
