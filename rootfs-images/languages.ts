@@ -106,9 +106,9 @@ export function expandArgv(template: string[], fileName: string, values: Command
  */
 export function judgeProgramFlags(lang: Language, flags: string[]): string[] {
   const own = lang.judgeProgram;
-  const chosen = (flag: string) => own!.unlessFlags.some((u) => (u.endsWith('=') ? flag.startsWith(u) : flag === u));
-  if (!own || flags.some(chosen)) return flags;
-  return [...own.flags, ...flags];
+  if (!own) return flags;
+  const chosen = (flag: string) => own.unlessFlags.some((u) => (u.endsWith('=') ? flag.startsWith(u) : flag === u));
+  return flags.some(chosen) ? flags : [...own.flags, ...flags];
 }
 
 /** The compile argv of a language (undefined for interpreted ones) and its run argv. */

@@ -38,9 +38,9 @@ export const languageSchema = z.object({
    * A checker's or interactor's compile (never a solution's): `flags` go where `{flags*}` stands,
    * before the user's compilerArgs, unless those hold one of `unlessFlags` (the user chose that
    * part of the compile, e.g. the link, themselves; an entry ending in `=` matches every flag
-   * that starts with it). A judge program is compiled once and run on
-   * every test, so what makes its start cheaper (a static link: no dynamic loading per run) is
-   * worth a slower compile; docs/images.md, "Judge programs".
+   * that starts with it). A judge program is compiled once and run on every test, so what makes
+   * its start cheaper (a static link: no dynamic loading per run) is worth a slower compile;
+   * docs/images.md, "Judge programs".
    */
   judgeProgram: z.object({
     flags: z.array(z.string().min(1)).min(1),
