@@ -6,9 +6,11 @@
 //   - the same C++ submission with its precompiled header defeated (a declaration before the
 //     include makes g++ parse the header: what every compile cost before the PCH) — the ratio is
 //     the PCH's gain on the compile the judge waits for;
-//   - a test judged by a trivial C checker against the built-in comparison — the checker's cost
-//     per test (a 21-test submission less a 1-test one, so the checker's compile is left out),
-//     with where it goes: the stack's own CPU per test and how idle the host's CPUs were;
+//   - a test judged by a trivial C checker, and by the same check in C++ with iostreams (testlib's
+//     style), against the built-in comparison — the checker's cost per test (a 21-test submission
+//     less a 1-test one, so the checker's compile is left out), with where it goes: the stack's own
+//     CPU per test, how idle the host's CPUs were, the checker's own CPU; each checker linked as
+//     judge programs are (statically) and as gcc links by default (dynamic), in the same rounds;
 //   - a submission's tests side by side (parallelTests) against one after the other, and the whole
 //     mix at saturation with the PCH and tests side by side against both off.
 //   - 100 000 one-line round trips between a C solution and a C interactor (each in its own
@@ -18,7 +20,8 @@
 // Never a timed assertion: the machine is shared; figures vary by ±30 %.
 //   BENCH_REPEATS (default 3) rounds of the mix; BENCH_SATURATE (default 12) submissions at once;
 //   BENCH_ONLY=saturation skips everything before the saturation figures (a quicker run);
-//   BENCH_ONLY=checker runs only the checker's cost per test (BENCH_REPEATS rounds, default 10);
+//   BENCH_ONLY=checker runs only the checker's cost per test (BENCH_REPEATS rounds, default 10),
+//   then the checkers' compiles static and dynamic (BENCH_COMPILES rounds, default 5);
 //   BENCH_ROUNDS (default 2) pairs of saturation rounds;
 //   BENCH_AB (with BENCH_ONLY=checker): variants of the stack's environment, `;`-separated, each
 //   `KEY=VALUE,KEY=VALUE` (an empty one: the environment as it is) — one stack per variant, all
@@ -75,6 +78,21 @@ const TLE = '#include <stdio.h>\nint main(void) { volatile unsigned long x = 0; 
 /** testlib's convention without testlib: exit 0 when output.txt's number equals answer.txt's. */
 const CHECKER = '#include <stdio.h>\nint main(int c, char **v) { long long o, a; FILE *f = fopen(v[2], "r"), *g = fopen(v[3], "r");\n'
   + 'if (!f || !g || fscanf(g, "%lld", &a) != 1) return 3; if (fscanf(f, "%lld", &o) != 1) return 2; fprintf(stderr, o == a ? "ok\\n" : "wrong\\n"); return o == a ? 0 : 1; }\n';
+/** The same check in testlib's style: iostreams (most real judges' checkers are C++ on testlib). */
+const CPP_CHECKER = '#include <fstream>\n#include <iostream>\nint main(int c, char **v) { std::ifstream out(v[2]), ans(v[3]); long long o, a;\n'
+  + 'if (!(ans >> a)) return 3; if (!(out >> o)) return 2; std::cerr << (o == a ? "ok" : "wrong") << std::endl; return o == a ? 0 : 1; }\n';
+/**
+ * The checked kinds of the checker's cost: each checker linked as a judge program is by default
+ * (statically: the gcc languages' judgeProgram flags, -static-pie) and as gcc links any program
+ * by default (a dynamic PIE: `-pie`, a link of the user's own, leaves the judge-program flags out
+ * and changes nothing else), measured in the same rounds.
+ */
+const CHECKED: Array<{ name: string; checker: Record<string, unknown> }> = [
+  { name: 'C, static', checker: { language: 'c', source: CHECKER } },
+  { name: 'C, dynamic', checker: { language: 'c', source: CHECKER, compilerArgs: ['-pie'] } },
+  { name: 'C++, static', checker: { language: 'cpp', source: CPP_CHECKER } },
+  { name: 'C++, dynamic', checker: { language: 'cpp', source: CPP_CHECKER, compilerArgs: ['-pie'] } },
+];
 
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 100_000);
 /** Answers each number with the next one, until -1. */
@@ -230,10 +248,12 @@ async function main(): Promise<void> {
       const r = await client.request('POST', '/v1/runs?wait=true', again ? body : fresh(body));
       const ms = performance.now() - t0;
       if (r.status !== 200) throw new Error(`bench: HTTP ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
-      return { ms, result: r.body as { verdict: string; compile?: { wallMs: number; cpuMs: number; cached?: boolean } | null; tests?: Array<{ wallMs: number; cpuMs: number; verdict: string }> } };
+      return { ms, result: r.body as { verdict: string; compile?: { wallMs: number; cpuMs: number; cached?: boolean } | null; tests?: Array<{ wallMs: number; cpuMs: number; verdict: string; checker?: { cpuMs: number; wallMs: number } }> } };
     };
 
-    console.log(`bench:judge — ${REPEATS} rounds, one submission at a time; then ${SATURATE} at once (stack: ${stack.slots} worker slots)\n`);
+    console.log(ONLY_CHECKER
+      ? `bench:judge — the checker's cost per test, ${REPEATS} rounds (stack: ${stack.slots} worker slots; load ${loadAverage()} at start)\n`
+      : `bench:judge — ${REPEATS} rounds, one submission at a time; then ${SATURATE} at once (stack: ${stack.slots} worker slots)\n`);
     const f = (n: number | null) => (n === null ? '-' : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(0)} ms`);
     // A checker's cost per test: a 21-test submission less a 1-test one, over 20 — what each test
     // adds, without the compiles (the solution's, and the checker's, which is once per
@@ -242,8 +262,13 @@ async function main(): Promise<void> {
     // threads — container builds, dispatch, teardowns, volumes — the API and Redis; the programs'
     // own CPU is not in it) and how idle the host's CPUs were during the 21-test submission (with
     // none idle, the checker's container is paid in CPU; see docs/api.md, "Checkers").
-    type CheckerCost = { ms: number[]; stackCpuMs: number[]; idlePct: number[] };
-    const checkerRound = async (into: { builtin: CheckerCost; checker: CheckerCost }, round: number) => {
+    type CheckerCost = { ms: number[]; stackCpuMs: number[]; idlePct: number[]; checkerCpuMs: number[]; checkerWallMs: number[]; load: number[] };
+    type CheckerCosts = { builtin: CheckerCost; checked: CheckerCost[] };
+    const noCost = (): CheckerCost => ({ ms: [], stackCpuMs: [], idlePct: [], checkerCpuMs: [], checkerWallMs: [], load: [] });
+    const noCosts = (): CheckerCosts => ({ builtin: noCost(), checked: CHECKED.map(noCost) });
+    /** One round: the built-in comparison and every checked kind, in an order that rotates by round
+     * (so a load that drifts weighs on each alike). */
+    const checkerRound = async (into: CheckerCosts, round: number) => {
       const perTest = async (checker: object, cost: CheckerCost) => {
         const cpu0 = hostCpuMs(stack);
         const one = await submit({ language: 'c', source: C, tests: tests(1), ...checker });
@@ -256,30 +281,77 @@ async function main(): Promise<void> {
         cost.ms.push((many.ms - one.ms) / 20);
         cost.stackCpuMs.push((cpu2 - cpu1 - (cpu1 - cpu0)) / 20);
         cost.idlePct.push((100 * (ticks2.idle - ticks1.idle)) / Math.max(1, ticks2.total - ticks1.total));
+        cost.load.push(Number(loadAverage()));
+        // The checker's own figures as the sandbox measured them (its process, in its container).
+        for (const t of many.result.tests ?? []) {
+          if (t.checker) { cost.checkerCpuMs.push(t.checker.cpuMs); cost.checkerWallMs.push(t.checker.wallMs); }
+        }
       };
-      const builtin = () => perTest({}, into.builtin);
-      const checked = () => perTest({ checker: { language: 'c', source: CHECKER } }, into.checker);
-      if (round % 2 === 0) { await builtin(); await checked(); } else { await checked(); await builtin(); }
+      const kinds: Array<() => Promise<void>> = [() => perTest({}, into.builtin), ...CHECKED.map((k, i) => () => perTest({ checker: k.checker }, into.checked[i]!))];
+      for (let k = 0; k < kinds.length; k++) await kinds[(k + round) % kinds.length]!();
     };
-    const noCost = (): CheckerCost => ({ ms: [], stackCpuMs: [], idlePct: [] });
-    const printCheckerCost = (from: { builtin: CheckerCost; checker: CheckerCost }) => {
+    const printCheckerCost = (from: CheckerCosts) => {
       const p50 = (xs: number[]) => percentiles(xs).p50!;
+      const signed = (ms: number, digits: number) => `${ms >= 0 ? '+' : '−'}${Math.abs(ms).toFixed(digits)}`;
+      const loads = (c: CheckerCost) => `${Math.min(...c.load).toFixed(2)}–${Math.max(...c.load).toFixed(2)}`;
       const cb = p50(from.builtin.ms);
-      const cc = p50(from.checker.ms);
-      console.log(`per test of a C submission (21 tests less 1, over 20; compiles left out; ${from.checker.ms.length} rounds): ${cb.toFixed(1)} ms with the built-in comparison, ${cc.toFixed(1)} ms with a C checker: +${(cc - cb).toFixed(1)} ms per test (target ≤ +3 ms; each checker in its own container, beside the next test's program when a slot is free; load ${loadAverage()})`);
-      console.log(`  the stack's own CPU per test (worker with its sandbox threads, API, Redis; not the programs'), p50: ${p50(from.builtin.stackCpuMs).toFixed(1)} ms built-in, ${p50(from.checker.stackCpuMs).toFixed(1)} ms checked; the host's CPUs idle during the 21-test submission, p50: ${p50(from.builtin.idlePct).toFixed(0)} % built-in, ${p50(from.checker.idlePct).toFixed(0)} % checked`);
+      console.log(`per test of a C submission (21 tests less 1, over 20; compiles left out; ${from.builtin.ms.length} rounds, the kinds in turn): ${cb.toFixed(1)} ms with the built-in comparison (load ${loads(from.builtin)}); with a checker (target ≤ +3 ms; each checker in its own container, beside the next test's program when a slot is free):`);
+      CHECKED.forEach((k, i) => {
+        const c = from.checked[i]!;
+        const cc = p50(c.ms);
+        const gap = p50(c.ms.map((x, r) => x - from.builtin.ms[r]!));
+        console.log(`  ${k.name.padEnd(13)} ${cc.toFixed(1)} ms: ${signed(cc - cb, 1)} ms per test (the gap's own p50 by round ${gap.toFixed(1)}); the checker's own run p50 ${p50(c.checkerCpuMs).toFixed(2)} ms CPU, ${p50(c.checkerWallMs).toFixed(2)} ms wall; stack CPU per test ${p50(c.stackCpuMs).toFixed(1)} ms; CPUs idle ${p50(c.idlePct).toFixed(0)} %; load ${loads(c)}`);
+      });
+      console.log(`  the stack's own CPU per test (worker with its sandbox threads, API, Redis; not the programs'), p50: ${p50(from.builtin.stackCpuMs).toFixed(1)} ms built-in; the host's CPUs idle during the 21-test submission, p50: ${p50(from.builtin.idlePct).toFixed(0)} % built-in`);
+      // Static against dynamic, paired round by round (the two ran in the same round).
+      for (const lang of ['C', 'C++']) {
+        const st = from.checked[CHECKED.findIndex((k) => k.name === `${lang}, static`)]!;
+        const dy = from.checked[CHECKED.findIndex((k) => k.name === `${lang}, dynamic`)]!;
+        const d = p50(st.ms.map((x, r) => x - dy.ms[r]!));
+        const won = st.ms.filter((x, r) => x < dy.ms[r]!).length;
+        const cpu = p50(st.checkerCpuMs) - p50(dy.checkerCpuMs);
+        const wall = p50(st.checkerWallMs) - p50(dy.checkerWallMs);
+        console.log(`  ${lang} checker static − dynamic: per test ${signed(d, 2)} ms paired by round (static faster in ${won} of ${st.ms.length}); the checker's own run ${signed(cpu, 2)} ms CPU, ${signed(wall, 2)} ms wall (×${(p50(st.checkerCpuMs) / p50(dy.checkerCpuMs)).toFixed(2)} CPU)`);
+      }
+    };
+    /**
+     * What the static link costs: each checker compiled afresh (a comment of its own, so not from
+     * the compile cache) in turns, its compile phase's CPU and wall — paid once per checker, then
+     * the worker's compile cache serves every later submission with the same checker.
+     */
+    const checkerCompiles = async (rounds: number) => {
+      const got = CHECKED.map(() => ({ cpuMs: [] as number[], wallMs: [] as number[] }));
+      for (let r = 0; r < rounds; r++) {
+        for (const [i, k] of CHECKED.entries()) {
+          const source = `// bench checker ${process.pid}-${++submissions}\n${k.checker.source as string}`;
+          const { result } = await submit({ language: 'c', source: C, tests: tests(1), checker: { ...k.checker, source } });
+          const compile = (result as { checkerCompile?: { cpuMs: number; wallMs: number; cached?: boolean } }).checkerCompile;
+          if (compile && !compile.cached) { got[i]!.cpuMs.push(compile.cpuMs); got[i]!.wallMs.push(compile.wallMs); }
+        }
+      }
+      const p50 = (xs: number[]) => percentiles(xs).p50!;
+      console.log(`the checkers' compiles (each afresh, ${rounds} rounds in turns, p50; once per checker, then from the compile cache; load ${loadAverage()}):`);
+      for (const lang of ['C', 'C++']) {
+        const st = got[CHECKED.findIndex((k) => k.name === `${lang}, static`)]!;
+        const dy = got[CHECKED.findIndex((k) => k.name === `${lang}, dynamic`)]!;
+        console.log(`  ${lang}: static ${p50(st.cpuMs).toFixed(0)} ms CPU / ${p50(st.wallMs).toFixed(0)} ms wall, dynamic ${p50(dy.cpuMs).toFixed(0)} / ${p50(dy.wallMs).toFixed(0)}: the static link +${(p50(st.cpuMs) - p50(dy.cpuMs)).toFixed(0)} ms CPU, +${(p50(st.wallMs) - p50(dy.wallMs)).toFixed(0)} ms wall`);
+      }
     };
     if (ONLY_CHECKER) {
-      const checkMs = { builtin: noCost(), checker: noCost() };
-      await checkerRound({ builtin: noCost(), checker: noCost() }, 0); // warm-up: images, pool, volumes
+      const checkMs = noCosts();
+      await checkerRound(noCosts(), 0); // warm-up: images, pool, volumes, the checkers' compiles
       for (let round = 0; round < REPEATS; round++) await checkerRound(checkMs, round);
       printCheckerCost(checkMs);
+      await checkerCompiles(Number(process.env.BENCH_COMPILES ?? 5));
       return;
     }
     if (!ONLY_SATURATION) {
       const latency = new Map<string, number[]>();
       const compileMs = { pch: [] as number[], parsed: [] as number[] };
-      const checkMs = { builtin: noCost(), checker: noCost() };
+      const checkMs = noCosts();
+      // Each checker compiled once first (then from the compile cache), so no round's 1-test
+      // submission carries a checker's compile.
+      for (const k of CHECKED) await submit({ language: 'c', source: C, tests: tests(1), checker: k.checker });
       for (let round = 0; round < REPEATS; round++) {
         for (const k of kinds) {
           const { ms, result } = await submit(k.body);

@@ -98,6 +98,19 @@ export function expandArgv(template: string[], fileName: string, values: Command
   return out;
 }
 
+/**
+ * The compiler flags of a checker's or interactor's compile: the language's judge-program flags
+ * first, then the user's — or the user's alone when they hold one of the language's `unlessFlags`
+ * (e.g. their own `-static` or `-pie`: a link they chose, which the default would break or undo).
+ * An `unlessFlags` entry ending in `=` matches every flag that starts with it (`-fsanitize=`).
+ */
+export function judgeProgramFlags(lang: Language, flags: string[]): string[] {
+  const own = lang.judgeProgram;
+  if (!own) return flags;
+  const chosen = (flag: string) => own.unlessFlags.some((u) => (u.endsWith('=') ? flag.startsWith(u) : flag === u));
+  return flags.some(chosen) ? flags : [...own.flags, ...flags];
+}
+
 /** The compile argv of a language (undefined for interpreted ones) and its run argv. */
 export function commandsFor(lang: Language, values: CommandValues = {}): { compile?: string[]; run: string[] } {
   return {

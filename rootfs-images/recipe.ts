@@ -34,6 +34,18 @@ export const languageSchema = z.object({
   versionPattern: z.string().optional(),
   /** Extra environment for compile and run, over the image's env. */
   env: envMap.optional(),
+  /**
+   * A checker's or interactor's compile (never a solution's): `flags` go where `{flags*}` stands,
+   * before the user's compilerArgs, unless those hold one of `unlessFlags` (the user chose that
+   * part of the compile, e.g. the link, themselves; an entry ending in `=` matches every flag
+   * that starts with it). A judge program is compiled once and run on every test, so what makes
+   * its start cheaper (a static link: no dynamic loading per run) is worth a slower compile;
+   * docs/images.md, "Judge programs".
+   */
+  judgeProgram: z.object({
+    flags: z.array(z.string().min(1)).min(1),
+    unlessFlags: z.array(z.string().min(1)).default([]),
+  }).strict().optional(),
   /** Example programs, run through the real sandbox by test/images/languages.test.ts. */
   examples: z.object({
     hello: z.string(),
@@ -186,6 +198,9 @@ export function checkRecipes(recipes: Map<string, Recipe>): void {
         const other = ids.get(key);
         if (other) throw new RecipeError(`language id/alias '${key}' is defined by both '${other}' and '${r.name}'`);
         ids.set(key, r.name);
+      }
+      if (lang.judgeProgram && !lang.compile?.includes('{flags*}')) {
+        throw new RecipeError(`${r.name}: language '${lang.id}' has judgeProgram flags but no {flags*} in its compile command`);
       }
       if (lang.compile && !lang.examples.compileError) {
         throw new RecipeError(`${r.name}: language '${lang.id}' is compiled but has no examples.compileError`);

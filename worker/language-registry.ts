@@ -14,8 +14,12 @@ export interface ResolvedLanguage {
 
 export interface LanguageRegistry {
   list(): Promise<LanguageInfo[]>;
-  /** Throws (with what is missing) when the language is unknown or its image is not built. */
-  resolve(id: string, values: { flags: string[]; args: string[] }): Promise<ResolvedLanguage>;
+  /**
+   * Throws (with what is missing) when the language is unknown or its image is not built.
+   * `judgeProgram`: a checker's or interactor's compile, with the language's judge-program flags
+   * (rootfs-images/recipe.ts); a registry without such flags compiles it as any program.
+   */
+  resolve(id: string, values: { flags: string[]; args: string[]; judgeProgram?: boolean }): Promise<ResolvedLanguage>;
 }
 
 export class UnknownLanguageError extends Error {
@@ -40,7 +44,8 @@ export async function imagesRegistry(imagesDir: string): Promise<LanguageRegistr
       const spec = langs.getLanguage(id);
       if (!spec) throw new UnknownLanguageError(id, 'no such language');
       const image = await store.resolve(spec.image).catch((e: Error) => { throw new UnknownLanguageError(id, e.message); });
-      const cmds = langs.commandsFor(spec, { flags: values.flags, args: values.args });
+      const flags = values.judgeProgram ? langs.judgeProgramFlags(spec, values.flags) : values.flags;
+      const cmds = langs.commandsFor(spec, { flags, args: values.args });
       return { id: spec.id, fileName: spec.fileName, layers: image.layerDirs, env: spec.runEnv, ...(cmds.compile ? { compile: cmds.compile } : {}), run: cmds.run };
     },
   };

@@ -226,7 +226,9 @@ export async function runPipeline(req: JobRequest, deps: PipelineDeps): Promise<
 
   /** Compiles a checker or interactor in its own fresh volume and container (like the solution). */
   const buildJudgeProgram = async (prog: ResolvedJudgeProgram): Promise<{ build: JudgeProgramBuild; compile: PhaseResult | null } | { failed: PhaseResult; outcome: FinishedOutcome }> => {
-    const plang = await deps.registry.resolve(prog.language, { flags: prog.compilerArgs, args: TESTLIB_ARGS });
+    // With the language's judge-program flags (a static link for C and C++: run on every test,
+    // it skips the dynamic loader each time; docs/api.md, "Checkers").
+    const plang = await deps.registry.resolve(prog.language, { flags: prog.compilerArgs, args: TESTLIB_ARGS, judgeProgram: true });
     const files = inputFiles(prog, plang);
     // Its compiled volume is only ever a lower layer (judgeBox): cacheable.
     const key = cacheKey(plang, plang.env, files);

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadRecipes, chain, imageEnv, parseRecipe, RecipeError, checkRecipes } from '../../rootfs-images/recipe.ts';
-import { commandsFor, expandArgv, getLanguage } from '../../rootfs-images/languages.ts';
+import { commandsFor, expandArgv, getLanguage, judgeProgramFlags } from '../../rootfs-images/languages.ts';
+import { layerId } from '../../rootfs-images/layer-id.ts';
 
 const recipes = loadRecipes();
 
@@ -54,6 +55,35 @@ test('placeholders: {file}/{stem} inside elements, {flags*}/{args*} splice zero 
   assert.throws(() => expandArgv(t, 'main.c', { flags: ['a\0b'] }), /NUL/);
   // Run commands never receive compiler flags.
   assert.deepEqual(commandsFor(getLanguage('c')!, { flags: ['-Wall'], args: ['1'] }).run, ['./main', '1']);
+});
+
+test('judge programs: C and C++ link statically (-static-pie) before the user\'s flags, unless those choose the link; solutions and other languages unchanged', () => {
+  const c = getLanguage('c')!;
+  const judged = (id: string, flags: string[]) => commandsFor(getLanguage(id)!, { flags: judgeProgramFlags(getLanguage(id)!, flags) }).compile;
+  assert.deepEqual(judged('c', ['-DX=1']), ['gcc', '-O2', '-std=gnu17', '-pipe', '-static-pie', '-DX=1', '-o', 'main', 'main.c', '-lm']);
+  assert.ok(judged('cpp', [])!.includes('-static-pie'));
+  // The user's own link (or code model) wins: -static with -static-pie fails to link, -pie/-no-pie undo it.
+  for (const own of ['-static', '-pie', '-no-pie', '-fno-pie', '-shared', '-fsanitize=address,undefined']) {
+    assert.deepEqual(judged('c', ['-O3', own]), commandsFor(c, { flags: ['-O3', own] }).compile, own);
+    assert.ok(!judged('cpp', [own])!.includes('-static-pie'), own);
+  }
+  assert.ok(judged('c', ['-fsanitize'])!.includes('-static-pie'), 'an entry ending in = matches as a prefix only');
+  // A solution's compile never takes them (the pipeline asks for them only for judge programs).
+  assert.ok(!commandsFor(c, { flags: ['-DX=1'] }).compile!.includes('-static-pie'));
+  // A language without the field: the same compile either way.
+  for (const id of ['python', 'java', 'rust', 'bash']) {
+    const lang = getLanguage(id)!;
+    assert.equal(lang.judgeProgram, undefined, id);
+    assert.deepEqual(judgeProgramFlags(lang, ['-g']), ['-g'], id);
+  }
+  // Language data, not image content: the gcc image's layer id is what it was without the field.
+  const gcc = recipes.get('gcc')!;
+  const bare = { ...gcc, languages: gcc.languages.map(({ judgeProgram: _, ...l }) => l) };
+  assert.equal(layerId(gcc, 'p'), layerId(bare, 'p'));
+  // Only a compile command with {flags*} can take them.
+  const noFlags = parseRecipe({ name: 'nf', parent: 'base', languages: [{ ...gcc.languages[0], id: 'nf', aliases: [], compile: ['gcc', 'main.c'] }] }, 'nf');
+  assert.throws(() => checkRecipes(new Map([...recipes, ['nf', noFlags]])), /judgeProgram flags but no \{flags\*\}/);
+  assert.throws(() => parseRecipe({ name: 'x', parent: 'base', languages: [{ ...gcc.languages[0], judgeProgram: { flags: [] } }] }, 'x.json'), /judgeProgram\.flags/);
 });
 
 test('aliases resolve; env is the image chain plus the language', () => {

@@ -237,3 +237,25 @@ test('checker ahead: a checker that stops the run stops the next test\'s program
   assert.equal(all.verdict, 'accepted');
   assert.equal(one.seen.max, 1, 'no slot free: checker and program one after the other');
 });
+
+test('judge programs are resolved as such (the language\'s judge-program flags, e.g. a static link), the solution not; the user\'s compilerArgs reach both', async () => {
+  const asked: Array<{ id: string; flags: string[]; judgeProgram: boolean }> = [];
+  const base = fakeRegistry();
+  const registry = { ...base, async resolve(id: string, values: { flags: string[]; args: string[]; judgeProgram?: boolean }) {
+    asked.push({ id, flags: values.flags, judgeProgram: values.judgeProgram === true });
+    return base.resolve(id, values);
+  } };
+  const launcher = fakeLauncher();
+  const r = await runPipeline(req({ byStdin: {}, stdout: '0 ok' }, {
+    language: 'fakec', compilerArgs: ['-solution'],
+    interactor: { ...judge({ obedient: true, writes: { 'output.txt': '0 checked' } }), compilerArgs: ['-interactor'] },
+    checker: { ...judge({ obedient: true }), compilerArgs: ['-checker'] },
+    tests: [{ stdin: 'x' }],
+  }), { ...deps(launcher), registry });
+  assert.equal(r.verdict, 'accepted', JSON.stringify(r.tests));
+  assert.deepEqual(asked, [
+    { id: 'fakec', flags: ['-solution'], judgeProgram: false },
+    { id: 'fakec', flags: ['-interactor'], judgeProgram: true },
+    { id: 'fakec', flags: ['-checker'], judgeProgram: true },
+  ]);
+});
