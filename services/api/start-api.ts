@@ -50,7 +50,8 @@ export async function startApi(core: CoreContext, log: Logger, mounts: Mount[] =
   // Jupyter's kernels API over the same sessions (docs/compat.md).
   const jupyter = mountJupyterFace(app, {
     sessions, redis: core.redis, redisUrl: core.redisUrl, keyPrefix: core.config.keyPrefix, apiKeys: core.config.apiKeys,
-    bodyLimitBytes: core.config.bodyLimitBytes, workerSilenceMs: core.config.sessions.workerSilenceMs, log,
+    bodyLimitBytes: core.config.bodyLimitBytes, workerSilenceMs: core.config.sessions.workerSilenceMs,
+    pendingKernels: core.config.sessions.jupyterPendingKernels, log,
   });
   for (const mount of mounts) mount(app, core.runService);
   const server = await listen(app, core.config.host, core.config.port).catch(async (err: unknown) => {

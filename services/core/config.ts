@@ -115,6 +115,8 @@ export const ENV_SCHEMA = z.object({
   CORRAL_SESSION_WARM_MAX_AGE_S: int(10).default(1_800).describe('A warm kernel no session took within this long is replaced by a fresh one.'),
   CORRAL_SESSION_LOCAL_PATH: bool().default(true)
     .describe('When the API and a worker run in one process (corral up), a request to a session that worker holds goes to it directly, not through Redis (docs/sessions.md); false = always the Redis relay.'),
+  CORRAL_JUPYTER_PENDING_KERNELS: bool().default(true)
+    .describe('The Jupyter face\'s POST /api/kernels answers 201 (execution_state "starting") as soon as the session is queued, and the kernel\'s WebSocket waits until it is ready, as Jupyter Server\'s pending kernels (docs/compat.md); false = POST answers once the kernel is ready.'),
   CORRAL_WORKER_NAME: z.string().min(1).optional().describe('Name of this worker in heartbeats and job records (default: hostname:pid).'),
   CORRAL_JOB_ATTEMPTS: int(1, 20).default(3).describe('Attempts of a run whose pipeline throws (sandbox failures), with exponential backoff.'),
   CORRAL_JOB_BACKOFF_MS: int(0).default(1_000).describe('Delay before the second attempt of a failed run; doubles each attempt.'),
@@ -230,6 +232,8 @@ export interface SessionConfig {
   warmMaxAgeS: number;
   /** CORRAL_SESSION_LOCAL_PATH: requests skip Redis when the API and the session's worker share the process. */
   localPath: boolean;
+  /** CORRAL_JUPYTER_PENDING_KERNELS: the Jupyter face answers POST /api/kernels before the kernel is ready. */
+  jupyterPendingKernels: boolean;
 }
 
 export class ConfigError extends Error {
@@ -346,6 +350,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       warmKernels: e.CORRAL_SESSION_WARM_KERNELS,
       warmMaxAgeS: e.CORRAL_SESSION_WARM_MAX_AGE_S,
       localPath: e.CORRAL_SESSION_LOCAL_PATH,
+      jupyterPendingKernels: e.CORRAL_JUPYTER_PENDING_KERNELS,
     },
     callback: {
       timeoutMs: e.CORRAL_CALLBACK_TIMEOUT_MS,

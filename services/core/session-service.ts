@@ -81,6 +81,11 @@ export class SessionService {
     return this.deps.local;
   }
 
+  /** The longest a session's start may take: a worker takes it within the queue wait, then its kernel starts within the start timeout. */
+  get startBoundMs(): number {
+    return this.deps.config.sessions.queueWaitMs + this.deps.config.sessions.startTimeoutMs;
+  }
+
   constructor(private readonly deps: SessionServiceDeps) {
     this.keys = sessionKeys(deps.config.keyPrefix);
     this.queue = new Queue(this.keys.queue, { connection: deps.redis, prefix: this.keys.bullPrefix });
@@ -109,9 +114,23 @@ export class SessionService {
     return this.inbox_;
   }
 
-  /** Starts a session; resolves once its kernel is ready. */
+  /** Starts a session; resolves once its kernel is ready (POST /v1/sessions). */
   async create(body: unknown): Promise<SessionInfo> {
-    const { config, redis, log } = this.deps;
+    return (await this.start(body)).ready;
+  }
+
+  /**
+   * Starts a session in two steps: resolves with its record as queued (status "starting") once
+   * the record and the job are in Redis, and `ready`, which resolves once its kernel is ready —
+   * or rejects with why it did not start (no_session_capacity: no worker took it within the queue
+   * wait, and it was withdrawn; session_start_failed, with the reason: the kernel's start failed,
+   * it was closed meanwhile, its worker stopped answering; unknown_language). The Jupyter face's
+   * pending kernels answer POST /api/kernels after the first step (docs/compat.md). Validation
+   * and capacity errors reject start() itself, before anything is queued. `ready` never rejects
+   * unhandled: a caller that drops it loses nothing but the wait.
+   */
+  async start(body: unknown): Promise<{ info: SessionInfo; ready: Promise<SessionInfo> }> {
+    const { config } = this.deps;
     const s = config.sessions;
     const req = parse(SessionRequest, body, 'session request');
     const over: Array<{ field: string; message: string }> = [];
@@ -173,23 +192,31 @@ export class SessionService {
         wake = done;
       });
     };
+    const job: SessionJob = { id, createdAt: now, language: req.language, limits, idleTimeoutS, maxLifetimeS, files: encoded, replyTo: inbox.key };
+    let fields: Record<string, string>;
     try {
-      return await this.startAndWait(id, now, req, limits, idleTimeoutS, maxLifetimeS, encoded, inbox.key, nextLook);
-    } finally {
+      fields = await this.enqueue(job);
+    } catch (err) {
       forget();
+      throw err;
     }
+    const ready = this.waitReady(id, req.language, nextLook).finally(forget);
+    ready.catch(() => { /* the caller's to read; never an unhandled rejection when it does not */ });
+    return { info: sessionInfoOf(fields), ready };
   }
 
   /**
-   * Writes the record, queues the job and waits until the session is ready: looks at the record,
-   * then (nextLook) waits for a nudge — whose record it looks at next — or the next poll.
+   * Writes the record and queues the job; resolves with the record's fields as written.
    */
-  private async startAndWait(id: string, now: string, req: z.output<typeof SessionRequest>, limits: SessionJob['limits'], idleTimeoutS: number,
-    maxLifetimeS: number, encoded: SessionJob['files'], replyTo: string, nextLook: (ms: number) => Promise<Record<string, string> | undefined>): Promise<SessionInfo> {
+  private async enqueue(job: SessionJob): Promise<Record<string, string>> {
     const { config, redis, log } = this.deps;
     const s = config.sessions;
-    const job: SessionJob = { id, createdAt: now, language: req.language, limits, idleTimeoutS, maxLifetimeS, files: encoded, replyTo };
+    const { id, createdAt: now, limits, idleTimeoutS, maxLifetimeS } = job;
     const record = this.keys.record(id);
+    const fields: Record<string, string> = {
+      id, status: 'starting', language: job.language, createdAt: now, lastUsedAt: now, idleTimeoutS: String(idleTimeoutS), maxLifetimeS: String(maxLifetimeS),
+      limits: JSON.stringify(limits), cells: '0',
+    };
     // The record and the job go out back to back, with one wait for both: the queue sends on this
     // same connection (it was given `redis` itself), so Redis runs the record's write first and a
     // worker never sees the job without its record. (Awaited one after the other they were two
@@ -197,26 +224,37 @@ export class SessionService {
     // record's write fail after the job went, a worker that takes the job finds no record and
     // skips it as withdrawn.
     const written = redis.multi()
-      .hset(record, { id, status: 'starting', language: req.language, createdAt: now, lastUsedAt: now, idleTimeoutS, maxLifetimeS, limits: JSON.stringify(limits), cells: 0 })
+      .hset(record, fields)
       .expire(record, maxLifetimeS + s.recordTtlS + Math.ceil(s.startTimeoutMs / 1000))
       .exec()
       .then(() => undefined, (err: Error) => err); // held until the job is queued (not an unhandled rejection meanwhile)
     await this.queue.add('session', job, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: true });
     const notWritten = await written;
     if (notWritten) throw notWritten;
-    const sessionLog = log.child({ sessionId: id });
-    sessionLog.info({ language: req.language, limits, idleTimeoutS, maxLifetimeS }, 'session queued');
+    log.child({ sessionId: id }).info({ language: job.language, limits, idleTimeoutS, maxLifetimeS }, 'session queued');
+    return fields;
+  }
 
+  /**
+   * Waits until the queued session is ready: looks at the record, then (nextLook) waits for a
+   * nudge — whose record it looks at next — or the next poll.
+   */
+  private async waitReady(id: string, language: string, nextLook: (ms: number) => Promise<Record<string, string> | undefined>): Promise<SessionInfo> {
+    const { config, redis, log } = this.deps;
+    const s = config.sessions;
+    const record = this.keys.record(id);
+    const sessionLog = log.child({ sessionId: id });
     // A worker takes it within the queue wait, or it is withdrawn (the free slot was taken
     // meanwhile); once taken (the record names its worker), the kernel starts and the worker beats.
-    // A worker that takes a ready warm kernel writes "taken" and "ready" at once.
+    // A worker that takes a ready warm kernel writes "taken" and "ready" at once. A session closed
+    // before any worker took it (close(): withdrawn from the queue) is ended without a worker.
     const takenBy = Date.now() + s.queueWaitMs;
     let taken = false;
     let polls = 0;
     let carried: Record<string, string> | undefined;
     for (;;) {
       const h = carried ?? await redis.hgetall(record);
-      if (h.worker && !taken) {
+      if ((h.worker || h.status === 'ended') && !taken) {
         taken = true;
         polls = 0;
       }
@@ -225,7 +263,7 @@ export class SessionService {
         const info = sessionInfoOf(h);
         if (info.status === 'ready') return info;
         if (info.status === 'ended') {
-          if (h.startError === 'unknown_language') throw new CorralError('unknown_language', h.endedMessage ?? `language ${req.language} has no notebook kernel`, { language: req.language });
+          if (h.startError === 'unknown_language') throw new CorralError('unknown_language', h.endedMessage ?? `language ${language} has no notebook kernel`, { language });
           throw new CorralError('session_start_failed', `the session did not start (${info.endedReason}): ${info.endedMessage ?? ''}`, { id, reason: info.endedReason }, { 'Retry-After': String(config.retryAfterSeconds) });
         }
         if (this.beatTooOld(h)) {
@@ -243,6 +281,24 @@ export class SessionService {
       }
       carried = await nextLook(startPollMs(polls++));
     }
+  }
+
+  /**
+   * Takes a session's job out of the queue if no worker has it (BullMQ does not remove an active
+   * job) and ends its record as closed; false when a worker has it (or the job is gone).
+   */
+  private async withdraw(id: string): Promise<boolean> {
+    const { redis, config } = this.deps;
+    const removed = await this.queue.remove(id).catch(() => 0);
+    if (removed !== 1) return false;
+    const record = this.keys.record(id);
+    await redis.multi()
+      .hset(record, { status: 'ended', endedReason: 'closed', endedMessage: 'closed by the client before a worker took it' })
+      .expire(record, config.sessions.recordTtlS)
+      .del(this.keys.input(id))
+      .exec();
+    this.deps.log.info({ sessionId: id }, 'session closed before a worker took it: withdrawn');
+    return true;
   }
 
   private noCapacity(why: string, capacity?: { workers: number; free: number }): CorralError {
@@ -320,6 +376,9 @@ export class SessionService {
   async close(id: string): Promise<SessionInfo> {
     const info = await this.info(id);
     if (info.status === 'ended') return info;
+    // Not taken by a worker yet (a Jupyter kernel is shut down while it starts): withdrawn from
+    // the queue, and ended here; one a worker holds (its job active: not removable) is closed by it.
+    if (info.status === 'starting' && await this.withdraw(id)) return this.info(id);
     await this.request(id, { t: 'close' }).catch((err) => {
       if (!(err instanceof CorralError && (err.code === 'session_ended' || err.code === 'session_lost'))) throw err;
     });

@@ -31,6 +31,12 @@
 // looks at the session's record every beat interval, so a session whose worker died ends its
 // connections even though no 'ended' entry ever comes.
 //
+// A kernel still starting (pending kernels: POST /api/kernels answered before it was ready,
+// pending.ts) is waited for before the upgrade is accepted, as Jupyter Server's channels handler
+// awaits a pending kernel's `ready`: the connection then finds the session ready (and, hosted in
+// this process, takes the local path). A start that failed refuses the upgrade with its error in
+// Jupyter's body (503 with Retry-After when no worker took it, 404 for a kernel shut down meanwhile).
+//
 // Bounds: a client message is at most CLIENT_MESSAGE_MAX_BYTES (ws closes bigger ones, 1009), at
 // most CLIENT_MESSAGES_PER_S (1008); what waits to be sent to a client that does not read is
 // capped at SEND_BUFFER_MAX_BYTES, past which the connection is cut (a client that never reads
@@ -49,6 +55,7 @@ import {
 import { SessionId, sessionBeatMs, sessionKeys, type SessionKeys } from '../../../core/session-protocol.ts';
 import type { LocalSession } from '../../../core/session-local.ts';
 import { sendIfLive } from '../../../core/session-relay.ts';
+import type { PendingKernels } from './pending.ts';
 import type { SessionService } from '../../../core/session-service.ts';
 import { refuseUpgrade, routeUpgrades } from '../../upgrade-router.ts';
 import {
@@ -73,6 +80,8 @@ export interface JupyterChannelsDeps {
   redisUrl: string;
   keyPrefix: string;
   workerSilenceMs: number;
+  /** Kernels still starting, waited for before an upgrade is accepted. */
+  pending: Pick<PendingKernels, 'started'>;
   /** Whether a request carries a valid API key (always true when none is configured). */
   authorized: (req: IncomingMessage, token: string | undefined) => boolean;
   log: Logger;
@@ -131,7 +140,7 @@ export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps):
     // nothing across connections, so it is only checked.
     const clientSession = url.searchParams.get('session_id');
     if (clientSession !== null && clientSession.length > 256) return refuseUpgrade(socket, 400, { message: 'session_id is too long' });
-    void deps.sessions.info(id).then((info) => {
+    void deps.pending.started(id).then((info) => {
       if (info.status === 'ended') return notFound();
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (closing) return ws.close(CLOSE.serverRestart, 'server shutting down');
@@ -144,8 +153,9 @@ export function mountJupyterChannels(server: Server, deps: JupyterChannelsDeps):
         feed.add(new Connection(ws, id, deps, keys, local));
       });
     }, (err: unknown) => {
-      if (err instanceof CorralError && err.status < 500) return notFound();
-      deps.log.warn({ err: (err as Error).message, kernelId: id }, 'jupyter: cannot look the kernel up');
+      // A start's failure (logged where it settled) or a kernel still starting past the bound: its
+      // status and Jupyter's body. Anything else is not the kernel's answer: Redis unreachable.
+      if (!(err instanceof CorralError)) deps.log.warn({ err: (err as Error).message, kernelId: id }, 'jupyter: cannot look the kernel up');
       const e = jupyterError(err instanceof CorralError ? err : new CorralError('not_ready', 'cannot reach Redis; retry later'));
       refuseUpgrade(socket, e.status, e.body, e.headers);
     });

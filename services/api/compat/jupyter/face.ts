@@ -8,6 +8,7 @@ import type { Logger } from '../../../core/logger.ts';
 import type { SessionService } from '../../../core/session-service.ts';
 import { keyMatcher, presentedKey } from '../../auth.ts';
 import { mountJupyterChannels, type JupyterChannels } from './channels.ts';
+import { PendingKernels } from './pending.ts';
 import { mountJupyter } from './routes.ts';
 
 export interface JupyterFaceDeps {
@@ -18,6 +19,11 @@ export interface JupyterFaceDeps {
   apiKeys: readonly string[];
   bodyLimitBytes: number;
   workerSilenceMs: number;
+  /**
+   * Pending kernels (CORRAL_JUPYTER_PENDING_KERNELS, pending.ts): POST /api/kernels answers once the
+   * session is queued; false: once the kernel is ready.
+   */
+  pendingKernels: boolean;
   log: Logger;
 }
 
@@ -32,8 +38,17 @@ export function mountJupyterFace(app: Hono, deps: JupyterFaceDeps): JupyterFace 
   const authorized = (headers: { get(name: string): string | null | undefined }, token: string | undefined) =>
     deps.apiKeys.length === 0 || matches(presentedKey(headers) ?? token);
   let channels: JupyterChannels | undefined;
+  // Shared by the routes (which add the starts) and the channels (which wait for them); it also
+  // waits for kernels another API process is starting. Without the switch the channels still wait
+  // for a kernel found starting (one listed by GET /api/kernels), by its record.
+  const pending = new PendingKernels({
+    sessions: deps.sessions,
+    boundMs: deps.sessions.startBoundMs,
+    log: deps.log,
+  });
   const routes = mountJupyter(app, {
     sessions: deps.sessions,
+    ...(deps.pendingKernels ? { pending } : {}),
     redis: deps.redis,
     keyPrefix: deps.keyPrefix,
     bodyLimitBytes: deps.bodyLimitBytes,
@@ -52,6 +67,7 @@ export function mountJupyterFace(app: Hono, deps: JupyterFaceDeps): JupyterFace 
         redisUrl: deps.redisUrl,
         keyPrefix: deps.keyPrefix,
         workerSilenceMs: deps.workerSilenceMs,
+        pending,
         authorized: (req, token) => authorized({
           get: (name) => {
             const v = req.headers[name.toLowerCase()];

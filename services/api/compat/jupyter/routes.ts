@@ -4,7 +4,8 @@
 //
 //   GET /api                         {version}
 //   GET /api/kernelspecs[/:name]     the kernels Corral offers (services/core/session-messages.ts)
-//   GET/POST /api/kernels            every live kernel session / start one ({name})
+//   GET/POST /api/kernels            every live kernel session / start one ({name}): answered
+//                                    as soon as its session is queued ("starting"; pending.ts)
 //   GET/DELETE /api/kernels/:id      its model / end it
 //   POST /api/kernels/:id/interrupt  SIGINT to the kernel
 //   POST /api/kernels/:id/restart    a fresh kernel in the same container
@@ -21,13 +22,19 @@ import { NOTEBOOK_KERNELS } from '../../../core/session-messages.ts';
 import { SessionId, sessionKeys, type SessionInfo } from '../../../core/session-protocol.ts';
 import type { SessionService } from '../../../core/session-service.ts';
 import type { JupyterChannels } from './channels.ts';
+import type { PendingKernels } from './pending.ts';
 import { DEFAULT_KERNEL, jupyterError, kernelByLanguage, kernelByName, kernelModel, kernelSpec } from './protocol.ts';
 
 /** The Jupyter Server API version reported by GET /api (the kernels API is unchanged since 1.x). */
 export const JUPYTER_API_VERSION = '1.23.0';
 
 export interface JupyterRoutesDeps {
-  sessions: Pick<SessionService, 'create' | 'info' | 'close' | 'interrupt' | 'restart'>;
+  sessions: Pick<SessionService, 'create' | 'start' | 'info' | 'close' | 'interrupt' | 'restart'>;
+  /**
+   * Pending kernels (CORRAL_JUPYTER_PENDING_KERNELS): POST answers once the session is queued, its
+   * start kept here (shared with the channels); absent: POST answers once the kernel is ready.
+   */
+  pending?: PendingKernels;
   redis: Redis;
   keyPrefix: string;
   bodyLimitBytes: number;
@@ -127,13 +134,37 @@ export function mountJupyter(app: Hono, deps: JupyterRoutesDeps): { close(): Pro
     const name = parsed.data.name ?? DEFAULT_KERNEL;
     const kernel = kernelByName(name);
     if (!kernel) throw new CorralError('not_found', `no such kernel named ${JSON.stringify(name)} (kernels: ${NOTEBOOK_KERNELS.map((k) => k.name).join(', ')})`);
-    const info = await deps.sessions.create({ language: kernel.language });
+    let info: SessionInfo;
+    if (deps.pending) {
+      // Capacity and validation errors are still this request's; a failure after the 201 is told
+      // to the kernel's WebSocket (and GET /api/kernels/:id says 404 then).
+      const started = await deps.sessions.start({ language: kernel.language });
+      deps.pending.add(started.info.id, started.ready);
+      info = started.info;
+    } else {
+      info = await deps.sessions.create({ language: kernel.language });
+    }
     c.header('Location', `/api/kernels/${info.id}`);
     return c.json(model(info), 201);
   }));
 
+  /**
+   * A live kernel, waited for while it starts (bounded; a start that failed: its error, a kernel
+   * shut down meanwhile: 404): interrupt and restart act on a running kernel, as Jupyter Server's
+   * do once a pending kernel is ready.
+   */
+  const runningKernel = async (id: string): Promise<SessionInfo> => {
+    const info = await liveKernel(id);
+    if (info.status !== 'starting') return info;
+    const now = deps.pending ? await deps.pending.started(id) : info;
+    if (now.status === 'ended') throw new CorralError('session_not_found', `no kernel with id ${id} (it ended: ${now.endedReason ?? 'unknown'})`);
+    return now;
+  };
+
   app.get('/api/kernels/:id', route(async (c) => c.json(model(await liveKernel(kernelId(c))))));
 
+  // A starting kernel is ended at once (SessionService.close: withdrawn from the queue, or closed
+  // by the worker that took it); its pending start settles as "shut down while it started".
   app.delete('/api/kernels/:id', route(async (c) => {
     const id = kernelId(c);
     await liveKernel(id);
@@ -143,14 +174,14 @@ export function mountJupyter(app: Hono, deps: JupyterRoutesDeps): { close(): Pro
 
   app.post('/api/kernels/:id/interrupt', route(async (c) => {
     const id = kernelId(c);
-    await liveKernel(id);
+    await runningKernel(id);
     await deps.sessions.interrupt(id);
     return c.body(null, 204);
   }));
 
   app.post('/api/kernels/:id/restart', route(async (c) => {
     const id = kernelId(c);
-    await liveKernel(id);
+    await runningKernel(id);
     await deps.sessions.restart(id);
     return c.json(model(await liveKernel(id)));
   }));
