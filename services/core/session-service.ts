@@ -277,7 +277,13 @@ export class SessionService {
           sessionLog.info('session withdrawn: no worker took it');
           throw this.noCapacity(`no worker took the session within ${s.queueWaitMs} ms`);
         }
-        // Being taken right now: go on waiting for the worker.
+        // Being taken right now (its job is active: not removable): go on waiting for the worker,
+        // within the start bound. A worker that took the job and died before it wrote "taken"
+        // never will, and nobody else writes the record (BullMQ fails the stalled job on its own).
+        if (Date.now() > takenBy + s.startTimeoutMs) {
+          await this.markLost(id, `the worker that took the session did not start it within ${s.startTimeoutMs} ms`);
+          throw new CorralError('session_start_failed', 'the worker that took the session never started it', { id, reason: 'worker_lost' }, { 'Retry-After': String(config.retryAfterSeconds) });
+        }
       }
       carried = await nextLook(startPollMs(polls++));
     }
@@ -332,16 +338,16 @@ export class SessionService {
     return h.worker !== undefined && Number.isFinite(at) && Date.now() - at > this.deps.config.sessions.workerSilenceMs;
   }
 
-  private async markLost(id: string): Promise<void> {
+  private async markLost(id: string, why?: string): Promise<void> {
     const { redis, config } = this.deps;
     const record = this.keys.record(id);
     const silence = config.sessions.workerSilenceMs;
     await redis.multi()
-      .hset(record, { status: 'ended', endedReason: 'worker_lost', endedMessage: `the worker holding the session stopped beating (silent for more than ${silence} ms)` })
+      .hset(record, { status: 'ended', endedReason: 'worker_lost', endedMessage: why ?? `the worker holding the session stopped beating (silent for more than ${silence} ms)` })
       .expire(record, config.sessions.recordTtlS)
       .del(this.keys.input(id))
       .exec();
-    this.deps.log.warn({ sessionId: id }, 'session lost: its worker stopped beating');
+    this.deps.log.warn({ sessionId: id, why: why ?? 'its worker stopped beating' }, 'session lost');
   }
 
   /** The record (marking it lost when its worker is gone), or 404. */
