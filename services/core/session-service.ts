@@ -63,6 +63,12 @@ const SESSION_OVER = new Set<string>(['session_ended', 'session_lost', 'session_
 /** Margin over what a command may take on the worker (queueing behind a cell, Redis round trips): CORRAL_SESSION_ANSWER_MARGIN_MS's default. */
 const ANSWER_MARGIN_MS = 15_000;
 
+/**
+ * How often the sessions still counted with an unanswered command (sent by Redis, its answer never
+ * came: its bound passed) are looked at; an ended or expired one is forgotten (sweepUnanswered).
+ */
+const UNANSWERED_SWEEP_MS = 60_000;
+
 /** How long the API waits for the worker's answer to a command. */
 export function answerBoundMs(command: { t: string; timeoutMs?: number }, startTimeoutMs: number, marginMs = ANSWER_MARGIN_MS): number {
   if (command.t === 'execute') return (command.timeoutMs ?? 0) + startTimeoutMs + marginMs;
@@ -75,6 +81,8 @@ export class SessionService {
   private readonly queue: Queue;
   private inbox_: SessionInbox | undefined;
   private readonly redisUnanswered = new Map<string, number>();
+  private unansweredSweep: NodeJS.Timeout | undefined;
+  private sweeping = false;
 
   /** The sessions this process's own worker holds, when it has one (the Jupyter face's local path uses it too). */
   get local(): LocalSessions | undefined {
@@ -507,8 +515,45 @@ export class SessionService {
    */
   private countUnanswered(id: string, by: 1 | -1): void {
     const n = (this.redisUnanswered.get(id) ?? 0) + by;
-    if (n > 0) this.redisUnanswered.set(id, n);
-    else this.redisUnanswered.delete(id);
+    if (n > 0) {
+      this.redisUnanswered.set(id, n);
+      if (!this.unansweredSweep) {
+        this.unansweredSweep = setInterval(() => void this.sweepUnanswered(), UNANSWERED_SWEEP_MS);
+        this.unansweredSweep.unref();
+      }
+    } else {
+      this.redisUnanswered.delete(id);
+    }
+  }
+
+  /** Sessions counted with a command this process sent by Redis and has no answer to yet. */
+  get unansweredSessions(): number {
+    return this.redisUnanswered.size;
+  }
+
+  /**
+   * Forgets the count of each session that is over — its record ended, or expired — when no later
+   * request of this process came to find it so (request()): nothing of it runs any more, so
+   * nothing can be overtaken. Runs every UNANSWERED_SWEEP_MS while any session is counted; a
+   * Redis that does not answer leaves the counts for a later look.
+   */
+  async sweepUnanswered(): Promise<void> {
+    const ids = [...this.redisUnanswered.keys()];
+    if (ids.length === 0) {
+      clearInterval(this.unansweredSweep);
+      this.unansweredSweep = undefined;
+      return;
+    }
+    if (this.sweeping) return; // the last look has not come back (Redis slow or gone): not another beside it
+    this.sweeping = true;
+    try {
+      const statuses = await Promise.all(ids.map((id) => this.deps.redis.hget(this.keys.record(id), 'status'))).catch(() => undefined);
+      statuses?.forEach((status, i) => {
+        if (status === null || status === 'ended') this.redisUnanswered.delete(ids[i]!);
+      });
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /** A worker's error answer as an API error; codes are the registry's (an unknown one is a bug). */
@@ -519,6 +564,8 @@ export class SessionService {
   }
 
   async shutdown(): Promise<void> {
+    clearInterval(this.unansweredSweep);
+    this.unansweredSweep = undefined;
     await this.inbox_?.close();
     await this.queue.close().catch(() => {});
   }
