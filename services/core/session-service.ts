@@ -27,9 +27,10 @@ import type { z } from 'zod';
  * How often POST /v1/sessions looks at the record while a worker takes the session and starts
  * its kernel, when no nudge from the worker came first (the worker nudges the API's inbox when it
  * takes the session and when the session is ready or ended; a nudge is a publish, which a
- * reconnecting subscription can miss): 10 ms, 20 ms, … up to every 100 ms.
+ * reconnecting subscription can miss): 10 ms, 20 ms, … up to every 100 ms. The Jupyter face looks
+ * at a kernel another API process is starting as often (services/api/compat/jupyter/pending.ts).
  */
-const startPollMs = (n: number) => Math.min(100, 10 * (n + 1));
+export const startPollMs = (n: number) => Math.min(100, 10 * (n + 1));
 /** Worker capacity entries older than this many silences are removed (the worker is long gone). */
 const STALE_ENTRY_SILENCES = 20;
 
@@ -302,17 +303,21 @@ export class SessionService {
    * job) and ends its record as closed; false when a worker has it (or the job is gone).
    */
   private async withdraw(id: string): Promise<boolean> {
-    const { redis, config } = this.deps;
     const removed = await this.queue.remove(id).catch(() => 0);
     if (removed !== 1) return false;
-    const record = this.keys.record(id);
-    await redis.multi()
-      .hset(record, { status: 'ended', endedReason: 'closed', endedMessage: 'closed by the client before a worker took it' })
-      .expire(record, config.sessions.recordTtlS)
-      .del(this.keys.input(id))
-      .exec();
+    await this.endRecord(id, 'closed', 'closed by the client before a worker took it');
     this.deps.log.info({ sessionId: id }, 'session closed before a worker took it: withdrawn');
     return true;
+  }
+
+  /** Ends a session's record from the API's side (no worker will): its reason, kept for the record's TTL; its input stream gone. */
+  private async endRecord(id: string, endedReason: string, endedMessage: string): Promise<void> {
+    const record = this.keys.record(id);
+    await this.deps.redis.multi()
+      .hset(record, { status: 'ended', endedReason, endedMessage })
+      .expire(record, this.deps.config.sessions.recordTtlS)
+      .del(this.keys.input(id))
+      .exec();
   }
 
   private noCapacity(why: string, capacity?: { workers: number; free: number }): CorralError {
@@ -347,14 +352,8 @@ export class SessionService {
   }
 
   private async markLost(id: string, why?: string): Promise<void> {
-    const { redis, config } = this.deps;
-    const record = this.keys.record(id);
-    const silence = config.sessions.workerSilenceMs;
-    await redis.multi()
-      .hset(record, { status: 'ended', endedReason: 'worker_lost', endedMessage: why ?? `the worker holding the session stopped beating (silent for more than ${silence} ms)` })
-      .expire(record, config.sessions.recordTtlS)
-      .del(this.keys.input(id))
-      .exec();
+    const silence = this.deps.config.sessions.workerSilenceMs;
+    await this.endRecord(id, 'worker_lost', why ?? `the worker holding the session stopped beating (silent for more than ${silence} ms)`);
     this.deps.log.warn({ sessionId: id, why: why ?? 'its worker stopped beating' }, 'session lost');
   }
 

@@ -250,10 +250,7 @@ class KernelFeed {
 
   /** An entry read from the stream: handed on unless the tap already did. */
   private fromStream(entryId: string, entry: string): void {
-    if (entryIdAfter(entryId, this.delivered)) {
-      this.delivered = entryId;
-      this.onEntry(entry);
-    }
+    this.deliverOnce(entryId, entry);
     if (this.tapHeld && !this.ended && !entryIdAfter(this.tapBefore, entryId)) this.tapCaughtUp();
   }
 
@@ -268,9 +265,7 @@ class KernelFeed {
       this.tapHeld = undefined;
       return;
     }
-    if (!entryIdAfter(entryId, this.delivered)) return;
-    this.delivered = entryId;
-    this.onEntry(entry);
+    this.deliverOnce(entryId, entry);
   }
 
   /** The stream read has passed every entry appended before the tap: what the tap held goes on, once. */
@@ -279,10 +274,15 @@ class KernelFeed {
     this.tapHeld = undefined;
     for (const [entryId, entry] of held) {
       if (this.ended) return;
-      if (!entryIdAfter(entryId, this.delivered)) continue;
-      this.delivered = entryId;
-      this.onEntry(entry);
+      this.deliverOnce(entryId, entry);
     }
+  }
+
+  /** Hands an entry on unless one at or after its id was (by the stream or the tap). */
+  private deliverOnce(entryId: string, entry: string): void {
+    if (!entryIdAfter(entryId, this.delivered)) return;
+    this.delivered = entryId;
+    this.onEntry(entry);
   }
 
   private onEntry(entry: string): void {

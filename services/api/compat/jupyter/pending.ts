@@ -11,10 +11,7 @@
 import { CorralError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { SessionInfo } from '../../../core/session-protocol.ts';
-import type { SessionService } from '../../../core/session-service.ts';
-
-/** How often a kernel another process is starting is looked at: 10 ms, 20 ms, … up to every 100 ms (as SessionService's own wait). */
-const pollMs = (n: number) => Math.min(100, 10 * (n + 1));
+import { startPollMs, type SessionService } from '../../../core/session-service.ts';
 
 export interface PendingKernelsDeps {
   sessions: Pick<SessionService, 'info'>;
@@ -83,7 +80,7 @@ export class PendingKernels {
       const info = await this.deps.sessions.info(id);
       if (info.status !== 'starting') return info;
       if (Date.now() >= deadline) throw stillStarting();
-      await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs(n), Math.max(1, deadline - Date.now()))));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(startPollMs(n), Math.max(1, deadline - Date.now()))));
     }
   }
 }
