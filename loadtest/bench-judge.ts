@@ -29,7 +29,7 @@
 //   load that drifts weighs on each; each variant's figures are printed with the load.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostCpuTicks } from './host-cpu.ts';
 import { httpClient } from './http-client.ts';
@@ -262,15 +262,16 @@ async function main(): Promise<void> {
     // threads — container builds, dispatch, teardowns, volumes — the API and Redis; the programs'
     // own CPU is not in it) and how idle the host's CPUs were during the 21-test submission (with
     // none idle, the checker's container is paid in CPU; see docs/api.md, "Checkers").
-    type CheckerCost = { ms: number[]; stackCpuMs: number[]; idlePct: number[]; checkerCpuMs: number[]; checkerWallMs: number[]; load: number[] };
+    type CheckerCost = { ms: number[]; stackCpuMs: number[]; hostBusyMs: number[]; idlePct: number[]; checkerCpuMs: number[]; checkerWallMs: number[]; load: number[] };
     type CheckerCosts = { builtin: CheckerCost; checked: CheckerCost[] };
-    const noCost = (): CheckerCost => ({ ms: [], stackCpuMs: [], idlePct: [], checkerCpuMs: [], checkerWallMs: [], load: [] });
+    const noCost = (): CheckerCost => ({ ms: [], stackCpuMs: [], hostBusyMs: [], idlePct: [], checkerCpuMs: [], checkerWallMs: [], load: [] });
     const noCosts = (): CheckerCosts => ({ builtin: noCost(), checked: CHECKED.map(noCost) });
     /** One round: the built-in comparison and every checked kind, in an order that rotates by round
      * (so a load that drifts weighs on each alike). */
     const checkerRound = async (into: CheckerCosts, round: number) => {
       const perTest = async (checker: object, cost: CheckerCost) => {
         const cpu0 = hostCpuMs(stack);
+        const ticks0 = hostCpuTicks();
         const one = await submit({ language: 'c', source: C, tests: tests(1), ...checker });
         const cpu1 = hostCpuMs(stack);
         const ticks1 = hostCpuTicks();
@@ -280,6 +281,9 @@ async function main(): Promise<void> {
         if (many.result.verdict !== 'accepted') throw new Error(`bench: the checked submission says ${many.result.verdict}`);
         cost.ms.push((many.ms - one.ms) / 20);
         cost.stackCpuMs.push((cpu2 - cpu1 - (cpu1 - cpu0)) / 20);
+        // Every CPU's busy time, whoever used it (the stack, the containers, the kernel's workers,
+        // this client, other users): clock ticks of 10 ms, so only the p50 over rounds means much.
+        cost.hostBusyMs.push((10 * (ticks2.busy - ticks1.busy - (ticks1.busy - ticks0.busy))) / 20);
         cost.idlePct.push((100 * (ticks2.idle - ticks1.idle)) / Math.max(1, ticks2.total - ticks1.total));
         cost.load.push(Number(loadAverage()));
         // The checker's own figures as the sandbox measured them (its process, in its container).
@@ -303,6 +307,15 @@ async function main(): Promise<void> {
         console.log(`  ${k.name.padEnd(13)} ${cc.toFixed(1)} ms: ${signed(cc - cb, 1)} ms per test (the gap's own p50 by round ${gap.toFixed(1)}); the checker's own run p50 ${p50(c.checkerCpuMs).toFixed(2)} ms CPU, ${p50(c.checkerWallMs).toFixed(2)} ms wall; stack CPU per test ${p50(c.stackCpuMs).toFixed(1)} ms; CPUs idle ${p50(c.idlePct).toFixed(0)} %; load ${loads(c)}`);
       });
       console.log(`  the stack's own CPU per test (worker with its sandbox threads, API, Redis; not the programs'), p50: ${p50(from.builtin.stackCpuMs).toFixed(1)} ms built-in; the host's CPUs idle during the 21-test submission, p50: ${p50(from.builtin.idlePct).toFixed(0)} % built-in`);
+      // The floor no scheduling can go under: a test cannot take less wall time than the CPU it
+      // costs the host, spread over every CPU with none ever idle (docs/api.md, "Checkers").
+      const cpus = availableParallelism();
+      const builtinBusy = p50(from.builtin.hostBusyMs);
+      console.log(`  the host's CPU per test (every CPU's busy time, 21 tests less 1), p50: ${builtinBusy.toFixed(1)} ms built-in; with a checker, and the least a test could take on ${cpus} CPUs never idle:`);
+      CHECKED.forEach((k, i) => {
+        const busy = p50(from.checked[i]!.hostBusyMs);
+        console.log(`  ${k.name.padEnd(13)} ${busy.toFixed(1)} ms (+${(busy - builtinBusy).toFixed(1)}): ≥ ${(busy / cpus).toFixed(1)} ms per test, ${signed(busy / cpus - cb, 1)} ms over the built-in test as measured`);
+      });
       // Static against dynamic, paired round by round (the two ran in the same round).
       for (const lang of ['C', 'C++']) {
         const st = from.checked[CHECKED.findIndex((k) => k.name === `${lang}, static`)]!;

@@ -9,16 +9,23 @@
 //   - the same `1+1` and kernel start through Corral's Jupyter face (/api/kernels + WebSocket);
 //   - Debian's jupyter-server with the host's ipykernel, no sandbox, measured by JupyterLab's own
 //     client (@jupyterlab/services; loadtest/jupyter-client-bench.ts): kernel start → first
-//     `1+1`, and `1+1` p50/p99.
+//     `1+1`, and `1+1` p50/p99;
+//   - the kernel alone, the floor under any cell (test/sessions/measure-kernel-roundtrip.py): the
+//     `1+1` round trip of stock ipykernel driven by jupyter_client over its own sockets, and of
+//     Corral's kernel (the bridge and its launcher's ipykernel) over the bridge's stdio — both on
+//     the host, with no HTTP, no Redis, no Node and no sandbox.
 // Never a timed assertion: the machine is shared; figures vary with its load (printed).
 //   BENCH_CELLS (default 200) cells; BENCH_STARTS (default 5) session starts of each kind.
 //   BENCH_CELL_PATHS: `both` (default) alternates the cells, one by one, with a second stack whose
 //   API and worker do not hand requests over in-process (CORRAL_SESSION_LOCAL_PATH=false: the
 //   Redis relay, as between processes); `local` measures the first stack alone.
-//   BENCH_ONLY=cells: the cells and fresh runs alone (no starts, no Jupyter face, no reference).
+//   BENCH_ONLY=cells: the cells and fresh runs alone (no starts, no Jupyter face, no reference);
+//   BENCH_KERNEL_FLOOR=0 leaves the kernel-alone figures out.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { httpClient, type HttpClient } from './http-client.ts';
 import { measureJupyterKernel, startReferenceJupyterServer, type JupyterKernelFigures } from './jupyter-client-bench.ts';
 import { forkStack } from './stack.ts';
@@ -29,6 +36,27 @@ const STARTS = Number(process.env.BENCH_STARTS ?? 5);
 const REFILL_WAIT_MS = Number(process.env.BENCH_REFILL_WAIT_MS ?? 4000);
 const COMPARE_PATHS = (process.env.BENCH_CELL_PATHS ?? 'both') !== 'local';
 const CELLS_ONLY = process.env.BENCH_ONLY === 'cells';
+const KERNEL_FLOOR = process.env.BENCH_KERNEL_FLOOR !== '0';
+const ROUNDTRIP_SCRIPT = fileURLToPath(new URL('../test/sessions/measure-kernel-roundtrip.py', import.meta.url));
+
+type KernelAlone = { mode: 'client' | 'bridge'; p50: number; p90: number; min: number; cpuMsPerCell: number[] };
+
+/**
+ * The kernel's own `1+1` round trip, with nothing of Corral's stack around it: stock ipykernel
+ * through jupyter_client, and Corral's bridge with its patched launcher, each on the host (Debian's
+ * python3 has the python image's pyzmq, ipykernel and jupyter_client). No cell over HTTP can be
+ * faster than these; a failure (no ipykernel on the host) is printed and the figures left out.
+ */
+function kernelAlone(cells: number): Promise<KernelAlone[] | string> {
+  return new Promise((resolve) => {
+    execFile('/usr/bin/python3', [ROUNDTRIP_SCRIPT, 'client', 'bridge', '--cells', String(cells), '--json'],
+      { timeout: 300_000, maxBuffer: 1 << 20, env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: '1' } },
+      (err, stdout, stderr) => {
+        if (err) return resolve(`${err.message.split('\n')[0]} ${stderr.trim().split('\n').at(-1) ?? ''}`);
+        resolve(stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as KernelAlone));
+      });
+  });
+}
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -151,6 +179,8 @@ async function main(): Promise<void> {
       await ref.stop();
     }
   }
+  const loadAtKernel = loadavg().map((x) => x.toFixed(1)).join(' ');
+  const alone = KERNEL_FLOOR ? await kernelAlone(Math.max(CELLS, 300)) : 'BENCH_KERNEL_FLOOR=0';
   rmSync(dir, { recursive: true, force: true });
 
   console.log('\nCorral (HTTP API v1, the real sandbox, the python image\'s ipykernel):');
@@ -173,8 +203,21 @@ async function main(): Promise<void> {
     line('`1+1` round trip (requestExecute().done)', jupyter.cellMs);
     line('kernel start → first `1+1`', jupyter.startToFirstReplyMs);
   }
+  const stock = typeof alone === 'string' ? undefined : alone.find((k) => k.mode === 'client');
+  const bridged = typeof alone === 'string' ? undefined : alone.find((k) => k.mode === 'bridge');
+  if (typeof alone === 'string') console.log(`\nThe kernel alone: left out (${alone})`);
+  else {
+    console.log(`\nThe kernel alone, on the host: no HTTP, Redis, Node or sandbox (load average ${loadAtKernel}):`);
+    const kernelLine = (what: string, k: KernelAlone | undefined) => {
+      if (k) console.log(`${what.padEnd(52)} p50 ${ms(k.p50).padStart(9)}  p90 ${ms(k.p90).padStart(9)}  min ${ms(k.min).padStart(9)}  (CPU per cell: client ${k.cpuMsPerCell[0]!.toFixed(1)} + kernel ${k.cpuMsPerCell[1]!.toFixed(1)} ms)`);
+    };
+    kernelLine('stock ipykernel ↔ jupyter_client, `1+1`', stock);
+    kernelLine("Corral's bridge + launcher's ipykernel, `1+1`", bridged);
+  }
   const r = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   console.log('\nRatios (p50):');
+  if (stock) console.log(`  session cell / stock ipykernel alone:      ${r(pct(figures.cell, 50), stock.p50)}  (the cell's 5 ms target is ${r(5, stock.p50)} of stock ipykernel's own round trip here)`);
+  if (bridged) console.log(`  session cell − Corral's kernel alone:      ${(pct(figures.cell, 50) - bridged.p50).toFixed(1)} ms  (HTTP, the API, Redis or the local path, the worker, the container's stdio; a 5 ms cell leaves them ${(5 - bridged.p50).toFixed(1)} ms)`);
   console.log(`  fresh run / session cell:                 ${r(pct(figures.run, 50), pct(figures.cell, 50))}  (target ≥ 4×)`);
   if (figures.relayCell.length) {
     console.log(`  fresh run / cell by the Redis relay:      ${r(pct(figures.run, 50), pct(figures.relayCell, 50))}`);

@@ -13,7 +13,8 @@
 # Figures are printed, never asserted. Debian's /usr/bin/python3 has what this needs (pyzmq,
 # ipykernel, jupyter_client), the same versions as the python image.
 #   /usr/bin/python3 test/sessions/measure-kernel-roundtrip.py [bridge|inproc|client ...] [--cells N] [--warm N]
-#       [--taskset CPUS] [--bridge-python-flags "-I"] [--kernel-arg ARG ...]
+#       [--taskset CPUS] [--bridge-python-flags "-I"] [--kernel-arg ARG ...] [--json]
+# (--json: one line per mode, {mode, p50, p90, min, cpuMsPerCell}; npm run bench:session reads it.)
 import argparse
 import importlib.util
 import json
@@ -228,7 +229,7 @@ def pct(xs, p):
     return s[min(len(s) - 1, int(p / 100 * len(s)))]
 
 
-def measure(name, driver, cells, warm):
+def measure(name, driver, cells, warm, as_json=False):
     for _ in range(warm):
         driver.cell('1+1')
     pids = driver.pids()
@@ -242,7 +243,12 @@ def measure(name, driver, cells, warm):
         xs = [r[k] for r in rows if k in r]
         if xs:
             parts.append('%s %.2f' % (k, pct(xs, 50)))
-    cpu = ' + '.join('%.2f' % ((b - a) * 10 / cells) for a, b in zip(ticks0, ticks1))
+    cpu_ms = [(b - a) * 10 / cells for a, b in zip(ticks0, ticks1)]
+    if as_json:
+        print(json.dumps({'mode': name, 'p50': pct(done, 50), 'p90': pct(done, 90), 'min': min(done),
+                          'cpuMsPerCell': cpu_ms}), flush=True)
+        return pct(done, 50)
+    cpu = ' + '.join('%.2f' % x for x in cpu_ms)
     print('%-7s done p50 %.2f ms  p90 %.2f  min %.2f | p50 at: %s | CPU ms/cell (driver/bridge + kernel) %s'
           % (name, pct(done, 50), pct(done, 90), min(done), ', '.join(parts), cpu), flush=True)
     return pct(done, 50)
@@ -258,9 +264,11 @@ def main():
     ap.add_argument('--bridge-python-flags', default='-I')
     ap.add_argument('--kernel-arg', action='append', default=[])
     ap.add_argument('--launcher', default='', help="a file whose program replaces the bridge's kernel launcher (-c)")
+    ap.add_argument('--json', action='store_true', help='one JSON line per mode, nothing else (bench:session reads it)')
     a = ap.parse_args()
     with open('/proc/loadavg') as f:
-        print('load %s, %d CPUs, %d cells per mode after %d warm-up' % (' '.join(f.read().split()[:3]), os.cpu_count(), a.cells, a.warm))
+        if not a.json:
+            print('load %s, %d CPUs, %d cells per mode after %d warm-up' % (' '.join(f.read().split()[:3]), os.cpu_count(), a.cells, a.warm))
     for _ in range(a.rounds):
         for mode in a.modes:
             if mode == 'bridge':
@@ -271,9 +279,10 @@ def main():
                 d = ClientDriver(a.kernel_arg, a.taskset)
             else:
                 raise SystemExit('unknown mode %r' % mode)
-            measure(mode, d, a.cells, a.warm)
+            measure(mode, d, a.cells, a.warm, a.json)
     with open('/proc/loadavg') as f:
-        print('load after %s' % ' '.join(f.read().split()[:3]))
+        if not a.json:
+            print('load after %s' % ' '.join(f.read().split()[:3]))
 
 
 if __name__ == '__main__':
