@@ -15,7 +15,8 @@ Keeps up to CORRAL_POOL_MAX_WARM containers built ahead of need, sized by demand
 off) and CORRAL_POOL_WARM_VOLUMES job volumes mounted ahead per disk size (default 4), and runs up
 to CORRAL_INTERACTIVE_SLOTS interactive sessions (Piston's WebSocket) besides.
 Each running sandbox holds a Node thread-pool thread: UV_THREADPOOL_SIZE (64 unless set) must
-cover the slots, the interactive slots and 8 more; the worker warns at start when it does not.
+cover the slots, the interactive slots, the session slots and 8 more; the worker warns at start
+when it does not.
 With CORRAL_WORKER_METRICS_PORT set, serves Prometheus metrics at /metrics on CORRAL_HOST.`;
 
 export async function run(_args: string[]): Promise<number> {
