@@ -209,7 +209,7 @@ async function main(): Promise<void> {
   else {
     console.log(`\nThe kernel alone, on the host: no HTTP, Redis, Node or sandbox (load average ${loadAtKernel}):`);
     const kernelLine = (what: string, k: KernelAlone | undefined) => {
-      if (k) console.log(`${what.padEnd(52)} p50 ${ms(k.p50).padStart(9)}  p90 ${ms(k.p90).padStart(9)}  min ${ms(k.min).padStart(9)}  (CPU per cell: client ${k.cpuMsPerCell[0]!.toFixed(1)} + kernel ${k.cpuMsPerCell[1]!.toFixed(1)} ms)`);
+      if (k) console.log(`${what.padEnd(52)} p50 ${ms(k.p50).padStart(9)}  p90 ${ms(k.p90).padStart(9)}  min ${ms(k.min).padStart(9)}  (CPU per cell: ${k.mode === 'bridge' ? 'bridge' : 'client'} ${k.cpuMsPerCell[0]!.toFixed(1)} + kernel ${k.cpuMsPerCell[1]!.toFixed(1)} ms)`);
     };
     kernelLine('stock ipykernel ↔ jupyter_client, `1+1`', stock);
     kernelLine("Corral's bridge + launcher's ipykernel, `1+1`", bridged);
