@@ -16,11 +16,17 @@ export const BoxPath = z.string().min(1).max(MAX_PATH_CHARS)
 /** A collect pattern: a path or glob (`*`, `**`, `?`) under /box, same rules as BoxPath. */
 export const CollectPattern = BoxPath.describe('A path or glob (*, **, ?) relative to /box');
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** True when `s` is canonical, padded base64 (what stdinEncoding 'base64' requires). */
+export const isBase64 = (s: string): boolean => BASE64.test(s);
+
 export const FileInput = z.object({
   path: BoxPath,
   content: z.string(),
   encoding: z.enum(['utf8', 'base64']).default('utf8'),
-}).strict();
+}).strict()
+  // Node's decoder skips what is not base64, so a bad file would run as other bytes than sent.
+  .refine((f) => f.encoding !== 'base64' || isBase64(f.content), { path: ['content'], message: 'must be base64 (encoding is base64)' });
 export type FileInput = z.infer<typeof FileInput>;
 
 const limitField = (name: string) => {
@@ -49,10 +55,6 @@ export type CompareMode = z.infer<typeof CompareMode>;
 
 export const StdinEncoding = z.enum(['utf8', 'base64']);
 export type StdinEncoding = z.infer<typeof StdinEncoding>;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-/** True when `s` is canonical, padded base64 (what stdinEncoding 'base64' requires). */
-export const isBase64 = (s: string): boolean => BASE64.test(s);
-
 const GroupName = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits, _ . : or -');
 
 export const TestCase = z.object({

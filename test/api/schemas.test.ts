@@ -31,6 +31,20 @@ test('RunRequest rejects unknown fields, bad env names, NUL in args, duplicates,
   assert.ok(!ok({ language: 'c', source: 'x', compare: { float: { absolute: -1 } } }));
 });
 
+test('a file with encoding base64 must be canonical base64 (the decoder would skip the rest), in files, checkers and interactors', () => {
+  const file = (content: string) => ({ path: 'data.bin', content, encoding: 'base64' });
+  assert.ok(ok({ language: 'c', source: 'x', files: [file('/wA=')] }));
+  assert.ok(ok({ language: 'c', source: 'x', files: [file('')] }));
+  assert.ok(ok({ language: 'c', source: 'x', files: [{ path: 'a.txt', content: '!!!' }] })); // utf8: any text
+  assert.ok(ok({ language: 'c', source: 'x', tests: [{ stdin: '' }], checker: { language: 'c', files: [{ path: 'chk.c', content: 'aGk=', encoding: 'base64' }] } }));
+  for (const bad of ['!!!', '/wA', 'a b=', '/w==x', 'aGk=\n']) {
+    const r = RunRequest.safeParse({ language: 'c', source: 'x', files: [file(bad)] });
+    assert.ok(!r.success, bad);
+    assert.deepEqual(r.error!.issues.map((i) => i.path), [['files', 0, 'content']], bad);
+    assert.ok(!ok({ language: 'c', source: 'x', tests: [{ stdin: '' }], checker: { language: 'c', files: [{ path: 'chk.c', content: bad, encoding: 'base64' }] } }), `checker ${bad}`);
+  }
+});
+
 test('stdinEncoding: utf8 by default; base64 must be canonical base64, for stdin and each test', () => {
   assert.equal(RunRequest.parse({ language: 'c', source: 'x' }).stdinEncoding, 'utf8');
   assert.ok(ok({ language: 'c', source: 'x', stdin: '/wA=', stdinEncoding: 'base64' }));
