@@ -46,12 +46,14 @@ export function mountSessionRoutes(app: Hono, sessions: SessionService): void {
     const q = parseWith(ExecuteQuery, c.req.query(), 'query');
     const body = await jsonBody(c);
     if (!q.stream) return c.json(await sessions.execute(id, body));
-    // Errors that can be known before the cell runs are plain HTTP answers, not stream events.
+    // Errors that can be known before the cell runs are plain HTTP answers, not stream events:
+    // a bad request (422) and a session that is not live (404, 410).
+    const cell = sessions.checkCell(body);
     await sessions.live(id);
     return streamSSE(c, async (stream) => {
       let seq = 0;
       try {
-        const result = await sessions.execute(id, body, (output) => {
+        const result = await sessions.runCell(id, cell, (output) => {
           stream.writeSSE({ id: String(++seq), event: 'output', data: JSON.stringify(output) }).catch(() => {});
         });
         await stream.writeSSE({ id: String(++seq), event: 'result', data: JSON.stringify(result) });

@@ -77,6 +77,10 @@ export function answerBoundMs(command: { t: string; timeoutMs?: number }, startT
   return marginMs * 2;
 }
 
+const checkedCell = Symbol('checked by SessionService.checkCell');
+/** A cell request that SessionService.checkCell accepted: its code and its timeout (the default filled in). */
+export interface CheckedCell { code: string; timeoutMs: number; readonly [checkedCell]: true }
+
 export class SessionService {
   readonly keys: SessionKeys;
   private readonly queue: Queue;
@@ -398,13 +402,23 @@ export class SessionService {
     return this.info(id);
   }
 
-  async execute(id: string, body: unknown, onOutput?: (output: unknown) => void): Promise<CellResult> {
+  /** A cell's request checked against the schema and the configured maximum (422 when it is not):
+   * what `runCell` takes, so a streamed cell's bad request is an HTTP answer, not a stream event. */
+  checkCell(body: unknown): CheckedCell {
     const s = this.deps.config.sessions;
     const cell = parse(CellRequest, body, 'cell');
     if (cell.timeoutMs !== undefined && cell.timeoutMs > s.max.cellTimeoutMs) {
       throw new CorralError('limit_exceeded', `timeoutMs: ${cell.timeoutMs} is over the maximum ${s.max.cellTimeoutMs}`, [{ field: 'timeoutMs', message: `over the maximum ${s.max.cellTimeoutMs}` }]);
     }
-    return await this.request(id, { t: 'execute', code: cell.code, timeoutMs: cell.timeoutMs ?? s.defaults.cellTimeoutMs, stream: !!onOutput }, onOutput) as CellResult;
+    return { code: cell.code, timeoutMs: cell.timeoutMs ?? s.defaults.cellTimeoutMs, [checkedCell]: true };
+  }
+
+  execute(id: string, body: unknown, onOutput?: (output: unknown) => void): Promise<CellResult> {
+    return this.runCell(id, this.checkCell(body), onOutput);
+  }
+
+  async runCell(id: string, cell: CheckedCell, onOutput?: (output: unknown) => void): Promise<CellResult> {
+    return await this.request(id, { t: 'execute', code: cell.code, timeoutMs: cell.timeoutMs, stream: !!onOutput }, onOutput) as CellResult;
   }
 
   interrupt(id: string): Promise<unknown> {

@@ -144,6 +144,27 @@ describe('notebook sessions over /v1/sessions (real ipykernel in the sandbox)', 
       assert.equal(plain(events.at(-1)!.data), '42');
     });
 
+    it('answers a streamed cell\'s bad request as a plain 422, before any stream', async () => {
+      const max = s.config.sessions.max.cellTimeoutMs;
+      for (const [body, code, field] of [
+        [{ cod: 'x' }, 'validation_failed', 'code'],
+        [{ code: 'x', timeoutMs: 0 }, 'validation_failed', 'timeoutMs'],
+        [{ code: 'x', timeoutMs: max + 1 }, 'limit_exceeded', 'timeoutMs'],
+      ] as const) {
+        const res = await fetch(`${s.url}/v1/sessions/${id}/execute?stream=true`, {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+        });
+        const text = await res.text();
+        assert.equal(res.status, 422, `${JSON.stringify(body)}: ${res.status} ${text}`);
+        assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+        const e = JSON.parse(text).error;
+        assert.equal(e.code, code, text);
+        assert.ok(JSON.stringify(e.details).includes(field), text);
+      }
+      const r = await exec(s, id, 'x');
+      assert.equal(plain(r.body), '41', show(r));
+    });
+
     it('interrupts `while True: pass` and lives on', async () => {
       const running = exec(s, id, 'while True: pass', { timeoutMs: 300_000 });
       let answered: any;
