@@ -11,30 +11,18 @@
 // its JSON and its job data) while the slot writes the first. Corral's own body is the stored
 // JSON bytes as they are; a face's is made from them parsed, at most `concurrency` at a time.
 import type { BlockList } from 'node:net';
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../services/core/config.ts';
 import type { Logger } from '../services/core/logger.ts';
 import type { Metrics } from '../services/core/metrics.ts';
 import type { RedisKeys } from '../services/core/redis.ts';
 import { RunStore } from '../services/core/run-store.ts';
-import type { JobRequest, RunResult } from '../services/core/schemas.ts';
+import type { RunResult } from '../services/core/schemas.ts';
 import { parseNetworks } from '../services/core/networks.ts';
 import type { CallbackFormatters } from '../services/core/callback-format.ts';
+import { createCallbackQueue, enqueueCallback, type CallbackJob, type CallbackQueue, type CallbackRequest } from '../services/core/callback-queue.ts';
 import { BlockedCallbackError, sendCallback } from './callback-request.ts';
-
-export interface CallbackJob {
-  url: string;
-  method: 'POST' | 'PUT';
-  /** The run whose stored result is sent (read when the callback is sent). */
-  runId?: string;
-  /** The result itself: jobs queued before runId existed. */
-  result?: RunResult;
-  /** A formatter's name; absent in jobs queued before the field existed: corral. */
-  format?: string;
-  /** The run's limits, for a face's body (Judge0's message of a memory or output limit). */
-  limits?: { memoryMb: number; outputBytes: number };
-}
 
 /** A callback whose format no formatter of this worker builds: retrying cannot help. */
 export class UnknownCallbackFormatError extends Error {
@@ -89,14 +77,14 @@ export async function deliver(job: CallbackJob, timeoutMs: number, blocked: Bloc
 }
 
 export class CallbackDispatcher {
-  private readonly queue: Queue<CallbackJob>;
+  private readonly queue: CallbackQueue;
   private readonly worker: Worker<CallbackJob>;
   private readonly connection: Redis;
 
   constructor(connection: Redis, keys: RedisKeys, private readonly config: Config, log: Logger, metrics?: Metrics, formatters: CallbackFormatters = {}) {
     this.connection = connection.duplicate();
     this.connection.on('error', (err) => log.warn({ err: err.message }, 'redis callback connection error'));
-    this.queue = new Queue<CallbackJob>(keys.callbackQueue, { connection, prefix: keys.bullPrefix });
+    this.queue = createCallbackQueue(connection, keys);
     this.queue.on('error', (err) => log.warn({ err: err.message }, 'callback queue error'));
     const blocked = parseNetworks(config.callback.blockedNetworks);
     // Results are read on the callbacks' own connection: a big one does not hold up the runs'.
@@ -132,18 +120,8 @@ export class CallbackDispatcher {
   }
 
   /** Enqueues the callback of a run once (job id = run id); its result is read when it is sent. */
-  async enqueue(request: Pick<JobRequest, 'callbackMethod' | 'callbackFormat' | 'limits'> & { callbackUrl: string }, result: Pick<RunResult, 'id'>): Promise<void> {
-    const job: CallbackJob = {
-      url: request.callbackUrl, method: request.callbackMethod, runId: result.id, format: request.callbackFormat,
-      ...(request.callbackFormat === 'judge0' ? { limits: { memoryMb: request.limits.memoryMb, outputBytes: request.limits.outputBytes } } : {}),
-    };
-    await this.queue.add('callback', job, {
-      jobId: `cb-${result.id}`,
-      attempts: this.config.callback.attempts,
-      backoff: { type: 'exponential', delay: this.config.callback.backoffMs },
-      removeOnComplete: true,
-      removeOnFail: { age: this.config.resultTtlSeconds },
-    });
+  async enqueue(request: CallbackRequest, result: Pick<RunResult, 'id'>): Promise<void> {
+    await enqueueCallback(this.queue, this.config, request, result.id);
   }
 
   async close(): Promise<void> {

@@ -2,8 +2,7 @@
 // for checking what a run sees and gets (in the spirit of isolate's --run).
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { SandboxHost, type SandboxLimits } from '../../worker/sandbox/index.ts';
-import { DEFAULT_LIMITS } from '../../worker/sandbox/spec.ts';
+import { DEFAULT_LIMITS, SandboxHost, type SandboxLimits } from '../../worker/sandbox/index.ts';
 import { ImageStore } from '../../rootfs-images/store.ts';
 import { loadConfig } from '../../services/core/config.ts';
 

@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import { EventHub } from './event-hub.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { createCallbackQueue } from './callback-queue.ts';
 import { createRunQueue, queueCounts, type RunQueue } from './queue.ts';
 import { QueueRunService } from './queue-run-service.ts';
 import { bounded, redisStepMs } from './lifecycle.ts';
@@ -50,7 +51,10 @@ export async function createCoreContext(config: Config, redisUrl: string, log: L
   await hub.whenReady();
   const directory = new WorkerDirectory(redis, keys.workers, config.worker.staleMs);
   const m = metrics ?? (config.metrics ? createMetrics(() => queueCounts(queue)) : undefined);
-  const runService = new QueueRunService({ config, queue, store, hub, log, languages: () => directory.languages() });
+  // A run the API cancels while queued has its callback queued here (a worker delivers it).
+  const callbacks = createCallbackQueue(redis, keys);
+  callbacks.on('error', (err) => log.warn({ err: err.message }, 'callback queue error'));
+  const runService = new QueueRunService({ config, queue, store, hub, log, languages: () => directory.languages(), callbacks });
 
   async function readiness(): Promise<Readiness> {
     const checks: Readiness['checks'] = {};
@@ -78,7 +82,7 @@ export async function createCoreContext(config: Config, redisUrl: string, log: L
       runService.close();
       // Each bounded: a Redis that is gone must not hold the shutdown (lifecycle.ts).
       const ms = redisStepMs(redis);
-      await Promise.all([bounded(queue.close(), ms), bounded(hub.close(), ms)]);
+      await Promise.all([bounded(queue.close(), ms), bounded(callbacks.close(), ms), bounded(hub.close(), ms)]);
       redis.disconnect();
       bulk.disconnect();
       sub.disconnect();

@@ -1,5 +1,6 @@
 // RunService over BullMQ + Redis. Every API (v1, Judge0, Piston) goes through here, so validation,
 // limits, backpressure and durability are the same for all of them.
+import { enqueueCallback, type CallbackQueue } from './callback-queue.ts';
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
 import { CorralError, zodDetails } from './errors.ts';
@@ -23,6 +24,8 @@ export interface QueueRunServiceDeps {
   log: Logger;
   /** Known languages (from worker heartbeats); an empty list means "unknown yet", not "none". */
   languages: () => Promise<LanguageInfo[]>;
+  /** Where a run this service ends itself (cancelled while queued) has its callback queued. */
+  callbacks?: CallbackQueue;
 }
 
 const TERMINAL_EVENTS = new Set<RunEvent['type']>(['completed', 'cancelled', 'failed']);
@@ -304,6 +307,8 @@ export class QueueRunService implements RunService {
     this.admission.invalidate();
     try {
       await store.requestCancel(id);
+      // The job's request, for its callback: once removed, only this copy is left of it.
+      const job = await queue.getJob(id).catch(() => undefined);
       // remove() refuses a job that a worker holds (returns 0): that one is killed by its worker.
       const removed = await queue.remove(id).catch(() => 0);
       if (removed === 1) {
@@ -312,6 +317,13 @@ export class QueueRunService implements RunService {
         const cancelled: RunResult = { ...current, status: 'cancelled', error: { code: 'cancelled', message: 'cancelled while queued' }, finishedAt: new Date().toISOString() };
         if (await store.transition(id, ['queued', 'running'], 'cancelled', cancelled, { type: 'cancelled', result: cancelled })) {
           log.info({ runId: id }, 'queued run cancelled');
+          // No worker will write this run's end, so none would queue its callback: queued here,
+          // delivered by a worker's callback dispatcher like every other.
+          const request = job?.data?.request;
+          if (request?.callbackUrl && this.deps.callbacks) {
+            await enqueueCallback(this.deps.callbacks, this.deps.config, { ...request, callbackUrl: request.callbackUrl }, id)
+              .catch((err: Error) => log.warn({ runId: id, err: err.message }, 'callback could not be queued'));
+          }
           return cancelled;
         }
       }

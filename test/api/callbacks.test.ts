@@ -55,6 +55,29 @@ test('callback: POSTed once with the final result', async () => {
   } finally { await close(rx); }
 });
 
+test('callback of a run cancelled while queued: the API ends it, a worker delivers its callback once, status cancelled', async () => {
+  const rx = await receiver((_n, res) => res.end('ok'));
+  try {
+    // The only slot is held, so the second run stays queued until it is cancelled.
+    const holding = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{"sleepMs":60000}' });
+    await waitFor(async () => (await api(s, 'GET', `/v1/runs/${holding.body.id}`)).body.status === 'running', 'the slot held');
+    const queued = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{}', callbackUrl: rx.url, callbackMethod: 'PUT' });
+    assert.equal(queued.status, 202);
+    const cancelled = await api(s, 'DELETE', `/v1/runs/${queued.body.id}`);
+    assert.equal(cancelled.body.status, 'cancelled');
+    assert.equal(cancelled.body.error?.message, 'cancelled while queued');
+    await waitFor(async () => rx.hits.length >= 1, 'the cancelled run\'s callback');
+    assert.equal(rx.hits[0]!.method, 'PUT');
+    assert.equal(rx.hits[0]!.body.id, queued.body.id);
+    assert.equal(rx.hits[0]!.body.status, 'cancelled');
+    // Freeing the slot runs nothing more for it: one callback, never a second.
+    await api(s, 'DELETE', `/v1/runs/${holding.body.id}`);
+    await until(s, holding.body.id);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(rx.hits.length, 1);
+  } finally { await close(rx); }
+});
+
 test('callback: the body is the stored result\'s bytes, and the queued callback holds only the run\'s id', async () => {
   // Raw bodies; each request is held until the job's data has been read.
   const bodies: Buffer[] = [];

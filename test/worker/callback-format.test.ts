@@ -2,7 +2,8 @@
 // under the job's format name, and a clear, unretried refusal for a format nobody registered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { callbackBody, UnknownCallbackFormatError, type CallbackJob } from '../../worker/callbacks.ts';
+import { callbackBody, UnknownCallbackFormatError } from '../../worker/callbacks.ts';
+import type { CallbackJob } from '../../services/core/callback-queue.ts';
 import { FACE_CALLBACK_FORMATS } from '../../bin/faces.ts';
 import type { RunResult } from '../../services/core/schemas.ts';
 
