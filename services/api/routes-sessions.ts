@@ -28,7 +28,8 @@ function filePath(c: Context, id: string): string {
   } catch {
     throw new CorralError('validation_failed', 'the file path is not valid percent-encoding', [{ field: 'path', message: 'bad percent-encoding' }]);
   }
-  return parseWith(BoxPath, path, 'file path');
+  // As an object, so that the details name the field (`path`), not the value's root.
+  return parseWith(z.object({ path: BoxPath }), { path }, 'file path').path;
 }
 
 export function mountSessionRoutes(app: Hono, sessions: SessionService): void {

@@ -84,6 +84,21 @@ describe('notebook sessions over /v1/sessions (real ipykernel in the sandbox)', 
       assert.ok(info.body.cells >= 3, show(info));
     });
 
+    it('lists at most 1000 files: exactly 1000 is a whole list, one more is a truncated one', async () => {
+      // Three files are there already (data/in.txt, out.txt, up load.csv).
+      let r = await exec(s, id, 'import os\nos.makedirs("many")\nfor i in range(997): open(f"many/{i}", "w").close()');
+      assert.equal(r.body.status, 'ok', show(r));
+      let list = await api(s, 'GET', `/v1/sessions/${id}/files`);
+      assert.equal(list.body.files.length, 1000, show(list));
+      assert.equal(list.body.truncated, false);
+      r = await exec(s, id, 'open("many/one-more", "w").close()');
+      list = await api(s, 'GET', `/v1/sessions/${id}/files`);
+      assert.equal(list.body.files.length, 1000);
+      assert.equal(list.body.truncated, true);
+      r = await exec(s, id, 'import shutil\nshutil.rmtree("many")');
+      assert.equal(r.body.status, 'ok', show(r));
+    });
+
     it('never follows a symlink out of /box, and answers bad paths with 4xx', async () => {
       let r = await exec(s, id, 'import os\nos.symlink("/etc/passwd", "link")');
       assert.equal(r.body.status, 'ok', show(r));
@@ -92,6 +107,7 @@ describe('notebook sessions over /v1/sessions (real ipykernel in the sandbox)', 
       assert.equal(down.body.error.code, 'session_file_not_found');
       const dotdot = await api(s, 'GET', `/v1/sessions/${id}/files/a/..%2F..%2Fetc%2Fpasswd`);
       assert.equal(dotdot.status, 422, show(dotdot));
+      assert.deepEqual(dotdot.body.error.details.map((d: any) => d.field), ['path'], show(dotdot));
       const glob = await api(s, 'GET', `/v1/sessions/${id}/files/*`);
       assert.equal(glob.status, 422, show(glob));
       const missing = await api(s, 'GET', `/v1/sessions/${id}/files/nope.txt`);

@@ -387,8 +387,9 @@ export class SessionHost {
         return { path: cmd.path, size: data.length };
       }
       case 'list': {
-        const files = await volume.collect(['**'], { maxFiles: LIST_MAX_FILES, maxFileBytes: 0, maxTotalBytes: 0 });
-        return { files: files.map((f) => ({ path: f.path, size: f.size })), truncated: files.length >= LIST_MAX_FILES };
+        // One more than listed, so that exactly LIST_MAX_FILES files is a whole list, not a truncated one.
+        const files = await volume.collect(['**'], { maxFiles: LIST_MAX_FILES + 1, maxFileBytes: 0, maxTotalBytes: 0 });
+        return { files: files.slice(0, LIST_MAX_FILES).map((f) => ({ path: f.path, size: f.size })), truncated: files.length > LIST_MAX_FILES };
       }
       case 'get': {
         const cap = this.deps.fileMaxBytes;
