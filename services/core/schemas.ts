@@ -167,7 +167,8 @@ export const RunRequest = z.object({
   compilerArgs: z.array(Arg).max(256).optional().describe('Extra compiler arguments (compiled languages only)'),
   expectedOutput: z.string().optional(),
   tests: z.array(TestCase).min(1).optional(),
-  stopOnFirstFailure: z.boolean().default(true).describe('Stop after the first test that is not accepted (with groups: within its group)'),
+  stopOnFirstFailure: z.boolean().default(true)
+    .describe('Stop the tests after one that scores nothing: a test that is neither accepted nor partial (a partial one goes on, except in an all-or-nothing group); the tests after it are not in tests[]. With groups: within its group, whose other tests are skipped. A sandbox failure (internal_error) stops the tests even when false'),
   compare: CompareMode.default('trailing-whitespace'),
   checker: JudgeProgram.optional().describe('A testlib-style checker: run per test as `checker input.txt output.txt answer.txt`; its exit code is the verdict (compare is then unused)'),
   interactor: JudgeProgram.optional().describe('A testlib-style interactor: runs beside the program per test, its stdout the program\'s stdin and the other way round'),
@@ -179,7 +180,8 @@ export const RunRequest = z.object({
   repeat: z.number().int().min(1).max(20).default(1).describe('Run the program this many times (timings are averaged)'),
   parallelTests: z.boolean().default(false)
     .describe('Run tests side by side on the worker\'s free slots (each still in its own fresh container over the compiled /box; results keep test order). Off by default: CPU time is counted per container, but wall-time limits are reached sooner on a busy host'),
-  callbackUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+  callbackUrl: z.url({ protocol: /^https?$/ }).max(2048).optional()
+    .describe('An http:// or https:// URL (no other scheme); the final result is sent there (never into CORRAL_CALLBACK_BLOCKED_NETWORKS)'),
   callbackMethod: z.enum(['POST', 'PUT']).default('POST'),
   callbackFormat: z.enum(['corral', 'judge0']).default('corral')
     .describe('Body of the callback: corral = the RunResult; judge0 = Judge0\'s submission (default fields, base64; used by the Judge0 API)'),
@@ -261,7 +263,8 @@ export const PhaseResult = z.object({
   signal: z.string().nullable(),
   stdout: z.string(),
   stderr: z.string(),
-  encoding: z.enum(['utf8', 'base64']).describe('base64 when stdout or stderr is not valid UTF-8'),
+  encoding: z.enum(['utf8', 'base64'])
+    .describe('How stdout and stderr are both written: base64 when either is not valid UTF-8, or when JSON escaping would add more characters to either than max(its bytes, 65536) (a quote, a backslash, \\b \\t \\n \\f \\r cost 1 each, any other control byte 5, as \\u00XX); else utf8 text'),
   truncated: z.boolean(),
   cpuMs: z.number(),
   wallMs: z.number(),

@@ -138,13 +138,13 @@ export const CellOutputSchema = z.discriminatedUnion('type', [
 export const CellResult = z.object({
   status: z.enum(['ok', 'error', 'aborted', 'timeout', 'kernel_died', 'kernel_restarted']),
   executionCount: z.number().nullable(),
-  outputs: z.array(z.unknown()),
+  outputs: z.array(CellOutputSchema).describe('In the order the kernel sent them (consecutive stream outputs of one name joined); MIME bundles map a MIME type to its data (text, base64 for images, JSON for JSON types)'),
   /** CPU time of the session's container over the cell (the kernel's and the bridge's), ms; null when it could not be read. */
   cpuMs: z.number().nullable(),
   wallMs: z.number(),
   error: z.object({ ename: z.string(), evalue: z.string(), traceback: z.array(z.string()) }).optional(),
-  outputsTruncated: z.boolean(),
-  kernelRestarted: z.boolean(),
+  outputsTruncated: z.boolean().describe('Outputs were dropped: beyond the cell\'s output budget, or too large for one message'),
+  kernelRestarted: z.boolean().describe('The kernel was restarted to end this cell (its timeout): its state is gone'),
   kernelExit: z.object({ code: z.number().nullable(), signal: z.number().nullable(), stderr: z.string() }).optional(),
 });
 export type CellResult = z.infer<typeof CellResult>;
