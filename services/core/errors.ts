@@ -7,7 +7,7 @@ export const ERRORS = {
   unknown_language: { status: 422, message: 'Unknown language' },
   too_many: { status: 422, message: 'Too many items in one request' },
   response_too_large: { status: 422, message: 'The answer would be larger than the configured maximum; ask for fewer items' },
-  unauthorized: { status: 401, message: 'A valid API key is required (Authorization: Bearer <key> or X-Auth-Token: <key>)' },
+  unauthorized: { status: 401, message: 'A valid API key is required (Authorization: Bearer <key>, Authorization: token <key> or X-Auth-Token: <key>)' },
   not_found: { status: 404, message: 'No such route' },
   run_not_found: { status: 404, message: 'No run with this id (unknown or expired)' },
   run_active: { status: 409, message: 'The run is queued or running; cancel it, or delete it once it has finished' },
