@@ -6,11 +6,17 @@ import { LIMIT_FIELDS } from './config.ts';
 const noNul = (s: string) => !s.includes('\0');
 const MAX_PATH_CHARS = 255;
 
+/** Linux's NAME_MAX: the longest file name, in bytes. */
+const NAME_MAX_BYTES = 255;
+
 /** A path relative to /box: no absolute path, no `.`/`..`/empty segment, no NUL, bounded length. */
 export const BoxPath = z.string().min(1).max(MAX_PATH_CHARS)
   .refine(noNul, 'must not contain NUL')
   .refine((p) => !p.startsWith('/'), 'must be relative to /box, not absolute')
   .refine((p) => p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..'), 'must not contain empty, "." or ".." segments')
+  // The filesystem's NAME_MAX is in bytes: 100 emoji are 200 characters but 400 bytes, which no
+  // file may be named (the run would fail writing it, a failure of the service, not the request's).
+  .refine((p) => p.split('/').every((seg) => Buffer.byteLength(seg) <= NAME_MAX_BYTES), `each name between slashes at most ${NAME_MAX_BYTES} bytes (UTF-8)`)
   .describe('A path relative to /box');
 
 /** A collect pattern: a path or glob (`*`, `**`, `?`) under /box, same rules as BoxPath. */

@@ -6,6 +6,13 @@ import { loadConfig } from '../../services/core/config.ts';
 
 const ok = (r: unknown) => RunRequest.safeParse(r).success;
 
+test('a file name may have up to 255 bytes (NAME_MAX), whatever its characters', () => {
+  assert.ok(ok({ language: 'c', source: 'x', files: [{ path: `${'😀'.repeat(63)}abc`, content: '' }] })); // 255 bytes
+  assert.ok(ok({ language: 'c', source: 'x', files: [{ path: `d/${'é'.repeat(127)}a`, content: '' }] })); // 255 bytes
+  assert.ok(!ok({ language: 'c', source: 'x', files: [{ path: `${'😀'.repeat(63)}abcd`, content: '' }] })); // 256
+  assert.ok(!ok({ language: 'c', source: 'x', collect: ['😀'.repeat(64)] }));
+});
+
 test('RunRequest accepts source, files or both (the source is the main file), not neither', () => {
   assert.ok(ok({ language: 'c', source: 'x' }));
   assert.ok(ok({ language: 'c', files: [{ path: 'a/b.c', content: 'x' }] }));
@@ -14,7 +21,7 @@ test('RunRequest accepts source, files or both (the source is the main file), no
   assert.ok(ok({ language: 'c', source: 'x', files: [{ path: 'util.h', content: 'y' }] }));
 });
 
-for (const path of ['/etc/passwd', '../x', 'a/../b', 'a//b', './a', 'a\0b', 'x'.repeat(300), '']) {
+for (const path of ['/etc/passwd', '../x', 'a/../b', 'a//b', './a', 'a\0b', 'x'.repeat(300), '', '😀'.repeat(64), `d/${'é'.repeat(128)}`]) {
   test(`RunRequest rejects file path ${JSON.stringify(path.slice(0, 20))}`, () => {
     assert.ok(!ok({ language: 'c', files: [{ path, content: '' }] }));
   });

@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { HOSTILE_VALUES, mutate, prng } from '../helpers/fuzz.ts';
 import { api, startStack, until, waitFor, type Stack } from './harness.ts';
 import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
 
@@ -27,18 +28,6 @@ before(async () => {
 });
 after(async () => { await s?.stop(); });
 
-/** A small deterministic PRNG (mulberry32) so a failing draw can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Raw HTTP so malformed bodies go out byte for byte; a dropped connection is a status of -1. */
 function send(method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
   const url = new URL(s.url);
@@ -57,14 +46,8 @@ function send(method: string, path: string, body?: string): Promise<{ status: nu
   });
 }
 
-// Values that have broken parsers and coercions elsewhere: wrong types, extremes, path tricks,
-// lone surrogates, prototype keys, oversized strings and arrays.
-const HOSTILE: unknown[] = [
-  null, true, false, 0, -1, 1.5, -0.0001, 1e308, 2 ** 53 + 1, 2 ** 31, -(2 ** 31), '', ' ',
-  'x'.repeat(70_000), {}, [], [[]], [null], { a: 1 }, '\u0000', '../../etc/passwd', '/', 'a/../../b',
-  '\ud800', '😀'.repeat(100), 'NaN', '-1', '1e999', '0x10', ['a', 'b'], [1, 2], { constructor: 1 },
-  'aGk=', '!!!', 'bash', 'python', ' bash', 'PYTHON', '%00', 'a\nb', Array(300).fill('a'),
-];
+// The request's own hostile values beside the shared ones: language names almost right.
+const HOSTILE: readonly unknown[] = [...HOSTILE_VALUES, 'bash', 'python', ' bash', 'PYTHON'];
 
 interface Template { method: string; paths: string[]; body: () => unknown }
 // Only bash and python, so a mutation never starts a slow compile.
@@ -84,6 +67,17 @@ const TEMPLATES: Template[] = [
     method: 'POST',
     paths: ['/v1/runs', '/v1/runs?wait=true'],
     body: () => ({ language: 'python', source: 'import sys; print(sys.stdin.read())', stdin: 'in', expectedOutput: 'in', redirectStderrToStdout: true }),
+  },
+  {
+    // Judging: a checker, scored groups with a dependency (the checker in python: no compile).
+    method: 'POST',
+    paths: ['/v1/runs?wait=true'],
+    body: () => ({
+      language: 'python', source: 'print(input())', stopOnFirstFailure: false,
+      checker: { language: 'python', source: 'import sys\nsys.exit(0 if open(sys.argv[2]).read() == open(sys.argv[3]).read() else 1)', limits: { cpuMs: 2000 } },
+      groups: [{ name: 'a', points: 40, scoring: 'all-or-nothing' }, { name: 'b', points: 60, dependsOn: ['a'], scoring: 'min-partial' }],
+      tests: [{ stdin: '1', expectedOutput: '1\n', group: 'a' }, { stdin: '2', expectedOutput: '3\n', group: 'b' }],
+    }),
   },
   {
     method: 'POST',
@@ -126,28 +120,6 @@ const ODD_PATHS = [
   '/submissions?page=-1&per_page=1e9', '/languages/99999999999999999999', '/languages/-1', '/v1/runs?limit=-5&cursor=%%',
 ];
 
-/** Replaces (or deletes, or adds a prototype-ish key beside) one or two leaves of a request body. */
-function mutate(body: unknown, rnd: () => number): unknown {
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-  const holders: Array<[Record<string, unknown>, string]> = [];
-  const walk = (o: unknown) => {
-    if (!o || typeof o !== 'object') return;
-    for (const k of Object.keys(o)) {
-      holders.push([o as Record<string, unknown>, k]);
-      walk((o as Record<string, unknown>)[k]);
-    }
-  };
-  walk(body);
-  for (let n = 1 + Math.floor(rnd() * 2); n > 0; n--) {
-    const [holder, key] = pick(holders);
-    const r = rnd();
-    if (r < 0.15) delete holder[key];
-    else if (r < 0.2) holder[pick(['__proto__', 'constructor', 'zzz'])] = pick(HOSTILE);
-    else holder[key] = pick(HOSTILE);
-  }
-  return body;
-}
-
 test('hostile requests: no 5xx, well-formed errors, no failed run, every accepted run ends', { skip }, async () => {
   const rnd = prng(SEED);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -160,7 +132,7 @@ test('hostile requests: no 5xx, well-formed errors, no failed run, every accepte
   for (let i = 0; i < COUNT; i++) {
     const t = pick(TEMPLATES);
     const path = pick(t.paths);
-    const body = rnd() < 0.08 ? pick(RAW_BODIES) : JSON.stringify(mutate(t.body(), rnd));
+    const body = rnd() < 0.08 ? pick(RAW_BODIES) : JSON.stringify(mutate(t.body(), rnd, HOSTILE));
     const res = await send(t.method, path, body);
     statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
     const what = `#${i} ${t.method} ${path} ${body.slice(0, 300)} -> ${res.status} ${res.text.slice(0, 300)}`;

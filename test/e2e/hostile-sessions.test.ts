@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { expectNothingLeftBehind } from '../helpers/sandbox.ts';
+import { HOSTILE_VALUES, mutate, prng } from '../helpers/fuzz.ts';
 import { api, startStack, type Stack } from './harness.ts';
 import { needs, realSandbox, type RealSandbox } from './real-sandbox.ts';
 
@@ -19,18 +20,6 @@ const skip = needs(sb, 'python');
 if (skip) console.log(`# e2e hostile session requests skipped: ${skip}`);
 const SEED = Number(process.env.CORRAL_FUZZ_SEED ?? 20261207);
 const COUNT = Number(process.env.CORRAL_FUZZ_N ?? 300);
-
-/** A small deterministic PRNG (mulberry32) so a failing draw can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Answer = { status: number; text: string; retryAfter: string | undefined };
 
@@ -54,13 +43,8 @@ function send(url: string, method: string, path: string, body?: string | Buffer,
   });
 }
 
-// Values that have broken parsers and coercions elsewhere (as hostile-requests.test.ts's).
-const HOSTILE: unknown[] = [
-  null, true, false, 0, -1, 1.5, -0.0001, 1e308, 2 ** 53 + 1, 2 ** 31, -(2 ** 31), '', ' ',
-  'x'.repeat(70_000), {}, [], [[]], [null], { a: 1 }, '\u0000', '../../etc/passwd', '/', 'a/../../b',
-  '\ud800', '😀'.repeat(100), 'NaN', '-1', '1e999', '0x10', ['a', 'b'], [1, 2], { constructor: 1 },
-  'aGk=', '!!!', 'python', ' python', 'PYTHON', 'python3', '%00', 'a\nb', Array(300).fill('a'),
-];
+// The request's own hostile values beside the shared ones: language names almost right.
+const HOSTILE: readonly unknown[] = [...HOSTILE_VALUES, 'python', ' python', 'PYTHON', 'python3'];
 
 // Paths under /box for the file endpoints: traversal, encodings, NUL, absolute, huge, odd bytes.
 const FILE_PATHS = [
@@ -69,28 +53,6 @@ const FILE_PATHS = [
 ];
 
 const ODD_IDS = ['%00', 'a'.repeat(10_000), '..%2f..', '-1', '%ff', 'null', '00000000-0000-0000-0000-000000000000'];
-
-/** Replaces (or deletes, or adds a prototype-ish key beside) one or two leaves of a request body. */
-function mutate(body: unknown, rnd: () => number): unknown {
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-  const holders: Array<[Record<string, unknown>, string]> = [];
-  const walk = (o: unknown) => {
-    if (!o || typeof o !== 'object') return;
-    for (const k of Object.keys(o)) {
-      holders.push([o as Record<string, unknown>, k]);
-      walk((o as Record<string, unknown>)[k]);
-    }
-  };
-  walk(body);
-  for (let n = 1 + Math.floor(rnd() * 2); n > 0; n--) {
-    const [holder, key] = pick(holders);
-    const r = rnd();
-    if (r < 0.15) delete holder[key];
-    else if (r < 0.2) holder[pick(['__proto__', 'constructor', 'zzz'])] = pick(HOSTILE);
-    else holder[key] = pick(HOSTILE);
-  }
-  return body;
-}
 
 const RAW_BODIES = [
   '', '{', '[]', '1', '"x"', 'null', '\ufeff{}', '['.repeat(200_000) + ']'.repeat(200_000),
@@ -126,14 +88,14 @@ describe('hostile requests to the notebook endpoints', { skip }, () => {
     // Each a request for the draw: method, path, body (raw text or JSON to mutate), and where its
     // weight puts it (kernel starts are few: each accepted one starts a kernel, ~1 s of CPU).
     const templates: Array<{ weight: number; make: () => { method: string; path: string; body?: string | Buffer; type?: string } }> = [
-      { weight: 3, make: () => ({ method: 'POST', path: pick([`/v1/sessions/${id}/execute`, `/v1/sessions/${id}/execute?stream=true`, `/v1/sessions/${id}/execute?stream=maybe`]), body: JSON.stringify(mutate({ code: 'x = 41\nx + 1', timeoutMs: 5000 }, rnd)) }) },
-      { weight: 1, make: () => ({ method: 'POST', path: '/v1/sessions', body: JSON.stringify(mutate({ language: 'python', limits: { memoryMb: 256, cpuS: 60, cpus: 1, processes: 64, diskMb: 16 }, idleTimeoutS: 30, maxLifetimeS: 60, files: [{ path: 'in/a.txt', content: 'aGk=', encoding: 'base64' }] }, rnd)) }) },
+      { weight: 3, make: () => ({ method: 'POST', path: pick([`/v1/sessions/${id}/execute`, `/v1/sessions/${id}/execute?stream=true`, `/v1/sessions/${id}/execute?stream=maybe`]), body: JSON.stringify(mutate({ code: 'x = 41\nx + 1', timeoutMs: 5000 }, rnd, HOSTILE)) }) },
+      { weight: 1, make: () => ({ method: 'POST', path: '/v1/sessions', body: JSON.stringify(mutate({ language: 'python', limits: { memoryMb: 256, cpuS: 60, cpus: 1, processes: 64, diskMb: 16 }, idleTimeoutS: 30, maxLifetimeS: 60, files: [{ path: 'in/a.txt', content: 'aGk=', encoding: 'base64' }] }, rnd, HOSTILE)) }) },
       { weight: 2, make: () => ({ method: 'PUT', path: `/v1/sessions/${id}/files/${pick(FILE_PATHS)}`, body: Buffer.from(pick(['hi', '', 'x'.repeat(70_000), '\u0000\u0001'])), type: pick(['application/octet-stream', 'application/json', 'text/plain']) }) },
       { weight: 2, make: () => ({ method: 'GET', path: pick([`/v1/sessions/${id}/files`, `/v1/sessions/${id}/files/${pick(FILE_PATHS)}`, `/v1/sessions/${id}/files?path=${pick(FILE_PATHS)}`]) }) },
       { weight: 1, make: () => ({ method: pick(['GET', 'DELETE', 'POST']), path: `/v1/sessions/${pick(ODD_IDS)}${pick(['', '/execute', '/interrupt', '/restart', '/files', '/files/a.txt'])}`, body: pick([undefined, '{}', '{"code":"1"}']) }) },
       { weight: 1, make: () => ({ method: 'POST', path: `/v1/sessions/${id}/interrupt`, body: pick([undefined, '{}', '{"x":1}', '[']) }) },
       { weight: 1, make: () => ({ method: 'POST', path: pick(['/v1/sessions', `/v1/sessions/${id}/execute`]), body: pick(RAW_BODIES) }) },
-      { weight: 1, make: () => ({ method: 'POST', path: '/api/kernels', body: JSON.stringify(mutate({ name: 'python3', path: 'nb.ipynb' }, rnd)) }) },
+      { weight: 1, make: () => ({ method: 'POST', path: '/api/kernels', body: JSON.stringify(mutate({ name: 'python3', path: 'nb.ipynb' }, rnd, HOSTILE)) }) },
       { weight: 1, make: () => ({ method: pick(['GET', 'DELETE', 'POST']), path: `/api/kernels/${pick(ODD_IDS)}${pick(['', '/interrupt', '/restart', '/channels'])}`, body: pick([undefined, '{}', '[']) }) },
       // The live session through the face, but for DELETE (which would end it).
       { weight: 1, make: () => ({ method: pick(['GET', 'POST']), path: `/api/kernels/${id}${pick(['', '/interrupt', '/channels', '/x'])}`, body: pick([undefined, '{}', '[', '{"restart":"yes"}']) }) },
