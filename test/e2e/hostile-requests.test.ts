@@ -80,6 +80,16 @@ const TEMPLATES: Template[] = [
     }),
   },
   {
+    // Interactive: the interactor (python) tells the program its number and checks the answer.
+    method: 'POST',
+    paths: ['/v1/runs?wait=true', '/v1/runs'],
+    body: () => ({
+      language: 'python', source: 'n = int(input())\nprint(n + 1, flush=True)', transcriptBytes: 4096,
+      interactor: { language: 'python', source: 'import sys\nn = int(open(sys.argv[1]).read())\nprint(n, flush=True)\nsys.exit(0 if int(input()) == n + 1 else 1)', limits: { cpuMs: 2000 } },
+      tests: [{ stdin: '41' }, { stdin: '1' }],
+    }),
+  },
+  {
     method: 'POST',
     paths: ['/v1/runs/batch'],
     body: () => ({ runs: [{ language: 'bash', source: 'echo x' }, { language: 'python', source: 'print(1)', limits: { cpuMs: 500 } }] }),
