@@ -17,7 +17,7 @@ import type { SessionService } from '../core/session-service.ts';
 import { mountSystemRoutes, type Readiness } from './routes-system.ts';
 
 export interface AppDeps {
-  config: Pick<Config, 'apiKeys' | 'bodyLimitBytes' | 'maxWaitMs'>;
+  config: Pick<Config, 'apiKeys' | 'bodyLimitBytes' | 'maxWaitMs' | 'batchMax'>;
   runService: RunService;
   readiness: () => Promise<Readiness>;
   log: Logger;
@@ -71,7 +71,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/docs', (c) => c.html(page));
   app.get('/', (c) => c.redirect('/docs'));
 
-  mountRunRoutes(app, { runService: deps.runService, maxWaitMs: deps.config.maxWaitMs });
+  mountRunRoutes(app, { runService: deps.runService, maxWaitMs: deps.config.maxWaitMs, batchMax: deps.config.batchMax });
   mountSystemRoutes(app, deps);
   if (deps.sessions) mountSessionRoutes(app, deps.sessions);
   return app;

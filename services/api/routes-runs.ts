@@ -23,6 +23,8 @@ const NULL_JSON = Buffer.from('null');
 export interface RunRoutesDeps {
   runService: RunService;
   maxWaitMs: number;
+  /** Most ids one GET /v1/runs?ids= may name (CORRAL_BATCH_MAX), well-formed or not. */
+  batchMax: number;
 }
 
 function runIdOr404(raw: string): string {
@@ -54,6 +56,10 @@ export function mountRunRoutes(app: Hono, deps: RunRoutesDeps): void {
   app.get('/v1/runs', async (c) => {
     const q = parseWith(ListQuery, c.req.query(), 'query');
     const ids = q.ids.split(',').map((s) => s.trim()).filter(Boolean);
+    // Every id counts, a malformed one too: each is a place in the answer (a null).
+    if (ids.length > deps.batchMax) {
+      throw new CorralError('too_many', `ids: at most ${deps.batchMax} ids`, { field: 'ids', maximum: deps.batchMax });
+    }
     const valid = ids.map((id) => RunId.safeParse(id).success);
     // Stored JSON bytes, sent as they are, one after another: no parse, no re-serialising and no
     // joined copy of results that may hold megabytes each.

@@ -91,7 +91,7 @@ function appDeps(apiKeys: string[]) {
   // Never called: every probe below is answered by the middleware or the route's own checks first.
   const unreachable = new Proxy({}, { get: (_, name) => () => { throw new Error(`the probe reached a service (${String(name)})`); } });
   return {
-    config: { apiKeys, bodyLimitBytes: 256, maxWaitMs: 1000 },
+    config: { apiKeys, bodyLimitBytes: 256, maxWaitMs: 1000, batchMax: 100 },
     runService: unreachable as RunService,
     sessions: unreachable as SessionService,
     readiness: async () => ({ ready: true, checks: {} }),

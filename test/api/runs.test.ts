@@ -68,6 +68,14 @@ test('batch submit and GET /v1/runs?ids=', async () => {
   assert.equal(list.status, 200);
   assert.deepEqual(list.body.runs.map((x: any) => x?.verdict ?? null), ['accepted', 'runtime_error', null]);
   assert.equal(list.body.runs[1].run.exitCode, 2);
+  // Every id counts against CORRAL_BATCH_MAX, a malformed one too (each is a null in the answer).
+  const max = s.config.batchMax;
+  const many = await api(s, 'GET', `/v1/runs?ids=${Array.from({ length: max + 1 }, (_, i) => `nope${i}`).join(',')}`);
+  assert.equal(many.status, 422, JSON.stringify(many.body));
+  assert.equal(many.body.error.code, 'too_many');
+  const enough = await api(s, 'GET', `/v1/runs?ids=${Array.from({ length: max }, (_, i) => `nope${i}`).join(',')}`);
+  assert.equal(enough.status, 200);
+  assert.equal(enough.body.runs.length, max);
 });
 
 test('batch: one invalid run rejects the batch naming its index; nothing is queued', async () => {
