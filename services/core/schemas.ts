@@ -7,7 +7,10 @@ const noNul = (s: string) => !s.includes('\0');
 const MAX_PATH_CHARS = 255;
 
 /** Linux's NAME_MAX: the longest file name, in bytes. */
-const NAME_MAX_BYTES = 255;
+export const NAME_MAX_BYTES = 255;
+
+/** True when no name between the slashes of `path` is longer than NAME_MAX in UTF-8. */
+export const namesFit = (path: string): boolean => path.split('/').every((seg) => Buffer.byteLength(seg) <= NAME_MAX_BYTES);
 
 /** A path relative to /box: no absolute path, no `.`/`..`/empty segment, no NUL, bounded length. */
 export const BoxPath = z.string().min(1).max(MAX_PATH_CHARS)
@@ -16,7 +19,7 @@ export const BoxPath = z.string().min(1).max(MAX_PATH_CHARS)
   .refine((p) => p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..'), 'must not contain empty, "." or ".." segments')
   // The filesystem's NAME_MAX is in bytes: 100 emoji are 200 characters but 400 bytes, which no
   // file may be named (the run would fail writing it, a failure of the service, not the request's).
-  .refine((p) => p.split('/').every((seg) => Buffer.byteLength(seg) <= NAME_MAX_BYTES), `each name between slashes at most ${NAME_MAX_BYTES} bytes (UTF-8)`)
+  .refine(namesFit, `each name between slashes at most ${NAME_MAX_BYTES} bytes (UTF-8)`)
   .describe('A path relative to /box');
 
 /** A collect pattern: a path or glob (`*`, `**`, `?`) under /box, same rules as BoxPath. */

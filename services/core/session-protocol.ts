@@ -14,6 +14,7 @@
 // share between them but Redis. The record's `beatAt`, renewed by the worker, is how an API
 // tells a live session from one whose worker died (session_lost) without waiting on anything.
 import { z } from 'zod';
+import { NAME_MAX_BYTES, namesFit } from './schemas.ts';
 
 export function sessionKeys(prefix: string) {
   return {
@@ -47,7 +48,9 @@ export const SessionId = z.string().regex(/^[0-9a-f-]{36}$/);
  */
 export const BoxPath = z.string().min(1).max(1024)
   .regex(/^[A-Za-z0-9._\-+=,@ ~/]+$/, 'letters, digits, spaces and ._-+=,@~/ only')
-  .refine((p) => !p.startsWith('/') && p.split('/').every((s) => s !== '' && s !== '..' && s !== '.'), 'a relative path inside /box, without . or .. segments');
+  .refine((p) => !p.startsWith('/') && p.split('/').every((s) => s !== '' && s !== '..' && s !== '.'), 'a relative path inside /box, without . or .. segments')
+  // A longer name cannot be made: the session's start (its files) would fail as the service's.
+  .refine(namesFit, `each name between slashes at most ${NAME_MAX_BYTES} characters`);
 
 export const SessionLimits = z.object({
   memoryMb: z.number().int().min(32).optional().describe('Memory of the whole session (kernel and everything it starts), MiB'),
