@@ -277,6 +277,8 @@ export class SessionService {
         if (info.status === 'ready') return info;
         if (info.status === 'ended') {
           if (h.startError === 'unknown_language') throw new CorralError('unknown_language', h.endedMessage ?? `language ${language} has no notebook kernel`, { language });
+          // The request's own files did not fit (or clashed): the client's to change, not to retry.
+          if (h.startError === 'session_file_failed') throw new CorralError('session_file_failed', h.endedMessage ?? 'a file of the request could not be written in /box', { id });
           throw new CorralError('session_start_failed', `the session did not start (${info.endedReason}): ${info.endedMessage ?? ''}`, { id, reason: info.endedReason }, { 'Retry-After': String(config.retryAfterSeconds) });
         }
         if (this.beatTooOld(h)) {

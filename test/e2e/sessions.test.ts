@@ -307,6 +307,8 @@ describe('notebook sessions over /v1/sessions (real ipykernel in the sandbox)', 
       ['POST', '/v1/sessions', { language: 'python', files: [{ path: '../x', content: '' }] }, 422, 'validation_failed'],
       // A name no file may have (over NAME_MAX): refused, not a start that fails (503).
       ['POST', '/v1/sessions', { language: 'python', files: [{ path: `d/${'a'.repeat(256)}`, content: '' }] }, 422, 'validation_failed'],
+      // Files larger than the /box asked for: the request's fault (422), not a failed start (503).
+      ['POST', '/v1/sessions', { language: 'python', limits: { diskMb: 1 }, files: [{ path: 'big.txt', content: 'x'.repeat(1_500_000) }] }, 422, 'session_file_failed'],
       ['GET', '/v1/sessions/not-an-id', undefined, 404, 'session_not_found'],
       ['GET', '/v1/sessions/00000000-0000-0000-0000-000000000000', undefined, 404, 'session_not_found'],
       ['POST', '/v1/sessions/00000000-0000-0000-0000-000000000000/execute', { code: '1' }, 404, 'session_not_found'],

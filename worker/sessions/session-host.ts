@@ -129,7 +129,7 @@ export class SessionHost {
     this.volume = volume;
     // Ended while the volume was made (its lifetime, a close, the worker stopping): cleanup has run.
     if (this.ended) return void await volume.destroy();
-    for (const f of job.files) await volume.writeFile(f.path, Buffer.from(f.contentBase64, 'base64'), { mode: 0o644 });
+    await this.writeRequestFiles(volume);
     if (this.ended) return void await volume.destroy();
     this.channel = openKernelChannel({
       sandbox: deps.sandbox, language: lang, kernel, limits: job.limits, box: { dir: this.volume.dir },
@@ -148,11 +148,22 @@ export class SessionHost {
     this.volume = warm.volume;
     this.channel = warm.channel;
     void this.channel.closed.then((reason) => this.onChannelClosed(reason));
+    await this.writeRequestFiles(warm.volume);
+    if (this.ended) return;
+    await this.channel.ready;
+  }
+
+  /** The request's files into /box. One that cannot be written (/box full, a directory in its way)
+   * is the request's fault: the start ends with session_file_failed, answered 422, not 503. */
+  private async writeRequestFiles(volume: JobVolume): Promise<void> {
     for (const f of this.job.files) {
       if (this.ended) return;
-      await warm.volume.writeFile(f.path, Buffer.from(f.contentBase64, 'base64'), { mode: 0o644 });
+      try {
+        await volume.writeFile(f.path, Buffer.from(f.contentBase64, 'base64'), { mode: 0o644 });
+      } catch (err) {
+        throw new RequestError('session_file_failed', `cannot write ${f.path} in /box (${this.job.limits.diskMb} MiB): ${(err as Error).message}`);
+      }
     }
-    await this.channel.ready;
   }
 
   private onChannelClosed(reason: ChannelCloseReason): void {
