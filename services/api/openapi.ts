@@ -168,6 +168,7 @@ export function openApiDocument(): Record<string, unknown> {
             201: json('SessionStarted', 'The session, ready'),
             ...errors(...KEYED, ...JSON_BODY, 'validation_failed', 'limit_exceeded', ['too_many', 'more files than CORRAL_FILES_MAX'],
               ['unknown_language', 'no such language, or it has no kernel'],
+              ['session_file_failed', 'a file of `files` could not be written in /box (larger than limits.diskMb, or a directory in the way)'],
               ['session_not_found', 'the session\'s record vanished while it started'],
               ['no_session_capacity', 'every worker\'s session slots are taken, or none took the session within CORRAL_SESSION_QUEUE_WAIT_MS (Retry-After)'],
               ['session_start_failed', 'the kernel did not start (details.reason; Retry-After)']),

@@ -35,7 +35,7 @@ const ANSWERS: Record<string, { ok: number[]; errors: ErrorCode[] }> = {
   'GET /v1/runs/{id}/events': { ok: [200], errors: [...KEYED, 'run_not_found'] },
   'POST /v1/sessions': {
     ok: [201],
-    errors: [...KEYED, ...JSON_BODY, 'validation_failed', 'limit_exceeded', 'too_many', 'unknown_language', 'session_not_found', 'no_session_capacity', 'session_start_failed'],
+    errors: [...KEYED, ...JSON_BODY, 'validation_failed', 'limit_exceeded', 'too_many', 'unknown_language', 'session_file_failed', 'session_not_found', 'no_session_capacity', 'session_start_failed'],
   },
   'GET /v1/sessions/{id}': { ok: [200], errors: [...KEYED, 'session_not_found'] },
   // close() answers an ended or lost session with its info; only an unanswered close is an error.
