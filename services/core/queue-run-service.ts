@@ -30,6 +30,17 @@ export interface QueueRunServiceDeps {
 
 const TERMINAL_EVENTS = new Set<RunEvent['type']>(['completed', 'cancelled', 'failed']);
 
+type JudgeProgramInput = { source?: string | undefined; files?: Array<{ content: string; encoding: 'utf8' | 'base64' }> | undefined };
+
+/** Bytes a program's source and files take on a tmpfs: each file at least a whole page. */
+function inputBytes(p: JudgeProgramInput): number {
+  const PAGE = 4096;
+  const onDisk = (n: number) => Math.ceil(n / PAGE) * PAGE;
+  let bytes = p.source !== undefined ? onDisk(Buffer.byteLength(p.source)) : 0;
+  for (const f of p.files ?? []) bytes += onDisk(f.encoding === 'base64' ? Buffer.byteLength(f.content, 'base64') : Buffer.byteLength(f.content));
+  return bytes;
+}
+
 export function queuedResult(id: string, language: string, createdAt: string): RunResult {
   return {
     id, status: 'queued', language, verdict: null, compile: null, run: null, tests: null, files: [],
@@ -103,7 +114,8 @@ export class QueueRunService implements RunService {
       if (known.length > 0 && !lang) {
         throw new CorralError('unknown_language', `${at(field)}: unknown language "${id}"`, { field: at(field), known: known.map((l) => l.id) });
       }
-      const clash = source !== undefined && lang ? files?.findIndex((f) => f.path === lang.fileName) ?? -1 : -1;
+      // The source's file, or a directory of it: either way two things would want one name.
+      const clash = source !== undefined && lang ? files?.findIndex((f) => f.path === lang.fileName || f.path.startsWith(`${lang.fileName}/`)) ?? -1 : -1;
       if (clash >= 0) {
         const f = field.replace(/language$/, `files[${clash}].path`);
         throw new CorralError('validation_failed', `${at(f)}: ${lang!.fileName} is where source goes`, [{ field: at(f), message: `${lang!.fileName} is where source goes` }]);
@@ -151,6 +163,17 @@ export class QueueRunService implements RunService {
         callbackFormat: r.callbackFormat,
       },
     };
+    // Each program's source and files are written into a /box of compileLimits.diskMb before it
+    // runs: ones that cannot fit are the request's to change (a 422 now), not a run failed later.
+    const boxBytes = data.request.compileLimits.diskMb * 1024 * 1024;
+    assertWithin([
+      { field: at('files'), program: r as JudgeProgramInput },
+      { field: at('checker.files'), program: r.checker },
+      { field: at('interactor.files'), program: r.interactor },
+    ].flatMap(({ field, program }) => {
+      const bytes = program ? inputBytes(program) : 0;
+      return bytes > boxBytes ? [{ field, value: bytes, maximum: boxBytes }] : [];
+    }));
     return { data, priority: r.priority };
   }
 

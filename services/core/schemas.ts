@@ -107,6 +107,11 @@ function refineFilePaths(files: Array<{ path: string }> | undefined, ctx: z.Refi
     if (seen.has(f.path)) ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `duplicate path ${f.path}` });
     seen.add(f.path);
   });
+  // A file cannot also be a directory of another ("a" and "a/b"): writing the second would fail.
+  files?.forEach((f, i) => {
+    const parent = f.path.split('/').slice(0, -1).map((_, k, segs) => segs.slice(0, k + 1).join('/')).find((dir) => seen.has(dir));
+    if (parent !== undefined) ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `${parent} is a file, so it cannot be a directory of ${f.path}` });
+  });
 }
 
 /** The first group of a dependency cycle found (by dependsOn), as the path that closes it; null when none. */

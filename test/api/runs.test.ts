@@ -78,6 +78,31 @@ test('batch submit and GET /v1/runs?ids=', async () => {
   assert.equal(enough.body.runs.length, max);
 });
 
+test('files that cannot be written are refused at once (422), not a run failed later', async () => {
+  const cases: Array<[object, string, string]> = [
+    // More than the /box they are written into (compileLimits.diskMb), counted in whole pages.
+    [{ compileLimits: { diskMb: 1 }, files: [{ path: 'big.txt', content: 'x'.repeat(1_100_000) }] }, 'limit_exceeded', 'files'],
+    // 1 000 000 bytes, but 100 files of three pages each: 1 228 800 bytes of the tmpfs.
+    [{ compileLimits: { diskMb: 1 }, files: Array.from({ length: 100 }, (_, i) => ({ path: `f${i}`, content: 'x'.repeat(10_000) })) }, 'limit_exceeded', 'files'],
+    [{ compileLimits: { diskMb: 1 }, tests: [{ stdin: '' }], checker: { language: 'fake', source: '{}', files: [{ path: 'big', content: 'x'.repeat(1_100_000) }] } }, 'limit_exceeded', 'checker.files'],
+    // A file that another file's path needs as a directory, and a directory of the source's file.
+    [{ files: [{ path: 'a', content: '' }, { path: 'a/b', content: '' }] }, 'validation_failed', 'files[1].path'],
+    [{ files: [{ path: 'a/b/c', content: '' }, { path: 'a/b', content: '' }] }, 'validation_failed', 'files[0].path'],
+    [{ files: [{ path: 'main.json/x', content: '' }] }, 'validation_failed', 'files[0].path'],
+  ];
+  for (const [extra, code, field] of cases) {
+    const r = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{}', ...extra });
+    assert.equal(r.status, 422, `${JSON.stringify(extra).slice(0, 200)}: ${r.status} ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.error.code, code, JSON.stringify(r.body));
+    assert.ok(r.body.error.details.some((d: any) => d.field === field), JSON.stringify(r.body));
+  }
+  // Fitting: 100 files of two pages each and the source's page in 1 MiB, and "a/b" beside "ab".
+  const fits = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{}', compileLimits: { diskMb: 1 }, files: Array.from({ length: 100 }, (_, i) => ({ path: `f${i}`, content: 'x'.repeat(8192) })) });
+  assert.equal(fits.status, 202, JSON.stringify(fits.body));
+  const beside = await api(s, 'POST', '/v1/runs', { language: 'fake', source: '{}', files: [{ path: 'ab', content: '' }, { path: 'a/b', content: '' }] });
+  assert.equal(beside.status, 202, JSON.stringify(beside.body));
+});
+
 test('batch: one invalid run rejects the batch naming its index; nothing is queued', async () => {
   const before = (await api(s, 'GET', '/metrics')).body as string;
   const r = await api(s, 'POST', '/v1/runs/batch', { runs: [{ language: 'fake', source: 'x' }, { language: 'fake' }] });
