@@ -11,6 +11,8 @@ import { jsonBody, parseWith } from './validate.ts';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const ExecuteQuery = z.object({ stream: bool.optional() }).strict();
+/** A file path checked as a field, so that a 422's details name it (`path`), not the value's root. */
+const FilePathField = z.object({ path: BoxPath });
 
 function sessionId(c: Context): string {
   const raw = c.req.param('id') ?? '';
@@ -28,8 +30,7 @@ function filePath(c: Context, id: string): string {
   } catch {
     throw new CorralError('validation_failed', 'the file path is not valid percent-encoding', [{ field: 'path', message: 'bad percent-encoding' }]);
   }
-  // As an object, so that the details name the field (`path`), not the value's root.
-  return parseWith(z.object({ path: BoxPath }), { path }, 'file path').path;
+  return parseWith(FilePathField, { path }, 'file path').path;
 }
 
 export function mountSessionRoutes(app: Hono, sessions: SessionService): void {

@@ -1,7 +1,7 @@
 // RunService over BullMQ + Redis. Every API (v1, Judge0, Piston) goes through here, so validation,
 // limits, backpressure and durability are the same for all of them.
-import { enqueueCallback, type CallbackQueue } from './callback-queue.ts';
 import { randomUUID } from 'node:crypto';
+import { enqueueCallback, type CallbackQueue } from './callback-queue.ts';
 import type { Config } from './config.ts';
 import { CorralError, zodDetails } from './errors.ts';
 import type { EventHub, EventNotice } from './event-hub.ts';
@@ -30,10 +30,11 @@ export interface QueueRunServiceDeps {
 
 const TERMINAL_EVENTS = new Set<RunEvent['type']>(['completed', 'cancelled', 'failed']);
 
-type JudgeProgramInput = { source?: string | undefined; files?: Array<{ content: string; encoding: 'utf8' | 'base64' }> | undefined };
+/** A program's inputs as a request gives them: the run's own, a checker's, an interactor's. */
+type ProgramInput = { source?: string | undefined; files?: Array<{ content: string; encoding: 'utf8' | 'base64' }> | undefined };
 
 /** Bytes a program's source and files take on a tmpfs: each file at least a whole page. */
-function inputBytes(p: JudgeProgramInput): number {
+function inputBytes(p: ProgramInput): number {
   const PAGE = 4096;
   const onDisk = (n: number) => Math.ceil(n / PAGE) * PAGE;
   let bytes = p.source !== undefined ? onDisk(Buffer.byteLength(p.source)) : 0;
@@ -167,7 +168,7 @@ export class QueueRunService implements RunService {
     // runs: ones that cannot fit are the request's to change (a 422 now), not a run failed later.
     const boxBytes = data.request.compileLimits.diskMb * 1024 * 1024;
     assertWithin([
-      { field: at('files'), program: r as JudgeProgramInput },
+      { field: at('files'), program: r },
       { field: at('checker.files'), program: r.checker },
       { field: at('interactor.files'), program: r.interactor },
     ].flatMap(({ field, program }) => {

@@ -396,6 +396,14 @@ int main(int argc, char **argv) {
   return o == a ? 0 : 1;
 }`;
 
+/** C++ statements that set `dynamic` when the program's own maps (an open std::ifstream `maps`)
+ * show a shared library, each such line told on stderr. */
+const CPP_MAPS_SCAN = `  const std::string shared[] = {${SHARED.map((w) => `"${w}"`).join(', ')}};
+  bool dynamic = false;
+  for (std::string line; std::getline(maps, line);)
+    for (const auto &w : shared)
+      if (line.find(w) != std::string::npos) { std::cerr << line << '\\n'; dynamic = true; }`;
+
 // In testlib's style: iostreams throughout (libstdc++, the library a dynamic C++ program loads).
 const cppChecker = `#include <fstream>
 #include <iostream>
@@ -403,11 +411,7 @@ const cppChecker = `#include <fstream>
 int main(int argc, char **argv) {
   if (argc != 4) return 3;
   std::ifstream maps("/proc/self/maps"), out(argv[2]), ans(argv[3]);
-  const std::string shared[] = {${SHARED.map((w) => `"${w}"`).join(', ')}};
-  bool dynamic = false;
-  for (std::string line; std::getline(maps, line);)
-    for (const auto &w : shared)
-      if (line.find(w) != std::string::npos) { std::cerr << line << '\\n'; dynamic = true; }
+${CPP_MAPS_SCAN}
   if (dynamic) return 1;
   long long o, a;
   if (!(ans >> a)) return 3;
@@ -422,11 +426,7 @@ const cppInteractor = `#include <fstream>
 #include <string>
 int main(int argc, char **argv) {
   std::ifstream maps("/proc/self/maps"), in(argv[1]), ans(argv[3]);
-  const std::string shared[] = {${SHARED.map((w) => `"${w}"`).join(', ')}};
-  bool dynamic = false;
-  for (std::string line; std::getline(maps, line);)
-    for (const auto &w : shared)
-      if (line.find(w) != std::string::npos) { std::cerr << line << '\\n'; dynamic = true; }
+${CPP_MAPS_SCAN}
   long long a, b, want, got;
   if (!(in >> a >> b) || !(ans >> want)) return 3;
   std::cout << a << ' ' << b << std::endl;

@@ -82,6 +82,17 @@ function cell(ws: WebSocket, code: string): Promise<string | undefined> {
   });
 }
 
+/** One cell on a connection of its own, which must be accepted; closed after. */
+async function cellOnOwnConnection(s: Stack, id: string, code: string): Promise<string | undefined> {
+  const o = await open(s, id);
+  assert.ok('ws' in o, JSON.stringify(o));
+  try {
+    return await cell(o.ws, code);
+  } finally {
+    o.ws.close();
+  }
+}
+
 function withStack(env: Record<string, string>): { readonly s: Stack; readonly redis: ReturnType<typeof connectRedis>; readonly publishes: () => number } {
   let s: Stack | undefined;
   let redis: ReturnType<typeof connectRedis> | undefined;
@@ -148,13 +159,7 @@ describe('pending kernels (the default): POST answers while the kernel starts', 
     const restarted = await api(s, 'POST', `/api/kernels/${r.body.id}/restart`);
     assert.equal(restarted.status, 200, JSON.stringify(restarted.body));
     assert.equal(restarted.body.id, r.body.id);
-    const o = await open(s, r.body.id);
-    assert.ok('ws' in o, JSON.stringify(o));
-    try {
-      assert.equal(await cell(o.ws, '2 * 3'), '6');
-    } finally {
-      o.ws.close();
-    }
+    assert.equal(await cellOnOwnConnection(s, r.body.id, '2 * 3'), '6');
     assert.equal((await api(s, 'DELETE', `/api/kernels/${r.body.id}`)).status, 204);
   });
 
@@ -188,13 +193,7 @@ describe('CORRAL_JUPYTER_PENDING_KERNELS=false: POST answers once the kernel is 
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.execution_state, 'idle');
     assert.equal(await statusOf(stack, r.body.id), 'ready');
-    const o = await open(s, r.body.id);
-    assert.ok('ws' in o, JSON.stringify(o));
-    try {
-      assert.equal(await cell(o.ws, '6 * 7'), '42');
-    } finally {
-      o.ws.close();
-    }
+    assert.equal(await cellOnOwnConnection(s, r.body.id, '6 * 7'), '42');
     assert.equal((await api(s, 'DELETE', `/api/kernels/${r.body.id}`)).status, 204);
   });
 });
